@@ -1,0 +1,174 @@
+"""Saving and loading chapter results with their provenance.
+
+Every number the book shows comes from a results file written here:
+``results/<chapter>/<profile>.json`` plus figures in
+``results/<chapter>/<profile>/``. Files are written atomically (a temporary
+file in the same folder, then ``os.replace``), so an interrupted run never
+leaves a half-written result behind.
+"""
+
+import json
+import os
+import platform
+import subprocess
+import tempfile
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import torch
+
+PACKAGES = ("toposhape", "torch", "torchvision", "numpy", "scipy", "scikit-learn", "matplotlib")
+
+
+def repo_root() -> Path:
+    """The repository root: the nearest folder above this package that holds
+    ``pyproject.toml`` and the ``toposhape`` package.
+
+    Falls back to the current directory for a non-editable install.
+    """
+    for folder in Path(__file__).resolve().parents:
+        if (folder / "pyproject.toml").is_file() and (folder / "toposhape").is_dir():
+            return folder
+    return Path.cwd()
+
+
+def results_dir(root: str | Path | None = None) -> Path:
+    """Where results live: ``root`` if given, else ``<repo>/results``."""
+    return Path(root) if root is not None else repo_root() / "results"
+
+
+def _git(*args: str) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", *args], cwd=repo_root(), check=True, capture_output=True, text=True
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return out.stdout.strip()
+
+
+def device_description() -> dict[str, Any]:
+    """The machine a run happened on: CPU, threads, and the GPU if one is used."""
+    cpu = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    info: dict[str, Any] = {
+        "cpu": cpu,
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+    }
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name()
+    return info
+
+
+def provenance(seed: int | None, started: float, params: Mapping[str, Any] | None = None) -> dict:
+    """Provenance of a run: git commit, package versions, device, seed, wall time.
+
+    Parameters
+    ----------
+    seed : int or None
+        The run's base seed.
+    started : float
+        ``time.time()`` at the start of the run.
+    params : mapping, optional
+        The run's parameters (e.g. the chapter's papermill parameters).
+    """
+    versions = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    status = _git("status", "--porcelain", "--untracked-files=no")
+    return {
+        "git_commit": _git("rev-parse", "HEAD"),
+        "git_dirty": bool(status) if status is not None else None,
+        "versions": versions,
+        "device": device_description(),
+        "seed": seed,
+        "wall_time_s": round(time.time() - started, 3),
+        "finished_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+        "params": dict(params or {}),
+    }
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (temporary file + ``os.replace``)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_results(
+    chapter: str,
+    profile: str,
+    payload: Mapping[str, Any],
+    *,
+    seed: int | None,
+    started: float,
+    params: Mapping[str, Any] | None = None,
+    figures: Mapping[str, Any] | None = None,
+    root: str | Path | None = None,
+) -> Path:
+    """Save a chapter's results and figures with provenance.
+
+    Parameters
+    ----------
+    chapter, profile : str
+        Identify the run; the file is ``<root>/<chapter>/<profile>.json``.
+    payload : mapping
+        JSON-serialisable results (numbers, lists, nested dicts).
+    seed, started, params
+        See :func:`provenance`.
+    figures : mapping of str to matplotlib Figure, optional
+        Saved as PNG next to the JSON, in ``<profile>/<name>.png``.
+    root : path, optional
+        Results folder (default ``<repo>/results``).
+
+    Returns
+    -------
+    Path
+        The JSON file written.
+    """
+    folder = results_dir(root) / chapter
+    figure_files = {}
+    for name, fig in (figures or {}).items():
+        rel = f"{profile}/{name}.png"
+        with tempfile.SpooledTemporaryFile() as buf:
+            fig.savefig(buf, format="png", dpi=120, bbox_inches="tight")
+            buf.seek(0)
+            atomic_write_bytes(folder / rel, buf.read())
+        figure_files[name] = rel
+    record = {
+        "chapter": chapter,
+        "profile": profile,
+        "provenance": provenance(seed, started, params),
+        "figures": figure_files,
+        "results": payload,
+    }
+    path = folder / f"{profile}.json"
+    atomic_write_bytes(path, (json.dumps(record, indent=1, sort_keys=False) + "\n").encode())
+    return path
+
+
+def load_results(chapter: str, profile: str, root: str | Path | None = None) -> dict | None:
+    """The saved record of a chapter run, or ``None`` if it was never run."""
+    path = results_dir(root) / chapter / f"{profile}.json"
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text())
