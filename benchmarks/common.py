@@ -5,12 +5,13 @@ the project records where a number came from; this module adds what only
 benchmarks need (peer versions, machine load, a timestamp).
 """
 
+import argparse
 import json
+import math
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -84,7 +85,7 @@ def time_interleaved(
     device : torch.device
         Synchronised around each call when it is a CUDA device.
     repeats : int
-        Maximum number of timed rounds.
+        Maximum number of timed rounds (at least ``min_repeats`` run).
     budget_s : float
         Stop after the round in which the timed rounds' total wall time
         exceeds this, once ``min_repeats`` rounds are done.
@@ -123,8 +124,8 @@ def environment(started: float, params: Mapping[str, Any]) -> dict[str, Any]:
 
     :func:`toposhape.results.provenance` (git commit and dirty flag, python,
     torch and numpy versions, CPU model, torch threads, GPU name) plus the
-    versions of the peer libraries, the machine's load average and a UTC
-    timestamp of the start.
+    CUDA version torch was built with, the versions of the peer libraries, the
+    machine's load average and a UTC timestamp of the start.
 
     Parameters
     ----------
@@ -134,14 +135,13 @@ def environment(started: float, params: Mapping[str, Any]) -> dict[str, Any]:
         The run's settings (CLI arguments).
     """
     record = provenance(seed=0, started=started, params=params)
+    record["versions"]["torch_cuda"] = torch.version.cuda
     for name in PEERS:
         try:
             record["versions"][name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             record["versions"][name] = None
-    record["started_utc"] = datetime.fromtimestamp(started, timezone.utc).isoformat(
-        timespec="seconds"
-    )
+    record["started_utc"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started))
     record["load_average_1_5_15min"] = [round(v, 2) for v in os.getloadavg()]
     return record
 
@@ -156,7 +156,7 @@ def write_json(path: str | Path, record: Mapping[str, Any]) -> Path:
 
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    """A plain-text table: the first column left-aligned, the others right-aligned.
+    """A plain-text table: numeric columns right-aligned, the others left-aligned.
 
     Floats print with three decimals below 10 and one above; ``None`` prints as ``-``.
     """
@@ -168,16 +168,26 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> st
             return f"{value:.3f}" if abs(value) < 10 else f"{value:.1f}"
         return str(value)
 
+    numeric = [
+        all(
+            isinstance(r[i], int | float) and not isinstance(r[i], bool)
+            for r in rows
+            if r[i] is not None
+        )
+        for i in range(len(headers))
+    ]
     cells = [[cell(v) for v in row] for row in rows]
-    widths = [max(len(str(h)), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
+    widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
 
     def line(values: Sequence[str]) -> str:
-        first, *rest = values
-        parts = [first.ljust(widths[0])] + [v.rjust(w) for v, w in zip(rest, widths[1:])]
-        return "  ".join(parts).rstrip()
+        padded = [
+            v.rjust(w) if right else v.ljust(w)
+            for v, w, right in zip(values, widths, numeric, strict=True)
+        ]
+        return "  ".join(padded).rstrip()
 
     rule = "  ".join("-" * w for w in widths)
-    return "\n".join([line([str(h) for h in headers]), rule, *(line(r) for r in cells)])
+    return "\n".join([line(headers), rule, *(line(r) for r in cells)])
 
 
 def devices(choice: str) -> list[torch.device]:
@@ -198,3 +208,103 @@ def devices(choice: str) -> list[torch.device]:
     if choice == "all":
         return [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
     return [torch.device(choice)]
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """A benchmark runnable on several devices and from the command line.
+
+    Attributes
+    ----------
+    name : str
+        Names the output file ``results/bench/<name>_<device>.json``.
+    description : str
+        One line for ``--help``.
+    bench_device : callable
+        ``bench_device(device, repeats, budget_s)`` measures on one device and
+        returns a JSON-ready record.
+    table : callable
+        Renders such a record as text.
+    summary : callable
+        Turns such a record into rows ``(case, measure, value, target, met)``
+        for the combined table of ``python -m benchmarks``.
+    repeats : int
+        Default maximum of timed rounds.
+    budget_s : float
+        Default time after which no new round starts.
+    """
+
+    name: str
+    description: str
+    bench_device: Callable[[torch.device, int, float], dict[str, Any]]
+    table: Callable[[dict[str, Any]], str]
+    summary: Callable[[dict[str, Any]], list[list[object]]]
+    repeats: int
+    budget_s: float
+
+    def run(
+        self, device: str, repeats: int, budget_s: float, out: str | None = None
+    ) -> list[tuple[Path, dict[str, Any]]]:
+        """Measure on each device ``device`` names; write one JSON per device and print tables.
+
+        Parameters
+        ----------
+        device : {"cpu", "cuda", "all"}
+        repeats : int
+            Maximum timed rounds (per case where there are several).
+        budget_s : float
+            Time after which no new round starts (at least 3 rounds run).
+        out : str, optional
+            Output path; ``{device}`` in it is replaced by the device type.
+            Default ``results/bench/<name>_{device}.json``.
+
+        Returns
+        -------
+        list of (Path, dict)
+            The files written and their records, one per device.
+        """
+        out = out or f"results/bench/{self.name}_{{device}}.json"
+        written = []
+        for dev in devices(device):
+            started = time.time()
+            record = {"benchmark": self.name, **self.bench_device(dev, repeats, budget_s)}
+            params = {"device": dev.type, "repeats": repeats, "budget_s": budget_s}
+            record["environment"] = environment(started, params)
+            path = write_json(out.format(device=dev.type), record)
+            print(self.table(record), f"wrote {path}\n", sep="\n", flush=True)
+            written.append((path, record))
+        return written
+
+    def main(self, argv: Sequence[str] | None = None) -> None:
+        """Parse ``--device``, ``--repeats``, ``--budget-s`` and ``--out``, then :meth:`run`."""
+        cli = argparse.ArgumentParser(description=self.description)
+        add_options(cli, self.repeats, self.budget_s)
+        cli.add_argument(
+            "--out",
+            help=f"output JSON, {{device}} replaced by the device type "
+            f"(default results/bench/{self.name}_{{device}}.json)",
+        )
+        args = cli.parse_args(argv)
+        check_options(cli, args.repeats, args.budget_s)
+        self.run(args.device, args.repeats, args.budget_s, args.out)
+
+
+def add_options(cli: argparse.ArgumentParser, repeats: int | None, budget_s: float | None) -> None:
+    """Add the ``--device``, ``--repeats`` and ``--budget-s`` options to ``cli``.
+
+    A default of None stands for each benchmark's own default.
+    """
+    cli.add_argument("--device", choices=("cpu", "cuda", "all"), default="all")
+    cli.add_argument("--repeats", type=int, default=repeats, help="max timed rounds")
+    cli.add_argument(
+        "--budget-s",
+        type=float,
+        default=budget_s,
+        help="seconds of timed rounds after which no new round starts (>= 3 rounds run)",
+    )
+
+
+def check_options(cli: argparse.ArgumentParser, repeats: int, budget_s: float) -> None:
+    """Exit with a usage error if ``repeats`` or ``budget_s`` is out of range."""
+    if repeats < 1 or not math.isfinite(budget_s) or budget_s < 0:
+        cli.error("--repeats must be >= 1 and --budget-s a finite number >= 0")

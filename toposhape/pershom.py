@@ -117,9 +117,15 @@ def edge_lengths(x: torch.Tensor, edges: torch.Tensor, p: float = 2.0) -> torch.
     -------
     Tensor, shape (..., m)
     """
-    ends = torch.take_along_dim(x, edges.reshape(*edges.shape[:-2], -1, 1), dim=-2)
-    ends = ends.reshape(*edges.shape, x.shape[-1])
-    return torch.linalg.vector_norm(ends[..., 0, :] - ends[..., 1, :], ord=p, dim=-1)
+    index = edges.reshape(*edges.shape[:-2], -1, 1).expand(*edges.shape[:-2], -1, x.shape[-1])
+    ends = torch.gather(x, -2, index).reshape(*edges.shape, x.shape[-1])
+    diff = ends[..., 0, :] - ends[..., 1, :]
+    # The common metrics written out: several times faster than vector_norm for small clouds.
+    if p == 1.0:
+        return diff.abs().sum(dim=-1)
+    if p == math.inf:
+        return diff.abs().amax(dim=-1)
+    return torch.linalg.vector_norm(diff, ord=p, dim=-1)
 
 
 def vr_persistence0(x: torch.Tensor, p: float = 2.0) -> torch.Tensor:

@@ -1,0 +1,45 @@
+"""Run every benchmark and print one combined summary: ``python -m benchmarks``.
+
+Options: ``--device cpu|cuda|all`` (default all: the CPU, plus CUDA when
+available), ``--repeats`` and ``--budget-s`` (defaults: each benchmark's own).
+Each benchmark writes ``results/bench/<name>_<device>.json``.
+"""
+
+import argparse
+from collections.abc import Sequence
+
+from benchmarks import bench_pershom, bench_train_step
+from benchmarks.common import add_options, check_options, format_table
+
+BENCHMARKS = (bench_pershom.BENCHMARK, bench_train_step.BENCHMARK)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the benchmarks, then print the combined summary and the files written."""
+    cli = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_options(cli, repeats=None, budget_s=None)
+    args = cli.parse_args(argv)
+    settings = [
+        (
+            bench,
+            bench.repeats if args.repeats is None else args.repeats,
+            bench.budget_s if args.budget_s is None else args.budget_s,
+        )
+        for bench in BENCHMARKS
+    ]
+    for _, repeats, budget_s in settings:
+        check_options(cli, repeats, budget_s)
+    rows, paths = [], []
+    for bench, repeats, budget_s in settings:
+        for path, record in bench.run(args.device, repeats, budget_s):
+            rows += [
+                [bench.name, record["device"], *row[:-1], "yes" if row[-1] else "NO"]
+                for row in bench.summary(record)
+            ]
+            paths.append(path)
+    headers = ["benchmark", "device", "case", "measure", "value", "target", "met"]
+    print("Summary", format_table(headers, rows), *(f"wrote {p}" for p in paths), sep="\n")
+
+
+if __name__ == "__main__":
+    main()

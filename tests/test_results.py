@@ -1,0 +1,64 @@
+"""Results files: provenance, atomic writes, and the chapter registry."""
+
+import json
+import time
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import pytest
+
+from toposhape import chapters
+from toposhape.results import atomic_write_bytes, load_results, save_results
+
+
+def test_save_and_load_with_provenance(tmp_path) -> None:
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0])
+    started = time.time()
+    path = save_results(
+        "demo",
+        "smoke",
+        {"auroc": 0.5},
+        seed=7,
+        started=started,
+        params={"n": 3},
+        figures={"curve": fig},
+        root=tmp_path,
+    )
+    plt.close(fig)
+    record = load_results("demo", "smoke", root=tmp_path)
+    assert record == json.loads(path.read_text())
+    assert record["results"] == {"auroc": 0.5}
+    prov = record["provenance"]
+    assert prov["seed"] == 7 and prov["params"] == {"n": 3}
+    assert prov["wall_time_s"] >= 0
+    assert prov["versions"]["torch"] and prov["versions"]["toposhape"]
+    assert len(prov["git_commit"] or "0" * 40) == 40
+    assert "cpu" in prov["device"]
+    assert (tmp_path / "demo" / record["figures"]["curve"]).read_bytes()[:4] == b"\x89PNG"
+    assert load_results("demo", "full", root=tmp_path) is None
+
+
+def test_atomic_write_leaves_nothing_on_failure(tmp_path, monkeypatch) -> None:
+    target = tmp_path / "out.json"
+    target.write_bytes(b"old")
+
+    def boom(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("os.replace", boom)
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write_bytes(target, b"new")
+    assert target.read_bytes() == b"old"
+    assert list(tmp_path.iterdir()) == [target]
+
+
+def test_unknown_chapter_or_profile_lists_valid_ones(capsys) -> None:
+    with pytest.raises(ValueError, match="valid chapters: connectivity"):
+        chapters.check("nope", "smoke")
+    with pytest.raises(ValueError, match="valid profiles: smoke, full"):
+        chapters.check("connectivity", "huge")
+    assert chapters.main(["reproduce", "connectivity", "huge"]) == 2
+    assert "valid profiles" in capsys.readouterr().err

@@ -1,0 +1,107 @@
+"""The reference autoencoder, the resumable trainer, and backbone files."""
+
+import json
+
+import pytest
+import torch
+
+from toposhape.autoencoder import BlockDiagonalLinear, ConnectivityAutoencoder
+from toposhape.training import TrainConfig, load_backbone, save_backbone, train_autoencoder
+
+
+@pytest.mark.parametrize(("channels", "size"), [(3, 32), (1, 28), (1, 17)])
+def test_shapes_round_trip(channels: int, size: int) -> None:
+    model = ConnectivityAutoencoder(channels, size, branches=4, branch_dim=3)
+    x = torch.rand(5, channels, size, size)
+    reconstruction, z = model(x)
+    assert reconstruction.shape == x.shape
+    assert z.shape == (5, 12)
+
+
+def test_branches_are_independent() -> None:
+    torch.manual_seed(0)
+    model = ConnectivityAutoencoder(1, 28, branches=16, branch_dim=10)
+    features = torch.randn(2, model.to_latent.in_features, requires_grad=True)
+    z = model.to_latent(features)
+    (grad,) = torch.autograd.grad(z[:, :10].sum(), features)
+    per_block = model.to_latent.in_features // 16
+    assert grad[:, per_block:].abs().max() == 0  # branch 0 sees only its own slice
+    assert grad[:, :per_block].abs().max() > 0
+
+
+def test_bad_architecture_arguments() -> None:
+    with pytest.raises(ValueError, match="branches"):
+        ConnectivityAutoencoder(branches=0)
+    with pytest.raises(ValueError, match="divisible by blocks=3"):
+        BlockDiagonalLinear(10, 9, 3)
+
+
+def _train(tmp_path, epochs: int, checkpoint=None) -> ConnectivityAutoencoder:
+    torch.manual_seed(1)
+    model = ConnectivityAutoencoder(1, 12, branches=2, branch_dim=3, widths=(4, 4, 8))
+    images = torch.rand(64, 1, 12, 12, generator=torch.Generator().manual_seed(2))
+    config = TrainConfig(epochs=epochs, batch_size=16, lam=5.0, seed=3)
+    train_autoencoder(model, images, config, checkpoint=checkpoint, progress=False)
+    return model
+
+
+def test_resume_gives_identical_weights(tmp_path) -> None:
+    reference = _train(tmp_path, epochs=3)
+    checkpoint = tmp_path / "ckpt.pt"
+    # "Interrupted" after epoch 2: a run configured for 3 epochs reads that checkpoint.
+    torch.manual_seed(1)
+    partial = ConnectivityAutoencoder(1, 12, branches=2, branch_dim=3, widths=(4, 4, 8))
+    images = torch.rand(64, 1, 12, 12, generator=torch.Generator().manual_seed(2))
+    cfg3 = TrainConfig(epochs=3, batch_size=16, lam=5.0, seed=3)
+    state_after_2 = _train(tmp_path, epochs=2, checkpoint=checkpoint)
+    saved = torch.load(checkpoint, weights_only=True)
+    saved["config"] = {**saved["config"], "epochs": 3}
+    torch.save(saved, checkpoint)
+    history = train_autoencoder(partial, images, cfg3, checkpoint=checkpoint, progress=False)
+    assert [h["epoch"] for h in history] == [1, 2, 3]
+    for name, value in reference.state_dict().items():
+        assert torch.equal(value, partial.state_dict()[name]), name
+    assert any(
+        not torch.equal(v, state_after_2.state_dict()[k]) for k, v in reference.state_dict().items()
+    )
+
+
+def test_checkpoint_from_other_config_is_refused(tmp_path) -> None:
+    checkpoint = tmp_path / "ckpt.pt"
+    _train(tmp_path, epochs=1, checkpoint=checkpoint)
+    model = ConnectivityAutoencoder(1, 12, branches=2, branch_dim=3, widths=(4, 4, 8))
+    images = torch.rand(64, 1, 12, 12)
+    with pytest.raises(ValueError, match="was written with config"):
+        train_autoencoder(model, images, TrainConfig(epochs=1, batch_size=16, lam=1.0), checkpoint)
+
+
+def test_connectivity_training_moves_deaths_to_eta(tmp_path) -> None:
+    torch.manual_seed(0)
+    model = ConnectivityAutoencoder(1, 12, branches=2, branch_dim=3, widths=(4, 4, 8))
+    images = torch.rand(200, 1, 12, 12)
+    history = train_autoencoder(
+        model, images, TrainConfig(epochs=10, batch_size=50, lam=1.0, lr=1e-2), progress=False
+    )
+    assert abs(history[-1]["death_mean"] - 2.0) < 0.2 * abs(history[0]["death_mean"] - 2.0)
+
+
+def test_backbone_round_trip_and_mismatch(tmp_path) -> None:
+    model = ConnectivityAutoencoder(1, 28, branches=4, branch_dim=5)
+    save_backbone(model, tmp_path / "backbone")
+    loaded = load_backbone(tmp_path / "backbone")
+    x = torch.rand(3, 1, 28, 28)
+    assert torch.equal(loaded.encode(x), model.eval().encode(x))
+    config = json.loads((tmp_path / "backbone.json").read_text())
+    (tmp_path / "backbone.json").write_text(json.dumps({**config, "branch_dim": 6}))
+    with pytest.raises(ValueError, match="do not fit"):
+        load_backbone(tmp_path / "backbone")
+    with pytest.raises(FileNotFoundError, match=r"missing\.pt"):
+        load_backbone(tmp_path / "missing")
+
+
+def test_bad_train_config() -> None:
+    with pytest.raises(ValueError, match="lam"):
+        TrainConfig(lam=-1.0)
+    model = ConnectivityAutoencoder(1, 12, branches=1, branch_dim=2, widths=(4, 4, 8))
+    with pytest.raises(ValueError, match="fewer than batch_size"):
+        train_autoencoder(model, torch.rand(5, 1, 12, 12), TrainConfig(batch_size=10))
