@@ -226,11 +226,13 @@ def test_fetch_from_deb_after_apt_update(
     _script(
         bin_dir,
         "dpkg-deb",
+        '[ -e "$2" ] || { echo "failed to read archive $2" >&2; exit 2; }\n'
         f'mkdir -p "$3/usr/share/datasets/fashion-mnist" && '
         f'cp "{payload}"/*.gz "$3/usr/share/datasets/fashion-mnist/"\n',
     )
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    root = tmp_path / "root"
+    monkeypatch.chdir(tmp_path)
+    root = Path("root")  # relative, as `make data` passes it
     raw = data.fetch_offline(root, names=("fashion-mnist",), progress=False)["fashion-mnist"]
     assert updated.exists()
     assert {p.name: p.read_bytes() for p in raw.iterdir()} == fake

@@ -338,7 +338,7 @@ def fetch_offline(
     """
     for name in names:
         _check_offline_name(name)
-    root = data_root() if root is None else Path(root)
+    root = (data_root() if root is None else Path(root)).resolve()
     root.mkdir(parents=True, exist_ok=True)
     return {name: _fetch_one(root, name, progress) for name in names}
 
