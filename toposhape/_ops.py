@@ -24,6 +24,14 @@ def _mst_edges_fake(dist: torch.Tensor) -> torch.Tensor:
     return dist.new_empty((dist.shape[0], dist.shape[1] - 1, 2), dtype=torch.long)
 
 
+# Which device types the build has kernels for, read once (a plain dict, so that
+# torch.compile can trace the checks that consult it).
+_KERNELS = {
+    device: torch._C._dispatch_has_kernel_for_dispatch_key("toposhape::mst_edges", key)
+    for device, key in (("cpu", "CPU"), ("cuda", "CUDA"))
+}
+
+
 def has_kernel(device_type: str) -> bool:
     """Whether ``torch.ops.toposhape.mst_edges`` has a kernel for ``device_type``.
 
@@ -32,10 +40,7 @@ def has_kernel(device_type: str) -> bool:
     device_type : str
         A torch device type such as ``"cpu"`` or ``"cuda"``.
     """
-    key = {"cpu": "CPU", "cuda": "CUDA"}.get(device_type)
-    return key is not None and torch._C._dispatch_has_kernel_for_dispatch_key(
-        "toposhape::mst_edges", key
-    )
+    return _KERNELS.get(device_type, False)
 
 
 mst_edges = torch.ops.toposhape.mst_edges

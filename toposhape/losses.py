@@ -4,7 +4,7 @@ import math
 
 import torch
 
-from toposhape.pershom import check_p, vr_persistence0
+from toposhape.pershom import check_p, check_points, vr_persistence0
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -74,6 +74,7 @@ def branch_clouds(z: torch.Tensor, branches: int) -> torch.Tensor:
     if not isinstance(z, torch.Tensor) or z.dim() != 2:
         shape = tuple(z.shape) if isinstance(z, torch.Tensor) else type(z)
         raise ValueError(f"z must be a tensor of shape (batch, latent_dim), got {shape}")
+    check_points(z, "z")  # batch >= 2, float dtype, finite: errors that name z
     if isinstance(branches, bool) or not isinstance(branches, int) or branches < 1:
         raise ValueError(f"branches must be a positive int, got {branches!r}")
     if z.shape[1] % branches != 0:

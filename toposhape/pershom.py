@@ -117,7 +117,8 @@ def edge_lengths(x: torch.Tensor, edges: torch.Tensor, p: float = 2.0) -> torch.
     -------
     Tensor, shape (..., m)
     """
-    index = edges.reshape(*edges.shape[:-2], -1, 1).expand(*edges.shape[:-2], -1, x.shape[-1])
+    lead, m = edges.shape[:-2], edges.shape[-2]
+    index = edges.reshape(*lead, 2 * m, 1).expand(*lead, 2 * m, x.shape[-1])
     ends = torch.gather(x, -2, index).reshape(*edges.shape, x.shape[-1])
     diff = ends[..., 0, :] - ends[..., 1, :]
     # The common metrics written out: several times faster than vector_norm for small clouds.
