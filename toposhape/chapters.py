@@ -81,6 +81,7 @@ def reproduce(chapter: str, profile: str) -> Path:
             cwd=str(notebook(chapter).parent),
             progress_bar=True,
         )
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are meant to be shared
         os.replace(tmp, out_dir / f"{profile}.ipynb")
     finally:
         Path(tmp).unlink(missing_ok=True)
