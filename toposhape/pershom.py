@@ -157,4 +157,6 @@ def vr_persistence0(x: torch.Tensor, p: float = 2.0) -> torch.Tensor:
     tensor([1., 3.])
     """
     edges = death_edges(x, p)
-    return edge_lengths(x, edges, check_p(p))
+    # The kernel sorted the edges by cdist's distances; recomputing a length sums the
+    # same terms in another order, which can swap near-equal deaths by an ulp. Sort again.
+    return edge_lengths(x, edges, check_p(p)).sort(dim=-1, stable=True).values
