@@ -32,7 +32,7 @@ from toposhape.autoencoder import ConnectivityAutoencoder
 from toposhape.losses import branch_clouds, connectivity_loss
 from toposhape.pershom import death_edges, vr_persistence0
 from toposhape.results import results_dir
-from toposhape.training import TrainConfig, train_autoencoder
+from toposhape.training import TrainConfig, train_backbone
 
 __all__ = [
     "CHAPTER",
@@ -333,8 +333,6 @@ def _train(
     folder: Path,
     progress: bool,
 ) -> tuple[ConnectivityAutoencoder, list[dict]]:
-    torch.manual_seed(seed)  # both λ start from the same initial weights
-    model = ConnectivityAutoencoder(1, 28, RECIPE["branches"], RECIPE["branch_dim"])
     config = TrainConfig(
         epochs=settings["epochs"],
         batch_size=RECIPE["batch_size"],
@@ -345,9 +343,15 @@ def _train(
         seed=seed,
         steps_per_epoch=settings["steps_per_epoch"],
     )
-    checkpoint = folder / f"lam{lam:g}.pt"
-    history = train_autoencoder(model, images, config, checkpoint=checkpoint, progress=progress)
-    return model, history
+    return train_backbone(  # both λ start from the same initial weights
+        images,
+        config,
+        branches=RECIPE["branches"],
+        branch_dim=RECIPE["branch_dim"],
+        init_seed=seed,
+        checkpoint=folder / f"lam{lam:g}.pt",
+        progress=progress,
+    )
 
 
 # ---------------------------------------------------------------------------

@@ -167,6 +167,51 @@ def train_autoencoder(
     return history
 
 
+def train_backbone(
+    images: torch.Tensor,
+    config: TrainConfig,
+    *,
+    branches: int = 16,
+    branch_dim: int = 10,
+    init_seed: int = 0,
+    checkpoint: str | Path | None = None,
+    progress: bool = True,
+) -> tuple[ConnectivityAutoencoder, list[dict]]:
+    """Build the reference autoencoder for ``images`` and train it.
+
+    Input channels and size are read from ``images``, so the one architecture serves
+    28×28×1 and 32×32×3 data. Weights are initialised from ``torch.manual_seed(init_seed)``
+    (the global RNG is restored afterwards), so two backbones that differ only in λ start
+    from the same weights.
+
+    Parameters
+    ----------
+    images : Tensor, shape (N, C, H, W), H == W
+        Training images in [0, 1]; the model is created on their device.
+    config : TrainConfig
+    branches, branch_dim : int
+        Latent layout (16 × 10 in the reference).
+    init_seed : int
+    checkpoint, progress
+        See :func:`train_autoencoder`.
+
+    Returns
+    -------
+    model : ConnectivityAutoencoder
+        Trained, in eval mode.
+    history : list of dict
+        Per-epoch statistics from :func:`train_autoencoder`.
+    """
+    if images.dim() != 4 or images.shape[-1] != images.shape[-2]:
+        raise ValueError(f"images must have shape (N, C, S, S), got {tuple(images.shape)}")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(init_seed)
+        model = ConnectivityAutoencoder(images.shape[1], images.shape[-1], branches, branch_dim)
+    model = model.to(images.device)
+    history = train_autoencoder(model, images, config, checkpoint=checkpoint, progress=progress)
+    return model, history
+
+
 def save_backbone(model: ConnectivityAutoencoder, path: str | Path) -> None:
     """Save weights as a plain ``state_dict`` (``<path>.pt``) and config (``<path>.json``)."""
     path = Path(path)
