@@ -6,7 +6,13 @@ import pytest
 import torch
 
 from toposhape.autoencoder import BlockDiagonalLinear, ConnectivityAutoencoder
-from toposhape.training import TrainConfig, load_backbone, save_backbone, train_autoencoder
+from toposhape.training import (
+    TrainConfig,
+    load_backbone,
+    save_backbone,
+    train_autoencoder,
+    train_backbone,
+)
 
 
 @pytest.mark.parametrize(("channels", "size"), [(3, 32), (1, 28), (1, 17)])
@@ -105,3 +111,26 @@ def test_bad_train_config() -> None:
     model = ConnectivityAutoencoder(1, 12, branches=1, branch_dim=2, widths=(4, 4, 8))
     with pytest.raises(ValueError, match="fewer than batch_size"):
         train_autoencoder(model, torch.rand(5, 1, 12, 12), TrainConfig(batch_size=10))
+
+
+def test_train_backbone_reads_the_architecture_from_the_images() -> None:
+    images = torch.rand(40, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    config = TrainConfig(epochs=1, batch_size=20, lam=1.0, seed=0)
+    before = torch.random.get_rng_state()
+    a, history = train_backbone(
+        images, config, branches=2, branch_dim=3, init_seed=5, progress=False
+    )
+    assert torch.equal(torch.random.get_rng_state(), before)  # global RNG left alone
+    assert a.config["in_channels"] == 3 and a.config["image_size"] == 16
+    assert len(history) == 1 and not a.training
+    b, _ = train_backbone(images, config, branches=2, branch_dim=3, init_seed=5, progress=False)
+    c, _ = train_backbone(images, config, branches=2, branch_dim=3, init_seed=6, progress=False)
+    sa, sb, sc = a.state_dict(), b.state_dict(), c.state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert not all(torch.equal(sa[k], sc[k]) for k in sa)
+
+
+def test_train_backbone_rejects_non_square_images() -> None:
+    config = TrainConfig(epochs=1, batch_size=2)
+    with pytest.raises(ValueError, match=r"\(N, C, S, S\)"):
+        train_backbone(torch.rand(4, 1, 12, 10), config, progress=False)

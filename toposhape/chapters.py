@@ -24,7 +24,10 @@ from pathlib import Path
 from toposhape.results import load_results, repo_root, results_dir
 
 # chapter name -> the library module that holds its PROFILES and its logic
-CHAPTERS = {"connectivity": "toposhape.connectivity_study"}
+CHAPTERS = {
+    "connectivity": "toposhape.connectivity_study",
+    "oneclass": "toposhape.oneclass_study",
+}
 KERNEL = "toposhape"
 
 

@@ -44,6 +44,7 @@ __all__ = [
     "densification_study",
     "get_profile",
     "gradient_study",
+    "heldout_deaths",
     "homogenize",
     "kde_on_grid",
     "markdown_tables",
@@ -301,7 +302,7 @@ def _encode(model: ConnectivityAutoencoder, images: torch.Tensor, chunk: int = 5
     return torch.cat(codes), abs_sum / images.numel()
 
 
-def _test_deaths(codes: torch.Tensor, branches: int, batch: int, p: float) -> torch.Tensor:
+def heldout_deaths(codes: torch.Tensor, branches: int, batch: int, p: float) -> torch.Tensor:
     """Death times of consecutive held-out batches: shape (batches, branches, batch - 1)."""
     n = len(codes) // batch * batch
     clouds = branch_clouds(codes[:n], branches)  # (branches, n, dim)
@@ -563,7 +564,7 @@ def run(
         lap(f"train λ={key}")
         codes, rec_l1 = _encode(model, test_x)
         codes_by_lam[key] = codes
-        deaths = _test_deaths(codes, branches, RECIPE["batch_size"], p)
+        deaths = heldout_deaths(codes, branches, RECIPE["batch_size"], p)
         summary = death_summary(deaths, eta, within)
         payload["training"][key] = history
         payload["evaluation"][key] = {"test_reconstruction_l1": rec_l1, "deaths": summary}
