@@ -62,3 +62,12 @@ def test_unknown_chapter_or_profile_lists_valid_ones(capsys) -> None:
         chapters.check("connectivity", "huge")
     assert chapters.main(["reproduce", "connectivity", "huge"]) == 2
     assert "valid profiles" in capsys.readouterr().err
+
+
+def test_provenance_keeps_the_commit_the_run_started_from(monkeypatch) -> None:
+    from toposhape import results
+
+    monkeypatch.setattr(results, "_GIT_AT_IMPORT", ("f" * 40, False))
+    prov = results.provenance(0, 0.0)
+    assert prov["git_commit"] == "f" * 40 and prov["git_dirty"] is False
+    assert prov["git_at_save"]["commit"] != "f" * 40  # the tree moved on: both are recorded

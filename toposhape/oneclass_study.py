@@ -806,7 +806,7 @@ def markdown_tables(
         [
             "16 × 10 (λ=20)",
             *[_pm(find_row(find_evaluation(payload, main, e), n0)) for e in evals],
-            "76.00",
+            f"{ANCHORS['lambda']['values']['20']:.2f}",
         ],
         [
             "1 × 160 (λ=20)",

@@ -51,6 +51,16 @@ def _git(*args: str) -> str | None:
     return out.stdout.strip()
 
 
+def _git_state() -> tuple[str | None, bool | None]:
+    """HEAD commit and whether tracked files differ from it (None where git is unavailable)."""
+    status = _git("status", "--porcelain", "--untracked-files=no")
+    return _git("rev-parse", "HEAD"), (bool(status) if status is not None else None)
+
+
+#: The git state when the library was imported, i.e. of the code a run executes.
+_GIT_AT_IMPORT = _git_state()
+
+
 def device_description() -> dict[str, Any]:
     """The machine a run happened on: CPU, threads, and the GPU if one is used."""
     cpu = platform.processor() or platform.machine()
@@ -73,6 +83,10 @@ def device_description() -> dict[str, Any]:
 def provenance(seed: int | None, started: float, params: Mapping[str, Any] | None = None) -> dict:
     """Provenance of a run: git commit, package versions, device, seed, wall time.
 
+    The commit and dirty flag are those of the tree when ``toposhape`` was imported, i.e.
+    of the code the run executed; if the tree changed before saving, ``git_at_save``
+    records the state at saving time as well.
+
     Parameters
     ----------
     seed : int or None
@@ -88,10 +102,10 @@ def provenance(seed: int | None, started: float, params: Mapping[str, Any] | Non
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = None
-    status = _git("status", "--porcelain", "--untracked-files=no")
-    return {
-        "git_commit": _git("rev-parse", "HEAD"),
-        "git_dirty": bool(status) if status is not None else None,
+    commit, dirty = _git_state()
+    record = {
+        "git_commit": _GIT_AT_IMPORT[0],
+        "git_dirty": _GIT_AT_IMPORT[1],
         "versions": versions,
         "device": device_description(),
         "seed": seed,
@@ -99,6 +113,10 @@ def provenance(seed: int | None, started: float, params: Mapping[str, Any] | Non
         "finished_utc": datetime.now(UTC).isoformat(timespec="seconds"),
         "params": dict(params or {}),
     }
+    if commit != record["git_commit"] or dirty != record["git_dirty"]:
+        # the tree changed while the run was going: say so, keep the state the code was loaded at
+        record["git_at_save"] = {"commit": commit, "dirty": dirty}
+    return record
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
