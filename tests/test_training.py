@@ -134,3 +134,23 @@ def test_train_backbone_rejects_non_square_images() -> None:
     config = TrainConfig(epochs=1, batch_size=2)
     with pytest.raises(ValueError, match=r"\(N, C, S, S\)"):
         train_backbone(torch.rand(4, 1, 12, 10), config, progress=False)
+
+
+def test_backbone_files_never_clobber_a_checkpoint(tmp_path) -> None:
+    model = _train(tmp_path, epochs=1, checkpoint=tmp_path / "net.pt")
+    before = (tmp_path / "net.pt").read_bytes()
+    save_backbone(model, tmp_path / "net.backbone")  # a dotted stem, not a suffix to replace
+    assert (tmp_path / "net.pt").read_bytes() == before
+    assert (tmp_path / "net.backbone.pt").is_file() and (tmp_path / "net.backbone.json").is_file()
+    reloaded = load_backbone(tmp_path / "net.backbone")
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(model.state_dict().values(), reloaded.state_dict().values(), strict=True)
+    )
+
+
+def test_a_backbone_is_not_accepted_as_a_checkpoint(tmp_path) -> None:
+    model = _train(tmp_path, epochs=1)
+    save_backbone(model, tmp_path / "net")
+    with pytest.raises(ValueError, match="not a training checkpoint"):
+        _train(tmp_path, epochs=1, checkpoint=tmp_path / "net.pt")

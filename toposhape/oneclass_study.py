@@ -283,7 +283,7 @@ def train_one(
     """Train (or resume, or reload when finished) one backbone.
 
     The per-epoch checkpoint is ``<folder>/<name>.pt``; the final weights are also
-    saved as a plain ``state_dict`` + JSON config, ``<folder>/<name>.backbone.{pt,json}``.
+    saved as a plain ``state_dict`` + JSON config, ``<folder>/<name>-backbone.{pt,json}``.
     """
     model, history = train_backbone(
         images,
@@ -294,7 +294,7 @@ def train_one(
         checkpoint=folder / f"{spec.name}.pt",
         progress=progress,
     )
-    save_backbone(model, folder / f"{spec.name}.backbone")
+    save_backbone(model, folder / f"{spec.name}-backbone")
     return model, history
 
 

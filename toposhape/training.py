@@ -109,6 +109,11 @@ def train_autoencoder(
     path = Path(checkpoint) if checkpoint is not None else None
     if path is not None and path.is_file():
         state = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(state, dict) or not {"config", "model", "optimiser"} <= state.keys():
+            raise ValueError(
+                f"{path} is not a training checkpoint of train_autoencoder (a saved backbone "
+                "state_dict?); delete it or pass another checkpoint path"
+            )
         if state["config"] != asdict(config):
             raise ValueError(
                 f"checkpoint {path} was written with config {state['config']}, "
@@ -212,13 +217,25 @@ def train_backbone(
     return model, history
 
 
+def _backbone_files(path: str | Path) -> tuple[Path, Path]:
+    """``<stem>.pt`` and ``<stem>.json``; a ``.pt``/``.json`` suffix of ``path`` is dropped.
+
+    Any other dot in the name is kept (``a.backbone`` → ``a.backbone.pt``), so a backbone
+    never overwrites a checkpoint called ``a.pt``.
+    """
+    path = Path(path)
+    if path.suffix in (".pt", ".json"):
+        path = path.with_suffix("")
+    return path.parent / f"{path.name}.pt", path.parent / f"{path.name}.json"
+
+
 def save_backbone(model: ConnectivityAutoencoder, path: str | Path) -> None:
     """Save weights as a plain ``state_dict`` (``<path>.pt``) and config (``<path>.json``)."""
-    path = Path(path)
+    weights, config = _backbone_files(path)
     buf = io.BytesIO()
     torch.save(model.state_dict(), buf)
-    atomic_write_bytes(path.with_suffix(".pt"), buf.getvalue())
-    atomic_write_bytes(path.with_suffix(".json"), json.dumps(model.config, indent=1).encode())
+    atomic_write_bytes(weights, buf.getvalue())
+    atomic_write_bytes(config, json.dumps(model.config, indent=1).encode())
 
 
 def load_backbone(path: str | Path) -> ConnectivityAutoencoder:
@@ -231,18 +248,16 @@ def load_backbone(path: str | Path) -> ConnectivityAutoencoder:
     ValueError
         If the weights do not fit the architecture the config describes.
     """
-    path = Path(path)
-    for file in (path.with_suffix(".pt"), path.with_suffix(".json")):
+    weights, config_file = _backbone_files(path)
+    for file in (weights, config_file):
         if not file.is_file():
             raise FileNotFoundError(f"backbone file {file} does not exist")
-    config = json.loads(path.with_suffix(".json").read_text())
+    config = json.loads(config_file.read_text())
     model = ConnectivityAutoencoder(**{**config, "widths": tuple(config["widths"])})
-    state = torch.load(path.with_suffix(".pt"), map_location="cpu", weights_only=True)
+    state = torch.load(weights, map_location="cpu", weights_only=True)
     try:
         model.load_state_dict(state)
     except RuntimeError as err:
-        raise ValueError(
-            f"weights in {path.with_suffix('.pt')} do not fit {config}: {err}"
-        ) from err
+        raise ValueError(f"weights in {weights} do not fit {config}: {err}") from err
     model.eval()
     return model
