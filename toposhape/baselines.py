@@ -29,7 +29,7 @@ from torch import nn
 __all__ = ["DeepSVDDNet", "deep_svdd_scores", "flatten_pixels", "kde_scores", "ocsvm_scores"]
 
 #: Bandwidths searched for the pixel-space KDE (pixels scaled to [0, 1]).
-KDE_BANDWIDTHS: tuple[float, ...] = tuple(np.logspace(-0.5, 1.5, 13).round(4).tolist())
+KDE_BANDWIDTHS: tuple[float, ...] = tuple(np.logspace(-2, 1.5, 15).round(4).tolist())
 
 
 def flatten_pixels(images: torch.Tensor) -> np.ndarray:
