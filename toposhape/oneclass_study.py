@@ -825,6 +825,7 @@ def markdown_tables(
             [
                 name,
                 len(b["history"]),
+                f"{sum(h['seconds'] for h in b['history']) / 60:.1f}",
                 f"{last['reconstruction_l1']:.4f}",
                 f"{last['connectivity']:.2f}",
                 f"{d['mean']:.3f}",
@@ -847,6 +848,7 @@ def markdown_tables(
             [
                 "backbone",
                 "epochs",
+                "training (min)",
                 "final train L1",
                 "final train L_η",
                 "test death mean",
@@ -1045,3 +1047,107 @@ def plot_all(payload: Mapping[str, Any]) -> dict[str, Figure]:
         "scores": plot_scores(payload),
         "ablations": plot_ablations(payload),
     }
+
+
+def _mean(
+    payload: Mapping[str, Any], backbone: str, eval_name: str, n: int, radius: float | None = None
+) -> float | None:
+    row = find_row(find_evaluation(payload, backbone, eval_name), n, radius)
+    return None if row is None else 100 * row["mean"]
+
+
+def findings(payload: Mapping[str, Any]) -> dict[str, list[str]]:
+    """The chapter's claims, each stated as measured in ``payload`` (yes/no with the numbers).
+
+    Returns
+    -------
+    dict
+        ``main`` (λ = 20 vs λ = 0, same-dataset and transfer; ours vs the baselines; more
+        inliers) and ``ablations`` (best λ, best radius, branches), lists of Markdown lines.
+    """
+    n0 = headline_n(payload)
+    ns = payload["settings"]["ns"]
+    lam = RECIPE["lam"]
+    datasets = payload["settings"]["datasets"]
+    evals = payload["settings"]["eval_datasets"]
+    main, ablations = [], []
+
+    def yes(flag: bool) -> str:
+        return "**yes**" if flag else "**no**"
+
+    for train in datasets:
+        for e in evals:
+            ours = _mean(payload, BackboneSpec(train, lam).name, e, n0)
+            plain = _mean(payload, BackboneSpec(train, 0.0).name, e, n0)
+            if ours is None or plain is None:
+                continue
+            kind = "same dataset" if train == e else "transfer"
+            main.append(
+                f"λ = 20 beats λ = 0 for {train} → {e} ({kind}, n = {n0}): {yes(ours > plain)} "
+                f"({ours:.1f} vs {plain:.1f})."
+            )
+    for e in evals:
+        ours = _mean(payload, BackboneSpec(e, lam).name, e, n0) if e in datasets else None
+        rows = [(BASELINES[m], find_row(_baseline_entry(payload, m, e), n0)) for m in BASELINES]
+        rows = [(label, 100 * row["mean"]) for label, row in rows if row is not None]
+        if ours is None or not rows:
+            continue
+        label, best = max(rows, key=lambda item: item[1])
+        main.append(
+            f"On {e}, η-balls (λ = 20, same dataset) beat every baseline we ran (n = {n0}): "
+            f"{yes(ours > best)} ({ours:.1f}; best baseline {label} {best:.1f})."
+        )
+    for train in datasets:
+        low = _mean(payload, BackboneSpec(train, lam).name, train, ns[0])
+        high = _mean(payload, BackboneSpec(train, lam).name, train, ns[-1])
+        if low is not None and high is not None:
+            main.append(
+                f"More inliers help ({train}, n = {ns[0]} → {ns[-1]}): {yes(high > low)} "
+                f"({low:.1f} → {high:.1f})."
+            )
+    for train in datasets:
+        b = payload["backbones"].get(BackboneSpec(train, 0.0).name)
+        if b is not None:
+            d = b["deaths"]
+            main.append(
+                f"The λ = 0 backbone on {train} has held-out death times of mean {d['mean']:.2f} "
+                f"({100 * d['frac_within']:.0f}% within η ± 0.5): its codes are "
+                f"{'already' if d['frac_within'] > 0.25 else 'not'} at the scale of the balls."
+            )
+
+    ablation = payload["settings"]["ablation_dataset"]
+    anchor_lam = max(ANCHORS["lambda"]["values"], key=ANCHORS["lambda"]["values"].get)
+    anchor_r = max(ANCHORS["radius"]["values"], key=ANCHORS["radius"]["values"].get)
+    anchor_16 = ANCHORS["lambda"]["values"]["20"]
+    anchor_1 = ANCHORS["single_branch"]["lam20"]
+    for e in evals:
+        by_lam = {
+            f"{x:g}": _mean(payload, BackboneSpec(ablation, float(x)).name, e, n0)
+            for x in payload["settings"]["lambdas"]
+        }
+        by_lam = {k: v for k, v in by_lam.items() if v is not None}
+        if by_lam:
+            best = max(by_lam, key=by_lam.get)
+            ablations.append(
+                f"{ablation} → {e}: the best λ is {best} ({by_lam[best]:.1f}; λ = 0: "
+                f"{by_lam.get('0', float('nan')):.1f}); the anchor's best is {anchor_lam}."
+            )
+        main_name = BackboneSpec(ablation, lam).name
+        by_r = {r: _mean(payload, main_name, e, n0, r) for r in payload["settings"]["radii"]}
+        by_r = {k: v for k, v in by_r.items() if v is not None}
+        if by_r:
+            best_r = max(by_r, key=by_r.get)
+            ablations.append(
+                f"{ablation} → {e}: the best radius is η' = {best_r:g} ({by_r[best_r]:.1f}; "
+                f"η' = 2: {by_r.get(2.0, float('nan')):.1f}); the anchor's best is {anchor_r}."
+            )
+        single = BackboneSpec(ablation, lam, 1, RECIPE["branches"] * RECIPE["branch_dim"])
+        one = _mean(payload, single.name, e, n0)
+        many = _mean(payload, main_name, e, n0)
+        if one is not None and many is not None:
+            ablations.append(
+                f"{ablation} → {e}: 16 branches of 10 beat one branch of 160: "
+                f"{yes(many > one)} ({many:.1f} vs {one:.1f}; "
+                f"anchor {anchor_16:.1f} vs {anchor_1:.1f})."
+            )
+    return {"main": main, "ablations": ablations}
