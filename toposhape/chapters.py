@@ -27,6 +27,7 @@ from toposhape.results import load_results, repo_root, results_dir
 CHAPTERS = {
     "connectivity": "toposhape.connectivity_study",
     "oneclass": "toposhape.oneclass_study",
+    "atlas": "toposhape.atlas_study",
 }
 KERNEL = "toposhape"
 

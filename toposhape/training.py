@@ -1,14 +1,16 @@
-"""Seeded, resumable training of autoencoders with the connectivity loss.
+"""Seeded, resumable training: the epoch loop and the connectivity-loss autoencoders.
 
-The loop checkpoints after every epoch (model, optimiser, history) and the
-batch order of epoch ``e`` depends only on ``(seed, e)``, so a run that is
-interrupted and resumed from its checkpoint ends with exactly the weights of
-an uninterrupted run.
+:func:`fit_epochs` checkpoints after every epoch (models, optimisers, history) and
+the batch order and random draws of epoch ``e`` depend only on ``(seed, e)``, so a
+run that is interrupted and resumed from its checkpoint ends with exactly the
+weights of an uninterrupted run. Every trainer of the library is a ``step``
+function handed to it.
 """
 
 import io
 import json
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -62,15 +64,128 @@ class TrainConfig:
             raise ValueError(f"need lam >= 0, eta > 0 and lr > 0, got {self}")
 
 
-def _epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
-    gen = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-    return torch.randperm(n, generator=gen)
+def _epoch_generator(seed: int, epoch: int, stream: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed * 1_000_003 + epoch + stream * 7_919_999)
 
 
 def _save_checkpoint(path: Path, state: dict) -> None:
     buf = io.BytesIO()
     torch.save(state, buf)
     atomic_write_bytes(path, buf.getvalue())
+
+
+StepFn = Callable[[torch.Tensor, torch.Generator], dict[str, torch.Tensor | float]]
+
+
+def fit_epochs(
+    n: int,
+    step: StepFn,
+    state: Mapping[str, nn.Module | torch.optim.Optimizer],
+    *,
+    epochs: int,
+    batch_size: int,
+    seed: int,
+    config: Mapping,
+    steps_per_epoch: int | None = None,
+    checkpoint: str | Path | None = None,
+    progress: bool = True,
+    description: str | None = None,
+) -> list[dict]:
+    """The seeded, resumable epoch loop every trainer of the library runs on.
+
+    Epoch ``e`` visits ``n // batch_size`` batches (at most ``steps_per_epoch``) in an
+    order that depends only on ``(seed, e)``; ``step`` also receives a generator seeded
+    by ``(seed, e)`` for its own random draws (prior samples, noise), so a run that is
+    interrupted and resumed from its checkpoint ends with exactly the weights of an
+    uninterrupted run.
+
+    Parameters
+    ----------
+    n : int
+        Number of training samples.
+    step : callable
+        ``step(indices, generator) -> dict`` does one optimisation step on the samples
+        ``indices`` (LongTensor, shape (batch_size,)) and returns scalar statistics
+        (tensors or floats), averaged per epoch into the history.
+    state : mapping of name to module or optimiser
+        Everything whose ``state_dict`` the checkpoint must hold (models, optimisers).
+    epochs, batch_size, seed : int
+    config : mapping
+        JSON-able description of the run; a checkpoint written with another config is
+        refused, so a resumed run is never a mix of two settings.
+    steps_per_epoch : int or None
+        Cap on batches per epoch (quick profiles); None uses all.
+    checkpoint : path, optional
+        Written atomically after every epoch; if it exists, training resumes from it.
+    progress : bool
+        Show a progress bar.
+    description : str, optional
+        Label of the progress bar.
+
+    Returns
+    -------
+    list of dict
+        One entry per epoch: ``epoch``, the epoch means of the statistics, ``seconds``.
+    """
+    if epochs < 1 or batch_size < 1:
+        raise ValueError(f"need epochs >= 1 and batch_size >= 1, got {epochs} and {batch_size}")
+    if steps_per_epoch is not None and steps_per_epoch < 1:
+        raise ValueError(f"steps_per_epoch must be None or >= 1, got {steps_per_epoch}")
+    if n < batch_size:
+        raise ValueError(f"the training set has {n} samples, fewer than batch_size={batch_size}")
+    config = json.loads(json.dumps(config))
+    history: list[dict] = []
+    path = Path(checkpoint) if checkpoint is not None else None
+    if path is not None and path.is_file():
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(saved, dict) or not {"config", "history", *state} <= saved.keys():
+            raise ValueError(
+                f"{path} is not a training checkpoint of this trainer (a saved backbone "
+                "state_dict?); delete it or pass another checkpoint path"
+            )
+        if saved["config"] != config:
+            raise ValueError(
+                f"checkpoint {path} was written with config {saved['config']}, "
+                f"not {config}; delete it or use its config"
+            )
+        for name, obj in state.items():
+            obj.load_state_dict(saved[name])
+        history = json.loads(saved["history"])
+    steps = n // batch_size
+    if steps_per_epoch is not None:
+        steps = min(steps, steps_per_epoch)
+    bar = tqdm(
+        total=epochs * steps, initial=len(history) * steps, disable=not progress, desc=description
+    )
+    for epoch in range(len(history), epochs):
+        started = time.perf_counter()
+        order = torch.randperm(n, generator=_epoch_generator(seed, epoch, 0))
+        draws = _epoch_generator(seed, epoch, 1)
+        sums: dict[str, float] = {}
+        for i in range(steps):
+            stats = step(order[i * batch_size : (i + 1) * batch_size], draws)
+            for key, value in stats.items():
+                sums[key] = sums.get(key, 0.0) + float(value)
+            bar.update()
+            bar.set_postfix(epoch=epoch + 1, **{k: f"{float(v):.4g}" for k, v in stats.items()})
+        history.append(
+            {
+                "epoch": epoch + 1,
+                **{key: total / steps for key, total in sums.items()},
+                "seconds": time.perf_counter() - started,
+            }
+        )
+        if path is not None:
+            _save_checkpoint(
+                path,
+                {
+                    "config": config,
+                    **{name: obj.state_dict() for name, obj in state.items()},
+                    "history": json.dumps(history),
+                },
+            )
+    bar.close()
+    return history
 
 
 def train_autoencoder(
@@ -101,73 +216,40 @@ def train_autoencoder(
         One entry per epoch: mean reconstruction loss, mean connectivity
         loss, mean and std of the death times, wall time.
     """
-    n = images.shape[0]
-    if n < config.batch_size:
-        raise ValueError(f"images has {n} samples, fewer than batch_size={config.batch_size}")
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
-    history: list[dict] = []
-    path = Path(checkpoint) if checkpoint is not None else None
-    if path is not None and path.is_file():
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        if not isinstance(state, dict) or not {"config", "model", "optimiser"} <= state.keys():
-            raise ValueError(
-                f"{path} is not a training checkpoint of train_autoencoder (a saved backbone "
-                "state_dict?); delete it or pass another checkpoint path"
-            )
-        if state["config"] != asdict(config):
-            raise ValueError(
-                f"checkpoint {path} was written with config {state['config']}, "
-                f"not {asdict(config)}; delete it or use its config"
-            )
-        model.load_state_dict(state["model"])
-        optimiser.load_state_dict(state["optimiser"])
-        history = json.loads(state["history"])
     branches = model.config["branches"]
-    steps = n // config.batch_size
-    if config.steps_per_epoch is not None:
-        steps = min(steps, config.steps_per_epoch)
-    bar = tqdm(total=config.epochs * steps, initial=len(history) * steps, disable=not progress)
+
+    def step(indices: torch.Tensor, _: torch.Generator) -> dict[str, torch.Tensor]:
+        batch = images[indices]
+        reconstruction, z = model(batch)
+        rec = nn.functional.l1_loss(reconstruction, batch)
+        deaths = vr_persistence0(branch_clouds(z, branches), config.p)
+        conn = (config.eta - deaths).abs().sum(dim=-1).mean()  # = connectivity_loss(z)
+        loss = rec + config.lam * conn if config.lam > 0 else rec
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        d = deaths.detach()
+        return {
+            "reconstruction_l1": rec.detach(),
+            "connectivity": conn.detach(),
+            "death_mean": d.mean(),
+            "death_std": d.std(),
+        }
+
     model.train()
-    for epoch in range(len(history), config.epochs):
-        started = time.perf_counter()
-        order = _epoch_order(n, config.seed, epoch)
-        sums = torch.zeros(4, dtype=torch.float64)
-        for step in range(steps):
-            batch = images[order[step * config.batch_size : (step + 1) * config.batch_size]]
-            reconstruction, z = model(batch)
-            rec = nn.functional.l1_loss(reconstruction, batch)
-            deaths = vr_persistence0(branch_clouds(z, branches), config.p)
-            conn = (config.eta - deaths).abs().sum(dim=-1).mean()  # = connectivity_loss(z)
-            loss = rec + config.lam * conn if config.lam > 0 else rec
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            d = deaths.detach().double()
-            sums += torch.stack([rec.detach().double(), conn.detach().double(), d.mean(), d.std()])
-            bar.update()
-            bar.set_postfix(epoch=epoch + 1, rec=f"{rec.item():.4f}", conn=f"{conn.item():.1f}")
-        means = (sums / steps).tolist()
-        history.append(
-            {
-                "epoch": epoch + 1,
-                "reconstruction_l1": means[0],
-                "connectivity": means[1],
-                "death_mean": means[2],
-                "death_std": means[3],
-                "seconds": time.perf_counter() - started,
-            }
-        )
-        if path is not None:
-            _save_checkpoint(
-                path,
-                {
-                    "config": asdict(config),
-                    "model": model.state_dict(),
-                    "optimiser": optimiser.state_dict(),
-                    "history": json.dumps(history),
-                },
-            )
-    bar.close()
+    history = fit_epochs(
+        images.shape[0],
+        step,
+        {"model": model, "optimiser": optimiser},
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        seed=config.seed,
+        config=asdict(config),
+        steps_per_epoch=config.steps_per_epoch,
+        checkpoint=checkpoint,
+        progress=progress,
+    )
     model.eval()
     return history
 
