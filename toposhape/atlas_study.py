@@ -27,7 +27,7 @@ from matplotlib.figure import Figure
 from toposhape.atlas import AtlasAutoencoder, AtlasConfig, train_atlas
 from toposhape.manifolds import MANIFOLDS, sample_manifold
 from toposhape.nerve import nerve_persistence, pair_overlaps, persistent_betti, plot_barcodes
-from toposhape.results import results_dir
+from toposhape.results import markdown_table, results_dir
 
 __all__ = [
     "CHAPTER",
@@ -401,6 +401,12 @@ def plot_charts(payload: Mapping[str, Any]) -> Figure:
                         side = math.isqrt(len(g))
                         m = g.reshape(side, side, -1)
                         ax.plot_wireframe(*(m[..., i] for i in range(3)), color=f"C{j}", lw=0.4)
+            low, high = x.min(axis=0), x.max(axis=0)
+            pad = 0.15 * (high - low)
+            ax.set_xlim(low[0] - pad[0], high[0] + pad[0])
+            ax.set_ylim(low[1] - pad[1], high[1] + pad[1])
+            if three_d:
+                ax.set_zlim(low[2] - pad[2], high[2] + pad[2])
             ax.set_title(f"{name}, {reg}: usage " + " ".join(f"{u:.2f}" for u in r["usage"]),
                          fontsize=8)  # fmt: skip
             if not three_d:
@@ -488,26 +494,38 @@ def plot_mnist_graph(payload: Mapping[str, Any]) -> Figure:
     u = np.asarray(m["overlaps"])
     fig = Figure(figsize=(10, 10))
     ax = fig.add_axes((0, 0, 1, 1))
-    ax.set_xlim(-1.35, 1.35)
-    ax.set_ylim(-1.35, 1.35)
+    ax.set_xlim(-1.3, 1.3)
+    ax.set_ylim(-1.3, 1.3)
     ax.axis("off")
-    angles = np.pi / 2 - 2 * np.pi * np.arange(k) / k
-    pos = np.stack([np.cos(angles), np.sin(angles)], axis=1)
     off = u - np.diag(np.diag(u))
+    # charts around the circle in the angular order of a spectral layout of the overlap
+    # graph, so that strongly overlapping charts tend to sit side by side
+    laplacian = np.diag(off.sum(axis=1)) - off
+    vectors = np.linalg.eigh(laplacian)[1]
+    order = np.argsort(np.arctan2(vectors[:, 2], vectors[:, 1]))
+    angles = np.empty(k)
+    angles[order] = np.pi / 2 - 2 * np.pi * np.arange(k) / k
+    pos = np.stack([np.cos(angles), np.sin(angles)], axis=1)
     top = off.max() if off.max() > 0 else 1.0
     for i in range(k):
         for j in range(i + 1, k):
-            if off[i, j] > 0.02 * top:
-                ax.plot(*pos[[i, j]].T, color="tab:blue", alpha=0.8,
-                        lw=8 * off[i, j] / top)  # fmt: skip
+            if off[i, j] >= 0.1 * top:
+                ax.plot(*pos[[i, j]].T, color="tab:blue", alpha=0.6,
+                        lw=10 * off[i, j] / top, zorder=1)  # fmt: skip
     counts = np.asarray(m["counts"])
+    half = 0.13
     for i in range(k):
         tile = grids[i].reshape(side, side, s, s).transpose(0, 2, 1, 3).reshape(side * s, side * s)
         tile = tile[::-1]  # second coordinate upwards
         x, y = pos[i]
-        ax.imshow(tile, cmap="gray_r", extent=(x - 0.17, x + 0.17, y - 0.17, y + 0.17), zorder=3)
-        label = f"chart {i}: " + (f"mostly {counts[i].argmax()}" if counts[i].sum() else "unused")
-        ax.text(x, y - 0.2, label, ha="center", va="top", fontsize=8)
+        ax.imshow(tile, cmap="gray_r", extent=(x - half, x + half, y - half, y + half), zorder=3)
+        label = f"{i}: " + (f"mostly {counts[i].argmax()}" if counts[i].sum() else "unused")
+        ax.text(x, y - half - 0.02, label, ha="center", va="top", fontsize=8, zorder=4)
+    ax.set_title(
+        "MNIST atlas (d = 2, k = 15): charts decoded over [0,1]²; lines: overlaps u ≥ 10 % of "
+        "the largest",
+        y=0.97,
+    )
     return fig
 
 
@@ -519,12 +537,6 @@ def plot_all(payload: Mapping[str, Any]) -> dict[str, Figure]:
         "torus3": plot_torus3(payload),
         "mnist_graph": plot_mnist_graph(payload),
     }
-
-
-def _md(header: list[str], rows: list[list[Any]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def _summary(payload: Mapping[str, Any], name: str, reg: str) -> dict[str, Any]:
@@ -558,13 +570,13 @@ def markdown_tables(payload: Mapping[str, Any]) -> dict[str, str]:
                 f"{s['rec'].mean():.4f} ± {s['rec'].std():.4f}",
                 ", ".join(map(str, s["used"])),
             ])  # fmt: skip
-    homology = _md(
+    homology = markdown_table(
         ["manifold", "atlas", "regulariser", "homology recovered", "long bars found (Z/2)",
          "truth", "reconstruction (MSE)", "charts in use"],
         rows,
     )  # fmt: skip
     final = _torus3_final(payload)
-    torus3 = _md(
+    torus3 = markdown_table(
         ["d", "reconstruction (MSE)", "encoder GAN loss", "|GAN loss − log 2|"],
         [
             [d, f"{v['reconstruction'].mean():.4f} ± {v['reconstruction'].std():.4f}",
@@ -582,7 +594,7 @@ def markdown_tables(payload: Mapping[str, Any]) -> dict[str, str]:
             i, total, ", ".join(f"{d} ({c[d] / total:.0%})" for d in top if c[d]) if total else "—",
         ])  # fmt: skip
     purity = counts.max(axis=1).sum() / max(counts.sum(), 1)
-    mnist = _md(["chart", "test images", "digits (share of the chart)"], mnist_rows)
+    mnist = markdown_table(["chart", "test images", "digits (share of the chart)"], mnist_rows)
     mnist += (
         f"\n\nPurity (share of test images whose chart's majority digit is theirs): {purity:.1%}"
     )
@@ -627,6 +639,26 @@ def findings(payload: Mapping[str, Any]) -> dict[str, list[str]]:
         "MMD is more stable across seeds (smaller relative spread of the reconstruction "
         f"error): **{'yes' if spread['mmd'] < spread['gan'] else 'no'}** "
         f"(coefficient of variation {spread['mmd']:.2f} vs {spread['gan']:.2f})."
+    )
+    in_use = {
+        reg: [
+            u for n in payload["settings"]["manifolds"] for u in _summary(payload, n, reg)["used"]
+        ]
+        for reg in ("gan", "mmd")
+    }
+    full = {
+        reg: sum(
+            u == SETUPS[n]["charts"]
+            for n in payload["settings"]["manifolds"]
+            for u in _summary(payload, n, reg)["used"]
+        )
+        for reg in ("gan", "mmd")
+    }
+    lines.append(
+        "MMD keeps every chart in use (at least half its fair share of the points) more often "
+        f"than the GAN: **{'yes' if full['mmd'] > full['gan'] else 'no'}** (all k charts in use "
+        f"in {full['mmd']}/{len(in_use['mmd'])} MMD runs vs {full['gan']}/{len(in_use['gan'])} "
+        "GAN runs)."
     )
     final = _torus3_final(payload)
     dims = list(final)

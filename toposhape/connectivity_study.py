@@ -31,7 +31,7 @@ from scipy.stats import gaussian_kde
 from toposhape.autoencoder import ConnectivityAutoencoder
 from toposhape.losses import branch_clouds, connectivity_loss
 from toposhape.pershom import death_edges, vr_persistence0
-from toposhape.results import results_dir
+from toposhape.results import markdown_table, results_dir
 from toposhape.training import TrainConfig, train_backbone
 
 __all__ = [
@@ -836,12 +836,6 @@ def plot_all(payload: Mapping[str, Any]) -> dict[str, Figure]:
     }
 
 
-def _md(header: list[str], rows: list[list[Any]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def markdown_tables(payload: Mapping[str, Any]) -> dict[str, str]:
     """The chapter's tables as Markdown: ``models``, ``batch_size``, ``densification``, ``toy``."""
     eta = payload["recipe"]["eta"]
@@ -882,7 +876,7 @@ def markdown_tables(payload: Mapping[str, Any]) -> dict[str, str]:
         )
     ]
     return {
-        "models": _md(
+        "models": markdown_table(
             [
                 "λ",
                 "test recon. L1",
@@ -893,7 +887,7 @@ def markdown_tables(payload: Mapping[str, Any]) -> dict[str, str]:
             ],
             models,
         ),
-        "batch_size": _md(["B", "death mean", "death std", "within η±0.5"], batch),
-        "densification": _md(["N"] + [f"median NN dist. (λ={k})" for k in keys], dens),
-        "toy": _md(["arrangement", "death mean", "death std", "CV", "max/min"], toy),
+        "batch_size": markdown_table(["B", "death mean", "death std", "within η±0.5"], batch),
+        "densification": markdown_table(["N"] + [f"median NN dist. (λ={k})" for k in keys], dens),
+        "toy": markdown_table(["arrangement", "death mean", "death std", "CV", "max/min"], toy),
     }

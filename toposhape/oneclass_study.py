@@ -31,7 +31,7 @@ from toposhape.baselines import deep_svdd_scores, flatten_pixels, kde_scores, oc
 from toposhape.connectivity_study import death_summary, heldout_deaths, homogenize
 from toposhape.image_sets import IMAGE_SETS, load_image_set
 from toposhape.oneclass import ball_counts, class_draws, encode, run_protocol, summarise
-from toposhape.results import results_dir
+from toposhape.results import markdown_table, results_dir
 from toposhape.training import TrainConfig, save_backbone, train_autoencoder, train_backbone
 
 CHAPTER = "oneclass"
@@ -676,12 +676,6 @@ def _pm(row: Mapping[str, Any] | None) -> str:
     return "—" if row is None else f"{100 * row['mean']:.2f} ± {100 * row['std']:.2f}"
 
 
-def _md(header: list[str], rows: list[list[Any]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def headline_n(payload: Mapping[str, Any]) -> int:
     """The n of the reference's main table (120), or the profile's middle n."""
     ns = payload["settings"]["ns"]
@@ -776,7 +770,9 @@ def markdown_tables(
             rows.append([c, *cells])
         means = [_pm(find_row(entry, n0)) for _, entry in methods]
         rows.append(["**mean ± std**", *means])
-        per_class[f"per_class_{eval_name}"] = _md(["class", *[label for label, _ in methods]], rows)
+        per_class[f"per_class_{eval_name}"] = markdown_table(
+            ["class", *[label for label, _ in methods]], rows
+        )
 
     ablation = payload["settings"]["ablation_dataset"]
     evals = payload["settings"]["eval_datasets"]
@@ -834,17 +830,19 @@ def markdown_tables(
             ]
         )
     return {
-        "table1": _md(["backbone → one-class eval", "anchor (paper, n=120)", "ours (n=120)"], t1),
-        "table1_by_n": _md(
+        "table1": markdown_table(
+            ["backbone → one-class eval", "anchor (paper, n=120)", "ours (n=120)"], t1
+        ),
+        "table1_by_n": markdown_table(
             ["pair", *[f"n={n}: anchor / ours" for n in next(iter(ANCHORS["by_n"].values()))]], by_n
         ),
-        "offline": _md(["backbone → one-class eval", *[f"n={n}" for n in ns]], offline),
-        "baselines": _md(["eval set", "method", *[f"n={n}" for n in ns]], baselines),
+        "offline": markdown_table(["backbone → one-class eval", *[f"n={n}" for n in ns]], offline),
+        "baselines": markdown_table(["eval set", "method", *[f"n={n}" for n in ns]], baselines),
         **per_class,
-        "lambda": _md(["λ", *eval_cols, anchor_col], lam_rows),
-        "radius": _md(["radius η'", *eval_cols, anchor_col], radius_rows),
-        "branches": _md(["latent", *eval_cols, anchor_col], branch_rows),
-        "backbones": _md(
+        "lambda": markdown_table(["λ", *eval_cols, anchor_col], lam_rows),
+        "radius": markdown_table(["radius η'", *eval_cols, anchor_col], radius_rows),
+        "branches": markdown_table(["latent", *eval_cols, anchor_col], branch_rows),
+        "backbones": markdown_table(
             [
                 "backbone",
                 "epochs",
