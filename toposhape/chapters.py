@@ -28,6 +28,7 @@ CHAPTERS = {
     "connectivity": "toposhape.connectivity_study",
     "oneclass": "toposhape.oneclass_study",
     "atlas": "toposhape.atlas_study",
+    "nvae": "toposhape.nvae_study",
 }
 KERNEL = "toposhape"
 

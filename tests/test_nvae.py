@@ -1,0 +1,483 @@
+"""The N-VAE and its baselines: decoder input, loss terms, trainer, likelihood and measures."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch.distributions import Normal, kl_divergence
+from torch.nn import functional as F
+
+import toposhape.nvae as nvae
+from toposhape.nvae import (
+    KINDS,
+    LatentVAE,
+    aggregate_posterior_mmd,
+    bernoulli_log_likelihood,
+    build_vae,
+    classifier_accuracy,
+    elbo,
+    gaussian_kl,
+    imq_mmd,
+    iwae_log_likelihood,
+    kl_per_class,
+    train_vae,
+    traversal,
+)
+
+K, L, M = 3, 2, 3
+
+
+class _Interrupted(Exception):
+    pass
+
+
+def _gen(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def _model(kind: str = "nvae", seed: int = 0, **kwargs) -> LatentVAE:
+    settings = {"classes": K, "class_dim": L, "shared_dim": M, "hidden": 32}
+    return build_vae(seed, kind=kind, **{**settings, **kwargs})
+
+
+def _bars(n: int, seed: int, size: int = 28) -> tuple[torch.Tensor, torch.Tensor]:
+    """n noisy images of a horizontal bar, in the top, middle or bottom third by class.
+
+    The bar's position is what the encoder must encode to reconstruct, and it gives the
+    class away, so the N-VAE's classifier head can learn from the shared features.
+    """
+    g = _gen(seed)
+    labels = torch.arange(n) % 3
+    images = 0.1 * torch.rand(n, 1, size, size, generator=g)
+    rows = (torch.randint(0, 5, (n,), generator=g) + 1 + 9 * labels).tolist()
+    cols = torch.randint(0, size - 16, (n,), generator=g).tolist()
+    for i, (row, col) in enumerate(zip(rows, cols, strict=True)):
+        images[i, 0, row : row + 3, col : col + 14] = 0.9
+    return images, labels
+
+
+@pytest.fixture(scope="module")
+def trained() -> dict:
+    """An N-VAE and a VAE trained for a few epochs on 200 bar images, and 60 test images."""
+    images, labels = _bars(200, seed=0)
+    out = {"test": _bars(60, seed=1)}
+    for kind in ("nvae", "vae"):
+        model = _model(kind, seed=1, hidden=64)
+        history = train_vae(model, images, labels, epochs=6, batch_size=20, progress=False)
+        out[kind] = (model, history)
+    return out
+
+
+# ---------------------------------------------------------------------- architecture
+
+
+def _oracle_nvae_input(z: torch.Tensor, y: torch.Tensor, classes: int, class_dim: int):
+    rows = []
+    for z_b, y_b in zip(z, y, strict=True):
+        c_y = F.one_hot(y_b, classes).to(z.dtype)
+        ones_zc = torch.cat([torch.ones(1), z_b[:class_dim]])
+        rows.append(torch.cat([torch.kron(c_y, ones_zc), z_b[class_dim:]]))
+    return torch.stack(rows)
+
+
+@pytest.mark.parametrize("shared_dim", [M, 0])
+def test_nvae_decoder_input_is_vec_of_class_kronecker(shared_dim: int) -> None:
+    model = _model(shared_dim=shared_dim)
+    z = torch.randn(7, L + shared_dim, generator=_gen(0))
+    y = torch.tensor([0, 1, 2, 2, 1, 0, 1])
+    got = model.decoder_input(z, y)
+    assert got.shape == (7, K * (L + 1) + shared_dim) == (7, model.decoder[0].in_features)
+    assert torch.equal(got, _oracle_nvae_input(z, y, K, L))
+    blocks = got[:, : K * (L + 1)].reshape(7, K, L + 1)
+    for b in range(7):
+        for k in range(K):
+            if k == y[b]:
+                assert torch.equal(blocks[b, k], torch.cat([torch.ones(1), z[b, :L]]))
+            else:
+                assert (blocks[b, k] == 0).all()
+    assert torch.equal(got[:, K * (L + 1) :], z[:, L:])
+
+
+def test_cvae_and_vae_decoder_inputs() -> None:
+    z = torch.randn(5, L + M, generator=_gen(1))
+    y = torch.tensor([2, 0, 1, 1, 0])
+    cvae = _model("cvae")
+    assert torch.equal(cvae.decoder_input(z, y), torch.cat([z, torch.eye(K)[y]], dim=1))
+    assert cvae.decoder[0].in_features == L + M + K
+    for kind in ("vae", "betavae"):
+        model = _model(kind)
+        assert torch.equal(model.decoder_input(z, y), z)
+        assert torch.equal(model.decoder_input(z), z)
+        assert model.decoder[0].in_features == L + M
+    with pytest.raises(ValueError, match="y"):
+        _model("nvae").decoder_input(z)
+    with pytest.raises(ValueError, match="z"):
+        cvae.decoder_input(z[:, :-1], y)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("image_shape", [(1, 28, 28), (1, 48, 40)])
+def test_shapes(kind: str, image_shape: tuple[int, int, int]) -> None:
+    model = _model(kind, image_shape=image_shape, hidden=16)
+    x = torch.rand(4, *image_shape, generator=_gen(0))
+    y = torch.tensor([0, 2, 1, 0])
+    mu, logvar, class_logits = model.encode(x)
+    assert mu.shape == logvar.shape == (4, L + M)
+    assert class_logits.shape == (4, K)
+    assert model.decode(mu, y).shape == (4, *image_shape)
+    terms = model(x, y, _gen(1))
+    for key in ("loss", "reconstruction", "kl_c", "kl_s", "classification"):
+        assert terms[key].shape == ()
+        assert torch.isfinite(terms[key])
+    assert terms["kl_per_dim"].shape == (4, L + M)
+    assert not terms["kl_per_dim"].requires_grad
+    assert model.sample(y, _gen(2)).shape == (4, *image_shape)
+    assert LatentVAE(**model.config).config == model.config
+    with pytest.raises(ValueError, match="x"):
+        model.encode(torch.rand(4, 1, 28, 32))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"kind": "x"}, "kind"),
+        ({"classes": 1}, "classes"),
+        ({"class_dim": 0}, "class_dim"),
+        ({"class_dim": True}, "class_dim"),
+        ({"shared_dim": -1}, "shared_dim"),
+        ({"shared_dim": 2.0}, "shared_dim"),
+        ({"hidden": 0}, "hidden"),
+        ({"kind": "nvae", "beta": -0.5}, "beta"),
+        ({"kind": "betavae", "beta": float("nan")}, "beta"),
+        ({"kind": "vae", "beta": 2.0}, "beta"),
+        ({"kind": "cvae", "beta": 0.0}, "beta"),
+        ({"image_shape": (1, 30, 28)}, "image_shape"),
+        ({"image_shape": (3, 28, 28)}, "image_shape"),
+        ({"image_shape": (1, 4, 4)}, "image_shape"),
+        ({"image_shape": (28, 28)}, "image_shape"),
+    ],
+)
+def test_bad_model_arguments(kwargs: dict, name: str) -> None:
+    with pytest.raises(ValueError, match=name):
+        LatentVAE(**{"kind": "nvae", **kwargs})
+
+
+def test_betas_that_are_allowed() -> None:
+    assert LatentVAE("nvae", beta=0.0).beta == 0.0
+    assert LatentVAE("betavae", beta=4).config["beta"] == 4.0
+    assert LatentVAE("nvae", shared_dim=0).latent_dim == 4
+
+
+def test_train_vae_rejects_bad_data() -> None:
+    model = _model()
+    images, labels = _bars(40, seed=0)
+    for bad in (torch.full((40,), K), torch.full((40,), -1)):
+        with pytest.raises(ValueError, match="labels"):
+            train_vae(model, images, bad, epochs=1, batch_size=20, progress=False)
+    with pytest.raises(ValueError, match="labels"):
+        train_vae(model, images, labels[:-1], epochs=1, batch_size=20, progress=False)
+    with pytest.raises(ValueError, match="labels"):
+        train_vae(model, images, labels.float(), epochs=1, batch_size=20, progress=False)
+    with pytest.raises(ValueError, match="images"):
+        train_vae(model, images[:, :, :24], labels, epochs=1, batch_size=20, progress=False)
+    with pytest.raises(ValueError, match="lr"):
+        train_vae(model, images, labels, epochs=1, lr=0.0, batch_size=20, progress=False)
+
+
+# ------------------------------------------------------------------------ loss terms
+
+
+def test_gaussian_kl_matches_torch_and_monte_carlo() -> None:
+    g = _gen(0)
+    mu, logvar = torch.randn(6, generator=g), torch.randn(6, generator=g)
+    q = Normal(mu.double(), (0.5 * logvar.double()).exp())
+    exact = kl_divergence(q, Normal(0.0, 1.0))
+    torch.testing.assert_close(gaussian_kl(mu, logvar).double(), exact, rtol=1e-5, atol=1e-6)
+    z = q.sample((400_000,))
+    log_ratio = q.log_prob(z) - Normal(0.0, 1.0).log_prob(z)
+    stderr = log_ratio.std(dim=0) / math.sqrt(len(z))
+    assert ((log_ratio.mean(dim=0) - exact).abs() < 5 * stderr + 1e-3).all()
+
+
+def _stub_encoder(model: LatentVAE, mu: torch.Tensor, logvar: torch.Tensor):
+    def encode(x: torch.Tensor):
+        logits = torch.zeros(x.shape[0], model.classes)
+        return mu.expand(x.shape[0], -1), logvar.expand(x.shape[0], -1), logits
+
+    return encode
+
+
+def test_kl_c_and_kl_s_cover_the_first_l_and_last_m_dims(monkeypatch) -> None:
+    model = _model()
+    x, y = torch.rand(3, 1, 28, 28), torch.tensor([0, 1, 2])
+    values = torch.tensor([1.0, -2.0, 0.5, 3.0, -1.5])
+    for first in (True, False):
+        mask = torch.arange(L + M) < L if first else torch.arange(L + M) >= L
+        mu = torch.where(mask, values, 0.0)
+        monkeypatch.setattr(model, "encode", _stub_encoder(model, mu, torch.zeros(L + M)))
+        terms = model(x, y, _gen(0))
+        inside, outside = ("kl_c", "kl_s") if first else ("kl_s", "kl_c")
+        torch.testing.assert_close(terms[inside], 0.5 * mu.pow(2).sum())
+        assert terms[outside] == 0
+        torch.testing.assert_close(terms["kl_per_dim"], 0.5 * mu.pow(2).expand(3, -1))
+
+
+def test_beta_weights_kl_c_only_for_nvae_and_the_whole_kl_for_betavae() -> None:
+    x, y = _bars(6, seed=2)
+    for kind, weighted in (("nvae", ("kl_c",)), ("betavae", ("kl_c", "kl_s"))):
+        # in float64: the loss is ~500 nats, the KL ~0.01
+        x = x.double()
+        zero = _model(kind, seed=3, beta=0.0).double()(x, y, _gen(4))
+        one = _model(kind, seed=3, beta=1.0).double()(x, y, _gen(4))
+        three = _model(kind, seed=3, beta=3.0).double()(x, y, _gen(4))
+        kl = sum(one[key] for key in weighted)
+        torch.testing.assert_close(one["loss"] - zero["loss"], kl)
+        torch.testing.assert_close(three["loss"] - zero["loss"], 3 * kl)
+        for key in ("reconstruction", "kl_c", "kl_s", "classification"):
+            assert torch.equal(zero[key], one[key])
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_loss_against_an_independent_computation(kind: str) -> None:
+    beta = 1.0 if kind in ("vae", "cvae") else 0.7
+    model = _model(kind, seed=5, beta=beta)
+    x, y = _bars(5, seed=3)
+    terms = model(x, y, _gen(6))
+
+    mu, logvar, class_logits = (t.double() for t in model.encode(x))
+    eps = torch.randn(mu.shape, generator=_gen(6)).double()
+    z = mu + (0.5 * logvar).exp() * eps
+    logits = model.decode(z.float(), y).double()
+    xd = x.double()
+    log_px = (xd * F.logsigmoid(logits) + (1 - xd) * F.logsigmoid(-logits)).sum(dim=(1, 2, 3))
+    kl = kl_divergence(Normal(mu, (0.5 * logvar).exp()), Normal(0.0, 1.0))
+    kl_c, kl_s = kl[:, :L].sum(1).mean(), kl[:, L:].sum(1).mean()
+    classification = -class_logits.log_softmax(dim=1)[torch.arange(5), y].mean()
+    reconstruction = -log_px.mean()
+    expected = {
+        "nvae": reconstruction + kl_s + beta * kl_c + classification,
+        "betavae": reconstruction + beta * (kl_c + kl_s),
+    }.get(kind, reconstruction + kl_c + kl_s)
+    for key, value in [
+        ("reconstruction", reconstruction),
+        ("kl_c", kl_c),
+        ("kl_s", kl_s),
+        ("classification", classification),
+        ("loss", expected),
+    ]:
+        torch.testing.assert_close(terms[key].double(), value, rtol=2e-5, atol=1e-4)
+
+
+# --------------------------------------------------------------------------- trainer
+
+
+def test_training_reduces_the_loss_and_trains_the_nvae_classifier(trained) -> None:
+    images, labels = trained["test"]
+    for kind in ("nvae", "vae"):
+        history = trained[kind][1]
+        assert len(history) == 6
+        assert {"loss", "reconstruction", "kl_c", "kl_s", "classification", "seconds"} <= set(
+            history[0]
+        )
+        assert history[-1]["loss"] < 0.8 * history[0]["loss"]
+    assert classifier_accuracy(trained["nvae"][0], images, labels) > 0.9  # chance: 1/3
+    nvae_history = trained["nvae"][1]
+    assert nvae_history[-1]["classification"] < 0.5 * nvae_history[0]["classification"]
+    # only the N-VAE's loss trains the classifier head: the VAE's is still at its init
+    vae, untouched = trained["vae"][0], _model("vae", seed=1, hidden=64)
+    assert torch.equal(vae.class_head.weight, untouched.class_head.weight)
+    assert not torch.equal(vae.mu_head.weight, untouched.mu_head.weight)
+
+
+def test_train_vae_resume_is_exact(tmp_path, monkeypatch) -> None:
+    images, labels = _bars(60, seed=4)  # 3 batches of 20 per epoch
+    settings = {"epochs": 3, "batch_size": 20, "seed": 7, "progress": False}
+
+    reference = _model(seed=8)
+    history_a = train_vae(reference, images, labels, checkpoint=tmp_path / "a.pt", **settings)
+
+    original = nvae.bernoulli_log_likelihood
+    calls = 0
+
+    def failing(*args, **kwargs):
+        nonlocal calls
+        calls += 1
+        if calls == 5:  # second step of epoch 2
+            raise _Interrupted
+        return original(*args, **kwargs)
+
+    checkpoint = tmp_path / "b.pt"
+    monkeypatch.setattr(nvae, "bernoulli_log_likelihood", failing)
+    with pytest.raises(_Interrupted):
+        train_vae(_model(seed=8), images, labels, checkpoint=checkpoint, **settings)
+    monkeypatch.setattr(nvae, "bernoulli_log_likelihood", original)
+    assert checkpoint.is_file()
+
+    resumed = _model(seed=8)
+    history_b = train_vae(resumed, images, labels, checkpoint=checkpoint, **settings)
+    state_a, state_b = reference.state_dict(), resumed.state_dict()
+    assert state_a.keys() == state_b.keys()
+    for name in state_a:
+        assert torch.equal(state_a[name], state_b[name]), name
+    for key in ("loss", "reconstruction", "kl_c", "kl_s", "classification"):
+        assert [h[key] for h in history_a] == [h[key] for h in history_b]
+
+
+def test_train_vae_does_not_depend_on_global_rng_and_refuses_other_configs(tmp_path) -> None:
+    images, labels = _bars(40, seed=5)
+    states = []
+    for global_seed in (10, 11):
+        torch.manual_seed(global_seed)
+        model = _model("cvae", seed=2)
+        train_vae(model, images, labels, epochs=1, batch_size=20, seed=1, progress=False)
+        states.append(model.state_dict())
+    for name in states[0]:
+        assert torch.equal(states[0][name], states[1][name]), name
+    checkpoint = tmp_path / "c.pt"
+    settings = {"epochs": 1, "batch_size": 20, "checkpoint": checkpoint, "progress": False}
+    train_vae(_model(), images, labels, **settings)
+    with pytest.raises(ValueError, match="config"):
+        train_vae(_model(beta=0.5), images, labels, **settings)
+
+
+# ------------------------------------------------------------------ likelihood bounds
+
+
+@pytest.mark.parametrize("kind", ["nvae", "vae"])
+def test_iwae_bounds_the_elbo_and_tightens_with_k(trained, kind: str) -> None:
+    model = trained[kind][0]
+    images, labels = trained["test"]
+    bound = np.mean([elbo(model, images, labels, _gen(s)) for s in range(10)])
+    iwae = {
+        k: np.mean([iwae_log_likelihood(model, images, labels, k, _gen(s)) for s in range(3)])
+        for k in (1, 10, 100)
+    }
+    assert iwae[100] >= iwae[10] - 0.05 >= iwae[1] - 0.1
+    assert iwae[100] > bound + 0.1  # a trained model's bound is visibly loose
+    # k = 1 is an unbiased estimate of the ELBO
+    ones = [iwae_log_likelihood(model, images, labels, 1, _gen(100 + s)) for s in range(30)]
+    assert abs(np.mean(ones) - bound) < 4 * np.std(ones) / math.sqrt(30) + 0.2
+
+
+def test_elbo_leaves_out_the_classifier_term() -> None:
+    model = _model(seed=4)
+    x, y = _bars(9, seed=6)
+    terms = model(x, y, _gen(3))
+    expected = float(-(terms["reconstruction"] + terms["kl_c"] + terms["kl_s"]).detach())
+    assert elbo(model, x, y, _gen(3)) == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["nvae", "cvae", "vae"])
+def test_iwae_is_exact_when_the_decoder_ignores_z(kind: str) -> None:
+    # q(z|x) = N(0, I) = p(z) and a decoder blind to z: every importance weight is
+    # p(x|y), so the estimate must equal the exact log-likelihood for any k.
+    model = _model(kind, seed=6, image_shape=(1, 12, 12))
+    with torch.no_grad():
+        for head in (model.mu_head, model.logvar_head):
+            head.weight.zero_()
+            head.bias.zero_()
+        on_z = torch.ones(model.decoder[0].in_features, dtype=torch.bool)
+        if kind == "nvae":
+            on_z[torch.arange(K) * (L + 1)] = False  # keep the class biases
+        elif kind == "cvae":
+            on_z[L + M :] = False  # keep the one-hot label
+        model.decoder[0].weight[:, on_z] = 0.0
+    x = torch.rand(8, 1, 12, 12, generator=_gen(7))
+    y = torch.tensor([0, 1, 2, 0, 1, 2, 0, 1])
+    with torch.no_grad():
+        logits = model.decode(torch.zeros(8, L + M), y).double()
+    exact = float(bernoulli_log_likelihood(logits, x.double()).mean())
+    for k in (1, 7):
+        assert iwae_log_likelihood(model, x, y, k, _gen(k), batch_size=3) == pytest.approx(
+            exact, abs=1e-4
+        )
+    assert elbo(model, x, y, _gen(1)) == pytest.approx(exact, abs=1e-4)
+    other = iwae_log_likelihood(model, x, (y + 1) % K, 3, _gen(0))
+    if kind == "vae":
+        assert other == pytest.approx(exact, abs=1e-4)
+    else:  # the conditional models' likelihood depends on the label
+        assert abs(other - exact) > 1e-3
+
+
+# -------------------------------------------------------------------------- measures
+
+
+def test_sample_shape_range_and_sigma() -> None:
+    model = _model(seed=7)
+    y = torch.tensor([0, 1, 2, 1])
+    samples = model.sample(y, _gen(0))
+    assert samples.shape == (4, 1, 28, 28)
+    assert ((samples >= 0) & (samples <= 1)).all()
+    with torch.no_grad():
+        at_zero = torch.sigmoid(model.decode(torch.zeros(4, L + M), y))
+        z = 2.5 * torch.randn(4, L + M, generator=_gen(1))
+        scaled = torch.sigmoid(model.decode(z, y))
+    assert torch.equal(model.sample(y, _gen(3), sigma=0.0), at_zero)
+    torch.testing.assert_close(model.sample(y, _gen(1), sigma=2.5), scaled)
+    assert not torch.equal(model.sample(y, _gen(1)), scaled)
+    with pytest.raises(ValueError, match="sigma"):
+        model.sample(y, _gen(0), sigma=-1.0)
+    with pytest.raises(ValueError, match="labels"):
+        model.sample(torch.tensor([0, K]), _gen(0))
+
+
+def test_imq_mmd_separates_shifted_gaussians() -> None:
+    g = _gen(0)
+    a, b, shifted = (torch.randn(500, 4, generator=g, dtype=torch.float64) for _ in range(3))
+    same = float(imq_mmd(a, b, scale=8.0))
+    apart = float(imq_mmd(a, shifted + 2.0, scale=8.0))
+    assert abs(same) < 0.01
+    assert apart > 0.2 > 20 * abs(same)
+    torch.testing.assert_close(imq_mmd(a, shifted + 2.0, 8.0), imq_mmd(shifted + 2.0, a, 8.0))
+    with pytest.raises(ValueError):
+        imq_mmd(a, b[:, :3], scale=1.0)
+
+
+def test_aggregate_posterior_mmd_of_a_prior_matching_encoder_is_near_zero(monkeypatch) -> None:
+    model = _model()
+    images = torch.rand(600, 1, 28, 28, generator=_gen(1))
+    values = {}
+    for shift in (0.0, 2.0):
+        mu = torch.full((L + M,), shift)
+        monkeypatch.setattr(model, "encode", _stub_encoder(model, mu, torch.zeros(L + M)))
+        values[shift] = aggregate_posterior_mmd(model, images, _gen(2), n=500, batch_size=128)
+    assert abs(values[0.0]) < 0.01
+    assert values[2.0] > 0.2
+
+
+def test_kl_per_class_and_classifier_accuracy_against_loops() -> None:
+    model = _model(seed=9)
+    images, labels = _bars(12, seed=7)
+    labels[labels == 2] = 0  # class 2 has no images
+    table = kl_per_class(model, images, labels, batch_size=5)
+    assert table.shape == (K, L + M)
+    with torch.no_grad():
+        mu, logvar, class_logits = model.encode(images)
+    kl = gaussian_kl(mu, logvar).double().numpy()
+    for k in (0, 1):
+        np.testing.assert_allclose(table[k], kl[labels.numpy() == k].mean(axis=0), rtol=1e-5)
+    assert (table[:2] >= 0).all()
+    assert np.isnan(table[2]).all()
+    expected = float((class_logits.argmax(dim=1) == labels).float().mean())
+    assert classifier_accuracy(model, images, labels, batch_size=5) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("kind", ["nvae", "vae"])
+def test_traversal(kind: str) -> None:
+    model = _model(kind, seed=10)
+    base = torch.randn(L + M, generator=_gen(0))
+    values = torch.linspace(-2, 2, 5)
+    grid = traversal(model, base, 1, values, [2, 0])
+    assert grid.shape == (2, 5, 1, 28, 28)
+    z = base.repeat(5, 1)
+    z[:, 1] = values
+    with torch.no_grad():
+        for row, c in enumerate((2, 0)):
+            expected = torch.sigmoid(model.decode(z, torch.full((5,), c)))
+            torch.testing.assert_close(grid[row], expected)
+    assert torch.equal(grid[0], grid[1]) == (kind == "vae")
+    with pytest.raises(ValueError, match="dim"):
+        traversal(model, base, L + M, values, [0])
+    with pytest.raises(ValueError, match="classes"):
+        traversal(model, base, 0, values, [K])

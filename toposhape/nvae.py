@@ -1,0 +1,629 @@
+"""The N-VAE (Antorán & Miguel, 2019) and the VAE baselines it is compared with.
+
+Latents z = [z_c, z_s]: z_c ∈ R^L is class-dependent, z_s ∈ R^M shared by the K classes.
+The N-VAE's decoder reads z_cy ⊕ z_s with z_cy = vec(c_y ⊗ [1, z_c]) (c_y the one-hot
+label), so its first layer has a bias and a linear map of z_c for every class and one map
+of z_s for all of them. Its objective (maximised; the loss is its negative, averaged over
+the batch) is
+
+    L_βc = E_q[log p(x | y, z)] − KL(q(z_s|x) ‖ N(0, I)) − β_c·KL(q(z_c|x) ‖ N(0, I))
+           + log q(y|x)
+
+with the true label y and q(y|x) a classifier head of the encoder. The baselines share
+the encoder, the decoder body and the total latent size L + M (so the comparison is at
+equal capacity; their z_c/z_s split means nothing): a VAE, a β-VAE and a conditional VAE
+(decoder input z ⊕ one-hot(y)). Their losses leave out log q(y|x): their classifier
+head stays untrained and its accuracy is reported as absent.
+
+Posteriors are diagonal Gaussians, sampled once per image by reparameterisation. The
+likelihood is a Bernoulli on grey levels, −log p(x|y,z) = binary cross-entropy with
+logits against the non-binarised intensities in [0, 1]. For non-binary x this is not a
+normalised density: the log-likelihoods here compare the models of this module with one
+another, not with published numbers on binarised MNIST.
+"""
+
+import math
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from toposhape.training import fit_epochs
+
+KINDS = ("nvae", "vae", "betavae", "cvae")
+_CONDITIONAL = ("nvae", "cvae")
+_STATS = ("loss", "reconstruction", "kl_c", "kl_s", "classification")
+
+
+def _check_int(name: str, value: object, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+
+
+def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(μ, diag e^logvar) ‖ N(0, I)) per dimension, shape of ``mu``."""
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
+
+
+def bernoulli_log_likelihood(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Bernoulli log-likelihood of grey levels, summed per sample.
+
+    Parameters
+    ----------
+    logits : Tensor, shape (B, ...)
+    x : Tensor, shape of ``logits``
+        Intensities in [0, 1] (not binarised; see the module docstring).
+
+    Returns
+    -------
+    Tensor, shape (B,)
+    """
+    nll = F.binary_cross_entropy_with_logits(logits, x, reduction="none")
+    return -nll.flatten(1).sum(dim=1)
+
+
+def imq_mmd(a: torch.Tensor, b: torch.Tensor, scale: float) -> torch.Tensor:
+    """Unbiased MMD² between samples a and b, kernel k(u, v) = C / (C + ‖u − v‖²).
+
+    Parameters
+    ----------
+    a : Tensor, shape (n, D)
+    b : Tensor, shape (m, D)
+    scale : float
+        C > 0.
+
+    Returns
+    -------
+    Tensor, scalar (may be slightly negative: the diagonal terms are left out)
+    """
+    if a.dim() != 2 or b.dim() != 2 or a.shape[1] != b.shape[1]:
+        raise ValueError(f"a (n, D) and b (m, D) do not fit: {tuple(a.shape)}, {tuple(b.shape)}")
+    if a.shape[0] < 2 or b.shape[0] < 2 or not scale > 0:
+        raise ValueError(f"need n, m >= 2 and scale > 0, got {len(a)}, {len(b)}, {scale}")
+
+    def kernel(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        sq = torch.cdist(u, v, compute_mode="donot_use_mm_for_euclid_dist").pow(2)
+        return scale / (scale + sq)
+
+    def within(u: torch.Tensor) -> torch.Tensor:
+        k = kernel(u, u)
+        return (k.sum() - k.diagonal().sum()) / (len(u) * (len(u) - 1))
+
+    return within(a) + within(b) - 2 * kernel(a, b).mean()
+
+
+class LatentVAE(nn.Module):
+    """An N-VAE or one of its baselines for (1, H, W) greyscale images.
+
+    Encoder: Conv(1→32, 4, 2, 1), ReLU, Conv(32→64, 4, 2, 1), ReLU, Linear(·, hidden),
+    ReLU; heads for the mean and log-variance of z (L + M dims, the first L are z_c) and
+    for the class logits of q(y|x). Decoder: Linear(in, hidden), ReLU, Linear(hidden,
+    hidden), ReLU, Linear(hidden, H·W) → Bernoulli logits, with ``in`` set by the kind
+    (see :meth:`decoder_input`).
+
+    Parameters
+    ----------
+    kind : {"nvae", "vae", "betavae", "cvae"}
+    image_shape : (1, H, W)
+        H, W ≥ 8 and divisible by 4.
+    classes : int
+        K ≥ 2.
+    class_dim : int
+        L ≥ 1, the size of z_c.
+    shared_dim : int
+        M ≥ 0, the size of z_s.
+    hidden : int
+        Width of the encoder's and decoder's hidden layers.
+    beta : float
+        β_c (weight of z_c's KL only) for "nvae", β (weight of the whole KL) for
+        "betavae"; must be 1 for "vae" and "cvae".
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        image_shape: Sequence[int] = (1, 28, 28),
+        classes: int = 10,
+        class_dim: int = 4,
+        shared_dim: int = 6,
+        hidden: int = 512,
+        beta: float = 1.0,
+    ) -> None:
+        super().__init__()
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+        shape = tuple(image_shape)
+        if (
+            len(shape) != 3
+            or any(isinstance(s, bool) or not isinstance(s, int) for s in shape)
+            or shape[0] != 1
+            or min(shape[1:]) < 8
+            or shape[1] % 4
+            or shape[2] % 4
+        ):
+            raise ValueError(
+                f"image_shape must be (1, H, W) with H, W >= 8 and divisible by 4, "
+                f"got {image_shape!r}"
+            )
+        _check_int("classes", classes, 2)
+        _check_int("class_dim", class_dim, 1)
+        _check_int("shared_dim", shared_dim, 0)
+        _check_int("hidden", hidden, 1)
+        if isinstance(beta, bool) or not isinstance(beta, int | float) or not beta >= 0:
+            raise ValueError(f"beta must be a number >= 0, got {beta!r}")
+        if kind in ("vae", "cvae") and beta != 1:
+            raise ValueError(f"beta must be 1 for kind={kind!r} (use 'betavae'), got {beta!r}")
+        self.kind, self.image_shape, self.classes = kind, shape, classes
+        self.class_dim, self.shared_dim, self.beta = class_dim, shared_dim, float(beta)
+        self.latent_dim = class_dim + shared_dim
+        self.config = {
+            "kind": kind,
+            "image_shape": list(shape),
+            "classes": classes,
+            "class_dim": class_dim,
+            "shared_dim": shared_dim,
+            "hidden": hidden,
+            "beta": float(beta),
+        }
+        height, width = shape[1:]
+        self.encoder = nn.Sequential(
+            nn.Conv2d(1, 32, 4, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(32, 64, 4, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Flatten(),
+            nn.Linear((height // 4) * (width // 4) * 64, hidden),
+            nn.ReLU(),
+        )
+        self.mu_head = nn.Linear(hidden, self.latent_dim)
+        self.logvar_head = nn.Linear(hidden, self.latent_dim)
+        self.class_head = nn.Linear(hidden, classes)
+        inputs = {
+            "nvae": classes * (class_dim + 1) + shared_dim,
+            "cvae": self.latent_dim + classes,
+        }.get(kind, self.latent_dim)
+        self.decoder = nn.Sequential(
+            nn.Linear(inputs, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, height * width),
+        )
+
+    @property
+    def device(self) -> torch.device:
+        """The device of the weights."""
+        return self.mu_head.weight.device
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Images (B, 1, H, W) → mean (B, L+M), log-variance (B, L+M), class logits (B, K)."""
+        if x.dim() != 4 or tuple(x.shape[1:]) != self.image_shape:
+            raise ValueError(f"x must have shape (B, {_shape(self)}), got {tuple(x.shape)}")
+        h = self.encoder(x)
+        return self.mu_head(h), self.logvar_head(h), self.class_head(h)
+
+    def decoder_input(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """The decoder's input for latents z (B, L+M) and labels y (B,), long.
+
+        "nvae": vec(c_y ⊗ [1, z_c]) ⊕ z_s, shape (B, K·(L+1) + M); "cvae": z ⊕ c_y,
+        (B, L+M+K); "vae" and "betavae": z itself (y is ignored and may be None).
+        """
+        if z.dim() != 2 or z.shape[1] != self.latent_dim:
+            raise ValueError(f"z must have shape (B, {self.latent_dim}), got {tuple(z.shape)}")
+        if self.kind not in _CONDITIONAL:
+            return z
+        if y is None or tuple(y.shape) != (z.shape[0],):
+            raise ValueError(f"y must be labels of shape ({z.shape[0]},) for kind={self.kind!r}")
+        onehot = F.one_hot(y, self.classes).to(z.dtype)
+        if self.kind == "cvae":
+            return torch.cat([z, onehot], dim=1)
+        ones_zc = torch.cat([torch.ones_like(z[:, :1]), z[:, : self.class_dim]], dim=1)
+        z_cy = (onehot.unsqueeze(2) * ones_zc.unsqueeze(1)).flatten(1)  # (B, K·(L+1))
+        return torch.cat([z_cy, z[:, self.class_dim :]], dim=1)
+
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Bernoulli logits (B, 1, H, W) of p(x | y, z); see :meth:`decoder_input`."""
+        return self.decoder(self.decoder_input(z, y)).reshape(-1, *self.image_shape)
+
+    def _per_image(
+        self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """−log p(x|y,z) (B,) for one z ~ q(z|x), KL per dim (B, L+M), −log q(y|x) (B,)."""
+        mu, logvar, class_logits = self.encode(x)
+        eps = torch.randn(mu.shape, generator=generator).to(mu)
+        z = mu + (0.5 * logvar).exp() * eps
+        reconstruction = -bernoulli_log_likelihood(self.decode(z, y), x)
+        classification = F.cross_entropy(class_logits, y, reduction="none")
+        return reconstruction, gaussian_kl(mu, logvar), classification
+
+    def forward(
+        self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator
+    ) -> dict[str, torch.Tensor]:
+        """The terms of the loss on a batch, with one z ~ q(z|x) per image.
+
+        Parameters
+        ----------
+        x : Tensor, shape (B, 1, H, W)
+            Images in [0, 1].
+        y : Tensor, shape (B,), long
+            True labels.
+        generator : torch.Generator
+            CPU generator of the reparameterisation noise.
+
+        Returns
+        -------
+        dict
+            Batch means ``reconstruction`` (−log p(x|y,z), summed over pixels), ``kl_c``
+            and ``kl_s`` (KL of the first L and the last M dims), ``classification``
+            (−log q(y|x)), ``loss`` (this kind's negative objective), all scalars; and
+            ``kl_per_dim`` (B, L+M), detached.
+        """
+        reconstruction, kl, classification = self._per_image(x, y, generator)
+        kl_c = kl[:, : self.class_dim].sum(dim=1).mean()
+        kl_s = kl[:, self.class_dim :].sum(dim=1).mean()
+        terms = {
+            "reconstruction": reconstruction.mean(),
+            "kl_c": kl_c,
+            "kl_s": kl_s,
+            "classification": classification.mean(),
+        }
+        if self.kind == "nvae":
+            loss = terms["reconstruction"] + kl_s + self.beta * kl_c + terms["classification"]
+        elif self.kind == "betavae":
+            loss = terms["reconstruction"] + self.beta * (kl_c + kl_s)
+        else:
+            loss = terms["reconstruction"] + kl_c + kl_s
+        return {**terms, "loss": loss, "kl_per_dim": kl.detach()}
+
+    @torch.no_grad()
+    def sample(
+        self, labels: torch.Tensor, generator: torch.Generator, sigma: float = 1.0
+    ) -> torch.Tensor:
+        """Ancestral samples: z ~ N(0, σ²I), decoded with ``labels``.
+
+        Parameters
+        ----------
+        labels : Tensor, shape (n,), long
+            One label per sample; for "vae" and "betavae" they only set n.
+        generator : torch.Generator
+            CPU generator of z.
+        sigma : float
+            σ ≥ 0 (σ = 0 decodes z = 0).
+
+        Returns
+        -------
+        Tensor, shape (n, 1, H, W)
+            Bernoulli means (sigmoid of the logits), on the model's device.
+        """
+        if not sigma >= 0:
+            raise ValueError(f"sigma must be >= 0, got {sigma!r}")
+        labels = _check_labels(self, labels, None)
+        z = sigma * torch.randn(len(labels), self.latent_dim, generator=generator)
+        return torch.sigmoid(self.decode(z.to(self.mu_head.weight), labels.to(self.device)))
+
+
+def build_vae(init_seed: int = 0, **kwargs) -> LatentVAE:
+    """A :class:`LatentVAE` (on the CPU) with weights from ``torch.manual_seed(init_seed)``.
+
+    The global RNG is restored afterwards, so nothing else depends on it.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(init_seed)
+        return LatentVAE(**kwargs)
+
+
+def _shape(model: LatentVAE) -> str:
+    return ", ".join(map(str, model.image_shape))
+
+
+def _check_labels(model: LatentVAE, labels: torch.Tensor, n: int | None) -> torch.Tensor:
+    """Integer labels of shape (n,) (any length if n is None) in [0, K), as long."""
+    if (
+        labels.dim() != 1
+        or (n is not None and labels.shape[0] != n)
+        or labels.dtype.is_floating_point
+        or labels.is_complex()
+        or labels.dtype == torch.bool
+    ):
+        raise ValueError(
+            f"labels must be integers of shape ({'n' if n is None else n},), "
+            f"got {labels.dtype} of shape {tuple(labels.shape)}"
+        )
+    if len(labels) and (labels.min() < 0 or labels.max() >= model.classes):
+        raise ValueError(f"labels must be in [0, {model.classes}), got {labels.unique().tolist()}")
+    return labels.long()
+
+
+def _check_data(
+    model: LatentVAE, images: torch.Tensor, labels: torch.Tensor | None = None
+) -> torch.Tensor | None:
+    if (
+        images.dim() != 4
+        or tuple(images.shape[1:]) != model.image_shape
+        or not images.dtype.is_floating_point
+    ):
+        raise ValueError(
+            f"images must be floats of shape (N, {_shape(model)}), "
+            f"got {images.dtype} of shape {tuple(images.shape)}"
+        )
+    return None if labels is None else _check_labels(model, labels, images.shape[0])
+
+
+def _chunks(
+    model: LatentVAE, images: torch.Tensor, labels: torch.Tensor, batch_size: int
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    _check_int("batch_size", batch_size, 1)
+    for start in range(0, images.shape[0], batch_size):
+        chunk = slice(start, start + batch_size)
+        yield images[chunk].to(model.device), labels[chunk].to(model.device)
+
+
+def train_vae(
+    model: LatentVAE,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    epochs: int,
+    batch_size: int = 100,
+    lr: float = 1e-3,
+    seed: int = 0,
+    steps_per_epoch: int | None = None,
+    checkpoint: str | Path | None = None,
+    progress: bool = True,
+) -> list[dict]:
+    """Train ``model`` with Adam on its kind's loss, resuming from ``checkpoint``.
+
+    Parameters
+    ----------
+    model : LatentVAE
+        Trained in place (build it with :func:`build_vae` for seeded weights).
+    images : Tensor, shape (N, 1, H, W)
+        Training images in [0, 1]; moved to the model's device.
+    labels : Tensor, shape (N,), integers in [0, K)
+    epochs, batch_size : int
+    lr : float
+    seed : int
+        Seeds batch order and reparameterisation noise.
+    steps_per_epoch : int or None
+        Cap on batches per epoch; None uses all.
+    checkpoint : path, optional
+        Written after every epoch; training resumes from it (see
+        :func:`toposhape.training.fit_epochs`).
+    progress : bool
+
+    Returns
+    -------
+    list of dict
+        Per epoch: means of ``loss``, ``reconstruction``, ``kl_c``, ``kl_s``,
+        ``classification`` (untrained head for kinds other than "nvae"), and ``seconds``.
+    """
+    labels = _check_data(model, images, labels)
+    if not lr > 0:
+        raise ValueError(f"lr must be > 0, got {lr!r}")
+    images, labels = images.to(model.device), labels.to(model.device)
+    optimiser = torch.optim.Adam(model.parameters(), lr=lr)
+
+    def step(indices: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        terms = model(images[indices], labels[indices], generator)
+        optimiser.zero_grad(set_to_none=True)
+        terms["loss"].backward()
+        optimiser.step()
+        return {key: terms[key].detach() for key in _STATS}
+
+    model.train()
+    settings = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed}
+    history = fit_epochs(
+        images.shape[0],
+        step,
+        {"model": model, "optimiser": optimiser},
+        epochs=epochs,
+        batch_size=batch_size,
+        seed=seed,
+        config={"train": {**settings, "steps_per_epoch": steps_per_epoch}, "model": model.config},
+        steps_per_epoch=steps_per_epoch,
+        checkpoint=checkpoint,
+        progress=progress,
+        description=f"{model.kind} L={model.class_dim} M={model.shared_dim} β={model.beta:g}",
+    )
+    model.eval()
+    return history
+
+
+@torch.no_grad()
+def elbo(
+    model: LatentVAE,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    generator: torch.Generator,
+    batch_size: int = 500,
+) -> float:
+    """Mean ELBO per image (nats): −(reconstruction + KL of all L+M dims), one z per image.
+
+    The bound on log p(x|y) (true labels) for "nvae" and "cvae", on log p(x) for "vae" and
+    "betavae"; the N-VAE's log q(y|x) is not part of it. Arguments as in
+    :func:`iwae_log_likelihood`.
+    """
+    labels = _check_data(model, images, labels)
+    total = 0.0
+    for x, y in _chunks(model, images, labels, batch_size):
+        reconstruction, kl, _ = model._per_image(x, y, generator)
+        total += float((reconstruction + kl.sum(dim=1)).sum())
+    return -total / images.shape[0]
+
+
+@torch.no_grad()
+def iwae_log_likelihood(
+    model: LatentVAE,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    k: int,
+    generator: torch.Generator,
+    batch_size: int = 100,
+) -> float:
+    """Mean importance-weighted log-likelihood per image (nats), k samples of q(z|x).
+
+    log (1/k) Σ_i p(x | y, z_i) p(z_i) / q(z_i | x): a lower bound that tightens as k
+    grows (k = 1 is an unbiased estimate of the ELBO; the chapter uses k ≈ 100). It
+    estimates log p(x | y) with the true labels for "nvae" and "cvae", and log p(x) for
+    "vae" and "betavae": the conditional models are given the label, so their numbers are
+    not directly comparable with the unconditional ones.
+
+    Parameters
+    ----------
+    model : LatentVAE
+    images : Tensor, shape (N, 1, H, W)
+    labels : Tensor, shape (N,), integers in [0, K)
+    k : int
+        Importance samples per image (≥ 1).
+    generator : torch.Generator
+        CPU generator of the samples.
+    batch_size : int
+        Images per chunk (k·batch_size decodings at a time).
+
+    Returns
+    -------
+    float
+    """
+    labels = _check_data(model, images, labels)
+    _check_int("k", k, 1)
+    total = 0.0
+    for x, y in _chunks(model, images, labels, batch_size):
+        mu, logvar, _ = model.encode(x)
+        eps = torch.randn((k, *mu.shape), generator=generator).to(mu)
+        z = mu + (0.5 * logvar).exp() * eps  # (k, B, L+M)
+        logits = model.decode(z.flatten(0, 1), y.repeat(k))
+        log_px = bernoulli_log_likelihood(logits, x.repeat(k, 1, 1, 1)).view(k, -1)
+        # log p(z) − log q(z|x); the log 2π terms cancel
+        log_ratio = 0.5 * (eps.pow(2) - z.pow(2) + logvar).sum(dim=2)
+        total += float((torch.logsumexp(log_px + log_ratio, dim=0) - math.log(k)).sum())
+    return total / images.shape[0]
+
+
+@torch.no_grad()
+def classifier_accuracy(
+    model: LatentVAE, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 500
+) -> float:
+    """Accuracy of argmax q(y|x) (only the N-VAE trains the classifier head)."""
+    labels = _check_data(model, images, labels)
+    correct = 0
+    for x, y in _chunks(model, images, labels, batch_size):
+        correct += int((model.encode(x)[2].argmax(dim=1) == y).sum())
+    return correct / images.shape[0]
+
+
+@torch.no_grad()
+def kl_per_class(
+    model: LatentVAE, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 500
+) -> np.ndarray:
+    """Mean KL(q(z|x) ‖ N(0, I)) of every latent dim over the images of every class.
+
+    The N-VAE's feature detector: a z_c dim is used by the classes whose row is large
+    there.
+
+    Returns
+    -------
+    ndarray, shape (K, L+M)
+        NaN rows for classes without images.
+    """
+    labels = _check_data(model, images, labels)
+    sums = torch.zeros(model.classes, model.latent_dim, dtype=torch.float64)
+    counts = torch.zeros(model.classes, dtype=torch.float64)
+    for x, y in _chunks(model, images, labels, batch_size):
+        mu, logvar, _ = model.encode(x)
+        sums.index_add_(0, y.cpu(), gaussian_kl(mu, logvar).double().cpu())
+        counts.index_add_(0, y.cpu(), torch.ones(len(y), dtype=torch.float64))
+    return (sums / counts.unsqueeze(1)).numpy()
+
+
+@torch.no_grad()
+def aggregate_posterior_mmd(
+    model: LatentVAE,
+    images: torch.Tensor,
+    generator: torch.Generator,
+    n: int = 2000,
+    batch_size: int = 500,
+) -> float:
+    """Unbiased MMD² between the aggregate posterior q(z) and the prior N(0, I) on all L+M dims.
+
+    One z ~ q(z|x) for each of min(n, N) images drawn without replacement, against as many
+    prior draws. Kernel: inverse multiquadric C / (C + ‖u − v‖²) with the fixed
+    C = 2·(L+M) of the Wasserstein autoencoder for a unit-variance prior; unlike a median
+    heuristic bandwidth it does not depend on the model measured, so the values of models
+    with the same latent size are comparable.
+
+    Parameters
+    ----------
+    model : LatentVAE
+    images : Tensor, shape (N, 1, H, W), N ≥ 2
+    generator : torch.Generator
+        CPU generator of the image subset, the posterior and the prior draws.
+    n : int
+        Cap on the number of samples (≥ 2).
+    batch_size : int
+        Images encoded at a time.
+
+    Returns
+    -------
+    float
+    """
+    _check_data(model, images)
+    _check_int("n", n, 2)
+    chosen = torch.randperm(images.shape[0], generator=generator)[:n]
+    if len(chosen) < 2:
+        raise ValueError(f"images must hold at least 2 images, got {images.shape[0]}")
+    codes = []
+    for x, _ in _chunks(model, images[chosen], chosen, batch_size):  # labels unused
+        mu, logvar, _ = model.encode(x)
+        eps = torch.randn(mu.shape, generator=generator).to(mu)
+        codes.append((mu + (0.5 * logvar).exp() * eps).double().cpu())
+    z = torch.cat(codes)
+    prior = torch.randn(z.shape, generator=generator, dtype=torch.float64)
+    return float(imq_mmd(z, prior, scale=2.0 * model.latent_dim))
+
+
+@torch.no_grad()
+def traversal(
+    model: LatentVAE,
+    base_z: torch.Tensor,
+    dim: int,
+    values: torch.Tensor,
+    classes: Sequence[int],
+) -> torch.Tensor:
+    """Decodings of ``base_z`` with z[dim] set to each value, for each class.
+
+    Parameters
+    ----------
+    model : LatentVAE
+    base_z : Tensor, shape (L+M,)
+    dim : int
+        The latent dim traversed, in [0, L+M) (the first L are z_c).
+    values : Tensor, shape (V,)
+    classes : sequence of int
+        Labels in [0, K); "vae" and "betavae" ignore them (all rows are equal).
+
+    Returns
+    -------
+    Tensor, shape (len(classes), V, 1, H, W)
+        Bernoulli means, on the model's device.
+    """
+    if tuple(base_z.shape) != (model.latent_dim,):
+        raise ValueError(f"base_z must have shape ({model.latent_dim},), got {tuple(base_z.shape)}")
+    if isinstance(dim, bool) or not isinstance(dim, int) or not 0 <= dim < model.latent_dim:
+        raise ValueError(f"dim must be an int in [0, {model.latent_dim}), got {dim!r}")
+    if values.dim() != 1:
+        raise ValueError(f"values must have shape (V,), got {tuple(values.shape)}")
+    if not len(classes) or any(
+        isinstance(c, bool) or not isinstance(c, int | np.integer) or not 0 <= c < model.classes
+        for c in classes
+    ):
+        raise ValueError(f"classes must be labels in [0, {model.classes}), got {classes!r}")
+    z = base_z.to(model.mu_head.weight).repeat(len(values), 1)
+    z[:, dim] = values.to(z)
+    rows = [
+        torch.sigmoid(model.decode(z, torch.full((len(values),), int(c), device=model.device)))
+        for c in classes
+    ]
+    return torch.stack(rows)
