@@ -27,7 +27,8 @@ from matplotlib.figure import Figure
 from toposhape.atlas import AtlasAutoencoder, AtlasConfig, train_atlas
 from toposhape.manifolds import MANIFOLDS, sample_manifold
 from toposhape.nerve import nerve_persistence, pair_overlaps, persistent_betti, plot_barcodes
-from toposhape.results import markdown_table, results_dir
+from toposhape.results import markdown_table, profile_settings
+from toposhape.results import work_dir as chapter_work_dir
 
 __all__ = [
     "CHAPTER",
@@ -99,15 +100,13 @@ _TORUS3_CHARTS = 8
 
 
 def get_profile(profile: str) -> dict[str, Any]:
-    """Settings of a profile (a copy); ValueError naming the valid ones if unknown."""
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}: expected one of {sorted(PROFILES)}")
-    return {k: (list(v) if isinstance(v, list) else v) for k, v in PROFILES[profile].items()}
+    """Settings of a profile (a deep copy); ValueError naming the valid ones if unknown."""
+    return profile_settings(PROFILES, profile)
 
 
 def work_dir(profile: str, results_root: str | Path | None = None) -> Path:
     """Checkpoint folder of a profile: ``<results>/atlas/<profile>/_work`` (git-ignored)."""
-    return results_dir(results_root) / CHAPTER / profile / "_work"
+    return chapter_work_dir(CHAPTER, profile, results_root)
 
 
 def fit(

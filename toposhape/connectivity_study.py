@@ -31,7 +31,8 @@ from scipy.stats import gaussian_kde
 from toposhape.autoencoder import ConnectivityAutoencoder
 from toposhape.losses import branch_clouds, connectivity_loss
 from toposhape.pershom import death_edges, vr_persistence0
-from toposhape.results import markdown_table, results_dir
+from toposhape.results import markdown_table, profile_settings
+from toposhape.results import work_dir as chapter_work_dir
 from toposhape.training import TrainConfig, train_backbone
 
 __all__ = [
@@ -126,21 +127,13 @@ PAYLOAD_KEYS = (
 
 
 def get_profile(profile: str) -> dict[str, Any]:
-    """Settings of a profile (a copy).
-
-    Raises
-    ------
-    ValueError
-        If ``profile`` is not a key of :data:`PROFILES`; the message lists the valid ones.
-    """
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}: expected one of {sorted(PROFILES)}")
-    return {k: (list(v) if isinstance(v, list) else v) for k, v in PROFILES[profile].items()}
+    """Settings of a profile (a deep copy); ValueError naming the valid ones if unknown."""
+    return profile_settings(PROFILES, profile)
 
 
 def work_dir(profile: str, results_root: str | Path | None = None) -> Path:
     """Checkpoint folder of a profile: ``<results>/connectivity/<profile>/_work`` (git-ignored)."""
-    return results_dir(results_root) / CHAPTER / profile / "_work"
+    return chapter_work_dir(CHAPTER, profile, results_root)
 
 
 # ---------------------------------------------------------------------------

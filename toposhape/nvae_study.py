@@ -30,7 +30,8 @@ from toposhape.nvae import (
     train_vae,
     traversal,
 )
-from toposhape.results import markdown_table, results_dir
+from toposhape.results import markdown_table, profile_settings
+from toposhape.results import work_dir as chapter_work_dir
 
 __all__ = [
     "CHAPTER",
@@ -95,15 +96,13 @@ PROFILES: dict[str, dict[str, Any]] = {
 
 
 def get_profile(profile: str) -> dict[str, Any]:
-    """Settings of a profile (a copy); ValueError naming the valid ones if unknown."""
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}: expected one of {sorted(PROFILES)}")
-    return {k: (list(v) if isinstance(v, list) else v) for k, v in PROFILES[profile].items()}
+    """Settings of a profile (a deep copy); ValueError naming the valid ones if unknown."""
+    return profile_settings(PROFILES, profile)
 
 
 def work_dir(profile: str, results_root: str | Path | None = None) -> Path:
     """Checkpoint folder of a profile: ``<results>/nvae/<profile>/_work`` (git-ignored)."""
-    return results_dir(results_root) / CHAPTER / profile / "_work"
+    return chapter_work_dir(CHAPTER, profile, results_root)
 
 
 def _subset(x: torch.Tensor, y: torch.Tensor, n: int | None, seed: int):

@@ -31,7 +31,8 @@ from toposhape.baselines import deep_svdd_scores, flatten_pixels, kde_scores, oc
 from toposhape.connectivity_study import death_summary, heldout_deaths, homogenize
 from toposhape.image_sets import IMAGE_SETS, load_image_set
 from toposhape.oneclass import ball_counts, class_draws, encode, run_protocol, summarise
-from toposhape.results import markdown_table, results_dir
+from toposhape.results import markdown_table, profile_settings
+from toposhape.results import work_dir as chapter_work_dir
 from toposhape.training import TrainConfig, save_backbone, train_autoencoder, train_backbone
 
 CHAPTER = "oneclass"
@@ -204,25 +205,8 @@ PAYLOAD_KEYS = (
 
 
 def get_profile(profile: str) -> dict[str, Any]:
-    """Settings of a profile (a deep copy).
-
-    Raises
-    ------
-    ValueError
-        If ``profile`` is not a key of :data:`PROFILES`; the message lists the valid ones.
-    """
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}: expected one of {sorted(PROFILES)}")
-    return json_copy(PROFILES[profile])
-
-
-def json_copy(value: Any) -> Any:
-    """Deep copy of nested dicts / lists / scalars."""
-    if isinstance(value, Mapping):
-        return {k: json_copy(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_copy(v) for v in value]
-    return value
+    """Settings of a profile (a deep copy); ValueError naming the valid ones if unknown."""
+    return profile_settings(PROFILES, profile)
 
 
 @dataclass(frozen=True)
@@ -255,7 +239,7 @@ def backbone_specs(settings: Mapping[str, Any]) -> list[BackboneSpec]:
 
 def work_dir(profile: str, results_root: str | Path | None = None) -> Path:
     """Checkpoint folder of a profile: ``<results>/oneclass/<profile>/_work`` (git-ignored)."""
-    return results_dir(results_root) / CHAPTER / profile / "_work"
+    return chapter_work_dir(CHAPTER, profile, results_root)
 
 
 def train_config(settings: Mapping[str, Any], lam: float, seed: int) -> TrainConfig:

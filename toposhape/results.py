@@ -198,3 +198,24 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def profile_settings(profiles: Mapping[str, Mapping[str, Any]], profile: str) -> dict[str, Any]:
+    """One profile of a chapter's ``PROFILES``, as a deep copy (the caller may change it).
+
+    Raises
+    ------
+    ValueError
+        If ``profile`` is not a key of ``profiles``; the message lists the valid ones.
+    """
+    if profile not in profiles:
+        raise ValueError(f"unknown profile {profile!r}: expected one of {sorted(profiles)}")
+    return json.loads(json.dumps(profiles[profile]))
+
+
+def work_dir(chapter: str, profile: str, results_root: str | Path | None = None) -> Path:
+    """Checkpoint folder of a chapter's profile, ``<results>/<chapter>/<profile>/_work``.
+
+    Git-ignored: models and checkpoints that let an interrupted run resume.
+    """
+    return results_dir(results_root) / chapter / profile / "_work"
