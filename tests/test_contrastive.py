@@ -1,0 +1,460 @@
+"""Contrastive learning: augmentation, SimCLR / MSimCLR models, NT-Xent usage, trainer, probes."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from matplotlib.figure import Figure
+from pytorch_metric_learning.losses import NTXentLoss
+from torch.nn import functional as F
+
+import toposhape.contrastive as contrastive
+from toposhape.atlas import AtlasCodes
+from toposhape.contrastive import (
+    ContrastiveConfig,
+    MSimCLRModel,
+    SimCLRModel,
+    SmallConvNet,
+    augment_batch,
+    build_msimclr,
+    build_simclr,
+    chart_probe,
+    features,
+    linear_probe,
+    plot_embedding_2d,
+    resnet18_cifar,
+    simclr_augment,
+    train_contrastive,
+)
+
+
+def _shapes(n: int, size: int = 16, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """n images (n, 1, size, size): squares (class 0) and discs (class 1) at random places."""
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % 2
+    rows, cols = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    images = torch.zeros(n, 1, size, size)
+    for i in range(n):
+        r, c = torch.randint(4, size - 4, (2,), generator=g).tolist()
+        if labels[i] == 0:
+            mask = ((rows - r).abs() <= 3) & ((cols - c).abs() <= 3)
+        else:
+            mask = (rows - r) ** 2 + (cols - c) ** 2 <= 9
+        images[i, 0, mask] = 1.0
+    return images, labels
+
+
+# --------------------------------------------------------------------------- augmentation
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_augment_batch_shape_and_range(channels: int) -> None:
+    transform = simclr_augment(12, channels)
+    x = torch.rand(5, channels, 16, 16, generator=torch.Generator().manual_seed(0))
+    out = augment_batch(x, transform, torch.Generator().manual_seed(1))
+    assert out.shape == (5, channels, 12, 12)
+    assert out.dtype == torch.float32
+    assert out.min() >= -1e-6 and out.max() <= 1 + 1e-6
+
+
+def test_augment_batch_depends_only_on_generator() -> None:
+    transform = simclr_augment(16, 3)
+    x = torch.rand(4, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    torch.manual_seed(10)
+    before = torch.get_rng_state()
+    a = augment_batch(x, transform, torch.Generator().manual_seed(5))
+    assert torch.equal(torch.get_rng_state(), before)  # the global RNG is untouched
+    torch.manual_seed(11)  # another global state: same result
+    b = augment_batch(x, transform, torch.Generator().manual_seed(5))
+    c = augment_batch(x, transform, torch.Generator().manual_seed(6))
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
+
+
+def test_augment_batch_draws_per_image() -> None:
+    images, _ = _shapes(2)
+    x = images[:1].expand(6, -1, -1, -1)  # six copies of one image
+    out = augment_batch(x, simclr_augment(16, 1), torch.Generator().manual_seed(0))
+    assert len({out[i].numpy().tobytes() for i in range(6)}) == 6
+
+
+def test_simclr_augment_settings() -> None:
+    gray, colour = simclr_augment(28, 1), simclr_augment(32, 3)
+    assert "scale=(0.2, 1.0)" in repr(gray) and "size=(28, 28)" in repr(gray)
+    assert "RandomGrayscale" not in repr(gray) and "hue" not in repr(gray)
+    assert "RandomGrayscale(p=0.2)" in repr(colour)
+    assert "hue=(-0.1, 0.1)" in repr(colour) and "saturation=(0.6, 1.4)" in repr(colour)
+
+
+# --------------------------------------------------------------------------- models
+
+
+@pytest.mark.parametrize(("channels", "size"), [(1, 8), (1, 16), (1, 28), (3, 32)])
+def test_small_convnet_shapes(channels: int, size: int) -> None:
+    net = SmallConvNet(channels)
+    assert net.out_features == 128
+    assert net(torch.rand(3, channels, size, size)).shape == (3, 128)
+
+
+def test_small_convnet_rejects_bad_input() -> None:
+    with pytest.raises(ValueError, match="x must"):
+        SmallConvNet(1)(torch.rand(2, 1, 6, 6))
+    with pytest.raises(ValueError, match="x must"):
+        SmallConvNet(1)(torch.rand(2, 3, 16, 16))
+
+
+def test_resnet18_cifar_shapes() -> None:
+    net = resnet18_cifar(3)
+    assert net.out_features == 512
+    assert net.conv1.kernel_size == (3, 3) and net.conv1.stride == (1, 1)
+    assert isinstance(net.maxpool, torch.nn.Identity)
+    assert net(torch.rand(2, 3, 32, 32)).shape == (2, 512)
+    model = build_simclr("resnet18", 1, 28, dim=8, seed=0)
+    assert model.embed(torch.rand(2, 1, 28, 28)).shape == (2, 8)
+
+
+def test_simclr_model_shapes_and_heads() -> None:
+    model = build_simclr("small", 1, 16, dim=3, seed=0, proj_dim=5)
+    x = torch.rand(4, 1, 16, 16)
+    assert model.embed(x).shape == (4, 3)
+    assert model.project(x).shape == (4, 5)
+    torch.testing.assert_close(model(x), model.head(model.embed(x)))
+    assert all(layer.bias is None for layer in model.head if isinstance(layer, torch.nn.Linear))
+    assert model.config["dim"] == 3 and model.config["backbone"] == "small"
+
+
+def test_build_is_seeded_and_leaves_global_rng() -> None:
+    torch.manual_seed(0)
+    before = torch.get_rng_state()
+    a = build_msimclr("small", 1, 16, charts=3, dim=2, seed=7)
+    assert torch.equal(torch.get_rng_state(), before)
+    b = build_msimclr("small", 1, 16, charts=3, dim=2, seed=7)
+    c = build_msimclr("small", 1, 16, charts=3, dim=2, seed=8)
+    for name, value in a.state_dict().items():
+        assert torch.equal(value, b.state_dict()[name]), name
+    assert not torch.equal(a.atlas.coordinates.weight, c.atlas.coordinates.weight)
+
+
+def test_msimclr_projection_is_q_weighted_sum_of_chart_heads() -> None:
+    k, d, p = 4, 3, 5
+    model = build_msimclr("small", 1, 16, charts=k, dim=d, seed=0, proj_dim=p)
+    first, second = model.heads[0], model.heads[2]
+    assert first.bias is None and second.bias is None
+    x = torch.rand(6, 1, 16, 16)
+    codes, projections = model(x)
+    assert projections.shape == (6, p)
+    expected = torch.zeros(6, p)
+    for j in range(k):
+        hidden = F.relu(F.linear(codes.coords[:, j], first.weight[j].T))
+        expected += codes.q[:, j : j + 1] * F.linear(hidden, second.weight[j].T)
+    torch.testing.assert_close(projections, expected, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(model.project(x), expected, atol=1e-6, rtol=1e-5)
+
+
+def test_msimclr_one_chart_is_a_single_head() -> None:
+    model = build_msimclr("small", 1, 16, charts=1, dim=3, seed=0)
+    codes = model.encode(torch.rand(5, 1, 16, 16))
+    assert torch.equal(codes.q, torch.ones(5, 1))
+    coords = codes.coords[:, 0]
+    head = torch.nn.Sequential(
+        torch.nn.Linear(3, 3, bias=False), torch.nn.ReLU(), torch.nn.Linear(3, 64, bias=False)
+    )
+    with torch.no_grad():
+        head[0].weight.copy_(model.heads[0].weight[0].T)
+        head[2].weight.copy_(model.heads[2].weight[0].T)
+    torch.testing.assert_close(model.project_codes(codes), head(coords), atol=1e-6, rtol=1e-5)
+
+
+# --------------------------------------------------------------------------- NT-Xent usage
+
+
+def _pml_ntxent(p1: torch.Tensor, p2: torch.Tensor, temperature: float) -> torch.Tensor:
+    labels = torch.arange(p1.shape[0]).repeat(2)
+    return NTXentLoss(temperature=temperature)(torch.cat([p1, p2]), labels)
+
+
+def _simclr_ntxent(p1: torch.Tensor, p2: torch.Tensor, temperature: float) -> torch.Tensor:
+    """The SimCLR formula: cross-entropy over the 2B − 1 others, positive = the other view."""
+    b = p1.shape[0]
+    z = F.normalize(torch.cat([p1, p2]), dim=1)
+    sim = z @ z.T / temperature
+    sim = sim.masked_fill(torch.eye(2 * b, dtype=torch.bool), -math.inf)
+    positive = torch.cat([torch.arange(b, 2 * b), torch.arange(b)])
+    return F.cross_entropy(sim, positive)
+
+
+def test_ntxent_prefers_matching_views() -> None:
+    p1 = torch.eye(8, 16)  # orthogonal one-hots
+    shuffled = p1[torch.roll(torch.arange(8), 1)]
+    matched, mismatched = _pml_ntxent(p1, p1.clone(), 0.5), _pml_ntxent(p1, shuffled, 0.5)
+    assert matched < mismatched
+    # the matched value in closed form: positive similarity 1, 2B − 2 = 14 negatives at 0
+    expected = -math.log(math.exp(2) / (math.exp(2) + 14))
+    assert float(matched) == pytest.approx(expected, abs=1e-5)
+
+
+@pytest.mark.parametrize("temperature", [0.5, 1.0])
+def test_pml_ntxent_equals_simclr_formula(temperature: float) -> None:
+    g = torch.Generator().manual_seed(0)
+    p1, p2 = torch.randn(10, 6, generator=g), torch.randn(10, 6, generator=g)
+    ours = _pml_ntxent(p1, p2, temperature)
+    reference = _simclr_ntxent(p1, p2, temperature)
+    assert abs(float(ours) - float(reference)) < 1e-5
+
+
+# --------------------------------------------------------------------------- training
+
+
+def _model(kind: str, seed: int = 0) -> SimCLRModel | MSimCLRModel:
+    if kind == "simclr":
+        return build_simclr("small", 1, 16, dim=4, seed=seed, proj_dim=8)
+    return build_msimclr("small", 1, 16, charts=3, dim=2, seed=seed, proj_dim=8)
+
+
+class _Interrupted(RuntimeError):
+    pass
+
+
+@pytest.mark.parametrize("kind", ["simclr", "msimclr"])
+def test_train_contrastive_resume_is_exact(tmp_path, monkeypatch, kind: str) -> None:
+    images, _ = _shapes(64)  # 4 batches of 16 per epoch, 2 augmentations per batch
+    transform = simclr_augment(16, 1)
+    config = ContrastiveConfig(epochs=2, batch_size=16, lr=1e-3, seed=3)
+
+    reference = _model(kind)
+    history_a = train_contrastive(
+        reference, images, transform, config, checkpoint=tmp_path / "a.pt", progress=False
+    )
+    assert len(history_a) == 2
+    keys = {"epoch", "loss", "ntxent", "seconds"} | (
+        {"mmd", "spread"} if kind == "msimclr" else set()
+    )
+    for entry in history_a:
+        assert set(entry) == keys
+        assert all(math.isfinite(value) for value in entry.values())
+    assert not reference.training
+
+    original = contrastive.augment_batch
+    calls = 0
+
+    def failing(*args, **kwargs):
+        nonlocal calls
+        calls += 1
+        if calls == 11:  # first view of the second step of epoch 2
+            raise _Interrupted
+        return original(*args, **kwargs)
+
+    checkpoint = tmp_path / "b.pt"
+    monkeypatch.setattr(contrastive, "augment_batch", failing)
+    with pytest.raises(_Interrupted):
+        train_contrastive(
+            _model(kind), images, transform, config, checkpoint=checkpoint, progress=False
+        )
+    monkeypatch.setattr(contrastive, "augment_batch", original)
+    assert checkpoint.is_file()
+
+    torch.manual_seed(123)  # the global RNG plays no part
+    resumed = _model(kind)
+    history_b = train_contrastive(
+        resumed, images, transform, config, checkpoint=checkpoint, progress=False
+    )
+    state_a, state_b = reference.state_dict(), resumed.state_dict()
+    assert state_a.keys() == state_b.keys()
+    for name in state_a:
+        assert torch.equal(state_a[name], state_b[name]), name
+    for key in keys - {"seconds"}:
+        assert [h[key] for h in history_a] == [h[key] for h in history_b], key
+
+
+def test_train_contrastive_refuses_checkpoint_of_another_run(tmp_path) -> None:
+    images, _ = _shapes(32)
+    config = ContrastiveConfig(epochs=1, batch_size=16, steps_per_epoch=1)
+    checkpoint = tmp_path / "c.pt"
+    train_contrastive(
+        _model("simclr"),
+        images,
+        simclr_augment(16, 1),
+        config,
+        checkpoint=checkpoint,
+        progress=False,
+    )
+    with pytest.raises(ValueError, match="config"):  # another augmentation
+        train_contrastive(
+            _model("simclr"),
+            images,
+            simclr_augment(12, 1),
+            config,
+            checkpoint=checkpoint,
+            progress=False,
+        )
+    with pytest.raises(ValueError, match="config"):  # another model
+        train_contrastive(
+            _model("msimclr"),
+            images,
+            simclr_augment(16, 1),
+            config,
+            checkpoint=checkpoint,
+            progress=False,
+        )
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+def test_features_shapes_and_consistency() -> None:
+    images, _ = _shapes(10)
+    simclr = _model("simclr")
+    out = features(simclr, images, batch_size=4)
+    assert set(out) == {"embedding"}
+    torch.testing.assert_close(out["embedding"], simclr.embed(images).detach())
+
+    msimclr = _model("msimclr")
+    msimclr.train()
+    out = features(msimclr, images, batch_size=3)
+    assert msimclr.training  # mode restored
+    codes: AtlasCodes = msimclr.encode(images)
+    assert set(out) == {"chart", "coords", "q"}
+    assert out["chart"].shape == (10,) and out["coords"].shape == (10, 2)
+    assert torch.equal(out["chart"], codes.chart)
+    torch.testing.assert_close(out["q"], codes.q.detach())
+    torch.testing.assert_close(out["coords"], codes.coords[torch.arange(10), codes.chart].detach())
+
+
+def _blobs(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    centres = np.array([[0.0, 0.0, 0.0], [4.0, 0.0, 0.0], [0.0, 4.0, 0.0]])
+    return centres[y] + rng.normal(size=(n, 3)), y
+
+
+def test_linear_probe_on_separable_features() -> None:
+    x_train, y_train = _blobs(300, 0)
+    x_test, y_test = _blobs(200, 1)
+    assert linear_probe(x_train, y_train, x_test, y_test, seed=0) >= 0.95
+    accuracy = linear_probe(
+        torch.tensor(x_train), torch.tensor(y_train), torch.tensor(x_test), torch.tensor(y_test)
+    )
+    assert accuracy >= 0.95
+
+
+def _charted(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Three charts; in chart j the class is j or j + 3, split by the first coordinate."""
+    rng = np.random.default_rng(seed)
+    chart = rng.integers(0, 3, n)
+    coords = rng.uniform(0, 1, (n, 2))
+    y = chart + 3 * (coords[:, 0] > 0.5)
+    coords[:, 0] += np.where(coords[:, 0] > 0.5, 0.1, -0.1)  # a margin around 0.5
+    return chart, coords, y
+
+
+def test_chart_probe_on_separable_charts() -> None:
+    train, test = _charted(600, 0), _charted(300, 1)
+    out = chart_probe(*train, *test, seed=0)
+    assert out["accuracy"] >= 0.95
+    assert out["train_counts"] == np.bincount(train[0], minlength=3).tolist()
+    assert out["test_counts"] == np.bincount(test[0], minlength=3).tolist()
+    assert sum(out["test_counts"]) == 300
+
+
+def test_chart_probe_single_class_and_empty_charts() -> None:
+    # chart 0: two classes (0, 1); chart 1: only class 2; chart 2: no training points.
+    train_chart = np.array([0, 0, 0, 0, 1, 1, 1])
+    train_coords = np.array([[0.1, 0], [0.2, 0], [0.8, 0], [0.9, 0], [0.5, 0], [0.6, 0], [0.4, 0]])
+    train_y = np.array([0, 0, 1, 1, 2, 2, 2])  # majority class 2
+    test_coords = np.array([[0.5, 0.5], [0.0, 1.0]])
+    for test_chart, test_y, accuracy in [
+        ([1, 1], [2, 2], 1.0),  # a single-class chart predicts its class
+        ([1, 1], [0, 1], 0.0),
+        ([2, 2], [2, 2], 1.0),  # an empty chart predicts the overall majority
+        ([2, 2], [0, 1], 0.0),
+    ]:
+        out = chart_probe(
+            train_chart,
+            train_coords,
+            train_y,
+            np.array(test_chart),
+            test_coords,
+            np.array(test_y),
+            seed=0,
+            charts=3,
+        )
+        assert out["accuracy"] == accuracy
+        assert out["train_counts"] == [4, 3, 0]
+    out = chart_probe(
+        train_chart,
+        train_coords,
+        train_y,
+        np.array([0, 0]),
+        test_coords,
+        np.array([0, 0]),
+        charts=5,
+    )
+    assert out["train_counts"] == [4, 3, 0, 0, 0] and out["test_counts"] == [2, 0, 0, 0, 0]
+
+
+def test_probes_reject_bad_input() -> None:
+    x, y = _blobs(20, 0)
+    with pytest.raises(ValueError, match="same length"):
+        linear_probe(x, y[:-1], x, y)
+    with pytest.raises(ValueError, match="train_feats"):
+        linear_probe(x[:, 0], y, x, y)
+    with pytest.raises(ValueError, match="dimensions"):
+        linear_probe(x, y, x[:, :2], y)
+    chart, coords, labels = _charted(20, 0)
+    with pytest.raises(ValueError, match="train_chart"):
+        chart_probe(chart, coords, labels, chart, coords, labels, charts=2)
+
+
+def test_plot_embedding_2d() -> None:
+    chart, coords, labels = _charted(60, 0)
+    ax = plot_embedding_2d(coords, labels)
+    assert len(ax.collections) == len(np.unique(labels))
+    fig = plot_embedding_2d(torch.tensor(coords), torch.tensor(labels), charts=chart)
+    assert isinstance(fig, Figure)
+    visible = [panel for panel in fig.axes if panel.axison]
+    assert len(visible) == 3
+    assert visible[0].get_xlim() == (0.0, 1.0)
+    with pytest.raises(ValueError, match="coords"):
+        plot_embedding_2d(np.zeros((5, 3)), np.zeros(5))
+    with pytest.raises(ValueError, match="ax"):
+        plot_embedding_2d(coords, labels, charts=chart, ax=ax)
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(
+    ("build", "name"),
+    [
+        (lambda: build_simclr("small", 1, 16, dim=0, seed=0), "dim"),
+        (lambda: build_msimclr("small", 1, 16, charts=2, dim=0, seed=0), "dim"),
+        (lambda: build_msimclr("small", 1, 16, charts=0, dim=2, seed=0), "charts"),
+        (lambda: build_simclr("vgg", 1, 16, dim=2, seed=0), "backbone_name"),
+        (lambda: build_simclr("small", 1, 4, dim=2, seed=0), "image_size"),
+        (lambda: build_simclr("small", 0, 16, dim=2, seed=0), "in_channels"),
+        (lambda: build_simclr("small", 1, 16, dim=2, seed=0, proj_dim=0), "proj_dim"),
+        (lambda: SimCLRModel(torch.nn.Identity(), dim=2), "backbone"),
+        (lambda: ContrastiveConfig(epochs=1, temperature=0.0), "temperature"),
+        (lambda: ContrastiveConfig(epochs=1, batch_size=1), "batch_size"),
+        (lambda: ContrastiveConfig(epochs=0), "epochs"),
+        (lambda: ContrastiveConfig(epochs=1, lr=0.0), "lr"),
+        (lambda: ContrastiveConfig(epochs=1, mmd_weight=-1.0), "mmd_weight"),
+        (lambda: ContrastiveConfig(epochs=1, membership_weight=-0.1), "membership_weight"),
+        (lambda: ContrastiveConfig(epochs=1, weight_decay=-1.0), "weight_decay"),
+        (lambda: ContrastiveConfig(epochs=1, steps_per_epoch=0), "steps_per_epoch"),
+        (lambda: simclr_augment(16, 2), "channels"),
+        (lambda: augment_batch(torch.rand(1, 8, 8), simclr_augment(8, 1), torch.Generator()), "x"),
+    ],
+)
+def test_bad_input_names_the_argument(build, name: str) -> None:
+    with pytest.raises(ValueError, match=name):
+        build()
+
+
+def test_train_contrastive_rejects_bad_images() -> None:
+    config = ContrastiveConfig(epochs=1, batch_size=4)
+    with pytest.raises(ValueError, match="images"):
+        train_contrastive(_model("simclr"), torch.rand(8, 16, 16), simclr_augment(16, 1), config)
+    with pytest.raises(ValueError, match="images"):
+        features(_model("simclr"), torch.rand(8, 16, 16))

@@ -1,0 +1,805 @@
+"""Contrastive representation learning: SimCLR and its atlas variant MSimCLR (Korman 2021).
+
+SimCLR embeds an image by a backbone and a linear map into R^d and trains a projection
+head on top with the NT-Xent loss between two augmentations of every image. MSimCLR
+replaces the linear map by an :class:`~toposhape.atlas.AtlasHead` (chart memberships
+q(x) ∈ Δ^k and coordinates φ_j(x) ∈ [0,1]^d) and projects with one head per chart,
+Σ_j q_j(x)·head_j(φ_j(x)); its loss adds the MMD to the uniform law on {1..k} × [0,1]^d
+and subtracts the membership spread, as in the reference code. Evaluation is a linear
+probe on the SimCLR features, and one linear classifier per chart for MSimCLR.
+"""
+
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torchvision
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from pytorch_metric_learning.losses import NTXentLoss
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
+from torch import nn
+from torchvision.transforms import v2
+
+from toposhape.atlas import (
+    AtlasCodes,
+    AtlasHead,
+    ChartwiseLinear,
+    _check_positive_int,
+    membership_spread,
+    mmd_to_uniform,
+)
+from toposhape.training import fit_epochs
+
+BACKBONES = ("small", "resnet18")
+MIN_IMAGE_SIZE = 8  # three 2×2 max-pools of SmallConvNet
+
+
+# --------------------------------------------------------------------------- augmentation
+
+
+def simclr_augment(image_size: int, channels: int) -> v2.Compose:
+    """The SimCLR augmentation of the reference code, for one image.
+
+    ``RandomResizedCrop(image_size, scale=(0.2, 1.0))`` (the usual SimCLR setting),
+    then with probability 0.8 ``ColorJitter(0.4, 0.4, 0.4, 0.1)`` and with probability
+    0.2 ``RandomGrayscale``. For 1-channel images the colour jitter reduces to
+    brightness and contrast and the grayscale step is a no-op, so both are built in
+    that reduced form.
+
+    Parameters
+    ----------
+    image_size : int
+        Side S of the output (S, S).
+    channels : {1, 3}
+        Channels of the images.
+
+    Returns
+    -------
+    torchvision.transforms.v2.Compose
+        Maps a float image (C, H, W) in [0, 1] to a float image (C, S, S) in [0, 1].
+    """
+    _check_positive_int("image_size", image_size)
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 or 3, got {channels!r}")
+    crop = v2.RandomResizedCrop(image_size, scale=(0.2, 1.0))
+    if channels == 1:
+        return v2.Compose([crop, v2.RandomApply([v2.ColorJitter(0.4, 0.4)], p=0.8)])
+    return v2.Compose(
+        [
+            crop,
+            v2.RandomApply([v2.ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.8),
+            v2.RandomGrayscale(p=0.2),
+        ]
+    )
+
+
+def augment_batch(
+    x: torch.Tensor, transform: v2.Transform, generator: torch.Generator
+) -> torch.Tensor:
+    """Apply ``transform`` to every image of a batch with its own random parameters.
+
+    A v2 transform called on a batch draws one parameter set for the whole batch; here
+    it is called image by image. The transforms draw from the global CPU generator, so
+    it is seeded from ``generator`` inside :func:`torch.random.fork_rng`: the result
+    depends only on ``generator`` (which makes resumed training exact) and the global
+    RNG state is left untouched. Only the CPU generator is seeded (the transforms draw
+    their parameters on the CPU whatever the images' device), so CUDA generators are
+    left alone as well.
+
+    Parameters
+    ----------
+    x : Tensor, shape (B, C, H, W)
+        Float images in [0, 1], on any device.
+    transform : torchvision.transforms.v2.Transform
+        A per-image transform with a fixed output size, e.g. :func:`simclr_augment`.
+    generator : torch.Generator
+        CPU generator; one draw seeds the whole batch.
+
+    Returns
+    -------
+    Tensor, shape (B, C, S, S)
+    """
+    if x.dim() != 4:
+        raise ValueError(f"x must have shape (B, C, H, W), got {tuple(x.shape)}")
+    seed = int(torch.randint(2**62, (1,), generator=generator))
+    with torch.random.fork_rng(devices=[]):
+        torch.default_generator.manual_seed(seed)
+        return torch.stack([transform(image) for image in x])
+
+
+# --------------------------------------------------------------------------- backbones
+
+
+def _conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, 3, padding=1),
+        nn.GroupNorm(8, out_channels),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+    )
+
+
+class SmallConvNet(nn.Module):
+    """A convolutional backbone small enough for CPU training on 28×28 and 32×32 images.
+
+    Three blocks (3×3 convolution with 32, 64, 128 channels, GroupNorm with 8 groups,
+    ReLU, 2×2 max-pool) and a global average pool. GroupNorm instead of BatchNorm keeps
+    every sample's features independent of the rest of its batch (and the same in
+    training and evaluation); the adaptive pool accepts any image side ≥ 8.
+
+    Parameters
+    ----------
+    in_channels : int
+
+    Attributes
+    ----------
+    out_features : int
+        128, the feature dimension.
+    """
+
+    def __init__(self, in_channels: int) -> None:
+        super().__init__()
+        _check_positive_int("in_channels", in_channels)
+        self.in_channels = in_channels
+        self.out_features = 128
+        self.net = nn.Sequential(
+            _conv_block(in_channels, 32),
+            _conv_block(32, 64),
+            _conv_block(64, self.out_features),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Images (B, in_channels, H, W), H, W ≥ 8 → features (B, 128)."""
+        if x.dim() != 4 or x.shape[1] != self.in_channels or min(x.shape[2:]) < MIN_IMAGE_SIZE:
+            raise ValueError(
+                f"x must have shape (B, {self.in_channels}, H, W) with H, W >= "
+                f"{MIN_IMAGE_SIZE}, got {tuple(x.shape)}"
+            )
+        return self.net(x)
+
+
+def resnet18_cifar(in_channels: int) -> nn.Module:
+    """torchvision's ResNet-18 with the CIFAR stem and no classifier.
+
+    The first convolution is 3×3 with stride 1 (instead of 7×7 with stride 2), the
+    stem's max-pool is removed and ``fc`` is the identity.
+
+    Parameters
+    ----------
+    in_channels : int
+
+    Returns
+    -------
+    nn.Module
+        Images (B, in_channels, H, W) → features (B, 512); attribute ``out_features``.
+    """
+    _check_positive_int("in_channels", in_channels)
+    model = torchvision.models.resnet18()
+    model.conv1 = nn.Conv2d(in_channels, 64, 3, stride=1, padding=1, bias=False)
+    model.maxpool = nn.Identity()
+    model.fc = nn.Identity()
+    model.out_features = 512
+    return model
+
+
+def _feature_dim(backbone: nn.Module) -> int:
+    features = getattr(backbone, "out_features", None)
+    if isinstance(features, bool) or not isinstance(features, int) or features < 1:
+        raise ValueError(f"backbone must have an int attribute out_features >= 1, got {features!r}")
+    return features
+
+
+# --------------------------------------------------------------------------- models
+
+
+class SimCLRModel(nn.Module):
+    """SimCLR: backbone → Linear(feat, d) (the features) → projection head d → d → proj_dim.
+
+    The head is two linear maps without bias and a ReLU between them, like the
+    reference code's heads.
+
+    Parameters
+    ----------
+    backbone : nn.Module
+        Images → (B, feat); must have the attribute ``out_features`` = feat.
+    dim : int
+        d ≥ 1, the dimension of the features.
+    proj_dim : int
+        Output dimension of the projection head (64 in the reference).
+    """
+
+    def __init__(self, backbone: nn.Module, dim: int, proj_dim: int = 64) -> None:
+        super().__init__()
+        features = _feature_dim(backbone)
+        _check_positive_int("dim", dim)
+        _check_positive_int("proj_dim", proj_dim)
+        self.config = {
+            "model": "simclr",
+            "backbone": type(backbone).__name__,
+            "features": features,
+            "dim": dim,
+            "proj_dim": proj_dim,
+        }
+        self.dim = dim
+        self.backbone = backbone
+        self.linear = nn.Linear(features, dim)
+        self.head = nn.Sequential(
+            nn.Linear(dim, dim, bias=False), nn.ReLU(), nn.Linear(dim, proj_dim, bias=False)
+        )
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Images (B, C, H, W) → features (B, d)."""
+        return self.linear(self.backbone(x))
+
+    def project(self, x: torch.Tensor) -> torch.Tensor:
+        """Images (B, C, H, W) → projections (B, proj_dim), the input of NT-Xent."""
+        return self.head(self.embed(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Same as :meth:`project`."""
+        return self.project(x)
+
+
+class MSimCLRModel(nn.Module):
+    """MSimCLR: backbone → :class:`~toposhape.atlas.AtlasHead` → Σ_j q_j · head_j(φ_j).
+
+    Every chart j has its own projection head d → d → proj_dim (no bias, ReLU between),
+    evaluated for all charts at once by two :class:`~toposhape.atlas.ChartwiseLinear`
+    layers.
+
+    Parameters
+    ----------
+    backbone : nn.Module
+        Images → (B, feat); must have the attribute ``out_features`` = feat.
+    charts : int
+        k ≥ 1.
+    dim : int
+        d ≥ 1, the dimension of every chart.
+    proj_dim : int
+        Output dimension of the projection heads (64 in the reference).
+    """
+
+    def __init__(self, backbone: nn.Module, charts: int, dim: int, proj_dim: int = 64) -> None:
+        super().__init__()
+        features = _feature_dim(backbone)
+        _check_positive_int("proj_dim", proj_dim)
+        self.backbone = backbone
+        self.atlas = AtlasHead(features, charts, dim)
+        self.heads = nn.Sequential(
+            ChartwiseLinear(charts, dim, dim, bias=False),
+            nn.ReLU(),
+            ChartwiseLinear(charts, dim, proj_dim, bias=False),
+        )
+        self.config = {
+            "model": "msimclr",
+            "backbone": type(backbone).__name__,
+            "features": features,
+            "charts": charts,
+            "dim": dim,
+            "proj_dim": proj_dim,
+        }
+
+    @property
+    def charts(self) -> int:
+        """k, the number of charts."""
+        return self.atlas.charts
+
+    @property
+    def dim(self) -> int:
+        """d, the dimension of every chart."""
+        return self.atlas.dim
+
+    def encode(self, x: torch.Tensor) -> AtlasCodes:
+        """Images (B, C, H, W) → codes: q (B, k) and logits (B, k, d)."""
+        return self.atlas(self.backbone(x))
+
+    def project_codes(self, codes: AtlasCodes) -> torch.Tensor:
+        """Codes → Σ_j q_j · head_j(φ_j), shape (B, proj_dim)."""
+        return torch.einsum("bk,bkp->bp", codes.q, self.heads(codes.coords))
+
+    def project(self, x: torch.Tensor) -> torch.Tensor:
+        """Images (B, C, H, W) → projections (B, proj_dim), the input of NT-Xent."""
+        return self.project_codes(self.encode(x))
+
+    def forward(self, x: torch.Tensor) -> tuple[AtlasCodes, torch.Tensor]:
+        """Images (B, C, H, W) → ``(codes, projections (B, proj_dim))``."""
+        codes = self.encode(x)
+        return codes, self.project_codes(codes)
+
+
+def _backbone(backbone_name: str, in_channels: int, image_size: int) -> nn.Module:
+    if backbone_name not in BACKBONES:
+        raise ValueError(f"backbone_name must be one of {BACKBONES}, got {backbone_name!r}")
+    _check_positive_int("image_size", image_size)
+    if image_size < MIN_IMAGE_SIZE:
+        raise ValueError(f"image_size must be >= {MIN_IMAGE_SIZE}, got {image_size}")
+    if backbone_name == "small":
+        return SmallConvNet(in_channels)
+    return resnet18_cifar(in_channels)
+
+
+def _build_config(backbone_name: str, in_channels: int, image_size: int, seed: int) -> dict:
+    return {
+        "backbone": backbone_name,
+        "in_channels": in_channels,
+        "image_size": image_size,
+        "init_seed": seed,
+    }
+
+
+def build_simclr(
+    backbone_name: str,
+    in_channels: int,
+    image_size: int,
+    dim: int,
+    seed: int,
+    proj_dim: int = 64,
+) -> SimCLRModel:
+    """A :class:`SimCLRModel` with weights initialised from ``torch.manual_seed(seed)``.
+
+    The global RNG is restored afterwards. The model is on the CPU; its ``config``
+    records the arguments (so a checkpoint of another build is refused).
+
+    Parameters
+    ----------
+    backbone_name : {"small", "resnet18"}
+        :class:`SmallConvNet` or :func:`resnet18_cifar`.
+    in_channels : int
+    image_size : int
+        Side of the (augmented) training images, ≥ 8.
+    dim : int
+        d ≥ 1.
+    seed : int
+    proj_dim : int
+    """
+    backbone_config = _build_config(backbone_name, in_channels, image_size, seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = SimCLRModel(_backbone(backbone_name, in_channels, image_size), dim, proj_dim)
+    model.config |= backbone_config
+    return model
+
+
+def build_msimclr(
+    backbone_name: str,
+    in_channels: int,
+    image_size: int,
+    charts: int,
+    dim: int,
+    seed: int,
+    proj_dim: int = 64,
+) -> MSimCLRModel:
+    """A :class:`MSimCLRModel` with weights initialised from ``torch.manual_seed(seed)``.
+
+    The global RNG is restored afterwards. The model is on the CPU; its ``config``
+    records the arguments (so a checkpoint of another build is refused).
+
+    Parameters
+    ----------
+    backbone_name : {"small", "resnet18"}
+        :class:`SmallConvNet` or :func:`resnet18_cifar`.
+    in_channels : int
+    image_size : int
+        Side of the (augmented) training images, ≥ 8.
+    charts : int
+        k ≥ 1.
+    dim : int
+        d ≥ 1.
+    seed : int
+    proj_dim : int
+    """
+    backbone_config = _build_config(backbone_name, in_channels, image_size, seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        backbone = _backbone(backbone_name, in_channels, image_size)
+        model = MSimCLRModel(backbone, charts, dim, proj_dim)
+    model.config |= backbone_config
+    return model
+
+
+# --------------------------------------------------------------------------- training
+
+
+@dataclass(frozen=True)
+class ContrastiveConfig:
+    """Settings of :func:`train_contrastive` (defaults: the reference code).
+
+    Attributes
+    ----------
+    epochs : int
+    batch_size : int
+        Images per step (≥ 2); every image gives two views. The last incomplete batch
+        is dropped.
+    lr, weight_decay : float
+        Adam's learning rate and (L2) weight decay.
+    temperature : float
+        τ > 0 of NT-Xent (1.0 for (F)MNIST, 0.5 for CIFAR-10 in the reference).
+    mmd_weight : float
+        Weight of the MMD to the uniform law (MSimCLR only).
+    membership_weight : float
+        Weight of the membership spread, subtracted (MSimCLR only).
+    seed : int
+        Seeds the batch order, the augmentations and the MMD's prior draws.
+    steps_per_epoch : int or None
+        Cap on batches per epoch; None uses all.
+    """
+
+    epochs: int
+    batch_size: int = 128
+    lr: float = 1e-4
+    weight_decay: float = 2e-6
+    temperature: float = 1.0
+    mmd_weight: float = 20.0
+    membership_weight: float = 0.1
+    seed: int = 0
+    steps_per_epoch: int | None = None
+
+    def __post_init__(self) -> None:
+        _check_positive_int("epochs", self.epochs)
+        batch = self.batch_size
+        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 2:
+            raise ValueError(f"batch_size must be an int >= 2, got {self.batch_size!r}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr!r}")
+        if not self.temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {self.temperature!r}")
+        for name in ("weight_decay", "mmd_weight", "membership_weight"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+        if self.steps_per_epoch is not None:
+            _check_positive_int("steps_per_epoch", self.steps_per_epoch)
+
+
+def train_contrastive(
+    model: SimCLRModel | MSimCLRModel,
+    images: torch.Tensor,
+    transform: v2.Transform,
+    config: ContrastiveConfig,
+    *,
+    checkpoint: str | Path | None = None,
+    progress: bool = True,
+) -> list[dict]:
+    """Train SimCLR (NT-Xent) or MSimCLR (NT-Xent + MMD − membership spread).
+
+    Every step augments its batch twice with :func:`augment_batch` (randomness from the
+    step's generator), projects both views in one forward pass and computes NT-Xent
+    with ``pytorch_metric_learning.losses.NTXentLoss(temperature)`` on the 2B
+    projections labelled ``(0..B−1, 0..B−1)``: each view's positive is the other view of
+    its image and the other 2B − 2 projections are its negatives (cosine similarity).
+    MSimCLR adds ``mmd_weight · mmd_to_uniform`` of the codes of both views and
+    subtracts ``membership_weight · membership_spread`` of their memberships.
+
+    Parameters
+    ----------
+    model : SimCLRModel or MSimCLRModel
+        Trained in place (Adam).
+    images : Tensor, shape (N, C, H, W)
+        Training images in [0, 1], on the model's device.
+    transform : torchvision.transforms.v2.Transform
+        Per-image augmentation, e.g. :func:`simclr_augment`; its ``repr`` is part of the
+        checkpoint's config.
+    config : ContrastiveConfig
+    checkpoint : path, optional
+        Written after every epoch; training resumes from it (see
+        :func:`toposhape.training.fit_epochs`).
+    progress : bool
+
+    Returns
+    -------
+    list of dict
+        Per epoch: ``epoch``, ``loss``, ``ntxent``, for MSimCLR also ``mmd`` and
+        ``spread``, and ``seconds``.
+    """
+    if images.dim() != 4:
+        raise ValueError(f"images must have shape (N, C, H, W), got {tuple(images.shape)}")
+    atlas = isinstance(model, MSimCLRModel)
+    ntxent = NTXentLoss(temperature=config.temperature)
+    optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+
+    def step(indices: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        x = images[indices]
+        b = x.shape[0]
+        views = torch.cat([augment_batch(x, transform, generator) for _ in range(2)])
+        labels = torch.arange(b, device=x.device).repeat(2)
+        if atlas:
+            codes, projections = model(views)
+        else:
+            projections = model(views)
+        contrastive = ntxent(projections, labels)
+        stats = {"ntxent": contrastive.detach()}
+        loss = contrastive
+        if atlas:
+            mmd = mmd_to_uniform(codes, generator)
+            spread = membership_spread(codes.q)
+            loss = loss + config.mmd_weight * mmd - config.membership_weight * spread
+            stats |= {"mmd": mmd.detach(), "spread": spread.detach()}
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        return {"loss": loss.detach(), **stats}
+
+    name = f"msimclr k={model.charts} d={model.dim}" if atlas else f"simclr d={model.dim}"
+    model.train()
+    history = fit_epochs(
+        images.shape[0],
+        step,
+        {"model": model, "optimiser": optimiser},
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        seed=config.seed,
+        config={"contrastive": asdict(config), "model": model.config, "augment": repr(transform)},
+        steps_per_epoch=config.steps_per_epoch,
+        checkpoint=checkpoint,
+        progress=progress,
+        description=name,
+    )
+    model.eval()
+    return history
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+@torch.no_grad()
+def features(
+    model: SimCLRModel | MSimCLRModel, images: torch.Tensor, batch_size: int = 1024
+) -> dict[str, torch.Tensor]:
+    """The representation the probes read, computed in chunks without gradients.
+
+    Parameters
+    ----------
+    model : SimCLRModel or MSimCLRModel
+        Evaluated in eval mode (its mode is restored afterwards).
+    images : Tensor, shape (N, C, H, W)
+        On any device; chunks are moved to the model's device.
+    batch_size : int
+        Chunk size.
+
+    Returns
+    -------
+    dict of str to Tensor, on the CPU
+        SimCLR: ``embedding`` (N, d). MSimCLR: ``chart`` (N,) = argmax_j q_j(x),
+        ``coords`` (N, d) = φ of that chart, ``q`` (N, k).
+    """
+    if images.dim() != 4:
+        raise ValueError(f"images must have shape (N, C, H, W), got {tuple(images.shape)}")
+    _check_positive_int("batch_size", batch_size)
+    device = next(model.parameters()).device
+    training = model.training
+    model.eval()
+    parts: dict[str, list[torch.Tensor]] = {}
+    for chunk in images.split(batch_size):
+        chunk = chunk.to(device)
+        if isinstance(model, MSimCLRModel):
+            codes = model.encode(chunk)
+            chart = codes.chart
+            out = {
+                "chart": chart,
+                "coords": codes.coords[torch.arange(chart.shape[0], device=device), chart],
+                "q": codes.q,
+            }
+        else:
+            out = {"embedding": model.embed(chunk)}
+        for key, value in out.items():
+            parts.setdefault(key, []).append(value.cpu())
+    model.train(training)
+    return {key: torch.cat(values) for key, values in parts.items()}
+
+
+def _as_numpy(name: str, value: torch.Tensor | np.ndarray, ndim: int) -> np.ndarray:
+    array = value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
+    if array.ndim != ndim or array.shape[0] == 0:
+        raise ValueError(f"{name} must be a non-empty {ndim}-d array, got shape {array.shape}")
+    return array
+
+
+def _check_lengths(**arrays: np.ndarray) -> None:
+    lengths = {name: len(array) for name, array in arrays.items()}
+    if len(set(lengths.values())) != 1:
+        raise ValueError(f"these must have the same length: {lengths}")
+
+
+def _logistic(seed: int) -> Pipeline:
+    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000, random_state=seed))
+
+
+def linear_probe(
+    train_feats: torch.Tensor | np.ndarray,
+    train_y: torch.Tensor | np.ndarray,
+    test_feats: torch.Tensor | np.ndarray,
+    test_y: torch.Tensor | np.ndarray,
+    seed: int = 0,
+) -> float:
+    """Test accuracy of a linear classifier trained on the training features.
+
+    scikit-learn's ``LogisticRegression(max_iter=1000)`` on features standardised with
+    the training set's mean and standard deviation.
+
+    Parameters
+    ----------
+    train_feats : array, shape (N, D)
+    train_y : array of int, shape (N,)
+    test_feats : array, shape (M, D)
+    test_y : array of int, shape (M,)
+    seed : int
+        ``random_state`` of the classifier.
+
+    Returns
+    -------
+    float
+        Accuracy on the test set.
+    """
+    x_train, y_train = _as_numpy("train_feats", train_feats, 2), _as_numpy("train_y", train_y, 1)
+    x_test, y_test = _as_numpy("test_feats", test_feats, 2), _as_numpy("test_y", test_y, 1)
+    _check_lengths(train_feats=x_train, train_y=y_train)
+    _check_lengths(test_feats=x_test, test_y=y_test)
+    if x_train.shape[1] != x_test.shape[1]:
+        raise ValueError(
+            f"train_feats and test_feats have different dimensions: {x_train.shape[1]} "
+            f"and {x_test.shape[1]}"
+        )
+    if len(np.unique(y_train)) < 2:
+        raise ValueError("train_y must hold at least two classes")
+    classifier = _logistic(seed).fit(x_train, y_train)
+    return float(np.mean(classifier.predict(x_test) == y_test))
+
+
+def chart_probe(
+    train_chart: torch.Tensor | np.ndarray,
+    train_coords: torch.Tensor | np.ndarray,
+    train_y: torch.Tensor | np.ndarray,
+    test_chart: torch.Tensor | np.ndarray,
+    test_coords: torch.Tensor | np.ndarray,
+    test_y: torch.Tensor | np.ndarray,
+    seed: int = 0,
+    *,
+    charts: int | None = None,
+) -> dict:
+    """Test accuracy of one linear classifier per chart (the MSimCLR evaluation).
+
+    A point x is classified by the classifier L_{i*} of its chart i* = argmax_j q_j(x),
+    applied to its coordinates φ_{i*}(x). L_j is a ``LogisticRegression(max_iter=1000)``
+    on the standardised coordinates of the training points of chart j; a chart whose
+    training points all have one class predicts that class, and a chart without
+    training points predicts the most frequent class of the whole training set.
+
+    Parameters
+    ----------
+    train_chart : array of int, shape (N,)
+    train_coords : array, shape (N, d)
+    train_y : array of int, shape (N,)
+    test_chart : array of int, shape (M,)
+    test_coords : array, shape (M, d)
+    test_y : array of int, shape (M,)
+    seed : int
+        ``random_state`` of the classifiers.
+    charts : int, optional
+        k; by default one more than the largest chart index seen.
+
+    Returns
+    -------
+    dict
+        ``accuracy`` (float), ``train_counts`` and ``test_counts`` (lists of k ints,
+        the points per chart).
+    """
+    c_train = _as_numpy("train_chart", train_chart, 1).astype(np.int64)
+    x_train = _as_numpy("train_coords", train_coords, 2)
+    y_train = _as_numpy("train_y", train_y, 1)
+    c_test = _as_numpy("test_chart", test_chart, 1).astype(np.int64)
+    x_test = _as_numpy("test_coords", test_coords, 2)
+    y_test = _as_numpy("test_y", test_y, 1)
+    _check_lengths(train_chart=c_train, train_coords=x_train, train_y=y_train)
+    _check_lengths(test_chart=c_test, test_coords=x_test, test_y=y_test)
+    if x_train.shape[1] != x_test.shape[1]:
+        raise ValueError(
+            f"train_coords and test_coords have different dimensions: {x_train.shape[1]} "
+            f"and {x_test.shape[1]}"
+        )
+    seen = int(max(c_train.max(), c_test.max())) + 1
+    k = seen if charts is None else charts
+    _check_positive_int("charts", k)
+    if min(c_train.min(), c_test.min()) < 0 or seen > k:
+        raise ValueError(f"train_chart and test_chart must lie in [0, {k}) (charts={k})")
+    classes, counts = np.unique(y_train, return_counts=True)
+    majority = classes[np.argmax(counts)]
+    predictions = np.empty_like(y_test)
+    for j in range(k):
+        test_j = c_test == j
+        if not test_j.any():
+            continue
+        train_j = c_train == j
+        labels = np.unique(y_train[train_j])
+        if len(labels) == 0:
+            predictions[test_j] = majority
+        elif len(labels) == 1:
+            predictions[test_j] = labels[0]
+        else:
+            classifier = _logistic(seed).fit(x_train[train_j], y_train[train_j])
+            predictions[test_j] = classifier.predict(x_test[test_j])
+    return {
+        "accuracy": float(np.mean(predictions == y_test)),
+        "train_counts": np.bincount(c_train, minlength=k).tolist(),
+        "test_counts": np.bincount(c_test, minlength=k).tolist(),
+    }
+
+
+# --------------------------------------------------------------------------- plots
+
+
+def _scatter_classes(ax: Axes, points: np.ndarray, labels: np.ndarray, classes: np.ndarray):
+    for i, label in enumerate(classes):
+        mine = labels == label
+        ax.scatter(*points[mine].T, s=4, color=f"C{i % 10}", label=str(label), alpha=0.7)
+
+
+def plot_embedding_2d(
+    coords: torch.Tensor | np.ndarray,
+    labels: torch.Tensor | np.ndarray,
+    charts: torch.Tensor | np.ndarray | None = None,
+    ax: Axes | None = None,
+) -> Axes | Figure:
+    """Scatter 2-D embeddings (or chart coordinates) coloured by class.
+
+    Parameters
+    ----------
+    coords : array, shape (N, 2)
+        SimCLR embeddings with d = 2, or the coordinates φ_{i*}(x) ∈ [0,1]² of every
+        point's chart.
+    labels : array of int, shape (N,)
+        Classes; one colour each, the same in every panel.
+    charts : array of int, shape (N,), optional
+        Every point's chart; then one small panel per chart that holds points, with
+        axes [0, 1]².
+    ax : matplotlib Axes, optional
+        Axes to draw on without ``charts``; a new figure is made if omitted.
+
+    Returns
+    -------
+    matplotlib Axes (without ``charts``) or Figure (with ``charts``)
+    """
+    points, y = _as_numpy("coords", coords, 2), _as_numpy("labels", labels, 1)
+    if points.shape[1] != 2:
+        raise ValueError(f"coords must have shape (N, 2), got {points.shape}")
+    _check_lengths(coords=points, labels=y)
+    classes = np.unique(y)
+    if charts is None:
+        if ax is None:
+            ax = Figure(figsize=(4, 4)).subplots()
+        _scatter_classes(ax, points, y, classes)
+        ax.legend(markerscale=3, fontsize="small", title="class")
+        return ax
+    if ax is not None:
+        raise ValueError("ax must be None when charts is given (one panel per chart is made)")
+    chart = _as_numpy("charts", charts, 1)
+    _check_lengths(coords=points, charts=chart)
+    used = np.unique(chart)
+    cols = min(len(used), 5)
+    rows = math.ceil(len(used) / cols)
+    fig = Figure(figsize=(2.2 * cols, 2.2 * rows + 0.4), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for panel, j in zip(axes, used, strict=False):
+        mine = chart == j
+        _scatter_classes(panel, points[mine], y[mine], classes)
+        panel.set(xlim=(0, 1), ylim=(0, 1), xticks=[], yticks=[], aspect="equal")
+        panel.set_title(f"chart {j} ({int(mine.sum())})", fontsize="small")
+    for panel in axes[len(used) :]:
+        panel.set_axis_off()
+    handles = [
+        Line2D([], [], ls="", marker="o", ms=4, color=f"C{i % 10}") for i in range(len(classes))
+    ]
+    fig.legend(
+        handles,
+        [str(c) for c in classes],
+        loc="outside right center",
+        fontsize="small",
+        title="class",
+    )
+    return fig
