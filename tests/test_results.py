@@ -89,3 +89,13 @@ def test_work_dir_is_under_the_chapter_and_profile(tmp_path):
     from toposhape.results import work_dir
 
     assert work_dir("atlas", "full", tmp_path) == tmp_path / "atlas" / "full" / "_work"
+
+
+def test_executed_notebooks_lose_the_local_repository_path():
+    from pathlib import Path
+
+    from toposhape.chapters import without_local_paths
+
+    root = Path("/somewhere/clone")
+    text = '"input_path": "/somewhere/clone/book/x.ipynb", "cwd": "/somewhere/clone"'
+    assert without_local_paths(text, root) == '"input_path": "book/x.ipynb", "cwd": "."'
