@@ -97,20 +97,6 @@ def test_conv_encoder_accepts_every_square_size_it_admits(size: int) -> None:
     assert reconstructions.shape == (3, 2, 1, size, size)
 
 
-@pytest.mark.parametrize("input_shape", [(3,), (1, 28, 28)])
-def test_decode_chart_matches_decode(input_shape: tuple[int, ...]) -> None:
-    torch.manual_seed(0)
-    k, d = 3, 2
-    model = AtlasAutoencoder(input_shape, charts=k, dim=d, hidden=16)
-    coords = torch.rand(5, k, d)
-    full = model.decode(coords)
-    for j in range(k):
-        # chart j's decoding depends on chart j's coordinates only
-        torch.testing.assert_close(model.decode_chart(j, coords[:, j]), full[:, j])
-    with pytest.raises(ValueError, match="chart"):
-        model.decode_chart(k, coords[:, 0])
-
-
 def test_encode_rejects_wrong_input_shape() -> None:
     model = AtlasAutoencoder((3,), charts=2, dim=1, hidden=8)
     with pytest.raises(ValueError, match="x"):

@@ -89,3 +89,30 @@ def test_work_dir_is_under_the_chapter_and_profile(tmp_path):
     from toposhape.results import work_dir
 
     assert work_dir("atlas", "full", tmp_path) == tmp_path / "atlas" / "full" / "_work"
+
+
+def test_executed_notebooks_lose_the_local_repository_path():
+    from pathlib import Path
+
+    from toposhape.chapters import without_local_paths
+
+    root = Path("/somewhere/clone")
+    text = '"input_path": "/somewhere/clone/book/x.ipynb", "cwd": "/somewhere/clone"'
+    assert without_local_paths(text, root) == '"input_path": "book/x.ipynb", "cwd": "."'
+
+
+def test_results_json_round_trips_and_keeps_lists_of_numbers_on_one_line():
+    import json
+
+    from toposhape.results import results_json
+
+    record = {
+        "a": [[0.5, 1, -2e-3], [3.25, None, True]],
+        "b": {"c": "text ✓", "d": [{"e": 1}, {"f": [1.0, 2.0]}], "g": {}, "h": []},
+        "i": 1.2345678901234567,
+    }
+    text = results_json(record)
+    assert json.loads(text) == record
+    assert '"a": [[0.5,1,-0.002],[3.25,null,true]]' in text
+    assert '    "f": [1.0,2.0]\n' in text  # one line per key, at its depth
+    assert text.count("\n") == 16

@@ -154,3 +154,19 @@ def test_a_backbone_is_not_accepted_as_a_checkpoint(tmp_path) -> None:
     save_backbone(model, tmp_path / "net")
     with pytest.raises(ValueError, match="not a training checkpoint"):
         _train(tmp_path, epochs=1, checkpoint=tmp_path / "net.pt")
+
+
+def test_seeded_draws_depend_on_the_seed_only_and_restore_the_global_rng():
+    from toposhape.training import seeded
+
+    torch.manual_seed(123)
+    before = torch.random.get_rng_state()
+    with seeded(7):
+        a = torch.rand(3)
+    assert torch.equal(torch.random.get_rng_state(), before)
+    torch.rand(5)  # move the global RNG on: seeded draws must not notice
+    with seeded(7):
+        b = torch.rand(3)
+    with seeded(8):
+        c = torch.rand(3)
+    assert torch.equal(a, b) and not torch.equal(a, c)

@@ -17,7 +17,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from toposhape.training import fit_epochs
+from toposhape.training import fit_epochs, seeded
 
 REGULARISERS = ("gan", "mmd")
 DISTANCES = ("blog", "code")
@@ -195,14 +195,6 @@ class AtlasAutoencoder(nn.Module):
         """Chart coordinates (B, k, d) → every chart's decoding, (B, k, *input_shape)."""
         out = self.decoders(coords)
         return out.reshape(*coords.shape[:2], *self.input_shape)
-
-    def decode_chart(self, chart: int, coords: torch.Tensor) -> torch.Tensor:
-        """ψ_chart of coordinates (B, d) → samples (B, *input_shape)."""
-        if not 0 <= chart < self.charts:
-            raise ValueError(f"chart must be in [0, {self.charts}), got {chart}")
-        full = coords.new_zeros(coords.shape[0], self.charts, self.dim)
-        full[:, chart] = coords
-        return self.decode(full)[:, chart]
 
     def forward(self, x: torch.Tensor) -> tuple[AtlasCodes, torch.Tensor]:
         """Return ``(codes, reconstructions)``; reconstructions (B, k, *input_shape)."""
@@ -523,8 +515,7 @@ def train_atlas(
     }
     discriminator = None
     if config.regulariser == "gan":
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(config.seed)
+        with seeded(config.seed):
             discriminator = LatentDiscriminator(model.charts, model.dim, model.config["hidden"])
         discriminator = discriminator.to(data.device)
         disc_optimiser = torch.optim.Adam(discriminator.parameters(), lr=config.disc_lr)

@@ -26,6 +26,8 @@ from sklearn.neighbors import KernelDensity
 from sklearn.svm import OneClassSVM
 from torch import nn
 
+from toposhape.training import seeded
+
 __all__ = ["DeepSVDDNet", "deep_svdd_scores", "flatten_pixels", "kde_scores", "ocsvm_scores"]
 
 #: Bandwidths searched for the pixel-space KDE (pixels scaled to [0, 1]).
@@ -164,8 +166,7 @@ def deep_svdd_scores(
     """
     _, channels, size, _ = inliers.shape
     gen = torch.Generator().manual_seed(seed)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded(seed):
         net = DeepSVDDNet(channels, size)
     x = _as_float(inliers)
     net.train()

@@ -61,6 +61,15 @@ def notebook(chapter: str) -> Path:
     return repo_root() / "book" / f"{chapter}.ipynb"
 
 
+def without_local_paths(text: str, root: Path) -> str:
+    """``text`` with the absolute repository path replaced by paths relative to it.
+
+    Executed notebooks are committed as the record of a run; where the clone happened to
+    live on the machine that ran it is not part of that record.
+    """
+    return text.replace(f"{root}/", "").replace(str(root), ".")
+
+
 def reproduce(chapter: str, profile: str) -> Path:
     """Execute a chapter at a profile and save the executed notebook next to its results.
 
@@ -87,6 +96,7 @@ def reproduce(chapter: str, profile: str) -> Path:
             progress_bar=True,
         )
         os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are meant to be shared
+        Path(tmp).write_text(without_local_paths(Path(tmp).read_text(), repo_root()))
         os.replace(tmp, out_dir / f"{profile}.ipynb")
     finally:
         Path(tmp).unlink(missing_ok=True)

@@ -31,7 +31,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from toposhape.training import fit_epochs
+from toposhape.training import fit_epochs, seeded
 
 KINDS = ("nvae", "vae", "betavae", "cvae")
 _CONDITIONAL = ("nvae", "cvae")
@@ -310,8 +310,7 @@ def build_vae(init_seed: int = 0, **kwargs) -> LatentVAE:
 
     The global RNG is restored afterwards, so nothing else depends on it.
     """
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(init_seed)
+    with seeded(init_seed):
         return LatentVAE(**kwargs)
 
 

@@ -32,6 +32,7 @@ from toposhape.nvae import (
 )
 from toposhape.results import markdown_table, profile_settings
 from toposhape.results import work_dir as chapter_work_dir
+from toposhape.training import seeded
 
 __all__ = [
     "CHAPTER",
@@ -128,8 +129,7 @@ def _classifier() -> nn.Module:
 
 
 def _fit_classifier(x: torch.Tensor, y: torch.Tensor, epochs: int, seed: int) -> nn.Module:
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded(seed):
         net = _classifier()
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     gen = torch.Generator().manual_seed(seed)

@@ -33,7 +33,7 @@ from toposhape.image_sets import IMAGE_SETS, load_image_set
 from toposhape.oneclass import ball_counts, class_draws, encode, run_protocol, summarise
 from toposhape.results import markdown_table, profile_settings
 from toposhape.results import work_dir as chapter_work_dir
-from toposhape.training import TrainConfig, save_backbone, train_autoencoder, train_backbone
+from toposhape.training import TrainConfig, save_backbone, seeded, train_autoencoder, train_backbone
 
 CHAPTER = "oneclass"
 
@@ -585,8 +585,7 @@ def resume_check(images: torch.Tensor, seed: int, folder: Path) -> dict[str, Any
     images = images[:200]
 
     def fresh(init: int) -> ConnectivityAutoencoder:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(init)
+        with seeded(init):
             return ConnectivityAutoencoder(images.shape[1], images.shape[-1]).to(images.device)
 
     straight = fresh(seed)

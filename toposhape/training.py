@@ -10,7 +10,8 @@ function handed to it.
 import io
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -62,6 +63,18 @@ class TrainConfig:
             raise ValueError(f"need epochs >= 1 and batch_size >= 2, got {self}")
         if self.lam < 0 or self.eta <= 0 or self.lr <= 0:
             raise ValueError(f"need lam >= 0, eta > 0 and lr > 0, got {self}")
+
+
+@contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Inside the block, torch's CPU RNG starts from ``torch.manual_seed(seed)``.
+
+    The global RNG state is restored on exit, so weights initialised inside depend on
+    ``seed`` alone and nothing outside depends on them having been drawn.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
 
 
 def _epoch_generator(seed: int, epoch: int, stream: int) -> torch.Generator:
@@ -291,8 +304,7 @@ def train_backbone(
     """
     if images.dim() != 4 or images.shape[-1] != images.shape[-2]:
         raise ValueError(f"images must have shape (N, C, S, S), got {tuple(images.shape)}")
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(init_seed)
+    with seeded(init_seed):
         model = ConnectivityAutoencoder(images.shape[1], images.shape[-1], branches, branch_dim)
     model = model.to(images.device)
     history = train_autoencoder(model, images, config, checkpoint=checkpoint, progress=progress)
