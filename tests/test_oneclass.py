@@ -31,7 +31,8 @@ from toposhape.baselines import (
     ocsvm_scores,
 )
 from toposhape.oneclass import auroc, ball_counts, class_draws, encode, run_protocol, summarise
-from toposhape.oneclass_study import _device, backbone_specs, eta_ball_toy, get_profile
+from toposhape.oneclass_study import backbone_specs, eta_ball_toy, get_profile
+from toposhape.training import profile_device
 
 SCIPY_METRIC = {1.0: "cityblock", 2.0: "euclidean", math.inf: "chebyshev"}
 # Coordinates lie on a 0.25-grid: ℓ1 / ℓ∞ distances are multiples of 0.25, squared ℓ2
@@ -455,8 +456,8 @@ def test_backbone_specs_full() -> None:
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message when CUDA is absent")
 def test_device_without_cuda() -> None:
     with pytest.raises(RuntimeError, match=r"'cuda'.*torch sees none"):
-        _device("cuda")
-    assert _device("cpu") == torch.device("cpu")
+        profile_device("cuda")
+    assert profile_device("cpu") == torch.device("cpu")
 
 
 def test_eta_ball_toy_counts() -> None:

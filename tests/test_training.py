@@ -170,3 +170,41 @@ def test_seeded_draws_depend_on_the_seed_only_and_restore_the_global_rng():
     with seeded(8):
         c = torch.rand(3)
     assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_on_epoch_numbers_join_the_history_and_survive_a_resume(tmp_path) -> None:
+    from toposhape.training import fit_epochs
+
+    weight = torch.nn.Parameter(torch.zeros(()))
+    optimiser = torch.optim.SGD([weight], lr=0.1)
+    state = {"opt": optimiser}
+    checkpoint = tmp_path / "ckpt.pt"
+
+    def step(indices: torch.Tensor, _: torch.Generator) -> dict[str, float]:
+        optimiser.zero_grad()
+        loss = (weight - 1.0) ** 2
+        loss.backward()
+        optimiser.step()
+        return {"loss": float(loss)}
+
+    def fit(epochs: int, seen: list[int]) -> list[dict]:
+        def on_epoch(epoch: int) -> dict[str, float]:
+            seen.append(epoch)
+            return {"weight": float(weight)}
+
+        return fit_epochs(
+            8, step, state, epochs=epochs, batch_size=4, seed=0, config={"run": 1},
+            checkpoint=checkpoint, progress=False, on_epoch=on_epoch,
+        )  # fmt: skip
+
+    first: list[int] = []
+    history = fit(2, first)
+    assert first == [1, 2]
+    assert history[0]["weight"] == pytest.approx(1 - 0.8**2)  # two SGD steps on (w − 1)²
+    assert history[1]["weight"] == pytest.approx(1 - 0.8**4)
+    resumed: list[int] = []
+    history = fit(3, resumed)  # resumes after epoch 2: the hook runs for epoch 3 only
+    assert resumed == [3]
+    assert [round(h["weight"], 6) for h in history] == [
+        round(1 - 0.8 ** (2 * e), 6) for e in (1, 2, 3)
+    ]

@@ -17,7 +17,6 @@ from toposhape.triplet import (
     DISTANCES,
     NO_SHARED_CHART,
     ChartDistance,
-    ClassBalancedSampler,
     EuclideanEmbedder,
     ManifoldEmbedder,
     TripletConfig,
@@ -202,46 +201,34 @@ def _check_structure(batch: torch.Tensor, labels: torch.Tensor, m: int, k: int) 
 _LABELS = torch.tensor([c for c in range(6) for _ in range(3 + c)] + [6])  # class 6: 1 image
 
 
-def test_class_balanced_sampler_draws_m_classes_of_k_images() -> None:
-    sampler = ClassBalancedSampler(_LABELS, classes_per_batch=3, per_class=4)
-    g = torch.Generator().manual_seed(0)
-    batches = [sampler.sample(g) for _ in range(60)]
+def test_class_batches_from_pml_sampler_are_seeded() -> None:
+    numpy_random = common_functions.NUMPY_RANDOM
+    batches = class_batches(_LABELS, 3, 4, batches=60, seed=5)
+    assert len(batches) == 60
     for batch in batches:
         _check_structure(batch, _LABELS, 3, 4)
     seen = {int(label) for batch in batches for label in _LABELS[batch]}
-    assert seen == set(range(7)), "the sampler advances over all classes"
+    assert seen == set(range(7)), "the sampler visits every class"
     assert len({tuple(b.tolist()) for b in batches}) > 50
     lone = [b for b in batches if (_LABELS[b] == 6).any()]
     assert lone and all((b[_LABELS[b] == 6] == len(_LABELS) - 1).all() for b in lone)
-    again = [sampler.sample(torch.Generator().manual_seed(0)) for _ in range(1)]
-    assert torch.equal(again[0], batches[0])
-
-
-def test_class_batches_from_pml_sampler_are_seeded() -> None:
-    numpy_random = common_functions.NUMPY_RANDOM
-    batches = class_batches(_LABELS, 3, 4, batches=20, seed=5)
-    assert len(batches) == 20
-    for batch in batches:
-        _check_structure(batch, _LABELS, 3, 4)
-    same = class_batches(_LABELS, 3, 4, batches=20, seed=5)
-    other = class_batches(_LABELS, 3, 4, batches=20, seed=6)
+    same = class_batches(_LABELS, 3, 4, batches=60, seed=5)
+    other = class_batches(_LABELS, 3, 4, batches=60, seed=6)
     assert all(torch.equal(a, b) for a, b in zip(batches, same, strict=True))
     assert not all(torch.equal(a, b) for a, b in zip(batches, other, strict=True))
     assert common_functions.NUMPY_RANDOM is numpy_random  # pml's RNG is restored
 
 
-@pytest.mark.parametrize("make", [ClassBalancedSampler, class_batches])
-def test_samplers_reject_batches_that_cannot_be_drawn(make) -> None:
-    extra = () if make is ClassBalancedSampler else (2, 0)
+def test_class_batches_reject_batches_that_cannot_be_drawn() -> None:
     labels = torch.tensor([0, 0, 1, 1, 2, 2])
     with pytest.raises(ValueError, match=r"classes_per_batch \(m\) = 4"):
-        make(labels, 4, 2, *extra)
+        class_batches(labels, 4, 2, 2, 0)
     with pytest.raises(ValueError, match=r"per_class \(k\)"):
-        make(labels, 2, 1, *extra)
+        class_batches(labels, 2, 1, 2, 0)
     with pytest.raises(ValueError, match=r"classes_per_batch \(m\)"):
-        make(labels, 1, 2, *extra)
+        class_batches(labels, 1, 2, 2, 0)
     with pytest.raises(ValueError, match="labels"):
-        make(labels.float(), 2, 2, *extra)
+        class_batches(labels.float(), 2, 2, 2, 0)
 
 
 def test_class_split_by_numeric_class_order() -> None:

@@ -29,6 +29,8 @@ CHAPTERS = {
     "oneclass": "toposhape.oneclass_study",
     "atlas": "toposhape.atlas_study",
     "nvae": "toposhape.nvae_study",
+    "msimclr": "toposhape.msimclr_study",
+    "triplet": "toposhape.triplet_study",
 }
 KERNEL = "toposhape"
 

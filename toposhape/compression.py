@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from toposhape.atlas import AtlasAutoencoder, AtlasCodes, AtlasConfig, train_atlas
+from toposhape.training import seeded
 
 __all__ = [
     "AtlasStore",
@@ -572,8 +573,7 @@ def fit_atlas_to_embedding(
         raise ValueError(
             f"embedding must hold at least {_BATCH} vectors (one batch), got {len(data)}"
         )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded(seed):
         model = AtlasAutoencoder((data.shape[1],), charts, dim, hidden=128)
     config = AtlasConfig(regulariser="mmd", lam=10.0, epochs=epochs, seed=seed, batch_size=_BATCH)
     train_atlas(model, data, config, progress=progress)

@@ -34,9 +34,10 @@ from toposhape.atlas import (
     membership_spread,
     mmd_to_uniform,
 )
-from toposhape.training import fit_epochs
+from toposhape.training import fit_epochs, seeded
 
-BACKBONES = ("small", "resnet18")
+_CONV_WIDTHS = {"small": 32, "tiny": 16}  # SmallConvNet widths by backbone name
+BACKBONES = (*_CONV_WIDTHS, "resnet18")
 MIN_IMAGE_SIZE = 8  # three 2×2 max-pools of SmallConvNet
 
 
@@ -86,7 +87,7 @@ def augment_batch(
 
     A v2 transform called on a batch draws one parameter set for the whole batch; here
     it is called image by image. The transforms draw from the global CPU generator, so
-    it is seeded from ``generator`` inside :func:`torch.random.fork_rng`: the result
+    it is seeded from ``generator`` inside :func:`toposhape.training.seeded`: the result
     depends only on ``generator`` (which makes resumed training exact) and the global
     RNG state is left untouched. Only the CPU generator is seeded (the transforms draw
     their parameters on the CPU whatever the images' device), so CUDA generators are
@@ -108,8 +109,7 @@ def augment_batch(
     if x.dim() != 4:
         raise ValueError(f"x must have shape (B, C, H, W), got {tuple(x.shape)}")
     seed = int(torch.randint(2**62, (1,), generator=generator))
-    with torch.random.fork_rng(devices=[]):
-        torch.default_generator.manual_seed(seed)
+    with seeded(seed):
         return torch.stack([transform(image) for image in x])
 
 
@@ -128,7 +128,7 @@ def _conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
 class SmallConvNet(nn.Module):
     """A convolutional backbone small enough for CPU training on 28×28 and 32×32 images.
 
-    Three blocks (3×3 convolution with 32, 64, 128 channels, GroupNorm with 8 groups,
+    Three blocks (3×3 convolution with w, 2w, 4w channels, GroupNorm with 8 groups,
     ReLU, 2×2 max-pool) and a global average pool. GroupNorm instead of BatchNorm keeps
     every sample's features independent of the rest of its batch (and the same in
     training and evaluation); the adaptive pool accepts any image side ≥ 8.
@@ -136,28 +136,33 @@ class SmallConvNet(nn.Module):
     Parameters
     ----------
     in_channels : int
+    width : int
+        w, a positive multiple of 8 (the GroupNorm groups): 32 for the backbone named
+        ``"small"``, 16 for ``"tiny"`` (about 4× fewer multiply-adds).
 
     Attributes
     ----------
     out_features : int
-        128, the feature dimension.
+        4w, the feature dimension.
     """
 
-    def __init__(self, in_channels: int) -> None:
+    def __init__(self, in_channels: int, width: int = 32) -> None:
         super().__init__()
         _check_positive_int("in_channels", in_channels)
+        if isinstance(width, bool) or not isinstance(width, int) or width < 8 or width % 8:
+            raise ValueError(f"width must be a positive multiple of 8, got {width!r}")
         self.in_channels = in_channels
-        self.out_features = 128
+        self.out_features = 4 * width
         self.net = nn.Sequential(
-            _conv_block(in_channels, 32),
-            _conv_block(32, 64),
-            _conv_block(64, self.out_features),
+            _conv_block(in_channels, width),
+            _conv_block(width, 2 * width),
+            _conv_block(2 * width, self.out_features),
             nn.AdaptiveAvgPool2d(1),
             nn.Flatten(),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Images (B, in_channels, H, W), H, W ≥ 8 → features (B, 128)."""
+        """Images (B, in_channels, H, W), H, W ≥ 8 → features (B, 4w)."""
         if x.dim() != 4 or x.shape[1] != self.in_channels or min(x.shape[2:]) < MIN_IMAGE_SIZE:
             raise ValueError(
                 f"x must have shape (B, {self.in_channels}, H, W) with H, W >= "
@@ -321,8 +326,8 @@ def _backbone(backbone_name: str, in_channels: int, image_size: int) -> nn.Modul
     _check_positive_int("image_size", image_size)
     if image_size < MIN_IMAGE_SIZE:
         raise ValueError(f"image_size must be >= {MIN_IMAGE_SIZE}, got {image_size}")
-    if backbone_name == "small":
-        return SmallConvNet(in_channels)
+    if backbone_name in _CONV_WIDTHS:
+        return SmallConvNet(in_channels, _CONV_WIDTHS[backbone_name])
     return resnet18_cifar(in_channels)
 
 
@@ -350,8 +355,8 @@ def build_simclr(
 
     Parameters
     ----------
-    backbone_name : {"small", "resnet18"}
-        :class:`SmallConvNet` or :func:`resnet18_cifar`.
+    backbone_name : {"small", "tiny", "resnet18"}
+        :class:`SmallConvNet` of width 32 or 16, or :func:`resnet18_cifar`.
     in_channels : int
     image_size : int
         Side of the (augmented) training images, ≥ 8.
@@ -361,8 +366,7 @@ def build_simclr(
     proj_dim : int
     """
     backbone_config = _build_config(backbone_name, in_channels, image_size, seed)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded(seed):
         model = SimCLRModel(_backbone(backbone_name, in_channels, image_size), dim, proj_dim)
     model.config |= backbone_config
     return model
@@ -384,8 +388,8 @@ def build_msimclr(
 
     Parameters
     ----------
-    backbone_name : {"small", "resnet18"}
-        :class:`SmallConvNet` or :func:`resnet18_cifar`.
+    backbone_name : {"small", "tiny", "resnet18"}
+        :class:`SmallConvNet` of width 32 or 16, or :func:`resnet18_cifar`.
     in_channels : int
     image_size : int
         Side of the (augmented) training images, ≥ 8.
@@ -397,8 +401,7 @@ def build_msimclr(
     proj_dim : int
     """
     backbone_config = _build_config(backbone_name, in_channels, image_size, seed)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded(seed):
         backbone = _backbone(backbone_name, in_channels, image_size)
         model = MSimCLRModel(backbone, charts, dim, proj_dim)
     model.config |= backbone_config

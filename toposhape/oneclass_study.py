@@ -33,7 +33,14 @@ from toposhape.image_sets import IMAGE_SETS, load_image_set
 from toposhape.oneclass import ball_counts, class_draws, encode, run_protocol, summarise
 from toposhape.results import markdown_table, profile_settings
 from toposhape.results import work_dir as chapter_work_dir
-from toposhape.training import TrainConfig, save_backbone, seeded, train_autoencoder, train_backbone
+from toposhape.training import (
+    TrainConfig,
+    profile_device,
+    save_backbone,
+    seeded,
+    train_autoencoder,
+    train_backbone,
+)
 
 CHAPTER = "oneclass"
 
@@ -330,15 +337,6 @@ def _subset(images: torch.Tensor, labels: torch.Tensor, n: int | None, seed: int
     return images[idx], labels[idx]
 
 
-def _device(name: str) -> torch.device:
-    if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(
-            "this profile trains on a GPU (device 'cuda') but torch sees none; run it on a "
-            "machine with CUDA, or use the 'full' profile on CPU"
-        )
-    return torch.device(name)
-
-
 def _rows(
     table: np.ndarray, classes: list[str], variants: list[float | None], ns: list[int]
 ) -> list[dict[str, Any]]:
@@ -378,7 +376,7 @@ def run(
         JSON-serialisable payload with the keys :data:`PAYLOAD_KEYS`.
     """
     settings = get_profile(profile)
-    device = _device(settings["device"])
+    device = profile_device(settings["device"])
     say = log or (lambda _msg: None)
     eta, p = RECIPE["eta"], RECIPE["p"]
     timings: dict[str, float] = {}

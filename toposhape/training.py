@@ -77,6 +77,22 @@ def seeded(seed: int) -> Iterator[None]:
         yield
 
 
+def profile_device(name: str) -> torch.device:
+    """The torch device a chapter profile names ("cpu" or "cuda").
+
+    Raises
+    ------
+    RuntimeError
+        If the profile names "cuda" and torch sees no GPU.
+    """
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(
+            "this profile trains on a GPU (device 'cuda') but torch sees none; run it on a "
+            "machine with CUDA, or use the 'full' profile on CPU"
+        )
+    return torch.device(name)
+
+
 def _epoch_generator(seed: int, epoch: int, stream: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 1_000_003 + epoch + stream * 7_919_999)
 
@@ -103,6 +119,7 @@ def fit_epochs(
     checkpoint: str | Path | None = None,
     progress: bool = True,
     description: str | None = None,
+    on_epoch: Callable[[int], Mapping[str, float]] | None = None,
 ) -> list[dict]:
     """The seeded, resumable epoch loop every trainer of the library runs on.
 
@@ -134,11 +151,17 @@ def fit_epochs(
         Show a progress bar.
     description : str, optional
         Label of the progress bar.
+    on_epoch : callable, optional
+        ``on_epoch(epoch) -> dict`` runs after every epoch (1-based), before the
+        checkpoint is written; its numbers (e.g. a validation metric) join that epoch's
+        history entry, so a resumed run keeps them. It must not draw from torch's global
+        RNG or change the training state.
 
     Returns
     -------
     list of dict
-        One entry per epoch: ``epoch``, the epoch means of the statistics, ``seconds``.
+        One entry per epoch: ``epoch``, the epoch means of the statistics, ``seconds``
+        (training only) and whatever ``on_epoch`` returned.
     """
     if epochs < 1 or batch_size < 1:
         raise ValueError(f"need epochs >= 1 and batch_size >= 1, got {epochs} and {batch_size}")
@@ -188,6 +211,8 @@ def fit_epochs(
                 "seconds": time.perf_counter() - started,
             }
         )
+        if on_epoch is not None:
+            history[-1] |= dict(on_epoch(epoch + 1))
         if path is not None:
             _save_checkpoint(
                 path,

@@ -21,7 +21,7 @@ alphabetical order of folder names (:func:`load_cub200`, :func:`load_cars196`).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
@@ -56,7 +56,6 @@ __all__ = [
     "NO_SHARED_CHART",
     "OPTIMISERS",
     "ChartDistance",
-    "ClassBalancedSampler",
     "EuclideanEmbedder",
     "ManifoldEmbedder",
     "RecallAccuracyCalculator",
@@ -154,7 +153,7 @@ class ChartDistance(BaseDistance):
         See :func:`toposhape.atlas.chart_distance`.
     """
 
-    def __init__(self, charts: int, dim: int, variant: str = "code") -> None:
+    def __init__(self, charts: int, dim: int, variant: str = "blog") -> None:
         _check_positive_int("charts", charts)
         _check_positive_int("dim", dim)
         if variant not in VARIANTS:
@@ -282,7 +281,7 @@ class EuclideanEmbedder(nn.Module):
 Embedder = ManifoldEmbedder | EuclideanEmbedder
 
 
-def embedding_distance(model: Embedder, variant: str = "code") -> BaseDistance:
+def embedding_distance(model: Embedder, variant: str = "blog") -> BaseDistance:
     """The pml distance between the embeddings :func:`embed` gives for ``model``.
 
     Parameters
@@ -340,51 +339,6 @@ def embed(model: Embedder, images: torch.Tensor, batch_size: int = 256) -> torch
 
 
 # --------------------------------------------------------------------------- sampling
-
-
-class ClassBalancedSampler:
-    """Batches of m distinct classes × k images, drawn from a torch generator.
-
-    The behaviour of pml's ``MPerClassSampler``: m classes uniformly without replacement,
-    then k images of each class without replacement, or with replacement when the class
-    has fewer than k images. Indices come in m consecutive blocks of k, one block per class.
-
-    Parameters
-    ----------
-    labels : Tensor, shape (N,)
-        Integer class labels (any values).
-    classes_per_batch : int
-        m ≥ 2 (negatives need a second class).
-    per_class : int
-        k ≥ 2 (positives need a second image).
-
-    Raises
-    ------
-    ValueError
-        If the labels hold fewer than m classes.
-    """
-
-    def __init__(self, labels: torch.Tensor, classes_per_batch: int, per_class: int) -> None:
-        labels = torch.as_tensor(labels).cpu()
-        _check_batch(labels, classes_per_batch, per_class)
-        self.classes_per_batch, self.per_class = classes_per_batch, per_class
-        _, inverse, counts = torch.unique(labels, return_inverse=True, return_counts=True)
-        order = torch.argsort(inverse, stable=True)
-        self.members = torch.split(order, counts.tolist())
-
-    def sample(self, generator: torch.Generator) -> torch.Tensor:
-        """One batch: LongTensor of shape (m·k,), class after class."""
-        k = self.per_class
-        classes = torch.randperm(len(self.members), generator=generator)[: self.classes_per_batch]
-        parts = []
-        for c in classes.tolist():
-            members = self.members[c]
-            if len(members) >= k:
-                pick = torch.randperm(len(members), generator=generator)[:k]
-            else:
-                pick = torch.randint(len(members), (k,), generator=generator)
-            parts.append(members[pick])
-        return torch.cat(parts)
 
 
 def _check_batch(labels: torch.Tensor, classes_per_batch: int, per_class: int) -> None:
@@ -514,8 +468,9 @@ class TripletConfig:
     membership_weight : float
         Weight of the membership spread, subtracted (0.1; ManifoldEmbedder).
     variant : {"blog", "code"}
-        Chart-distance variant of the loss; the default "code" (squared norms / d, in
-        [0, 1]) is the reference code's, for which the margin 0.2 was set.
+        Chart-distance variant of the loss: "blog" (the definition the paper's blog
+        states, the default) or "code" (the reference code's squared norms / d, in
+        [0, 1], for which its margin 0.2 was set).
     seed : int
         Seeds the batches and the MMD's prior draws of every epoch.
     steps_per_epoch : int or None
@@ -530,7 +485,7 @@ class TripletConfig:
     margin: float = 0.2
     mmd_weight: float = 1.0
     membership_weight: float = 0.1
-    variant: str = "code"
+    variant: str = "blog"
     seed: int = 0
     steps_per_epoch: int | None = None
 
@@ -571,6 +526,7 @@ def train_triplet(
     *,
     checkpoint: str | Path | None = None,
     progress: bool = True,
+    on_epoch: Callable[[int], Mapping[str, float]] | None = None,
 ) -> list[dict]:
     """Train with the triplet loss over all valid triplets of m-classes × k-images batches.
 
@@ -579,12 +535,12 @@ def train_triplet(
     on the Euclidean distance of its outputs (unit vectors when ``model.normalise``). pml's
     loss averages over the triplets with a positive loss (``AvgNonZeroReducer``).
 
-    Batches are drawn inside the step by a :class:`ClassBalancedSampler` from the generator
-    :func:`~toposhape.training.fit_epochs` seeds per epoch, the one source of randomness its
-    checkpoints make resumable: a run interrupted and resumed ends with exactly the weights
-    of an uninterrupted one (pml's ``MPerClassSampler``, see :func:`class_batches`, draws
-    from numpy's RNG, outside that contract). The epoch's index permutation only sets the
-    number of steps, ``N // (m·k)``.
+    Each epoch's batches come from one pass of pml's ``MPerClassSampler`` (via
+    :func:`class_batches`), seeded by a draw from the generator
+    :func:`~toposhape.training.fit_epochs` makes for that epoch, the one source of
+    randomness its checkpoints make resumable: a run interrupted and resumed ends with
+    exactly the weights of an uninterrupted one. The epoch's index permutation only sets
+    the number of steps, ``N // (m·k)`` (at most ``steps_per_epoch``).
 
     Parameters
     ----------
@@ -598,19 +554,36 @@ def train_triplet(
     checkpoint : path, optional
         Written after every epoch; training resumes from it.
     progress : bool
+    on_epoch : callable, optional
+        ``on_epoch(epoch) -> dict`` of numbers to record after every epoch (e.g. the
+        held-out Recall@1), see :func:`~toposhape.training.fit_epochs`.
 
     Returns
     -------
     list of dict
         Per epoch: ``loss``, ``triplet`` and, for a ManifoldEmbedder, ``mmd`` (computed
-        even when its weight is 0) and ``spread``; ``seconds``.
+        even when its weight is 0) and ``spread``; ``seconds``; what ``on_epoch`` returned.
     """
     labels = torch.as_tensor(labels)
     if labels.dim() != 1 or labels.shape[0] != images.shape[0]:
         raise ValueError(
             f"labels must have shape (N,) = ({images.shape[0]},), got {tuple(labels.shape)}"
         )
-    sampler = ClassBalancedSampler(labels, config.classes_per_batch, config.per_class)
+    m, k = config.classes_per_batch, config.per_class
+    _check_batch(labels.cpu(), m, k)
+    steps = images.shape[0] // config.batch_size
+    if config.steps_per_epoch is not None:
+        steps = min(steps, config.steps_per_epoch)
+    epoch_batches: dict[str, object] = {}
+
+    def next_batch(generator: torch.Generator) -> torch.Tensor:
+        # fit_epochs passes one generator per epoch: a new one starts a new sampler pass
+        if epoch_batches.get("generator") is not generator:
+            seed = int(torch.randint(2**32, (1,), generator=generator))
+            batches = class_batches(labels.cpu(), m, k, max(steps, 1), seed)
+            epoch_batches.update(generator=generator, batches=iter(batches))
+        return next(epoch_batches["batches"])
+
     targets = labels.to(images.device)
     loss_fn = TripletMarginLoss(
         margin=config.margin, distance=embedding_distance(model, config.variant)
@@ -621,7 +594,7 @@ def train_triplet(
         optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
 
     def step(_: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
-        batch = sampler.sample(generator).to(images.device)
+        batch = next_batch(generator).to(images.device)
         emb, codes = _embedding(model, images[batch])
         triplet = loss_fn(emb, targets[batch])
         stats = {"triplet": triplet.detach()}
@@ -648,6 +621,7 @@ def train_triplet(
         steps_per_epoch=config.steps_per_epoch,
         checkpoint=checkpoint,
         progress=progress,
+        on_epoch=on_epoch,
         description=f"triplet {model.distance} ({config.classes_per_batch}×{config.per_class})",
     )
     model.eval()
@@ -781,7 +755,7 @@ def evaluate_retrieval(
     images: torch.Tensor,
     labels: torch.Tensor,
     *,
-    variant: str = "code",
+    variant: str = "blog",
     ks: Sequence[int] = (1, 2, 4, 8),
     batch_size: int = 256,
 ) -> dict[str, float]:

@@ -1,0 +1,445 @@
+"""The study behind the book chapter "MSimCLR" (Korman, arXiv 2106.07062, §4.1).
+
+:func:`train_models` trains SimCLR at every d and MSimCLR at every (k, d) of a profile on
+one dataset (checkpointed, so it resumes and can run one process per dataset);
+:func:`run` trains what is missing and evaluates every model with the linear probe
+(SimCLR) or the per-chart linear classifiers (MSimCLR). The ``plot_*`` functions,
+:func:`markdown_tables` and :func:`findings` turn a payload (fresh, or loaded with
+:func:`toposhape.results.load_results`) into the chapter's figures, tables and claims.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+
+from toposhape.contrastive import (
+    ContrastiveConfig,
+    MSimCLRModel,
+    SimCLRModel,
+    build_msimclr,
+    build_simclr,
+    chart_probe,
+    features,
+    linear_probe,
+    plot_embedding_2d,
+    simclr_augment,
+    train_contrastive,
+)
+from toposhape.results import markdown_table, profile_settings
+from toposhape.results import work_dir as chapter_work_dir
+from toposhape.training import profile_device
+
+__all__ = [
+    "CHAPTER",
+    "CIFAR_COMMAND",
+    "PROFILES",
+    "dead_heads",
+    "findings",
+    "get_profile",
+    "markdown_tables",
+    "model_keys",
+    "plot_accuracy",
+    "plot_all",
+    "plot_embeddings",
+    "run",
+    "train_models",
+    "work_dir",
+]
+
+CHAPTER = "msimclr"
+
+#: The CPU budget allows a few hundred steps per model, not the reference's 100 epochs, so
+#: ``lr`` is 10× the reference's 1e-4 and τ = 0.5 (its CIFAR value; 1.0 for (F)MNIST).
+PROFILES: dict[str, dict[str, Any]] = {
+    "smoke": {
+        "datasets": ["mnist"],
+        "dims": [2],
+        "charts": [1, 2],
+        "backbone": "tiny",
+        "train_images": 512,
+        "test_images": 500,
+        "epochs": 1,
+        "batch_size": 64,
+        "lr": 1e-3,
+        "temperature": 0.5,
+        "plot_points": 500,
+        "dead_seeds": 4,
+        "device": "cpu",
+    },
+    "full": {
+        "datasets": ["mnist", "fashion-mnist"],
+        "dims": [2, 4, 8],
+        "charts": [1, 2, 4, 8],
+        "backbone": "tiny",
+        "train_images": 10240,
+        "test_images": None,
+        "epochs": 2,
+        "batch_size": 128,
+        "lr": 1e-3,
+        "temperature": 0.5,
+        "plot_points": 2000,
+        "dead_seeds": 50,
+        "device": "cpu",
+    },
+    # Not run for this book (no GPU, no CIFAR-10 here): the command is CIFAR_COMMAND.
+    # The reference: ResNet-50, 1000 epochs, τ = 0.5; this profile: ResNet-18, 200 epochs.
+    "cifar": {
+        "datasets": ["cifar10"],
+        "dims": [2, 4, 8],
+        "charts": [1, 2, 4, 8],
+        "backbone": "resnet18",
+        "train_images": None,
+        "test_images": None,
+        "epochs": 200,
+        "batch_size": 256,
+        "lr": 1e-3,
+        "temperature": 0.5,
+        "plot_points": 2000,
+        "dead_seeds": 50,
+        "device": "cuda",
+    },
+}
+
+CIFAR_COMMAND = "TOPOSHAPE_DATA=<data root> make reproduce CHAPTER=msimclr PROFILE=cifar"
+
+
+def get_profile(profile: str) -> dict[str, Any]:
+    """Settings of a profile (a deep copy); ValueError naming the valid ones if unknown."""
+    return profile_settings(PROFILES, profile)
+
+
+def work_dir(profile: str, results_root: str | Path | None = None) -> Path:
+    """Checkpoint folder of a profile: ``<results>/msimclr/<profile>/_work`` (git-ignored)."""
+    return chapter_work_dir(CHAPTER, profile, results_root)
+
+
+def model_keys(settings: Mapping[str, Any]) -> list[tuple[str, int, int]]:
+    """(key, k, d) of every model: ``simclr-d{d}`` (k = 0) and ``msimclr-k{k}-d{d}``."""
+    keys = []
+    for d in settings["dims"]:
+        keys.append((f"simclr-d{d}", 0, d))
+        keys.extend((f"msimclr-k{k}-d{d}", k, d) for k in settings["charts"])
+    return keys
+
+
+def _subset(x: torch.Tensor, y: torch.Tensor, n: int | None, seed: int):
+    if n is None or n >= len(x):
+        return x, y
+    pick = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:n]
+    return x[pick], y[pick]
+
+
+def _data(dataset: str, settings: Mapping[str, Any], seed: int):
+    """(train, test) pairs of float images in [0, 1] (N, C, H, W) and labels (N,), on the CPU."""
+    from toposhape.image_sets import load_image_set
+
+    splits = []
+    for split, n, offset in (
+        ("train", settings["train_images"], 0),
+        ("test", settings["test_images"], 1),
+    ):
+        x, y = load_image_set(dataset, split)
+        x, y = _subset(x, y, n, seed + offset)
+        splits.append((x.float().div_(255.0), y))
+    return splits[0], splits[1]
+
+
+def train_models(
+    profile: str,
+    dataset: str,
+    seed: int = 0,
+    results_root: str | Path | None = None,
+    progress: bool = False,
+) -> dict[str, tuple[SimCLRModel | MSimCLRModel, list[dict]]]:
+    """Train (or resume, or load when finished) every model of a profile on one dataset.
+
+    Every model starts from weights seeded with ``seed`` and sees the same batches and
+    augmentations (the same training seed); checkpoints go to :func:`work_dir`.
+
+    Parameters
+    ----------
+    profile : {"smoke", "full", "cifar"}
+    dataset : str
+        One of the profile's datasets.
+    seed : int
+    results_root : path, optional
+    progress : bool
+
+    Returns
+    -------
+    dict
+        key (see :func:`model_keys`) → (model in eval mode, per-epoch history).
+    """
+    settings = get_profile(profile)
+    if dataset not in settings["datasets"]:
+        raise ValueError(f"dataset must be one of {settings['datasets']}, got {dataset!r}")
+    device = profile_device(settings["device"])
+    (train_x, _), _ = _data(dataset, settings, seed)
+    train_x = train_x.to(device)
+    channels, side = train_x.shape[1], train_x.shape[-1]
+    transform = simclr_augment(side, channels)
+    config = ContrastiveConfig(
+        epochs=settings["epochs"],
+        batch_size=settings["batch_size"],
+        lr=settings["lr"],
+        temperature=settings["temperature"],
+        seed=seed,
+    )
+    folder = work_dir(profile, results_root)
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for key, k, d in model_keys(settings):
+        if k == 0:
+            model = build_simclr(settings["backbone"], channels, side, dim=d, seed=seed)
+        else:
+            model = build_msimclr(settings["backbone"], channels, side, charts=k, dim=d, seed=seed)
+        history = train_contrastive(
+            model.to(device),
+            train_x,
+            transform,
+            config,
+            checkpoint=folder / f"{dataset}-{key}.pt",
+            progress=progress,
+        )
+        out[key] = (model.eval(), history)
+    return out
+
+
+@torch.no_grad()
+def dead_heads(settings: Mapping[str, Any], images: torch.Tensor, seeds: int) -> dict[str, float]:
+    """How often SimCLR's projection head is dead at initialisation, per d.
+
+    The head d → d → proj_dim has no bias and a ReLU: when every hidden unit is negative
+    on every image, all projections are 0, NT-Xent's cosine similarities are all 0, its
+    value is log(2B − 1) and its gradient vanishes, so the model never trains.
+
+    Parameters
+    ----------
+    settings : mapping
+        A profile's settings (backbone, dims).
+    images : Tensor, shape (N, C, H, W)
+        Images the fresh models project.
+    seeds : int
+        Initialisations tried per d (seeds 0 … seeds − 1).
+
+    Returns
+    -------
+    dict
+        ``"d{d}"`` → the share of seeds whose projections are 0 for every image.
+    """
+    channels, side = images.shape[1], images.shape[-1]
+    out = {}
+    for d in settings["dims"]:
+        dead = 0
+        for seed in range(seeds):
+            model = build_simclr(settings["backbone"], channels, side, dim=d, seed=seed).eval()
+            dead += int(model.project(images).abs().amax() == 0)
+        out[f"d{d}"] = dead / seeds
+    return out
+
+
+def _device_of(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def _evaluate(
+    model: SimCLRModel | MSimCLRModel,
+    train_x: torch.Tensor,
+    train_y: torch.Tensor,
+    test_x: torch.Tensor,
+    test_y: torch.Tensor,
+    seed: int,
+) -> tuple[dict[str, Any], torch.Tensor, torch.Tensor | None]:
+    """Probe accuracy, the test points' d-dim representation (N, d) and charts (N,) or None."""
+    train_f, test_f = features(model, train_x), features(model, test_x)
+    if isinstance(model, SimCLRModel):
+        accuracy = linear_probe(train_f["embedding"], train_y, test_f["embedding"], test_y, seed)
+        with torch.no_grad():
+            zero = model.head(test_f["embedding"].to(_device_of(model))).abs().amax(dim=1) == 0
+        result = {"accuracy": accuracy, "zero_projections": float(zero.float().mean())}
+        return result, test_f["embedding"], None
+    probe = chart_probe(
+        train_f["chart"], train_f["coords"], train_y,
+        test_f["chart"], test_f["coords"], test_y, seed, charts=model.charts,
+    )  # fmt: skip
+    return probe, test_f["coords"], test_f["chart"]
+
+
+def run(
+    profile: str,
+    seed: int = 0,
+    results_root: str | Path | None = None,
+    progress: bool = False,
+    log: Callable[[str], None] | None = print,
+) -> dict[str, Any]:
+    """Compute every number of the chapter.
+
+    Parameters
+    ----------
+    profile : {"smoke", "full", "cifar"}
+        ``cifar`` needs a GPU and CIFAR-10 under ``$TOPOSHAPE_DATA``.
+    seed : int
+        Seeds the subsets, the initial weights, batch orders, augmentations and MMD draws.
+    results_root : path, optional
+        Results folder; checkpoints go to :func:`work_dir`, so an interrupted run resumes.
+    progress : bool
+        Show training progress bars.
+    log : callable or None
+        Receives one line per finished dataset.
+
+    Returns
+    -------
+    dict
+        JSON-serialisable payload.
+    """
+    settings = get_profile(profile)
+    say = log or (lambda _msg: None)
+    out: dict[str, Any] = {}
+    timings: dict[str, float] = {}
+    for dataset in settings["datasets"]:
+        started = time.perf_counter()
+        (train_x, train_y), (test_x, test_y) = _data(dataset, settings, seed)
+        models = train_models(profile, dataset, seed, results_root, progress)
+        points = settings["plot_points"]
+        entry: dict[str, Any] = {"models": {}, "labels": test_y[:points].tolist()}
+        for key, k, d in model_keys(settings):
+            model, history = models[key]
+            result, coords, chart = _evaluate(model, train_x, train_y, test_x, test_y, seed)
+            result |= {"charts": k, "dim": d, "history": history}
+            if d == 2:
+                result["points"] = np.round(coords[:points].numpy(), 4).tolist()
+                if chart is not None:
+                    result["point_charts"] = chart[:points].tolist()
+            entry["models"][key] = result
+        entry["dead_heads_at_init"] = dead_heads(settings, test_x[:256], settings["dead_seeds"])
+        entry["train_images"], entry["test_images"] = len(train_x), len(test_x)
+        timings[dataset] = round(time.perf_counter() - started, 1)
+        say(f"{dataset}: {len(entry['models'])} models in {timings[dataset]:.0f} s")
+        out[dataset] = entry
+    return {"profile": profile, "settings": settings, "datasets": out, "timings_s": timings}
+
+
+# ---------------------------------------------------------------------------
+# Figures, tables and claims, from a payload only
+# ---------------------------------------------------------------------------
+
+
+def _accuracy(entry: Mapping[str, Any], k: int, d: int) -> float:
+    key = f"simclr-d{d}" if k == 0 else f"msimclr-k{k}-d{d}"
+    return entry["models"][key]["accuracy"]
+
+
+def plot_accuracy(payload: Mapping[str, Any]) -> Figure:
+    """Test accuracy against d, one line for SimCLR and one per chart count k."""
+    settings = payload["settings"]
+    datasets = payload["datasets"]
+    fig = Figure(figsize=(4.2 * len(datasets), 3.4), layout="constrained")
+    axes = fig.subplots(1, len(datasets), squeeze=False)[0]
+    dims = settings["dims"]
+    for ax, (dataset, entry) in zip(axes, datasets.items(), strict=True):
+        ax.plot(dims, [100 * _accuracy(entry, 0, d) for d in dims], "k--o", label="SimCLR")
+        for i, k in enumerate(settings["charts"]):
+            acc = [100 * _accuracy(entry, k, d) for d in dims]
+            ax.plot(dims, acc, "-o", color=f"C{i}", label=f"MSimCLR k = {k}")
+        ax.set(xscale="log", xticks=dims, xlabel="d", ylabel="test accuracy (%)", title=dataset)
+        ax.set_xticklabels([str(d) for d in dims])
+        ax.minorticks_off()
+    axes[-1].legend(fontsize="small")
+    return fig
+
+
+def plot_embeddings(payload: Mapping[str, Any], dataset: str) -> dict[str, Figure]:
+    """The d = 2 embeddings of a dataset's test points, coloured by class.
+
+    Returns
+    -------
+    dict
+        ``"simclr"``: SimCLR's embedding in R²; ``"msimclr-k{k}"``: the chart coordinates
+        in [0,1]², one panel per chart in use.
+    """
+    entry = payload["datasets"][dataset]
+    labels = np.asarray(entry["labels"])
+    figures = {}
+    simclr = entry["models"]["simclr-d2"]
+    ax = plot_embedding_2d(np.asarray(simclr["points"]), labels)
+    ax.set_title(f"{dataset}: SimCLR, d = 2 (R²)", fontsize="medium")
+    figures["simclr"] = ax.figure
+    for k in payload["settings"]["charts"]:
+        m = entry["models"][f"msimclr-k{k}-d2"]
+        fig = plot_embedding_2d(np.asarray(m["points"]), labels, np.asarray(m["point_charts"]))
+        fig.suptitle(f"{dataset}: MSimCLR, k = {k}, d = 2 (chart coordinates)", fontsize="medium")
+        figures[f"msimclr-k{k}"] = fig
+    return figures
+
+
+def plot_all(payload: Mapping[str, Any]) -> dict[str, Figure]:
+    """Every figure of the chapter, by file stem."""
+    figures = {"accuracy": plot_accuracy(payload)}
+    if 2 in payload["settings"]["dims"]:
+        for dataset in payload["datasets"]:
+            for name, fig in plot_embeddings(payload, dataset).items():
+                figures[f"embedding-{dataset}-{name}"] = fig
+    return figures
+
+
+def markdown_tables(payload: Mapping[str, Any]) -> dict[str, str]:
+    """The chapter's tables (Markdown), by name: ``accuracy`` and ``charts`` (chart use)."""
+    settings = payload["settings"]
+    charts = settings["charts"]
+    rows, usage = [], []
+    for dataset, entry in payload["datasets"].items():
+        for d in settings["dims"]:
+            simclr = _accuracy(entry, 0, d)
+            cells = [dataset, d, f"{100 * simclr:.2f}"]
+            for k in charts:
+                acc = _accuracy(entry, k, d)
+                mark = " ▲" if acc > simclr else ""
+                cells.append(f"{100 * acc:.2f}{mark}")
+                counts = entry["models"][f"msimclr-k{k}-d{d}"]["test_counts"]
+                if k > 1:
+                    used = sum(c > 0 for c in counts)
+                    usage.append([dataset, d, k, used, max(counts) / sum(counts)])
+            rows.append(cells)
+    accuracy = markdown_table(
+        ["dataset", "d", "SimCLR", *(f"MSimCLR k = {k}" for k in charts)], rows
+    )
+    usage_rows = [[ds, d, k, f"{n} / {k}", f"{100 * top:.1f} %"] for ds, d, k, n, top in usage]
+    chart_use = markdown_table(
+        ["dataset", "d", "k", "charts holding test points", "largest chart's share"], usage_rows
+    )
+    return {"accuracy": accuracy, "charts": chart_use}
+
+
+def findings(payload: Mapping[str, Any]) -> list[str]:
+    """The chapter's two claims, answered yes/no per dataset and d from the payload."""
+    settings = payload["settings"]
+    multi = [k for k in settings["charts"] if k > 1]
+    lines = []
+    for dataset, entry in payload["datasets"].items():
+        for d in settings["dims"]:
+            simclr = _accuracy(entry, 0, d)
+            wins = [k for k in multi if _accuracy(entry, k, d) > simclr]
+            best = max(multi, key=lambda k: _accuracy(entry, k, d)) if multi else None
+            if best is None:
+                continue
+            lines.append(
+                f"{dataset}, d = {d}: MSimCLR (k > 1) beats SimCLR: "
+                f"**{'yes' if len(wins) == len(multi) else 'no'}** for every k, "
+                f"**{'yes' if wins else 'no'}** for the best k "
+                f"(k = {best}: {100 * _accuracy(entry, best, d):.2f} vs "
+                f"{100 * simclr:.2f} %; beats it for k ∈ {{{', '.join(map(str, wins))}}})."
+            )
+        if 2 in settings["dims"] and 1 in settings["charts"]:
+            one, simclr = _accuracy(entry, 1, 2), _accuracy(entry, 0, 2)
+            lines.append(
+                f"{dataset}, d = 2: the MMD term alone (MSimCLR with one chart) helps SimCLR: "
+                f"**{'yes' if one > simclr else 'no'}** ({100 * one:.2f} vs {100 * simclr:.2f} %)."
+            )
+    return lines

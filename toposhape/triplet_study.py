@@ -1,0 +1,450 @@
+"""The study behind the book chapter "Manifold triplet learning" (Korman, arXiv 2106.07062).
+
+:func:`run` trains, on the first half of the classes of MNIST and Fashion-MNIST, triplet
+models with the chart distance and the normalised Euclidean baseline at every d of a
+profile, and the 64-d study's three models (normalised baseline, unnormalised 1-chart
+model, MMD-regularised 1-chart model); it retrieves on the held-out classes (Recall@k,
+MAP@R, Recall@1 after every epoch) and measures the compressed vector store on the 64-d
+baseline embedding. The ``plot_*`` functions, :func:`markdown_tables` and
+:func:`findings` turn a payload (fresh, or loaded with
+:func:`toposhape.results.load_results`) into the chapter's figures, tables and claims.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+
+from toposhape.atlas import AtlasAutoencoder
+from toposhape.compression import compression_table, fit_atlas_to_embedding
+from toposhape.contrastive import SmallConvNet, plot_embedding_2d
+from toposhape.results import markdown_table, profile_settings
+from toposhape.results import work_dir as chapter_work_dir
+from toposhape.training import seeded
+from toposhape.triplet import (
+    Embedder,
+    EuclideanEmbedder,
+    ManifoldEmbedder,
+    TripletConfig,
+    class_split,
+    embed,
+    evaluate_retrieval,
+    train_triplet,
+)
+
+__all__ = [
+    "CHAPTER",
+    "PROFILES",
+    "WIDE_MODELS",
+    "findings",
+    "get_profile",
+    "grid_keys",
+    "markdown_tables",
+    "plot_all",
+    "plot_compression",
+    "plot_recall",
+    "plot_wide_curves",
+    "run",
+    "work_dir",
+]
+
+CHAPTER = "triplet"
+
+#: The 64-d study: name -> (description, charts or None for the Euclidean baseline, MMD weight).
+WIDE_MODELS: dict[str, tuple[str, int | None, float]] = {
+    "normalised": ("Linear(features, D), L2-normalised (the baseline)", None, 0.0),
+    "unnormalised": ("one chart, sigmoid coordinates in [0,1]^D, no MMD", 1, 0.0),
+    "mmd": ("one chart, sigmoid coordinates, MMD to uniform [0,1]^D", 1, 1.0),
+}
+
+#: The backbone is trained from scratch (the reference fine-tunes an ImageNet GoogLeNet
+#: with RMSprop 1e-5), so Adam 1e-3; batches of m = 4 classes × k = 8 images (5 classes
+#: train on (Fashion-)MNIST, fewer than the reference's m = 8).
+PROFILES: dict[str, dict[str, Any]] = {
+    "smoke": {
+        "datasets": ["mnist"],
+        "dims": [2],
+        "charts": [2],
+        "wide_dim": 8,
+        "backbone_width": 16,
+        "train_images": 800,
+        "test_images": 300,
+        "epochs": 2,
+        "steps_per_epoch": 8,
+        "classes_per_batch": 4,
+        "per_class": 4,
+        "lr": 1e-3,
+        "optimiser": "adam",
+        "compression": {"configs": [[2, 2]], "database": 300, "queries": 50, "epochs": 1},
+        "plot_points": 300,
+    },
+    "full": {
+        "datasets": ["mnist", "fashion-mnist"],
+        "dims": [2, 4, 8],
+        "charts": [1, 2, 4, 8],
+        "wide_dim": 64,
+        "backbone_width": 16,
+        "train_images": None,
+        "test_images": None,
+        "epochs": 6,
+        "steps_per_epoch": 200,
+        "classes_per_batch": 4,
+        "per_class": 8,
+        "lr": 1e-3,
+        "optimiser": "adam",
+        "compression": {
+            "configs": [[4, 2], [8, 4], [16, 8], [16, 16]],
+            "database": None,
+            "queries": 1000,
+            "epochs": 10,
+        },
+        "plot_points": 1500,
+    },
+}
+
+_TRAIN_CLASSES = 5  # classes 0–4 train, 5–9 are held out for retrieval
+
+
+def get_profile(profile: str) -> dict[str, Any]:
+    """Settings of a profile (a deep copy); ValueError naming the valid ones if unknown."""
+    return profile_settings(PROFILES, profile)
+
+
+def work_dir(profile: str, results_root: str | Path | None = None) -> Path:
+    """Checkpoint folder of a profile: ``<results>/triplet/<profile>/_work`` (git-ignored)."""
+    return chapter_work_dir(CHAPTER, profile, results_root)
+
+
+def grid_keys(settings: Mapping[str, Any]) -> list[tuple[str, int, int]]:
+    """(key, k, d) of the grid: ``baseline-d{d}`` (k = 0) and ``manifold-k{k}-d{d}``."""
+    keys = []
+    for d in settings["dims"]:
+        keys.append((f"baseline-d{d}", 0, d))
+        keys.extend((f"manifold-k{k}-d{d}", k, d) for k in settings["charts"])
+    return keys
+
+
+def _subset(x: torch.Tensor, y: torch.Tensor, n: int | None, seed: int):
+    if n is None or n >= len(x):
+        return x, y
+    pick = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:n]
+    return x[pick], y[pick]
+
+
+def _build(settings: Mapping[str, Any], charts: int, dim: int, seed: int) -> Embedder:
+    """charts = 0: the Euclidean baseline with ``dim`` outputs on the unit sphere."""
+    with seeded(seed):
+        backbone = SmallConvNet(1, settings["backbone_width"])
+        if charts == 0:
+            return EuclideanEmbedder(backbone, dim, normalise=True)
+        return ManifoldEmbedder(backbone, charts, dim)
+
+
+def _train(
+    model: Embedder,
+    train: tuple[torch.Tensor, torch.Tensor],
+    held_out: tuple[torch.Tensor, torch.Tensor],
+    settings: Mapping[str, Any],
+    mmd_weight: float,
+    seed: int,
+    checkpoint: Path,
+    progress: bool,
+) -> tuple[list[dict], dict[str, float]]:
+    """Train, recording the held-out Recall@1 after every epoch; final retrieval metrics."""
+    config = TripletConfig(
+        epochs=settings["epochs"],
+        classes_per_batch=settings["classes_per_batch"],
+        per_class=settings["per_class"],
+        lr=settings["lr"],
+        optimiser=settings["optimiser"],
+        mmd_weight=mmd_weight,
+        seed=seed,
+        steps_per_epoch=settings["steps_per_epoch"],
+    )
+
+    def recall_at_1(_: int) -> dict[str, float]:
+        metrics = evaluate_retrieval(model, *held_out, ks=(1,))
+        return {"held_out_recall_at_1": metrics["recall_at_1"]}
+
+    history = train_triplet(
+        model, *train, config, checkpoint=checkpoint, progress=progress, on_epoch=recall_at_1
+    )
+    return history, evaluate_retrieval(model, *held_out) | {"config": asdict(config)}
+
+
+def _compression(
+    model: EuclideanEmbedder,
+    database_images: torch.Tensor,
+    query_images: torch.Tensor,
+    settings: Mapping[str, Any],
+    seed: int,
+    progress: bool,
+) -> list[dict[str, Any]]:
+    """The compression table of every (k, d) atlas fitted to the model's embedding."""
+    database, queries = embed(model, database_images), embed(model, query_images)
+    rows = []
+    for charts, dim in settings["configs"]:
+        atlas: AtlasAutoencoder = fit_atlas_to_embedding(
+            database, charts, dim, settings["epochs"], seed, progress
+        )
+        with torch.no_grad():
+            db_codes, query_codes = atlas.encode(database), atlas.encode(queries)
+        for row in compression_table(database, queries, db_codes, query_codes):
+            rows.append({"charts": charts, "dim": dim, **row})
+    return rows
+
+
+def run(
+    profile: str,
+    seed: int = 0,
+    results_root: str | Path | None = None,
+    progress: bool = False,
+    log: Callable[[str], None] | None = print,
+) -> dict[str, Any]:
+    """Compute every number of the chapter.
+
+    Parameters
+    ----------
+    profile : {"smoke", "full"}
+    seed : int
+        Seeds subsets, initial weights (every model starts from the same backbone
+        weights), batches, MMD draws and the atlases of the compression study.
+    results_root : path, optional
+        Results folder; checkpoints go to :func:`work_dir`, so an interrupted run resumes.
+    progress : bool
+        Show training progress bars.
+    log : callable or None
+        Receives one line per finished phase.
+
+    Returns
+    -------
+    dict
+        JSON-serialisable payload.
+    """
+    from toposhape.data import load_images
+
+    settings = get_profile(profile)
+    say = log or (lambda _msg: None)
+    folder = work_dir(profile, results_root)
+    folder.mkdir(parents=True, exist_ok=True)
+    timings: dict[str, float] = {}
+    out: dict[str, Any] = {}
+    for dataset in settings["datasets"]:
+        started = time.perf_counter()
+        train_x, train_y = load_images(dataset, "train")
+        test_x, test_y = load_images(dataset, "test")
+        seen, _ = class_split(train_y, _TRAIN_CLASSES)
+        train = _subset(train_x[seen], train_y[seen], settings["train_images"], seed)
+        _, unseen = class_split(test_y, _TRAIN_CLASSES)
+        held_out = _subset(test_x[unseen], test_y[unseen], settings["test_images"], seed + 1)
+        entry: dict[str, Any] = {"grid": {}, "wide": {}}
+        for key, k, d in grid_keys(settings):
+            model = _build(settings, k, d + 1 if k == 0 else d, seed)
+            mmd_weight = 1.0 if k else 0.0
+            history, metrics = _train(
+                model, train, held_out, settings, mmd_weight, seed,
+                folder / f"{dataset}-{key}.pt", progress,
+            )  # fmt: skip
+            entry["grid"][key] = {"charts": k, "dim": d, "history": history, **metrics}
+            if d == 2 and k == max(settings["charts"]):
+                codes = model(held_out[0][: settings["plot_points"]])
+                chart = codes.chart
+                coords = codes.coords[torch.arange(len(chart)), chart]
+                entry["points"] = {
+                    "model": key,
+                    "coords": np.round(coords.detach().numpy(), 4).tolist(),
+                    "charts": chart.tolist(),
+                    "labels": held_out[1][: settings["plot_points"]].tolist(),
+                }
+        timings[f"{dataset} grid"] = round(time.perf_counter() - started, 1)
+        say(f"{dataset} grid: {timings[f'{dataset} grid']:.0f} s")
+        started = time.perf_counter()
+        wide = settings["wide_dim"]
+        for name, (_, charts, mmd_weight) in WIDE_MODELS.items():
+            model = _build(settings, charts or 0, wide, seed)
+            history, metrics = _train(
+                model, train, held_out, settings, mmd_weight, seed,
+                folder / f"{dataset}-wide-{name}.pt", progress,
+            )  # fmt: skip
+            entry["wide"][name] = {"history": history, **metrics}
+            if name == "normalised":
+                baseline = model
+        timings[f"{dataset} 64-d study"] = round(time.perf_counter() - started, 1)
+        say(f"{dataset} {wide}-d study: {timings[f'{dataset} 64-d study']:.0f} s")
+        started = time.perf_counter()
+        comp = settings["compression"]
+        _, unseen_train = class_split(train_y, _TRAIN_CLASSES)
+        database = _subset(train_x[unseen_train], train_y[unseen_train], comp["database"], seed)
+        queries = held_out[0][: comp["queries"]]
+        entry["compression"] = {
+            "database": len(database[0]),
+            "queries": len(queries),
+            "rows": _compression(baseline, database[0], queries, comp, seed, progress),
+        }
+        timings[f"{dataset} compression"] = round(time.perf_counter() - started, 1)
+        say(f"{dataset} compression: {timings[f'{dataset} compression']:.0f} s")
+        entry["train_images"], entry["held_out_images"] = len(train[0]), len(held_out[0])
+        out[dataset] = entry
+    return {"profile": profile, "settings": settings, "datasets": out, "timings_s": timings}
+
+
+# ---------------------------------------------------------------------------
+# Figures, tables and claims, from a payload only
+# ---------------------------------------------------------------------------
+
+
+def _r1(entry: Mapping[str, Any], k: int, d: int) -> float:
+    key = f"baseline-d{d}" if k == 0 else f"manifold-k{k}-d{d}"
+    return entry["grid"][key]["recall_at_1"]
+
+
+def plot_recall(payload: Mapping[str, Any]) -> Figure:
+    """Held-out Recall@1 against d: the baseline and one line per chart count k."""
+    settings = payload["settings"]
+    datasets = payload["datasets"]
+    fig = Figure(figsize=(4.2 * len(datasets), 3.4), layout="constrained")
+    axes = fig.subplots(1, len(datasets), squeeze=False)[0]
+    dims = settings["dims"]
+    for ax, (dataset, entry) in zip(axes, datasets.items(), strict=True):
+        ax.plot(dims, [100 * _r1(entry, 0, d) for d in dims], "k--o", label="baseline (S^d)")
+        for i, k in enumerate(settings["charts"]):
+            ax.plot(dims, [100 * _r1(entry, k, d) for d in dims], "-o", color=f"C{i}",
+                    label=f"manifold k = {k}")  # fmt: skip
+        ax.set(xscale="log", xlabel="d", ylabel="held-out Recall@1 (%)", title=dataset)
+        ax.set_xticks(dims, [str(d) for d in dims])
+        ax.minorticks_off()
+    axes[-1].legend(fontsize="small")
+    return fig
+
+
+def plot_wide_curves(payload: Mapping[str, Any]) -> Figure:
+    """The 64-d study: held-out Recall@1 after every epoch, one line per model."""
+    datasets = payload["datasets"]
+    fig = Figure(figsize=(4.2 * len(datasets), 3.4), layout="constrained")
+    axes = fig.subplots(1, len(datasets), squeeze=False)[0]
+    for ax, (dataset, entry) in zip(axes, datasets.items(), strict=True):
+        for name, model in entry["wide"].items():
+            epochs = [h["epoch"] for h in model["history"]]
+            r1 = [100 * h["held_out_recall_at_1"] for h in model["history"]]
+            ax.plot(epochs, r1, "-o", label=name)
+        ax.set(xlabel="epoch", ylabel="held-out Recall@1 (%)",
+               title=f"{dataset}, D = {payload['settings']['wide_dim']}")  # fmt: skip
+    axes[-1].legend(fontsize="small")
+    return fig
+
+
+def plot_compression(payload: Mapping[str, Any]) -> Figure:
+    """Recall@10 against bytes per vector: atlas store, PCA + 8-bit, PQ, float32."""
+    datasets = payload["datasets"]
+    fig = Figure(figsize=(4.2 * len(datasets), 3.4), layout="constrained")
+    axes = fig.subplots(1, len(datasets), squeeze=False)[0]
+    styles = {"atlas": "o-", "PCA": "s--", "PQ": "^:", "float32": "k*"}
+    for ax, (dataset, entry) in zip(axes, datasets.items(), strict=True):
+        series: dict[str, list[tuple[int, float]]] = {}
+        for row in entry["compression"]["rows"]:
+            family = row["method"].split()[0]
+            series.setdefault(family, []).append((row["bytes_per_vector"], row["recall_at_10"]))
+        for family, points in series.items():
+            points = sorted(set(points))
+            ax.plot(*zip(*points, strict=True), styles.get(family, "o-"), label=family, ms=6)
+        ax.set(xscale="log", xlabel="bytes per vector", ylabel="recall@10 vs exact",
+               title=dataset, ylim=(0, 1.05))  # fmt: skip
+    axes[-1].legend(fontsize="small")
+    return fig
+
+
+def plot_all(payload: Mapping[str, Any]) -> dict[str, Figure]:
+    """Every figure of the chapter, by file stem."""
+    figures = {
+        "recall": plot_recall(payload),
+        "wide-recall-per-epoch": plot_wide_curves(payload),
+        "compression": plot_compression(payload),
+    }
+    for dataset, entry in payload["datasets"].items():
+        if "points" in entry:
+            p = entry["points"]
+            fig = plot_embedding_2d(
+                np.asarray(p["coords"]), np.asarray(p["labels"]), np.asarray(p["charts"])
+            )
+            fig.suptitle(f"{dataset}, held-out classes: {p['model']}", fontsize="medium")
+            figures[f"embedding-{dataset}"] = fig
+    return figures
+
+
+def markdown_tables(payload: Mapping[str, Any]) -> dict[str, str]:
+    """The chapter's tables (Markdown), by name: ``recall``, ``wide``, ``compression``."""
+    settings = payload["settings"]
+    ks = (1, 2, 4, 8)
+    rows, wide_rows, comp_rows = [], [], []
+    for dataset, entry in payload["datasets"].items():
+        for key, k, d in grid_keys(settings):
+            m = entry["grid"][key]
+            model = f"baseline (S^{d} ⊂ R^{d + 1})" if k == 0 else f"manifold, k = {k}"
+            rows.append([dataset, d, model, *(f"{100 * m[f'recall_at_{n}']:.2f}" for n in ks),
+                         f"{100 * m['mean_average_precision_at_r']:.2f}"])  # fmt: skip
+        for name, m in entry["wide"].items():
+            wide_rows.append([dataset, name, WIDE_MODELS[name][0],
+                              *(f"{100 * m[f'recall_at_{n}']:.2f}" for n in ks),
+                              f"{100 * m['mean_average_precision_at_r']:.2f}"])  # fmt: skip
+        comp = entry["compression"]
+        for row in comp["rows"]:
+            if row["method"].startswith("float32") and comp_rows and comp_rows[-1][0] == dataset:
+                continue  # the exact row is the same for every atlas
+            comp_rows.append([dataset, row["method"], row["settings"], row["bytes_per_vector"],
+                              f"{100 * row['recall_at_10']:.1f}",
+                              f"{1e6 * row['seconds_per_query']:.1f}"])  # fmt: skip
+    recall_header = [f"R@{n}" for n in ks] + ["MAP@R"]
+    return {
+        "recall": markdown_table(["dataset", "d", "model", *recall_header], rows),
+        "wide": markdown_table(["dataset", "model", "what", *recall_header], wide_rows),
+        "compression": markdown_table(
+            ["dataset", "store", "settings", "bytes / vector", "recall@10 (%)", "µs / query"],
+            comp_rows,
+        ),
+    }
+
+
+def findings(payload: Mapping[str, Any]) -> list[str]:
+    """The chapter's claims, answered yes/no from the payload's numbers."""
+    settings = payload["settings"]
+    lines = []
+    for dataset, entry in payload["datasets"].items():
+        for d in settings["dims"]:
+            base = _r1(entry, 0, d)
+            wins = [k for k in settings["charts"] if _r1(entry, k, d) > base]
+            best = max(settings["charts"], key=lambda k: _r1(entry, k, d))
+            lines.append(
+                f"{dataset}, d = {d}: the manifold model beats the normalised baseline in "
+                f"held-out R@1: **{'yes' if len(wins) == len(settings['charts']) else 'no'}** "
+                f"for every k, **{'yes' if wins else 'no'}** for the best k (k = {best}: "
+                f"{100 * _r1(entry, best, d):.2f} vs {100 * base:.2f} %)."
+            )
+        wide = {name: m["recall_at_1"] for name, m in entry["wide"].items()}
+        lines.append(
+            f"{dataset}, D = {settings['wide_dim']}: MMD regularisation alone beats the "
+            f"normalised baseline in R@1: **{'yes' if wide['mmd'] > wide['normalised'] else 'no'}**"
+            f" ({100 * wide['mmd']:.2f} vs {100 * wide['normalised']:.2f} %), and the "
+            f"unnormalised model: **{'yes' if wide['mmd'] > wide['unnormalised'] else 'no'}** "
+            f"({100 * wide['unnormalised']:.2f} %)."
+        )
+        rows = entry["compression"]["rows"]
+        for charts, dim in settings["compression"]["configs"]:
+            mine = [r for r in rows if (r["charts"], r["dim"]) == (charts, dim)]
+            atlas = next(r for r in mine if r["method"].startswith("atlas"))
+            others = [r for r in mine if r["method"].split()[0] in ("PCA", "PQ")]
+            beaten = all(atlas["recall_at_10"] > r["recall_at_10"] for r in others)
+            detail = ", ".join(f"{r['method']} {100 * r['recall_at_10']:.1f}" for r in others)
+            lines.append(
+                f"{dataset}: at {atlas['bytes_per_vector']} bytes per vector the atlas store "
+                f"(k = {charts}, d = {dim}) beats faiss at equal memory in recall@10: "
+                f"**{'yes' if beaten else 'no'}** "
+                f"({100 * atlas['recall_at_10']:.1f} vs {detail} %)."
+            )
+    return lines
