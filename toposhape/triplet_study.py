@@ -354,8 +354,11 @@ def plot_compression(payload: Mapping[str, Any]) -> Figure:
         for family, points in series.items():
             points = sorted(set(points))
             ax.plot(*zip(*points, strict=True), styles.get(family, "o-"), label=family, ms=6)
+        sizes = sorted({b for points in series.values() for b, _ in points})
         ax.set(xscale="log", xlabel="bytes per vector", ylabel="recall@10 vs exact",
                title=dataset, ylim=(0, 1.05))  # fmt: skip
+        ax.minorticks_off()
+        ax.set_xticks(sizes, [str(b) for b in sizes])
     axes[-1].legend(fontsize="small")
     return fig
 
