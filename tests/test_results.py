@@ -56,7 +56,8 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path, monkeypatch) -> None:
 
 
 def test_unknown_chapter_or_profile_lists_valid_ones(capsys) -> None:
-    with pytest.raises(ValueError, match="valid chapters: connectivity, oneclass, atlas, nvae, msimclr, triplet"):
+    valid = "valid chapters: connectivity, oneclass, atlas, nvae, msimclr, triplet"
+    with pytest.raises(ValueError, match=valid):
         chapters.check("nope", "smoke")
     with pytest.raises(ValueError, match="valid profiles: smoke, full"):
         chapters.check("connectivity", "huge")

@@ -206,10 +206,12 @@ def _feature_dim(backbone: nn.Module) -> int:
 
 
 class SimCLRModel(nn.Module):
-    """SimCLR: backbone → Linear(feat, d) (the features) → projection head d → d → proj_dim.
+    """SimCLR: backbone → Linear(feat, d) (the features) → projection head d → h → proj_dim.
 
     The head is two linear maps without bias and a ReLU between them, like the
-    reference code's heads.
+    reference code's heads, whose hidden width h is d. With h = d = 2 the head collapses
+    easily (one dead unit leaves every projection on one ray); a wider ``hidden`` layer
+    is the remedy the chapter measures.
 
     Parameters
     ----------
@@ -219,13 +221,19 @@ class SimCLRModel(nn.Module):
         d ≥ 1, the dimension of the features.
     proj_dim : int
         Output dimension of the projection head (64 in the reference).
+    hidden : int, optional
+        Hidden width h of the head; None (the reference) uses d.
     """
 
-    def __init__(self, backbone: nn.Module, dim: int, proj_dim: int = 64) -> None:
+    def __init__(
+        self, backbone: nn.Module, dim: int, proj_dim: int = 64, hidden: int | None = None
+    ) -> None:
         super().__init__()
         features = _feature_dim(backbone)
         _check_positive_int("dim", dim)
         _check_positive_int("proj_dim", proj_dim)
+        if hidden is not None:
+            _check_positive_int("hidden", hidden)
         self.config = {
             "model": "simclr",
             "backbone": type(backbone).__name__,
@@ -233,11 +241,14 @@ class SimCLRModel(nn.Module):
             "dim": dim,
             "proj_dim": proj_dim,
         }
+        if hidden is not None:
+            self.config["hidden"] = hidden
+        width = dim if hidden is None else hidden
         self.dim = dim
         self.backbone = backbone
         self.linear = nn.Linear(features, dim)
         self.head = nn.Sequential(
-            nn.Linear(dim, dim, bias=False), nn.ReLU(), nn.Linear(dim, proj_dim, bias=False)
+            nn.Linear(dim, width, bias=False), nn.ReLU(), nn.Linear(width, proj_dim, bias=False)
         )
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
@@ -347,6 +358,7 @@ def build_simclr(
     dim: int,
     seed: int,
     proj_dim: int = 64,
+    hidden: int | None = None,
 ) -> SimCLRModel:
     """A :class:`SimCLRModel` with weights initialised from ``torch.manual_seed(seed)``.
 
@@ -364,10 +376,13 @@ def build_simclr(
         d ≥ 1.
     seed : int
     proj_dim : int
+    hidden : int, optional
+        Hidden width of the projection head (None: d, the reference).
     """
     backbone_config = _build_config(backbone_name, in_channels, image_size, seed)
     with seeded(seed):
-        model = SimCLRModel(_backbone(backbone_name, in_channels, image_size), dim, proj_dim)
+        backbone = _backbone(backbone_name, in_channels, image_size)
+        model = SimCLRModel(backbone, dim, proj_dim, hidden)
     model.config |= backbone_config
     return model
 

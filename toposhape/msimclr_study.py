@@ -40,7 +40,8 @@ __all__ = [
     "CHAPTER",
     "CIFAR_COMMAND",
     "PROFILES",
-    "dead_heads",
+    "alive_units",
+    "collapsed_heads",
     "findings",
     "get_profile",
     "markdown_tables",
@@ -70,7 +71,9 @@ PROFILES: dict[str, dict[str, Any]] = {
         "lr": 1e-3,
         "temperature": 0.5,
         "plot_points": 500,
-        "dead_seeds": 4,
+        "wide_head": 64,
+        "wide_head_dims": [2],
+        "init_seeds": 4,
         "device": "cpu",
     },
     "full": {
@@ -85,7 +88,9 @@ PROFILES: dict[str, dict[str, Any]] = {
         "lr": 1e-3,
         "temperature": 0.5,
         "plot_points": 2000,
-        "dead_seeds": 50,
+        "wide_head": 64,
+        "wide_head_dims": [2],
+        "init_seeds": 50,
         "device": "cpu",
     },
     # Not run for this book (no GPU, no CIFAR-10 here): the command is CIFAR_COMMAND.
@@ -102,7 +107,9 @@ PROFILES: dict[str, dict[str, Any]] = {
         "lr": 1e-3,
         "temperature": 0.5,
         "plot_points": 2000,
-        "dead_seeds": 50,
+        "wide_head": 64,
+        "wide_head_dims": [2],
+        "init_seeds": 50,
         "device": "cuda",
     },
 }
@@ -120,12 +127,19 @@ def work_dir(profile: str, results_root: str | Path | None = None) -> Path:
     return chapter_work_dir(CHAPTER, profile, results_root)
 
 
-def model_keys(settings: Mapping[str, Any]) -> list[tuple[str, int, int]]:
-    """(key, k, d) of every model: ``simclr-d{d}`` (k = 0) and ``msimclr-k{k}-d{d}``."""
+def model_keys(settings: Mapping[str, Any]) -> list[tuple[str, int, int, int | None]]:
+    """(key, k, d, hidden) of every model of a profile.
+
+    ``simclr-d{d}`` (k = 0, the reference head, hidden None), ``msimclr-k{k}-d{d}``, and
+    for every d in ``settings["wide_head_dims"]`` ``simclr-h{h}-d{d}``: SimCLR with a
+    projection head of hidden width h = ``settings["wide_head"]``.
+    """
     keys = []
     for d in settings["dims"]:
-        keys.append((f"simclr-d{d}", 0, d))
-        keys.extend((f"msimclr-k{k}-d{d}", k, d) for k in settings["charts"])
+        keys.append((f"simclr-d{d}", 0, d, None))
+        keys.extend((f"msimclr-k{k}-d{d}", k, d, None) for k in settings["charts"])
+    h = settings["wide_head"]
+    keys.extend((f"simclr-h{h}-d{d}", 0, d, h) for d in settings["wide_head_dims"])
     return keys
 
 
@@ -195,9 +209,11 @@ def train_models(
     folder = work_dir(profile, results_root)
     folder.mkdir(parents=True, exist_ok=True)
     out = {}
-    for key, k, d in model_keys(settings):
+    for key, k, d, hidden in model_keys(settings):
         if k == 0:
-            model = build_simclr(settings["backbone"], channels, side, dim=d, seed=seed)
+            model = build_simclr(
+                settings["backbone"], channels, side, dim=d, seed=seed, hidden=hidden
+            )
         else:
             model = build_msimclr(settings["backbone"], channels, side, charts=k, dim=d, seed=seed)
         history = train_contrastive(
@@ -212,41 +228,58 @@ def train_models(
     return out
 
 
-@torch.no_grad()
-def dead_heads(settings: Mapping[str, Any], images: torch.Tensor, seeds: int) -> dict[str, float]:
-    """How often SimCLR's projection head is dead at initialisation, per d.
+def _device_of(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device
 
-    The head d → d → proj_dim has no bias and a ReLU: when every hidden unit is negative
-    on every image, all projections are 0, NT-Xent's cosine similarities are all 0, its
-    value is log(2B − 1) and its gradient vanishes, so the model never trains.
+
+def alive_units(model: SimCLRModel, embeddings: torch.Tensor) -> int:
+    """Hidden units of SimCLR's projection head that are positive on at least one embedding.
+
+    The head d → d → proj_dim has no bias and a ReLU. With at most one unit alive every
+    projection is a non-negative multiple of one vector: all cosine similarities are 1
+    (or 0), NT-Xent equals log(2B − 1) and, the cosine ignoring the scale, its gradient
+    vanishes, so the model stops training (a collapsed head).
+
+    Parameters
+    ----------
+    model : SimCLRModel
+    embeddings : Tensor, shape (N, d)
+        Outputs of ``model.embed``.
+    """
+    with torch.no_grad():
+        hidden = model.head[0](embeddings.to(_device_of(model)))
+    return int((hidden > 0).any(dim=0).sum())
+
+
+def collapsed_heads(
+    settings: Mapping[str, Any], images: torch.Tensor, seeds: int
+) -> dict[str, float]:
+    """How often a freshly initialised SimCLR head is already collapsed, per d.
 
     Parameters
     ----------
     settings : mapping
         A profile's settings (backbone, dims).
     images : Tensor, shape (N, C, H, W)
-        Images the fresh models project.
+        Images the fresh models embed.
     seeds : int
         Initialisations tried per d (seeds 0 … seeds − 1).
 
     Returns
     -------
     dict
-        ``"d{d}"`` → the share of seeds whose projections are 0 for every image.
+        ``"d{d}"`` → the share of seeds with at most one unit alive (:func:`alive_units`).
     """
     channels, side = images.shape[1], images.shape[-1]
     out = {}
     for d in settings["dims"]:
-        dead = 0
+        collapsed = 0
         for seed in range(seeds):
             model = build_simclr(settings["backbone"], channels, side, dim=d, seed=seed).eval()
-            dead += int(model.project(images).abs().amax() == 0)
-        out[f"d{d}"] = dead / seeds
+            with torch.no_grad():
+                collapsed += int(alive_units(model, model.embed(images)) <= 1)
+        out[f"d{d}"] = collapsed / seeds
     return out
-
-
-def _device_of(model: torch.nn.Module) -> torch.device:
-    return next(model.parameters()).device
 
 
 def _evaluate(
@@ -261,9 +294,7 @@ def _evaluate(
     train_f, test_f = features(model, train_x), features(model, test_x)
     if isinstance(model, SimCLRModel):
         accuracy = linear_probe(train_f["embedding"], train_y, test_f["embedding"], test_y, seed)
-        with torch.no_grad():
-            zero = model.head(test_f["embedding"].to(_device_of(model))).abs().amax(dim=1) == 0
-        result = {"accuracy": accuracy, "zero_projections": float(zero.float().mean())}
+        result = {"accuracy": accuracy, "alive_units": alive_units(model, test_f["embedding"])}
         return result, test_f["embedding"], None
     probe = chart_probe(
         train_f["chart"], train_f["coords"], train_y,
@@ -309,16 +340,16 @@ def run(
         models = train_models(profile, dataset, seed, results_root, progress)
         points = settings["plot_points"]
         entry: dict[str, Any] = {"models": {}, "labels": test_y[:points].tolist()}
-        for key, k, d in model_keys(settings):
+        for key, k, d, hidden in model_keys(settings):
             model, history = models[key]
             result, coords, chart = _evaluate(model, train_x, train_y, test_x, test_y, seed)
-            result |= {"charts": k, "dim": d, "history": history}
+            result |= {"charts": k, "dim": d, "hidden": hidden, "history": history}
             if d == 2:
                 result["points"] = np.round(coords[:points].numpy(), 4).tolist()
                 if chart is not None:
                     result["point_charts"] = chart[:points].tolist()
             entry["models"][key] = result
-        entry["dead_heads_at_init"] = dead_heads(settings, test_x[:256], settings["dead_seeds"])
+        entry["collapsed_at_init"] = collapsed_heads(settings, test_x[:256], settings["init_seeds"])
         entry["train_images"], entry["test_images"] = len(train_x), len(test_x)
         timings[dataset] = round(time.perf_counter() - started, 1)
         say(f"{dataset}: {len(entry['models'])} models in {timings[dataset]:.0f} s")
@@ -348,6 +379,10 @@ def plot_accuracy(payload: Mapping[str, Any]) -> Figure:
         for i, k in enumerate(settings["charts"]):
             acc = [100 * _accuracy(entry, k, d) for d in dims]
             ax.plot(dims, acc, "-o", color=f"C{i}", label=f"MSimCLR k = {k}")
+        h, wide = settings["wide_head"], settings["wide_head_dims"]
+        if wide:
+            acc = [100 * entry["models"][f"simclr-h{h}-d{d}"]["accuracy"] for d in wide]
+            ax.plot(wide, acc, "kx", ms=9, mew=2, label=f"SimCLR, head width {h}")
         ax.set(xscale="log", xticks=dims, xlabel="d", ylabel="test accuracy (%)", title=dataset)
         ax.set_xticklabels([str(d) for d in dims])
         ax.minorticks_off()
@@ -361,8 +396,8 @@ def plot_embeddings(payload: Mapping[str, Any], dataset: str) -> dict[str, Figur
     Returns
     -------
     dict
-        ``"simclr"``: SimCLR's embedding in R²; ``"msimclr-k{k}"``: the chart coordinates
-        in [0,1]², one panel per chart in use.
+        ``"simclr"`` (and ``"simclr-h{h}"``, the wide head): SimCLR's embedding in R²;
+        ``"msimclr-k{k}"``: the chart coordinates in [0,1]², one panel per chart in use.
     """
     entry = payload["datasets"][dataset]
     labels = np.asarray(entry["labels"])
@@ -371,6 +406,12 @@ def plot_embeddings(payload: Mapping[str, Any], dataset: str) -> dict[str, Figur
     ax = plot_embedding_2d(np.asarray(simclr["points"]), labels)
     ax.set_title(f"{dataset}: SimCLR, d = 2 (R²)", fontsize="medium")
     figures["simclr"] = ax.figure
+    h = payload["settings"]["wide_head"]
+    if 2 in payload["settings"]["wide_head_dims"]:
+        wide = entry["models"][f"simclr-h{h}-d2"]
+        ax = plot_embedding_2d(np.asarray(wide["points"]), labels)
+        ax.set_title(f"{dataset}: SimCLR, head width {h}, d = 2 (R²)", fontsize="medium")
+        figures[f"simclr-h{h}"] = ax.figure
     for k in payload["settings"]["charts"]:
         m = entry["models"][f"msimclr-k{k}-d2"]
         fig = plot_embedding_2d(np.asarray(m["points"]), labels, np.asarray(m["point_charts"]))
@@ -390,14 +431,17 @@ def plot_all(payload: Mapping[str, Any]) -> dict[str, Figure]:
 
 
 def markdown_tables(payload: Mapping[str, Any]) -> dict[str, str]:
-    """The chapter's tables (Markdown), by name: ``accuracy`` and ``charts`` (chart use)."""
+    """The chapter's tables (Markdown), by name: ``accuracy``, ``charts`` (chart use) and
+    ``collapse`` (SimCLR's collapsed projection heads)."""
     settings = payload["settings"]
     charts = settings["charts"]
     rows, usage = [], []
     for dataset, entry in payload["datasets"].items():
         for d in settings["dims"]:
             simclr = _accuracy(entry, 0, d)
+            wide = entry["models"].get(f"simclr-h{settings['wide_head']}-d{d}")
             cells = [dataset, d, f"{100 * simclr:.2f}"]
+            cells.append("—" if wide is None else f"{100 * wide['accuracy']:.2f}")
             for k in charts:
                 acc = _accuracy(entry, k, d)
                 mark = " ▲" if acc > simclr else ""
@@ -408,13 +452,38 @@ def markdown_tables(payload: Mapping[str, Any]) -> dict[str, str]:
                     usage.append([dataset, d, k, used, max(counts) / sum(counts)])
             rows.append(cells)
     accuracy = markdown_table(
-        ["dataset", "d", "SimCLR", *(f"MSimCLR k = {k}" for k in charts)], rows
+        [
+            "dataset",
+            "d",
+            "SimCLR",
+            f"SimCLR, head width {settings['wide_head']}",
+            *(f"MSimCLR k = {k}" for k in charts),
+        ],
+        rows,
     )
     usage_rows = [[ds, d, k, f"{n} / {k}", f"{100 * top:.1f} %"] for ds, d, k, n, top in usage]
     chart_use = markdown_table(
         ["dataset", "d", "k", "charts holding test points", "largest chart's share"], usage_rows
     )
-    return {"accuracy": accuracy, "charts": chart_use}
+    collapse_rows = []
+    for dataset, entry in payload["datasets"].items():
+        for key, k, d, hidden in model_keys(settings):
+            if k:
+                continue
+            m = entry["models"][key]
+            fresh = "" if hidden else f"{100 * entry['collapsed_at_init'][f'd{d}']:.0f} %"
+            collapse_rows.append([
+                dataset, d, hidden or d, f"{m['alive_units']} / {hidden or d}",
+                f"{m['history'][-1]['ntxent']:.3f}", fresh,
+            ])  # fmt: skip
+    floor = f"log(2B − 1) = {np.log(2 * settings['batch_size'] - 1):.3f}"
+    collapse = markdown_table(
+        ["dataset", "d", "head width", "units alive after training",
+         f"last-epoch NT-Xent ({floor})",
+         f"fresh heads collapsed ({settings['init_seeds']} seeds)"],
+        collapse_rows,
+    )  # fmt: skip
+    return {"accuracy": accuracy, "charts": chart_use, "collapse": collapse}
 
 
 def findings(payload: Mapping[str, Any]) -> list[str]:
@@ -438,8 +507,17 @@ def findings(payload: Mapping[str, Any]) -> list[str]:
             )
         if 2 in settings["dims"] and 1 in settings["charts"]:
             one, simclr = _accuracy(entry, 1, 2), _accuracy(entry, 0, 2)
+            alive = entry["models"]["simclr-d2"]["alive_units"]
             lines.append(
                 f"{dataset}, d = 2: the MMD term alone (MSimCLR with one chart) helps SimCLR: "
-                f"**{'yes' if one > simclr else 'no'}** ({100 * one:.2f} vs {100 * simclr:.2f} %)."
+                f"**{'yes' if one > simclr else 'no'}** ({100 * one:.2f} vs {100 * simclr:.2f} %;"
+                f" SimCLR's trained head has {alive} of 2 hidden units alive)."
             )
+            wide = entry["models"].get(f"simclr-h{settings['wide_head']}-d2")
+            if wide is not None:
+                lines.append(
+                    f"{dataset}, d = 2: it still helps against SimCLR with a head of width "
+                    f"{settings['wide_head']}: **{'yes' if one > wide['accuracy'] else 'no'}** "
+                    f"({100 * one:.2f} vs {100 * wide['accuracy']:.2f} %)."
+                )
     return lines
