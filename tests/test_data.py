@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import torchvision
 
 from toposhape import data
@@ -367,3 +368,18 @@ def test_cli_fetch_failure_exits_1(
 ) -> None:
     assert data._main(["fetch", "--root", str(tmp_path)]) == 1
     assert "every source failed" in capsys.readouterr().err
+
+
+def test_random_subset_is_seeded_and_keeps_pairs() -> None:
+    from toposhape.data import random_subset
+
+    images = torch.arange(50).float().reshape(50, 1)
+    labels = torch.arange(50) * 10
+    a = random_subset(images, labels, 20, seed=3)
+    b = random_subset(images, labels, 20, seed=3)
+    c = random_subset(images, labels, 20, seed=4)
+    assert torch.equal(a[0], b[0]) and not torch.equal(a[0], c[0])
+    assert len(set(a[1].tolist())) == 20  # without replacement
+    assert torch.equal(a[1], a[0][:, 0].long() * 10)  # images stay with their labels
+    assert random_subset(images, labels, None, 0)[0] is images
+    assert random_subset(images, labels, 50, 0)[0] is images

@@ -29,6 +29,7 @@ from matplotlib.patches import Circle
 from scipy.stats import gaussian_kde
 
 from toposhape.autoencoder import ConnectivityAutoencoder
+from toposhape.data import random_subset
 from toposhape.losses import branch_clouds, connectivity_loss
 from toposhape.pershom import death_edges, vr_persistence0
 from toposhape.results import markdown_table, profile_settings
@@ -274,13 +275,6 @@ def vr_demo(seed: int, n: int = 12) -> dict[str, Any]:
 # ---------------------------------------------------------------------------
 # 3. Training and evaluating the reference autoencoder on MNIST
 # ---------------------------------------------------------------------------
-
-
-def _subset(images: torch.Tensor, labels: torch.Tensor, n: int | None, seed: int):
-    if n is None or n >= len(images):
-        return images, labels
-    idx = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:n]
-    return images[idx], labels[idx]
 
 
 @torch.no_grad()
@@ -546,8 +540,8 @@ def run(
 
     train_x, _ = load_images(RECIPE["dataset"], "train")
     test_x, test_y = load_images(RECIPE["dataset"], "test")
-    train_x, _ = _subset(train_x, _, settings["train_images"], seed)
-    test_x, test_y = _subset(test_x, test_y, settings["test_images"], seed + 1)
+    train_x, _ = random_subset(train_x, _, settings["train_images"], seed)
+    test_x, test_y = random_subset(test_x, test_y, settings["test_images"], seed + 1)
     folder = work_dir(profile, results_root)
     payload["training"], payload["evaluation"], payload["latent"] = {}, {}, {}
     codes_by_lam = {}

@@ -37,6 +37,7 @@ __all__ = [
     "data_root",
     "fetch_offline",
     "load_images",
+    "random_subset",
     "user_root",
 ]
 
@@ -398,6 +399,31 @@ def load_images(
     )
     images = dataset.data.unsqueeze(1).to(torch.float32).div_(255.0)
     return images, dataset.targets.to(torch.int64)
+
+
+def random_subset(
+    images: torch.Tensor, labels: torch.Tensor, n: int | None, seed: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """n samples drawn without replacement, the same for the same ``seed``.
+
+    Parameters
+    ----------
+    images : Tensor, shape (N, ...)
+    labels : Tensor, shape (N,)
+    n : int or None
+        Sample size; None, or n ≥ N, returns the inputs unchanged (in their order).
+    seed : int
+        Seeds the permutation whose first n indices are taken.
+
+    Returns
+    -------
+    images : Tensor, shape (min(n, N), ...)
+    labels : Tensor, shape (min(n, N),)
+    """
+    if n is None or n >= len(images):
+        return images, labels
+    pick = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:n]
+    return images[pick], labels[pick]
 
 
 def user_root(name: str, root: str | Path | None = None) -> Path:

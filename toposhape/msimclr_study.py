@@ -32,6 +32,7 @@ from toposhape.contrastive import (
     simclr_augment,
     train_contrastive,
 )
+from toposhape.data import random_subset
 from toposhape.results import markdown_table, profile_settings
 from toposhape.results import work_dir as chapter_work_dir
 from toposhape.training import profile_device
@@ -143,13 +144,6 @@ def model_keys(settings: Mapping[str, Any]) -> list[tuple[str, int, int, int | N
     return keys
 
 
-def _subset(x: torch.Tensor, y: torch.Tensor, n: int | None, seed: int):
-    if n is None or n >= len(x):
-        return x, y
-    pick = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:n]
-    return x[pick], y[pick]
-
-
 def _data(dataset: str, settings: Mapping[str, Any], seed: int):
     """(train, test) pairs of float images in [0, 1] (N, C, H, W) and labels (N,), on the CPU."""
     from toposhape.image_sets import load_image_set
@@ -160,7 +154,7 @@ def _data(dataset: str, settings: Mapping[str, Any], seed: int):
         ("test", settings["test_images"], 1),
     ):
         x, y = load_image_set(dataset, split)
-        x, y = _subset(x, y, n, seed + offset)
+        x, y = random_subset(x, y, n, seed + offset)
         splits.append((x.float().div_(255.0), y))
     return splits[0], splits[1]
 

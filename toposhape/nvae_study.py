@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 from torch import nn
 from tqdm.auto import tqdm
 
+from toposhape.data import random_subset
 from toposhape.nvae import (
     LatentVAE,
     aggregate_posterior_mmd,
@@ -106,13 +107,6 @@ def work_dir(profile: str, results_root: str | Path | None = None) -> Path:
     return chapter_work_dir(CHAPTER, profile, results_root)
 
 
-def _subset(x: torch.Tensor, y: torch.Tensor, n: int | None, seed: int):
-    if n is None or n >= len(x):
-        return x, y
-    pick = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:n]
-    return x[pick], y[pick]
-
-
 def _classifier() -> nn.Module:
     return nn.Sequential(
         nn.Conv2d(1, 32, 3, padding=1),
@@ -181,7 +175,7 @@ def synthetic_classifier_study(
             for seed in seeds:
                 fake = round(images * fraction)
                 gen = torch.Generator().manual_seed(10_000 + seed)
-                real_x, real_y = _subset(train_x, train_y, images - fake, seed)
+                real_x, real_y = random_subset(train_x, train_y, images - fake, seed)
                 labels = torch.arange(fake) % 10
                 samples = model.sample(labels, sigma=1.0, generator=gen) if fake else real_x[:0]
                 x = torch.cat([real_x[: images - fake], samples])
@@ -254,8 +248,8 @@ def run(
         started = time.perf_counter()
         train_x, train_y = load_images(dataset, "train")
         test_x, test_y = load_images(dataset, "test")
-        train_x, train_y = _subset(train_x, train_y, settings["train_images"], seed)
-        test_x, test_y = _subset(test_x, test_y, settings["test_images"], seed + 1)
+        train_x, train_y = random_subset(train_x, train_y, settings["train_images"], seed)
+        test_x, test_y = random_subset(test_x, test_y, settings["test_images"], seed + 1)
         models, entry = {}, {"models": {}}
         for name, (kind, beta) in tqdm(MODELS.items(), desc=dataset, disable=not progress):
             model = build_vae(

@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 from toposhape.autoencoder import ConnectivityAutoencoder
 from toposhape.baselines import deep_svdd_scores, flatten_pixels, kde_scores, ocsvm_scores
 from toposhape.connectivity_study import death_summary, heldout_deaths, homogenize
+from toposhape.data import random_subset
 from toposhape.image_sets import IMAGE_SETS, load_image_set
 from toposhape.oneclass import ball_counts, class_draws, encode, run_protocol, summarise
 from toposhape.results import markdown_table, profile_settings
@@ -330,13 +331,6 @@ def eta_ball_toy(seed: int, n: int = 14, eta: float = 1.0, grid: int = 61) -> di
 # ---------------------------------------------------------------------------
 
 
-def _subset(images: torch.Tensor, labels: torch.Tensor, n: int | None, seed: int):
-    if n is None or n >= len(images):
-        return images, labels
-    idx = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:n]
-    return images[idx], labels[idx]
-
-
 def _rows(
     table: np.ndarray, classes: list[str], variants: list[float | None], ns: list[int]
 ) -> list[dict[str, Any]]:
@@ -395,8 +389,12 @@ def run(
     for offset, name in enumerate(dict.fromkeys(settings["datasets"] + settings["eval_datasets"])):
         train_x, train_y = load_image_set(name, "train", progress=progress)
         test_x, test_y = load_image_set(name, "test", progress=progress)
-        train_x, train_y = _subset(train_x, train_y, settings["train_images"], seed + 2 * offset)
-        test_x, test_y = _subset(test_x, test_y, settings["test_images"], seed + 2 * offset + 1)
+        train_x, train_y = random_subset(
+            train_x, train_y, settings["train_images"], seed + 2 * offset
+        )
+        test_x, test_y = random_subset(
+            test_x, test_y, settings["test_images"], seed + 2 * offset + 1
+        )
         data[name] = (train_x, train_y, test_x, test_y)
     payload["datasets"] = {
         name: {

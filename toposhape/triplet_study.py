@@ -25,6 +25,7 @@ from matplotlib.figure import Figure
 from toposhape.atlas import AtlasAutoencoder
 from toposhape.compression import compression_table, fit_atlas_to_embedding
 from toposhape.contrastive import SmallConvNet, plot_embedding_2d
+from toposhape.data import random_subset
 from toposhape.results import markdown_table, profile_settings
 from toposhape.results import work_dir as chapter_work_dir
 from toposhape.training import seeded
@@ -131,13 +132,6 @@ def grid_keys(settings: Mapping[str, Any]) -> list[tuple[str, int, int]]:
     return keys
 
 
-def _subset(x: torch.Tensor, y: torch.Tensor, n: int | None, seed: int):
-    if n is None or n >= len(x):
-        return x, y
-    pick = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:n]
-    return x[pick], y[pick]
-
-
 def _build(settings: Mapping[str, Any], charts: int, dim: int, seed: int) -> Embedder:
     """charts = 0: the Euclidean baseline with ``dim`` outputs on the unit sphere."""
     with seeded(seed):
@@ -241,9 +235,9 @@ def run(
         train_x, train_y = load_images(dataset, "train")
         test_x, test_y = load_images(dataset, "test")
         seen, _ = class_split(train_y, _TRAIN_CLASSES)
-        train = _subset(train_x[seen], train_y[seen], settings["train_images"], seed)
+        train = random_subset(train_x[seen], train_y[seen], settings["train_images"], seed)
         _, unseen = class_split(test_y, _TRAIN_CLASSES)
-        held_out = _subset(test_x[unseen], test_y[unseen], settings["test_images"], seed + 1)
+        held_out = random_subset(test_x[unseen], test_y[unseen], settings["test_images"], seed + 1)
         entry: dict[str, Any] = {"grid": {}, "wide": {}}
         for key, k, d in grid_keys(settings):
             model = _build(settings, k, d + 1 if k == 0 else d, seed)
@@ -281,7 +275,9 @@ def run(
         started = time.perf_counter()
         comp = settings["compression"]
         _, unseen_train = class_split(train_y, _TRAIN_CLASSES)
-        database = _subset(train_x[unseen_train], train_y[unseen_train], comp["database"], seed)
+        database = random_subset(
+            train_x[unseen_train], train_y[unseen_train], comp["database"], seed
+        )
         queries = held_out[0][: comp["queries"]]
         entry["compression"] = {
             "database": len(database[0]),
