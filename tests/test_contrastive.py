@@ -435,6 +435,7 @@ def test_plot_embedding_2d() -> None:
         (lambda: build_simclr("small", 0, 16, dim=2, seed=0), "in_channels"),
         (lambda: build_simclr("small", 1, 16, dim=2, seed=0, proj_dim=0), "proj_dim"),
         (lambda: SimCLRModel(torch.nn.Identity(), dim=2), "backbone"),
+        (lambda: SmallConvNet(1, width=12), "width"),
         (lambda: ContrastiveConfig(epochs=1, temperature=0.0), "temperature"),
         (lambda: ContrastiveConfig(epochs=1, batch_size=1), "batch_size"),
         (lambda: ContrastiveConfig(epochs=0), "epochs"),
