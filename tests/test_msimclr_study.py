@@ -52,8 +52,8 @@ def _payload(acc: dict[str, float]) -> dict:
     for key, k, d, hidden in ms.model_keys(settings):
         models[key] = {
             "accuracy": acc[key], "charts": k, "dim": d, "hidden": hidden,
-            "history": [{"ntxent": 4.0, "loss": 4.0}], "alive_units": 1 if k == 0 else None,
-            "test_counts": [5] * k,
+            "history": [{"ntxent": 4.0, "loss": 4.0, "seconds": 30.0}] * 2,
+            "alive_units": 1 if k == 0 else None, "test_counts": [5] * k,
         }  # fmt: skip
     entry = {"models": models, "collapsed_at_init": {"d2": 0.5}, "test_images": 5}
     return {"settings": settings, "datasets": {"mnist": entry}}
@@ -69,3 +69,9 @@ def test_findings_answer_each_claim_from_the_numbers() -> None:
     tables = ms.markdown_tables(_payload(acc))
     assert "| mnist | 2 | 50.00 | 70.00 | 60.00 ▲ | 55.00 ▲ | 45.00 |" in tables["accuracy"]
     assert "| mnist | 2 | 2 | 1 / 2 |" in tables["collapse"]
+
+
+def test_training_time_sums_every_epoch_of_every_model() -> None:
+    acc = dict.fromkeys(["simclr-d2", "simclr-h64-d2", "msimclr-k1-d2", "msimclr-k2-d2",
+                         "msimclr-k4-d2"], 0.5)  # fmt: skip
+    assert ms.training_seconds(_payload(acc)) == 5 * 2 * 30.0

@@ -173,7 +173,7 @@ def test_seeded_draws_depend_on_the_seed_only_and_restore_the_global_rng():
 
 
 def test_on_epoch_numbers_join_the_history_and_survive_a_resume(tmp_path) -> None:
-    from toposhape.training import fit_epochs
+    from toposhape.training import fit_epochs, history_seconds
 
     weight = torch.nn.Parameter(torch.zeros(()))
     optimiser = torch.optim.SGD([weight], lr=0.1)
@@ -185,12 +185,12 @@ def test_on_epoch_numbers_join_the_history_and_survive_a_resume(tmp_path) -> Non
         loss = (weight - 1.0) ** 2
         loss.backward()
         optimiser.step()
-        return {"loss": float(loss)}
+        return {"loss": float(loss.detach())}
 
     def fit(epochs: int, seen: list[int]) -> list[dict]:
         def on_epoch(epoch: int) -> dict[str, float]:
             seen.append(epoch)
-            return {"weight": float(weight)}
+            return {"weight": float(weight.detach())}
 
         return fit_epochs(
             8, step, state, epochs=epochs, batch_size=4, seed=0, config={"run": 1},
@@ -199,12 +199,16 @@ def test_on_epoch_numbers_join_the_history_and_survive_a_resume(tmp_path) -> Non
 
     first: list[int] = []
     history = fit(2, first)
+    first_seconds = [h["seconds"] for h in history]
     assert first == [1, 2]
     assert history[0]["weight"] == pytest.approx(1 - 0.8**2)  # two SGD steps on (w − 1)²
     assert history[1]["weight"] == pytest.approx(1 - 0.8**4)
     resumed: list[int] = []
     history = fit(3, resumed)  # resumes after epoch 2: the hook runs for epoch 3 only
     assert resumed == [3]
+    # the training time of the epochs run before the resume is kept in the checkpoint
+    assert [h["seconds"] for h in history[:2]] == first_seconds
+    assert history_seconds(history) == pytest.approx(sum(first_seconds) + history[2]["seconds"])
     assert [round(h["weight"], 6) for h in history] == [
         round(1 - 0.8 ** (2 * e), 6) for e in (1, 2, 3)
     ]

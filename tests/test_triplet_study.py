@@ -5,7 +5,7 @@ from toposhape import triplet_study as ts
 
 def _metrics(r1: float) -> dict:
     return {"recall_at_1": r1, "recall_at_2": r1, "recall_at_4": r1, "recall_at_8": r1,
-            "mean_average_precision_at_r": r1 / 2, "history": []}  # fmt: skip
+            "mean_average_precision_at_r": r1 / 2, "history": [{"seconds": 2.5}] * 3}  # fmt: skip
 
 
 def _payload() -> dict:
@@ -49,3 +49,7 @@ def test_findings_answer_each_claim_from_the_numbers() -> None:
     tables = ts.markdown_tables(_payload())
     assert tables["compression"].count("float32") == 1
     assert "| mnist | 4 | manifold, k = 2 | 90.00 |" in tables["recall"]
+
+
+def test_training_time_counts_the_grid_and_the_wide_models() -> None:
+    assert ts.training_seconds(_payload()) == (6 + 3) * 3 * 2.5

@@ -35,7 +35,7 @@ from toposhape.contrastive import (
 from toposhape.data import random_subset
 from toposhape.results import markdown_table, profile_settings
 from toposhape.results import work_dir as chapter_work_dir
-from toposhape.training import profile_device
+from toposhape.training import history_seconds, profile_device
 
 __all__ = [
     "CHAPTER",
@@ -478,6 +478,19 @@ def markdown_tables(payload: Mapping[str, Any]) -> dict[str, str]:
         collapse_rows,
     )  # fmt: skip
     return {"accuracy": accuracy, "charts": chart_use, "collapse": collapse}
+
+
+def training_seconds(payload: Mapping[str, Any]) -> float:
+    """Seconds spent training every model of the payload, from their epoch histories.
+
+    The run that wrote a payload reuses models it finds finished in its checkpoint
+    folder, so its own wall time can be far shorter than the training it reports.
+    """
+    return sum(
+        history_seconds(m["history"])
+        for entry in payload["datasets"].values()
+        for m in entry["models"].values()
+    )
 
 
 def findings(payload: Mapping[str, Any]) -> list[str]:

@@ -36,6 +36,7 @@ from toposhape.results import markdown_table, profile_settings
 from toposhape.results import work_dir as chapter_work_dir
 from toposhape.training import (
     TrainConfig,
+    history_seconds,
     profile_device,
     save_backbone,
     seeded,
@@ -800,7 +801,7 @@ def markdown_tables(
             [
                 name,
                 len(b["history"]),
-                f"{sum(h['seconds'] for h in b['history']) / 60:.1f}",
+                f"{history_seconds(b['history']) / 60:.1f}",
                 f"{last['reconstruction_l1']:.4f}",
                 f"{last['connectivity']:.2f}",
                 f"{d['mean']:.3f}",

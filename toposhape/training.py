@@ -10,10 +10,11 @@ function handed to it.
 import io
 import json
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -224,6 +225,21 @@ def fit_epochs(
             )
     bar.close()
     return history
+
+
+def history_seconds(history: Sequence[Mapping[str, Any]]) -> float:
+    """Training time recorded in a :func:`fit_epochs` history, in seconds.
+
+    A run that resumes a checkpoint, or reuses a finished one, reports its own wall time;
+    the epochs' ``seconds`` (kept in the checkpoint) are where the training time of the
+    model lives, whichever process trained it.
+
+    Parameters
+    ----------
+    history : sequence of dict
+        One entry per epoch, each with a ``seconds`` field (training only).
+    """
+    return float(sum(entry["seconds"] for entry in history))
 
 
 def train_autoencoder(
