@@ -386,7 +386,9 @@ def class_batches(
     Returns
     -------
     list of Tensor
-        ``batches`` LongTensors of shape (m·k,), m blocks of k indices of one class.
+        ``batches`` LongTensors of shape (m·k,), m blocks of k indices of one class. A
+        class with fewer than k images is drawn with replacement (pml's rule), so its
+        block repeats images.
 
     Raises
     ------
