@@ -74,4 +74,4 @@ def test_findings_answer_each_claim_from_the_numbers() -> None:
 def test_training_time_sums_every_epoch_of_every_model() -> None:
     acc = dict.fromkeys(["simclr-d2", "simclr-h64-d2", "msimclr-k1-d2", "msimclr-k2-d2",
                          "msimclr-k4-d2"], 0.5)  # fmt: skip
-    assert ms.training_seconds(_payload(acc)) == 5 * 2 * 30.0
+    assert ms.training_time(_payload(acc)) == (5, 5 * 2 * 30.0)

@@ -52,4 +52,4 @@ def test_findings_answer_each_claim_from_the_numbers() -> None:
 
 
 def test_training_time_counts_the_grid_and_the_wide_models() -> None:
-    assert ts.training_seconds(_payload()) == (6 + 3) * 3 * 2.5
+    assert ts.training_time(_payload()) == (6 + 3, (6 + 3) * 3 * 2.5)

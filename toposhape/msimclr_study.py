@@ -480,17 +480,15 @@ def markdown_tables(payload: Mapping[str, Any]) -> dict[str, str]:
     return {"accuracy": accuracy, "charts": chart_use, "collapse": collapse}
 
 
-def training_seconds(payload: Mapping[str, Any]) -> float:
-    """Seconds spent training every model of the payload, from their epoch histories.
+def training_time(payload: Mapping[str, Any]) -> tuple[int, float]:
+    """How many models the payload holds and the seconds spent training them, from their
+    epoch histories.
 
     The run that wrote a payload reuses models it finds finished in its checkpoint
     folder, so its own wall time can be far shorter than the training it reports.
     """
-    return sum(
-        history_seconds(m["history"])
-        for entry in payload["datasets"].values()
-        for m in entry["models"].values()
-    )
+    models = [m for entry in payload["datasets"].values() for m in entry["models"].values()]
+    return len(models), sum(history_seconds(m["history"]) for m in models)
 
 
 def findings(payload: Mapping[str, Any]) -> list[str]:

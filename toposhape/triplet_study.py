@@ -414,18 +414,20 @@ def markdown_tables(payload: Mapping[str, Any]) -> dict[str, str]:
     }
 
 
-def training_seconds(payload: Mapping[str, Any]) -> float:
-    """Seconds spent training the grid and 64-d models, from their epoch histories.
+def training_time(payload: Mapping[str, Any]) -> tuple[int, float]:
+    """How many grid and 64-d models the payload holds and the seconds spent training
+    them, from their epoch histories.
 
     The run that wrote a payload reuses models it finds finished in its checkpoint
     folder, so its own wall time can be far shorter than the training it reports; the
     compression atlases are fitted anew by every run and count in its wall time.
     """
-    return sum(
-        history_seconds(m["history"])
+    models = [
+        m
         for entry in payload["datasets"].values()
         for m in [*entry["grid"].values(), *entry["wide"].values()]
-    )
+    ]
+    return len(models), sum(history_seconds(m["history"]) for m in models)
 
 
 def findings(payload: Mapping[str, Any]) -> list[str]:
