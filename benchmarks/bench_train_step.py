@@ -16,11 +16,10 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-from torch import nn
 
 from benchmarks.common import Benchmark, format_table, time_interleaved
 from toposhape.autoencoder import ConnectivityAutoencoder
-from toposhape.losses import connectivity_loss
+from toposhape.losses import connectivity_loss, reconstruction_l1
 
 BATCH = 100
 IMAGE_SIZE = 32
@@ -51,7 +50,7 @@ def train_step(x: torch.Tensor, lam: float) -> Callable[[], float]:
     def step() -> float:
         optimiser.zero_grad(set_to_none=True)
         reconstruction, z = model(x)
-        loss = nn.functional.l1_loss(reconstruction, x)
+        loss = reconstruction_l1(reconstruction, x)
         if lam > 0:
             loss = loss + lam * connectivity_loss(z, eta=ETA, branches=BRANCHES, p=P)
         loss.backward()

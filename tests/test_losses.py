@@ -272,3 +272,29 @@ def test_bad_z_content(z, exc):
     # The error comes from vr_persistence0 (it names the cloud "x", not "z").
     with pytest.raises(exc):
         connectivity_loss(z)
+
+
+def test_reconstruction_l1_is_the_per_image_sum_averaged_over_the_batch() -> None:
+    from toposhape.losses import reconstruction_l1
+
+    images = torch.zeros(2, 3, 4, 4)
+    reconstruction = torch.zeros(2, 3, 4, 4)
+    reconstruction[0] = 0.5  # image 0: 48 values off by 0.5 -> 24
+    reconstruction[1, 0, 0, 0] = -2.0  # image 1: one value off by 2 -> 2
+    assert reconstruction_l1(reconstruction, images).item() == pytest.approx((24.0 + 2.0) / 2)
+    x = torch.rand(5, 1, 7, 7, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    y = torch.rand(5, 1, 7, 7, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    expected = np.abs(x.numpy() - y.numpy()).reshape(5, -1).sum(axis=1).mean()
+    assert reconstruction_l1(x, y).item() == pytest.approx(expected, rel=1e-12)
+    # 49 pixels per image: the per-pixel mean of torch's l1_loss is 49x smaller
+    per_pixel = torch.nn.functional.l1_loss(x, y).item()
+    assert reconstruction_l1(x, y).item() == pytest.approx(49 * per_pixel, rel=1e-12)
+
+
+def test_reconstruction_l1_rejects_mismatched_shapes() -> None:
+    from toposhape.losses import reconstruction_l1
+
+    with pytest.raises(ValueError, match="same shape"):
+        reconstruction_l1(torch.zeros(2, 1, 4, 4), torch.zeros(2, 1, 4, 5))
+    with pytest.raises(TypeError, match="tensors"):
+        reconstruction_l1(np.zeros((2, 3)), torch.zeros(2, 3))

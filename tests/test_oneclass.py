@@ -30,8 +30,25 @@ from toposhape.baselines import (
     kde_scores,
     ocsvm_scores,
 )
-from toposhape.oneclass import auroc, ball_counts, class_draws, encode, run_protocol, summarise
-from toposhape.oneclass_study import backbone_specs, eta_ball_toy, get_profile
+from toposhape.oneclass import (
+    auroc,
+    ball_counts,
+    class_draws,
+    draw_ball_counts,
+    encode,
+    run_protocol,
+    summarise,
+)
+from toposhape.oneclass_report import verdict
+from toposhape.oneclass_study import (
+    BackboneSpec,
+    _cached,
+    _evaluation_jobs,
+    backbone_specs,
+    calibrated_radius,
+    eta_ball_toy,
+    get_profile,
+)
 from toposhape.training import profile_device
 
 SCIPY_METRIC = {1.0: "cityblock", 2.0: "euclidean", math.inf: "chebyshev"}
@@ -161,6 +178,40 @@ def test_ball_counts_errors(test, inl, kwargs, match) -> None:
         ball_counts(test, inl, **args)
 
 
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problem=ball_problems(), p=st.sampled_from(list(SCIPY_METRIC)), data=st.data())
+def test_draw_ball_counts_equal_ball_counts_per_draw(problem, p, data) -> None:
+    """Each draw's counts equal ball_counts on that draw's inliers (the brute-force oracle)."""
+    test, pool, branches, radii, _ = problem
+    m = len(pool)
+    n_max = data.draw(st.integers(1, m))
+    ns = data.draw(st.lists(st.integers(1, n_max), min_size=1, max_size=3))
+    draws = data.draw(st.integers(1, 3))
+    orders = torch.stack(
+        [
+            torch.randperm(m, generator=torch.Generator().manual_seed(d))[:n_max]
+            for d in range(draws)
+        ]
+    )
+    got = draw_ball_counts(
+        torch.from_numpy(test), torch.from_numpy(pool), orders, branches, radii, ns, p
+    )
+    assert got.shape == (draws, len(radii), len(ns), len(test))
+    for d in range(draws):
+        expected = brute_counts(test, pool[orders[d].numpy()], branches, radii, ns, p)
+        np.testing.assert_array_equal(got[d].numpy(), expected)
+
+
+def test_draw_ball_counts_errors() -> None:
+    pool, test = torch.zeros(3, 4), torch.zeros(2, 4)
+    with pytest.raises(ValueError, match="orders must be a 2-D int64"):
+        draw_ball_counts(test, pool, torch.zeros(3, dtype=torch.int64), 2, [1.0], [1])
+    with pytest.raises(ValueError, match="index the 3 pool codes"):
+        draw_ball_counts(test, pool, torch.tensor([[0, 3]]), 2, [1.0], [1])
+    with pytest.raises(ValueError, match="chunk"):
+        draw_ball_counts(test, pool, torch.tensor([[0, 1]]), 2, [1.0], [1], chunk=0)
+
+
 # ----------------------------------------------------------------------------------------------
 # class_draws
 # ----------------------------------------------------------------------------------------------
@@ -257,19 +308,21 @@ def test_run_protocol_with_oracle_scorer() -> None:
     train_labels = torch.tensor([i % 3 for i in range(45)])  # 15 per class
     test_labels = torch.tensor([0, 1, 2, 2, 1, 0, 0, 2, 1, 1, 2, 0])
     ns = [3, 10, 7]
-    seen: list[tuple[int, int]] = []
+    seen: list[tuple[int, tuple[int, ...]]] = []
 
     def scorer(idx: torch.Tensor, ns_given) -> torch.Tensor:
         assert list(ns_given) == ns
-        assert idx.shape == (max(ns),)
+        assert idx.shape == (4, max(ns))
         classes = train_labels[idx]
-        assert (classes == classes[0]).all()
-        assert len(set(idx.tolist())) == len(idx)
-        c = int(classes[0])
-        seen.append((c, len(idx)))
+        assert (classes == classes[0, 0]).all()
+        for row in idx:
+            assert len(set(row.tolist())) == len(row)
+        c = int(classes[0, 0])
+        seen.append((c, tuple(idx.shape)))
         truth = (test_labels == c).double()
         # 2 variants: the truth, and the truth reversed.
-        return torch.stack([truth.expand(len(ns), -1), (1 - truth).expand(len(ns), -1)])
+        one = torch.stack([truth.expand(len(ns), -1), (1 - truth).expand(len(ns), -1)])
+        return one.expand(len(idx), -1, -1, -1)
 
     ticks: list[int] = []
     table = run_protocol(scorer, train_labels, test_labels, ns, 4, seed=1, progress=ticks.append)
@@ -277,22 +330,22 @@ def test_run_protocol_with_oracle_scorer() -> None:
     assert table.dtype == np.float64
     np.testing.assert_array_equal(table[:, :, 0], 1.0)
     np.testing.assert_array_equal(table[:, :, 1], 0.0)
-    assert [c for c, _ in seen] == [0] * 4 + [1] * 4 + [2] * 4  # classes in sorted order
-    assert ticks == [1] * 12
+    assert [c for c, _ in seen] == [0, 1, 2]  # classes in sorted order, once each
+    assert ticks == [4] * 3
 
     # The scorer is called with the draws of class_draws.
     calls: list[torch.Tensor] = []
 
     def recorder(idx, ns_given):
         calls.append(idx)
-        return (test_labels == int(train_labels[idx[0]])).double().expand(1, len(ns_given), -1)
+        truth = (test_labels == int(train_labels[idx[0, 0]])).double()
+        return truth.expand(len(idx), 1, len(ns_given), -1)
 
     table = run_protocol(recorder, train_labels, test_labels, [2, 5], 2, seed=9, classes=[2, 0])
     assert table.shape == (2, 2, 1, 2)
     np.testing.assert_array_equal(table, 1.0)
     draws = class_draws(train_labels, [2, 0], 5, 2, seed=9)
-    expected = [draws[2][0], draws[2][1], draws[0][0], draws[0][1]]
-    assert all(torch.equal(a, b) for a, b in zip(calls, expected, strict=True))
+    assert all(torch.equal(a, draws[c]) for a, c in zip(calls, [2, 0], strict=True))
 
 
 def test_summarise_hand_table() -> None:
@@ -435,22 +488,111 @@ def test_get_profile() -> None:
     assert 1 not in get_profile("full")["ns"]  # a copy
 
 
-def test_backbone_specs_full() -> None:
-    settings_ = get_profile("full")
-    specs = backbone_specs(settings_)
-    keys = [(s.dataset, s.lam, s.branches, s.branch_dim) for s in specs]
+@pytest.mark.parametrize("profile", ["full", "natural"])
+def test_backbone_specs(profile: str) -> None:
+    settings_ = get_profile(profile)
+    specs = backbone_specs(settings_, seed=5)
+    keys = [(s.dataset, s.lam, s.branches, s.branch_dim, s.seed) for s in specs]
     assert len(keys) == len(set(keys))
     assert len({s.name for s in specs}) == len(specs)
+    seeds = [5 + i for i in range(settings_["train_seeds"])]
     for dataset in settings_["datasets"]:
-        assert (dataset, 20.0, 16, 10) in keys
-        assert (dataset, 0.0, 16, 10) in keys
+        for seed in seeds:
+            assert (dataset, 20.0, 16, 10, seed) in keys
+            assert (dataset, 0.0, 16, 10, seed) in keys
     ablation = settings_["ablation_dataset"]
     for lam in settings_["lambdas"]:
-        assert (ablation, float(lam), 16, 10) in keys
-    assert (ablation, 20.0, 1, 160) in keys
-    # Exactly these: 2 per dataset, the 3 further ablation λ, the single branch.
-    assert len(keys) == 2 * len(settings_["datasets"]) + 3 + 1
-    assert "fashion-mnist-lam20-1x160" in {s.name for s in specs}
+        assert (ablation, float(lam), 16, 10, 5) in keys
+    assert (ablation, 20.0, 1, 160, 5) in keys
+    # Exactly these: 2 per dataset and seed, the 3 further ablation λ, the single branch.
+    assert len(keys) == 2 * len(settings_["datasets"]) * len(seeds) + 3 + 1
+    assert f"{ablation}-lam20-1x160-seed5" in {s.name for s in specs}
+    # one training set after the other: the first set's backbones come first
+    first = settings_["datasets"][0]
+    n_first = 2 * len(seeds)
+    assert all(s.dataset == first for s in specs[:n_first])
+
+
+def test_evaluation_jobs_natural() -> None:
+    settings_ = get_profile("natural")
+    lam20 = BackboneSpec("tinyimagenet", 20.0, seed=0)
+    jobs = _evaluation_jobs(lam20, "cifar10", settings_, True, True, True)
+    kinds = [(j["kind"], j["split"]) for j in jobs]
+    assert kinds == [
+        ("main", "test"),
+        ("jpeg", "test-jpeg1000"),
+        ("jpeg", "test-png"),
+        ("large_n", "test"),
+    ]
+    assert jobs[0]["radius_grid"] and jobs[0]["calibrated"]
+    assert jobs[-1]["ns"] == [5000] and jobs[-1]["draws"] == 1
+    # another seed of the same setting: no radius grid, no n = 5000
+    jobs = _evaluation_jobs(
+        BackboneSpec("tinyimagenet", 20.0, seed=1), "cifar10", settings_, True, False, True
+    )
+    assert [j["kind"] for j in jobs] == ["main", "jpeg", "jpeg"]
+    assert not jobs[0]["radius_grid"]
+    # TinyImageNet has no lossless twin of its test split; the λ = 1 ablation backbone gets η only
+    jobs = _evaluation_jobs(
+        BackboneSpec("tinyimagenet", 1.0), "cifar10", settings_, False, True, False
+    )
+    assert [j["kind"] for j in jobs] == ["ablation", "large_n"]
+    single = BackboneSpec("tinyimagenet", 20.0, 1, 160)
+    assert [
+        j["kind"] for j in _evaluation_jobs(single, "cifar10", settings_, False, True, True)
+    ] == ["ablation"]
+
+
+def test_calibrated_radius_is_the_mean_heldout_death_time() -> None:
+    codes = torch.randn(250, 32, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    got = calibrated_radius(codes, branches=4)
+    # oracle: scipy MSTs of the two full batches of 100 (the last 50 are dropped), ℓ1, per branch
+    from scipy.sparse.csgraph import minimum_spanning_tree
+
+    deaths = []
+    for start in (0, 100):
+        for b in range(4):
+            block = codes[start : start + 100, 8 * b : 8 * (b + 1)].numpy()
+            deaths += minimum_spanning_tree(cdist(block, block, "cityblock")).data.tolist()
+    assert len(deaths) == 2 * 4 * 99
+    assert got == pytest.approx(np.mean(deaths), abs=1e-4)
+
+
+def test_cached_reuses_only_the_same_key(tmp_path) -> None:
+    calls = []
+
+    def compute() -> dict:
+        calls.append(1)
+        return {"value": len(calls)}
+
+    key = {"weights": "abc", "radii": [2.0]}
+    assert _cached(tmp_path, key, compute) == {"value": 1}
+    assert _cached(tmp_path, dict(reversed(list(key.items()))), compute) == {"value": 1}
+    assert _cached(tmp_path, {"weights": "abd", "radii": [2.0]}, compute) == {"value": 2}
+    assert len(calls) == 2
+    assert not list(tmp_path.glob(".*.tmp"))  # written atomically, nothing left behind
+
+
+def _stats(values: list[float]) -> dict:
+    return {
+        "values": values,
+        "mean": float(np.mean(values)),
+        "seed_std": float(np.std(values, ddof=1)) if len(values) > 1 else None,
+    }
+
+
+def test_verdict_noise_rule() -> None:
+    a, b = _stats([70.0, 71.0, 72.0]), _stats([60.0, 61.0, 62.0])
+    answer, delta, se = verdict(a, b)
+    assert (answer, delta) == ("yes", 10.0)
+    assert se == pytest.approx(math.sqrt(2 / 3))
+    assert verdict(b, a)[0] == "no"
+    # a difference inside twice its standard error is "within noise"
+    c = _stats([70.5, 72.5, 74.5])
+    assert verdict(c, a)[0] == "within noise"  # Δ = 1.5, SE = sqrt(4/3 + 1/3) ≈ 1.29
+    one = _stats([80.0])
+    assert verdict(one, a)[0] == "one seed"
+    assert verdict(one, a, noise_std=1.0)[0] == "yes"  # Δ = 9 > 2 · sqrt(1 + 1/3)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message when CUDA is absent")

@@ -212,3 +212,22 @@ def test_on_epoch_numbers_join_the_history_and_survive_a_resume(tmp_path) -> Non
     assert [round(h["weight"], 6) for h in history] == [
         round(1 - 0.8 ** (2 * e), 6) for e in (1, 2, 3)
     ]
+
+
+def test_training_minimises_the_reference_reconstruction_l1(tmp_path) -> None:
+    """The logged reconstruction term of an epoch is the per-image L1 sum, batch-averaged."""
+    from toposhape.losses import RECONSTRUCTION
+
+    torch.manual_seed(1)
+    model = ConnectivityAutoencoder(1, 12, branches=2, branch_dim=3, widths=(4, 4, 8))
+    images = torch.rand(32, 1, 12, 12, generator=torch.Generator().manual_seed(2))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    config = TrainConfig(epochs=1, batch_size=32, lam=0.0, lr=1e-12, seed=0)
+    history = train_autoencoder(model, images, config, tmp_path / "c.pt", progress=False)
+    model.load_state_dict(before)  # one step at lr 1e-12: the loss logged is that of `before`
+    with torch.no_grad():
+        rec, _ = model(images)
+    expected = (rec - images).abs().sum(dim=(1, 2, 3)).mean().item()
+    assert history[0]["reconstruction_l1"] == pytest.approx(expected, rel=1e-5)
+    saved = torch.load(tmp_path / "c.pt", weights_only=True)
+    assert saved["config"]["reconstruction"] == RECONSTRUCTION

@@ -14,6 +14,7 @@ profile (recomputing everything), writes the executed notebook to
 
 import argparse
 import importlib
+import json
 import os
 import subprocess
 import sys
@@ -72,8 +73,14 @@ def without_local_paths(text: str, root: Path) -> str:
     return text.replace(f"{root}/", "").replace(str(root), ".")
 
 
-def reproduce(chapter: str, profile: str) -> Path:
+def reproduce(chapter: str, profile: str, parameters: dict | None = None) -> Path:
     """Execute a chapter at a profile and save the executed notebook next to its results.
+
+    Parameters
+    ----------
+    chapter, profile : str
+    parameters : dict, optional
+        Further papermill parameters of the notebook (e.g. ``{"train_missing": False}``).
 
     Returns
     -------
@@ -92,7 +99,7 @@ def reproduce(chapter: str, profile: str) -> Path:
         papermill.execute_notebook(
             str(notebook(chapter)),
             tmp,
-            parameters={"profile": profile, "recompute": True},
+            parameters={**(parameters or {}), "profile": profile, "recompute": True},
             kernel_name=KERNEL,
             cwd=str(notebook(chapter).parent),
             progress_bar=True,
@@ -148,6 +155,17 @@ def test_smoke() -> int:
         return code
 
 
+def _parameter(item: str) -> tuple[str, object]:
+    """``NAME=VALUE`` of ``--set``: VALUE as JSON (``false``, ``3``, ``"x"``) or a plain string."""
+    name, sep, value = item.partition("=")
+    if not sep or not name.isidentifier():
+        raise ValueError(f"--set expects NAME=VALUE with a Python identifier as NAME, got {item!r}")
+    try:
+        return name, json.loads(value)
+    except json.JSONDecodeError:
+        return name, value
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(prog="python -m toposhape.chapters", description=__doc__)
@@ -155,12 +173,21 @@ def main(argv: list[str] | None = None) -> int:
     rep = sub.add_parser("reproduce", help="run one chapter at one profile")
     rep.add_argument("chapter")
     rep.add_argument("profile")
+    rep.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a further notebook parameter (VALUE read as JSON, else as a string), e.g. "
+        "--set train_missing=false",
+    )
     sub.add_parser("test-smoke", help="run every chapter's smoke profile under nbval")
     sub.add_parser("list", help="list chapters and their profiles")
     args = parser.parse_args(argv)
     try:
         if args.command == "reproduce":
-            print(f"results written to {reproduce(args.chapter, args.profile)}")
+            extra = dict(_parameter(item) for item in args.set)
+            print(f"results written to {reproduce(args.chapter, args.profile, extra)}")
             return 0
         if args.command == "list":
             for chapter in CHAPTERS:

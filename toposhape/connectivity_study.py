@@ -279,14 +279,15 @@ def vr_demo(seed: int, n: int = 12) -> dict[str, Any]:
 
 @torch.no_grad()
 def _encode(model: ConnectivityAutoencoder, images: torch.Tensor, chunk: int = 500):
-    """Latent codes and mean L1 reconstruction error of ``images``."""
+    """Latent codes and the L1 reconstruction error of ``images`` as trained on
+    (:func:`toposhape.losses.reconstruction_l1`: summed over each image, mean over images)."""
     codes, abs_sum = [], 0.0
     for start in range(0, len(images), chunk):
         batch = images[start : start + chunk]
         rec, z = model(batch)
         codes.append(z)
         abs_sum += float((rec - batch).abs().sum())
-    return torch.cat(codes), abs_sum / images.numel()
+    return torch.cat(codes), abs_sum / len(images)
 
 
 def heldout_deaths(codes: torch.Tensor, branches: int, batch: int, p: float) -> torch.Tensor:

@@ -36,6 +36,7 @@ __all__ = [
     "USER_LAYOUTS",
     "data_root",
     "fetch_offline",
+    "file_md5",
     "load_images",
     "random_subset",
     "user_root",
@@ -86,6 +87,12 @@ USER_LAYOUTS: dict[str, tuple[tuple[str, ...], str]] = {
         ),
         "<root>/cifar-10-batches-py/{data_batch_1..5, test_batch, batches.meta} "
         "(torchvision's CIFAR10 layout: cifar-10-python.tar.gz extracted into <root>)",
+    ),
+    "cifar10-images": (
+        ("cifar-10-images/train", "cifar-10-images/test"),
+        "<root>/cifar-10-images/{train,test,test-png}/<class>/<index>.{png,jpg} (CIFAR-10 as "
+        "image folders: <index> is the image's position in its original split; test-png is "
+        "optional)",
     ),
     "cifar100": (
         tuple(f"cifar-100-python/{f}" for f in ("train", "test", "meta")),
@@ -152,7 +159,8 @@ def data_root() -> Path:
     return repo_root() / "data"
 
 
-def _md5(path: Path) -> str:
+def file_md5(path: Path) -> str:
+    """md5 hex digest of a file's bytes (read in 1 MiB blocks)."""
     digest = hashlib.md5(usedforsecurity=False)
     with path.open("rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -168,7 +176,7 @@ def _problems(directory: Path, name: str, files: Iterable[str] = IDX_FILES) -> l
         if not path.is_file():
             problems.append(f"missing file {path}")
             continue
-        actual = _md5(path)
+        actual = file_md5(path)
         if actual != MD5[name][file]:
             problems.append(
                 f"checksum mismatch for {path}: expected md5 {MD5[name][file]}, got {actual}"
@@ -432,8 +440,8 @@ def user_root(name: str, root: str | Path | None = None) -> Path:
     Parameters
     ----------
     name : str
-        One of the keys of :data:`USER_LAYOUTS`: ``cifar10``, ``cifar100``, ``tinyimagenet``,
-        ``imagenet``, ``cub200``, ``cars196``, ``yaleb``.
+        One of the keys of :data:`USER_LAYOUTS`: ``cifar10``, ``cifar10-images``,
+        ``cifar100``, ``tinyimagenet``, ``imagenet``, ``cub200``, ``cars196``, ``yaleb``.
     root : str or Path, optional
         Directory containing the dataset's folder (e.g. ``cifar-10-batches-py``), as
         torchvision's ``root`` argument; defaults to :func:`data_root`.

@@ -8,6 +8,35 @@ from toposhape.pershom import check_p, check_points, vr_persistence0
 
 REDUCTIONS = ("mean", "sum", "none")
 
+#: How :func:`reconstruction_l1` reduces |x − x̂| (recorded in every backbone's config).
+RECONSTRUCTION = "l1: sum over the pixels and channels of each image, mean over the batch"
+
+
+def reconstruction_l1(reconstruction: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+    """L1 reconstruction loss as the reference defines it (``core/train_engine.py: l1_loss``).
+
+    ``|x − x̂|`` is summed over all pixels and channels of each image and averaged over the
+    batch. A per-pixel mean instead would make a connectivity term added with weight λ
+    ``C·H·W`` times stronger (784× on MNIST, 3072× on CIFAR) than in the paper.
+
+    Parameters
+    ----------
+    reconstruction, images : Tensor, shape (B, C, H, W)
+        Same shape, B >= 1.
+
+    Returns
+    -------
+    Tensor, shape ()
+    """
+    if not isinstance(reconstruction, torch.Tensor) or not isinstance(images, torch.Tensor):
+        raise TypeError("reconstruction and images must be tensors")
+    if reconstruction.shape != images.shape or images.dim() < 2 or images.shape[0] < 1:
+        raise ValueError(
+            "reconstruction and images must have the same shape (B, ...) with B >= 1, got "
+            f"{tuple(reconstruction.shape)} and {tuple(images.shape)}"
+        )
+    return (reconstruction - images).abs().flatten(1).sum(dim=1).mean()
+
 
 def connectivity_loss(
     z: torch.Tensor,

@@ -153,7 +153,7 @@ def _data(dataset: str, settings: Mapping[str, Any], seed: int):
         ("train", settings["train_images"], 0),
         ("test", settings["test_images"], 1),
     ):
-        x, y = load_image_set(dataset, split)
+        x, y, _ = load_image_set(dataset, split)
         x, y = random_subset(x, y, n, seed + offset)
         splits.append((x.float().div_(255.0), y))
     return splits[0], splits[1]

@@ -29,6 +29,7 @@ __all__ = [
     "auroc",
     "ball_counts",
     "class_draws",
+    "draw_ball_counts",
     "encode",
     "run_protocol",
     "summarise",
@@ -80,7 +81,7 @@ def ball_counts(
     radii: Sequence[float],
     ns: Sequence[int],
     p: float = 1.0,
-    chunk: int = 2048,
+    chunk: int | None = None,
 ) -> torch.Tensor:
     """Scores of the reference: inliers within ℓp radius r of each test code, summed over branches.
 
@@ -97,8 +98,8 @@ def ball_counts(
         Numbers of inliers.
     p : float
         ℓp metric (1 in the reference).
-    chunk : int
-        Test codes per distance block (memory: ``branches · chunk · M`` floats).
+    chunk : int, optional
+        Test codes per distance block; by default sized to keep each block near 64 MB.
 
     Returns
     -------
@@ -110,38 +111,87 @@ def ball_counts(
     ValueError
         On shape mismatches, radii ≤ 0, or ``n`` outside ``[1, M]``.
     """
+    order = torch.arange(inlier_codes.shape[0] if inlier_codes.dim() == 2 else 0)
+    return draw_ball_counts(test_codes, inlier_codes, order[None], branches, radii, ns, p, chunk)[0]
+
+
+def draw_ball_counts(
+    test_codes: torch.Tensor,
+    pool_codes: torch.Tensor,
+    orders: torch.Tensor,
+    branches: int,
+    radii: Sequence[float],
+    ns: Sequence[int],
+    p: float = 1.0,
+    chunk: int | None = None,
+) -> torch.Tensor:
+    """:func:`ball_counts` for several draws of inliers from one pool, sharing the distances.
+
+    Draw ``d`` uses the inliers ``pool_codes[orders[d, :n]]``. Distances from the test codes
+    to every pool code that some draw uses are computed once, so draws that overlap (e.g.
+    five draws of 500 from a class of 500 images) cost little more than one.
+
+    Parameters
+    ----------
+    test_codes : Tensor, shape (T, L)
+    pool_codes : Tensor, shape (P, L)
+    orders : LongTensor, shape (D, N)
+        Rows index ``pool_codes``; each row is one draw, in draw order.
+    branches, radii, ns, p, chunk
+        As in :func:`ball_counts`; every ``n`` lies in ``[1, N]``.
+
+    Returns
+    -------
+    Tensor, shape (D, len(radii), len(ns), T), int64
+    """
     check_p(p)
-    if test_codes.dim() != 2 or inlier_codes.dim() != 2:
+    if test_codes.dim() != 2 or pool_codes.dim() != 2:
         raise ValueError(
             "test_codes and inlier_codes must be 2-D (points, latent), got shapes "
-            f"{tuple(test_codes.shape)} and {tuple(inlier_codes.shape)}"
+            f"{tuple(test_codes.shape)} and {tuple(pool_codes.shape)}"
         )
     latent = test_codes.shape[1]
-    if inlier_codes.shape[1] != latent:
+    if pool_codes.shape[1] != latent:
         raise ValueError(
-            f"test_codes have {latent} latent dims but inlier_codes have {inlier_codes.shape[1]}"
+            f"test_codes have {latent} latent dims but inlier_codes have {pool_codes.shape[1]}"
         )
     if branches < 1 or latent % branches:
         raise ValueError(f"branches={branches} must be >= 1 and divide the latent size {latent}")
     if not radii or min(radii) <= 0:
         raise ValueError(f"radii must be a non-empty sequence of positive numbers, got {radii}")
-    m = inlier_codes.shape[0]
+    if orders.dim() != 2 or orders.dtype != torch.int64:
+        raise ValueError(
+            f"orders must be a 2-D int64 tensor (draws, n), got {orders.dtype} "
+            f"of shape {tuple(orders.shape)}"
+        )
+    m = orders.shape[1]
     if not ns or min(ns) < 1 or max(ns) > m:
         raise ValueError(f"every n in ns={list(ns)} must lie in [1, {m}] (the inliers given)")
+    if orders.numel() and (orders.min() < 0 or orders.max() >= len(pool_codes)):
+        raise ValueError(f"orders must index the {len(pool_codes)} pool codes")
+    if chunk is not None and chunk < 1:
+        raise ValueError(f"chunk must be None or >= 1, got {chunk}")
     dim = latent // branches
-    inl = inlier_codes.reshape(m, branches, dim).transpose(0, 1)  # (branches, M, dim)
+    used, positions = torch.unique(orders, return_inverse=True)  # positions: (D, N)
+    inl = pool_codes[used.to(pool_codes.device)]
+    inl = inl.reshape(len(used), branches, dim).transpose(0, 1)  # (branches, U, dim)
     r = torch.as_tensor(list(radii), dtype=inl.dtype, device=inl.device)
-    out = []
-    for start in range(0, test_codes.shape[0], chunk):
+    if chunk is None:  # the boolean block (radii, branches, chunk, U) stays near 64 MB
+        chunk = max(1, min(2048, (1 << 26) // max(1, len(radii) * branches * len(used))))
+    picks = torch.as_tensor([n - 1 for n in ns], device=inl.device)
+    positions = positions.to(inl.device)
+    total = test_codes.shape[0]
+    out = torch.empty(len(orders), len(radii), len(ns), total, dtype=torch.int64)
+    for start in range(0, total, chunk):
         rows = test_codes[start : start + chunk]
+        stop = start + rows.shape[0]
         rows = rows.reshape(rows.shape[0], branches, dim).transpose(0, 1)
-        dist = torch.cdist(rows, inl, p=p)  # (branches, t, M)
-        inside = (dist.unsqueeze(0) <= r.view(-1, 1, 1, 1)).sum(dim=1)  # (R, t, M)
-        counts = inside.cumsum(dim=-1)[..., [n - 1 for n in ns]]  # (R, t, len(ns))
-        out.append(counts.transpose(1, 2))
-    if not out:
-        return torch.zeros(len(radii), len(ns), 0, dtype=torch.int64, device=inl.device)
-    return torch.cat(out, dim=-1).long()
+        dist = torch.cdist(rows, inl, p=p)  # (branches, t, U)
+        inside = (dist.unsqueeze(0) <= r.view(-1, 1, 1, 1)).sum(dim=1, dtype=torch.int32)
+        for d in range(len(orders)):
+            counts = inside[..., positions[d]].cumsum(dim=-1)[..., picks]  # (R, t, len(ns))
+            out[d, :, :, start:stop] = counts.transpose(1, 2).cpu()
+    return out
 
 
 def class_draws(
@@ -195,8 +245,9 @@ def auroc(scores: np.ndarray | torch.Tensor, is_inlier: np.ndarray | torch.Tenso
     return float(roc_auc_score(is_inlier, scores))
 
 
-#: A scorer gets the inlier training indices of one draw, shape (max(ns),), and the
-#: ns, and returns scores of every test point, shape (variants, len(ns), T).
+#: A scorer gets the inlier training indices of every draw of one class, shape
+#: (draws, max(ns)), and the ns, and returns scores of every test point, shape
+#: (draws, variants, len(ns), T).
 Scorer = Callable[[torch.Tensor, Sequence[int]], torch.Tensor]
 
 
@@ -215,7 +266,8 @@ def run_protocol(
     Parameters
     ----------
     scorer : callable
-        See :data:`Scorer`; "variants" are e.g. radii (one for most scorers).
+        See :data:`Scorer`; "variants" are e.g. radii (one for most scorers). It is called
+        once per class with all of that class's draws, so it can share work between them.
     train_labels, test_labels : Tensor, shapes (N,), (T,)
     ns : sequence of int
     draws : int
@@ -223,7 +275,7 @@ def run_protocol(
     classes : sequence of int, optional
         Default: every label in ``test_labels``.
     progress : callable, optional
-        Called with 1 after each (class, draw).
+        Called with the number of draws after each class.
 
     Returns
     -------
@@ -236,15 +288,15 @@ def run_protocol(
     table = None
     for ci, c in enumerate(classes):
         positive = (test_labels == c).numpy()
+        scores = scorer(inliers[c], ns).cpu()
+        if table is None:
+            table = np.empty((len(classes), draws, scores.shape[1], len(ns)))
         for d in range(draws):
-            scores = scorer(inliers[c][d], ns).cpu()
-            if table is None:
-                table = np.empty((len(classes), draws, scores.shape[0], len(ns)))
-            for v in range(scores.shape[0]):
+            for v in range(scores.shape[1]):
                 for k in range(len(ns)):
-                    table[ci, d, v, k] = auroc(scores[v, k], positive)
-            if progress is not None:
-                progress(1)
+                    table[ci, d, v, k] = auroc(scores[d, v, k], positive)
+        if progress is not None:
+            progress(draws)
     assert table is not None
     return table
 

@@ -8,34 +8,52 @@ of radius η in each latent branch (:mod:`toposhape.oneclass`).
 
 * :func:`run` computes a JSON-serialisable payload: backbones, per-class AUROCs of
   our models and of the baselines (:mod:`toposhape.baselines`), ablations;
-* the ``plot_*`` functions and :func:`markdown_tables` turn a payload into figures
-  and tables, so the built book redraws everything from the saved results.
+* :mod:`toposhape.oneclass_report` turns a payload into tables, figures and findings, so
+  the built book redraws everything from the saved results.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import multiprocessing
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from matplotlib.figure import Figure
-from matplotlib.patches import Polygon
 from tqdm.auto import tqdm
 
 from toposhape.autoencoder import ConnectivityAutoencoder
 from toposhape.baselines import deep_svdd_scores, flatten_pixels, kde_scores, ocsvm_scores
 from toposhape.connectivity_study import death_summary, heldout_deaths, homogenize
 from toposhape.data import random_subset
-from toposhape.image_sets import IMAGE_SETS, load_image_set
-from toposhape.oneclass import ball_counts, class_draws, encode, run_protocol, summarise
-from toposhape.results import markdown_table, profile_settings
+from toposhape.image_sets import (
+    CIFAR10_CLASSES,
+    IMAGE_SETS,
+    ImageSplit,
+    describe,
+    load_image_set,
+)
+from toposhape.losses import RECONSTRUCTION
+from toposhape.oneclass import (
+    ball_counts,
+    class_draws,
+    draw_ball_counts,
+    encode,
+    run_protocol,
+    summarise,
+)
+from toposhape.results import atomic_write_bytes, profile_settings
 from toposhape.results import work_dir as chapter_work_dir
 from toposhape.training import (
     TrainConfig,
+    checkpoint_epochs,
     history_seconds,
     profile_device,
     save_backbone,
@@ -61,12 +79,18 @@ RECIPE: dict[str, Any] = {
 #: Per-profile settings. ``None`` for an image count means the whole split.
 #:
 #: * ``datasets``: backbone training sets; ``eval_datasets``: one-class evaluation sets
-#:   (every backbone is evaluated on every one of them);
+#:   (every main backbone is evaluated on every one of them, at η and at the calibrated
+#:   radius, see :func:`calibrated_radius`);
+#: * ``train_seeds``: training runs per main backbone (seeds ``seed, seed + 1, ...``: the seed
+#:   sets the initial weights and the batch order); the inlier draws do not depend on it;
 #: * ``ns``: inliers per draw, ``draws``: draws per class;
-#: * ``ablation_dataset``: the training set of the λ / branch ablation backbones;
-#:   ``radii`` are evaluated on its λ = 20 backbone;
-#: * ``baseline_ns``: the n at which each baseline is run (KDE and Deep SVDD cost
-#:   seconds per draw on CPU, so the full CPU profile runs them at the headline n = 120).
+#: * ``ablation_dataset``: the training set of the λ / branch ablation backbones, evaluated on
+#:   ``ablation_evals`` with ``ablation_seeds`` training seeds; ``radii`` are evaluated on its
+#:   λ = 20 backbones; ``large_n`` (or None) adds the anchor's n = 5000 row for λ, with one
+#:   draw per class (5000 is every training image of a CIFAR-10 class: all draws are equal);
+#: * ``baseline_ns``: the n at which each baseline is run on the ``baseline_sets``;
+#: * ``workers``: backbones trained at once, in processes of one torch thread each;
+#: * ``image_size``: side of the resized TinyImageNet / ImageNet images.
 PROFILES: dict[str, dict[str, Any]] = {
     "smoke": {
         "datasets": ["mnist", "fashion-mnist"],
@@ -75,34 +99,70 @@ PROFILES: dict[str, dict[str, Any]] = {
         "test_images": 1000,
         "epochs": 1,
         "steps_per_epoch": 30,
+        "train_seeds": 1,
         "ns": [20, 40],
         "draws": 2,
         "ablation_dataset": "fashion-mnist",
+        "ablation_evals": ["mnist", "fashion-mnist"],
+        "ablation_seeds": 1,
         "lambdas": [0.0, 20.0],
         "radii": [1.0, 2.0, 3.0],
         "single_branch": True,
+        "large_n": None,
         "baseline_ns": {"kde": [40], "ocsvm": [20, 40], "deep-svdd": [40]},
         "baseline_sets": ["mnist", "fashion-mnist"],
         "dsvdd_epochs": 5,
         "device": "cpu",
+        "workers": 1,
+        "image_size": 32,
     },
     "full": {
         "datasets": ["mnist", "fashion-mnist"],
         "eval_datasets": ["mnist", "fashion-mnist"],
         "train_images": None,
         "test_images": None,
-        "epochs": 10,
+        "epochs": 50,
         "steps_per_epoch": None,
+        "train_seeds": 3,
         "ns": [80, 120, 500],
         "draws": 5,
         "ablation_dataset": "fashion-mnist",
+        "ablation_evals": ["mnist", "fashion-mnist"],
+        "ablation_seeds": 1,
         "lambdas": [0.0, 1.0, 10.0, 20.0, 40.0],
         "radii": [1.0, 1.5, 2.0, 2.25, 3.0, 5.0],
         "single_branch": True,
+        "large_n": None,
         "baseline_ns": {"kde": [120], "ocsvm": [80, 120, 500], "deep-svdd": [120]},
         "baseline_sets": ["mnist", "fashion-mnist"],
         "dsvdd_epochs": 150,
         "device": "cpu",
+        "workers": 2,
+        "image_size": 32,
+    },
+    "natural": {
+        "datasets": ["cifar10", "tinyimagenet"],
+        "eval_datasets": ["cifar10", "tinyimagenet"],
+        "train_images": None,
+        "test_images": None,
+        "epochs": 50,
+        "steps_per_epoch": None,
+        "train_seeds": 3,
+        "ns": [80, 120, 500],
+        "draws": 5,
+        "ablation_dataset": "tinyimagenet",
+        "ablation_evals": ["cifar10"],
+        "ablation_seeds": 1,
+        "lambdas": [0.0, 1.0, 10.0, 20.0, 40.0],
+        "radii": [1.0, 1.5, 2.0, 2.25, 3.0, 5.0],
+        "single_branch": True,
+        "large_n": 5000,
+        "baseline_ns": {"kde": [120], "ocsvm": [80, 120, 500], "deep-svdd": [120]},
+        "baseline_sets": ["cifar10"],
+        "dsvdd_epochs": 150,
+        "device": "cpu",
+        "workers": 2,
+        "image_size": 32,
     },
     "cifar": {
         "datasets": ["cifar10", "cifar100", "tinyimagenet"],
@@ -111,16 +171,22 @@ PROFILES: dict[str, dict[str, Any]] = {
         "test_images": None,
         "epochs": 50,
         "steps_per_epoch": None,
+        "train_seeds": 3,
         "ns": [80, 120, 500],
         "draws": 5,
         "ablation_dataset": "cifar100",
+        "ablation_evals": ["cifar10"],
+        "ablation_seeds": 1,
         "lambdas": [0.0, 1.0, 10.0, 20.0, 40.0],
         "radii": [1.0, 1.5, 2.0, 2.25, 3.0, 5.0],
         "single_branch": True,
+        "large_n": 5000,
         "baseline_ns": {"kde": [120], "ocsvm": [80, 120, 500], "deep-svdd": [120]},
         "baseline_sets": ["cifar10", "cifar20", "cifar100"],
         "dsvdd_epochs": 150,
         "device": "cuda",
+        "workers": 1,
+        "image_size": 32,
     },
 }
 
@@ -164,6 +230,11 @@ ANCHORS: dict[str, Any] = {
         "pair": "cifar100→cifar10",
         "n": 120,
         "values": {"0": 54.67, "1": 70.92, "10": 75.45, "20": 76.00, "40": 74.76},
+    },
+    "lambda_large_n": {
+        "pair": "cifar100→cifar10",
+        "n": 5000,
+        "values": {"0": 54.52, "1": 72.81, "10": 77.49, "20": 78.06, "40": 77.16},
     },
     "radius": {
         "pair": "cifar100→cifar10",
@@ -220,29 +291,54 @@ def get_profile(profile: str) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class BackboneSpec:
-    """One backbone of a study: the training set, λ and the latent layout."""
+    """One backbone of a study: training set, λ, latent layout and training seed.
+
+    The seed sets the initial weights and the batch order, so backbones that differ only in
+    λ start from the same weights, and three seeds of one setting are three training runs.
+    """
 
     dataset: str
     lam: float
     branches: int = 16
     branch_dim: int = 10
+    seed: int = 0
 
     @property
     def name(self) -> str:
-        """File stem and payload key, e.g. ``fashion-mnist-lam20-16x10``."""
+        """File stem and payload key, e.g. ``fashion-mnist-lam20-16x10-seed0``."""
+        return f"{self.dataset}-lam{self.lam:g}-{self.branches}x{self.branch_dim}-seed{self.seed}"
+
+    @property
+    def setting(self) -> str:
+        """The name without the seed: the key that groups a setting's training runs."""
         return f"{self.dataset}-lam{self.lam:g}-{self.branches}x{self.branch_dim}"
 
 
-def backbone_specs(settings: Mapping[str, Any]) -> list[BackboneSpec]:
-    """Backbones a profile trains: λ=20 and λ=0 per dataset, then the ablation ones."""
-    specs = []
-    for dataset in settings["datasets"]:
-        specs += [BackboneSpec(dataset, RECIPE["lam"]), BackboneSpec(dataset, 0.0)]
+def train_seeds(settings: Mapping[str, Any], seed: int) -> list[int]:
+    """Training seeds of the main backbones: ``seed, seed + 1, ...`` (``train_seeds`` of them)."""
+    return [seed + i for i in range(settings["train_seeds"])]
+
+
+def backbone_specs(settings: Mapping[str, Any], seed: int = 0) -> list[BackboneSpec]:
+    """Backbones a profile trains, in training order.
+
+    λ = 20 and λ = 0 for every training set and training seed (one training set after the
+    other, so a set's cells are complete first), then the ablation backbones (λ grid and one
+    160-d branch) on the ablation set, with ``ablation_seeds`` seeds each.
+    """
+    seeds = train_seeds(settings, seed)
+    specs = [
+        BackboneSpec(dataset, lam, seed=s)
+        for dataset in settings["datasets"]
+        for s in seeds
+        for lam in (RECIPE["lam"], 0.0)
+    ]
     ablation = settings["ablation_dataset"]
-    specs += [BackboneSpec(ablation, float(lam)) for lam in settings["lambdas"]]
-    if settings["single_branch"]:
-        dim = RECIPE["branches"] * RECIPE["branch_dim"]
-        specs.append(BackboneSpec(ablation, RECIPE["lam"], 1, dim))
+    for s in seeds[: settings["ablation_seeds"]]:
+        specs += [BackboneSpec(ablation, float(lam), seed=s) for lam in settings["lambdas"]]
+        if settings["single_branch"]:
+            dim = RECIPE["branches"] * RECIPE["branch_dim"]
+            specs.append(BackboneSpec(ablation, RECIPE["lam"], 1, dim, seed=s))
     return list(dict.fromkeys(specs))
 
 
@@ -265,11 +361,32 @@ def train_config(settings: Mapping[str, Any], lam: float, seed: int) -> TrainCon
     )
 
 
+def load_split(
+    name: str, split: str, settings: Mapping[str, Any], subset_seed: int, progress: bool = False
+) -> ImageSplit:
+    """A split as a profile uses it: all images, or a seeded subset of ``<split>_images``.
+
+    The record keeps the counts of the files read; ``used`` gives the number used.
+    """
+    loaded = load_image_set(name, split, size=settings["image_size"], progress=progress)
+    key = "train_images" if split == "train" else "test_images"
+    images, labels = random_subset(loaded.images, loaded.labels, settings[key], subset_seed)
+    return ImageSplit(images, labels, {**loaded.record, "used": len(images)})
+
+
+def training_images(
+    dataset: str, settings: Mapping[str, Any], seed: int, device: torch.device
+) -> torch.Tensor:
+    """The float training images of a backbone, in [0, 1], on ``device``."""
+    offset = list(dict.fromkeys(settings["datasets"] + settings["eval_datasets"])).index(dataset)
+    split = load_split(dataset, "train", settings, seed + 2 * offset)
+    return split.images.to(device).float().div_(255.0)
+
+
 def train_one(
     spec: BackboneSpec,
     images: torch.Tensor,
     settings: Mapping[str, Any],
-    seed: int,
     folder: Path,
     progress: bool,
 ) -> tuple[ConnectivityAutoencoder, list[dict]]:
@@ -280,15 +397,61 @@ def train_one(
     """
     model, history = train_backbone(
         images,
-        train_config(settings, spec.lam, seed),
+        train_config(settings, spec.lam, spec.seed),
         branches=spec.branches,
         branch_dim=spec.branch_dim,
-        init_seed=seed,
+        init_seed=spec.seed,
         checkpoint=folder / f"{spec.name}.pt",
         progress=progress,
+        description=spec.name,
     )
     save_backbone(model, folder / f"{spec.name}-backbone")
     return model, history
+
+
+def _train_in_worker(
+    spec: BackboneSpec, settings: dict[str, Any], seed: int, folder: Path
+) -> tuple[str, float]:
+    """Process-pool job: train one backbone on one torch thread; (name, training seconds)."""
+    torch.set_num_threads(1)
+    images = training_images(spec.dataset, settings, seed, torch.device("cpu"))
+    _, history = train_one(spec, images, settings, folder, progress=False)
+    return spec.name, history_seconds(history)
+
+
+def train_backbones(
+    specs: list[BackboneSpec],
+    settings: Mapping[str, Any],
+    seed: int,
+    folder: Path,
+    progress: bool = False,
+    log: Callable[[str], None] | None = print,
+) -> None:
+    """Train (or resume) backbones in ``settings["workers"]`` processes, one torch thread each.
+
+    On 2 CPU cores, two single-threaded trainings run ~25 % faster in total than one after
+    the other on two threads (measured for the reference autoencoder at batch 100). Each
+    backbone checkpoints every epoch, so an interrupted call resumes where it stopped; a
+    finished backbone is not trained again. With ``workers`` = 1 nothing is started.
+    """
+    workers = settings["workers"]
+    todo = [
+        spec for spec in specs if checkpoint_epochs(folder / f"{spec.name}.pt") < settings["epochs"]
+    ]
+    if workers <= 1 or not todo:
+        return
+    say = log or (lambda _msg: None)
+    say(f"training {len(todo)} backbones in {workers} processes of one thread each")
+    context = multiprocessing.get_context("spawn")
+    with (
+        ProcessPoolExecutor(workers, mp_context=context) as pool,
+        tqdm(total=len(todo), desc="backbones", disable=not progress) as bar,
+    ):
+        jobs = [pool.submit(_train_in_worker, spec, dict(settings), seed, folder) for spec in todo]
+        for job in as_completed(jobs):
+            name, seconds = job.result()
+            bar.update()
+            say(f"trained {name}: {seconds / 60:.1f} min of training steps")
 
 
 # ---------------------------------------------------------------------------
@@ -343,27 +506,72 @@ def _rows(
     return rows
 
 
+def class_names(name: str) -> list[str]:
+    """Display names of a dataset's classes (indices where the set has no short names)."""
+    if name == "cifar10":
+        return list(CIFAR10_CLASSES)
+    return CLASS_NAMES.get(name, [str(c) for c in range(IMAGE_SETS[name])])
+
+
+def calibrated_radius(codes: torch.Tensor, branches: int) -> float:
+    """Mean death time of held-out batches of 100 codes: a radius fitted to the target data.
+
+    The η-ball score assumes that a batch of the target data "just connects" at η; where a
+    backbone maps the target data at another scale, this radius (computed from the test
+    codes alone, no labels) is the scale at which it does.
+    """
+    deaths = heldout_deaths(codes, branches, RECIPE["batch_size"], RECIPE["p"])
+    return round(float(deaths.double().mean()), 4)
+
+
+def _file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _cached(folder: Path, key: Mapping[str, Any], compute: Callable[[], dict]) -> dict:
+    """``compute()``, or its saved result for the same ``key`` (JSON in ``folder``).
+
+    The key names everything the result depends on (weights digest, data fingerprint, draws,
+    radii, ...), so a rerun of a long profile re-evaluates only what changed.
+    """
+    text = json.dumps(key, sort_keys=True)
+    path = folder / f"{hashlib.sha256(text.encode()).hexdigest()[:24]}.json"
+    if path.is_file():
+        saved = json.loads(path.read_text())
+        if saved.get("key") == json.loads(text):
+            return saved["value"]
+    value = compute()
+    atomic_write_bytes(path, json.dumps({"key": json.loads(text), "value": value}).encode())
+    return value
+
+
 def run(
     profile: str,
     seed: int = 0,
     results_root: str | Path | None = None,
     progress: bool = False,
     log: Callable[[str], None] | None = print,
+    train_missing: bool = True,
 ) -> dict[str, Any]:
     """Compute every number of the chapter.
 
     Parameters
     ----------
-    profile : {"smoke", "full", "cifar"}
+    profile : {"smoke", "full", "natural", "cifar"}
     seed : int
-        Seeds data subsets, initial weights, batch orders, inlier draws and baselines.
+        Seeds data subsets, inlier draws and baselines, and is the first training seed
+        (the others follow it, see :func:`train_seeds`).
     results_root : path, optional
-        Results folder (default ``<repo>/results``); checkpoints and backbones go to
-        :func:`work_dir`, so an interrupted run resumes where it stopped.
+        Results folder (default ``<repo>/results``); checkpoints, backbones and cached
+        evaluations go to :func:`work_dir`, so an interrupted run resumes where it stopped.
     progress : bool
         Show progress bars.
     log : callable or None
         Receives one line per finished phase.
+    train_missing : bool
+        Train the backbones that are not finished. With False, only finished backbones are
+        evaluated and the others are listed under ``pending`` (partial results of a long
+        profile, e.g. while ``python -m toposhape.oneclass_study train`` is still running).
 
     Returns
     -------
@@ -373,7 +581,6 @@ def run(
     settings = get_profile(profile)
     device = profile_device(settings["device"])
     say = log or (lambda _msg: None)
-    eta, p = RECIPE["eta"], RECIPE["p"]
     timings: dict[str, float] = {}
     tick = time.perf_counter()
 
@@ -384,78 +591,206 @@ def run(
         tick = now
         say(f"{name}: {timings[name]:.1f} s")
 
-    payload: dict[str, Any] = {"profile": profile, "settings": settings, "recipe": dict(RECIPE)}
+    payload: dict[str, Any] = {
+        "profile": profile,
+        "settings": settings,
+        "recipe": {**RECIPE, "reconstruction": RECONSTRUCTION},
+    }
     payload["toy"] = eta_ball_toy(seed)
-    data: dict[str, tuple[torch.Tensor, ...]] = {}
-    for offset, name in enumerate(dict.fromkeys(settings["datasets"] + settings["eval_datasets"])):
-        train_x, train_y = load_image_set(name, "train", progress=progress)
-        test_x, test_y = load_image_set(name, "test", progress=progress)
-        train_x, train_y = random_subset(
-            train_x, train_y, settings["train_images"], seed + 2 * offset
-        )
-        test_x, test_y = random_subset(
-            test_x, test_y, settings["test_images"], seed + 2 * offset + 1
-        )
-        data[name] = (train_x, train_y, test_x, test_y)
+    data: dict[str, dict[str, ImageSplit]] = {}
+    names = settings["datasets"] + settings["eval_datasets"] + settings["baseline_sets"]
+    for offset, name in enumerate(dict.fromkeys(names)):
+        data[name] = {
+            "train": load_split(name, "train", settings, seed + 2 * offset, progress),
+            "test": load_split(name, "test", settings, seed + 2 * offset + 1, progress),
+        }
+        if data[name]["test"].record["layout"] == "cifar-10-images folders":
+            lossless = load_image_set(name, "test-png")
+            data[name]["test-png"] = ImageSplit(*lossless[:2], {**lossless.record, "used": 1000})
     payload["datasets"] = {
         name: {
-            "classes": CLASS_NAMES.get(name, [str(c) for c in range(IMAGE_SETS[name])]),
-            "train_images": len(d[0]),
-            "test_images": len(d[2]),
-            "image_shape": list(d[0].shape[1:]),
+            "classes": class_names(name),
+            "image_shape": list(splits["train"].images.shape[1:]),
+            "labels": {split: describe(x.record) for split, x in splits.items()},
+            "records": {split: x.record for split, x in splits.items()},
         }
-        for name, d in data.items()
+        for name, splits in data.items()
     }
     lap("data")
 
     folder = work_dir(profile, results_root)
+    cache = folder / "evaluations"
+    specs = backbone_specs(settings, seed)
+    if train_missing:
+        train_backbones(specs, settings, seed, folder, progress, log)
+    else:
+        done = [
+            s for s in specs if checkpoint_epochs(folder / f"{s.name}.pt") >= settings["epochs"]
+        ]
+        payload["pending"] = [s.name for s in specs if s not in done]
+        specs = done
     payload["backbones"], payload["evaluations"], payload["score_examples"] = {}, [], []
-    for spec in backbone_specs(settings):
-        train_x, _, test_x, _ = data[spec.dataset]
-        images = train_x.to(device).float().div_(255.0)
-        model, history = train_one(spec, images, settings, seed, folder, progress)
+    ablation_seeds = train_seeds(settings, seed)[: settings["ablation_seeds"]]
+    for spec in specs:
+        images = data[spec.dataset]["train"].images.to(device).float().div_(255.0)
+        model, history = train_one(spec, images, settings, folder, progress)
         del images
         lap(f"train {spec.name}")
-        codes = encode(model, test_x)
-        deaths = heldout_deaths(codes, spec.branches, RECIPE["batch_size"], p).cpu()
+        weights = _file_digest(folder / f"{spec.name}-backbone.pt")
+        codes = encode(model, data[spec.dataset]["test"].images)
+        deaths = heldout_deaths(codes, spec.branches, RECIPE["batch_size"], RECIPE["p"]).cpu()
         payload["backbones"][spec.name] = {
             "spec": asdict(spec),
+            "setting": spec.setting,
             "history": history,
-            "deaths": death_summary(deaths, eta, 0.5),
+            "deaths": death_summary(deaths, RECIPE["eta"], 0.5),
+            "weights_sha256": weights,
         }
-        radii = (
-            settings["radii"]
-            if spec == BackboneSpec(settings["ablation_dataset"], RECIPE["lam"])
-            else [eta]
-        )
-        for eval_name in settings["eval_datasets"]:
-            payload["evaluations"].append(
-                _evaluate(
-                    model,
+        main = spec.branches == RECIPE["branches"] and spec.lam in (0.0, RECIPE["lam"])
+        main = main and spec.seed in train_seeds(settings, seed)
+        evals = settings["eval_datasets"] if main else settings["ablation_evals"]
+        for eval_name in evals:
+            jobs = _evaluation_jobs(
+                spec,
+                eval_name,
+                settings,
+                main,
+                spec.seed in ablation_seeds,
+                "test-png" in data[eval_name],
+            )
+            train_split = data[eval_name]["train"]
+            train_codes = encode(model, train_split.images)
+            for job in jobs:
+                if job["kind"] == "jpeg":
+                    test = data[eval_name]["test-png" if job["split"] == "test-png" else "test"]
+                    test_images, test_labels = _jpeg_subset(data[eval_name], job["split"])
+                else:
+                    test = data[eval_name]["test"]
+                    test_images, test_labels = test.images, test.labels
+                test_codes = encode(model, test_images)
+                radii = [RECIPE["eta"]] + (settings["radii"] if job["radius_grid"] else [])
+                calibrated = None
+                if job["calibrated"]:
+                    calibrated = calibrated_radius(test_codes, spec.branches)
+                    radii.append(calibrated)
+                radii = list(dict.fromkeys(float(r) for r in radii))
+                key = {
+                    "weights": weights,
+                    "branches": spec.branches,
+                    "train": train_split.record["fingerprint"],
+                    "test": test.record["fingerprint"],
+                    "kind": job["kind"],
+                    "split": job["split"],
+                    "ns": job["ns"],
+                    "draws": job["draws"],
+                    "radii": radii,
+                    "seed": seed,
+                    "p": RECIPE["p"],
+                }
+
+                compute = partial(
+                    _evaluate,
                     spec,
                     eval_name,
-                    data[eval_name],
+                    train_codes,
+                    train_split.labels,
+                    test_codes,
+                    test_labels,
                     radii,
-                    settings,
+                    job["ns"],
+                    job["draws"],
                     seed,
                     progress,
-                    payload,
                 )
-            )
+                entry = _cached(cache, key, compute)
+                entry |= {
+                    "backbone": spec.name,
+                    "setting": spec.setting,
+                    "spec": asdict(spec),
+                    "eval": eval_name,
+                    "kind": job["kind"],
+                    "split": job["split"],
+                    "calibrated_radius": calibrated,
+                }
+                payload["evaluations"].append(entry)
+            if spec.dataset == eval_name and main and spec.seed == seed:
+                example = _score_example(
+                    spec, eval_name, train_codes, data[eval_name], model, payload, seed
+                )
+                payload["score_examples"].append(example)
             lap(f"evaluate {spec.name} → {eval_name}")
     first = settings["datasets"][0]
-    images = data[first][0][:200].to(device).float().div_(255.0)
+    images = data[first]["train"].images[:200].to(device).float().div_(255.0)
     payload["resume_check"] = resume_check(images, seed, folder)
     lap("resume check")
     payload["baselines"] = []
     for eval_name in settings["baseline_sets"]:
         for method in BASELINES:
-            payload["baselines"].append(
-                _baseline(method, eval_name, data[eval_name], settings, seed, progress)
+            key = {
+                "method": method,
+                "train": data[eval_name]["train"].record["fingerprint"],
+                "test": data[eval_name]["test"].record["fingerprint"],
+                "ns": settings["baseline_ns"][method],
+                "draws": settings["draws"],
+                "seed": seed,
+                "dsvdd_epochs": settings["dsvdd_epochs"],
+            }
+            compute = partial(
+                _baseline, method, eval_name, data[eval_name], settings, seed, progress
             )
+            entry = _cached(cache, key, compute)
+            payload["baselines"].append(entry)
             lap(f"baseline {method} on {eval_name}")
     payload["timings_s"] = timings
     return payload
+
+
+def _evaluation_jobs(
+    spec: BackboneSpec,
+    eval_name: str,
+    settings: Mapping[str, Any],
+    main: bool,
+    ablation_seed: bool,
+    has_lossless: bool,
+) -> list[dict[str, Any]]:
+    """What to evaluate for one backbone on one set.
+
+    Main backbones: the test split at η and at the calibrated radius (plus the radius grid
+    for the ablation set's λ = 20 backbones), and, where the set has a lossless subset of a
+    JPEG test split (CIFAR-10 image folders), both versions of that subset (``jpeg``).
+    Ablation backbones: the test split at η. Backbones of the λ ablation also get
+    ``large_n`` inliers, with one draw.
+    """
+    ns, draws = settings["ns"], settings["draws"]
+    ablation = (
+        ablation_seed
+        and spec.dataset == settings["ablation_dataset"]
+        and eval_name in settings["ablation_evals"]
+    )
+    base = {"split": "test", "ns": ns, "draws": draws, "calibrated": False, "radius_grid": False}
+    jobs = []
+    if main:
+        grid = ablation and spec.lam == RECIPE["lam"]
+        jobs.append(base | {"kind": "main", "calibrated": True, "radius_grid": grid})
+        if has_lossless:
+            jobs += [base | {"kind": "jpeg", "split": s} for s in ("test-jpeg1000", "test-png")]
+    else:
+        jobs.append(base | {"kind": "ablation"})
+    if ablation and settings["large_n"] and spec.branches == RECIPE["branches"]:
+        jobs.append(base | {"kind": "large_n", "ns": [settings["large_n"]], "draws": 1})
+    return jobs
+
+
+def _jpeg_subset(splits: Mapping[str, ImageSplit], split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The test images that exist both ways: JPEG (``test-jpeg1000``) or lossless (``test-png``)."""
+    lossless = splits["test-png"]
+    if split == "test-png":
+        return lossless.images, lossless.labels
+    index = torch.as_tensor(lossless.record["indices"])
+    test = splits["test"]
+    if not torch.equal(test.labels[index], lossless.labels):
+        raise ValueError("the test-png images do not have the labels of the same test indices")
+    return test.images[index], test.labels[index]
 
 
 def _bar(total: int, desc: str, progress: bool):
@@ -463,73 +798,88 @@ def _bar(total: int, desc: str, progress: bool):
 
 
 def _evaluate(
-    model: ConnectivityAutoencoder,
     spec: BackboneSpec,
     eval_name: str,
-    split: tuple[torch.Tensor, ...],
+    train_codes: torch.Tensor,
+    train_labels: torch.Tensor,
+    test_codes: torch.Tensor,
+    test_labels: torch.Tensor,
     radii: list[float],
-    settings: Mapping[str, Any],
+    ns: list[int],
+    draws: int,
     seed: int,
     progress: bool,
-    payload: dict[str, Any],
 ) -> dict[str, Any]:
     """η-ball AUROCs of one backbone on one evaluation set (all classes, draws, n, radii)."""
-    train_x, train_y, test_x, test_y = split
-    ns, draws = settings["ns"], settings["draws"]
-    train_codes, test_codes = encode(model, train_x), encode(model, test_x)
-    classes = payload["datasets"][eval_name]["classes"]
+    classes = class_names(eval_name)
 
     def scorer(idx: torch.Tensor, ns_: list[int]) -> torch.Tensor:
-        inliers = train_codes[idx.to(train_codes.device)]
-        return ball_counts(test_codes, inliers, spec.branches, radii, ns_, RECIPE["p"])
+        return draw_ball_counts(
+            test_codes, train_codes, idx, spec.branches, radii, ns_, RECIPE["p"]
+        )
 
     with _bar(len(classes) * draws, f"{spec.name} → {eval_name}", progress) as bar:
-        table = run_protocol(scorer, train_y, test_y, ns, draws, seed, progress=bar.update)
-    if spec.dataset == eval_name and spec.branches == RECIPE["branches"]:
-        # score distributions of inliers vs outliers: class 0, first draw, n = ns[1]
-        n = ns[min(1, len(ns) - 1)]
-        idx = class_draws(train_y, [0], n, 1, seed)[0][0]
-        counts = scorer(idx, [n])[radii.index(RECIPE["eta"]), 0].cpu()
-        inlier = (test_y == 0).cpu()
-        top = spec.branches * n
-        payload["score_examples"].append(
-            {
-                "backbone": spec.name,
-                "eval": eval_name,
-                "class": classes[0],
-                "n": n,
-                "max_score": top,
-                "inliers": torch.bincount(counts[inlier], minlength=top + 1).tolist(),
-                "outliers": torch.bincount(counts[~inlier], minlength=top + 1).tolist(),
-            }
+        table = run_protocol(
+            scorer, train_labels, test_labels, ns, draws, seed, progress=bar.update
         )
     return {
-        "backbone": spec.name,
-        "spec": asdict(spec),
-        "eval": eval_name,
         "ns": ns,
+        "draws": draws,
         "radii": radii,
+        "test_images": len(test_labels),
         "auroc": table.round(6).tolist(),
         "rows": _rows(table, classes, radii, ns),
+    }
+
+
+def _score_example(
+    spec: BackboneSpec,
+    eval_name: str,
+    train_codes: torch.Tensor,
+    splits: Mapping[str, ImageSplit],
+    model: ConnectivityAutoencoder,
+    payload: Mapping[str, Any],
+    seed: int,
+) -> dict[str, Any]:
+    """Score distributions of inliers vs outliers: class 0, first draw, the second n."""
+    ns = payload["settings"]["ns"]
+    n = ns[min(1, len(ns) - 1)]
+    train, test = splits["train"], splits["test"]
+    idx = class_draws(train.labels, [0], n, 1, seed)[0]
+    test_codes = encode(model, test.images)
+    counts = draw_ball_counts(
+        test_codes, train_codes, idx, spec.branches, [RECIPE["eta"]], [n], RECIPE["p"]
+    )[0, 0, 0]
+    inlier = test.labels == 0
+    top = spec.branches * n
+    return {
+        "backbone": spec.name,
+        "eval": eval_name,
+        "class": class_names(eval_name)[0],
+        "n": n,
+        "max_score": top,
+        "inliers": torch.bincount(counts[inlier], minlength=top + 1).tolist(),
+        "outliers": torch.bincount(counts[~inlier], minlength=top + 1).tolist(),
     }
 
 
 def _baseline(
     method: str,
     eval_name: str,
-    split: tuple[torch.Tensor, ...],
+    splits: Mapping[str, ImageSplit],
     settings: Mapping[str, Any],
     seed: int,
     progress: bool,
 ) -> dict[str, Any]:
     """AUROCs of one baseline on one evaluation set, same draws as the η-ball scores."""
-    train_x, train_y, test_x, test_y = split
+    train_x, train_y = splits["train"].images, splits["train"].labels
+    test_x, test_y = splits["test"].images, splits["test"].labels
     ns, draws = settings["baseline_ns"][method], settings["draws"]
-    classes = CLASS_NAMES.get(eval_name, [str(c) for c in range(IMAGE_SETS[eval_name])])
+    classes = class_names(eval_name)
     test_flat = flatten_pixels(test_x) if method != "deep-svdd" else None
     bandwidths: list[float] = []
 
-    def scorer(idx: torch.Tensor, ns_: list[int]) -> torch.Tensor:
+    def one_draw(idx: torch.Tensor, ns_: list[int]) -> torch.Tensor:
         out = []
         for n in ns_:
             inliers = train_x[idx[:n]]
@@ -543,6 +893,9 @@ def _baseline(
                 scores = deep_svdd_scores(inliers, test_x, draw_seed, settings["dsvdd_epochs"])
             out.append(torch.as_tensor(np.asarray(scores)))
         return torch.stack(out).unsqueeze(0)
+
+    def scorer(idx: torch.Tensor, ns_: list[int]) -> torch.Tensor:
+        return torch.stack([one_draw(row, ns_) for row in idx])
 
     with _bar(len(classes) * draws, f"{method} on {eval_name}", progress) as bar:
         table = run_protocol(scorer, train_y, test_y, ns, draws, seed, progress=bar.update)
@@ -617,515 +970,39 @@ def resume_check(images: torch.Tensor, seed: int, folder: Path) -> dict[str, Any
     }
 
 
-# ---------------------------------------------------------------------------
-# Figures and tables, from a payload only
-# ---------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    """Command line: train a profile's backbones ahead of the chapter run.
 
-
-def find_evaluation(payload: Mapping[str, Any], backbone: str, eval_name: str) -> dict | None:
-    """The evaluation entry of a (backbone, evaluation set) pair, or None."""
-    for entry in payload["evaluations"]:
-        if entry["backbone"] == backbone and entry["eval"] == eval_name:
-            return entry
-    return None
-
-
-def find_row(entry: Mapping[str, Any] | None, n: int, radius: float | None = None) -> dict | None:
-    """The summary row of an evaluation (or baseline) at ``n`` (and radius, default η)."""
-    if entry is None:
-        return None
-    radius = (
-        entry["radii"][entry["radii"].index(RECIPE["eta"])]
-        if "radii" in entry and (radius is None)
-        else radius
-    )
-    for row in entry["rows"]:
-        if row["n"] == n and row["radius"] == radius:
-            return row
-    return None
-
-
-def _baseline_entry(payload: Mapping[str, Any], method: str, eval_name: str) -> dict | None:
-    for entry in payload["baselines"]:
-        if entry["method"] == method and entry["eval"] == eval_name:
-            return entry
-    return None
-
-
-def _pm(row: Mapping[str, Any] | None) -> str:
-    return "—" if row is None else f"{100 * row['mean']:.2f} ± {100 * row['std']:.2f}"
-
-
-def headline_n(payload: Mapping[str, Any]) -> int:
-    """The n of the reference's main table (120), or the profile's middle n."""
-    ns = payload["settings"]["ns"]
-    return 120 if 120 in ns else ns[len(ns) // 2]
-
-
-def _methods(payload: Mapping[str, Any], eval_name: str) -> list[tuple[str, dict | None]]:
-    """(label, entry) of every method evaluated on ``eval_name``, ours first."""
-    out = []
-    for dataset in payload["settings"]["datasets"]:
-        for lam in (RECIPE["lam"], 0.0):
-            spec = BackboneSpec(dataset, lam)
-            label = f"η-balls, AE λ={lam:g} trained on {dataset}"
-            out.append((label, find_evaluation(payload, spec.name, eval_name)))
-    out += [(label, _baseline_entry(payload, m, eval_name)) for m, label in BASELINES.items()]
-    return [(label, entry) for label, entry in out if entry is not None]
-
-
-def markdown_tables(
-    payload: Mapping[str, Any], cifar: Mapping[str, Any] | None = None
-) -> dict[str, str]:
-    """The chapter's tables as Markdown.
-
-    Parameters
-    ----------
-    payload : mapping
-        Results of the offline run (``smoke`` or ``full``).
-    cifar : mapping, optional
-        Results of the ``cifar`` profile, if it was run; fills Table 1.
-
-    Returns
-    -------
-    dict
-        ``table1`` and ``table1_by_n`` (anchors vs ours on CIFAR / ImageNet), ``offline``
-        (every backbone → evaluation pair at every n), ``baselines`` (all methods per
-        evaluation set), ``per_class_<set>``, ``lambda``, ``radius``, ``branches``,
-        ``backbones`` (training and held-out death statistics).
+    ``python -m toposhape.oneclass_study train natural`` trains (or resumes) every backbone of
+    the profile in ``workers`` processes; the chapter run then finds them finished. Useful for
+    long profiles: it can be stopped at any time and started again.
     """
-    n0 = headline_n(payload)
-    not_run = "not run (command below)"
-    t1 = []
-    for backbone, evals in ANCHORS["table1"].items():
-        for eval_name, anchor in evals.items():
-            row = None
-            if cifar is not None:
-                row = find_row(
-                    find_evaluation(cifar, BackboneSpec(backbone, 20.0).name, eval_name), 120
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m toposhape.oneclass_study")
+    sub = parser.add_subparsers(dest="command", required=True)
+    train = sub.add_parser("train", help="train (or resume) the backbones of a profile")
+    train.add_argument("profile", help=f"one of {', '.join(PROFILES)}")
+    train.add_argument("--dataset", help="only the backbones trained on this dataset")
+    train.add_argument("--seed", type=int, default=0, help="base seed (as the chapter's)")
+    args = parser.parse_args(argv)
+    try:
+        settings = get_profile(args.profile)
+        specs = backbone_specs(settings, args.seed)
+        if args.dataset is not None:
+            if args.dataset not in {spec.dataset for spec in specs}:
+                raise ValueError(
+                    f"--dataset {args.dataset!r} trains no backbone of profile {args.profile!r}: "
+                    f"expected one of {sorted({spec.dataset for spec in specs})}"
                 )
-            t1.append([f"{backbone} → {eval_name}", f"{anchor:.2f}", _pm(row) if row else not_run])
-    by_n = []
-    for pair, values in ANCHORS["by_n"].items():
-        backbone, eval_name = pair.split("→")
-        entry = (
-            None
-            if cifar is None
-            else find_evaluation(cifar, BackboneSpec(backbone, 20.0).name, eval_name)
-        )
-        cells = []
-        for n, anchor in values.items():
-            row = find_row(entry, int(n))
-            cells.append(f"{anchor:.2f} / " + (_pm(row) if row else "not run"))
-        by_n.append([pair, *cells])
-
-    ns = payload["settings"]["ns"]
-    offline = []
-    for entry in payload["evaluations"]:
-        spec = entry["spec"]
-        if spec["branches"] != RECIPE["branches"] or spec["lam"] not in (0.0, RECIPE["lam"]):
-            continue
-        if spec["dataset"] not in payload["settings"]["datasets"]:
-            continue
-        offline.append(
-            [
-                f"{spec['dataset']} (λ={spec['lam']:g}) → {entry['eval']}",
-                *[_pm(find_row(entry, n)) for n in ns],
-            ]
-        )
-    offline = list({row[0]: row for row in offline}.values())
-
-    baselines, per_class = [], {}
-    for eval_name in payload["settings"]["eval_datasets"]:
-        methods = _methods(payload, eval_name)
-        for label, entry in methods:
-            baselines.append([eval_name, label, *[_pm(find_row(entry, n)) for n in ns]])
-        classes = payload["datasets"][eval_name]["classes"]
-        rows = []
-        for c in classes:
-            cells = []
-            for _, entry in methods:
-                row = find_row(entry, n0)
-                cells.append("—" if row is None else f"{100 * row['per_class'][c]:.1f}")
-            rows.append([c, *cells])
-        means = [_pm(find_row(entry, n0)) for _, entry in methods]
-        rows.append(["**mean ± std**", *means])
-        per_class[f"per_class_{eval_name}"] = markdown_table(
-            ["class", *[label for label, _ in methods]], rows
-        )
-
-    ablation = payload["settings"]["ablation_dataset"]
-    evals = payload["settings"]["eval_datasets"]
-    lam_rows = []
-    for lam in payload["settings"]["lambdas"]:
-        name = BackboneSpec(ablation, float(lam)).name
-        lam_rows.append(
-            [
-                f"{lam:g}",
-                *[_pm(find_row(find_evaluation(payload, name, e), n0)) for e in evals],
-                f"{ANCHORS['lambda']['values'].get(f'{lam:g}', float('nan')):.2f}",
-            ]
-        )
-    main = BackboneSpec(ablation, RECIPE["lam"]).name
-    radius_rows = [
-        [
-            f"{r:g}",
-            *[_pm(find_row(find_evaluation(payload, main, e), n0, r)) for e in evals],
-            f"{ANCHORS['radius']['values'][f'{r:g}']:.2f}"
-            if f"{r:g}" in ANCHORS["radius"]["values"]
-            else "—",
-        ]
-        for r in payload["settings"]["radii"]
-    ]
-    single = BackboneSpec(ablation, RECIPE["lam"], 1, RECIPE["branches"] * RECIPE["branch_dim"])
-    branch_rows = [
-        [
-            "16 × 10 (λ=20)",
-            *[_pm(find_row(find_evaluation(payload, main, e), n0)) for e in evals],
-            f"{ANCHORS['lambda']['values']['20']:.2f}",
-        ],
-        [
-            "1 × 160 (λ=20)",
-            *[_pm(find_row(find_evaluation(payload, single.name, e), n0)) for e in evals],
-            f"{ANCHORS['single_branch']['lam20']:.2f}",
-        ],
-    ]
-    anchor_col = f"anchor: {ANCHORS['lambda']['pair']}, n=120"
-    eval_cols = [f"{ablation} → {e} (ours, n={n0})" for e in evals]
-
-    backbones = []
-    for name, b in payload["backbones"].items():
-        last = b["history"][-1]
-        d = b["deaths"]
-        backbones.append(
-            [
-                name,
-                len(b["history"]),
-                f"{history_seconds(b['history']) / 60:.1f}",
-                f"{last['reconstruction_l1']:.4f}",
-                f"{last['connectivity']:.2f}",
-                f"{d['mean']:.3f}",
-                f"{d['std']:.3f}",
-                f"{100 * d['frac_within']:.1f}%",
-            ]
-        )
-    return {
-        "table1": markdown_table(
-            ["backbone → one-class eval", "anchor (paper, n=120)", "ours (n=120)"], t1
-        ),
-        "table1_by_n": markdown_table(
-            ["pair", *[f"n={n}: anchor / ours" for n in next(iter(ANCHORS["by_n"].values()))]], by_n
-        ),
-        "offline": markdown_table(["backbone → one-class eval", *[f"n={n}" for n in ns]], offline),
-        "baselines": markdown_table(["eval set", "method", *[f"n={n}" for n in ns]], baselines),
-        **per_class,
-        "lambda": markdown_table(["λ", *eval_cols, anchor_col], lam_rows),
-        "radius": markdown_table(["radius η'", *eval_cols, anchor_col], radius_rows),
-        "branches": markdown_table(["latent", *eval_cols, anchor_col], branch_rows),
-        "backbones": markdown_table(
-            [
-                "backbone",
-                "epochs",
-                "training (min)",
-                "final train L1",
-                "final train L_η",
-                "test death mean",
-                "death std",
-                "within η±0.5",
-            ],
-            backbones,
-        ),
-    }
+            specs = [spec for spec in specs if spec.dataset == args.dataset]
+        train_backbones(specs, settings, args.seed, work_dir(args.profile), progress=True)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
 
 
-def plot_eta_balls(payload: Mapping[str, Any]) -> Figure:
-    """The scoring rule in 2-D: ℓ1 balls (diamonds) of radius η around the inliers."""
-    toy = payload["toy"]
-    eta, pts = toy["eta"], np.array(toy["points"])
-    fig = Figure(figsize=(6.2, 5), layout="constrained")
-    ax = fig.subplots()
-    counts = np.array(toy["counts"])
-    mesh = ax.pcolormesh(toy["xs"], toy["ys"], counts, cmap="Blues", shading="auto")
-    fig.colorbar(mesh, ax=ax, label="score = inliers within ℓ1 distance η")
-    for x, y in pts:
-        diamond = [(x + eta, y), (x, y + eta), (x - eta, y), (x, y - eta)]
-        ax.add_patch(Polygon(diamond, fill=False, ec="tab:red", lw=0.8, alpha=0.7))
-    ax.scatter(pts[:, 0], pts[:, 1], c="tab:red", s=14, zorder=3, label=f"inliers (n={len(pts)})")
-    ax.set_aspect("equal")
-    ax.set_title(f"One branch, ℓ1 balls of radius η={eta:g} around the inliers")
-    ax.legend(loc="upper right", fontsize=8)
-    return fig
-
-
-def plot_per_class(payload: Mapping[str, Any]) -> Figure:
-    """AUROC per class at the headline n, every method, one panel per evaluation set."""
-    n0 = headline_n(payload)
-    evals = payload["settings"]["eval_datasets"]
-    fig = Figure(figsize=(12, 3.6 * len(evals)), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(len(evals), 1))
-    for ax, eval_name in zip(axes, evals, strict=True):
-        classes = payload["datasets"][eval_name]["classes"]
-        methods = [(label, find_row(entry, n0)) for label, entry in _methods(payload, eval_name)]
-        methods = [(label, row) for label, row in methods if row is not None]
-        width = 0.8 / len(methods)
-        x = np.arange(len(classes))
-        for i, (label, row) in enumerate(methods):
-            means = [100 * row["per_class"][c] for c in classes]
-            stds = [100 * row["per_class_std"][c] for c in classes]
-            ax.bar(
-                x + (i - (len(methods) - 1) / 2) * width,
-                means,
-                width,
-                yerr=stds,
-                label=f"{label} (mean {100 * row['mean']:.1f})",
-                capsize=1.5,
-            )
-        ax.axhline(50, color="k", lw=0.8, ls=":")
-        ax.set_xticks(x, classes)
-        ax.set_ylim(30, 101)
-        ax.set_ylabel(f"AUROC × 100 (n={n0})")
-        ax.set_title(
-            f"one-class evaluation on {eval_name}: each class in turn is the inlier "
-            "class (mean ± std over draws)",
-            fontsize=10,
-        )
-        ax.legend(fontsize=7, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.1))
-    return fig
-
-
-def plot_deaths(payload: Mapping[str, Any]) -> Figure:
-    """Held-out death times of the λ = 0 and λ = 20 backbones of each training set."""
-    datasets = payload["settings"]["datasets"]
-    eta = RECIPE["eta"]
-    fig = Figure(figsize=(11, 3.2 * len(datasets)), layout="constrained")
-    axes = np.atleast_2d(fig.subplots(len(datasets), 2))
-    for row, dataset in zip(axes, datasets, strict=True):
-        for ax, lam in zip(row, (0.0, RECIPE["lam"]), strict=True):
-            b = payload["backbones"][BackboneSpec(dataset, lam).name]
-            d = b["deaths"]
-            edges = np.array(d["histogram"]["edges"])
-            ax.stairs(
-                d["histogram"]["counts"],
-                edges,
-                fill=True,
-                color="tab:red" if lam else "tab:gray",
-                alpha=0.8,
-            )
-            if edges[0] <= eta <= edges[-1] * 1.05:
-                ax.axvline(eta, color="k", ls="--", lw=1)
-            ax.set_title(
-                f"{dataset}, λ={lam:g}: mean {d['mean']:.2f}, "
-                f"{100 * d['frac_within']:.0f}% within η±0.5",
-                fontsize=9,
-            )
-            ax.set_xlabel("death time (ℓ1, per branch, test batches of 100)")
-            ax.set_ylabel("count")
-    return fig
-
-
-def plot_scores(payload: Mapping[str, Any], bins: int = 40) -> Figure:
-    """Score distributions of inliers vs outliers for one class and one draw."""
-    examples = payload["score_examples"]
-    fig = Figure(figsize=(11, 3.0 * ((len(examples) + 1) // 2)), layout="constrained")
-    axes = np.atleast_1d(fig.subplots((len(examples) + 1) // 2, 2)).ravel()
-    for ax, ex in zip(axes, examples, strict=False):
-        used = np.nonzero(np.add(ex["inliers"], ex["outliers"]))[0]
-        top = int(used.max()) + 1 if len(used) else 1
-        edges = np.unique(np.linspace(0, top, bins + 1).round().astype(int))
-        for key, colour in (("outliers", "tab:gray"), ("inliers", "tab:blue")):
-            counts = np.asarray(ex[key][:top], dtype=float)
-            binned = np.add.reduceat(counts, edges[:-1]) / max(counts.sum(), 1)
-            ax.stairs(
-                binned,
-                edges - 0.5,
-                fill=True,
-                alpha=0.55,
-                color=colour,
-                label=f"{key} ({int(counts.sum())} test images)",
-            )
-        ax.set_title(
-            f"{ex['backbone']} on {ex['eval']}, class {ex['class']} (n={ex['n']})", fontsize=9
-        )
-        ax.set_xlabel(
-            f"score (inliers in the η-balls, summed over branches; max {ex['max_score']})"
-        )
-        ax.set_ylabel("share")
-        ax.legend(fontsize=8)
-    for ax in axes[len(examples) :]:
-        ax.set_visible(False)
-    return fig
-
-
-def plot_ablations(payload: Mapping[str, Any]) -> Figure:
-    """AUROC vs λ and vs the evaluation radius, ours and the paper's anchor curves."""
-    n0 = headline_n(payload)
-    ablation = payload["settings"]["ablation_dataset"]
-    evals = payload["settings"]["eval_datasets"]
-    fig = Figure(figsize=(11, 3.8), layout="constrained")
-    ax_lam, ax_r = fig.subplots(1, 2)
-    lams = payload["settings"]["lambdas"]
-    main = BackboneSpec(ablation, RECIPE["lam"]).name
-    for e in evals:
-        rows = [
-            find_row(find_evaluation(payload, BackboneSpec(ablation, float(lam)).name, e), n0)
-            for lam in lams
-        ]
-        ax_lam.errorbar(
-            range(len(lams)),
-            [100 * r["mean"] for r in rows],
-            [100 * r["std"] for r in rows],
-            marker="o",
-            capsize=3,
-            label=f"ours: {ablation} → {e}",
-        )
-        radii = payload["settings"]["radii"]
-        rows = [find_row(find_evaluation(payload, main, e), n0, r) for r in radii]
-        ax_r.errorbar(
-            radii,
-            [100 * r["mean"] for r in rows],
-            [100 * r["std"] for r in rows],
-            marker="o",
-            capsize=3,
-            label=f"ours: {ablation} → {e}",
-        )
-    anchor = ANCHORS["lambda"]
-    xs = [i for i, lam in enumerate(lams) if f"{lam:g}" in anchor["values"]]
-    ax_lam.plot(
-        xs,
-        [anchor["values"][f"{lams[i]:g}"] for i in xs],
-        "k--",
-        marker="s",
-        label=f"anchor (paper): {anchor['pair']}",
-    )
-    ax_lam.set_xticks(range(len(lams)), [f"{lam:g}" for lam in lams])
-    ax_lam.set_xlabel("λ (weight of the connectivity loss)")
-    ax_lam.set_ylabel(f"mean AUROC × 100 (n={n0})")
-    ax_lam.legend(fontsize=8)
-    anchor = ANCHORS["radius"]
-    rs = sorted(float(r) for r in anchor["values"])
-    ax_r.plot(
-        rs,
-        [anchor["values"][f"{r:g}"] for r in rs],
-        "k--",
-        marker="s",
-        label=f"anchor (paper): {anchor['pair']}",
-    )
-    ax_r.axvline(RECIPE["eta"], color="tab:red", lw=0.8, ls=":")
-    ax_r.set_xlabel("evaluation radius η' (training η = 2)")
-    ax_r.legend(fontsize=8)
-    return fig
-
-
-def plot_all(payload: Mapping[str, Any]) -> dict[str, Figure]:
-    """Every figure of the chapter, by name."""
-    return {
-        "eta_balls": plot_eta_balls(payload),
-        "deaths": plot_deaths(payload),
-        "per_class": plot_per_class(payload),
-        "scores": plot_scores(payload),
-        "ablations": plot_ablations(payload),
-    }
-
-
-def _mean(
-    payload: Mapping[str, Any], backbone: str, eval_name: str, n: int, radius: float | None = None
-) -> float | None:
-    row = find_row(find_evaluation(payload, backbone, eval_name), n, radius)
-    return None if row is None else 100 * row["mean"]
-
-
-def findings(payload: Mapping[str, Any]) -> dict[str, list[str]]:
-    """The chapter's claims, each stated as measured in ``payload`` (yes/no with the numbers).
-
-    Returns
-    -------
-    dict
-        ``main`` (λ = 20 vs λ = 0, same-dataset and transfer; ours vs the baselines; more
-        inliers) and ``ablations`` (best λ, best radius, branches), lists of Markdown lines.
-    """
-    n0 = headline_n(payload)
-    ns = payload["settings"]["ns"]
-    lam = RECIPE["lam"]
-    datasets = payload["settings"]["datasets"]
-    evals = payload["settings"]["eval_datasets"]
-    main, ablations = [], []
-
-    def yes(flag: bool) -> str:
-        return "**yes**" if flag else "**no**"
-
-    for train in datasets:
-        for e in evals:
-            ours = _mean(payload, BackboneSpec(train, lam).name, e, n0)
-            plain = _mean(payload, BackboneSpec(train, 0.0).name, e, n0)
-            if ours is None or plain is None:
-                continue
-            kind = "same dataset" if train == e else "transfer"
-            main.append(
-                f"λ = 20 beats λ = 0 for {train} → {e} ({kind}, n = {n0}): {yes(ours > plain)} "
-                f"({ours:.1f} vs {plain:.1f})."
-            )
-    for e in evals:
-        ours = _mean(payload, BackboneSpec(e, lam).name, e, n0) if e in datasets else None
-        rows = [(BASELINES[m], find_row(_baseline_entry(payload, m, e), n0)) for m in BASELINES]
-        rows = [(label, 100 * row["mean"]) for label, row in rows if row is not None]
-        if ours is None or not rows:
-            continue
-        label, best = max(rows, key=lambda item: item[1])
-        main.append(
-            f"On {e}, η-balls (λ = 20, same dataset) beat every baseline we ran (n = {n0}): "
-            f"{yes(ours > best)} ({ours:.1f}; best baseline {label} {best:.1f})."
-        )
-    for train in datasets:
-        low = _mean(payload, BackboneSpec(train, lam).name, train, ns[0])
-        high = _mean(payload, BackboneSpec(train, lam).name, train, ns[-1])
-        if low is not None and high is not None:
-            main.append(
-                f"More inliers help ({train}, n = {ns[0]} → {ns[-1]}): {yes(high > low)} "
-                f"({low:.1f} → {high:.1f})."
-            )
-    for train in datasets:
-        b = payload["backbones"].get(BackboneSpec(train, 0.0).name)
-        if b is not None:
-            d = b["deaths"]
-            main.append(
-                f"The λ = 0 backbone on {train} has held-out death times of mean {d['mean']:.2f} "
-                f"({100 * d['frac_within']:.0f}% within η ± 0.5): its codes are "
-                f"{'already' if d['frac_within'] > 0.25 else 'not'} at the scale of the balls."
-            )
-
-    ablation = payload["settings"]["ablation_dataset"]
-    anchor_lam = max(ANCHORS["lambda"]["values"], key=ANCHORS["lambda"]["values"].get)
-    anchor_r = max(ANCHORS["radius"]["values"], key=ANCHORS["radius"]["values"].get)
-    anchor_16 = ANCHORS["lambda"]["values"]["20"]
-    anchor_1 = ANCHORS["single_branch"]["lam20"]
-    for e in evals:
-        by_lam = {
-            f"{x:g}": _mean(payload, BackboneSpec(ablation, float(x)).name, e, n0)
-            for x in payload["settings"]["lambdas"]
-        }
-        by_lam = {k: v for k, v in by_lam.items() if v is not None}
-        if by_lam:
-            best = max(by_lam, key=by_lam.get)
-            ablations.append(
-                f"{ablation} → {e}: the best λ is {best} ({by_lam[best]:.1f}; λ = 0: "
-                f"{by_lam.get('0', float('nan')):.1f}); the anchor's best is {anchor_lam}."
-            )
-        main_name = BackboneSpec(ablation, lam).name
-        by_r = {r: _mean(payload, main_name, e, n0, r) for r in payload["settings"]["radii"]}
-        by_r = {k: v for k, v in by_r.items() if v is not None}
-        if by_r:
-            best_r = max(by_r, key=by_r.get)
-            ablations.append(
-                f"{ablation} → {e}: the best radius is η' = {best_r:g} ({by_r[best_r]:.1f}; "
-                f"η' = 2: {by_r.get(2.0, float('nan')):.1f}); the anchor's best is {anchor_r}."
-            )
-        single = BackboneSpec(ablation, lam, 1, RECIPE["branches"] * RECIPE["branch_dim"])
-        one = _mean(payload, single.name, e, n0)
-        many = _mean(payload, main_name, e, n0)
-        if one is not None and many is not None:
-            ablations.append(
-                f"{ablation} → {e}: 16 branches of 10 beat one branch of 160: "
-                f"{yes(many > one)} ({many:.1f} vs {one:.1f}; "
-                f"anchor {anchor_16:.1f} vs {anchor_1:.1f})."
-            )
-    return {"main": main, "ablations": ablations}
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -21,7 +21,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from toposhape.autoencoder import ConnectivityAutoencoder
-from toposhape.losses import branch_clouds
+from toposhape.losses import RECONSTRUCTION, branch_clouds, reconstruction_l1
 from toposhape.pershom import vr_persistence0
 from toposhape.results import atomic_write_bytes
 
@@ -227,6 +227,23 @@ def fit_epochs(
     return history
 
 
+def checkpoint_epochs(path: str | Path) -> int:
+    """Number of epochs a :func:`fit_epochs` checkpoint holds (0 if there is none).
+
+    Raises
+    ------
+    ValueError
+        If ``path`` exists but is not a training checkpoint.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return 0
+    saved = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(saved, dict) or "history" not in saved:
+        raise ValueError(f"{path} is not a training checkpoint (no history)")
+    return len(json.loads(saved["history"]))
+
+
 def history_seconds(history: Sequence[Mapping[str, Any]]) -> float:
     """Training time recorded in a :func:`fit_epochs` history, in seconds.
 
@@ -248,6 +265,7 @@ def train_autoencoder(
     config: TrainConfig,
     checkpoint: str | Path | None = None,
     progress: bool = True,
+    description: str | None = None,
 ) -> list[dict]:
     """Train with L1 reconstruction + λ·connectivity loss, resuming from ``checkpoint``.
 
@@ -263,20 +281,28 @@ def train_autoencoder(
         (its config must equal ``config``).
     progress : bool
         Show a progress bar.
+    description : str, optional
+        Label of the progress bar.
 
     Returns
     -------
     list of dict
-        One entry per epoch: mean reconstruction loss, mean connectivity
-        loss, mean and std of the death times, wall time.
+        One entry per epoch: mean reconstruction loss (:func:`toposhape.losses.reconstruction_l1`,
+        per image), mean connectivity loss, mean and std of the death times, wall time.
+
+    Notes
+    -----
+    Weights and batches are kept in ``channels_last`` memory format (measured ~15 % faster on
+    CPU for both 28×28×1 and 32×32×3 inputs); the checkpoint records it with the config.
+    Results are bit-identical across an interruption at a fixed number of torch threads.
     """
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
     branches = model.config["branches"]
 
     def step(indices: torch.Tensor, _: torch.Generator) -> dict[str, torch.Tensor]:
-        batch = images[indices]
+        batch = images[indices].contiguous(memory_format=torch.channels_last)
         reconstruction, z = model(batch)
-        rec = nn.functional.l1_loss(reconstruction, batch)
+        rec = reconstruction_l1(reconstruction, batch)
         deaths = vr_persistence0(branch_clouds(z, branches), config.p)
         conn = (config.eta - deaths).abs().sum(dim=-1).mean()  # = connectivity_loss(z)
         loss = rec + config.lam * conn if config.lam > 0 else rec
@@ -291,6 +317,7 @@ def train_autoencoder(
             "death_std": d.std(),
         }
 
+    model.to(memory_format=torch.channels_last)  # ~15 % faster convolutions on CPU
     model.train()
     history = fit_epochs(
         images.shape[0],
@@ -299,10 +326,11 @@ def train_autoencoder(
         epochs=config.epochs,
         batch_size=config.batch_size,
         seed=config.seed,
-        config=asdict(config),
+        config={**asdict(config), "reconstruction": RECONSTRUCTION, "memory": "channels_last"},
         steps_per_epoch=config.steps_per_epoch,
         checkpoint=checkpoint,
         progress=progress,
+        description=description,
     )
     model.eval()
     return history
@@ -317,6 +345,7 @@ def train_backbone(
     init_seed: int = 0,
     checkpoint: str | Path | None = None,
     progress: bool = True,
+    description: str | None = None,
 ) -> tuple[ConnectivityAutoencoder, list[dict]]:
     """Build the reference autoencoder for ``images`` and train it.
 
@@ -333,7 +362,7 @@ def train_backbone(
     branches, branch_dim : int
         Latent layout (16 × 10 in the reference).
     init_seed : int
-    checkpoint, progress
+    checkpoint, progress, description
         See :func:`train_autoencoder`.
 
     Returns
@@ -348,7 +377,9 @@ def train_backbone(
     with seeded(init_seed):
         model = ConnectivityAutoencoder(images.shape[1], images.shape[-1], branches, branch_dim)
     model = model.to(images.device)
-    history = train_autoencoder(model, images, config, checkpoint=checkpoint, progress=progress)
+    history = train_autoencoder(
+        model, images, config, checkpoint=checkpoint, progress=progress, description=description
+    )
     return model, history
 
 
