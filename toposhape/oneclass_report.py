@@ -165,6 +165,17 @@ def _say(answer: str) -> str:
     return f"**{answer}**"
 
 
+def scored_on(payload: Mapping[str, Any], name: str, split: str = "test") -> str:
+    """Short label of the split a number was scored on, from its record: e.g.
+    ``CIFAR-10 (JPEG test)``, ``TinyImageNet-200 (JPEG val)``, ``MNIST (test)``."""
+    record = payload["datasets"].get(name, {}).get("records", {}).get(split)
+    if record is None:
+        return dataset_name(name)
+    shown = "val" if name in ("tinyimagenet", "imagenet") and split == "test" else split
+    lossy = "JPEG " if "JPEG" in record["formats"] else ""
+    return f"{dataset_name(name)} ({lossy}{shown})"
+
+
 def dataset_label(payload: Mapping[str, Any], name: str, split: str = "test") -> str:
     """What a number on ``name`` was computed on, from the dataset record (e.g. JPEG test)."""
     labels = payload["datasets"].get(name, {}).get("labels", {})
@@ -195,7 +206,7 @@ def table1(payload: Mapping[str, Any]) -> pd.DataFrame:
             rows.append(
                 {
                     "backbone → one-class set": f"{dataset_name(backbone)} → "
-                    f"{dataset_name(eval_name)}",
+                    f"{scored_on(payload, eval_name)}",
                     "anchor (paper)": f"{anchor:.2f}",
                     "ours, λ = 20": fmt(seed_stats(payload, lam20, eval_name, n0)),
                     "ours, λ = 0": fmt(
@@ -239,7 +250,7 @@ def by_n_table(payload: Mapping[str, Any]) -> pd.DataFrame:
                 setting = setting_name(backbone, lam)
                 row = {
                     "backbone → one-class set": f"{dataset_name(backbone)} → "
-                    f"{dataset_name(eval_name)}",
+                    f"{scored_on(payload, eval_name)}",
                     "λ": f"{lam:g}",
                 }
                 for n in payload["settings"]["ns"]:
@@ -352,7 +363,7 @@ def ablation_tables(payload: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
         row = {"λ": f"{lam:g}"}
         for e in s["ablation_evals"]:
             stats = seed_stats(payload, setting_name(ablation, float(lam)), e, n0)
-            row[f"{dataset_name(ablation)} → {dataset_name(e)}, n = {n0}"] = fmt(stats)
+            row[f"{dataset_name(ablation)} → {scored_on(payload, e)}, n = {n0}"] = fmt(stats)
             if large:
                 big = seed_stats(
                     payload, setting_name(ablation, float(lam)), e, large, kind="large_n"
@@ -368,7 +379,7 @@ def ablation_tables(payload: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
     for r in s["radii"]:
         row = {"radius η'": f"{r:g}"}
         for e in s["ablation_evals"]:
-            row[f"{dataset_name(ablation)} → {dataset_name(e)}, n = {n0}"] = fmt(
+            row[f"{dataset_name(ablation)} → {scored_on(payload, e)}, n = {n0}"] = fmt(
                 seed_stats(payload, main, e, n0, float(r))
             )
         row["anchor"] = ANCHORS["radius"]["values"].get(f"{r:g}", "—")
@@ -382,7 +393,7 @@ def ablation_tables(payload: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
     ):
         row = {"latent": label}
         for e in s["ablation_evals"]:
-            row[f"{dataset_name(ablation)} → {dataset_name(e)}, n = {n0}"] = fmt(
+            row[f"{dataset_name(ablation)} → {scored_on(payload, e)}, n = {n0}"] = fmt(
                 seed_stats(payload, setting, e, n0)
             )
         row["anchor"] = anchor
@@ -418,7 +429,7 @@ def findings(payload: Mapping[str, Any]) -> dict[str, list[str]]:
             kind = "same dataset" if train == e else "transfer"
             answer, delta, se = verdict(a, b)
             main.append(
-                f"λ = 20 beats λ = 0 for {dataset_name(train)} → {dataset_name(e)} ({kind}, "
+                f"λ = 20 beats λ = 0 for {dataset_name(train)} → {scored_on(payload, e)} ({kind}, "
                 f"n = {n0}): {_say(answer)} ({a['mean']:.2f} vs {b['mean']:.2f}, "
                 f"Δ = {delta:+.2f}" + (f", SE {se:.2f}" if se is not None else "") + ")."
             )
@@ -427,14 +438,14 @@ def findings(payload: Mapping[str, Any]) -> dict[str, list[str]]:
                 answer, delta, se = verdict(c, a)
                 main.append(
                     f"The calibrated radius (mean {np.mean(c['radii']):.2f}) beats η = 2 for "
-                    f"{dataset_name(train)} → {dataset_name(e)}: {_say(answer)} "
+                    f"{dataset_name(train)} → {scored_on(payload, e)}: {_say(answer)} "
                     f"({c['mean']:.2f} vs {a['mean']:.2f})."
                 )
             anchor = ANCHORS["table1"].get(train, {}).get(e)
             if anchor is not None:
                 main.append(
-                    f"{dataset_name(train)} → {dataset_name(e)}: ours {a['mean']:.2f} against "
-                    f"the anchor {anchor:.2f} ({a['mean'] - anchor:+.2f})."
+                    f"{dataset_name(train)} → {scored_on(payload, e)}: ours {a['mean']:.2f} "
+                    f"against the anchor {anchor:.2f} ({a['mean'] - anchor:+.2f})."
                 )
     for e in s["baseline_sets"]:
         for train in s["datasets"]:
@@ -448,7 +459,7 @@ def findings(payload: Mapping[str, Any]) -> dict[str, list[str]]:
                 base = {"mean": 100 * found[0]["mean"], "seed_std": None, "values": [0]}
                 answer, delta, _ = verdict(ours, base, noise_std=ours["seed_std"])
                 main.append(
-                    f"On {dataset_name(e)}, η-balls (λ = 20, {dataset_name(train)} backbone) "
+                    f"On {scored_on(payload, e)}, η-balls (λ = 20, {dataset_name(train)} backbone) "
                     f"beat {BASELINES[entry['method']]}: {_say(answer)} ({ours['mean']:.2f} vs "
                     f"{base['mean']:.2f}; the baseline is one run, so the backbones' seed std "
                     "stands in for its noise)."
@@ -474,7 +485,7 @@ def findings(payload: Mapping[str, Any]) -> dict[str, list[str]]:
                 if k != best and verdict(by_lam[best], v, noise)[0] == "within noise"
             ]
             ablations.append(
-                f"{dataset_name(ablation)} → {dataset_name(e)}: the λ curve peaks at λ = "
+                f"{dataset_name(ablation)} → {scored_on(payload, e)}: the λ curve peaks at λ = "
                 f"{best:g} ({by_lam[best]['mean']:.2f}); within noise of the peak: "
                 f"{', '.join(ties) if ties else 'none'}; the anchor peaks at λ = {anchor_best}. "
                 f"Same peak as the anchor: {_say('yes' if f'{best:g}' == anchor_best else 'no')}."
@@ -486,7 +497,7 @@ def findings(payload: Mapping[str, Any]) -> dict[str, list[str]]:
             best_r = max(by_r, key=lambda k: by_r[k]["mean"])
             anchor_r = max(ANCHORS["radius"]["values"], key=ANCHORS["radius"]["values"].get)
             ablations.append(
-                f"{dataset_name(ablation)} → {dataset_name(e)}: the best radius is η' = "
+                f"{dataset_name(ablation)} → {scored_on(payload, e)}: the best radius is η' = "
                 f"{best_r:g} ({by_r[best_r]['mean']:.2f}; η' = 2: "
                 f"{by_r.get(2.0, {'mean': float('nan')})['mean']:.2f}); the anchor's best is "
                 f"{anchor_r}."
@@ -501,7 +512,7 @@ def findings(payload: Mapping[str, Any]) -> dict[str, list[str]]:
         if single is not None and many is not None:
             answer, delta, _ = verdict(many, single, noise)
             ablations.append(
-                f"{dataset_name(ablation)} → {dataset_name(e)}: 16 branches of 10 beat one "
+                f"{dataset_name(ablation)} → {scored_on(payload, e)}: 16 branches of 10 beat one "
                 f"branch of 160: {_say(answer)} ({many['mean']:.2f} vs {single['mean']:.2f}; "
                 f"anchor {ANCHORS['lambda']['values']['20']:.2f} vs "
                 f"{ANCHORS['single_branch']['lam20']:.2f})."
@@ -628,7 +639,7 @@ def plot_table1(payload: Mapping[str, Any]) -> Figure:
     ax.scatter([], [], color="tab:red", s=18, label="ours, λ = 20 (one dot per run)")
     ax.scatter([], [], color="tab:gray", s=18, label="ours, λ = 0")
     ax.set_xticks(
-        range(len(cells)), [f"{dataset_name(b)}\n→ {dataset_name(e)}" for b, e, _ in cells]
+        range(len(cells)), [f"{dataset_name(b)}\n→ {scored_on(payload, e)}" for b, e, _ in cells]
     )
     ax.axhline(50, color="k", lw=0.6, ls=":")
     ax.set_ylabel(f"AUROC × 100 (n = {n0})")
@@ -653,7 +664,7 @@ def plot_ablations(payload: Mapping[str, Any]) -> Figure:
             [stats[i]["seed_std"] or 0.0 for i in xs],
             marker="o",
             capsize=3,
-            label=f"ours: {dataset_name(ablation)} → {dataset_name(e)}",
+            label=f"ours: {dataset_name(ablation)} → {scored_on(payload, e)}",
         )
         radii = s["radii"]
         main = setting_name(ablation, RECIPE["lam"])
@@ -665,7 +676,7 @@ def plot_ablations(payload: Mapping[str, Any]) -> Figure:
             [st["seed_std"] or 0.0 for st in stats if st is not None],
             marker="o",
             capsize=3,
-            label=f"ours: {dataset_name(ablation)} → {dataset_name(e)}",
+            label=f"ours: {dataset_name(ablation)} → {scored_on(payload, e)}",
         )
     anchor = ANCHORS["lambda"]
     xs = [i for i, lam in enumerate(lams) if f"{lam:g}" in anchor["values"]]
