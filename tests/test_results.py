@@ -2,6 +2,7 @@
 
 import json
 import time
+from pathlib import Path
 
 import matplotlib
 
@@ -63,6 +64,21 @@ def test_unknown_chapter_or_profile_lists_valid_ones(capsys) -> None:
         chapters.check("connectivity", "huge")
     assert chapters.main(["reproduce", "connectivity", "huge"]) == 2
     assert "valid profiles" in capsys.readouterr().err
+
+
+def test_reproduce_passes_further_parameters(monkeypatch, capsys) -> None:
+    seen = {}
+
+    def fake(chapter, profile, parameters):
+        seen.update(chapter=chapter, profile=profile, parameters=parameters)
+        return Path("results") / chapter / f"{profile}.json"
+
+    monkeypatch.setattr(chapters, "reproduce", fake)
+    argv = ["reproduce", "oneclass", "natural", "--set", "train_missing=false", "--set", "x=ab"]
+    assert chapters.main(argv) == 0
+    assert seen["parameters"] == {"train_missing": False, "x": "ab"}
+    assert chapters.main(["reproduce", "oneclass", "natural", "--set", "no-equals"]) == 2
+    assert "NAME=VALUE" in capsys.readouterr().err
 
 
 def test_provenance_keeps_the_commit_the_run_started_from(monkeypatch) -> None:
