@@ -833,7 +833,7 @@ def markdown_tables(payload: Mapping[str, Any]) -> dict[str, str]:
         models.append(
             [
                 key,
-                f"{ev['test_reconstruction_l1']:.4f}",
+                f"{ev['test_reconstruction_l1']:.2f}",
                 f"{d['mean']:.3f}",
                 f"{d['std']:.3f}",
                 f"{100 * d['frac_within']:.1f}%",
@@ -867,7 +867,7 @@ def markdown_tables(payload: Mapping[str, Any]) -> dict[str, str]:
         "models": markdown_table(
             [
                 "λ",
-                "test recon. L1",
+                "test L1 (per image)",
                 "test death mean",
                 "death std",
                 f"within η={eta:g}±0.5",
