@@ -383,3 +383,18 @@ def test_random_subset_is_seeded_and_keeps_pairs() -> None:
     assert torch.equal(a[1], a[0][:, 0].long() * 10)  # images stay with their labels
     assert random_subset(images, labels, None, 0)[0] is images
     assert random_subset(images, labels, 50, 0)[0] is images
+
+
+@pytest.mark.parametrize("n", [-3, 2.5, True, "4"])
+def test_random_subset_rejects_bad_n(n) -> None:
+    from toposhape.data import random_subset
+
+    with pytest.raises(ValueError, match="n must be None or a non-negative int"):
+        random_subset(torch.zeros(10, 2), torch.zeros(10), n, seed=0)
+
+
+def test_random_subset_rejects_unpaired_inputs() -> None:
+    from toposhape.data import random_subset
+
+    with pytest.raises(ValueError, match=r"images \(10\) and labels \(9\)"):
+        random_subset(torch.zeros(10, 2), torch.zeros(9), 3, seed=0)

@@ -166,6 +166,8 @@ def test_ball_counts_empty_test_set() -> None:
         (torch.zeros(2, 4), torch.zeros(3, 4), {"radii": [1.0, 0.0]}, "radii"),
         (torch.zeros(2, 4), torch.zeros(3, 4), {"radii": [-1.0]}, "radii"),
         (torch.zeros(2, 4), torch.zeros(3, 4), {"radii": []}, "radii"),
+        (torch.zeros(2, 4), torch.zeros(3, 4), {"radii": [float("nan")]}, "finite"),
+        (torch.zeros(2, 4), torch.zeros(3, 4), {"radii": [float("inf")]}, "finite"),
         (torch.zeros(2, 4), torch.zeros(3, 4), {"ns": [0, 1]}, r"must lie in \[1, 3\]"),
         (torch.zeros(2, 4), torch.zeros(3, 4), {"ns": [4]}, r"must lie in \[1, 3\]"),
         (torch.zeros(2, 4), torch.zeros(3, 4), {"ns": []}, "ns"),

@@ -97,6 +97,7 @@ def _run(tmp_path: Path, **kwargs) -> dict:
 
 def test_mini_natural_profile_end_to_end(tmp_path: Path, mini_natural: dict) -> None:
     payload = _run(tmp_path)
+    assert set(payload) == set(oc.PAYLOAD_KEYS)
     # the dataset records say what was read, and the labels follow from them
     info = payload["datasets"]["cifar10"]
     assert info["labels"]["test"] == f"CIFAR-10 test: {10 * PER_CLASS_TEST} JPEG"

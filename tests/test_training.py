@@ -108,6 +108,15 @@ def test_backbone_round_trip_and_mismatch(tmp_path) -> None:
 def test_bad_train_config() -> None:
     with pytest.raises(ValueError, match="lam"):
         TrainConfig(lam=-1.0)
+    for field in ("lam", "eta", "lr"):
+        for bad in (float("nan"), float("inf")):
+            with pytest.raises(ValueError, match=rf"TrainConfig\.{field} must be finite"):
+                TrainConfig(**{field: bad})
+    with pytest.raises(TypeError, match=r"TrainConfig\.eta must be a number"):
+        TrainConfig(eta="2")
+    with pytest.raises(ValueError, match="p >= 1"):
+        TrainConfig(p=0.5)
+    assert TrainConfig(p=float("inf")).p == float("inf")  # the ℓ∞ metric is allowed
     model = ConnectivityAutoencoder(1, 12, branches=1, branch_dim=2, widths=(4, 4, 8))
     with pytest.raises(ValueError, match="fewer than batch_size"):
         train_autoencoder(model, torch.rand(5, 1, 12, 12), TrainConfig(batch_size=10))

@@ -427,7 +427,16 @@ def random_subset(
     -------
     images : Tensor, shape (min(n, N), ...)
     labels : Tensor, shape (min(n, N),)
+
+    Raises
+    ------
+    ValueError
+        If ``n`` is not None or a non-negative int, or images and labels differ in length.
     """
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 0):
+        raise ValueError(f"n must be None or a non-negative int, got {n!r}")
+    if len(images) != len(labels):
+        raise ValueError(f"images ({len(images)}) and labels ({len(labels)}) differ in length")
     if n is None or n >= len(images):
         return images, labels
     pick = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:n]

@@ -15,6 +15,7 @@ draw see the same images (paired comparisons).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -157,8 +158,10 @@ def draw_ball_counts(
         )
     if branches < 1 or latent % branches:
         raise ValueError(f"branches={branches} must be >= 1 and divide the latent size {latent}")
-    if not radii or min(radii) <= 0:
-        raise ValueError(f"radii must be a non-empty sequence of positive numbers, got {radii}")
+    if not radii or not all(math.isfinite(r) and r > 0 for r in radii):
+        raise ValueError(
+            f"radii must be a non-empty sequence of positive finite numbers, got {radii}"
+        )
     if orders.dim() != 2 or orders.dtype != torch.int64:
         raise ValueError(
             f"orders must be a 2-D int64 tensor (draws, n), got {orders.dtype} "

@@ -576,7 +576,8 @@ def run(
     Returns
     -------
     dict
-        JSON-serialisable payload with the keys :data:`PAYLOAD_KEYS`.
+        JSON-serialisable payload with the keys :data:`PAYLOAD_KEYS`, and ``pending`` (the
+        backbones left out) when ``train_missing`` is False.
     """
     settings = get_profile(profile)
     device = profile_device(settings["device"])

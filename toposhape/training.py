@@ -9,6 +9,7 @@ function handed to it.
 
 import io
 import json
+import math
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -62,8 +63,14 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 2:
             raise ValueError(f"need epochs >= 1 and batch_size >= 2, got {self}")
-        if self.lam < 0 or self.eta <= 0 or self.lr <= 0:
-            raise ValueError(f"need lam >= 0, eta > 0 and lr > 0, got {self}")
+        for name in ("lam", "eta", "lr", "p"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise TypeError(f"TrainConfig.{name} must be a number, got {value!r}")
+            if not math.isfinite(value) and not (name == "p" and value == math.inf):
+                raise ValueError(f"TrainConfig.{name} must be finite, got {value!r}")
+        if self.lam < 0 or self.eta <= 0 or self.lr <= 0 or self.p < 1:
+            raise ValueError(f"need lam >= 0, eta > 0, lr > 0 and p >= 1, got {self}")
 
 
 @contextmanager
