@@ -114,8 +114,10 @@ def test_bad_train_config() -> None:
                 TrainConfig(**{field: bad})
     with pytest.raises(TypeError, match=r"TrainConfig\.eta must be a number"):
         TrainConfig(eta="2")
-    with pytest.raises(ValueError, match="p >= 1"):
+    with pytest.raises(ValueError, match="p must be >= 1"):
         TrainConfig(p=0.5)
+    with pytest.raises(ValueError, match="p must be >= 1"):
+        TrainConfig(p=float("nan"))
     assert TrainConfig(p=float("inf")).p == float("inf")  # the ℓ∞ metric is allowed
     model = ConnectivityAutoencoder(1, 12, branches=1, branch_dim=2, widths=(4, 4, 8))
     with pytest.raises(ValueError, match="fewer than batch_size"):

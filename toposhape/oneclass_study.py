@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
+from functools import cache as cache_fn
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,9 @@ from toposhape.training import (
 
 CHAPTER = "oneclass"
 
+# The splits every dataset of a profile is read with (plus CIFAR-10's lossless test subset).
+_SPLITS = ("train", "test")
+
 #: The reference recipe (Hofer et al., ``COREL_icml2019``).
 RECIPE: dict[str, Any] = {
     "branches": 16,
@@ -91,6 +95,25 @@ RECIPE: dict[str, Any] = {
 #: * ``baseline_ns``: the n at which each baseline is run on the ``baseline_sets``;
 #: * ``workers``: backbones trained at once, in processes of one torch thread each;
 #: * ``image_size``: side of the resized TinyImageNet / ImageNet images.
+#: The reference's budget and protocol, shared by every profile but ``smoke``: all images,
+#: 50 epochs, 3 training seeds, n ∈ {80, 120, 500} with 5 draws, the reference's ablation
+#: grids, and the baselines at the n they afford on CPU (KDE and Deep SVDD: 120 only).
+_REFERENCE_PROTOCOL: dict[str, Any] = {
+    "train_images": None,
+    "test_images": None,
+    "epochs": 50,
+    "steps_per_epoch": None,
+    "train_seeds": 3,
+    "ns": [80, 120, 500],
+    "draws": 5,
+    "ablation_seeds": 1,
+    "lambdas": [0.0, 1.0, 10.0, 20.0, 40.0],
+    "radii": [1.0, 1.5, 2.0, 2.25, 3.0, 5.0],
+    "single_branch": True,
+    "baseline_ns": {"kde": [120], "ocsvm": [80, 120, 500], "deep-svdd": [120]},
+    "dsvdd_epochs": 150,
+    "image_size": 32,
+}
 PROFILES: dict[str, dict[str, Any]] = {
     "smoke": {
         "datasets": ["mnist", "fashion-mnist"],
@@ -117,76 +140,37 @@ PROFILES: dict[str, dict[str, Any]] = {
         "image_size": 32,
     },
     "full": {
+        **_REFERENCE_PROTOCOL,
         "datasets": ["mnist", "fashion-mnist"],
         "eval_datasets": ["mnist", "fashion-mnist"],
-        "train_images": None,
-        "test_images": None,
-        "epochs": 50,
-        "steps_per_epoch": None,
-        "train_seeds": 3,
-        "ns": [80, 120, 500],
-        "draws": 5,
         "ablation_dataset": "fashion-mnist",
         "ablation_evals": ["mnist", "fashion-mnist"],
-        "ablation_seeds": 1,
-        "lambdas": [0.0, 1.0, 10.0, 20.0, 40.0],
-        "radii": [1.0, 1.5, 2.0, 2.25, 3.0, 5.0],
-        "single_branch": True,
         "large_n": None,
-        "baseline_ns": {"kde": [120], "ocsvm": [80, 120, 500], "deep-svdd": [120]},
         "baseline_sets": ["mnist", "fashion-mnist"],
-        "dsvdd_epochs": 150,
         "device": "cpu",
         "workers": 2,
-        "image_size": 32,
     },
     "natural": {
+        **_REFERENCE_PROTOCOL,
         "datasets": ["cifar10", "tinyimagenet"],
         "eval_datasets": ["cifar10", "tinyimagenet"],
-        "train_images": None,
-        "test_images": None,
-        "epochs": 50,
-        "steps_per_epoch": None,
-        "train_seeds": 3,
-        "ns": [80, 120, 500],
-        "draws": 5,
         "ablation_dataset": "tinyimagenet",
         "ablation_evals": ["cifar10"],
-        "ablation_seeds": 1,
-        "lambdas": [0.0, 1.0, 10.0, 20.0, 40.0],
-        "radii": [1.0, 1.5, 2.0, 2.25, 3.0, 5.0],
-        "single_branch": True,
         "large_n": 5000,
-        "baseline_ns": {"kde": [120], "ocsvm": [80, 120, 500], "deep-svdd": [120]},
         "baseline_sets": ["cifar10"],
-        "dsvdd_epochs": 150,
         "device": "cpu",
         "workers": 2,
-        "image_size": 32,
     },
     "cifar": {
+        **_REFERENCE_PROTOCOL,
         "datasets": ["cifar10", "cifar100", "tinyimagenet"],
         "eval_datasets": ["cifar10", "cifar20", "cifar100", "tinyimagenet", "imagenet"],
-        "train_images": None,
-        "test_images": None,
-        "epochs": 50,
-        "steps_per_epoch": None,
-        "train_seeds": 3,
-        "ns": [80, 120, 500],
-        "draws": 5,
         "ablation_dataset": "cifar100",
         "ablation_evals": ["cifar10"],
-        "ablation_seeds": 1,
-        "lambdas": [0.0, 1.0, 10.0, 20.0, 40.0],
-        "radii": [1.0, 1.5, 2.0, 2.25, 3.0, 5.0],
-        "single_branch": True,
         "large_n": 5000,
-        "baseline_ns": {"kde": [120], "ocsvm": [80, 120, 500], "deep-svdd": [120]},
         "baseline_sets": ["cifar10", "cifar20", "cifar100"],
-        "dsvdd_epochs": 150,
         "device": "cuda",
         "workers": 1,
-        "image_size": 32,
     },
 }
 
@@ -361,15 +345,24 @@ def train_config(settings: Mapping[str, Any], lam: float, seed: int) -> TrainCon
     )
 
 
+def profile_datasets(settings: Mapping[str, Any]) -> list[str]:
+    """Every dataset a profile reads, in a fixed order (training, evaluation, baseline sets)."""
+    names = settings["datasets"] + settings["eval_datasets"] + settings["baseline_sets"]
+    return list(dict.fromkeys(names))
+
+
 def load_split(
-    name: str, split: str, settings: Mapping[str, Any], subset_seed: int, progress: bool = False
+    name: str, split: str, settings: Mapping[str, Any], seed: int, progress: bool = False
 ) -> ImageSplit:
     """A split as a profile uses it: all images, or a seeded subset of ``<split>_images``.
 
-    The record keeps the counts of the files read; ``used`` gives the number used.
+    The subset depends on ``seed``, the dataset's place in :func:`profile_datasets` and the
+    split, so every process of a run (the chapter, the training workers) reads the same
+    images. The record keeps the counts of the files read; ``used`` gives the number used.
     """
     loaded = load_image_set(name, split, size=settings["image_size"], progress=progress)
     key = "train_images" if split == "train" else "test_images"
+    subset_seed = seed + 2 * profile_datasets(settings).index(name) + (split != "train")
     images, labels = random_subset(loaded.images, loaded.labels, settings[key], subset_seed)
     return ImageSplit(images, labels, {**loaded.record, "used": len(images)})
 
@@ -378,8 +371,7 @@ def training_images(
     dataset: str, settings: Mapping[str, Any], seed: int, device: torch.device
 ) -> torch.Tensor:
     """The float training images of a backbone, in [0, 1], on ``device``."""
-    offset = list(dict.fromkeys(settings["datasets"] + settings["eval_datasets"])).index(dataset)
-    split = load_split(dataset, "train", settings, seed + 2 * offset)
+    split = load_split(dataset, "train", settings, seed)
     return split.images.to(device).float().div_(255.0)
 
 
@@ -599,12 +591,8 @@ def run(
     }
     payload["toy"] = eta_ball_toy(seed)
     data: dict[str, dict[str, ImageSplit]] = {}
-    names = settings["datasets"] + settings["eval_datasets"] + settings["baseline_sets"]
-    for offset, name in enumerate(dict.fromkeys(names)):
-        data[name] = {
-            "train": load_split(name, "train", settings, seed + 2 * offset, progress),
-            "test": load_split(name, "test", settings, seed + 2 * offset + 1, progress),
-        }
+    for name in profile_datasets(settings):
+        data[name] = {split: load_split(name, split, settings, seed, progress) for split in _SPLITS}
         if data[name]["test"].record["layout"] == "cifar-10-images folders":
             lossless = load_image_set(name, "test-png")
             data[name]["test-png"] = ImageSplit(*lossless[:2], {**lossless.record, "used": 1000})
@@ -660,7 +648,8 @@ def run(
                 "test-png" in data[eval_name],
             )
             train_split = data[eval_name]["train"]
-            train_codes = encode(model, train_split.images)
+            # encoded only if an evaluation is not in the cache (100 000 images on TinyImageNet)
+            train_codes = cache_fn(partial(encode, model, train_split.images))
             for job in jobs:
                 if job["kind"] == "jpeg":
                     test = data[eval_name]["test-png" if job["split"] == "test-png" else "test"]
@@ -716,7 +705,7 @@ def run(
                 payload["evaluations"].append(entry)
             if spec.dataset == eval_name and main and spec.seed == seed:
                 example = _score_example(
-                    spec, eval_name, train_codes, data[eval_name], model, payload, seed
+                    spec, eval_name, train_codes(), data[eval_name], model, payload, seed
                 )
                 payload["score_examples"].append(example)
             lap(f"evaluate {spec.name} → {eval_name}")
@@ -801,7 +790,7 @@ def _bar(total: int, desc: str, progress: bool):
 def _evaluate(
     spec: BackboneSpec,
     eval_name: str,
-    train_codes: torch.Tensor,
+    train_codes: Callable[[], torch.Tensor],
     train_labels: torch.Tensor,
     test_codes: torch.Tensor,
     test_labels: torch.Tensor,
@@ -811,13 +800,16 @@ def _evaluate(
     seed: int,
     progress: bool,
 ) -> dict[str, Any]:
-    """η-ball AUROCs of one backbone on one evaluation set (all classes, draws, n, radii)."""
+    """η-ball AUROCs of one backbone on one evaluation set (all classes, draws, n, radii).
+
+    ``train_codes()`` returns the codes of the evaluation set's training images, the pool the
+    inliers are drawn from.
+    """
     classes = class_names(eval_name)
+    pool = train_codes()
 
     def scorer(idx: torch.Tensor, ns_: list[int]) -> torch.Tensor:
-        return draw_ball_counts(
-            test_codes, train_codes, idx, spec.branches, radii, ns_, RECIPE["p"]
-        )
+        return draw_ball_counts(test_codes, pool, idx, spec.branches, radii, ns_, RECIPE["p"])
 
     with _bar(len(classes) * draws, f"{spec.name} → {eval_name}", progress) as bar:
         table = run_protocol(

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from toposhape.autoencoder import ConnectivityAutoencoder
 from toposhape.losses import RECONSTRUCTION, branch_clouds, reconstruction_l1
-from toposhape.pershom import vr_persistence0
+from toposhape.pershom import check_p, vr_persistence0
 from toposhape.results import atomic_write_bytes
 
 
@@ -63,14 +63,15 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 2:
             raise ValueError(f"need epochs >= 1 and batch_size >= 2, got {self}")
-        for name in ("lam", "eta", "lr", "p"):
+        for name in ("lam", "eta", "lr"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise TypeError(f"TrainConfig.{name} must be a number, got {value!r}")
-            if not math.isfinite(value) and not (name == "p" and value == math.inf):
+            if not math.isfinite(value):
                 raise ValueError(f"TrainConfig.{name} must be finite, got {value!r}")
-        if self.lam < 0 or self.eta <= 0 or self.lr <= 0 or self.p < 1:
-            raise ValueError(f"need lam >= 0, eta > 0, lr > 0 and p >= 1, got {self}")
+        if self.lam < 0 or self.eta <= 0 or self.lr <= 0:
+            raise ValueError(f"need lam >= 0, eta > 0 and lr > 0, got {self}")
+        check_p(self.p)
 
 
 @contextmanager
