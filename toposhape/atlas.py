@@ -544,7 +544,7 @@ def train_atlas(
 
     model.train()
     history = fit_epochs(
-        data.shape[0],
+        data,
         step,
         state,
         epochs=config.epochs,

@@ -547,7 +547,7 @@ def train_contrastive(
     name = f"msimclr k={model.charts} d={model.dim}" if atlas else f"simclr d={model.dim}"
     model.train()
     history = fit_epochs(
-        images.shape[0],
+        images,
         step,
         {"model": model, "optimiser": optimiser},
         epochs=config.epochs,

@@ -415,7 +415,7 @@ def train_vae(
     model.train()
     settings = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed}
     history = fit_epochs(
-        images.shape[0],
+        (images, labels),
         step,
         {"model": model, "optimiser": optimiser},
         epochs=epochs,

@@ -385,7 +385,7 @@ def train_one(
     """Train (or resume, or reload when finished) one backbone.
 
     The per-epoch checkpoint is ``<folder>/<name>.pt``; the final weights are also
-    saved as a plain ``state_dict`` + JSON config, ``<folder>/<name>-backbone.{pt,json}``.
+    saved as a plain ``state_dict`` + JSON record, ``<folder>/<name>-backbone.{pt,json}``.
     """
     model, history = train_backbone(
         images,
@@ -908,8 +908,8 @@ def resume_check(images: torch.Tensor, seed: int, folder: Path) -> dict[str, Any
     """Interrupt a short training in its second epoch, resume it, compare with a straight run.
 
     The interruption is real: a forward hook raises ``KeyboardInterrupt`` in the middle
-    of epoch 2, leaving epoch 1's checkpoint behind; a model with *different* initial
-    weights then resumes from that checkpoint.
+    of epoch 2, leaving epoch 1's checkpoint behind; a fresh model built from the same
+    seed (a checkpoint resumes only into the run that wrote it) then resumes from it.
 
     Parameters
     ----------
@@ -949,7 +949,7 @@ def resume_check(images: torch.Tensor, seed: int, folder: Path) -> dict[str, Any
         was_interrupted = False
     except KeyboardInterrupt:
         was_interrupted = True
-    resumed = fresh(seed + 1)
+    resumed = fresh(seed)
     history = train_autoencoder(resumed, images, config, checkpoint=checkpoint, progress=False)
     checkpoint.unlink()
     a, b = straight.state_dict(), resumed.state_dict()

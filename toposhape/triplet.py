@@ -613,7 +613,7 @@ def train_triplet(
 
     model.train()
     history = fit_epochs(
-        images.shape[0],
+        (images, targets),
         step,
         {"model": model, "optimiser": optimiser},
         epochs=config.epochs,
