@@ -139,27 +139,29 @@ def test_shapes(kind: str, image_shape: tuple[int, int, int]) -> None:
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "name"),
+    ("kwargs", "name", "error"),
     [
-        ({"kind": "x"}, "kind"),
-        ({"classes": 1}, "classes"),
-        ({"class_dim": 0}, "class_dim"),
-        ({"class_dim": True}, "class_dim"),
-        ({"shared_dim": -1}, "shared_dim"),
-        ({"shared_dim": 2.0}, "shared_dim"),
-        ({"hidden": 0}, "hidden"),
-        ({"kind": "nvae", "beta": -0.5}, "beta"),
-        ({"kind": "betavae", "beta": float("nan")}, "beta"),
-        ({"kind": "vae", "beta": 2.0}, "beta"),
-        ({"kind": "cvae", "beta": 0.0}, "beta"),
-        ({"image_shape": (1, 30, 28)}, "image_shape"),
-        ({"image_shape": (3, 28, 28)}, "image_shape"),
-        ({"image_shape": (1, 4, 4)}, "image_shape"),
-        ({"image_shape": (28, 28)}, "image_shape"),
+        ({"kind": "x"}, "kind", ValueError),
+        ({"classes": 1}, "classes", ValueError),
+        ({"class_dim": 0}, "class_dim", ValueError),
+        ({"class_dim": True}, "class_dim", TypeError),
+        ({"shared_dim": -1}, "shared_dim", ValueError),
+        ({"shared_dim": 2.0}, "shared_dim", TypeError),
+        ({"hidden": 0}, "hidden", ValueError),
+        ({"kind": "nvae", "beta": -0.5}, "beta", ValueError),
+        ({"kind": "betavae", "beta": float("nan")}, "beta", ValueError),
+        ({"kind": "betavae", "beta": float("inf")}, "beta", ValueError),
+        ({"kind": "betavae", "beta": "4"}, "beta", TypeError),
+        ({"kind": "vae", "beta": 2.0}, "beta", ValueError),
+        ({"kind": "cvae", "beta": 0.0}, "beta", ValueError),
+        ({"image_shape": (1, 30, 28)}, "image_shape", ValueError),
+        ({"image_shape": (3, 28, 28)}, "image_shape", ValueError),
+        ({"image_shape": (1, 4, 4)}, "image_shape", ValueError),
+        ({"image_shape": (28, 28)}, "image_shape", ValueError),
     ],
 )
-def test_bad_model_arguments(kwargs: dict, name: str) -> None:
-    with pytest.raises(ValueError, match=name):
+def test_bad_model_arguments(kwargs: dict, name: str, error: type) -> None:
+    with pytest.raises(error, match=f"^{name}"):
         LatentVAE(**{"kind": "nvae", **kwargs})
 
 
@@ -416,8 +418,11 @@ def test_sample_shape_range_and_sigma() -> None:
     assert torch.equal(model.sample(y, _gen(3), sigma=0.0), at_zero)
     torch.testing.assert_close(model.sample(y, _gen(1), sigma=2.5), scaled)
     assert not torch.equal(model.sample(y, _gen(1)), scaled)
-    with pytest.raises(ValueError, match="sigma"):
-        model.sample(y, _gen(0), sigma=-1.0)
+    for bad in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match=r"^sigma must be"):
+            model.sample(y, _gen(0), sigma=bad)
+    with pytest.raises(TypeError, match=r"^sigma must be a number"):
+        model.sample(y, _gen(0), sigma="1")
     with pytest.raises(ValueError, match="labels"):
         model.sample(torch.tensor([0, K]), _gen(0))
 
@@ -481,3 +486,18 @@ def test_traversal(kind: str) -> None:
         traversal(model, base, L + M, values, [0])
     with pytest.raises(ValueError, match="classes"):
         traversal(model, base, 0, values, [K])
+
+
+@pytest.mark.parametrize("scale", [0.0, -1.0, float("nan"), float("inf")])
+def test_imq_mmd_rejects_a_bad_scale(scale: float) -> None:
+    a = torch.randn(5, 3, generator=_gen(0))
+    with pytest.raises(ValueError, match=r"^scale must be"):
+        imq_mmd(a, a + 1, scale)
+
+
+@pytest.mark.parametrize("lr", [0.0, float("nan"), float("inf")])
+def test_train_vae_rejects_a_bad_learning_rate(lr: float) -> None:
+    images = torch.rand(20, 1, 28, 28, generator=_gen(0))
+    labels = torch.arange(20) % K
+    with pytest.raises(ValueError, match=r"^lr must be"):
+        train_vae(_model(), images, labels, epochs=1, batch_size=10, lr=lr, progress=False)

@@ -31,16 +31,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from toposhape.checks import check_choice, check_float, check_int
 from toposhape.training import fit_epochs, seeded
 
 KINDS = ("nvae", "vae", "betavae", "cvae")
 _CONDITIONAL = ("nvae", "cvae")
 _STATS = ("loss", "reconstruction", "kl_c", "kl_s", "classification")
-
-
-def _check_int(name: str, value: object, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
 
 
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -81,8 +77,9 @@ def imq_mmd(a: torch.Tensor, b: torch.Tensor, scale: float) -> torch.Tensor:
     """
     if a.dim() != 2 or b.dim() != 2 or a.shape[1] != b.shape[1]:
         raise ValueError(f"a (n, D) and b (m, D) do not fit: {tuple(a.shape)}, {tuple(b.shape)}")
-    if a.shape[0] < 2 or b.shape[0] < 2 or not scale > 0:
-        raise ValueError(f"need n, m >= 2 and scale > 0, got {len(a)}, {len(b)}, {scale}")
+    if a.shape[0] < 2 or b.shape[0] < 2:
+        raise ValueError(f"a and b need at least 2 samples each, got {len(a)} and {len(b)}")
+    scale = check_float("scale", scale, 0.0, low_open=True)
 
     def kernel(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         sq = torch.cdist(u, v, compute_mode="donot_use_mm_for_euclid_dist").pow(2)
@@ -133,8 +130,7 @@ class LatentVAE(nn.Module):
         beta: float = 1.0,
     ) -> None:
         super().__init__()
-        if kind not in KINDS:
-            raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+        check_choice("kind", kind, KINDS)
         shape = tuple(image_shape)
         if (
             len(shape) != 3
@@ -148,12 +144,11 @@ class LatentVAE(nn.Module):
                 f"image_shape must be (1, H, W) with H, W >= 8 and divisible by 4, "
                 f"got {image_shape!r}"
             )
-        _check_int("classes", classes, 2)
-        _check_int("class_dim", class_dim, 1)
-        _check_int("shared_dim", shared_dim, 0)
-        _check_int("hidden", hidden, 1)
-        if isinstance(beta, bool) or not isinstance(beta, int | float) or not beta >= 0:
-            raise ValueError(f"beta must be a number >= 0, got {beta!r}")
+        check_int("classes", classes, 2)
+        check_int("class_dim", class_dim, 1)
+        check_int("shared_dim", shared_dim, 0)
+        check_int("hidden", hidden, 1)
+        beta = check_float("beta", beta, 0.0)
         if kind in ("vae", "cvae") and beta != 1:
             raise ValueError(f"beta must be 1 for kind={kind!r} (use 'betavae'), got {beta!r}")
         self.kind, self.image_shape, self.classes = kind, shape, classes
@@ -298,8 +293,7 @@ class LatentVAE(nn.Module):
         Tensor, shape (n, 1, H, W)
             Bernoulli means (sigmoid of the logits), on the model's device.
         """
-        if not sigma >= 0:
-            raise ValueError(f"sigma must be >= 0, got {sigma!r}")
+        sigma = check_float("sigma", sigma, 0.0)
         labels = _check_labels(self, labels, None)
         z = sigma * torch.randn(len(labels), self.latent_dim, generator=generator)
         return torch.sigmoid(self.decode(z.to(self.mu_head.weight), labels.to(self.device)))
@@ -354,7 +348,7 @@ def _check_data(
 def _chunks(
     model: LatentVAE, images: torch.Tensor, labels: torch.Tensor, batch_size: int
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    _check_int("batch_size", batch_size, 1)
+    check_int("batch_size", batch_size, 1)
     for start in range(0, images.shape[0], batch_size):
         chunk = slice(start, start + batch_size)
         yield images[chunk].to(model.device), labels[chunk].to(model.device)
@@ -400,8 +394,7 @@ def train_vae(
         ``classification`` (untrained head for kinds other than "nvae"), and ``seconds``.
     """
     labels = _check_data(model, images, labels)
-    if not lr > 0:
-        raise ValueError(f"lr must be > 0, got {lr!r}")
+    check_float("lr", lr, 0.0, low_open=True)
     images, labels = images.to(model.device), labels.to(model.device)
     optimiser = torch.optim.Adam(model.parameters(), lr=lr)
 
@@ -487,7 +480,7 @@ def iwae_log_likelihood(
     float
     """
     labels = _check_data(model, images, labels)
-    _check_int("k", k, 1)
+    check_int("k", k, 1)
     total = 0.0
     for x, y in _chunks(model, images, labels, batch_size):
         mu, logvar, _ = model.encode(x)
@@ -569,7 +562,7 @@ def aggregate_posterior_mmd(
     float
     """
     _check_data(model, images)
-    _check_int("n", n, 2)
+    check_int("n", n, 2)
     chosen = torch.randperm(images.shape[0], generator=generator)[:n]
     if len(chosen) < 2:
         raise ValueError(f"images must hold at least 2 images, got {images.shape[0]}")
