@@ -40,11 +40,27 @@ def test_branches_are_independent() -> None:
     assert grad[:, :per_block].abs().max() > 0
 
 
-def test_bad_architecture_arguments() -> None:
-    with pytest.raises(ValueError, match="branches"):
-        ConnectivityAutoencoder(branches=0)
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"branches": 0}, ValueError, "^branches must be an int >= 1"),
+        ({"branch_dim": 2.0}, TypeError, "^branch_dim must be an int"),
+        ({"image_size": 7}, ValueError, "^image_size must be an int >= 8"),
+        ({"in_channels": True}, TypeError, "^in_channels must be an int"),
+        ({"widths": (4, 4)}, TypeError, "^widths must be a sequence of 3 ints"),
+        ({"widths": (4, 0, 4)}, ValueError, "^widths must be an int >= 1"),
+    ],
+)
+def test_bad_architecture_arguments(kwargs: dict, error: type, match: str) -> None:
+    with pytest.raises(error, match=match):
+        ConnectivityAutoencoder(**kwargs)
+
+
+def test_bad_block_diagonal_arguments() -> None:
     with pytest.raises(ValueError, match="divisible by blocks=3"):
         BlockDiagonalLinear(10, 9, 3)
+    with pytest.raises(ValueError, match=r"^blocks must be an int >= 1"):
+        BlockDiagonalLinear(10, 9, 0)
 
 
 def _model(branches: int = 2, branch_dim: int = 3, seed: int = 1) -> ConnectivityAutoencoder:
