@@ -288,6 +288,14 @@ def test_bad_train_config() -> None:
     with pytest.raises(ValueError, match="p must be >= 1"):
         TrainConfig(p=float("nan"))
     assert TrainConfig(p=float("inf")).p == float("inf")  # the ℓ∞ metric is allowed
+    with pytest.raises(TypeError, match=r"^TrainConfig\.epochs must be an int"):
+        TrainConfig(epochs=1.5)
+    with pytest.raises(ValueError, match=r"^TrainConfig\.batch_size must be an int >= 2"):
+        TrainConfig(batch_size=1)
+    with pytest.raises(ValueError, match=r"^TrainConfig\.steps_per_epoch must be an int >= 1"):
+        TrainConfig(steps_per_epoch=0)
+    with pytest.raises(TypeError, match=r"^TrainConfig\.seed must be an int"):
+        TrainConfig(seed="0")
     model = ConnectivityAutoencoder(1, 12, branches=1, branch_dim=2, widths=(4, 4, 8))
     with pytest.raises(ValueError, match="fewer than batch_size"):
         train_autoencoder(model, torch.rand(5, 1, 12, 12), TrainConfig(batch_size=10))

@@ -10,7 +10,6 @@ function handed to it.
 import hashlib
 import io
 import json
-import math
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -23,7 +22,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from toposhape.autoencoder import ConnectivityAutoencoder
-from toposhape.checks import check_int, check_optional_int
+from toposhape.checks import check_float, check_int, check_optional_int
 from toposhape.losses import RECONSTRUCTION, branch_clouds, reconstruction_l1
 from toposhape.pershom import check_p, vr_persistence0
 from toposhape.results import atomic_write_bytes
@@ -63,16 +62,13 @@ class TrainConfig:
     steps_per_epoch: int | None = None
 
     def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch_size < 2:
-            raise ValueError(f"need epochs >= 1 and batch_size >= 2, got {self}")
-        for name in ("lam", "eta", "lr"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise TypeError(f"TrainConfig.{name} must be a number, got {value!r}")
-            if not math.isfinite(value):
-                raise ValueError(f"TrainConfig.{name} must be finite, got {value!r}")
-        if self.lam < 0 or self.eta <= 0 or self.lr <= 0:
-            raise ValueError(f"need lam >= 0, eta > 0 and lr > 0, got {self}")
+        check_int("TrainConfig.epochs", self.epochs, 1)
+        check_int("TrainConfig.batch_size", self.batch_size, 2)
+        check_int("TrainConfig.seed", self.seed)
+        check_optional_int("TrainConfig.steps_per_epoch", self.steps_per_epoch, 1)
+        check_float("TrainConfig.lam", self.lam, 0.0)
+        check_float("TrainConfig.eta", self.eta, 0.0, low_open=True)
+        check_float("TrainConfig.lr", self.lr, 0.0, low_open=True)
         check_p(self.p)
 
 
