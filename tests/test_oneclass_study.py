@@ -11,6 +11,10 @@ evaluations and partial results.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -201,3 +205,54 @@ def test_parallel_training_matches_in_process_training(tmp_path: Path) -> None:
         a = torch.load(parallel / f"{spec.name}-backbone.pt", weights_only=True)
         b = torch.load(serial / f"{spec.name}-backbone.pt", weights_only=True)
         assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_one_backbone_is_never_trained_by_two_processes_at_once(tmp_path) -> None:
+    lock = tmp_path / ".net.lock"
+    with oc.exclusive(lock, "backbone net"):
+        # flock locks belong to open files: a second open, as another process makes, fails
+        holder = rf"backbone net is being trained by process {os.getpid()}"
+        with pytest.raises(RuntimeError, match=holder):
+            with oc.exclusive(lock, "backbone net"):
+                pass
+    with oc.exclusive(lock, "backbone net"):  # released when the block ends
+        pass
+
+
+_ORPHAN = """
+import multiprocessing, os, time
+from toposhape.oneclass_study import _exit_with_parent
+
+if __name__ == "__main__":
+    ctx = multiprocessing.get_context("spawn")
+    from concurrent.futures import ProcessPoolExecutor
+    pool = ProcessPoolExecutor(
+        1, mp_context=ctx, initializer=_exit_with_parent, initargs=(os.getpid(), 0.2)
+    )
+    pool.submit(time.sleep, 60)
+    time.sleep(3)
+    print(*[p.pid for p in pool._processes.values()], flush=True)
+    os._exit(0)  # killed: no shutdown of the pool
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc to watch the worker")
+def test_pool_workers_end_when_their_parent_is_killed(tmp_path) -> None:
+    script = tmp_path / "orphan.py"
+    script.write_text(_ORPHAN)
+    out = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=True
+    )
+    (pid,) = map(int, out.stdout.split())
+    deadline = time.monotonic() + 10
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(pid), "the orphaned pool worker is still running"

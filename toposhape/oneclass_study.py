@@ -14,12 +14,16 @@ of radius η in each latent branch (:mod:`toposhape.oneclass`).
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import multiprocessing
+import os
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from functools import cache as cache_fn
 from functools import partial
@@ -386,19 +390,76 @@ def train_one(
 
     The per-epoch checkpoint is ``<folder>/<name>.pt``; the final weights are also
     saved as a plain ``state_dict`` + JSON record, ``<folder>/<name>-backbone.{pt,json}``.
+    While it runs, the process holds an exclusive lock on ``<folder>/.<name>.lock``, so
+    two processes never train (and write) one backbone at once.
+
+    Raises
+    ------
+    RuntimeError
+        If another process is training this backbone.
     """
-    model, history = train_backbone(
-        images,
-        train_config(settings, spec.lam, spec.seed),
-        branches=spec.branches,
-        branch_dim=spec.branch_dim,
-        init_seed=spec.seed,
-        checkpoint=folder / f"{spec.name}.pt",
-        progress=progress,
-        description=spec.name,
-    )
-    save_backbone(model, folder / f"{spec.name}-backbone")
+    with exclusive(folder / f".{spec.name}.lock", f"backbone {spec.name}"):
+        model, history = train_backbone(
+            images,
+            train_config(settings, spec.lam, spec.seed),
+            branches=spec.branches,
+            branch_dim=spec.branch_dim,
+            init_seed=spec.seed,
+            checkpoint=folder / f"{spec.name}.pt",
+            progress=progress,
+            description=spec.name,
+        )
+        save_backbone(model, folder / f"{spec.name}-backbone")
     return model, history
+
+
+@contextmanager
+def exclusive(path: Path, what: str) -> Iterator[None]:
+    """Hold an exclusive, non-blocking lock on ``path`` (POSIX ``flock``) inside the block.
+
+    The lock dies with its process, so a killed run never leaves a stale lock; the
+    lock file (which names the holder) stays, empty of meaning until locked again.
+
+    Raises
+    ------
+    RuntimeError
+        If another process holds the lock; the message names ``what`` and that process.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise RuntimeError(
+                f"{what} is being trained by {holder} (lock {path}); wait for it to finish "
+                "or stop that process, then run again"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"process {os.getpid()}")
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _exit_with_parent(parent: int, interval: float = 2.0) -> None:
+    """Pool initialiser: end this worker when the process that started it is gone.
+
+    A pool worker outlives a parent killed by a signal and would go on training (and
+    writing checkpoints) beside the next run; a daemon thread ends it instead. Its
+    checkpoint writes are atomic, so ending it mid-epoch loses at most that epoch.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="exit-with-parent").start()
 
 
 def _train_in_worker(
@@ -436,7 +497,9 @@ def train_backbones(
     say(f"training {len(todo)} backbones in {workers} processes of one thread each")
     context = multiprocessing.get_context("spawn")
     with (
-        ProcessPoolExecutor(workers, mp_context=context) as pool,
+        ProcessPoolExecutor(
+            workers, mp_context=context, initializer=_exit_with_parent, initargs=(os.getpid(),)
+        ) as pool,
         tqdm(total=len(todo), desc="backbones", disable=not progress) as bar,
     ):
         jobs = [pool.submit(_train_in_worker, spec, dict(settings), seed, folder) for spec in todo]
