@@ -203,6 +203,8 @@ def test_tensor_digest_sees_values_dtype_and_shape_not_layout() -> None:
     y[3, 2, 4, 4] += 1e-6
     assert tensor_digest(x) != tensor_digest(y)
     assert tensor_digest(x, y) != tensor_digest(y, x)
+    assert tensor_digest(torch.tensor(1.0)) != tensor_digest(torch.tensor(2.0))  # 0-dim
+    assert tensor_digest(torch.tensor([True])) != tensor_digest(torch.tensor([False]))
 
 
 def test_fit_epochs_rejects_bad_arguments() -> None:

@@ -114,12 +114,22 @@ def tensor_digest(*tensors: torch.Tensor) -> str:
 
     Two tensors with the same values give the same digest whatever their strides, so a
     ``channels_last`` copy of a batch fingerprints like the original.
+
+    Parameters
+    ----------
+    *tensors : Tensor, any shape
+        Hashed in order.
+
+    Returns
+    -------
+    str
+        64 hex digits.
     """
     h = hashlib.sha256()
     for tensor in tensors:
         t = tensor.detach().to("cpu").contiguous()
         h.update(f"{t.dtype}{tuple(t.shape)};".encode())
-        h.update(t.view(torch.uint8).numpy() if t.numel() else b"")
+        h.update(t.reshape(-1).view(torch.uint8).numpy() if t.numel() else b"")
     return h.hexdigest()
 
 
