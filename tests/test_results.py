@@ -449,12 +449,14 @@ def chapter_run(tmp_path, monkeypatch):
     class Run:
         behave = staticmethod(lambda output: None)
         calls = 0
+        saves = True
 
     def execute_notebook(source, output, parameters, **kwargs):
         Run.calls += 1
         Path(output).write_text(f'{{"cwd": "{repo_root()}/book", "new": true}}')
         Run.behave(output)
-        save_results("connectivity", "smoke", {"v": 2}, seed=0, started=0.0, root=tmp_path)
+        if Run.saves:
+            save_results("connectivity", "smoke", {"v": 2}, seed=0, started=0.0, root=tmp_path)
 
     monkeypatch.setattr(papermill, "execute_notebook", execute_notebook)
     monkeypatch.setattr(chapters, "results_dir", lambda: tmp_path)
@@ -509,6 +511,15 @@ def test_a_cell_interrupted_by_ctrl_c_is_an_interrupt(chapter_run) -> None:
     with pytest.raises(KeyboardInterrupt):
         chapters.reproduce("connectivity", "smoke")
     assert (folder / "smoke.ipynb").read_text() == "previous notebook"
+
+
+def test_a_run_that_saves_no_results_keeps_the_previous_notebook(chapter_run) -> None:
+    run, folder = chapter_run
+    run.saves = False
+    with pytest.raises(RuntimeError, match=r"ran but did not write .*smoke\.failed\.ipynb"):
+        chapters.reproduce("connectivity", "smoke")
+    assert (folder / "smoke.ipynb").read_text() == "previous notebook"
+    assert json.loads((folder / "smoke.failed.ipynb").read_text())["new"] is True
 
 
 def test_a_successful_run_replaces_the_notebook_and_drops_the_failed_one(chapter_run) -> None:

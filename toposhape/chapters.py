@@ -128,8 +128,9 @@ def reproduce(chapter: str, profile: str, parameters: dict | None = None) -> Pat
 
     The chapter writes its results itself (all or nothing, see :mod:`toposhape.results`);
     the executed notebook replaces ``results/<chapter>/<profile>.ipynb`` only once it ran
-    through. If a cell fails, the previous results stay as they were and the executed
-    notebook, with the error, is kept as ``results/<chapter>/<profile>.failed.ipynb``.
+    through and saved the results. If a cell fails (or the results were not saved), the
+    previous results stay as they were and the executed notebook, with the error, is kept
+    as ``results/<chapter>/<profile>.failed.ipynb``.
 
     Parameters
     ----------
@@ -179,12 +180,15 @@ def reproduce(chapter: str, profile: str, parameters: dict | None = None) -> Pat
         except papermill.PapermillExecutionError as err:
             os.replace(tmp, failed)
             raise cell_error(err, f"chapter {chapter!r} at profile {profile!r}", failed) from err
+        path = out_dir / f"{profile}.json"
+        if not path.is_file() or path.stat().st_mtime < started:
+            os.replace(tmp, failed)
+            raise RuntimeError(
+                f"chapter {chapter!r} ran but did not write {path} (executed notebook: {failed})"
+            )
         text = without_local_paths(tmp.read_text(), repo_root())
     atomic_write_bytes(executed, text.encode())
     failed.unlink(missing_ok=True)
-    path = out_dir / f"{profile}.json"
-    if not path.is_file() or path.stat().st_mtime < started:
-        raise RuntimeError(f"chapter {chapter!r} ran but did not write {path}")
     return path
 
 

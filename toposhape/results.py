@@ -339,22 +339,18 @@ def process_running(pid: int) -> bool:
     return True
 
 
-def remove_stale_temporaries(path: Path) -> list[Path]:
-    """Remove the temporary files of ``path`` whose writer no longer runs; return them.
+def _remove_stale_temporaries(path: Path) -> None:
+    """Remove the temporary files of ``path`` whose writer no longer runs.
 
     A writer killed between creating its temporary file and moving it into place (power
     loss, ``SIGKILL``) leaves ``.<name>.<pid>.<random>.tmp`` behind; files of writers that
     still run are kept.
     """
     pattern = _temp_pattern(path)
-    removed = []
-    with suppress(FileNotFoundError, NotADirectoryError):
-        for entry in path.parent.iterdir():
-            match = pattern.fullmatch(entry.name)
-            if match and not process_running(int(match.group(1))):
-                entry.unlink(missing_ok=True)
-                removed.append(entry)
-    return removed
+    for entry in path.parent.iterdir():
+        match = pattern.fullmatch(entry.name)
+        if match and not process_running(int(match.group(1))):
+            entry.unlink(missing_ok=True)
 
 
 def _new_temporary(path: Path) -> Path:
@@ -362,7 +358,7 @@ def _new_temporary(path: Path) -> Path:
     folder = path.parent
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        remove_stale_temporaries(path)
+        _remove_stale_temporaries(path)
         fd, name = tempfile.mkstemp(
             dir=folder, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp"
         )
