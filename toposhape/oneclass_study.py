@@ -1031,19 +1031,20 @@ def main(argv: list[str] | None = None) -> int:
 
     ``python -m toposhape.oneclass_study train natural`` trains (or resumes) every backbone of
     the profile in ``workers`` processes; the chapter run then finds them finished. Useful for
-    long profiles: it can be stopped at any time and started again.
+    long profiles: it can be stopped at any time and started again. Errors are reported as
+    :mod:`toposhape.cli` describes (one line, exit status 2; 130 when interrupted).
     """
-    import argparse
-    import sys
+    from toposhape.cli import Parser, run_command
+    from toposhape.results import writable_folder
 
-    parser = argparse.ArgumentParser(prog="python -m toposhape.oneclass_study")
-    sub = parser.add_subparsers(dest="command", required=True)
-    train = sub.add_parser("train", help="train (or resume) the backbones of a profile")
-    train.add_argument("profile", help=f"one of {', '.join(PROFILES)}")
-    train.add_argument("--dataset", help="only the backbones trained on this dataset")
-    train.add_argument("--seed", type=int, default=0, help="base seed (as the chapter's)")
-    args = parser.parse_args(argv)
-    try:
+    def command(argv: list[str] | None) -> None:
+        parser = Parser(prog="python -m toposhape.oneclass_study")
+        sub = parser.add_subparsers(dest="command", required=True)
+        train = sub.add_parser("train", help="train (or resume) the backbones of a profile")
+        train.add_argument("profile", help=f"one of {', '.join(PROFILES)}")
+        train.add_argument("--dataset", help="only the backbones trained on this dataset")
+        train.add_argument("--seed", type=int, default=0, help="base seed (as the chapter's)")
+        args = parser.parse_args(argv)
         settings = get_profile(args.profile)
         specs = backbone_specs(settings, args.seed)
         if args.dataset is not None:
@@ -1053,11 +1054,10 @@ def main(argv: list[str] | None = None) -> int:
                     f"expected one of {sorted({spec.dataset for spec in specs})}"
                 )
             specs = [spec for spec in specs if spec.dataset == args.dataset]
-        train_backbones(specs, settings, args.seed, work_dir(args.profile), progress=True)
-    except (ValueError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0
+        folder = writable_folder(work_dir(args.profile), "checkpoint folder")
+        train_backbones(specs, settings, args.seed, folder, progress=True)
+
+    return run_command(command, argv)
 
 
 if __name__ == "__main__":
