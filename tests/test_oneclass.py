@@ -683,6 +683,12 @@ def test_cached_reuses_only_the_same_key(tmp_path) -> None:
     assert _cached(tmp_path, {"weights": "abd", "radii": [2.0]}, compute) == {"value": 2}
     assert len(calls) == 2
     assert not list(tmp_path.glob(".*.tmp"))  # written atomically, nothing left behind
+    (entry,) = [f for f in tmp_path.glob("*.json") if '"abc"' in f.read_text()]
+    entry.write_text(entry.read_text()[:-5])  # a damaged entry is computed again
+    assert _cached(tmp_path, key, compute) == {"value": 3}
+    assert _cached(tmp_path, key, compute) == {"value": 3}
+    with pytest.raises(ValueError, match=r"value\[\"x\"\] is NaN"):
+        _cached(tmp_path, {"weights": "nan"}, lambda: {"x": float("nan")})
 
 
 def _stats(values: list[float]) -> dict:

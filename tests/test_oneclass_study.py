@@ -212,7 +212,7 @@ def test_one_backbone_is_never_trained_by_two_processes_at_once(tmp_path) -> Non
     with oc.exclusive(lock, "backbone net"):
         # flock locks belong to open files: a second open, as another process makes, fails
         holder = rf"backbone net is being trained by process {os.getpid()}"
-        with pytest.raises(RuntimeError, match=holder):
+        with pytest.raises(BlockingIOError, match=holder):
             with oc.exclusive(lock, "backbone net"):
                 pass
     with oc.exclusive(lock, "backbone net"):  # released when the block ends

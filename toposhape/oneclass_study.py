@@ -54,7 +54,7 @@ from toposhape.oneclass import (
     run_protocol,
     summarise,
 )
-from toposhape.results import atomic_write_bytes, profile_settings
+from toposhape.results import atomic_write_bytes, json_ready, profile_settings, read_json
 from toposhape.results import work_dir as chapter_work_dir
 from toposhape.training import (
     TrainConfig,
@@ -395,7 +395,7 @@ def train_one(
 
     Raises
     ------
-    RuntimeError
+    BlockingIOError
         If another process is training this backbone.
     """
     with exclusive(folder / f".{spec.name}.lock", f"backbone {spec.name}"):
@@ -422,7 +422,7 @@ def exclusive(path: Path, what: str) -> Iterator[None]:
 
     Raises
     ------
-    RuntimeError
+    BlockingIOError
         If another process holds the lock; the message names ``what`` and that process.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -432,7 +432,7 @@ def exclusive(path: Path, what: str) -> Iterator[None]:
         except BlockingIOError:
             handle.seek(0)
             holder = handle.read().strip() or "another process"
-            raise RuntimeError(
+            raise BlockingIOError(
                 f"{what} is being trained by {holder} (lock {path}); wait for it to finish "
                 "or stop that process, then run again"
             ) from None
@@ -587,16 +587,21 @@ def _cached(folder: Path, key: Mapping[str, Any], compute: Callable[[], dict]) -
     """``compute()``, or its saved result for the same ``key`` (JSON in ``folder``).
 
     The key names everything the result depends on (weights digest, data fingerprint, draws,
-    radii, ...), so a rerun of a long profile re-evaluates only what changed.
+    radii, ...), so a rerun of a long profile re-evaluates only what changed. An entry that
+    is not valid JSON (a damaged file) is computed again and replaced.
     """
     text = json.dumps(key, sort_keys=True)
     path = folder / f"{hashlib.sha256(text.encode()).hexdigest()[:24]}.json"
     if path.is_file():
-        saved = json.loads(path.read_text())
-        if saved.get("key") == json.loads(text):
+        try:
+            saved = read_json(path, "evaluation cache entry", "it is computed again")
+        except ValueError:
+            saved = None
+        if isinstance(saved, dict) and saved.get("key") == json.loads(text):
             return saved["value"]
     value = compute()
-    atomic_write_bytes(path, json.dumps({"key": json.loads(text), "value": value}).encode())
+    record = json_ready({"key": json.loads(text), "value": value})
+    atomic_write_bytes(path, json.dumps(record, allow_nan=False).encode())
     return value
 
 
