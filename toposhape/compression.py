@@ -450,7 +450,9 @@ def _hard_codes(
         _check_memberships(f"{name}[0]", q)
         check_tensor(f"{name}[1]", coords, finite=True)
     else:
-        raise TypeError(f"{name} must be AtlasCodes or a tuple (q, coords), got {type(codes)}")
+        raise TypeError(
+            f"{name} must be AtlasCodes or a tuple (q, coords), got {type(codes).__name__}"
+        )
     q, coords = q.detach().cpu(), coords.detach().cpu()
     chart = q.argmax(dim=1)
     return chart.numpy(), coords[torch.arange(len(chart)), chart].numpy(), q.shape[1]
