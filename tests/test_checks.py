@@ -7,11 +7,18 @@ import pytest
 import torch
 
 from toposhape.checks import (
+    check_array,
+    check_bool,
     check_choice,
     check_float,
+    check_generator,
     check_int,
+    check_on_model,
     check_optional_int,
+    check_path,
+    check_same_device,
     check_tensor,
+    model_device,
 )
 
 
@@ -76,3 +83,46 @@ def test_check_tensor() -> None:
     x[1, 1] = math.nan
     with pytest.raises(ValueError, match=r"^z contains NaN or inf"):
         check_tensor("z", x, finite=True)
+
+
+def test_check_bool_path_and_generator() -> None:
+    assert check_bool("flag", True) is True
+    with pytest.raises(TypeError, match=r"^flag must be a bool"):
+        check_bool("flag", 1)
+    check_path("checkpoint", None)
+    check_path("checkpoint", "a.pt")
+    with pytest.raises(TypeError, match=r"^checkpoint must be a path or None"):
+        check_path("checkpoint", 3)
+    gen = torch.Generator()
+    assert check_generator("generator", gen) is gen
+    with pytest.raises(TypeError, match=r"^generator must be a torch.Generator"):
+        check_generator("generator", 0)
+
+
+def test_check_devices() -> None:
+    a, b = torch.zeros(2), torch.zeros(2, device="meta")
+    check_same_device(a=a, b=torch.ones(3))
+    with pytest.raises(
+        ValueError, match=r"^tensors must be on one device, got a on cpu, b on meta"
+    ):
+        check_same_device(a=a, b=b)
+    model = torch.nn.Linear(2, 2)
+    assert model_device(model) == torch.device("cpu")
+    check_on_model("x", a, model)
+    with pytest.raises(ValueError, match=r"^x is on meta but the model is on cpu"):
+        check_on_model("x", b, model)
+
+
+def test_check_array() -> None:
+    out = check_array("codes", torch.arange(6.0).reshape(3, 2), 2)
+    assert isinstance(out, np.ndarray) and out.shape == (3, 2)
+    with pytest.raises(TypeError, match=r"^codes must be a Tensor or ndarray"):
+        check_array("codes", [[1.0]], 2)
+    with pytest.raises(TypeError, match=r"^codes must hold integers"):
+        check_array("codes", np.zeros((2, 2)), 2, integer=True)
+    with pytest.raises(ValueError, match=r"^codes must have 1 dimensions"):
+        check_array("codes", np.zeros((2, 2)), 1)
+    with pytest.raises(ValueError, match=r"^codes needs at least 3 rows"):
+        check_array("codes", np.zeros((2, 2)), 2, min_rows=3)
+    with pytest.raises(ValueError, match=r"^codes contains NaN or inf"):
+        check_array("codes", np.array([[np.nan]]), 2)

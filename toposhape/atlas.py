@@ -16,16 +16,25 @@ waits for the device.
 """
 
 import math
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-import numpy as np
 import torch
 from torch import nn
 
-from toposhape.checks import check_choice, check_float, check_int, check_optional_int, check_tensor
+from toposhape.checks import (
+    check_bool,
+    check_choice,
+    check_float,
+    check_generator,
+    check_int,
+    check_on_model,
+    check_optional_int,
+    check_path,
+    check_same_device,
+    check_tensor,
+)
 from toposhape.nerve import NEGATIVE_TOL, ROW_SUM_ATOL
 from toposhape.training import fit_epochs, seeded
 
@@ -37,67 +46,6 @@ _EXACT = "donot_use_mm_for_euclid_dist"  # cdist's fast mode is off by 1e-4 near
 # ---------------------------------------------------------------- argument checks
 # Checks that toposhape.checks does not have; triplet, contrastive and compression use
 # them too.
-
-
-def _check_bool(name: str, value: object) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be a bool, got {value!r} ({type(value).__name__})")
-    return value
-
-
-def _check_same_device(**tensors: torch.Tensor) -> None:
-    """Raise ValueError, naming them, if the tensors are not all on one device."""
-    if len({t.device for t in tensors.values()}) > 1:
-        where = ", ".join(f"{name} on {t.device}" for name, t in tensors.items())
-        raise ValueError(f"tensors must be on one device, got {where}")
-
-
-def _model_device(model: nn.Module) -> torch.device:
-    return next(model.parameters()).device
-
-
-def _check_on_model(name: str, value: torch.Tensor, model: nn.Module) -> None:
-    """Raise ValueError if ``value`` is not on the device of ``model``'s parameters."""
-    device = _model_device(model)
-    if value.device != device:
-        raise ValueError(f"{name} is on {value.device} but the model is on {device}")
-
-
-def _check_checkpoint(checkpoint: object) -> None:
-    if checkpoint is not None and not isinstance(checkpoint, str | os.PathLike):
-        raise TypeError(f"checkpoint must be a path or None, got {type(checkpoint).__name__}")
-
-
-def _check_generator(name: str, generator: object) -> torch.Generator:
-    if not isinstance(generator, torch.Generator):
-        raise TypeError(f"{name} must be a torch.Generator, got {type(generator).__name__}")
-    if generator.device.type != "cpu":
-        raise ValueError(f"{name} must be a CPU generator, got one on {generator.device}")
-    return generator
-
-
-def _check_array(
-    name: str, value: object, ndim: int, *, integer: bool = False, min_rows: int = 1
-) -> np.ndarray:
-    """A Tensor (copied to the CPU) or ndarray as an ndarray of finite real numbers.
-
-    Integers only if ``integer``; ``ndim`` dimensions and at least ``min_rows`` rows.
-    """
-    if isinstance(value, torch.Tensor):
-        value = value.detach().cpu()
-        value = (value.float() if value.dtype == torch.bfloat16 else value).numpy()
-    elif not isinstance(value, np.ndarray):
-        raise TypeError(f"{name} must be a Tensor or ndarray, got {type(value).__name__}")
-    if value.dtype.kind not in ("iu" if integer else "iuf"):
-        kind = "integers" if integer else "real numbers"
-        raise TypeError(f"{name} must hold {kind}, got dtype {value.dtype}")
-    if value.ndim != ndim:
-        raise ValueError(f"{name} must have {ndim} dimensions, got shape {value.shape}")
-    if value.shape[0] < min_rows:
-        raise ValueError(f"{name} needs at least {min_rows} rows, got shape {value.shape}")
-    if not np.isfinite(value).all():
-        raise ValueError(f"{name} contains NaN or inf")
-    return value
 
 
 def _check_backbone(backbone: object) -> int:
@@ -154,7 +102,7 @@ def _check_coords(name: str, coords: object, q: torch.Tensor, q_name: str) -> to
             f"{q_name} (B, k) and {name} (B, k, d) do not fit: {tuple(q.shape)}, "
             f"{tuple(coords.shape)}"
         )
-    _check_same_device(**{q_name: q, name: coords})
+    check_same_device(**{q_name: q, name: coords})
     return coords
 
 
@@ -163,7 +111,7 @@ def _check_features(name: str, value: object, width: int, model: nn.Module) -> t
     value = check_tensor(name, value, ndim=2, floating=True)
     if value.shape[1] != width:
         raise ValueError(f"{name} must have shape (B, {width}), got {tuple(value.shape)}")
-    _check_on_model(name, value, model)
+    check_on_model(name, value, model)
     return value
 
 
@@ -218,7 +166,7 @@ class ChartwiseLinear(nn.Module):
         self.charts = check_int("charts", charts, 1)
         self.in_features = check_int("in_features", in_features, 1)
         check_int("out_features", out_features, 1)
-        _check_bool("bias", bias)
+        check_bool("bias", bias)
         bound = 1 / math.sqrt(in_features)  # nn.Linear's default initialisation
         self.weight = nn.Parameter(torch.empty(charts, in_features, out_features))
         nn.init.uniform_(self.weight, -bound, bound)
@@ -233,7 +181,7 @@ class ChartwiseLinear(nn.Module):
             raise ValueError(
                 f"x must have shape (B, {self.charts}, {self.in_features}), got {tuple(x.shape)}"
             )
-        _check_on_model("x", x, self)
+        check_on_model("x", x, self)
         out = torch.einsum("bki,kio->bko", x, self.weight)
         return out if self.bias is None else out + self.bias
 
@@ -356,7 +304,7 @@ class AtlasAutoencoder(nn.Module):
                 f"x must have shape (B, {', '.join(map(str, self.input_shape))}), "
                 f"got {tuple(x.shape)}"
             )
-        _check_on_model("x", x, self)
+        check_on_model("x", x, self)
         return self.head(self.encoder(x))
 
     def decode(self, coords: torch.Tensor) -> torch.Tensor:
@@ -366,7 +314,7 @@ class AtlasAutoencoder(nn.Module):
             raise ValueError(
                 f"coords must have shape (B, {self.charts}, {self.dim}), got {tuple(coords.shape)}"
             )
-        _check_on_model("coords", coords, self)
+        check_on_model("coords", coords, self)
         out = self.decoders(coords)
         return out.reshape(*coords.shape[:2], *self.input_shape)
 
@@ -410,8 +358,8 @@ class LatentDiscriminator(nn.Module):
                 f"chart (...,) and coords (..., {self.dim}) do not fit: {tuple(chart.shape)}, "
                 f"{tuple(coords.shape)}"
             )
-        _check_same_device(chart=chart, coords=coords)
-        _check_on_model("coords", coords, self)
+        check_same_device(chart=chart, coords=coords)
+        check_on_model("coords", coords, self)
         onehot = nn.functional.one_hot(chart, self.charts).to(coords.dtype)
         return self.net(torch.cat([onehot, coords], dim=-1)).squeeze(-1)
 
@@ -440,7 +388,7 @@ def atlas_reconstruction(x: torch.Tensor, reconstructions: torch.Tensor, q: torc
             f"reconstructions must have shape (B, k, *S) = {(*q.shape, *x.shape[1:])}, got "
             f"{tuple(reconstructions.shape)}"
         )
-    _check_same_device(x=x, reconstructions=reconstructions, q=q)
+    check_same_device(x=x, reconstructions=reconstructions, q=q)
     _check_memberships("q", q)
     check_tensor("x", x, finite=True)
     check_tensor("reconstructions", reconstructions, finite=True)
@@ -475,7 +423,7 @@ def sample_prior(
     check_int("n", n, 1)
     check_int("charts", charts, 1)
     check_int("dim", dim, 1)
-    _check_generator("generator", generator)
+    check_generator("generator", generator)
     if not isinstance(device, str | torch.device):
         raise TypeError(f"device must be a str or torch.device, got {type(device).__name__}")
     try:
@@ -522,7 +470,7 @@ def mmd_to_uniform(
     Tensor, scalar
     """
     codes = _check_codes("codes", codes)
-    _check_generator("generator", generator)
+    check_generator("generator", generator)
     prior_samples = check_optional_int("prior_samples", prior_samples, 2)
     if codes.q.shape[0] < 2:
         raise ValueError(f"codes must hold at least 2 samples, got {codes.q.shape[0]}")
@@ -554,7 +502,7 @@ def _check_gan_arguments(discriminator: object, codes: object) -> AtlasCodes:
             f"discriminator has {discriminator.charts} charts of dimension {discriminator.dim} "
             f"but codes have {k} of dimension {d}"
         )
-    _check_on_model("codes", codes.q, discriminator)
+    check_on_model("codes", codes.q, discriminator)
     return codes
 
 
@@ -581,7 +529,7 @@ def discriminator_loss(
     Tensor, scalar
     """
     codes = _check_gan_arguments(discriminator, codes)
-    _check_generator("generator", generator)
+    check_generator("generator", generator)
     b, k, d = codes.logits.shape
     bce = nn.functional.binary_cross_entropy_with_logits
     chart, coords = sample_prior(b, k, d, generator, codes.q.device)
@@ -656,7 +604,7 @@ def chart_distance(
             f"the two sets have different charts or dims: {tuple(coords_a.shape)} vs "
             f"{tuple(coords_b.shape)}"
         )
-    _check_same_device(q_a=q_a, q_b=q_b)
+    check_same_device(q_a=q_a, q_b=q_b)
     _check_memberships("q_a", q_a)
     _check_memberships("q_b", q_b)
     check_tensor("coords_a", coords_a, finite=True)
@@ -760,10 +708,10 @@ def train_atlas(
             f"data must have shape (N, {', '.join(map(str, model.input_shape))}), "
             f"got {tuple(data.shape)}"
         )
-    _check_on_model("data", data, model)
+    check_on_model("data", data, model)
     check_tensor("data", data, finite=True)
-    _check_checkpoint(checkpoint)
-    _check_bool("progress", progress)
+    check_path("checkpoint", checkpoint)
+    check_bool("progress", progress)
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
     state: dict[str, nn.Module | torch.optim.Optimizer] = {
         "model": model,

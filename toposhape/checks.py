@@ -8,10 +8,12 @@ checks and their messages live.
 
 import math
 import numbers
+import os
 from collections.abc import Sequence
 
 import numpy as np
 import torch
+from torch import nn
 
 
 def check_int(name: str, value: object, low: int | None = None, high: int | None = None) -> int:
@@ -143,6 +145,85 @@ def check_tensor(
     if finite and value.is_floating_point() and not torch.compiler.is_compiling():
         if not bool(torch.isfinite(value).all()):
             raise ValueError(f"{name} contains NaN or inf")
+    return value
+
+
+def check_bool(name: str, value: object) -> bool:
+    """Return ``value`` if it is a bool (not an int or another truthy object).
+
+    Raises
+    ------
+    TypeError
+        Naming the argument.
+    """
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool, got {value!r} ({type(value).__name__})")
+    return value
+
+
+def check_same_device(**tensors: torch.Tensor) -> None:
+    """Raise ValueError, naming them, if the tensors are not all on one device."""
+    if len({t.device for t in tensors.values()}) > 1:
+        where = ", ".join(f"{name} on {t.device}" for name, t in tensors.items())
+        raise ValueError(f"tensors must be on one device, got {where}")
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """The device of ``model``'s first parameter."""
+    return next(model.parameters()).device
+
+
+def check_on_model(name: str, value: torch.Tensor, model: nn.Module) -> None:
+    """Raise ValueError if ``value`` is not on the device of ``model``'s parameters."""
+    device = model_device(model)
+    if value.device != device:
+        raise ValueError(f"{name} is on {value.device} but the model is on {device}")
+
+
+def check_path(name: str, value: object) -> None:
+    """Raise TypeError, naming the argument, unless ``value`` is a path (str, PathLike) or None."""
+    if value is not None and not isinstance(value, str | os.PathLike):
+        raise TypeError(f"{name} must be a path or None, got {type(value).__name__}")
+
+
+def check_generator(name: str, generator: object) -> torch.Generator:
+    """Return ``generator`` if it is a CPU ``torch.Generator``.
+
+    Raises
+    ------
+    TypeError
+        If it is not a generator.
+    ValueError
+        If it lives on another device.
+    """
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(f"{name} must be a torch.Generator, got {type(generator).__name__}")
+    if generator.device.type != "cpu":
+        raise ValueError(f"{name} must be a CPU generator, got one on {generator.device}")
+    return generator
+
+
+def check_array(
+    name: str, value: object, ndim: int, *, integer: bool = False, min_rows: int = 1
+) -> np.ndarray:
+    """A Tensor (copied to the CPU) or ndarray as an ndarray of finite real numbers.
+
+    Integers only if ``integer``; ``ndim`` dimensions and at least ``min_rows`` rows.
+    """
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu()
+        value = (value.float() if value.dtype == torch.bfloat16 else value).numpy()
+    elif not isinstance(value, np.ndarray):
+        raise TypeError(f"{name} must be a Tensor or ndarray, got {type(value).__name__}")
+    if value.dtype.kind not in ("iu" if integer else "iuf"):
+        kind = "integers" if integer else "real numbers"
+        raise TypeError(f"{name} must hold {kind}, got dtype {value.dtype}")
+    if value.ndim != ndim:
+        raise ValueError(f"{name} must have {ndim} dimensions, got shape {value.shape}")
+    if value.shape[0] < min_rows:
+        raise ValueError(f"{name} needs at least {min_rows} rows, got shape {value.shape}")
+    if not np.isfinite(value).all():
+        raise ValueError(f"{name} contains NaN or inf")
     return value
 
 

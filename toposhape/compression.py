@@ -32,15 +32,19 @@ from toposhape.atlas import (
     AtlasAutoencoder,
     AtlasCodes,
     AtlasConfig,
-    _check_array,
-    _check_bool,
     _check_codes,
     _check_coords,
     _check_memberships,
     _check_q,
     train_atlas,
 )
-from toposhape.checks import check_int, check_optional_int, check_tensor
+from toposhape.checks import (
+    check_array,
+    check_bool,
+    check_int,
+    check_optional_int,
+    check_tensor,
+)
 from toposhape.training import seeded
 
 __all__ = [
@@ -62,7 +66,7 @@ _FAISS_SEED_MAX = 2**31 - 1  # faiss's k-means seed is a C int
 
 def _as_float32(name: str, x: object) -> np.ndarray:
     """Finite vectors (N, D), N, D ≥ 1, as a contiguous float32 array."""
-    array = _check_array(name, x, 2)
+    array = check_array(name, x, 2)
     if array.shape[1] < 1:
         raise ValueError(f"{name} must have at least 1 column, got shape {array.shape}")
     with np.errstate(over="ignore"):  # reported just below
@@ -121,7 +125,7 @@ def quantise(coords: torch.Tensor | np.ndarray, bits: int = 8) -> np.ndarray:
         uint8 for bits ≤ 8, uint16 otherwise; values in 0..2^bits − 1.
     """
     check_int("bits", bits, 1, _MAX_BITS)
-    x = _check_array("coords", coords, 2).astype(np.float64)
+    x = check_array("coords", coords, 2).astype(np.float64)
     if not ((x >= 0) & (x <= 1)).all():
         raise ValueError("coords must lie in [0, 1]")
     levels = 2**bits
@@ -145,7 +149,7 @@ def dequantise(codes: np.ndarray, bits: int = 8) -> np.ndarray:
         Coordinates in (0, 1) (exact in float32).
     """
     check_int("bits", bits, 1, _MAX_BITS)
-    codes = _check_array("codes", codes, 2, integer=True)
+    codes = check_array("codes", codes, 2, integer=True)
     if codes.size and (codes.min() < 0 or codes.max() >= 2**bits):
         raise ValueError(f"codes must lie in 0..{2**bits - 1} for bits={bits}")
     return ((codes.astype(np.float32) + 0.5) / 2**bits).astype(np.float32)
@@ -188,7 +192,7 @@ class AtlasStore:
         bits: int = 8,
         n_charts: int | None = None,
     ) -> None:
-        charts = _check_array("charts", charts, 1, integer=True)
+        charts = check_array("charts", charts, 1, integer=True)
         check_optional_int("n_charts", n_charts, 1)
         codes = quantise(coords, bits)
         if len(codes) != len(charts):
@@ -248,7 +252,7 @@ class AtlasStore:
             Database indices, nearest first; −1 past the end of a small chart.
         """
         check_int("k", k, 1)
-        query_charts = _check_array("query_charts", query_charts, 1, integer=True)
+        query_charts = check_array("query_charts", query_charts, 1, integer=True)
         query_coords = _as_float32("query_coords", query_coords)
         if query_coords.shape != (len(query_charts), self.dim):
             raise ValueError(
@@ -304,8 +308,8 @@ def recall_at_k(found: np.ndarray, truth: np.ndarray) -> float:
     float
         In [0, 1].
     """
-    found = _check_array("found", found, 2, integer=True)
-    truth = _check_array("truth", truth, 2, integer=True)
+    found = check_array("found", found, 2, integer=True)
+    truth = check_array("truth", truth, 2, integer=True)
     if found.shape != truth.shape:
         raise ValueError(
             f"found and truth must have the same shape, got {found.shape}, {truth.shape}"
@@ -581,7 +585,7 @@ def fit_atlas_to_embedding(
     check_int("dim", dim, 1)
     check_int("epochs", epochs, 1)
     check_int("seed", seed, 0)
-    _check_bool("progress", progress)
+    check_bool("progress", progress)
     data = torch.from_numpy(_as_float32("embedding", embedding))
     if len(data) < _BATCH:
         raise ValueError(

@@ -30,22 +30,22 @@ from toposhape.atlas import (
     AtlasCodes,
     AtlasHead,
     ChartwiseLinear,
-    _check_array,
     _check_backbone,
-    _check_bool,
-    _check_checkpoint,
-    _check_generator,
-    _check_on_model,
-    _model_device,
     membership_spread,
     mmd_to_uniform,
 )
 from toposhape.checks import (
+    check_array,
+    check_bool,
     check_choice,
     check_float,
+    check_generator,
     check_int,
+    check_on_model,
     check_optional_int,
+    check_path,
     check_tensor,
+    model_device,
 )
 from toposhape.training import fit_epochs, seeded
 
@@ -133,7 +133,7 @@ def augment_batch(
     _check_images("x", x)
     if not callable(transform):
         raise TypeError(f"transform must be callable, got {type(transform).__name__}")
-    _check_generator("generator", generator)
+    check_generator("generator", generator)
     seed = int(torch.randint(2**62, (1,), generator=generator))
     with seeded(seed):
         return torch.stack([transform(image) for image in x])
@@ -195,7 +195,7 @@ class SmallConvNet(nn.Module):
                 f"x must have shape (B, {self.in_channels}, H, W) with H, W >= "
                 f"{MIN_IMAGE_SIZE}, got {tuple(x.shape)}"
             )
-        _check_on_model("x", x, self)
+        check_on_model("x", x, self)
         return self.net(x)
 
 
@@ -230,7 +230,7 @@ def resnet18_cifar(in_channels: int) -> nn.Module:
 def _check_batch(x: object, model: nn.Module) -> torch.Tensor:
     """Float images (B, C, H, W) on the model's device (their values are not read)."""
     x = check_tensor("x", x, ndim=4, floating=True)
-    _check_on_model("x", x, model)
+    check_on_model("x", x, model)
     return x
 
 
@@ -561,14 +561,14 @@ def train_contrastive(
     """
     _check_contrastive_model(model)
     images = check_tensor("images", images)
-    _check_on_model("images", images, model)
+    check_on_model("images", images, model)
     _check_images("images", images)
     if not callable(transform):
         raise TypeError(f"transform must be callable, got {type(transform).__name__}")
     if not isinstance(config, ContrastiveConfig):
         raise TypeError(f"config must be a ContrastiveConfig, got {type(config).__name__}")
-    _check_checkpoint(checkpoint)
-    _check_bool("progress", progress)
+    check_path("checkpoint", checkpoint)
+    check_bool("progress", progress)
     atlas = isinstance(model, MSimCLRModel)
     ntxent = NTXentLoss(temperature=config.temperature)
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -641,7 +641,7 @@ def features(
     _check_contrastive_model(model)
     _check_images("images", images)
     check_int("batch_size", batch_size, 1)
-    device = _model_device(model)
+    device = model_device(model)
     training = model.training
     model.eval()
     parts: dict[str, list[torch.Tensor]] = {}
@@ -699,10 +699,10 @@ def linear_probe(
     float
         Accuracy on the test set.
     """
-    x_train = _check_array("train_feats", train_feats, 2)
-    y_train = _check_array("train_y", train_y, 1, integer=True)
-    x_test = _check_array("test_feats", test_feats, 2)
-    y_test = _check_array("test_y", test_y, 1, integer=True)
+    x_train = check_array("train_feats", train_feats, 2)
+    y_train = check_array("train_y", train_y, 1, integer=True)
+    x_test = check_array("test_feats", test_feats, 2)
+    y_test = check_array("test_y", test_y, 1, integer=True)
     check_int("seed", seed, 0, _SEED_MAX)
     _check_lengths(train_feats=x_train, train_y=y_train)
     _check_lengths(test_feats=x_test, test_y=y_test)
@@ -755,12 +755,12 @@ def chart_probe(
         ``accuracy`` (float), ``train_counts`` and ``test_counts`` (lists of k ints,
         the points per chart).
     """
-    c_train = _check_array("train_chart", train_chart, 1, integer=True).astype(np.int64)
-    x_train = _check_array("train_coords", train_coords, 2)
-    y_train = _check_array("train_y", train_y, 1, integer=True)
-    c_test = _check_array("test_chart", test_chart, 1, integer=True).astype(np.int64)
-    x_test = _check_array("test_coords", test_coords, 2)
-    y_test = _check_array("test_y", test_y, 1, integer=True)
+    c_train = check_array("train_chart", train_chart, 1, integer=True).astype(np.int64)
+    x_train = check_array("train_coords", train_coords, 2)
+    y_train = check_array("train_y", train_y, 1, integer=True)
+    c_test = check_array("test_chart", test_chart, 1, integer=True).astype(np.int64)
+    x_test = check_array("test_coords", test_coords, 2)
+    y_test = check_array("test_y", test_y, 1, integer=True)
     check_int("seed", seed, 0, _SEED_MAX)
     check_optional_int("charts", charts, 1)
     _check_lengths(train_chart=c_train, train_coords=x_train, train_y=y_train)
@@ -831,10 +831,10 @@ def plot_embedding_2d(
     -------
     matplotlib Axes (without ``charts``) or Figure (with ``charts``)
     """
-    points = _check_array("coords", coords, 2)
+    points = check_array("coords", coords, 2)
     if points.shape[1] != 2:
         raise ValueError(f"coords must have shape (N, 2), got {points.shape}")
-    y = _check_array("labels", labels, 1, integer=True)
+    y = check_array("labels", labels, 1, integer=True)
     if ax is not None and not isinstance(ax, Axes):
         raise TypeError(f"ax must be a matplotlib Axes or None, got {type(ax).__name__}")
     _check_lengths(coords=points, labels=y)
@@ -847,7 +847,7 @@ def plot_embedding_2d(
         return ax
     if ax is not None:
         raise ValueError("ax must be None when charts is given (one panel per chart is made)")
-    chart = _check_array("charts", charts, 1, integer=True)
+    chart = check_array("charts", charts, 1, integer=True)
     _check_lengths(coords=points, charts=chart)
     used = np.unique(chart)
     cols = min(len(used), 5)

@@ -43,17 +43,23 @@ from toposhape.atlas import (
     AtlasCodes,
     AtlasHead,
     _check_backbone,
-    _check_bool,
-    _check_checkpoint,
     _check_codes,
     _check_memberships,
-    _check_on_model,
-    _check_same_device,
     chart_distance,
     membership_spread,
     mmd_to_uniform,
 )
-from toposhape.checks import check_choice, check_float, check_int, check_optional_int, check_tensor
+from toposhape.checks import (
+    check_bool,
+    check_choice,
+    check_float,
+    check_int,
+    check_on_model,
+    check_optional_int,
+    check_path,
+    check_same_device,
+    check_tensor,
+)
 from toposhape.data import user_root
 from toposhape.training import fit_epochs
 
@@ -198,7 +204,7 @@ class ChartDistance(BaseDistance):
 
     def compute_mat(self, query_emb: torch.Tensor, ref_emb: torch.Tensor) -> torch.Tensor:
         """Distances between all pairs: (N, k + k·d) × (M, k + k·d) → (N, M)."""
-        _check_same_device(query_emb=query_emb, ref_emb=ref_emb)
+        check_same_device(query_emb=query_emb, ref_emb=ref_emb)
         q_a, coords_a = self._unpack("query_emb", query_emb)
         q_b, coords_b = self._unpack("ref_emb", ref_emb)
         return chart_distance(q_a, coords_a, q_b, coords_b, self.variant).clamp_max(NO_SHARED_CHART)
@@ -212,7 +218,7 @@ class ChartDistance(BaseDistance):
                 f"paired embeddings must have equal shapes, got {tuple(query_emb.shape)} "
                 f"and {tuple(ref_emb.shape)}"
             )
-        _check_same_device(query_emb=query_emb, ref_emb=ref_emb)
+        check_same_device(query_emb=query_emb, ref_emb=ref_emb)
         q_a, coords_a = self._unpack("query_emb", query_emb)
         q_b, coords_b = self._unpack("ref_emb", ref_emb)
         both = q_a * q_b  # (B, k)
@@ -233,7 +239,7 @@ class ChartDistance(BaseDistance):
 def _check_input(x: object, model: nn.Module) -> torch.Tensor:
     """A tensor on the model's device (its backbone checks the rest)."""
     x = check_tensor("x", x)
-    _check_on_model("x", x, model)
+    check_on_model("x", x, model)
     return x
 
 
@@ -302,7 +308,7 @@ class EuclideanEmbedder(nn.Module):
         super().__init__()
         features = _check_backbone(backbone)
         check_int("dim", dim, 1)
-        _check_bool("normalise", normalise)
+        check_bool("normalise", normalise)
         self.backbone = backbone
         self.linear = nn.Linear(features, dim)
         self.normalise = normalise
@@ -362,7 +368,7 @@ def _embedding(model: Embedder, x: torch.Tensor) -> tuple[torch.Tensor, AtlasCod
 def _check_images(images: object, model: nn.Module) -> torch.Tensor:
     """Finite floating images (N, ...), N ≥ 1, on the model's device."""
     images = check_tensor("images", images, floating=True, min_rows=1)
-    _check_on_model("images", images, model)
+    check_on_model("images", images, model)
     return check_tensor("images", images, finite=True)
 
 
@@ -620,8 +626,8 @@ def train_triplet(
         )
     if not isinstance(config, TripletConfig):
         raise TypeError(f"config must be a TripletConfig, got {type(config).__name__}")
-    _check_checkpoint(checkpoint)
-    _check_bool("progress", progress)
+    check_path("checkpoint", checkpoint)
+    check_bool("progress", progress)
     if on_epoch is not None and not callable(on_epoch):
         raise TypeError(f"on_epoch must be callable or None, got {type(on_epoch).__name__}")
     m, k = config.classes_per_batch, config.per_class
@@ -804,7 +810,7 @@ def retrieval_metrics(
             f"ref_emb (M, {query_emb.shape[1]}) and ref_labels (M,) do not fit: "
             f"{tuple(ref_emb.shape)}, {tuple(ref_labels.shape)}"
         )
-    _check_same_device(**tensors)
+    check_same_device(**tensors)
     check_tensor("query_emb", query_emb, finite=True)
     if ref_emb is not None:
         check_tensor("ref_emb", ref_emb, finite=True)
