@@ -33,11 +33,12 @@ NaN or inf distance it reads.
 """
 
 import math
+import numbers
 
 import torch
 
 from toposhape import _ops
-from toposhape.checks import check_float, check_tensor
+from toposhape.checks import check_tensor
 
 #: Elements of the (rows, n, D) blocks of differences the general-p distance matrix is built from.
 _BLOCK_ELEMENTS = 1 << 22
@@ -80,15 +81,20 @@ def check_points(x: torch.Tensor, name: str = "x") -> None:
 def check_p(p: float) -> float:
     """Return ``p`` as a float if it names an ℓp metric (p >= 1, inf allowed).
 
+    Every bad value, NaN included, gets the one message "p must be >= 1 ...",
+    which the configs that call this pass on.
+
     Raises
     ------
     TypeError
-        If ``p`` is not a real number.
+        If ``p`` is not a real number (bools refused; numpy scalars accepted).
     ValueError
         If it is NaN or below 1.
     """
-    p = check_float("p", p, allow_inf=True)
-    if p < 1.0:
+    if isinstance(p, bool) or not isinstance(p, numbers.Real):
+        raise TypeError(f"p must be a number >= 1 or math.inf, got {p!r}")
+    p = float(p)
+    if not p >= 1.0:  # NaN too
         raise ValueError(f"p must be >= 1 (an lp metric; 1, 2 and inf are usual), got {p}")
     return p
 
