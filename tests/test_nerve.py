@@ -512,7 +512,7 @@ def test_field_must_be_a_prime(field, error, match):
         ("max_simplices", 0, ValueError),
         ("max_simplices", 1e6, TypeError),
         ("rule", "foo", ValueError),
-        ("rule", None, ValueError),
+        ("rule", None, TypeError),
     ],
 )
 def test_bad_nerve_arguments_name_the_argument(name, value, error):

@@ -482,6 +482,7 @@ def _cell_error(ename: str, evalue: str):
         ("FileNotFoundError", FileNotFoundError),
         ("PermissionError", PermissionError),
         ("ValueError", ValueError),
+        ("UnicodeDecodeError", ValueError),  # its constructor takes 5 arguments
         ("ZeroDivisionError", RuntimeError),
         ("JSONDecodeError", RuntimeError),  # not a built-in name: a bug, not a user error
     ],

@@ -216,8 +216,24 @@ def test_fit_epochs_rejects_bad_arguments() -> None:
         args = {"epochs": 1, "batch_size": 4, "seed": 0, "config": {}} | kwargs
         return fit_epochs(data, lambda *_: {}, state, progress=False, **args)
 
-    with pytest.raises(TypeError, match=r"^data must be a tensor"):
+    with pytest.raises(TypeError, match=r"^data must be a sequence"):
         fit(8)
+    with pytest.raises(ValueError, match=r"^data must not be empty"):
+        fit([])
+    with pytest.raises(TypeError, match=r"^data must be a tensor or a sequence of tensors"):
+        fit([torch.zeros(8), 3])
+    with pytest.raises(TypeError, match=r"^step \(and on_epoch, when given\) must be callable"):
+        fit_epochs(torch.zeros(8), None, state, epochs=1, batch_size=4, seed=0, config={})
+    with pytest.raises(TypeError, match=r"^state must map names to modules and optimisers"):
+        fit_epochs(
+            torch.zeros(8), lambda *_: {}, {"w": weight}, epochs=1, batch_size=4, seed=0, config={}
+        )
+    with pytest.raises(ValueError, match=r"^seed must be an int in \[0, 4294967295\]"):
+        fit(seed=-1)
+    with pytest.raises(TypeError, match=r"^checkpoint must be a path or None"):
+        fit(checkpoint=3)
+    with pytest.raises(TypeError, match=r"config and the models' configs must be JSON data"):
+        fit(config={"f": object()})
     with pytest.raises(ValueError, match=r"^data tensors differ in length"):
         fit((torch.zeros(8), torch.zeros(7)))
     with pytest.raises(TypeError, match=r"^epochs must be an int"):

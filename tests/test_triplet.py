@@ -593,7 +593,7 @@ _XS, _YS = _blobs(per_class=4, classes=3)
         (lambda: unpack(_EMB.long(), 2, 2), TypeError, r"^emb must be a floating-point tensor"),
         (lambda: unpack(_EMB.tolist(), 2, 2), TypeError, r"^emb must be a torch.Tensor"),
         (lambda: ChartDistance(2.0, 2), TypeError, r"^charts must be an int"),
-        (lambda: ChartDistance(2, 2, variant=None), ValueError, r"^variant must be one of"),
+        (lambda: ChartDistance(2, 2, variant=None), TypeError, r"^variant must be a string"),
         (lambda: ChartDistance(2, 2)(_NEGATIVE_EMB), ValueError,
          r"^query_emb\[:, :k\] must be non-negative"),
         (lambda: ChartDistance(2, 2)(_EMB, _NAN_EMB), ValueError,
@@ -637,7 +637,7 @@ _XS, _YS = _blobs(per_class=4, classes=3)
         (lambda: class_split(_YS.bool(), 1), TypeError, r"^labels must be an integer tensor"),
         # retrieval
         (lambda: retrieval_metrics(_XS, _YS, ks=2), TypeError, r"^ks must be a sequence"),
-        (lambda: retrieval_metrics(_XS, _YS, ks=()), ValueError, r"^ks must hold at least one"),
+        (lambda: retrieval_metrics(_XS, _YS, ks=()), ValueError, r"^ks must not be empty"),
         (lambda: retrieval_metrics(_XS, _YS, ks=(1.0,)), TypeError, r"^every k of ks must be"),
         (lambda: retrieval_metrics(_XS, _YS, batch_size=0), ValueError, r"^batch_size must be"),
         (lambda: retrieval_metrics(_XS, _YS, distance="l2"), TypeError,

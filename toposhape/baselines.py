@@ -26,25 +26,13 @@ from sklearn.neighbors import KernelDensity
 from sklearn.svm import OneClassSVM
 from torch import nn
 
-from toposhape.checks import check_choice, check_float, check_int, check_tensor
+from toposhape.checks import check_choice, check_float, check_images, check_int, check_sequence
 from toposhape.training import seeded
 
 __all__ = ["DeepSVDDNet", "deep_svdd_scores", "flatten_pixels", "kde_scores", "ocsvm_scores"]
 
 #: Bandwidths searched for the pixel-space KDE (pixels scaled to [0, 1]).
 KDE_BANDWIDTHS: tuple[float, ...] = tuple(np.logspace(-2, 1.5, 15).round(4).tolist())
-
-
-def _check_images(name: str, images: object) -> torch.Tensor:
-    """``images`` as a (N, C, H, W) tensor, uint8 or finite floating in [0, 1]."""
-    check_tensor(name, images, ndim=4)
-    if images.dtype != torch.uint8 and not images.is_floating_point():
-        raise TypeError(f"{name} must be uint8 or floating in [0, 1], got {images.dtype}")
-    if images.is_floating_point() and images.numel():
-        low, high = torch.aminmax(images)
-        if not (bool(torch.isfinite(low) & torch.isfinite(high)) and low >= 0 and high <= 1):
-            raise ValueError(f"{name} must be finite and in [0, 1], got values in [{low}, {high}]")
-    return images
 
 
 def _check_pixels(inliers: object, test: object, min_inliers: int) -> None:
@@ -62,7 +50,7 @@ def _check_pixels(inliers: object, test: object, min_inliers: int) -> None:
 
 def flatten_pixels(images: torch.Tensor) -> np.ndarray:
     """Images (N, C, H, W), uint8 or float in [0, 1] → float64 array (N, C·H·W) in [0, 1]."""
-    _check_images("images", images)
+    check_images("images", images)
     x = images.reshape(len(images), -1).double()
     if images.dtype == torch.uint8:
         x = x / 255.0
@@ -94,8 +82,7 @@ def kde_scores(
         cross-validation's folds), or bandwidths that are not finite and > 0.
     """
     _check_pixels(inliers, test, 5)
-    if isinstance(bandwidths, str) or not isinstance(bandwidths, Sequence) or not bandwidths:
-        raise TypeError(f"bandwidths must be a non-empty sequence of numbers, got {bandwidths!r}")
+    check_sequence("bandwidths", bandwidths)
     bandwidths = [check_float("bandwidths", b, 0.0, low_open=True) for b in bandwidths]
     search = GridSearchCV(KernelDensity(kernel="gaussian"), {"bandwidth": list(bandwidths)}, cv=5)
     search.fit(inliers)
@@ -225,8 +212,8 @@ def deep_svdd_scores(
         On images that are not (N, C, S, S) uint8 or [0, 1] floats of one shape, fewer
         than 2 inliers, or settings out of range (each named).
     """
-    _check_images("inliers", inliers)
-    _check_images("test", test)
+    check_images("inliers", inliers)
+    check_images("test", test)
     _, channels, size, width = inliers.shape
     if size != width or test.shape[1:] != inliers.shape[1:]:
         raise ValueError(

@@ -208,7 +208,10 @@ def cell_error(err: "PapermillExecutionError", what: str, executed: Path) -> Bas
         f"(executed notebook: {executed})"
     )
     if isinstance(cls, type) and issubclass(cls, USER_ERRORS):
-        return cls(message)
+        try:
+            return cls(message)
+        except TypeError:  # e.g. UnicodeDecodeError, whose constructor takes 5 arguments
+            return (OSError if issubclass(cls, OSError) else ValueError)(message)
     return RuntimeError(message)
 
 

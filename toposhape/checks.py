@@ -95,11 +95,32 @@ def check_choice(name: str, value: object, choices: Sequence[str]) -> str:
 
     Raises
     ------
+    TypeError
+        If ``value`` is not a string.
     ValueError
         Naming the argument and the accepted values.
     """
-    if not isinstance(value, str) or value not in choices:
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, got {value!r} ({type(value).__name__})")
+    if value not in choices:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+    return value
+
+
+def check_sequence(name: str, value: object, *, nonempty: bool = True) -> Sequence:
+    """Return ``value`` if it is a sequence (not a string), non-empty if required.
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not a sequence, or is a string.
+    ValueError
+        If it is empty and ``nonempty``.
+    """
+    if isinstance(value, str | bytes) or not isinstance(value, Sequence):
+        raise TypeError(f"{name} must be a sequence, got {type(value).__name__}")
+    if nonempty and not value:
+        raise ValueError(f"{name} must not be empty")
     return value
 
 
@@ -225,6 +246,55 @@ def check_array(
     if not np.isfinite(value).all():
         raise ValueError(f"{name} contains NaN or inf")
     return value
+
+
+def check_images(
+    name: str, value: object, *, uint8: bool = True, min_rows: int = 0
+) -> torch.Tensor:
+    """Return ``value`` if it is a batch of images: shape (N, C, H, W), pixels in range.
+
+    Parameters
+    ----------
+    name : str
+    value : object
+    uint8 : bool
+        Accept uint8 images (pixels 0…255) besides floating ones (pixels in [0, 1]).
+    min_rows : int
+        Required minimum N.
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not a tensor of an accepted dtype.
+    ValueError
+        On another shape, too few images, or floating pixels that are NaN or outside
+        [0, 1] (not checked while ``torch.compile`` traces).
+    """
+    images = check_tensor(name, value, ndim=4, min_rows=min_rows)
+    if not images.is_floating_point() and not (uint8 and images.dtype == torch.uint8):
+        kinds = "uint8 or floating" if uint8 else "floating"
+        raise TypeError(f"{name} must be {kinds} images, got {images.dtype}")
+    if images.is_floating_point() and images.numel() and not torch.compiler.is_compiling():
+        low, high = torch.aminmax(images)
+        if not (bool(torch.isfinite(low) & torch.isfinite(high)) and low >= 0 and high <= 1):
+            raise ValueError(f"{name} must be finite and in [0, 1], got values in [{low}, {high}]")
+    return images
+
+
+def check_labels(name: str, value: object, *, min_rows: int = 0) -> torch.Tensor:
+    """Return ``value`` if it is a 1-D integer tensor of class labels (not bool).
+
+    Raises
+    ------
+    TypeError
+        If it is not a tensor or not of an integer dtype.
+    ValueError
+        If it is not 1-D or has fewer than ``min_rows`` entries.
+    """
+    labels = check_tensor(name, value, ndim=1, min_rows=min_rows)
+    if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
+        raise TypeError(f"{name} must be an integer tensor, got {labels.dtype}")
+    return labels
 
 
 def _bounds(low: int | None, high: int | None) -> str:

@@ -40,6 +40,7 @@ from toposhape.checks import (
     check_choice,
     check_float,
     check_generator,
+    check_images,
     check_int,
     check_on_model,
     check_optional_int,
@@ -94,16 +95,6 @@ def simclr_augment(image_size: int, channels: int) -> v2.Compose:
     )
 
 
-def _check_images(name: str, images: object) -> torch.Tensor:
-    """Float images (N, C, H, W), N ≥ 1, with pixels in [0, 1]."""
-    images = check_tensor(name, images, floating=True, min_rows=1)
-    if images.dim() != 4:
-        raise ValueError(f"{name} must have shape (N, C, H, W), got {tuple(images.shape)}")
-    if not torch.compiler.is_compiling() and not bool(((images >= 0) & (images <= 1)).all()):
-        raise ValueError(f"{name} must hold pixels in [0, 1] (NaN refused)")
-    return images
-
-
 def augment_batch(
     x: torch.Tensor, transform: v2.Transform, generator: torch.Generator
 ) -> torch.Tensor:
@@ -130,7 +121,7 @@ def augment_batch(
     -------
     Tensor, shape (B, C, S, S)
     """
-    _check_images("x", x)
+    check_images("x", x, uint8=False, min_rows=1)
     if not callable(transform):
         raise TypeError(f"transform must be callable, got {type(transform).__name__}")
     check_generator("generator", generator)
@@ -562,7 +553,7 @@ def train_contrastive(
     _check_contrastive_model(model)
     images = check_tensor("images", images)
     check_on_model("images", images, model)
-    _check_images("images", images)
+    check_images("images", images, uint8=False, min_rows=1)
     if not callable(transform):
         raise TypeError(f"transform must be callable, got {type(transform).__name__}")
     if not isinstance(config, ContrastiveConfig):
@@ -639,7 +630,7 @@ def features(
         ``coords`` (N, d) = φ of that chart, ``q`` (N, k).
     """
     _check_contrastive_model(model)
-    _check_images("images", images)
+    check_images("images", images, uint8=False, min_rows=1)
     check_int("batch_size", batch_size, 1)
     device = model_device(model)
     training = model.training

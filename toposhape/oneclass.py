@@ -23,7 +23,15 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from toposhape.autoencoder import ConnectivityAutoencoder
-from toposhape.checks import check_float, check_int, check_optional_int, check_tensor
+from toposhape.checks import (
+    check_float,
+    check_images,
+    check_int,
+    check_labels,
+    check_optional_int,
+    check_sequence,
+    check_tensor,
+)
 from toposhape.pershom import check_p
 
 __all__ = [
@@ -37,13 +45,6 @@ __all__ = [
 ]
 
 
-def _check_nonempty_sequence(name: str, value: object) -> None:
-    if isinstance(value, str) or not isinstance(value, Sequence):
-        raise TypeError(f"{name} must be a sequence, got {value!r}")
-    if not value:
-        raise ValueError(f"{name} must not be empty")
-
-
 @torch.no_grad()
 def encode(model: ConnectivityAutoencoder, images: torch.Tensor, chunk: int = 1000) -> torch.Tensor:
     """Latent codes of images, in chunks, on the model's device.
@@ -54,12 +55,12 @@ def encode(model: ConnectivityAutoencoder, images: torch.Tensor, chunk: int = 10
     images : Tensor, shape (N, C, H, W)
         uint8 in [0, 255] or floating in [0, 1]; C, H, W must match the model.
 
+    chunk : int
+        Images per forward pass, >= 1.
+
     Returns
     -------
     Tensor, shape (N, branches * branch_dim), float32, on the model's device.
-
-    chunk : int
-        Images per forward pass, >= 1.
 
     Raises
     ------
@@ -74,18 +75,6 @@ def encode(model: ConnectivityAutoencoder, images: torch.Tensor, chunk: int = 10
         raise TypeError(f"model must be a ConnectivityAutoencoder, got {type(model).__name__}")
     check_tensor("images", images)
     chunk = check_int("chunk", chunk, 1)
-    if images.dtype != torch.uint8 and not images.is_floating_point():
-        raise TypeError(
-            f"images must be uint8 in [0, 255] or floating in [0, 1], got {images.dtype}"
-        )
-    if images.is_floating_point() and images.numel():
-        low, high = torch.aminmax(images)
-        if not (
-            bool(torch.isfinite(low)) and bool(torch.isfinite(high)) and low >= 0 and high <= 1
-        ):
-            raise ValueError(
-                f"floating images must be finite and in [0, 1], got values in [{low}, {high}]"
-            )
     cfg = model.config
     expected = (cfg["in_channels"], cfg["image_size"], cfg["image_size"])
     if images.dim() != 4 or tuple(images.shape[1:]) != expected:
@@ -93,6 +82,7 @@ def encode(model: ConnectivityAutoencoder, images: torch.Tensor, chunk: int = 10
             f"images of shape {tuple(images.shape)} do not fit the backbone, which expects "
             f"(N, {', '.join(map(str, expected))})"
         )
+    check_images("images", images)
     device = next(model.parameters()).device
     model.eval()
     out = []
@@ -195,13 +185,13 @@ def draw_ball_counts(
     branches = check_int("branches", branches, 1)
     if latent % branches:
         raise ValueError(f"branches={branches} must divide the latent size {latent}")
-    _check_nonempty_sequence("radii", radii)
+    check_sequence("radii", radii)
     radii = [check_float("radii", r, 0.0, low_open=True) for r in radii]
     check_tensor("orders", orders, ndim=2)
     if orders.dtype != torch.int64:
         raise TypeError(f"orders must be an int64 tensor (draws, n), got {orders.dtype}")
     m = orders.shape[1]
-    _check_nonempty_sequence("ns", ns)
+    check_sequence("ns", ns)
     ns = [check_int("ns", n, 1, m) for n in ns]
     if orders.numel() and (orders.min() < 0 or orders.max() >= len(pool_codes)):
         raise ValueError(f"orders must index the {len(pool_codes)} pool codes")
@@ -252,13 +242,14 @@ def class_draws(
 
     Raises
     ------
+    TypeError
+        If ``labels`` is not an integer tensor, or ``n``, ``draws``, ``seed`` or a class
+        is not an int.
     ValueError
         If a class has fewer than ``n`` training images, or ``n``/``draws`` < 1.
     """
     n, draws, seed = check_int("n", n, 1), check_int("draws", draws, 1), check_int("seed", seed)
-    check_tensor("labels", labels, ndim=1)
-    if labels.is_floating_point() or labels.dtype == torch.bool:
-        raise TypeError(f"labels must be an integer tensor, got {labels.dtype}")
+    check_labels("labels", labels)
     classes = [check_int("classes", c) for c in classes]
     labels = labels.cpu()
     out = {}
@@ -352,7 +343,7 @@ def run_protocol(
         or the scorer returns scores of the wrong shape.
     """
     check_tensor("test_labels", test_labels, ndim=1)
-    _check_nonempty_sequence("ns", ns)
+    check_sequence("ns", ns)
     ns = [check_int("ns", n, 1) for n in ns]
     test_labels = test_labels.cpu()
     if classes is None:

@@ -22,7 +22,15 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from toposhape.autoencoder import ConnectivityAutoencoder
-from toposhape.checks import check_float, check_int, check_optional_int
+from toposhape.checks import (
+    check_bool,
+    check_float,
+    check_images,
+    check_int,
+    check_optional_int,
+    check_path,
+    check_sequence,
+)
 from toposhape.losses import RECONSTRUCTION, branch_clouds, reconstruction_l1
 from toposhape.pershom import check_p, vr_persistence0
 from toposhape.results import atomic_write_bytes
@@ -64,7 +72,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         check_int("TrainConfig.epochs", self.epochs, 1)
         check_int("TrainConfig.batch_size", self.batch_size, 2)
-        check_int("TrainConfig.seed", self.seed)
+        check_int("TrainConfig.seed", self.seed, 0, MAX_SEED)
         check_optional_int("TrainConfig.steps_per_epoch", self.steps_per_epoch, 1)
         check_float("TrainConfig.lam", self.lam, 0.0)
         check_float("TrainConfig.eta", self.eta, 0.0, low_open=True)
@@ -89,15 +97,19 @@ def profile_device(name: str) -> torch.device:
 
     Raises
     ------
-    RuntimeError
+    ValueError
         If the profile names "cuda" and torch sees no GPU.
     """
     if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(
+        raise ValueError(
             "this profile trains on a GPU (device 'cuda') but torch sees none; run it on a "
             "machine with CUDA, or use the 'full' profile on CPU"
         )
     return torch.device(name)
+
+
+#: Largest training seed: the generator seeds derived from it stay below 2**63.
+MAX_SEED = 2**32 - 1
 
 
 def _epoch_generator(seed: int, epoch: int, stream: int) -> torch.Generator:
@@ -171,7 +183,13 @@ def run_identity(
         "loop": {"batch_size": batch_size, "seed": seed, "steps_per_epoch": steps_per_epoch},
         "data": tensor_digest(*data),
     }
-    return json.loads(json.dumps(identity, default=repr))
+    try:
+        return json.loads(json.dumps(identity))
+    except (TypeError, ValueError) as err:
+        raise TypeError(
+            f"config and the models' configs must be JSON data (numbers, strings, lists, "
+            f"dicts), to be recorded in the checkpoint: {err}"
+        ) from err
 
 
 class Checkpoint(NamedTuple):
@@ -229,11 +247,15 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
     ------
     FileNotFoundError
         If ``path`` does not exist.
+    IsADirectoryError
+        If it is a folder.
     ValueError
         Naming the file: if it is empty, truncated or unreadable, fails its checksum, is
         not a toposhape checkpoint, or predates run identities (it cannot be verified).
     """
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"checkpoint {path} is a folder, not a file")
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
     data = path.read_bytes()
@@ -262,13 +284,18 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
     return Checkpoint(json.loads(identity), history, content)
 
 
+_ABSENT = "<absent>"
+
+
 def _differences(saved: Any, current: Any, prefix: str = "") -> list[str]:
     """Dotted paths where two JSON values differ, with both values (saved first)."""
     if isinstance(saved, dict) and isinstance(current, dict):
         return [
             line
             for key in sorted(saved.keys() | current.keys(), key=str)
-            for line in _differences(saved.get(key), current.get(key), f"{prefix}{key}.")
+            for line in _differences(
+                saved.get(key, _ABSENT), current.get(key, _ABSENT), f"{prefix}{key}."
+            )
         ]
     if saved == current:
         return []
@@ -339,21 +366,23 @@ def fit_epochs(
         One entry per epoch: ``epoch``, the epoch means of the statistics, ``seconds``
         (training only) and whatever ``on_epoch`` returned.
     """
-    tensors = [data] if isinstance(data, torch.Tensor) else data
-    if (
-        not isinstance(tensors, Sequence)
-        or not tensors
-        or not all(isinstance(t, torch.Tensor) and t.dim() >= 1 for t in tensors)
+    tensors = [data] if isinstance(data, torch.Tensor) else check_sequence("data", data)
+    if not all(isinstance(t, torch.Tensor) and t.dim() >= 1 for t in tensors):
+        raise TypeError("data must be a tensor or a sequence of tensors of shape (N, ...)")
+    if not callable(step) or (on_epoch is not None and not callable(on_epoch)):
+        raise TypeError("step (and on_epoch, when given) must be callable")
+    if not isinstance(state, Mapping) or not all(
+        isinstance(obj, nn.Module | torch.optim.Optimizer) for obj in state.values()
     ):
-        raise TypeError(
-            "data must be a tensor or a non-empty sequence of tensors of shape (N, ...)"
-        )
+        raise TypeError("state must map names to modules and optimisers")
+    check_path("checkpoint", checkpoint)
+    check_bool("progress", progress)
     n = tensors[0].shape[0]
     if any(t.shape[0] != n for t in tensors):
         raise ValueError(f"data tensors differ in length: {[t.shape[0] for t in tensors]}")
     epochs = check_int("epochs", epochs, 1)
     batch_size = check_int("batch_size", batch_size, 1)
-    seed = check_int("seed", seed)
+    seed = check_int("seed", seed, 0, MAX_SEED)
     steps_per_epoch = check_optional_int("steps_per_epoch", steps_per_epoch, 1)
     if n < batch_size:
         raise ValueError(f"the training set has {n} samples, fewer than batch_size={batch_size}")
@@ -475,6 +504,17 @@ def train_autoencoder(
     CPU for both 28×28×1 and 32×32×3 inputs); the checkpoint records it with the config.
     Results are bit-identical across an interruption at a fixed number of torch threads.
     """
+    if not isinstance(model, ConnectivityAutoencoder):
+        raise TypeError(f"model must be a ConnectivityAutoencoder, got {type(model).__name__}")
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    check_images("images", images, uint8=False)
+    expected = (model.config["in_channels"], model.config["image_size"])
+    if (images.shape[1], images.shape[2], images.shape[3]) != (*expected, expected[1]):
+        raise ValueError(
+            f"images of shape {tuple(images.shape)} do not fit the model, which expects "
+            f"(N, {expected[0]}, {expected[1]}, {expected[1]})"
+        )
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
     branches = model.config["branches"]
 
@@ -551,8 +591,10 @@ def train_backbone(
     history : list of dict
         Per-epoch statistics from :func:`train_autoencoder`.
     """
-    if images.dim() != 4 or images.shape[-1] != images.shape[-2]:
+    check_images("images", images, uint8=False)
+    if images.shape[-1] != images.shape[-2]:
         raise ValueError(f"images must have shape (N, C, S, S), got {tuple(images.shape)}")
+    init_seed = check_int("init_seed", init_seed, 0)
     with seeded(init_seed):
         model = ConnectivityAutoencoder(images.shape[1], images.shape[-1], branches, branch_dim)
     model = model.to(images.device)

@@ -54,10 +54,12 @@ from toposhape.checks import (
     check_choice,
     check_float,
     check_int,
+    check_labels,
     check_on_model,
     check_optional_int,
     check_path,
     check_same_device,
+    check_sequence,
     check_tensor,
 )
 from toposhape.data import user_root
@@ -101,20 +103,9 @@ CARS196_TRAIN_CLASSES = 98
 _SEED_MAX = 2**32 - 1  # numpy's RandomState, which pml's sampler draws from
 
 
-def _check_labels(name: str, labels: object) -> torch.Tensor:
-    """A non-empty 1-d tensor of integer class labels."""
-    labels = check_tensor(name, labels, ndim=1, min_rows=1)
-    if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
-        raise TypeError(f"{name} must be an integer tensor, got {labels.dtype}")
-    return labels
-
-
 def _check_ks(ks: object) -> tuple[int, ...]:
     """The k of Recall@k: a non-empty sequence of ints ≥ 1."""
-    if not isinstance(ks, Sequence) or isinstance(ks, str):
-        raise TypeError(f"ks must be a sequence of ints, got {type(ks).__name__}")
-    if not ks:
-        raise ValueError("ks must hold at least one k")
+    check_sequence("ks", ks)
     return tuple(check_int("every k of ks", k, 1) for k in ks)
 
 
@@ -407,7 +398,7 @@ def embed(model: Embedder, images: torch.Tensor, batch_size: int = 256) -> torch
 
 
 def _check_batch(labels: torch.Tensor, classes_per_batch: int, per_class: int) -> None:
-    _check_labels("labels", labels)
+    check_labels("labels", labels, min_rows=1)
     check_int("classes_per_batch (m)", classes_per_batch)
     if check_int("per_class (k)", per_class) < 2:
         raise ValueError(
@@ -493,7 +484,7 @@ def class_split(labels: torch.Tensor, train_classes: int) -> tuple[torch.Tensor,
     train_idx, test_idx : LongTensor
         Increasing sample indices of the training and of the held-out classes.
     """
-    labels = _check_labels("labels", labels)
+    labels = check_labels("labels", labels, min_rows=1)
     check_int("train_classes", train_classes)
     classes = torch.unique(labels)  # sorted
     if not 1 <= train_classes < classes.numel():
@@ -797,7 +788,7 @@ def retrieval_metrics(
         if name.endswith("emb"):
             check_tensor(name, value, ndim=2, floating=True, min_rows=1)
         else:
-            _check_labels(name, value)
+            check_labels(name, value, min_rows=1)
     if query_labels.shape != (query_emb.shape[0],):
         raise ValueError(
             f"query_emb (N, E) and query_labels (N,) do not fit: {tuple(query_emb.shape)}, "
@@ -856,7 +847,7 @@ def evaluate_retrieval(
     """
     _check_model(model)
     images = _check_images(images, model)
-    labels = _check_labels("labels", labels)
+    labels = check_labels("labels", labels, min_rows=1)
     if labels.shape != images.shape[:1]:
         raise ValueError(
             f"labels must have shape (N,) = ({images.shape[0]},), got {tuple(labels.shape)}"
