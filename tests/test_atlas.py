@@ -670,7 +670,7 @@ def test_bad_arguments_name_the_argument(call, error: type, match: str) -> None:
 @pytest.mark.parametrize(
     ("change", "error", "match"),
     [
-        ({"variant": None}, ValueError, r"^variant must be one of 'blog', 'code'"),
+        ({"variant": None}, TypeError, r"^variant must be a string"),
         ({"q_a": _NEGATIVE_Q}, ValueError, r"^q_a must be non-negative"),
         ({"q_b": _UNNORMALISED_Q}, ValueError, r"^rows of q_b must sum to 1"),
         ({"q_a": _NAN_Q}, ValueError, r"^q_a contains NaN or inf"),

@@ -337,7 +337,7 @@ def test_bad_noise(noise):
         ({"seed": None}, TypeError, r"^seed must be an int"),
         ({"noise": "0.1"}, TypeError, r"^noise must be a number"),
         ({"noise": True}, TypeError, r"^noise must be a number"),
-        ({"name": None}, ValueError, r"^name must be one of"),
+        ({"name": None}, TypeError, r"^name must be a string"),
     ],
 )
 def test_bad_arguments_name_the_argument(kwargs, error, match):
