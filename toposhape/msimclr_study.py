@@ -149,7 +149,7 @@ def _check_mapping(name: str, value: object, *keys: str) -> Mapping[str, Any]:
     return value
 
 
-def _check_sizes(name: str, values: object, *, nonempty: bool = True) -> list[int]:
+def _check_positive_ints(name: str, values: object, *, nonempty: bool = True) -> list[int]:
     """A sequence of ints >= 1 (dimensions, chart counts)."""
     values = check_sequence(name, values, nonempty=nonempty)
     return [check_int(f"{name}[{i}]", v, 1) for i, v in enumerate(values)]
@@ -169,9 +169,9 @@ def model_keys(settings: Mapping[str, Any]) -> list[tuple[str, int, int, int | N
         (sequences of ints >= 1) and ``wide_head`` (int >= 1).
     """
     _check_mapping("settings", settings, "dims", "charts", "wide_head", "wide_head_dims")
-    _check_sizes("settings['dims']", settings["dims"])
-    _check_sizes("settings['charts']", settings["charts"], nonempty=False)
-    _check_sizes("settings['wide_head_dims']", settings["wide_head_dims"], nonempty=False)
+    _check_positive_ints("settings['dims']", settings["dims"])
+    _check_positive_ints("settings['charts']", settings["charts"], nonempty=False)
+    _check_positive_ints("settings['wide_head_dims']", settings["wide_head_dims"], nonempty=False)
     check_int("settings['wide_head']", settings["wide_head"], 1)
     keys = []
     for d in settings["dims"]:
@@ -317,7 +317,7 @@ def collapsed_heads(
         ``"d{d}"`` → the share of seeds with at most one unit alive (:func:`alive_units`).
     """
     _check_mapping("settings", settings, "backbone", "dims")
-    _check_sizes("settings['dims']", settings["dims"])
+    _check_positive_ints("settings['dims']", settings["dims"])
     images = check_images("images", images, uint8=False, min_rows=1)
     if images.shape[2] != images.shape[3]:
         raise ValueError(f"images must be square, got shape {tuple(images.shape)}")
