@@ -582,7 +582,7 @@ def batch_size_study(
     Parameters
     ----------
     codes : Tensor, shape (N, L)
-        Finite float32/float64 codes, N >= 2.
+        Finite float32/float64 codes, N >= 2, on any device with a kernel.
     batch_sizes : sequence of int
         Non-empty; every B >= 2.
     repeats : int
@@ -610,7 +610,7 @@ def batch_size_study(
         for _ in range(repeats):
             idx = torch.randperm(len(codes), generator=gen)[:b]
             deaths.append(vr_persistence0(branch_clouds(codes[idx], branches), p).flatten())
-        stats = _death_stats(torch.cat(deaths).double().numpy(), eta, within)
+        stats = _death_stats(torch.cat(deaths).detach().double().cpu().numpy(), eta, within)
         rows.append({"B": b, **{k: stats[k] for k in ("mean", "std", "frac_within")}})
     out: dict[str, Any] = {"repeats": repeats, "rows": rows}
     if len(rows) >= 2:
