@@ -9,10 +9,12 @@ import torch
 from toposhape.checks import (
     check_array,
     check_bool,
+    check_callable,
     check_choice,
     check_float,
     check_generator,
     check_int,
+    check_mapping,
     check_on_model,
     check_optional_int,
     check_path,
@@ -126,3 +128,18 @@ def test_check_array() -> None:
         check_array("codes", np.zeros((2, 2)), 2, min_rows=3)
     with pytest.raises(ValueError, match=r"^codes contains NaN or inf"):
         check_array("codes", np.array([[np.nan]]), 2)
+
+
+def test_check_mapping_and_callable() -> None:
+    payload = {"a": 1, "b": 2}
+    assert check_mapping("payload", payload, "a") is payload
+    with pytest.raises(TypeError, match=r"^payload must be a mapping"):
+        check_mapping("payload", [1], "a")
+    with pytest.raises(ValueError, match=r"^payload lacks the key\(s\) 'c', 'd'"):
+        check_mapping("payload", payload, "a", "c", "d")
+    check_callable("log", print)
+    check_callable("log", None, optional=True)
+    with pytest.raises(TypeError, match=r"^log must be callable, got NoneType"):
+        check_callable("log", None)
+    with pytest.raises(TypeError, match=r"^log must be callable or None, got int"):
+        check_callable("log", 3, optional=True)

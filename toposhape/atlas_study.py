@@ -27,8 +27,10 @@ from matplotlib.figure import Figure
 from toposhape.atlas import AtlasAutoencoder, AtlasConfig, train_atlas
 from toposhape.checks import (
     check_bool,
+    check_callable,
     check_choice,
     check_int,
+    check_mapping,
     check_optional_int,
     check_path,
     check_sequence,
@@ -119,16 +121,6 @@ def work_dir(profile: str, results_root: str | Path | None = None) -> Path:
     check_choice("profile", profile, tuple(PROFILES))
     check_path("results_root", results_root)
     return chapter_work_dir(CHAPTER, profile, results_root)
-
-
-def _check_mapping(name: str, value: object, *keys: str) -> Mapping[str, Any]:
-    """``value`` if it is a mapping that holds ``keys`` (a payload, a profile's settings)."""
-    if not isinstance(value, Mapping):
-        raise TypeError(f"{name} must be a mapping, got {type(value).__name__}")
-    missing = [key for key in keys if key not in value]
-    if missing:
-        raise ValueError(f"{name} lacks the key(s) {', '.join(map(repr, missing))}")
-    return value
 
 
 def _check_folder(folder: object) -> Path:
@@ -426,8 +418,7 @@ def run(
     seed = check_int("seed", seed, 0, MAX_SEED)
     check_path("results_root", results_root)
     check_bool("progress", progress)
-    if log is not None and not callable(log):
-        raise TypeError(f"log must be callable or None, got {type(log).__name__}")
+    check_callable("log", log, optional=True)
     say = log or (lambda _msg: None)
     folder = work_dir(profile, results_root)
     timings: dict[str, float] = {}
@@ -482,7 +473,7 @@ def _first(payload: Mapping[str, Any], name: str, reg: str) -> Mapping[str, Any]
 
 def plot_charts(payload: Mapping[str, Any]) -> Figure:
     """Data coloured by chart (argmax q) with every chart's decoded grid, first seed."""
-    _check_mapping("payload", payload, "settings", "regularisers", "manifolds")
+    check_mapping("payload", payload, "settings", "regularisers", "manifolds")
     names = payload["settings"]["manifolds"]
     regs = list(payload["regularisers"])
     fig = Figure(figsize=(4.2 * len(names), 4 * len(regs)))
@@ -532,7 +523,7 @@ def plot_charts(payload: Mapping[str, Any]) -> Figure:
 
 def plot_barcode_grid(payload: Mapping[str, Any]) -> Figure:
     """Barcodes (log scale, Z/2) of the first seed per manifold × regulariser, and RP² over Z/3."""
-    _check_mapping("payload", payload, "settings", "regularisers", "manifolds")
+    check_mapping("payload", payload, "settings", "regularisers", "manifolds")
     names = payload["settings"]["manifolds"]
     regs = list(payload["regularisers"])
     extra = 1 if "rp2" in names else 0
@@ -567,7 +558,7 @@ def _torus3_final(payload: Mapping[str, Any]) -> dict[int, dict[str, np.ndarray]
 
 def plot_torus3(payload: Mapping[str, Any]) -> Figure:
     """T³ ⊂ R⁶: reconstruction and encoder GAN loss per epoch (mean over seeds), per d."""
-    _check_mapping("payload", payload, "torus3")
+    check_mapping("payload", payload, "torus3")
     fig = Figure(figsize=(12, 3.8))
     ax_rec, ax_gan, ax_end = fig.subplots(1, 3)
     dims = sorted({r["dim"] for r in payload["torus3"]})
@@ -603,7 +594,7 @@ def plot_torus3(payload: Mapping[str, Any]) -> Figure:
 
 def plot_mnist_graph(payload: Mapping[str, Any]) -> Figure:
     """The 15 MNIST charts, each as its decoded grid, on a circle; edges weighted by u."""
-    _check_mapping("payload", payload, "mnist")
+    check_mapping("payload", payload, "mnist")
     m = payload["mnist"]
     grids = np.asarray(m["grids"])  # (k, G, S, S)
     k, g, s = grids.shape[0], grids.shape[1], grids.shape[2]
@@ -648,7 +639,7 @@ def plot_mnist_graph(payload: Mapping[str, Any]) -> Figure:
 
 def plot_all(payload: Mapping[str, Any]) -> dict[str, Figure]:
     """Every figure of the chapter, by name."""
-    _check_mapping("payload", payload, "settings", "regularisers", "manifolds", "torus3", "mnist")
+    check_mapping("payload", payload, "settings", "regularisers", "manifolds", "torus3", "mnist")
     return {
         "charts": plot_charts(payload),
         "barcodes": plot_barcode_grid(payload),
@@ -673,7 +664,7 @@ def _summary(payload: Mapping[str, Any], name: str, reg: str) -> dict[str, Any]:
 
 def markdown_tables(payload: Mapping[str, Any]) -> dict[str, str]:
     """The chapter's tables (Markdown), by name."""
-    _check_mapping("payload", payload, "settings", "regularisers", "manifolds", "torus3", "mnist")
+    check_mapping("payload", payload, "settings", "regularisers", "manifolds", "torus3", "mnist")
     rows = []
     for name in payload["settings"]["manifolds"]:
         truth = MANIFOLDS[name]
@@ -729,7 +720,7 @@ def findings(payload: Mapping[str, Any]) -> dict[str, list[str]]:
         ``"homology"``: per manifold and GAN vs MMD; ``"torus3"``: the intrinsic-dimension
         reading (empty with fewer than three dimensions).
     """
-    _check_mapping("payload", payload, "settings", "regularisers", "manifolds", "torus3")
+    check_mapping("payload", payload, "settings", "regularisers", "manifolds", "torus3")
     lines = []
     for name in payload["settings"]["manifolds"]:
         rates = {reg: _summary(payload, name, reg) for reg in payload["regularisers"]}

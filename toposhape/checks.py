@@ -9,7 +9,8 @@ checks and their messages live.
 import math
 import numbers
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -295,6 +296,31 @@ def check_labels(name: str, value: object, *, min_rows: int = 0) -> torch.Tensor
     if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
         raise TypeError(f"{name} must be an integer tensor, got {labels.dtype}")
     return labels
+
+
+def check_mapping(name: str, value: object, *keys: str) -> Mapping[str, Any]:
+    """Return ``value`` if it is a mapping that holds ``keys`` (a payload, settings).
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not a mapping.
+    ValueError
+        Naming the missing keys.
+    """
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{name} must be a mapping, got {type(value).__name__}")
+    missing = [key for key in keys if key not in value]
+    if missing:
+        raise ValueError(f"{name} lacks the key(s) {', '.join(map(repr, missing))}")
+    return value
+
+
+def check_callable(name: str, value: object, *, optional: bool = False) -> None:
+    """Raise TypeError, naming the argument, unless ``value`` is callable (or None if optional)."""
+    if not (callable(value) or (optional and value is None)):
+        kind = "callable or None" if optional else "callable"
+        raise TypeError(f"{name} must be {kind}, got {type(value).__name__}")
 
 
 def _bounds(low: int | None, high: int | None) -> str:

@@ -32,9 +32,11 @@ from toposhape.autoencoder import ConnectivityAutoencoder
 from toposhape.checks import (
     check_array,
     check_bool,
+    check_callable,
     check_choice,
     check_float,
     check_int,
+    check_mapping,
     check_path,
     check_sequence,
     check_tensor,
@@ -147,16 +149,6 @@ def work_dir(profile: str, results_root: str | Path | None = None) -> Path:
     check_choice("profile", profile, tuple(PROFILES))
     check_path("results_root", results_root)
     return chapter_work_dir(CHAPTER, profile, results_root)
-
-
-def _check_mapping(name: str, value: object, *keys: str) -> Mapping[str, Any]:
-    """``value`` if it is a mapping that holds ``keys`` (a payload, a profile's settings)."""
-    if not isinstance(value, Mapping):
-        raise TypeError(f"{name} must be a mapping, got {type(value).__name__}")
-    missing = [key for key in keys if key not in value]
-    if missing:
-        raise ValueError(f"{name} lacks the key(s) {', '.join(map(repr, missing))}")
-    return value
 
 
 def _check_codes(codes: object, branches: object) -> tuple[torch.Tensor, int]:
@@ -728,8 +720,7 @@ def run(
     seed = check_int("seed", seed, 0, MAX_SEED)
     check_path("results_root", results_root)
     check_bool("progress", progress)
-    if log is not None and not callable(log):
-        raise TypeError(f"log must be callable or None, got {type(log).__name__}")
+    check_callable("log", log, optional=True)
     say = log or (lambda _msg: None)
     eta, p, within = RECIPE["eta"], RECIPE["p"], RECIPE["within"]
     branches = RECIPE["branches"]
@@ -825,7 +816,7 @@ def _density_panel(ax, pts: np.ndarray, bandwidth: float | str, title: str) -> N
 
 def plot_toy_kde(payload: Mapping[str, Any]) -> Figure:
     """Toy example: KDE before/after homogenising, and the death-time histograms."""
-    _check_mapping("payload", payload, "toy")
+    check_mapping("payload", payload, "toy")
     toy = payload["toy"]
     eta = toy["eta"]
     fig = Figure(figsize=(12, 6.2), layout="constrained")
@@ -854,7 +845,7 @@ def plot_toy_kde(payload: Mapping[str, Any]) -> Figure:
 
 def plot_vr_demo(payload: Mapping[str, Any]) -> Figure:
     """Growing balls at three radii with the death edges, and the barcode."""
-    _check_mapping("payload", payload, "vr_demo")
+    check_mapping("payload", payload, "vr_demo")
     demo = payload["vr_demo"]
     pts = np.array(demo["points"])
     deaths = np.array(demo["deaths"])
@@ -892,7 +883,7 @@ def plot_vr_demo(payload: Mapping[str, Any]) -> Figure:
 
 def plot_death_histograms(payload: Mapping[str, Any]) -> Figure:
     """Per-branch death times on held-out test batches, λ = 0 vs λ = 20."""
-    _check_mapping("payload", payload, "evaluation", "recipe")
+    check_mapping("payload", payload, "evaluation", "recipe")
     ev = payload["evaluation"]
     eta = payload["recipe"]["eta"]
     fig = Figure(figsize=(11, 3.6), layout="constrained")
@@ -917,7 +908,7 @@ def plot_death_histograms(payload: Mapping[str, Any]) -> Figure:
 
 def plot_training_curves(payload: Mapping[str, Any]) -> Figure:
     """Per-epoch training reconstruction L1, connectivity loss and death-time mean ± std."""
-    _check_mapping("payload", payload, "training", "recipe")
+    check_mapping("payload", payload, "training", "recipe")
     tr = payload["training"]
     eta = payload["recipe"]["eta"]
     fig = Figure(figsize=(12, 3.4), layout="constrained")
@@ -946,7 +937,7 @@ def plot_training_curves(payload: Mapping[str, Any]) -> Figure:
 
 def plot_latent_kde(payload: Mapping[str, Any]) -> Figure:
     """Test codes projected on the first two dims of branch 0, with Scott's KDE."""
-    _check_mapping("payload", payload, "latent")
+    check_mapping("payload", payload, "latent")
     lat = payload["latent"]
     fig = Figure(figsize=(11, 4.6), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(lat)))
@@ -963,7 +954,7 @@ def plot_latent_kde(payload: Mapping[str, Any]) -> Figure:
 
 def plot_gradients(payload: Mapping[str, Any]) -> Figure:
     """Finite differences vs autograd: max abs error against the step size."""
-    _check_mapping("payload", payload, "gradients")
+    check_mapping("payload", payload, "gradients")
     g = payload["gradients"]
     fig = Figure(figsize=(5.5, 3.6), layout="constrained")
     ax = fig.subplots()
@@ -978,7 +969,7 @@ def plot_gradients(payload: Mapping[str, Any]) -> Figure:
 
 def plot_batch_size(payload: Mapping[str, Any]) -> Figure:
     """Death-time statistics of held-out batches of size B (λ = 20 encoder)."""
-    _check_mapping("payload", payload, "batch_size", "recipe")
+    check_mapping("payload", payload, "batch_size", "recipe")
     rows = payload["batch_size"]["rows"]
     eta = payload["recipe"]["eta"]
     train_b = payload["recipe"]["batch_size"]
@@ -1010,7 +1001,7 @@ def plot_batch_size(payload: Mapping[str, Any]) -> Figure:
 
 def plot_densification(payload: Mapping[str, Any]) -> Figure:
     """Median within-branch nearest-neighbour ℓ1 distance against the number of codes N."""
-    _check_mapping("payload", payload, "densification", "recipe")
+    check_mapping("payload", payload, "densification", "recipe")
     dens = payload["densification"]
     eta = payload["recipe"]["eta"]
     fig = Figure(figsize=(11, 3.6), layout="constrained")
@@ -1035,7 +1026,7 @@ def plot_densification(payload: Mapping[str, Any]) -> Figure:
 
 def plot_all(payload: Mapping[str, Any]) -> dict[str, Figure]:
     """Every figure of the chapter, keyed by the name it is saved under."""
-    _check_mapping("payload", payload, *_FIGURE_KEYS)
+    check_mapping("payload", payload, *_FIGURE_KEYS)
     return {
         "toy_kde": plot_toy_kde(payload),
         "vr_demo": plot_vr_demo(payload),
@@ -1050,7 +1041,7 @@ def plot_all(payload: Mapping[str, Any]) -> dict[str, Figure]:
 
 def markdown_tables(payload: Mapping[str, Any]) -> dict[str, str]:
     """The chapter's tables as Markdown: ``models``, ``batch_size``, ``densification``, ``toy``."""
-    _check_mapping(
+    check_mapping(
         "payload", payload, "recipe", "evaluation", "training", "batch_size", "densification", "toy"
     )
     eta = payload["recipe"]["eta"]

@@ -21,9 +21,11 @@ from matplotlib.figure import Figure
 
 from toposhape.checks import (
     check_bool,
+    check_callable,
     check_choice,
     check_images,
     check_int,
+    check_mapping,
     check_path,
     check_sequence,
     check_tensor,
@@ -139,16 +141,6 @@ def work_dir(profile: str, results_root: str | Path | None = None) -> Path:
     return chapter_work_dir(CHAPTER, profile, results_root)
 
 
-def _check_mapping(name: str, value: object, *keys: str) -> Mapping[str, Any]:
-    """``value`` if it is a mapping that holds ``keys`` (a payload, a profile's settings)."""
-    if not isinstance(value, Mapping):
-        raise TypeError(f"{name} must be a mapping, got {type(value).__name__}")
-    missing = [key for key in keys if key not in value]
-    if missing:
-        raise ValueError(f"{name} lacks the key(s) {', '.join(map(repr, missing))}")
-    return value
-
-
 def _check_positive_ints(name: str, values: object, *, nonempty: bool = True) -> list[int]:
     """A sequence of ints >= 1 (dimensions, chart counts)."""
     values = check_sequence(name, values, nonempty=nonempty)
@@ -168,7 +160,7 @@ def model_keys(settings: Mapping[str, Any]) -> list[tuple[str, int, int, int | N
         A profile's settings: ``dims`` (non-empty), ``charts`` and ``wide_head_dims``
         (sequences of ints >= 1) and ``wide_head`` (int >= 1).
     """
-    _check_mapping("settings", settings, "dims", "charts", "wide_head", "wide_head_dims")
+    check_mapping("settings", settings, "dims", "charts", "wide_head", "wide_head_dims")
     _check_positive_ints("settings['dims']", settings["dims"])
     _check_positive_ints("settings['charts']", settings["charts"], nonempty=False)
     _check_positive_ints("settings['wide_head_dims']", settings["wide_head_dims"], nonempty=False)
@@ -316,7 +308,7 @@ def collapsed_heads(
     dict
         ``"d{d}"`` → the share of seeds with at most one unit alive (:func:`alive_units`).
     """
-    _check_mapping("settings", settings, "backbone", "dims")
+    check_mapping("settings", settings, "backbone", "dims")
     _check_positive_ints("settings['dims']", settings["dims"])
     images = check_images("images", images, uint8=False, min_rows=1)
     if images.shape[2] != images.shape[3]:
@@ -389,8 +381,7 @@ def run(
     seed = check_int("seed", seed, 0, MAX_SEED)
     check_path("results_root", results_root)
     check_bool("progress", progress)
-    if log is not None and not callable(log):
-        raise TypeError(f"log must be callable or None, got {type(log).__name__}")
+    check_callable("log", log, optional=True)
     say = log or (lambda _msg: None)
     out: dict[str, Any] = {}
     timings: dict[str, float] = {}
@@ -429,7 +420,7 @@ def _accuracy(entry: Mapping[str, Any], k: int, d: int) -> float:
 
 def plot_accuracy(payload: Mapping[str, Any]) -> Figure:
     """Test accuracy against d, one line for SimCLR and one per chart count k."""
-    _check_mapping("payload", payload, "settings", "datasets")
+    check_mapping("payload", payload, "settings", "datasets")
     settings = payload["settings"]
     datasets = payload["datasets"]
     fig = Figure(figsize=(4.2 * len(datasets), 3.4), layout="constrained")
@@ -460,7 +451,7 @@ def plot_embeddings(payload: Mapping[str, Any], dataset: str) -> dict[str, Figur
         ``"simclr"`` (and ``"simclr-h{h}"``, the wide head): SimCLR's embedding in R²;
         ``"msimclr-k{k}"``: the chart coordinates in [0,1]², one panel per chart in use.
     """
-    _check_mapping("payload", payload, "settings", "datasets")
+    check_mapping("payload", payload, "settings", "datasets")
     check_choice("dataset", dataset, tuple(payload["datasets"]))
     entry = payload["datasets"][dataset]
     labels = np.asarray(entry["labels"])
@@ -485,7 +476,7 @@ def plot_embeddings(payload: Mapping[str, Any], dataset: str) -> dict[str, Figur
 
 def plot_all(payload: Mapping[str, Any]) -> dict[str, Figure]:
     """Every figure of the chapter, by file stem."""
-    _check_mapping("payload", payload, "settings", "datasets")
+    check_mapping("payload", payload, "settings", "datasets")
     figures = {"accuracy": plot_accuracy(payload)}
     if 2 in payload["settings"]["dims"]:
         for dataset in payload["datasets"]:
@@ -497,7 +488,7 @@ def plot_all(payload: Mapping[str, Any]) -> dict[str, Figure]:
 def markdown_tables(payload: Mapping[str, Any]) -> dict[str, str]:
     """The chapter's tables (Markdown), by name: ``accuracy``, ``charts`` (chart use) and
     ``collapse`` (SimCLR's collapsed projection heads)."""
-    _check_mapping("payload", payload, "settings", "datasets")
+    check_mapping("payload", payload, "settings", "datasets")
     settings = payload["settings"]
     charts = settings["charts"]
     rows, usage = [], []
@@ -558,14 +549,14 @@ def training_time(payload: Mapping[str, Any]) -> tuple[int, float]:
     The run that wrote a payload reuses models it finds finished in its checkpoint
     folder, so its own wall time can be far shorter than the training it reports.
     """
-    _check_mapping("payload", payload, "datasets")
+    check_mapping("payload", payload, "datasets")
     models = [m for entry in payload["datasets"].values() for m in entry["models"].values()]
     return len(models), sum(history_seconds(m["history"]) for m in models)
 
 
 def findings(payload: Mapping[str, Any]) -> list[str]:
     """The chapter's two claims, answered yes/no per dataset and d from the payload."""
-    _check_mapping("payload", payload, "settings", "datasets")
+    check_mapping("payload", payload, "settings", "datasets")
     settings = payload["settings"]
     multi = [k for k in settings["charts"] if k > 1]
     lines = []

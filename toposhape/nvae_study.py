@@ -21,10 +21,12 @@ from tqdm.auto import tqdm
 
 from toposhape.checks import (
     check_bool,
+    check_callable,
     check_choice,
     check_images,
     check_int,
     check_labels,
+    check_mapping,
     check_on_model,
     check_path,
     check_sequence,
@@ -119,16 +121,6 @@ def work_dir(profile: str, results_root: str | Path | None = None) -> Path:
     return chapter_work_dir(CHAPTER, profile, results_root)
 
 
-def _check_mapping(name: str, value: object, *keys: str) -> Mapping[str, Any]:
-    """``value`` if it is a mapping that holds ``keys`` (a payload, a profile's settings)."""
-    if not isinstance(value, Mapping):
-        raise TypeError(f"{name} must be a mapping, got {type(value).__name__}")
-    missing = [key for key in keys if key not in value]
-    if missing:
-        raise ValueError(f"{name} lacks the key(s) {', '.join(map(repr, missing))}")
-    return value
-
-
 #: The classifier's input (MNIST-sized greyscale images), classes and batch size.
 _IMAGE_SHAPE = (1, 28, 28)
 _CLASSES = 10
@@ -210,7 +202,7 @@ def synthetic_classifier_study(
     list of dict
         One row per (generator, fraction): accuracies over seeds, mean and std.
     """
-    _check_mapping("generators", generators)
+    check_mapping("generators", generators)
     if not generators:
         raise ValueError("generators must not be empty")
     for name, model in generators.items():
@@ -328,8 +320,7 @@ def run(
     seed = check_int("seed", seed, 0, MAX_SEED)
     check_path("results_root", results_root)
     check_bool("progress", progress)
-    if log is not None and not callable(log):
-        raise TypeError(f"log must be callable or None, got {type(log).__name__}")
+    check_callable("log", log, optional=True)
     say = log or (lambda _msg: None)
     folder = work_dir(profile, results_root)
     folder.mkdir(parents=True, exist_ok=True)
@@ -424,7 +415,7 @@ def _tile(images: np.ndarray) -> np.ndarray:
 
 def plot_latents(payload: Mapping[str, Any]) -> Figure:
     """Test codes of the VAE and the N-VAE (first two principal axes), coloured by class."""
-    _check_mapping("payload", payload, "datasets", "recipe")
+    check_mapping("payload", payload, "datasets", "recipe")
     names = list(payload["datasets"])
     fig = Figure(figsize=(9, 4.2 * len(names)))
     axes = fig.subplots(len(names), 2, squeeze=False)
@@ -448,7 +439,7 @@ def plot_latents(payload: Mapping[str, Any]) -> Figure:
 
 def plot_samples(payload: Mapping[str, Any]) -> Figure:
     """Ancestral samples at σ = 1 and 1.4 of every model (8 × 8 grids)."""
-    _check_mapping("payload", payload, "datasets", "models", "recipe")
+    check_mapping("payload", payload, "datasets", "models", "recipe")
     names = list(payload["datasets"])
     models = list(payload["models"])
     sigmas = [f"{s:g}" for s in payload["recipe"]["sigmas"]]
@@ -469,7 +460,7 @@ def plot_samples(payload: Mapping[str, Any]) -> Figure:
 
 def plot_shared_traversals(payload: Mapping[str, Any], dataset: str) -> Figure:
     """N-VAE: every shared dimension traversed for every class (classes × values)."""
-    _check_mapping("payload", payload, "datasets", "recipe")
+    check_mapping("payload", payload, "datasets", "recipe")
     check_choice("dataset", dataset, tuple(payload["datasets"]))
     grids = _unit(payload["datasets"][dataset]["shared_traversals"])  # (M, 10, V, H, W)
     fig = Figure(figsize=(3.2 * len(grids), 4.6))
@@ -485,7 +476,7 @@ def plot_shared_traversals(payload: Mapping[str, Any], dataset: str) -> Figure:
 
 def plot_class_factors(payload: Mapping[str, Any], dataset: str) -> Figure:
     """N-VAE: per-class KL of every z_c dimension, and each class's top dimension traversed."""
-    _check_mapping("payload", payload, "datasets", "recipe")
+    check_mapping("payload", payload, "datasets", "recipe")
     check_choice("dataset", dataset, tuple(payload["datasets"]))
     entry = payload["datasets"][dataset]
     cd = payload["recipe"]["class_dim"]
@@ -512,7 +503,7 @@ def plot_class_factors(payload: Mapping[str, Any], dataset: str) -> Figure:
 
 def plot_all(payload: Mapping[str, Any]) -> dict[str, Figure]:
     """Every figure of the chapter, by name."""
-    _check_mapping("payload", payload, "datasets", "models", "recipe")
+    check_mapping("payload", payload, "datasets", "models", "recipe")
     figures = {"latents": plot_latents(payload), "samples": plot_samples(payload)}
     for dataset in payload["datasets"]:
         figures[f"shared_{dataset}"] = plot_shared_traversals(payload, dataset)
@@ -522,7 +513,7 @@ def plot_all(payload: Mapping[str, Any]) -> dict[str, Figure]:
 
 def markdown_tables(payload: Mapping[str, Any]) -> dict[str, str]:
     """The chapter's tables (Markdown), by name."""
-    _check_mapping("payload", payload, "datasets", "settings")
+    check_mapping("payload", payload, "datasets", "settings")
     rows = []
     for dataset, entry in payload["datasets"].items():
         for name, m in entry["models"].items():
@@ -553,7 +544,7 @@ def markdown_tables(payload: Mapping[str, Any]) -> dict[str, str]:
 
 def findings(payload: Mapping[str, Any]) -> list[str]:
     """The chapter's claims, each answered yes/no from the payload's numbers."""
-    _check_mapping("payload", payload, "datasets")
+    check_mapping("payload", payload, "datasets")
     lines = []
     for dataset, entry in payload["datasets"].items():
         m = entry["models"]

@@ -23,7 +23,15 @@ import torch
 from matplotlib.figure import Figure
 
 from toposhape.atlas import AtlasAutoencoder
-from toposhape.checks import check_bool, check_choice, check_int, check_path, check_sequence
+from toposhape.checks import (
+    check_bool,
+    check_callable,
+    check_choice,
+    check_int,
+    check_mapping,
+    check_path,
+    check_sequence,
+)
 from toposhape.compression import compression_table, fit_atlas_to_embedding
 from toposhape.contrastive import SmallConvNet, plot_embedding_2d
 from toposhape.data import random_subset
@@ -126,16 +134,6 @@ def work_dir(profile: str, results_root: str | Path | None = None) -> Path:
     return chapter_work_dir(CHAPTER, profile, results_root)
 
 
-def _check_mapping(name: str, value: object, *keys: str) -> Mapping[str, Any]:
-    """``value`` if it is a mapping that holds ``keys`` (a payload, a profile's settings)."""
-    if not isinstance(value, Mapping):
-        raise TypeError(f"{name} must be a mapping, got {type(value).__name__}")
-    missing = [key for key in keys if key not in value]
-    if missing:
-        raise ValueError(f"{name} lacks the key(s) {', '.join(map(repr, missing))}")
-    return value
-
-
 def grid_keys(settings: Mapping[str, Any]) -> list[tuple[str, int, int]]:
     """(key, k, d) of the grid: ``baseline-d{d}`` (k = 0) and ``manifold-k{k}-d{d}``.
 
@@ -144,7 +142,7 @@ def grid_keys(settings: Mapping[str, Any]) -> list[tuple[str, int, int]]:
     settings : mapping
         A profile's settings: ``dims`` and ``charts``, non-empty sequences of ints >= 1.
     """
-    _check_mapping("settings", settings, "dims", "charts")
+    check_mapping("settings", settings, "dims", "charts")
     for key in ("dims", "charts"):
         name = f"settings[{key!r}]"
         for i, value in enumerate(check_sequence(name, settings[key])):
@@ -253,8 +251,7 @@ def run(
     seed = check_int("seed", seed, 0, MAX_SEED)
     check_path("results_root", results_root)
     check_bool("progress", progress)
-    if log is not None and not callable(log):
-        raise TypeError(f"log must be callable or None, got {type(log).__name__}")
+    check_callable("log", log, optional=True)
     say = log or (lambda _msg: None)
     folder = work_dir(profile, results_root)
     folder.mkdir(parents=True, exist_ok=True)
@@ -333,7 +330,7 @@ def _r1(entry: Mapping[str, Any], k: int, d: int) -> float:
 
 def plot_recall(payload: Mapping[str, Any]) -> Figure:
     """Held-out Recall@1 against d: the baseline and one line per chart count k."""
-    _check_mapping("payload", payload, "settings", "datasets")
+    check_mapping("payload", payload, "settings", "datasets")
     settings = payload["settings"]
     datasets = payload["datasets"]
     fig = Figure(figsize=(4.2 * len(datasets), 3.4), layout="constrained")
@@ -353,7 +350,7 @@ def plot_recall(payload: Mapping[str, Any]) -> Figure:
 
 def plot_wide_curves(payload: Mapping[str, Any]) -> Figure:
     """The 64-d study: held-out Recall@1 after every epoch, one line per model."""
-    _check_mapping("payload", payload, "settings", "datasets")
+    check_mapping("payload", payload, "settings", "datasets")
     datasets = payload["datasets"]
     fig = Figure(figsize=(4.2 * len(datasets), 3.4), layout="constrained")
     axes = fig.subplots(1, len(datasets), squeeze=False)[0]
@@ -370,7 +367,7 @@ def plot_wide_curves(payload: Mapping[str, Any]) -> Figure:
 
 def plot_compression(payload: Mapping[str, Any]) -> Figure:
     """Recall@10 against bytes per vector: atlas store, PCA + 8-bit, PQ, float32."""
-    _check_mapping("payload", payload, "datasets")
+    check_mapping("payload", payload, "datasets")
     datasets = payload["datasets"]
     fig = Figure(figsize=(4.2 * len(datasets), 3.4), layout="constrained")
     axes = fig.subplots(1, len(datasets), squeeze=False)[0]
@@ -398,7 +395,7 @@ def plot_compression(payload: Mapping[str, Any]) -> Figure:
 
 def plot_all(payload: Mapping[str, Any]) -> dict[str, Figure]:
     """Every figure of the chapter, by file stem."""
-    _check_mapping("payload", payload, "settings", "datasets")
+    check_mapping("payload", payload, "settings", "datasets")
     figures = {
         "recall": plot_recall(payload),
         "wide-recall-per-epoch": plot_wide_curves(payload),
@@ -417,7 +414,7 @@ def plot_all(payload: Mapping[str, Any]) -> dict[str, Figure]:
 
 def markdown_tables(payload: Mapping[str, Any]) -> dict[str, str]:
     """The chapter's tables (Markdown), by name: ``recall``, ``wide``, ``compression``."""
-    _check_mapping("payload", payload, "settings", "datasets")
+    check_mapping("payload", payload, "settings", "datasets")
     settings = payload["settings"]
     ks = (1, 2, 4, 8)
     rows, wide_rows, comp_rows = [], [], []
@@ -457,7 +454,7 @@ def training_time(payload: Mapping[str, Any]) -> tuple[int, float]:
     folder, so its own wall time can be far shorter than the training it reports; the
     compression atlases are fitted anew by every run and count in its wall time.
     """
-    _check_mapping("payload", payload, "datasets")
+    check_mapping("payload", payload, "datasets")
     models = [
         m
         for entry in payload["datasets"].values()
@@ -468,7 +465,7 @@ def training_time(payload: Mapping[str, Any]) -> tuple[int, float]:
 
 def findings(payload: Mapping[str, Any]) -> list[str]:
     """The chapter's claims, answered yes/no from the payload's numbers."""
-    _check_mapping("payload", payload, "settings", "datasets")
+    check_mapping("payload", payload, "settings", "datasets")
     settings = payload["settings"]
     lines = []
     for dataset, entry in payload["datasets"].items():
