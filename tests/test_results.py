@@ -119,6 +119,8 @@ def test_profile_settings_is_a_deep_copy_and_names_the_valid_profiles():
     assert profiles["smoke"] == {"sizes": [1, 2], "nested": {"a": [3]}}
     with pytest.raises(ValueError, match="expected one of \\['full', 'smoke'\\]"):
         profile_settings(profiles, "medium")
+    with pytest.raises(TypeError, match=r"^profile must be a string, got list"):
+        profile_settings(profiles, ["smoke"])
 
 
 def test_work_dir_is_under_the_chapter_and_profile(tmp_path):

@@ -595,9 +595,13 @@ def profile_settings(profiles: Mapping[str, Mapping[str, Any]], profile: str) ->
 
     Raises
     ------
+    TypeError
+        If ``profile`` is not a string.
     ValueError
         If ``profile`` is not a key of ``profiles``; the message lists the valid ones.
     """
+    if not isinstance(profile, str):
+        raise TypeError(f"profile must be a string, got {type(profile).__name__}")
     if profile not in profiles:
         raise ValueError(f"unknown profile {profile!r}: expected one of {sorted(profiles)}")
     return json.loads(json.dumps(profiles[profile]))
