@@ -5,18 +5,26 @@ available), ``--repeats`` and ``--budget-s`` (defaults: each benchmark's own).
 Each benchmark writes ``results/bench/<name>_<device>.json``.
 """
 
-import argparse
+import sys
 from collections.abc import Sequence
 
 from benchmarks import bench_pershom, bench_train_step
 from benchmarks.common import add_options, check_options, format_table
+from toposhape.cli import Parser, run_command
 
 BENCHMARKS = (bench_pershom.BENCHMARK, bench_train_step.BENCHMARK)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """Run the benchmarks, then print the combined summary and the files written."""
-    cli = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmarks, then print the combined summary and the files written.
+
+    Returns the exit status; errors as :func:`toposhape.cli.run_command` reports them.
+    """
+    return run_command(_command, argv)
+
+
+def _command(argv: Sequence[str] | None) -> None:
+    cli = Parser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     add_options(cli, repeats=None, budget_s=None)
     args = cli.parse_args(argv)
     settings = [
@@ -28,7 +36,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         for bench in BENCHMARKS
     ]
     for _, repeats, budget_s in settings:
-        check_options(cli, repeats, budget_s)
+        check_options(repeats, budget_s)
     rows, paths = [], []
     for bench, repeats, budget_s in settings:
         for path, record in bench.run(args.device, repeats, budget_s):
@@ -42,4 +50,4 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -5,21 +5,21 @@ the project records where a number came from; this module adds what only
 benchmarks need (peer versions, machine load, a timestamp).
 """
 
-import argparse
 import json
-import math
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import torch
 
-from toposhape.results import atomic_write_bytes, provenance, repo_root
+from toposhape.checks import check_float, check_int
+from toposhape.cli import Parser, run_command
+from toposhape.results import atomic_write_bytes, json_ready, provenance, repo_root, writable_folder
 
 PEERS = ("ripser", "giotto-ph", "gudhi", "torch-topological", "torchph")
 
@@ -146,12 +146,21 @@ def environment(started: float, params: Mapping[str, Any]) -> dict[str, Any]:
     return record
 
 
-def write_json(path: str | Path, record: Mapping[str, Any]) -> Path:
-    """Write ``record`` as JSON to ``path`` atomically; relative paths are from the repo root."""
+def output_path(path: str | Path) -> Path:
+    """``path``, relative paths taken from the repo root."""
     path = Path(path)
-    if not path.is_absolute():
-        path = repo_root() / path
-    atomic_write_bytes(path, (json.dumps(record, indent=1) + "\n").encode())
+    return path if path.is_absolute() else repo_root() / path
+
+
+def write_json(path: str | Path, record: Mapping[str, Any]) -> Path:
+    """Write ``record`` as JSON to ``path`` atomically; relative paths are from the repo root.
+
+    The record is converted as results files are (:func:`toposhape.results.json_ready`):
+    numpy numbers become Python ones; a NaN raises ``ValueError`` naming its key path.
+    """
+    path = output_path(path)
+    text = json.dumps(json_ready(record), indent=1, allow_nan=False)
+    atomic_write_bytes(path, (text + "\n").encode())
     return path
 
 
@@ -200,11 +209,11 @@ def devices(choice: str) -> list[torch.device]:
 
     Raises
     ------
-    RuntimeError
+    ValueError
         If ``"cuda"`` is asked for and CUDA is not available.
     """
     if choice == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda was asked for, but torch.cuda.is_available() is False")
+        raise ValueError("--device cuda was asked for, but torch.cuda.is_available() is False")
     if choice == "all":
         return [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
     return [torch.device(choice)]
@@ -262,22 +271,40 @@ class Benchmark:
         -------
         list of (Path, dict)
             The files written and their records, one per device.
+
+        Raises
+        ------
+        ValueError
+            If ``out`` has a placeholder other than ``{device}``, or CUDA is asked for but
+            not available.
+        OSError
+            If an output folder is not writable (checked before measuring).
         """
         out = out or f"results/bench/{self.name}_{{device}}.json"
+        chosen = devices(device)
+        for dev in chosen:
+            writable_folder(output_path(output_name(out, dev.type)).parent, "output folder")
         written = []
-        for dev in devices(device):
+        for dev in chosen:
             started = time.time()
             record = {"benchmark": self.name, **self.bench_device(dev, repeats, budget_s)}
             params = {"device": dev.type, "repeats": repeats, "budget_s": budget_s}
             record["environment"] = environment(started, params)
-            path = write_json(out.format(device=dev.type), record)
+            path = write_json(output_name(out, dev.type), record)
             print(self.table(record), f"wrote {path}\n", sep="\n", flush=True)
             written.append((path, record))
         return written
 
-    def main(self, argv: Sequence[str] | None = None) -> None:
-        """Parse ``--device``, ``--repeats``, ``--budget-s`` and ``--out``, then :meth:`run`."""
-        cli = argparse.ArgumentParser(description=self.description)
+    def main(self, argv: Sequence[str] | None = None) -> NoReturn:
+        """Parse ``--device``, ``--repeats``, ``--budget-s`` and ``--out``, :meth:`run`, exit.
+
+        Raises ``SystemExit`` with the exit status; errors are reported as
+        :func:`toposhape.cli.run_command` reports them.
+        """
+        raise SystemExit(run_command(self._command, argv))
+
+    def _command(self, argv: Sequence[str] | None) -> None:
+        cli = Parser(prog=f"python -m benchmarks.bench_{self.name}", description=self.description)
         add_options(cli, self.repeats, self.budget_s)
         cli.add_argument(
             "--out",
@@ -285,11 +312,27 @@ class Benchmark:
             f"(default results/bench/{self.name}_{{device}}.json)",
         )
         args = cli.parse_args(argv)
-        check_options(cli, args.repeats, args.budget_s)
+        check_options(args.repeats, args.budget_s)
         self.run(args.device, args.repeats, args.budget_s, args.out)
 
 
-def add_options(cli: argparse.ArgumentParser, repeats: int | None, budget_s: float | None) -> None:
+def output_name(out: str, device: str) -> str:
+    """``out`` with ``{device}`` replaced by ``device``.
+
+    Raises
+    ------
+    ValueError
+        If ``out`` holds another placeholder or an unpaired brace.
+    """
+    try:
+        return out.format(device=device)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ValueError(
+            f"--out {out!r}: the only placeholder allowed is {{device}} (braces: {{{{ }}}})"
+        ) from exc
+
+
+def add_options(cli: Parser, repeats: int | None, budget_s: float | None) -> None:
     """Add the ``--device``, ``--repeats`` and ``--budget-s`` options to ``cli``.
 
     A default of None stands for each benchmark's own default.
@@ -304,7 +347,10 @@ def add_options(cli: argparse.ArgumentParser, repeats: int | None, budget_s: flo
     )
 
 
-def check_options(cli: argparse.ArgumentParser, repeats: int, budget_s: float) -> None:
-    """Exit with a usage error if ``repeats`` or ``budget_s`` is out of range."""
-    if repeats < 1 or not math.isfinite(budget_s) or budget_s < 0:
-        cli.error("--repeats must be >= 1 and --budget-s a finite number >= 0")
+def check_options(repeats: int, budget_s: float) -> None:
+    """Raise ``ValueError`` naming the option: ``repeats`` must be >= 1, ``budget_s`` finite >= 0.
+
+    (``TypeError`` if either is not a number.)
+    """
+    check_int("--repeats", repeats, 1)
+    check_float("--budget-s", budget_s, 0.0)

@@ -5,8 +5,11 @@
 // vertex added last (coalesced reads) and picks the next vertex with a
 // block-wide arg-min (ties to the smaller index). O(n^2) work per cloud,
 // O(n) scratch, no host synchronisation inside the loop. Edges are then
-// sorted by length with a stable sort, as on the CPU.
+// sorted by length with a stable sort, as on the CPU. Each block flags its
+// cloud when an entry it read is NaN or inf; the host then raises as the CPU
+// op does (one copy of the B flags to the host).
 #include <ATen/ATen.h>
+#include <ATen/NumericUtils.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
@@ -16,6 +19,7 @@
 namespace toposhape {
 
 void check_dist(const at::Tensor& dist);
+void check_finite_reads(const unsigned char* nonfinite, int64_t batch);
 
 namespace {
 
@@ -25,7 +29,7 @@ template <typename scalar_t>
 __global__ void prim_kernel(const scalar_t* __restrict__ dist, int64_t n,
                             scalar_t* __restrict__ key, int64_t* __restrict__ parent,
                             unsigned char* __restrict__ done, int64_t* __restrict__ out,
-                            scalar_t* __restrict__ weight) {
+                            scalar_t* __restrict__ weight, unsigned char* __restrict__ nonfinite) {
   const int64_t b = blockIdx.x;
   const scalar_t* d = dist + b * n * n;
   scalar_t* k = key + b * n;
@@ -45,6 +49,7 @@ __global__ void prim_kernel(const scalar_t* __restrict__ dist, int64_t n,
     dn[v] = (v == 0);
   }
   if (threadIdx.x == 0) cur = 0;
+  bool bad = false;
   __syncthreads();
 
   for (int64_t step = 0; step < n - 1; ++step) {
@@ -54,6 +59,7 @@ __global__ void prim_kernel(const scalar_t* __restrict__ dist, int64_t n,
     for (int64_t v = threadIdx.x; v < n; v += blockDim.x) {
       if (dn[v]) continue;
       const scalar_t dv = row[v];
+      bad |= at::_isnan(dv) || at::_isinf(dv);
       if (dv < k[v]) {
         k[v] = dv;
         par[v] = cur;
@@ -91,6 +97,7 @@ __global__ void prim_kernel(const scalar_t* __restrict__ dist, int64_t n,
     }
     __syncthreads();
   }
+  if (bad) nonfinite[b] = 1;
 }
 
 at::Tensor mst_edges_cuda(const at::Tensor& dist_in) {
@@ -106,13 +113,16 @@ at::Tensor mst_edges_cuda(const at::Tensor& dist_in) {
   at::Tensor key = at::empty({batch, n}, dist.options());
   at::Tensor parent = at::empty({batch, n}, dist.options().dtype(at::kLong));
   at::Tensor done = at::empty({batch, n}, dist.options().dtype(at::kByte));
+  at::Tensor nonfinite = at::zeros({batch}, dist.options().dtype(at::kByte));
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES(dist.scalar_type(), "mst_edges_cuda", [&] {
     prim_kernel<scalar_t><<<static_cast<unsigned int>(batch), kThreads, 0, stream>>>(
         dist.data_ptr<scalar_t>(), n, key.data_ptr<scalar_t>(), parent.data_ptr<int64_t>(),
-        done.data_ptr<unsigned char>(), edges.data_ptr<int64_t>(), weight.data_ptr<scalar_t>());
+        done.data_ptr<unsigned char>(), edges.data_ptr<int64_t>(), weight.data_ptr<scalar_t>(),
+        nonfinite.data_ptr<unsigned char>());
   });
   C10_CUDA_KERNEL_LAUNCH_CHECK();
+  check_finite_reads(nonfinite.cpu().data_ptr<unsigned char>(), batch);
   const at::Tensor order = std::get<1>(weight.sort(/*stable=*/true, /*dim=*/-1));
   return edges.gather(1, order.unsqueeze(-1).expand({batch, n - 1, 2}));
 }

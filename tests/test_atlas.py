@@ -14,6 +14,7 @@ from toposhape.atlas import (
     AtlasHead,
     ChartwiseLinear,
     LatentDiscriminator,
+    atlas_reconstruction,
     chart_distance,
     discriminator_loss,
     encoder_gan_loss,
@@ -107,50 +108,66 @@ def test_encode_rejects_wrong_input_shape() -> None:
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "name"),
+    ("kwargs", "error", "name"),
     [
-        ({"charts": 0}, "charts"),
-        ({"dim": 0}, "dim"),
-        ({"charts": True}, "charts"),
-        ({"dim": 2.0}, "dim"),
+        ({"charts": 0}, ValueError, "charts"),
+        ({"dim": 0}, ValueError, "dim"),
+        ({"in_features": 0}, ValueError, "in_features"),
+        ({"charts": True}, TypeError, "charts"),
+        ({"dim": 2.0}, TypeError, "dim"),
+        ({"in_features": "4"}, TypeError, "in_features"),
     ],
 )
-def test_bad_head_arguments(kwargs: dict, name: str) -> None:
-    with pytest.raises(ValueError, match=name):
-        AtlasHead(4, **{"charts": 2, "dim": 1, **kwargs})
+def test_bad_head_arguments(kwargs: dict, error: type, name: str) -> None:
+    with pytest.raises(error, match=rf"^{name} must be"):
+        AtlasHead(**{"in_features": 4, "charts": 2, "dim": 1, **kwargs})
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "name"),
+    ("kwargs", "error", "match"),
     [
-        ({"charts": 0}, "charts"),
-        ({"dim": 0}, "dim"),
-        ({"charts": True}, "charts"),
-        ({"hidden": 0}, "hidden"),
-        ({"input_shape": (1, 28, 30)}, "square"),
-        ({"input_shape": (1, 4, 4)}, "8"),
-        ({"input_shape": (28, 28)}, "input_shape"),
-        ({"input_shape": (0,)}, "input_shape"),
+        ({"charts": 0}, ValueError, "^charts must be"),
+        ({"dim": 0}, ValueError, "^dim must be"),
+        ({"charts": True}, TypeError, "^charts must be an int"),
+        ({"hidden": 0}, ValueError, "^hidden must be"),
+        ({"hidden": 8.0}, TypeError, "^hidden must be an int"),
+        ({"input_shape": (1, 28, 30)}, ValueError, "square"),
+        ({"input_shape": (1, 4, 4)}, ValueError, "8"),
+        ({"input_shape": (28, 28)}, ValueError, "^input_shape must be"),
+        ({"input_shape": (0,)}, ValueError, "input_shape must be an int >= 1"),
+        ({"input_shape": (3.0,)}, TypeError, "input_shape must be an int"),
+        ({"input_shape": 3}, TypeError, "^input_shape must be a tuple"),
     ],
 )
-def test_bad_autoencoder_arguments(kwargs: dict, name: str) -> None:
-    with pytest.raises(ValueError, match=name):
+def test_bad_autoencoder_arguments(kwargs: dict, error: type, match: str) -> None:
+    with pytest.raises(error, match=match):
         AtlasAutoencoder(**{"input_shape": (3,), "charts": 2, "dim": 1, "hidden": 8, **kwargs})
 
 
 @pytest.mark.parametrize(
-    "kwargs",
+    ("kwargs", "error", "name"),
     [
-        {"regulariser": "vae"},
-        {"lam": -1.0},
-        {"membership": -0.1},
-        {"lr": 0.0},
-        {"disc_lr": -1e-3},
-        {"batch_size": 1},
+        ({"regulariser": "vae"}, ValueError, "regulariser"),
+        ({"lam": -1.0}, ValueError, "lam"),
+        ({"lam": math.inf}, ValueError, "lam"),
+        ({"lam": "1"}, TypeError, "lam"),
+        ({"membership": -0.1}, ValueError, "membership"),
+        ({"membership": math.nan}, ValueError, "membership"),
+        ({"lr": 0.0}, ValueError, "lr"),
+        ({"lr": math.inf}, ValueError, "lr"),
+        ({"disc_lr": -1e-3}, ValueError, "disc_lr"),
+        ({"batch_size": 1}, ValueError, "batch_size"),
+        ({"batch_size": 100.0}, TypeError, "batch_size"),
+        ({"epochs": 0}, ValueError, "epochs"),
+        ({"epochs": True}, TypeError, "epochs"),
+        ({"seed": -1}, ValueError, "seed"),
+        ({"seed": 0.5}, TypeError, "seed"),
+        ({"steps_per_epoch": 0}, ValueError, "steps_per_epoch"),
+        ({"steps_per_epoch": 2.0}, TypeError, "steps_per_epoch"),
     ],
 )
-def test_bad_config(kwargs: dict) -> None:
-    with pytest.raises(ValueError):
+def test_bad_config(kwargs: dict, error: type, name: str) -> None:
+    with pytest.raises(error, match=rf"^{name} must be"):
         AtlasConfig(**kwargs)
 
 
@@ -529,3 +546,174 @@ def test_train_atlas_rejects_data_of_another_shape() -> None:
         train_atlas(_model(), torch.rand(40, 3), config, progress=False)
     with pytest.raises(ValueError, match="data"):
         train_atlas(_model(), torch.rand(40), config, progress=False)
+
+
+# ------------------------------------------------------------------- argument checks
+
+
+def _q(b: int = 4, k: int = 2) -> torch.Tensor:
+    return torch.full((b, k), 1.0 / k)
+
+
+_NEGATIVE_Q = torch.tensor([[1.5, -0.5], [0.5, 0.5]])
+_UNNORMALISED_Q = torch.tensor([[0.5, 0.5], [0.5, 0.7]])
+_NAN_Q = torch.tensor([[0.5, 0.5], [math.nan, 0.5]])
+_CODES = _random_codes(4, 2, 3, seed=0)
+_META = torch.device("meta")  # a second device on any machine: tensors without data
+
+
+def _codes(q: torch.Tensor | None = None, logits: torch.Tensor | None = None) -> AtlasCodes:
+    """_CODES with q or logits replaced (logits cut to the rows of q)."""
+    q = _CODES.q if q is None else q
+    return AtlasCodes(q, _CODES.logits[: len(q)] if logits is None else logits)
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "match"),
+    [
+        # layers
+        (lambda: ChartwiseLinear(0, 2, 3), ValueError, r"^charts must be an int >= 1"),
+        (lambda: ChartwiseLinear(2, 2.0, 3), TypeError, r"^in_features must be an int"),
+        (lambda: ChartwiseLinear(2, 2, 0), ValueError, r"^out_features must be an int >= 1"),
+        (lambda: ChartwiseLinear(2, 2, 3, bias=1), TypeError, r"^bias must be a bool"),
+        (lambda: ChartwiseLinear(2, 2, 3)(torch.rand(5, 2)), ValueError, r"^x must have 3 dim"),
+        (lambda: ChartwiseLinear(2, 2, 3)(torch.rand(5, 3, 2)), ValueError, r"^x must have shape"),
+        (lambda: ChartwiseLinear(2, 2, 3)(torch.ones(5, 2, 2, dtype=torch.int64)), TypeError,
+         r"^x must be a floating-point tensor"),
+        (lambda: ChartwiseLinear(2, 2, 3)([[[0.0]]]), TypeError, r"^x must be a torch.Tensor"),
+        (lambda: AtlasHead(4, 2, 1)(torch.rand(5, 3)), ValueError, r"^features must have shape"),
+        (lambda: AtlasHead(4, 2, 1)(torch.rand(5, 4, device=_META)), ValueError,
+         r"^features is on meta but the model is on cpu"),
+        (lambda: AtlasAutoencoder((3,), 2, 1).encode(torch.ones(4, 3, dtype=torch.int32)),
+         TypeError, r"^x must be a floating-point tensor"),
+        (lambda: AtlasAutoencoder((3,), 2, 1).encode(torch.rand(4, 3, device=_META)), ValueError,
+         r"^x is on meta but the model is on cpu"),
+        (lambda: AtlasAutoencoder((3,), 2, 1).decode(torch.rand(4, 2, 2)), ValueError,
+         r"^coords must have shape \(B, 2, 1\)"),
+        (lambda: LatentDiscriminator(0, 2), ValueError, r"^charts must be an int >= 1"),
+        (lambda: LatentDiscriminator(2, 2.0), TypeError, r"^dim must be an int"),
+        (lambda: LatentDiscriminator(2, 2, hidden=0), ValueError, r"^hidden must be an int >= 1"),
+        (lambda: LatentDiscriminator(2, 2)(torch.zeros(3), torch.rand(3, 2)), TypeError,
+         r"^chart must be an integer tensor"),
+        (lambda: LatentDiscriminator(2, 2)(torch.zeros(3, dtype=torch.int64), torch.rand(3, 3)),
+         ValueError, r"^chart \(\.\.\.,\) and coords \(\.\.\., 2\) do not fit"),
+        # losses
+        (lambda: membership_spread(torch.zeros(0, 3)), ValueError, r"^q needs at least 1 rows"),
+        (lambda: membership_spread(torch.zeros(4, 0)), ValueError, r"^q needs at least 1 chart"),
+        (lambda: membership_spread([[0.5, 0.5]]), TypeError, r"^q must be a torch.Tensor"),
+        (lambda: membership_spread(torch.ones(2, 1, dtype=torch.int64)), TypeError,
+         r"^q must be a floating-point tensor"),
+        (lambda: membership_spread(_NEGATIVE_Q), ValueError, r"^q must be non-negative"),
+        (lambda: membership_spread(_UNNORMALISED_Q), ValueError, r"^rows of q must sum to 1.*1\.2"),
+        (lambda: membership_spread(_NAN_Q), ValueError, r"^q contains NaN or inf"),
+        (lambda: atlas_reconstruction(torch.rand(2, 3), torch.rand(2, 2, 3), _NEGATIVE_Q),
+         ValueError, r"^q must be non-negative"),
+        (lambda: atlas_reconstruction(torch.rand(3, 3), torch.rand(2, 2, 3), _q(2)), ValueError,
+         r"^x must have shape \(B, \*S\) with B = 2"),
+        (lambda: atlas_reconstruction(torch.rand(2, 3), torch.rand(2, 3, 3), _q(2)), ValueError,
+         r"^reconstructions must have shape \(B, k, \*S\) = \(2, 2, 3\)"),
+        (lambda: atlas_reconstruction(torch.full((2, 3), math.nan), torch.rand(2, 2, 3), _q(2)),
+         ValueError, r"^x contains NaN or inf"),
+        (lambda: atlas_reconstruction(torch.rand(2, 3), torch.full((2, 2, 3), math.inf), _q(2)),
+         ValueError, r"^reconstructions contains NaN or inf"),
+        (lambda: atlas_reconstruction(torch.rand(2, 3), torch.rand(2, 2, 3, device=_META), _q(2)),
+         ValueError, r"^tensors must be on one device, got x on cpu, reconstructions on meta"),
+        # the prior and the regularisers
+        (lambda: atlas.sample_prior(0, 2, 2, torch.Generator()), ValueError, r"^n must be an int"),
+        (lambda: atlas.sample_prior(3.0, 2, 2, torch.Generator()), TypeError, r"^n must be an int"),
+        (lambda: atlas.sample_prior(3, 0, 2, torch.Generator()), ValueError, r"^charts must be"),
+        (lambda: atlas.sample_prior(3, 2, True, torch.Generator()), TypeError, r"^dim must be"),
+        (lambda: atlas.sample_prior(3, 2, 2, 0), TypeError, r"^generator must be a torch.Gen"),
+        (lambda: atlas.sample_prior(3, 2, 2, torch.Generator(), device=0), TypeError,
+         r"^device must be a str or torch.device"),
+        (lambda: atlas.sample_prior(3, 2, 2, torch.Generator(), device="gpu"), ValueError,
+         r"^device must name a torch device"),
+        (lambda: mmd_to_uniform((_CODES.q, _CODES.logits), torch.Generator()), TypeError,
+         r"^codes must be AtlasCodes"),
+        (lambda: mmd_to_uniform(_codes(q=_NEGATIVE_Q), torch.Generator()), ValueError,
+         r"^codes.q must be non-negative"),
+        (lambda: mmd_to_uniform(_codes(q=_UNNORMALISED_Q), torch.Generator()), ValueError,
+         r"^rows of codes.q must sum to 1"),
+        (lambda: mmd_to_uniform(_codes(logits=torch.full((4, 2, 3), math.nan)), torch.Generator()),
+         ValueError, r"^codes.logits contains NaN or inf"),
+        (lambda: mmd_to_uniform(_codes(logits=torch.rand(4, 3, 3)), torch.Generator()), ValueError,
+         r"^codes.q \(B, k\) and codes.logits \(B, k, d\) do not fit"),
+        (lambda: mmd_to_uniform(_codes(logits=torch.rand(4, 2, 3, device=_META)),
+                                torch.Generator()),
+         ValueError, r"^tensors must be on one device, got codes.q on cpu, codes.logits on meta"),
+        (lambda: mmd_to_uniform(_CODES, None), TypeError, r"^generator must be a torch.Generator"),
+        (lambda: mmd_to_uniform(_CODES, torch.Generator(), prior_samples=1), ValueError,
+         r"^prior_samples must be an int >= 2"),
+        (lambda: mmd_to_uniform(_CODES, torch.Generator(), prior_samples=4.0), TypeError,
+         r"^prior_samples must be an int"),
+        (lambda: mmd_to_uniform(_random_codes(1, 2, 3, 0), torch.Generator()), ValueError,
+         r"^codes must hold at least 2 samples"),
+        (lambda: discriminator_loss(torch.nn.Linear(2, 2), _CODES, torch.Generator()), TypeError,
+         r"^discriminator must be a LatentDiscriminator"),
+        (lambda: discriminator_loss(LatentDiscriminator(3, 3), _CODES, torch.Generator()),
+         ValueError, r"^discriminator has 3 charts of dimension 3 but codes have 2 of dimension 3"),
+        (lambda: discriminator_loss(LatentDiscriminator(2, 3), _CODES, "0"), TypeError,
+         r"^generator must be a torch.Generator"),
+        (lambda: encoder_gan_loss(LatentDiscriminator(2, 2), _CODES), ValueError,
+         r"^discriminator has 2 charts of dimension 2 but codes have 2 of dimension 3"),
+        (lambda: encoder_gan_loss(LatentDiscriminator(2, 3).to(_META), _CODES), ValueError,
+         r"^codes is on cpu but the model is on meta"),
+        (lambda: encoder_gan_loss(LatentDiscriminator(2, 3), _codes(q=_NAN_Q)), ValueError,
+         r"^codes.q contains NaN or inf"),
+    ],
+)  # fmt: skip
+def test_bad_arguments_name_the_argument(call, error: type, match: str) -> None:
+    with pytest.raises(error, match=match):
+        call()
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "match"),
+    [
+        ({"variant": None}, TypeError, r"^variant must be a string"),
+        ({"q_a": _NEGATIVE_Q}, ValueError, r"^q_a must be non-negative"),
+        ({"q_b": _UNNORMALISED_Q}, ValueError, r"^rows of q_b must sum to 1"),
+        ({"q_a": _NAN_Q}, ValueError, r"^q_a contains NaN or inf"),
+        ({"q_a": [[0.5, 0.5]]}, TypeError, r"^q_a must be a torch.Tensor"),
+        ({"q_b": torch.ones(2, 2, dtype=torch.int64)}, TypeError, r"^q_b must be a floating"),
+        ({"q_a": torch.zeros(0, 2)}, ValueError, r"^q_a needs at least 1 rows"),
+        ({"coords_a": torch.full((2, 2, 3), math.inf)}, ValueError, r"^coords_a contains NaN"),
+        ({"coords_b": torch.full((2, 2, 3), math.nan)}, ValueError, r"^coords_b contains NaN"),
+        ({"coords_b": torch.rand(2, 2, 3, device=_META)}, ValueError,
+         r"^tensors must be on one device, got q_b on cpu, coords_b on meta"),
+        ({"q_b": torch.full((2, 2), 0.5, device=_META),
+          "coords_b": torch.rand(2, 2, 3, device=_META)},
+         ValueError, r"^tensors must be on one device, got q_a on cpu, q_b on meta"),
+    ],
+)  # fmt: skip
+def test_chart_distance_checks_every_argument(change: dict, error: type, match: str) -> None:
+    arguments = {"q_a": _q(2), "coords_a": torch.rand(2, 2, 3), "q_b": _q(2)}
+    arguments |= {"coords_b": torch.rand(2, 2, 3), "variant": "blog"}
+    with pytest.raises(error, match=match):
+        chart_distance(**(arguments | change))
+
+
+def test_memberships_of_a_coarse_dtype_pass_within_its_precision() -> None:
+    q = torch.softmax(torch.randn(8, 15, generator=torch.Generator().manual_seed(0)), 1)
+    spread = membership_spread(q.to(torch.bfloat16))
+    assert spread.item() == pytest.approx(membership_spread(q).item(), rel=0.05)
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "match"),
+    [
+        ({"model": torch.nn.Linear(2, 2)}, TypeError, r"^model must be an AtlasAutoencoder"),
+        ({"config": {"epochs": 1}}, TypeError, r"^config must be an AtlasConfig"),
+        ({"data": torch.ones(40, 2, dtype=torch.int64)}, TypeError, r"^data must be a floating"),
+        ({"data": torch.full((40, 2), math.nan)}, ValueError, r"^data contains NaN or inf"),
+        ({"data": torch.rand(40, 2, device=_META)}, ValueError,
+         r"^data is on meta but the model is on cpu"),
+        ({"checkpoint": 3}, TypeError, r"^checkpoint must be a path or None"),
+        ({"progress": "no"}, TypeError, r"^progress must be a bool"),
+    ],
+)  # fmt: skip
+def test_train_atlas_checks_every_argument(change: dict, error: type, match: str) -> None:
+    arguments = {"model": _model(), "data": _circle(40), "progress": False}
+    arguments |= {"config": AtlasConfig(regulariser="mmd", epochs=1, batch_size=20)}
+    with pytest.raises(error, match=match):
+        train_atlas(**(arguments | change))

@@ -100,11 +100,14 @@ def test_quantise_of_bin_edges() -> None:
     )
 
 
-@pytest.mark.parametrize("bits", [0, 17, -1, 2.0, True])
-def test_bad_bits(bits: object) -> None:
-    with pytest.raises(ValueError, match="bits"):
+@pytest.mark.parametrize(
+    ("bits", "error"), [(0, ValueError), (17, ValueError), (-1, ValueError), (2.0, TypeError),
+                        (True, TypeError)]
+)  # fmt: skip
+def test_bad_bits(bits: object, error: type) -> None:
+    with pytest.raises(error, match="bits"):
         quantise(np.zeros((2, 2)), bits)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="bits"):
+    with pytest.raises(error, match="bits"):
         dequantise(np.zeros((2, 2), dtype=np.uint8), bits)  # type: ignore[arg-type]
 
 
@@ -116,7 +119,7 @@ def test_bad_coords_and_codes() -> None:
         quantise(np.zeros(3))
     with pytest.raises(ValueError, match="codes"):
         dequantise(np.array([[4]], dtype=np.uint8), bits=2)
-    with pytest.raises(ValueError, match="codes"):
+    with pytest.raises(TypeError, match="codes"):
         dequantise(np.array([[0.5]]), bits=2)
 
 
@@ -185,7 +188,7 @@ def test_store_rejects_bad_input() -> None:
     charts, coords = np.array([0, 1, 1]), np.full((3, 2), 0.5)
     with pytest.raises(ValueError, match="charts"):
         AtlasStore(np.array([0, 1]), coords)
-    with pytest.raises(ValueError, match="charts"):
+    with pytest.raises(TypeError, match="charts"):
         AtlasStore(np.array([0.0, 1.0, 1.0]), coords)
     with pytest.raises(ValueError, match="n_charts"):
         AtlasStore(charts, coords, n_charts=1)
@@ -294,7 +297,10 @@ def test_compression_table_rejects_mismatched_codes() -> None:
     queries, query_codes = _squares(5, seed=1)
     with pytest.raises(ValueError, match="one row per vector"):
         compression_table(points[:-1], queries, codes, query_codes)
+    two_charts = F.one_hot(query_codes.q.argmax(dim=1) % 2, 2).float()
     with pytest.raises(ValueError, match="different charts"):
+        compression_table(points, queries, codes, (two_charts, query_codes.coords[:, :2]))
+    with pytest.raises(ValueError, match=r"rows of query_codes\[0\] must sum to 1"):
         compression_table(points, queries, codes, (query_codes.q[:, :2], query_codes.coords[:, :2]))
     with pytest.raises(ValueError, match="query_codes"):
         compression_table(points, queries, codes, (query_codes.q, query_codes.coords[:, :, 0]))
@@ -319,3 +325,107 @@ def test_fit_atlas_to_embedding_smoke() -> None:
         torch.testing.assert_close(a, b, rtol=0, atol=0)
     with pytest.raises(ValueError, match="embedding"):
         fit_atlas_to_embedding(embedding[:50], charts=4, dim=2, epochs=1, seed=0)
+
+
+# --------------------------------------------------------------------------- argument checks
+
+
+_META = torch.device("meta")  # a second device on any machine: tensors without data
+_HALF = np.full((3, 2), 0.5)
+_STORE = AtlasStore(np.array([0, 1, 1]), _HALF)
+_DB = np.random.default_rng(0).normal(size=(20, 4)).astype(np.float32)
+_POINTS, _CODES = _squares(4, seed=0)  # 12 points of R^16 and their codes (k = 3, d = 2)
+
+
+def _table(**change):
+    arguments = {"database_emb": _POINTS, "query_emb": _POINTS[:3]}
+    arguments |= {"database_codes": _CODES, "query_codes": AtlasCodes(*(t[:3] for t in _CODES))}
+    return compression_table(**(arguments | change))
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "match"),
+    [
+        # quantisation
+        (lambda: quantise(_HALF.tolist()), TypeError, r"^coords must be a Tensor or ndarray"),
+        (lambda: quantise(_HALF > 0), TypeError, r"^coords must hold real numbers"),
+        (lambda: quantise(_HALF[:0]), ValueError, r"^coords needs at least 1 rows"),
+        (lambda: quantise(_HALF + np.inf), ValueError, r"^coords contains NaN or inf"),
+        (lambda: dequantise(np.zeros((0, 2), dtype=np.uint8)), ValueError, r"^codes needs at"),
+        (lambda: dequantise([[1, 2]]), TypeError, r"^codes must be a Tensor or ndarray"),
+        # the store
+        (lambda: AtlasStore(np.array([0, 1, 1]), _HALF, n_charts=2.0), TypeError,
+         r"^n_charts must be an int"),
+        (lambda: AtlasStore(np.array([0, 1, 1]), _HALF, n_charts=0), ValueError,
+         r"^n_charts must be an int >= 1"),
+        (lambda: AtlasStore(np.array([], dtype=np.int64), _HALF[:0]), ValueError,
+         r"^charts needs at least 1 rows"),
+        (lambda: AtlasStore(np.array([0, 1, 1]), _HALF * np.nan), ValueError,
+         r"^coords contains NaN or inf"),
+        (lambda: AtlasStore(np.array([0, 1, 1]), _HALF, bits=8.0), TypeError, r"^bits must be"),
+        (lambda: _STORE.search(np.array([0]), _HALF[:1], 1.0), TypeError, r"^k must be an int"),
+        (lambda: _STORE.search(np.array([0.0]), _HALF[:1], 1), TypeError,
+         r"^query_charts must hold integers"),
+        (lambda: _STORE.search(np.array([], dtype=np.int64), _HALF[:0], 1), ValueError,
+         r"^query_charts needs at least 1 rows"),
+        (lambda: _STORE.search(np.array([0]), _HALF[:1] * np.nan, 1), ValueError,
+         r"^query_coords contains NaN or inf"),
+        (lambda: _STORE.search(np.array([-1]), _HALF[:1], 1), ValueError,
+         r"^query_charts must lie in 0\.\.1"),
+        # recall and exact search
+        (lambda: recall_at_k(np.zeros((2, 2)), np.zeros((2, 2), dtype=int)), TypeError,
+         r"^found must hold integers"),
+        (lambda: recall_at_k([[0, 1]], np.array([[0, 1]])), TypeError, r"^found must be a Tensor"),
+        (lambda: recall_at_k(np.array([[0, -2]]), np.array([[0, 1]])), ValueError,
+         r"^found must hold indices >= 0, or -1"),
+        (lambda: recall_at_k(np.zeros((0, 2), int), np.zeros((0, 2), int)), ValueError,
+         r"^found needs at least 1 rows"),
+        (lambda: recall_at_k(np.zeros((2, 0), int), np.zeros((2, 0), int)), ValueError,
+         r"^found and truth need k >= 1 columns"),
+        (lambda: exact_neighbours(_DB, _DB, 0), ValueError, r"^k must be an int >= 1"),
+        (lambda: exact_neighbours(_DB, _DB, 1.0), TypeError, r"^k must be an int"),
+        (lambda: exact_neighbours(_DB, _DB[:0], 3), ValueError, r"^queries needs at least 1 rows"),
+        (lambda: exact_neighbours(_DB * np.nan, _DB, 3), ValueError, r"^database contains NaN"),
+        (lambda: exact_neighbours(_DB.astype(np.float64) * 1e300, _DB, 3), ValueError,
+         r"^database overflows float32"),
+        (lambda: exact_neighbours(_DB, _DB.tolist(), 3), TypeError, r"^queries must be a Tensor"),
+        (lambda: exact_neighbours(_DB[:, :0], _DB[:, :0], 3), ValueError,
+         r"^database must have at least 1 column"),
+        (lambda: faiss_baselines(_DB, _DB, 2, 3, seed=-1), ValueError, r"^seed must be an int in"),
+        (lambda: faiss_baselines(_DB, _DB, 2, 3, seed=2**31), ValueError, r"^seed must be"),
+        (lambda: faiss_baselines(_DB, _DB, 2, 3, seed=0.5), TypeError, r"^seed must be an int"),
+        (lambda: faiss_baselines(_DB, _DB, 2.0, 3), TypeError, r"^bytes_per_vector must be an"),
+        # the table
+        (lambda: _table(bits=0), ValueError, r"^bits must be an int in \[1, 16\]"),
+        (lambda: _table(k=2.0), TypeError, r"^k must be an int"),
+        (lambda: _table(database_codes=[_CODES.q, _CODES.logits]), TypeError,
+         r"^database_codes must be AtlasCodes or a tuple \(q, coords\)"),
+        (lambda: _table(query_codes=(_CODES.q, _CODES.coords, None)), TypeError,
+         r"^query_codes must be AtlasCodes or a tuple"),
+        (lambda: _table(database_codes=AtlasCodes(_CODES.q, _CODES.logits * np.nan)), ValueError,
+         r"^database_codes.logits contains NaN or inf"),
+        (lambda: _table(database_codes=(-_CODES.q, _CODES.coords)), ValueError,
+         r"^database_codes\[0\] must be non-negative"),
+        (lambda: _table(database_codes=(_CODES.q, _CODES.coords.to(_META))), ValueError,
+         r"^tensors must be on one device, got database_codes\[0\] on cpu, "
+         r"database_codes\[1\] on meta"),
+        # fitting
+        (lambda: fit_atlas_to_embedding(_DB, 0, 2, 1, 0), ValueError, r"^charts must be an int"),
+        (lambda: fit_atlas_to_embedding(_DB, 2, 1.0, 1, 0), TypeError, r"^dim must be an int"),
+        (lambda: fit_atlas_to_embedding(_DB, 2, 1, 0, 0), ValueError, r"^epochs must be an int"),
+        (lambda: fit_atlas_to_embedding(_DB, 2, 1, 1, -1), ValueError, r"^seed must be an int"),
+        (lambda: fit_atlas_to_embedding(_DB, 2, 1, 1, 0, progress=None), TypeError,
+         r"^progress must be a bool"),
+        (lambda: fit_atlas_to_embedding(_DB * np.nan, 2, 1, 1, 0), ValueError,
+         r"^embedding contains NaN or inf"),
+    ],
+)  # fmt: skip
+def test_every_argument_is_checked(call, error: type, match: str) -> None:
+    with pytest.raises(error, match=match):
+        call()
+
+
+def test_store_accepts_torch_charts() -> None:
+    store = AtlasStore(torch.tensor([0, 1, 1]), torch.tensor(_HALF))
+    found = store.search(torch.tensor([1]), torch.tensor(_HALF[:1]), 2)
+    np.testing.assert_array_equal(found, [[1, 2]])

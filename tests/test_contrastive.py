@@ -459,3 +459,123 @@ def test_train_contrastive_rejects_bad_images() -> None:
         train_contrastive(_model("simclr"), torch.rand(8, 16, 16), simclr_augment(16, 1), config)
     with pytest.raises(ValueError, match="images"):
         features(_model("simclr"), torch.rand(8, 16, 16))
+
+
+_META = torch.device("meta")  # a second device on any machine: tensors without data
+_IMAGES = torch.rand(4, 1, 16, 16)
+_AUGMENT = simclr_augment(8, 1)
+_X, _Y = np.random.default_rng(0).normal(size=(20, 3)), np.arange(20) % 2
+_CHART = np.arange(20) % 3
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "match"),
+    [
+        # augmentation
+        (lambda: simclr_augment(16.0, 1), TypeError, r"^image_size must be an int"),
+        (lambda: simclr_augment(0, 1), ValueError, r"^image_size must be an int >= 1"),
+        (lambda: simclr_augment(16, 1.0), TypeError, r"^channels must be an int"),
+        (lambda: augment_batch(_IMAGES.long(), _AUGMENT, torch.Generator()), TypeError,
+         r"^x must be floating images"),
+        (lambda: augment_batch(_IMAGES + 1, _AUGMENT, torch.Generator()), ValueError,
+         r"^x must be finite and in \[0, 1\]"),
+        (lambda: augment_batch(_IMAGES * math.nan, _AUGMENT, torch.Generator()), ValueError,
+         r"^x must be finite and in \[0, 1\]"),
+        (lambda: augment_batch(_IMAGES[:0], _AUGMENT, torch.Generator()), ValueError,
+         r"^x needs at least 1 rows"),
+        (lambda: augment_batch(_IMAGES, None, torch.Generator()), TypeError,
+         r"^transform must be callable"),
+        (lambda: augment_batch(_IMAGES, _AUGMENT, 0), TypeError,
+         r"^generator must be a torch.Generator"),
+        # backbones and models
+        (lambda: SmallConvNet(1.0), TypeError, r"^in_channels must be an int"),
+        (lambda: SmallConvNet(1, width=16.0), TypeError, r"^width must be an int"),
+        (lambda: SmallConvNet(1, width=4), ValueError, r"^width must be an int >= 8"),
+        (lambda: SmallConvNet(1)(_IMAGES.long()), TypeError, r"^x must be a floating-point"),
+        (lambda: SmallConvNet(1)(_IMAGES.to(_META)), ValueError,
+         r"^x is on meta but the model is on cpu"),
+        (lambda: resnet18_cifar(0), ValueError, r"^in_channels must be an int >= 1"),
+        (lambda: SimCLRModel("net", 2), TypeError, r"^backbone must be an nn.Module"),
+        (lambda: SimCLRModel(SmallConvNet(1), dim=2.0), TypeError, r"^dim must be an int"),
+        (lambda: SimCLRModel(SmallConvNet(1), dim=2, hidden=0), ValueError,
+         r"^hidden must be an int >= 1"),
+        (lambda: SimCLRModel(SmallConvNet(1), dim=2).embed(_IMAGES[0]), ValueError,
+         r"^x must have 4 dimensions"),
+        (lambda: MSimCLRModel(SmallConvNet(1), charts=0, dim=2), ValueError,
+         r"^charts must be an int >= 1"),
+        (lambda: MSimCLRModel(SmallConvNet(1), charts=2, dim=2, proj_dim=True), TypeError,
+         r"^proj_dim must be an int"),
+        (lambda: _model("msimclr").project_codes((torch.rand(2, 3), torch.rand(2, 3, 2))),
+         TypeError, r"^codes must be AtlasCodes"),
+        (lambda: _model("msimclr").project_codes(AtlasCodes(torch.rand(2, 2), torch.rand(2, 2, 2))),
+         ValueError, r"^codes.q must have shape \(B, 3\)"),
+        (lambda: build_simclr("small", 1, 16, dim=2, seed=-1), ValueError, r"^seed must be"),
+        (lambda: build_simclr("small", 1, 16, dim=2, seed=0.5), TypeError, r"^seed must be an int"),
+        (lambda: build_simclr("small", 1, 16.0, dim=2, seed=0), TypeError, r"^image_size must be"),
+        (lambda: build_simclr("small", 1, 16, dim=2, seed=0, hidden=0), ValueError, r"^hidden"),
+        (lambda: build_msimclr("small", 1, 16, charts=1.0, dim=2, seed=0), TypeError, r"^charts"),
+        # the config
+        (lambda: ContrastiveConfig(epochs=1.0), TypeError, r"^epochs must be an int"),
+        (lambda: ContrastiveConfig(epochs=1, batch_size=True), TypeError, r"^batch_size must be"),
+        (lambda: ContrastiveConfig(epochs=1, lr=math.inf), ValueError, r"^lr must be finite"),
+        (lambda: ContrastiveConfig(epochs=1, temperature=math.nan), ValueError,
+         r"^temperature must be finite"),
+        (lambda: ContrastiveConfig(epochs=1, weight_decay="0"), TypeError,
+         r"^weight_decay must be a number"),
+        (lambda: ContrastiveConfig(epochs=1, seed=-1), ValueError, r"^seed must be an int >= 0"),
+        (lambda: ContrastiveConfig(epochs=1, steps_per_epoch=1.5), TypeError,
+         r"^steps_per_epoch must be an int"),
+        # evaluation
+        (lambda: features(torch.nn.Linear(2, 2), _IMAGES), TypeError,
+         r"^model must be a SimCLRModel or MSimCLRModel"),
+        (lambda: features(_model("simclr"), _IMAGES * math.nan), ValueError,
+         r"^images must be finite and in \[0, 1\]"),
+        (lambda: features(_model("simclr"), _IMAGES[:0]), ValueError, r"^images needs at least 1"),
+        (lambda: features(_model("simclr"), _IMAGES, batch_size=0), ValueError, r"^batch_size"),
+        (lambda: features(_model("simclr"), _IMAGES, batch_size=2.0), TypeError, r"^batch_size"),
+        (lambda: linear_probe(_X.tolist(), _Y, _X, _Y), TypeError,
+         r"^train_feats must be a Tensor or ndarray"),
+        (lambda: linear_probe(_X * math.nan, _Y, _X, _Y), ValueError,
+         r"^train_feats contains NaN or inf"),
+        (lambda: linear_probe(_X, _Y, _X[:0], _Y[:0]), ValueError, r"^test_feats needs at least 1"),
+        (lambda: linear_probe(_X, _Y * 1.0, _X, _Y), TypeError, r"^train_y must hold integers"),
+        (lambda: linear_probe(_X, _Y, _X, _Y, seed=-1), ValueError, r"^seed must be an int in"),
+        (lambda: linear_probe(_X, _Y, _X, _Y, seed=2**32), ValueError, r"^seed must be an int in"),
+        (lambda: chart_probe(_CHART * 1.0, _X, _Y, _CHART, _X, _Y), TypeError,
+         r"^train_chart must hold integers"),
+        (lambda: chart_probe(_CHART, _X, _Y, _CHART, _X + math.inf, _Y), ValueError,
+         r"^test_coords contains NaN or inf"),
+        (lambda: chart_probe(_CHART, _X, _Y, _CHART, _X, _Y, charts=0), ValueError,
+         r"^charts must be an int >= 1"),
+        (lambda: chart_probe(_CHART, _X, _Y, _CHART, _X, _Y, charts=3.0), TypeError,
+         r"^charts must be an int"),
+        (lambda: plot_embedding_2d(_X[:, :2].tolist(), _Y), TypeError, r"^coords must be a Tensor"),
+        (lambda: plot_embedding_2d(_X[:, :2], _Y * 1.0), TypeError, r"^labels must hold integers"),
+        (lambda: plot_embedding_2d(_X[:, :2], _Y, ax="axes"), TypeError, r"^ax must be a"),
+        (lambda: plot_embedding_2d(_X[:, :2], _Y, charts=_CHART * 1.0), TypeError,
+         r"^charts must hold integers"),
+    ],
+)  # fmt: skip
+def test_every_argument_is_checked(call, error: type, match: str) -> None:
+    with pytest.raises(error, match=match):
+        call()
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "match"),
+    [
+        ({"model": torch.nn.Linear(2, 2)}, TypeError, r"^model must be a SimCLRModel"),
+        ({"images": _IMAGES + 1}, ValueError, r"^images must be finite and in \[0, 1\]"),
+        ({"images": _IMAGES.to(_META)}, ValueError, r"^images is on meta but the model is on cpu"),
+        ({"images": _IMAGES.long()}, TypeError, r"^images must be floating images"),
+        ({"transform": "crop"}, TypeError, r"^transform must be callable"),
+        ({"config": {"epochs": 1}}, TypeError, r"^config must be a ContrastiveConfig"),
+        ({"checkpoint": 1}, TypeError, r"^checkpoint must be a path or None"),
+        ({"progress": None}, TypeError, r"^progress must be a bool"),
+    ],
+)
+def test_train_contrastive_checks_every_argument(change: dict, error: type, match: str) -> None:
+    arguments = {"model": _model("simclr"), "images": _IMAGES, "transform": _AUGMENT}
+    arguments |= {"config": ContrastiveConfig(epochs=1, batch_size=2), "progress": False}
+    with pytest.raises(error, match=match):
+        train_contrastive(**(arguments | change))

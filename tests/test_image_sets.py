@@ -765,3 +765,67 @@ def test_tinyimagenet_record(tmp_path: Path) -> None:
     assert record["class_counts"] == [1, 2, 1] + [0] * 197
     assert describe(record) == "TinyImageNet-200 val: 4 JPEG, resized to 12×12"
     assert "test" not in describe(record)
+
+
+# --------------------------------------------------------------------------- bad arguments
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "pattern"),
+    [
+        ({"name": 3}, TypeError, r"^name must be a string"),
+        ({"name": ["cifar10"]}, TypeError, r"^name must be a string"),
+        ({"name": "svhn"}, ValueError, r"^name must be one of \['cifar10'"),
+        ({"split": None}, TypeError, r"^split must be a string"),
+        ({"split": "val"}, ValueError, r"^split must be one of 'train', 'test', 'test-png'"),
+        ({"name": "mnist", "split": "test-png"}, ValueError, r"^split must be one of"),
+        ({"root": 3}, TypeError, r"^root must be a path"),
+        ({"size": 0}, ValueError, r"^size must be an int >= 1"),
+        ({"size": -32}, ValueError, r"^size must be an int >= 1"),
+        ({"size": 32.0}, TypeError, r"^size must be an int"),
+        ({"size": True}, TypeError, r"^size must be an int"),
+        ({"size": None}, TypeError, r"^size must be an int"),
+        ({"verify": 1}, TypeError, r"^verify must be a bool"),
+        ({"verify": "no"}, TypeError, r"^verify must be a bool"),
+        ({"progress": None}, TypeError, r"^progress must be a bool"),
+    ],
+)
+def test_load_image_set_rejects_bad_arguments_before_reading(
+    tmp_path: Path, kwargs: dict, error: type, pattern: str
+) -> None:
+    # the root is empty: an argument checked after the files were looked for would give
+    # a FileNotFoundError instead
+    arguments = {"name": "cifar10", "split": "train", "root": tmp_path} | kwargs
+    with pytest.raises(error, match=pattern):
+        load_image_set(**arguments)
+
+
+_RECORD = {"dataset": "cifar10", "split": "test", "formats": {"JPEG": 3}, "resized_to": None}
+
+
+@pytest.mark.parametrize(
+    ("record", "error", "pattern"),
+    [
+        ([("dataset", "cifar10")], TypeError, r"^record must be a mapping"),
+        ({"dataset": "cifar10", "split": "test"}, ValueError, r"^record lacks the fields"),
+        (_RECORD | {"dataset": "svhn"}, ValueError, r"^record\['dataset'\] must be one of"),
+        (_RECORD | {"dataset": 10}, TypeError, r"^record\['dataset'\] must be a string"),
+        (_RECORD | {"split": "val"}, ValueError, r"^record\['split'\] must be one of"),
+        (_RECORD | {"formats": [("JPEG", 3)]}, TypeError, r"^record\['formats'\] must be a"),
+        (_RECORD | {"formats": {}}, ValueError, r"^record\['formats'\] must not be empty"),
+        (_RECORD | {"formats": {1: 3}}, TypeError, r"^record\['formats'\] must have string"),
+        (_RECORD | {"formats": {"PNG": -1}}, ValueError, r"^record\['formats'\]\['PNG'\] must"),
+        (_RECORD | {"formats": {"PNG": 2.0}}, TypeError, r"^record\['formats'\]\['PNG'\] must"),
+        (_RECORD | {"resized_to": 0}, ValueError, r"^record\['resized_to'\] must be an int"),
+        (_RECORD | {"resized_to": 8.5}, TypeError, r"^record\['resized_to'\] must be an int"),
+    ],
+)
+def test_describe_rejects_bad_records(record: object, error: type, pattern: str) -> None:
+    with pytest.raises(error, match=pattern):
+        describe(record)
+
+
+def test_describe_of_a_valid_record() -> None:
+    assert describe(_RECORD) == "CIFAR-10 test: 3 JPEG"
+    resized = _RECORD | {"dataset": "imagenet", "resized_to": 16}
+    assert describe(resized) == "ImageNet val: 3 JPEG, resized to 16×16"

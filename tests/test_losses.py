@@ -2,7 +2,10 @@
 
 The reference splits the latent dim into contiguous blocks by hand, takes each
 block's 0-dim Vietoris–Rips death times from scipy's minimum spanning tree (or
-ripser), and sums |eta - t| itself; nothing of toposhape's kernel is used.
+ripser), and sums |eta - t| itself; nothing of toposhape's kernel is used. It
+works at every scale of the float64 range (each block is scaled exactly by a
+power of two to unit size, and p outside {1, 2, inf} uses a numpy matrix whose
+differences are divided by their largest entry before the powers).
 """
 
 import math
@@ -28,13 +31,21 @@ def mst_deaths(points: np.ndarray, p: float) -> np.ndarray:
     first: each class of k equal points contributes k-1 zero deaths, and the rest
     of the MST is the MST of the distinct points (see tests/test_pershom.py).
     """
-    distinct = np.unique(points, axis=0)
+    exponent = int(np.frexp(np.abs(points).max())[1])
+    distinct = np.unique(np.ldexp(points, -exponent), axis=0)
     zeros = np.zeros(len(points) - len(distinct))
     if len(distinct) == 1:
         return zeros
-    weights = minimum_spanning_tree(cdist(distinct, distinct, SCIPY_METRIC[p])).data
+    if p in SCIPY_METRIC:
+        dist = cdist(distinct, distinct, SCIPY_METRIC[p])
+    else:
+        diff = np.abs(distinct[:, None, :] - distinct[None, :, :])
+        largest = diff.max(axis=-1)
+        unit = diff / np.where(largest > 0, largest, 1.0)[..., None]
+        dist = largest * np.sum(unit**p, axis=-1) ** (1.0 / p)
+    weights = minimum_spanning_tree(dist).data
     assert weights.shape == (len(distinct) - 1,)
-    return np.sort(np.concatenate([zeros, weights]))
+    return np.ldexp(np.sort(np.concatenate([zeros, weights])), exponent)
 
 
 def reference_loss(z: np.ndarray, eta: float, branches: int, p: float, reduction: str):
@@ -163,6 +174,49 @@ def test_non_contiguous_z():
         )
 
 
+@pytest.mark.parametrize("p", [1.0, 2.0, 64.0, math.inf])
+@pytest.mark.parametrize(
+    ("dtype", "scale"),
+    [
+        (torch.float32, 1e-30),
+        (torch.float32, 1e20),
+        (torch.float32, 1e30),
+        (torch.float64, 1e-300),
+        (torch.float64, 1e300),
+    ],
+)
+def test_extreme_scales_match_reference(dtype, scale, p):
+    """Codes and eta at 1e-30 .. 1e300: the loss is the reference's (it overflowed before)."""
+    gen = torch.Generator().manual_seed(7)
+    z = (torch.randn(20, 12, generator=gen, dtype=torch.float64) * scale).to(dtype)
+    eta = 0.5 * scale
+    loss = connectivity_loss(z, eta=eta, branches=3, p=p, reduction="none")
+    expected = reference_loss(z.double().numpy(), eta, 3, p, "none")
+    tol = 1e-5 if dtype == torch.float32 else 1e-12
+    np.testing.assert_allclose(loss.double().numpy(), expected, rtol=tol, atol=tol * 20 * scale)
+
+
+def test_mean_overflows_only_with_a_branch():
+    """Each branch's loss is finite, their sum is not: "mean" is still finite and right."""
+    big = torch.finfo(torch.float32).max / 3
+    z = torch.zeros(2, 4)
+    z[1] = big  # 4 branches of 1 dim, each with one death of length big
+    mean = connectivity_loss(z, eta=1.0, branches=4, reduction="mean")
+    assert math.isinf(connectivity_loss(z, eta=1.0, branches=4, reduction="sum").item())
+    assert math.isfinite(mean.item())
+    np.testing.assert_allclose(mean.item(), reference_loss(z.double().numpy(), 1.0, 4, 1.0, "mean"))
+
+
+@pytest.mark.parametrize("p", [1.0, 2.0, 64.0, math.inf])
+def test_death_beyond_the_range_gives_inf_loss_with_finite_gradient(p):
+    big = torch.finfo(torch.float32).max * 0.75
+    z = torch.tensor([[-big, 0.0], [big, 0.0]], requires_grad=True)
+    loss = connectivity_loss(z, eta=1.0, p=p)
+    assert math.isinf(loss.item())
+    loss.backward()
+    assert z.grad.tolist() == [[-1.0, 0.0], [1.0, 0.0]]
+
+
 # ----------------------------------------------------------------------------------------------
 # Gradients
 # ----------------------------------------------------------------------------------------------
@@ -179,6 +233,22 @@ def test_gradient_equals_finite_differences(reduction, p):
         return connectivity_loss(y, eta=eta, branches=3, p=p, reduction=reduction)
 
     assert torch.autograd.gradcheck(f, (z,), eps=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("p", [1.0, 2.0, 64.0, math.inf])
+@pytest.mark.parametrize("scale", [1e-300, 1e300])
+def test_gradient_equals_finite_differences_at_extreme_scales(scale, p):
+    gen = torch.Generator().manual_seed(5)
+    z = torch.randn(7, 6, generator=gen, dtype=torch.float64) * scale
+    eta = 0.9 * scale
+    deaths = vr_persistence0(z.reshape(7, 3, 2).transpose(0, 1), p)
+    assert ((deaths - eta).abs() > 1e-3 * scale).all(), "no death sits on the kink of |eta - t|"
+
+    def f(y):
+        return connectivity_loss(y, eta=eta, branches=3, p=p)
+
+    # The loss is 1-homogeneous in (z, eta): its gradient is O(1), steps are relative.
+    assert torch.autograd.gradcheck(f, (z.requires_grad_(),), eps=1e-6 * scale, atol=1e-6)
 
 
 def test_gradient_by_hand():
@@ -224,37 +294,87 @@ def test_latent_not_divisible_by_branches():
         connectivity_loss(torch.randn(8, 10), branches=3)
 
 
-@pytest.mark.parametrize("branches", [0, -2, 2.0, True, "2", None])
-def test_bad_branches(branches):
-    with pytest.raises(ValueError, match="branches"):
+@pytest.mark.parametrize(
+    ("branches", "exc"),
+    [
+        (0, ValueError),
+        (-2, ValueError),
+        (2.0, TypeError),
+        (True, TypeError),
+        ("2", TypeError),
+        (None, TypeError),
+    ],
+)
+def test_bad_branches(branches, exc):
+    with pytest.raises(exc, match=r"^branches\b"):
         connectivity_loss(torch.randn(8, 10), branches=branches)
 
 
-@pytest.mark.parametrize("eta", [0, 0.0, -1.0, math.nan, math.inf, -math.inf, True, "2", None])
-def test_bad_eta(eta):
-    with pytest.raises(ValueError, match="eta"):
+@pytest.mark.parametrize(
+    ("eta", "exc"),
+    [
+        (0, ValueError),
+        (0.0, ValueError),
+        (-0.0, ValueError),
+        (-1.0, ValueError),
+        (math.nan, ValueError),
+        (math.inf, ValueError),
+        (-math.inf, ValueError),
+        (True, TypeError),
+        ("2", TypeError),
+        (None, TypeError),
+        (torch.tensor(2.0), TypeError),
+    ],
+)
+def test_bad_eta(eta, exc):
+    with pytest.raises(exc, match=r"^eta\b"):
         connectivity_loss(torch.randn(8, 10), eta=eta)
 
 
-@pytest.mark.parametrize("reduction", ["avg", "MEAN", None, ""])
-def test_bad_reduction(reduction):
-    with pytest.raises(ValueError, match="reduction"):
+def test_numpy_eta_accepted():
+    z = torch.randn(10, 4, dtype=torch.float64)
+    assert torch.equal(connectivity_loss(z, eta=np.float64(1.5)), connectivity_loss(z, eta=1.5))
+
+
+@pytest.mark.parametrize(
+    ("reduction", "error"),
+    [("avg", ValueError), ("MEAN", ValueError), ("", ValueError), (None, TypeError)],
+)
+def test_bad_reduction(reduction, error):
+    with pytest.raises(error, match=r"^reduction\b"):
         connectivity_loss(torch.randn(8, 10), reduction=reduction)
 
 
 @pytest.mark.parametrize(
-    "z", [torch.randn(10), torch.randn(2, 3, 4), torch.tensor(1.0), [[0.0, 1.0], [1.0, 0.0]]]
+    ("z", "exc"),
+    [
+        (torch.randn(10), ValueError),
+        (torch.randn(2, 3, 4), ValueError),
+        (torch.tensor(1.0), ValueError),
+        ([[0.0, 1.0], [1.0, 0.0]], TypeError),
+        (np.zeros((8, 10)), TypeError),
+    ],
+    ids=["1d", "3d", "0d", "list", "ndarray"],
 )
-def test_bad_z_shape(z):
-    with pytest.raises(ValueError, match=r"\bz\b"):
+def test_bad_z_shape(z, exc):
+    with pytest.raises(exc, match=r"^z\b"):
         connectivity_loss(z)
 
 
 @pytest.mark.parametrize(
-    ("p", "exc"), [(0.5, ValueError), (math.nan, ValueError), ("1", TypeError)]
+    ("p", "exc"),
+    [
+        (0.5, ValueError),
+        (0, ValueError),
+        (-math.inf, ValueError),
+        (math.nan, ValueError),
+        ("1", TypeError),
+        (None, TypeError),
+        (True, TypeError),
+    ],
 )
 def test_bad_p(p, exc):
-    with pytest.raises(exc, match=r"\bp\b"):
+    with pytest.raises(exc, match=r"^p\b"):
         connectivity_loss(torch.randn(8, 10), p=p)
 
 
@@ -269,9 +389,25 @@ def test_bad_p(p, exc):
     ids=["batch1", "int", "half", "nan"],
 )
 def test_bad_z_content(z, exc):
-    # The error comes from vr_persistence0 (it names the cloud "x", not "z").
-    with pytest.raises(exc):
+    with pytest.raises(exc, match=r"^z\b"):
         connectivity_loss(z)
+
+
+def test_torch_compile_rejects_nan():
+    """Compiled, the eager check of z is not traced; the kernel's check still raises."""
+    compiled = torch.compile(
+        lambda z: connectivity_loss(z, branches=2, p=1.0),
+        fullgraph=True,
+        backend="aot_eager",
+        dynamic=False,
+    )
+    torch._dynamo.reset()
+    z = torch.randn(12, 6, generator=torch.Generator().manual_seed(6))
+    torch.testing.assert_close(compiled(z), connectivity_loss(z, branches=2, p=1.0))
+    z[4, 5] = math.nan  # branch 1
+    with pytest.raises(ValueError, match=r"dist\[1\] contains NaN or inf"):
+        compiled(z)
+    torch._dynamo.reset()
 
 
 def test_reconstruction_l1_is_the_per_image_sum_averaged_over_the_batch() -> None:

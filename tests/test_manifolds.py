@@ -324,3 +324,41 @@ def test_non_integer_n():
 def test_bad_noise(noise):
     with pytest.raises(ValueError, match="noise"):
         sample_manifold("circle", 10, noise=noise)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"n": 2.0}, TypeError, r"^n must be an int"),
+        ({"n": True}, TypeError, r"^n must be an int"),
+        ({"n": "10"}, TypeError, r"^n must be an int"),
+        ({"seed": -1}, ValueError, r"^seed must be an int >= 0"),
+        ({"seed": 1.5}, TypeError, r"^seed must be an int"),
+        ({"seed": None}, TypeError, r"^seed must be an int"),
+        ({"noise": "0.1"}, TypeError, r"^noise must be a number"),
+        ({"noise": True}, TypeError, r"^noise must be a number"),
+        ({"name": None}, TypeError, r"^name must be a string"),
+    ],
+)
+def test_bad_arguments_name_the_argument(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        sample_manifold(**{"name": "circle", "n": 10, **kwargs})
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "match"),
+    [
+        ({"name": 1}, TypeError, r"^name must be a str"),
+        ({"description": None}, TypeError, r"^description must be a str"),
+        ({"dim": 0}, ValueError, r"^dim must be an int >= 1"),
+        ({"dim": 1.0}, TypeError, r"^dim must be an int"),
+        ({"ambient": 0}, ValueError, r"^ambient must be an int >= 1"),
+        ({"betti_z2": [1, 1]}, TypeError, r"^betti_z2 must be a tuple"),
+        ({"betti_z3": (1,)}, ValueError, r"^betti_z3 must hold dim \+ 1 = 2 Betti numbers"),
+        ({"betti_z2": (1, -1)}, ValueError, r"^every Betti number of betti_z2 must be an int >= 0"),
+    ],
+)
+def test_bad_manifold_fields_name_the_field(change, error, match):
+    fields = dataclasses.asdict(MANIFOLDS["circle"]) | change
+    with pytest.raises(error, match=match):
+        Manifold(**fields)

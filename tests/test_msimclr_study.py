@@ -1,6 +1,7 @@
 """The MSimCLR study: its model grid, the collapsed-head diagnostic, and its claims."""
 
 import math
+import re
 
 import pytest
 import torch
@@ -75,3 +76,77 @@ def test_training_time_sums_every_epoch_of_every_model() -> None:
     acc = dict.fromkeys(["simclr-d2", "simclr-h64-d2", "msimclr-k1-d2", "msimclr-k2-d2",
                          "msimclr-k4-d2"], 0.5)  # fmt: skip
     assert ms.training_time(_payload(acc)) == (5, 5 * 2 * 30.0)
+
+
+def _no_work(*_args, **_kwargs):
+    raise AssertionError("the work started before the arguments were checked")
+
+
+_SIMCLR = build_simclr("tiny", 1, 16, dim=2, seed=0)
+_IMAGES = torch.rand(4, 1, 16, 16)
+_SMOKE = ms.get_profile("smoke")
+
+# (function, args, kwargs, exception, the argument the message starts with)
+BAD_ARGUMENTS = [
+    (ms.get_profile, ("nope",), {}, ValueError, "profile"),
+    (ms.get_profile, (None,), {}, TypeError, "profile"),
+    (ms.work_dir, ("tiny",), {}, ValueError, "profile"),
+    (ms.work_dir, ("smoke", 3), {}, TypeError, "results_root"),
+    (ms.model_keys, (None,), {}, TypeError, "settings"),
+    (ms.model_keys, ({"dims": [2]},), {}, ValueError, "settings"),
+    (ms.model_keys, (_SMOKE | {"dims": []},), {}, ValueError, "settings['dims']"),
+    (ms.model_keys, (_SMOKE | {"dims": 2},), {}, TypeError, "settings['dims']"),
+    (ms.model_keys, (_SMOKE | {"charts": [0]},), {}, ValueError, "settings['charts'][0]"),
+    (ms.model_keys, (_SMOKE | {"wide_head": 0},), {}, ValueError, "settings['wide_head']"),
+    (ms.model_keys, (_SMOKE | {"wide_head_dims": [2.0]},), {}, TypeError,
+     "settings['wide_head_dims'][0]"),
+    (ms.train_models, ("nope", "mnist"), {}, ValueError, "profile"),
+    (ms.train_models, ("smoke", "cifar10"), {}, ValueError, "dataset"),
+    (ms.train_models, ("smoke", 3), {}, TypeError, "dataset"),
+    (ms.train_models, ("smoke", "mnist"), {"seed": -1}, ValueError, "seed"),
+    (ms.train_models, ("smoke", "mnist"), {"results_root": 1}, TypeError, "results_root"),
+    (ms.train_models, ("smoke", "mnist"), {"progress": None}, TypeError, "progress"),
+    (ms.alive_units, (torch.nn.Linear(2, 2), torch.rand(5, 2)), {}, TypeError, "model"),
+    (ms.alive_units, (_SIMCLR, [[0.0, 1.0]]), {}, TypeError, "embeddings"),
+    (ms.alive_units, (_SIMCLR, torch.rand(5, 3)), {}, ValueError, "embeddings"),
+    (ms.alive_units, (_SIMCLR, torch.rand(2)), {}, ValueError, "embeddings"),
+    (ms.alive_units, (_SIMCLR, torch.rand(0, 2)), {}, ValueError, "embeddings"),
+    (ms.alive_units, (_SIMCLR, torch.rand(5, 2, dtype=torch.float64)), {}, TypeError,
+     "embeddings"),
+    (ms.alive_units, (_SIMCLR, torch.full((5, 2), math.nan)), {}, ValueError, "embeddings"),
+    (ms.collapsed_heads, ({"dims": [2]}, _IMAGES, 2), {}, ValueError, "settings"),
+    (ms.collapsed_heads, (_SMOKE | {"dims": [-2]}, _IMAGES, 2), {}, ValueError,
+     "settings['dims'][0]"),
+    (ms.collapsed_heads, (_SMOKE, _IMAGES.to(torch.uint8), 2), {}, TypeError, "images"),
+    (ms.collapsed_heads, (_SMOKE, _IMAGES[0], 2), {}, ValueError, "images"),
+    (ms.collapsed_heads, (_SMOKE, _IMAGES[:0], 2), {}, ValueError, "images"),
+    (ms.collapsed_heads, (_SMOKE, _IMAGES + 1, 2), {}, ValueError, "images"),
+    (ms.collapsed_heads, (_SMOKE, _IMAGES[..., :12], 2), {}, ValueError, "images"),
+    (ms.collapsed_heads, (_SMOKE, _IMAGES, 0), {}, ValueError, "seeds"),
+    (ms.collapsed_heads, (_SMOKE, _IMAGES, 2.0), {}, TypeError, "seeds"),
+    (ms.run, ("nope",), {}, ValueError, "profile"),
+    (ms.run, ("smoke",), {"seed": 2**33}, ValueError, "seed"),
+    (ms.run, ("smoke",), {"seed": "0"}, TypeError, "seed"),
+    (ms.run, ("smoke",), {"results_root": 1}, TypeError, "results_root"),
+    (ms.run, ("smoke",), {"progress": "no"}, TypeError, "progress"),
+    (ms.run, ("smoke",), {"log": 0}, TypeError, "log"),
+    (ms.plot_accuracy, (None,), {}, TypeError, "payload"),
+    (ms.plot_embeddings, ({"settings": {}, "datasets": {"mnist": {}}}, "cifar10"), {},
+     ValueError, "dataset"),
+    (ms.plot_embeddings, ({"datasets": {}},), {"dataset": "mnist"}, ValueError, "payload"),
+    (ms.plot_all, ({},), {}, ValueError, "payload"),
+    (ms.markdown_tables, ([],), {}, TypeError, "payload"),
+    (ms.training_time, ("payload",), {}, TypeError, "payload"),
+    (ms.findings, ({"datasets": {}},), {}, ValueError, "payload"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("function", "args", "kwargs", "error", "name"),
+    BAD_ARGUMENTS,
+    ids=[f"{case[0].__name__}-{case[4]}-{i}" for i, case in enumerate(BAD_ARGUMENTS)],
+)
+def test_bad_arguments_are_refused_naming_them(monkeypatch, function, args, kwargs, error, name):
+    monkeypatch.setattr(ms, "_data", _no_work)  # the first step of run() and train_models()
+    with pytest.raises(error, match=rf"^{re.escape(name)}(?!\w)"):
+        function(*args, **kwargs)

@@ -10,6 +10,8 @@ disagree). Overlap values are checked against direct loops over samples.
 """
 
 import itertools
+import math
+import time
 import warnings
 from collections import Counter
 
@@ -315,6 +317,28 @@ def test_simplex_strengths_agree_with_brute_force(seed):
     assert set(simplex_strengths(q, max_dim=1)) == {s for s in product if len(s) == 2}
 
 
+@pytest.mark.parametrize("rule", ["product", "min"])
+@pytest.mark.parametrize(("tops", "k"), [(TORUS, 7), (RP2, 6)], ids=["torus", "rp2"])
+def test_strengths_from_the_charts_that_meet_equal_those_from_all_subsets(rule, tops, k):
+    # Sparse covers: the candidates are the subsets of the samples' supports, not all
+    # subsets of the k charts; the values must be those of a loop over all subsets.
+    q = barycentric_cover(tops, k, seed=14)
+    assert len(nerve._chart_families(q, 3, nerve.MAX_SIMPLICES)) > 1  # the sparse path
+    mass = q.sum(axis=0)
+    want = {}
+    for size in (2, 3, 4):
+        for s in itertools.combinations(range(k), size):
+            if rule == "product":
+                u = np.mean([np.prod(q[:, list(s)], axis=1).sum() / mass[j] for j in s])
+            else:
+                u = q[:, list(s)].min(axis=1).max()
+            if u > 0:
+                want[s] = u
+    got = simplex_strengths(q, max_dim=3, rule=rule)
+    assert list(got) == sorted(want, key=lambda s: (len(s), s))
+    np.testing.assert_allclose([got[s] for s in want], list(want.values()), rtol=1e-12)
+
+
 @settings(max_examples=50, deadline=None)
 @given(k=st.integers(2, 6), n=st.integers(1, 20), seed=st.integers(0, 2**32 - 1))
 def test_min_rule_is_monotone_on_faces(k, n, seed):
@@ -432,25 +456,186 @@ def test_check_memberships_names_the_argument():
         check_memberships(np.ones((1, 2)), name="memberships")
 
 
-@pytest.mark.parametrize("field", [4, 1, 0, -3, 9, 2.0, True, "2"])
-def test_field_must_be_a_prime(field):
-    with pytest.raises(ValueError, match=r"field must be a prime"):
+@pytest.mark.parametrize(
+    ("q", "error", "match"),
+    [
+        ("abc", TypeError, r"^q must hold real numbers"),
+        (None, TypeError, r"^q must hold real numbers"),
+        (np.array([[True, False]]), TypeError, r"^q must hold real numbers.*bool"),
+        (np.array([[1 + 0j, 0j]]), TypeError, r"^q must hold real numbers.*complex"),
+        (torch.tensor([[True, False]]), TypeError, r"^q must hold real numbers.*bool"),
+        ([[0.5, 0.5], [1.0]], ValueError, r"^q must be a 2-D array"),
+    ],
+)
+def test_memberships_of_the_wrong_kind_are_rejected(q, error, match):
+    for fn in (check_memberships, pair_overlaps, simplex_strengths, nerve_persistence):
+        with pytest.raises(error, match=match):
+            fn(q)
+
+
+def test_memberships_of_any_real_dtype_are_accepted():
+    q = barycentric_cover(SQUARE, 4, seed=0)
+    assert essential(nerve_persistence(q.astype(np.float32), max_dim=2)) == (1, 1)
+    np.testing.assert_array_equal(check_memberships(np.eye(3, dtype=np.int64)), np.eye(3))
+    np.testing.assert_array_equal(check_memberships(torch.eye(3, dtype=torch.uint8)), np.eye(3))
+    np.testing.assert_array_equal(check_memberships(torch.eye(2, dtype=torch.bfloat16)), np.eye(2))
+    with pytest.raises(TypeError, match=r"^name must be a str"):
+        check_memberships(q, name=3)
+
+
+@pytest.mark.parametrize(
+    ("field", "error", "match"),
+    [
+        (4, ValueError, r"^field must be a prime .*got 4"),
+        (9, ValueError, r"^field must be a prime .*got 9"),
+        (1, ValueError, r"^field must be an int >= 2, got 1"),
+        (0, ValueError, r"^field must be an int >= 2"),
+        (-3, ValueError, r"^field must be an int >= 2"),
+        (2.0, TypeError, r"^field must be an int"),
+        (True, TypeError, r"^field must be an int"),
+        ("2", TypeError, r"^field must be an int"),
+    ],
+)
+def test_field_must_be_a_prime(field, error, match):
+    with pytest.raises(error, match=match):
         nerve_persistence(barycentric_cover(SQUARE, 4), field=field)
 
 
-@pytest.mark.parametrize("max_dim", [0, -1, 1.5, True])
-def test_max_dim_must_be_a_positive_integer(max_dim):
+@pytest.mark.parametrize(
+    ("name", "value", "error"),
+    [
+        ("max_dim", 0, ValueError),
+        ("max_dim", -1, ValueError),
+        ("max_dim", 1.5, TypeError),
+        ("max_dim", 2.0, TypeError),
+        ("max_dim", True, TypeError),
+        ("max_simplices", 0, ValueError),
+        ("max_simplices", 1e6, TypeError),
+        ("rule", "foo", ValueError),
+        ("rule", None, TypeError),
+    ],
+)
+def test_bad_nerve_arguments_name_the_argument(name, value, error):
     q = barycentric_cover(SQUARE, 4)
     for fn in (simplex_strengths, nerve_persistence):
-        with pytest.raises(ValueError, match=r"max_dim must be an integer >= 1"):
-            fn(q, max_dim=max_dim)
+        with pytest.raises(error, match=rf"^{name} must be"):
+            fn(q, **{name: value})
 
 
 def test_rule_must_be_known():
     q = barycentric_cover(SQUARE, 4)
     for fn in (simplex_strengths, nerve_persistence):
-        with pytest.raises(ValueError, match=r"rule must be one of \['product', 'min'\].*'foo'"):
+        with pytest.raises(ValueError, match=r"^rule must be one of 'product', 'min', got 'foo'"):
             fn(q, rule="foo")
+
+
+# ----------------------------------------------------------------------------------------------
+# The size of the nerve is bounded before it is built
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fn", [simplex_strengths, nerve_persistence])
+def test_a_nerve_too_large_to_build_is_refused_at_once(fn):
+    # 30 charts that all meet: up to dimension 15 the nerve would have every subset of at
+    # most 16 charts, about 7e8 simplices (tens of minutes before the bound existed).
+    q = random_memberships(30, 200, seed=0)
+    size = 30 + sum(math.comb(30, j) for j in range(2, 17))
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match=r"max_dim=15") as error:
+        fn(q, max_dim=15)
+    assert time.perf_counter() - start < 1.0
+    message = str(error.value)
+    assert f"{size:,} simplices" in message
+    assert f"max_simplices={nerve.MAX_SIMPLICES:,}" in message
+    assert "lower max_dim or raise max_simplices" in message
+
+
+def test_the_bound_is_the_number_of_simplices_of_a_nerve_whose_charts_all_meet():
+    q = random_memberships(8, 50, seed=1)  # every sample in every chart: the full simplex
+    size = 8 + math.comb(8, 2) + math.comb(8, 3) + math.comb(8, 4)  # 162
+    assert len(simplex_strengths(q, max_dim=3, max_simplices=size)) + 8 == size
+    nerve_persistence(q, max_dim=3, max_simplices=size)
+    for fn in (simplex_strengths, nerve_persistence):
+        with pytest.raises(
+            ValueError, match=rf"can have {size} simplices.*max_simplices={size - 1}"
+        ):
+            fn(q, max_dim=3, max_simplices=size - 1)
+
+
+def test_the_bound_counts_only_charts_that_meet():
+    # A cycle of 30 charts where each sample lies in at most 2 of them: the nerve is the
+    # 30-gon whatever max_dim, and is built at once.
+    k = 30
+    q = barycentric_cover([(i, (i + 1) % k) for i in range(k)], k, seed=2)
+    start = time.perf_counter()
+    bars = nerve_persistence(q, max_dim=15, max_simplices=2 * k)
+    assert time.perf_counter() - start < 1.0
+    assert essential(bars) == (1, 1) + (0,) * 13
+    assert len(simplex_strengths(q, max_dim=15)) == k
+    with pytest.raises(ValueError, match=r"can have 60 simplices"):
+        nerve_persistence(q, max_dim=15, max_simplices=2 * k - 1)
+
+
+def test_the_book_nerves_are_far_below_the_default_bound():
+    # atlas_study: at most 8 charts up to max_dim = manifold.dim + 1 = 3
+    size = 8 + sum(math.comb(8, j) for j in range(2, 5))
+    assert size == 162 and size * 100 < nerve.MAX_SIMPLICES
+    bars = nerve_persistence(random_memberships(8, 2000, seed=3), max_dim=3, rule="min")
+    assert essential(bars) == (1, 0, 0)
+
+
+# ----------------------------------------------------------------------------------------------
+# Barcode arguments
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("barcodes", "error", "match"),
+    [
+        ([np.zeros((1, 2))], TypeError, r"^barcodes must be a dict"),
+        ({}, ValueError, r"^barcodes is empty"),
+        ({0.0: np.zeros((1, 2))}, TypeError, r"^barcodes' dimension must be an int"),
+        ({-1: np.zeros((1, 2))}, ValueError, r"^barcodes' dimension must be an int >= 0"),
+        ({0: np.zeros((1, 3))}, ValueError, r"^barcodes\[0\] must have shape \(m, 2\)"),
+        ({0: np.zeros(2)}, ValueError, r"^barcodes\[0\] must have shape \(m, 2\)"),
+        ({0: [["a", "b"]]}, TypeError, r"^barcodes\[0\] must hold real numbers"),
+        ({0: [[np.nan, 1.0]]}, ValueError, r"^barcodes\[0\] must hold finite births"),
+        ({1: [[0.0, np.nan]]}, ValueError, r"^barcodes\[1\] must hold finite births"),
+        ({0: [[0.5, 0.2]]}, ValueError, r"^barcodes\[0\] must hold .*deaths >= their births"),
+    ],
+)
+def test_bad_barcodes_are_rejected_everywhere(barcodes, error, match):
+    for call in (
+        lambda: betti_numbers(barcodes, 0.5),
+        lambda: persistent_betti(barcodes, 0.5),
+        lambda: plot_barcodes(barcodes),
+    ):
+        with pytest.raises(error, match=match):
+            call()
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "match"),
+    [
+        (lambda b: betti_numbers(b, np.nan), ValueError, r"^t must be finite"),
+        (lambda b: betti_numbers(b, np.inf), ValueError, r"^t must be finite"),
+        (lambda b: betti_numbers(b, "0.5"), TypeError, r"^t must be a number"),
+        (lambda b: persistent_betti(b, np.nan), ValueError, r"^min_length must be finite"),
+        (lambda b: persistent_betti(b, -0.1), ValueError, r"^min_length must be in \[0.0, inf\]"),
+        (lambda b: persistent_betti(b, None), TypeError, r"^min_length must be a number"),
+        (lambda b: plot_barcodes(b, ax="axes"), TypeError, r"^ax must be a matplotlib Axes"),
+        (lambda b: plot_barcodes(b, title=3), TypeError, r"^title must be a str"),
+        (lambda b: plot_barcodes(b, scale="ln"), ValueError, r"^scale must be one of"),
+    ],
+)
+def test_bad_barcode_arguments_name_the_argument(call, error, match):
+    with pytest.raises(error, match=match):
+        call({0: np.array([[0.0, np.inf]])})
+
+
+def test_an_infinite_min_length_counts_the_essential_classes():
+    bars = nerve_persistence(barycentric_cover(TORUS, 7, seed=4), max_dim=3, scale="log")
+    assert persistent_betti(bars, np.inf) == essential(bars) == (1, 2, 1)
 
 
 # ----------------------------------------------------------------------------------------------

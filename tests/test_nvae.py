@@ -139,27 +139,29 @@ def test_shapes(kind: str, image_shape: tuple[int, int, int]) -> None:
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "name"),
+    ("kwargs", "name", "error"),
     [
-        ({"kind": "x"}, "kind"),
-        ({"classes": 1}, "classes"),
-        ({"class_dim": 0}, "class_dim"),
-        ({"class_dim": True}, "class_dim"),
-        ({"shared_dim": -1}, "shared_dim"),
-        ({"shared_dim": 2.0}, "shared_dim"),
-        ({"hidden": 0}, "hidden"),
-        ({"kind": "nvae", "beta": -0.5}, "beta"),
-        ({"kind": "betavae", "beta": float("nan")}, "beta"),
-        ({"kind": "vae", "beta": 2.0}, "beta"),
-        ({"kind": "cvae", "beta": 0.0}, "beta"),
-        ({"image_shape": (1, 30, 28)}, "image_shape"),
-        ({"image_shape": (3, 28, 28)}, "image_shape"),
-        ({"image_shape": (1, 4, 4)}, "image_shape"),
-        ({"image_shape": (28, 28)}, "image_shape"),
+        ({"kind": "x"}, "kind", ValueError),
+        ({"classes": 1}, "classes", ValueError),
+        ({"class_dim": 0}, "class_dim", ValueError),
+        ({"class_dim": True}, "class_dim", TypeError),
+        ({"shared_dim": -1}, "shared_dim", ValueError),
+        ({"shared_dim": 2.0}, "shared_dim", TypeError),
+        ({"hidden": 0}, "hidden", ValueError),
+        ({"kind": "nvae", "beta": -0.5}, "beta", ValueError),
+        ({"kind": "betavae", "beta": float("nan")}, "beta", ValueError),
+        ({"kind": "betavae", "beta": float("inf")}, "beta", ValueError),
+        ({"kind": "betavae", "beta": "4"}, "beta", TypeError),
+        ({"kind": "vae", "beta": 2.0}, "beta", ValueError),
+        ({"kind": "cvae", "beta": 0.0}, "beta", ValueError),
+        ({"image_shape": (1, 30, 28)}, "image_shape", ValueError),
+        ({"image_shape": (3, 28, 28)}, "image_shape", ValueError),
+        ({"image_shape": (1, 4, 4)}, "image_shape", ValueError),
+        ({"image_shape": (28, 28)}, "image_shape", ValueError),
     ],
 )
-def test_bad_model_arguments(kwargs: dict, name: str) -> None:
-    with pytest.raises(ValueError, match=name):
+def test_bad_model_arguments(kwargs: dict, name: str, error: type) -> None:
+    with pytest.raises(error, match=f"^{name}"):
         LatentVAE(**{"kind": "nvae", **kwargs})
 
 
@@ -177,7 +179,7 @@ def test_train_vae_rejects_bad_data() -> None:
             train_vae(model, images, bad, epochs=1, batch_size=20, progress=False)
     with pytest.raises(ValueError, match="labels"):
         train_vae(model, images, labels[:-1], epochs=1, batch_size=20, progress=False)
-    with pytest.raises(ValueError, match="labels"):
+    with pytest.raises(TypeError, match="labels"):
         train_vae(model, images, labels.float(), epochs=1, batch_size=20, progress=False)
     with pytest.raises(ValueError, match="images"):
         train_vae(model, images[:, :, :24], labels, epochs=1, batch_size=20, progress=False)
@@ -416,8 +418,11 @@ def test_sample_shape_range_and_sigma() -> None:
     assert torch.equal(model.sample(y, _gen(3), sigma=0.0), at_zero)
     torch.testing.assert_close(model.sample(y, _gen(1), sigma=2.5), scaled)
     assert not torch.equal(model.sample(y, _gen(1)), scaled)
-    with pytest.raises(ValueError, match="sigma"):
-        model.sample(y, _gen(0), sigma=-1.0)
+    for bad in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match=r"^sigma must be"):
+            model.sample(y, _gen(0), sigma=bad)
+    with pytest.raises(TypeError, match=r"^sigma must be a number"):
+        model.sample(y, _gen(0), sigma="1")
     with pytest.raises(ValueError, match="labels"):
         model.sample(torch.tensor([0, K]), _gen(0))
 
@@ -481,3 +486,273 @@ def test_traversal(kind: str) -> None:
         traversal(model, base, L + M, values, [0])
     with pytest.raises(ValueError, match="classes"):
         traversal(model, base, 0, values, [K])
+
+
+@pytest.mark.parametrize("scale", [0.0, -1.0, float("nan"), float("inf")])
+def test_imq_mmd_rejects_a_bad_scale(scale: float) -> None:
+    a = torch.randn(5, 3, generator=_gen(0))
+    with pytest.raises(ValueError, match=r"^scale must be"):
+        imq_mmd(a, a + 1, scale)
+
+
+@pytest.mark.parametrize("lr", [0.0, float("nan"), float("inf")])
+def test_train_vae_rejects_a_bad_learning_rate(lr: float) -> None:
+    images = torch.rand(20, 1, 28, 28, generator=_gen(0))
+    labels = torch.arange(20) % K
+    with pytest.raises(ValueError, match=r"^lr must be"):
+        train_vae(_model(), images, labels, epochs=1, batch_size=10, lr=lr, progress=False)
+
+
+# ------------------------------------------------------------------ bad arguments
+
+_X = torch.rand(6, 1, 28, 28, generator=_gen(0))
+_Y = torch.arange(6) % K
+_META = torch.device("meta")
+_NAN_X = _X.clone().index_put_((torch.tensor(0),), torch.tensor(float("nan")))
+
+
+def _one_device(*names: str) -> str:
+    """The message of check_same_device for the last name on meta."""
+    return rf"^tensors must be on one device, got .*{names[-1]} on meta"
+
+
+# (override of the call's keyword arguments, error, pattern of the message)
+_BAD_DATA = [
+    ({"model": torch.nn.Linear(2, 2)}, TypeError, "^model must be a LatentVAE"),
+    ({"images": _X.numpy()}, TypeError, "^images must be a torch.Tensor"),
+    ({"images": _X[:0]}, ValueError, "^images needs at least"),
+    ({"images": _X[0]}, ValueError, "^images must have 4 dimensions"),
+    ({"images": _X[:, :, :24]}, ValueError, r"^images must have shape \(N, 1, 28, 28\)"),
+    ({"images": _X.double()}, TypeError, "^images must be torch.float32 like the model"),
+    ({"images": (_X * 255).to(torch.uint8)}, TypeError, "^images must be torch.float32"),
+    ({"images": _NAN_X}, ValueError, r"^images must be finite and in \[0, 1\]"),
+    ({"images": _X + 1}, ValueError, r"^images must be finite and in \[0, 1\]"),
+    ({"images": _X.to(_META), "labels": _Y.to(_META)}, ValueError, "^images is on meta"),
+    ({"labels": _Y.to(_META)}, ValueError, _one_device("images", "labels")),
+    ({"labels": _Y.tolist()}, TypeError, "^labels must be a torch.Tensor"),
+    ({"labels": _Y.float()}, TypeError, "^labels must be an integer tensor"),
+    ({"labels": _Y.bool()}, TypeError, "^labels must be an integer tensor"),
+    ({"labels": _Y[:, None]}, ValueError, "^labels must have 1 dimensions"),
+    ({"labels": _Y[:-1]}, ValueError, r"^labels must have shape \(6,\)"),
+    ({"labels": _Y + 1}, ValueError, rf"^labels must be in \[0, {K}\)"),
+    ({"labels": _Y - 1}, ValueError, rf"^labels must be in \[0, {K}\)"),
+    ({"generator": 0}, TypeError, "^generator must be a torch.Generator"),
+    ({"batch_size": 0}, ValueError, "^batch_size must be an int >= 1"),
+    ({"batch_size": 2.0}, TypeError, "^batch_size must be an int"),
+    ({"k": 0}, ValueError, "^k must be an int >= 1"),
+    ({"k": 1.5}, TypeError, "^k must be an int"),
+    ({"n": 1}, ValueError, "^n must be an int >= 2"),
+    ({"n": None}, TypeError, "^n must be an int"),
+    ({"epochs": 0}, ValueError, "^epochs must be an int >= 1"),
+    ({"epochs": 1.0}, TypeError, "^epochs must be an int"),
+    ({"lr": float("nan")}, ValueError, "^lr must be finite"),
+    ({"lr": "0.1"}, TypeError, "^lr must be a number"),
+    ({"seed": -1}, ValueError, "^seed must be an int in"),
+    ({"seed": 2**32}, ValueError, "^seed must be an int in"),
+    ({"steps_per_epoch": 0}, ValueError, "^steps_per_epoch must be an int >= 1"),
+    ({"checkpoint": 3}, TypeError, "^checkpoint must be a path"),
+    ({"progress": 1}, TypeError, "^progress must be a bool"),
+]
+
+
+def _labelled(function: str) -> tuple[str, ...]:
+    return () if function == "aggregate_posterior_mmd" else ("labels",)
+
+
+_DATA_CALLS = {
+    "elbo": (elbo, {"generator": _gen(0), "batch_size": 4}),
+    "iwae_log_likelihood": (iwae_log_likelihood, {"k": 2, "generator": _gen(0), "batch_size": 4}),
+    "classifier_accuracy": (classifier_accuracy, {"batch_size": 4}),
+    "kl_per_class": (kl_per_class, {"batch_size": 4}),
+    "aggregate_posterior_mmd": (
+        aggregate_posterior_mmd,
+        {"generator": _gen(0), "n": 4, "batch_size": 4},
+    ),
+    "train_vae": (
+        train_vae,
+        {
+            "epochs": 1,
+            "batch_size": 2,
+            "lr": 1e-3,
+            "seed": 0,
+            "steps_per_epoch": None,
+            "checkpoint": None,
+            "progress": False,
+        },
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("function", "override", "error", "pattern"),
+    [
+        pytest.param(name, override, error, pattern, id=f"{name}-{i}")
+        for name, (_, base) in _DATA_CALLS.items()
+        for i, (override, error, pattern) in enumerate(_BAD_DATA)
+        if set(override) <= {"model", "images", *base, *_labelled(name)}
+    ],
+)
+def test_data_functions_reject_bad_arguments(
+    function: str, override: dict, error: type, pattern: str, monkeypatch
+) -> None:
+    fn, base = _DATA_CALLS[function]
+    model = _model(hidden=8)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    monkeypatch.setattr(model, "encode", lambda x: pytest.fail("work began before the checks"))
+    kwargs = {"model": model, "images": _X, **dict.fromkeys(_labelled(function), _Y), **base}
+    with pytest.raises(error, match=pattern):
+        fn(**(kwargs | override))
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_aggregate_posterior_mmd_needs_two_images() -> None:
+    with pytest.raises(ValueError, match=r"^images needs at least 2 rows"):
+        aggregate_posterior_mmd(_model(hidden=8), _X[:1], _gen(0))
+
+
+_MU, _LOGITS = torch.randn(4, 5, generator=_gen(1)), torch.randn(4, 3, 2, generator=_gen(2))
+_P = torch.rand(4, 3, 2, generator=_gen(3))
+_A = torch.randn(5, 3, generator=_gen(4))
+_Z = torch.randn(3, L + M, generator=_gen(5))
+_NAN = float("nan")
+
+
+def _with(tensor: torch.Tensor, value: float) -> torch.Tensor:
+    out = tensor.clone()
+    out.view(-1)[0] = value
+    return out
+
+
+def _method(name: str):
+    def call(*args, **kwargs):
+        return getattr(_model(hidden=8), name)(*args, **kwargs)
+
+    return call
+
+
+# (function, positional arguments, error, pattern of the message)
+_BAD_CALLS = [
+    (gaussian_kl, (_MU.tolist(), _MU), TypeError, "^mu must be a torch.Tensor"),
+    (gaussian_kl, (_MU.long(), _MU), TypeError, "^mu must be a floating-point"),
+    (gaussian_kl, (_MU, _MU[:, :4]), ValueError, r"^logvar must have the shape of mu \(4, 5\)"),
+    (gaussian_kl, (_MU, _MU.to(_META)), ValueError, _one_device("mu", "logvar")),
+    (gaussian_kl, (_with(_MU, _NAN), _MU), ValueError, "^mu contains NaN or inf"),
+    (gaussian_kl, (_MU, _with(_MU, math.inf)), ValueError, "^logvar contains NaN or inf"),
+    (bernoulli_log_likelihood, (_LOGITS[:, 0, 0], _P[:, 0, 0]), ValueError, "^logits must have"),
+    (bernoulli_log_likelihood, (_LOGITS.long(), _P), TypeError, "^logits must be a floating"),
+    (bernoulli_log_likelihood, (_LOGITS, _P.numpy()), TypeError, "^x must be a torch.Tensor"),
+    (bernoulli_log_likelihood, (_LOGITS, _P[:3]), ValueError, "^x must have the shape of logits"),
+    (bernoulli_log_likelihood, (_LOGITS, _P.to(_META)), ValueError, _one_device("logits", "x")),
+    (bernoulli_log_likelihood, (_with(_LOGITS, -math.inf), _P), ValueError, "^logits contains"),
+    (bernoulli_log_likelihood, (_LOGITS, _with(_P, _NAN)), ValueError, r"^x must be .* \[0, 1\]"),
+    (bernoulli_log_likelihood, (_LOGITS, _P + 1), ValueError, r"^x must be .* \[0, 1\]"),
+    (imq_mmd, (_A[0], _A, 1.0), ValueError, "^a must have 2 dimensions"),
+    (imq_mmd, (_A, _A[:1], 1.0), ValueError, "^b needs at least 2 rows"),
+    (imq_mmd, (_A.long(), _A, 1.0), TypeError, "^a must be a floating-point"),
+    (imq_mmd, (_A[:, :0], _A[:, :0], 1.0), ValueError, "^a must have at least one column"),
+    (imq_mmd, (_A, _A[:, :2], 1.0), ValueError, "^b must have the 3 columns of a"),
+    (imq_mmd, (_A, _A.double(), 1.0), TypeError, r"^b must have the dtype of a \(torch.float32"),
+    (imq_mmd, (_A, _A.to(_META), 1.0), ValueError, _one_device("a", "b")),
+    (imq_mmd, (_with(_A, _NAN), _A, 1.0), ValueError, "^a contains NaN or inf"),
+    (imq_mmd, (_A, _with(_A, math.inf), 1.0), ValueError, "^b contains NaN or inf"),
+    (imq_mmd, (_A, _A, None), TypeError, "^scale must be a number"),
+    (build_vae, (-1,), ValueError, "^init_seed must be an int in"),
+    (build_vae, (1.0,), TypeError, "^init_seed must be an int"),
+    (_method("encode"), (_X.tolist(),), TypeError, "^x must be a torch.Tensor"),
+    (_method("encode"), (_X[:, :, :, :24],), ValueError, r"^x must have shape \(B, 1, 28, 28\)"),
+    (_method("encode"), (_X.to(_META),), ValueError, "^x is on meta but the model is on cpu"),
+    (_method("encode"), (_X.double(),), TypeError, "^x must be torch.float32 like the model"),
+    (_method("encode"), (_NAN_X,), ValueError, "^x must be finite and in"),
+    (_method("decoder_input"), (_Z.long(), _Y[:3]), TypeError, "^z must be a floating-point"),
+    (
+        _method("decoder_input"),
+        (_Z[:, :4], _Y[:3]),
+        ValueError,
+        rf"^z must have shape \(B, {L + M}",
+    ),
+    (_method("decoder_input"), (_Z.to(_META), _Y[:3]), ValueError, "^z is on meta"),
+    (_method("decoder_input"), (_Z.double(), _Y[:3]), TypeError, "^z must be torch.float32"),
+    (_method("decoder_input"), (_with(_Z, _NAN), _Y[:3]), ValueError, "^z contains NaN"),
+    (_method("decoder_input"), (_Z, None), ValueError, r"^y must be labels of shape \(3,\)"),
+    (_method("decoder_input"), (_Z, _Y[:3].float()), TypeError, "^y must be an integer tensor"),
+    (_method("decoder_input"), (_Z, _Y[:2]), ValueError, r"^y must have shape \(3,\)"),
+    (_method("decoder_input"), (_Z, _Y[:3].to(_META)), ValueError, "^y is on meta"),
+    (_method("decoder_input"), (_Z, _Y[:3] + K), ValueError, rf"^y must be in \[0, {K}\)"),
+    (_method("decode"), (_Z, _Y[:3] - K), ValueError, rf"^y must be in \[0, {K}\)"),
+    (_method("forward"), (_X, _Y + 1, _gen(0)), ValueError, rf"^y must be in \[0, {K}\)"),
+    (_method("forward"), (_X, _Y[:5], _gen(0)), ValueError, r"^y must have shape \(6,\)"),
+    (_method("forward"), (_X, _Y.to(_META), _gen(0)), ValueError, "^y is on meta"),
+    (_method("forward"), (_X + 1, _Y, _gen(0)), ValueError, "^x must be finite and in"),
+    (_method("forward"), (_X, _Y, 0), TypeError, "^generator must be a torch.Generator"),
+    (_method("sample"), (_Y, None), TypeError, "^generator must be a torch.Generator"),
+    (_method("sample"), (_Y.float(), _gen(0)), TypeError, "^labels must be an integer tensor"),
+    (_method("sample"), (_Y.to(_META), _gen(0)), ValueError, "^labels is on meta"),
+    (_method("sample"), (_Y - 1, _gen(0)), ValueError, rf"^labels must be in \[0, {K}\)"),
+]
+
+
+@pytest.mark.parametrize(
+    ("function", "args", "error", "pattern"),
+    [
+        pytest.param(*row, id=f"{getattr(row[0], '__name__', 'method')}-{i}")
+        for i, row in enumerate(_BAD_CALLS)
+    ],
+)
+def test_functions_and_methods_reject_bad_arguments(
+    function, args: tuple, error: type, pattern: str
+) -> None:
+    with pytest.raises(error, match=pattern):
+        function(*args)
+
+
+_BASE_Z, _VALUES = torch.zeros(L + M), torch.linspace(-1, 1, 3)
+
+
+@pytest.mark.parametrize(
+    ("override", "error", "pattern"),
+    [
+        ({"model": "nvae"}, TypeError, "^model must be a LatentVAE"),
+        ({"base_z": _BASE_Z.tolist()}, TypeError, "^base_z must be a torch.Tensor"),
+        ({"base_z": _BASE_Z.long()}, TypeError, "^base_z must be a floating-point"),
+        ({"base_z": _BASE_Z[1:]}, ValueError, rf"^base_z must have shape \({L + M},\)"),
+        ({"base_z": _BASE_Z.to(_META)}, ValueError, "^base_z is on meta"),
+        ({"base_z": _with(_BASE_Z, _NAN)}, ValueError, "^base_z contains NaN"),
+        ({"dim": 1.0}, TypeError, "^dim must be an int"),
+        ({"dim": -1}, ValueError, rf"^dim must be an int in \[0, {L + M - 1}\]"),
+        ({"dim": L + M}, ValueError, rf"^dim must be an int in \[0, {L + M - 1}\]"),
+        ({"values": _VALUES[:, None]}, ValueError, "^values must have 1 dimensions"),
+        ({"values": _VALUES.long()}, TypeError, "^values must be a floating-point"),
+        ({"values": _VALUES.to(_META)}, ValueError, "^values is on meta"),
+        ({"values": _with(_VALUES, math.inf)}, ValueError, "^values contains NaN or inf"),
+        ({"classes": []}, ValueError, "^classes must not be empty"),
+        ({"classes": 1}, TypeError, "^classes must be a sequence"),
+        ({"classes": [0.0]}, TypeError, "^classes must be an int"),
+        ({"classes": [True]}, TypeError, "^classes must be an int"),
+        ({"classes": [K]}, ValueError, rf"^classes must be an int in \[0, {K - 1}\]"),
+    ],
+)
+def test_traversal_rejects_bad_arguments(override: dict, error: type, pattern: str) -> None:
+    kwargs = {"model": _model(hidden=8), "base_z": _BASE_Z, "dim": 0, "values": _VALUES}
+    with pytest.raises(error, match=pattern):
+        traversal(**(kwargs | {"classes": [0, 1]} | override))
+
+
+@pytest.mark.parametrize(
+    ("image_shape", "error"),
+    [
+        (28, TypeError),
+        ("1x28", TypeError),
+        ((1, 28.0, 28), TypeError),
+        ((1, 28, 28, 1), ValueError),
+    ],
+)
+def test_bad_image_shapes(image_shape: object, error: type) -> None:
+    with pytest.raises(error, match=r"^image_shape"):
+        LatentVAE("nvae", image_shape=image_shape)
+
+
+def test_numpy_integers_are_accepted_and_stored_as_ints() -> None:
+    model = LatentVAE("nvae", classes=np.int64(3))
+    assert model.config["classes"] == 3 and type(model.config["classes"]) is int
+    shape = tuple(np.int64(s) for s in (1, 12, 8))
+    assert LatentVAE("vae", image_shape=shape).config["image_shape"] == [1, 12, 8]

@@ -155,59 +155,49 @@ def test_ball_counts_empty_test_set() -> None:
     assert got.dtype == torch.int64
 
 
+NAN, INF = float("nan"), float("inf")
+
+
 @pytest.mark.parametrize(
-    ("test", "inl", "kwargs", "match"),
+    ("kwargs", "error", "match"),
     [
-        (torch.zeros(4), torch.zeros(3, 4), {}, "2-D"),
-        (torch.zeros(2, 4), torch.zeros(3, 4, 1), {}, "2-D"),
-        (torch.zeros(2, 4), torch.zeros(3, 6), {}, "4 latent dims but inlier_codes have 6"),
-        (torch.zeros(2, 4), torch.zeros(3, 4), {"branches": 3}, "divide the latent size 4"),
-        (torch.zeros(2, 4), torch.zeros(3, 4), {"branches": 0}, "branches=0"),
-        (torch.zeros(2, 4), torch.zeros(3, 4), {"radii": [1.0, 0.0]}, "radii"),
-        (torch.zeros(2, 4), torch.zeros(3, 4), {"radii": [-1.0]}, "radii"),
-        (torch.zeros(2, 4), torch.zeros(3, 4), {"radii": []}, "radii"),
-        (torch.zeros(2, 4), torch.zeros(3, 4), {"radii": [float("nan")]}, "finite"),
-        (torch.zeros(2, 4), torch.zeros(3, 4), {"radii": [float("inf")]}, "finite"),
-        (torch.zeros(2, 4), torch.zeros(3, 4), {"ns": [0, 1]}, r"must lie in \[1, 3\]"),
-        (torch.zeros(2, 4), torch.zeros(3, 4), {"ns": [4]}, r"must lie in \[1, 3\]"),
-        (torch.zeros(2, 4), torch.zeros(3, 4), {"ns": []}, "ns"),
-        (torch.zeros(2, 4), torch.zeros(3, 4), {"p": 0.5}, "p must be >= 1"),
+        ({"test": torch.zeros(4)}, ValueError, "^test_codes must have 2 dim"),
+        ({"inl": torch.zeros(3, 4, 1)}, ValueError, "^inlier_codes must have 2"),
+        ({"inl": torch.zeros(3, 6)}, ValueError, "4 latent dims but inlier_codes have 6"),
+        ({"test": torch.full((2, 4), NAN)}, ValueError, "^test_codes contains NaN"),
+        ({"inl": torch.full((3, 4), INF)}, ValueError, "^inlier_codes contains NaN"),
+        ({"test": torch.zeros(2, 4, dtype=torch.long)}, TypeError, "^test_codes must be a float"),
+        ({"test": torch.zeros(2, 4).numpy()}, TypeError, "^test_codes must be a torch.Tensor"),
+        ({"branches": 3}, ValueError, "divide the latent size 4"),
+        ({"branches": 0}, ValueError, "^branches must be an int >= 1"),
+        ({"branches": 2.0}, TypeError, "^branches must be an int"),
+        ({"radii": [1.0, 0.0]}, ValueError, "^radii must be in"),
+        ({"radii": [-1.0]}, ValueError, "^radii must be in"),
+        ({"radii": []}, ValueError, "^radii must not be empty"),
+        ({"radii": 2.0}, TypeError, "^radii must be a sequence"),
+        ({"radii": [NAN]}, ValueError, "^radii must be finite"),
+        ({"radii": [INF]}, ValueError, "^radii must be finite"),
+        ({"ns": [0, 1]}, ValueError, r"^ns must be an int in \[1, 3\]"),
+        ({"ns": [4]}, ValueError, r"^ns must be an int in \[1, 3\]"),
+        ({"ns": [1.5]}, TypeError, "^ns must be an int"),
+        ({"ns": []}, ValueError, "^ns must not be empty"),
+        ({"p": 0.5}, ValueError, "p must be >= 1"),
+        ({"chunk": 0}, ValueError, "^chunk must be an int >= 1"),
     ],
 )
-def test_ball_counts_errors(test, inl, kwargs, match) -> None:
-    args = {"branches": 2, "radii": [1.0], "ns": [1], "p": 1.0} | kwargs
-    with pytest.raises(ValueError, match=match):
-        ball_counts(test, inl, **args)
-
-
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(problem=ball_problems(), p=st.sampled_from(list(SCIPY_METRIC)), data=st.data())
-def test_draw_ball_counts_equal_ball_counts_per_draw(problem, p, data) -> None:
-    """Each draw's counts equal ball_counts on that draw's inliers (the brute-force oracle)."""
-    test, pool, branches, radii, _ = problem
-    m = len(pool)
-    n_max = data.draw(st.integers(1, m))
-    ns = data.draw(st.lists(st.integers(1, n_max), min_size=1, max_size=3))
-    draws = data.draw(st.integers(1, 3))
-    orders = torch.stack(
-        [
-            torch.randperm(m, generator=torch.Generator().manual_seed(d))[:n_max]
-            for d in range(draws)
-        ]
-    )
-    got = draw_ball_counts(
-        torch.from_numpy(test), torch.from_numpy(pool), orders, branches, radii, ns, p
-    )
-    assert got.shape == (draws, len(radii), len(ns), len(test))
-    for d in range(draws):
-        expected = brute_counts(test, pool[orders[d].numpy()], branches, radii, ns, p)
-        np.testing.assert_array_equal(got[d].numpy(), expected)
+def test_ball_counts_errors(kwargs: dict, error: type, match: str) -> None:
+    args = {"test": torch.zeros(2, 4), "inl": torch.zeros(3, 4), "branches": 2, "radii": [1.0]}
+    args |= {"ns": [1], "p": 1.0} | kwargs
+    with pytest.raises(error, match=match):
+        ball_counts(args.pop("test"), args.pop("inl"), **args)
 
 
 def test_draw_ball_counts_errors() -> None:
     pool, test = torch.zeros(3, 4), torch.zeros(2, 4)
-    with pytest.raises(ValueError, match="orders must be a 2-D int64"):
+    with pytest.raises(ValueError, match=r"^orders must have 2 dimensions"):
         draw_ball_counts(test, pool, torch.zeros(3, dtype=torch.int64), 2, [1.0], [1])
+    with pytest.raises(TypeError, match=r"^orders must be an int64 tensor"):
+        draw_ball_counts(test, pool, torch.zeros(1, 2, dtype=torch.int32), 2, [1.0], [1])
     with pytest.raises(ValueError, match="index the 3 pool codes"):
         draw_ball_counts(test, pool, torch.tensor([[0, 3]]), 2, [1.0], [1])
     with pytest.raises(ValueError, match="chunk"):
@@ -264,10 +254,16 @@ def test_class_draws_errors() -> None:
         class_draws(LABELS, [0, 4], n=3, draws=1, seed=0)
     with pytest.raises(ValueError, match="class 7 has only 0"):
         class_draws(LABELS, [7], n=1, draws=1, seed=0)
-    with pytest.raises(ValueError, match="n >= 1"):
+    with pytest.raises(ValueError, match=r"^n must be an int >= 1"):
         class_draws(LABELS, [0], n=0, draws=1, seed=0)
-    with pytest.raises(ValueError, match="draws >= 1"):
+    with pytest.raises(TypeError, match=r"^n must be an int"):
+        class_draws(LABELS, [0], n=2.5, draws=1, seed=0)
+    with pytest.raises(ValueError, match=r"^draws must be an int >= 1"):
         class_draws(LABELS, [0], n=1, draws=0, seed=0)
+    with pytest.raises(TypeError, match=r"^labels must be an integer tensor"):
+        class_draws(LABELS.float(), [0], n=1, draws=1, seed=0)
+    with pytest.raises(TypeError, match=r"^classes must be an int"):
+        class_draws(LABELS, ["0"], n=1, draws=1, seed=0)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -301,6 +297,23 @@ def test_auroc_extremes() -> None:
     assert auroc(scores, labels) == 1.0
     assert auroc(-scores, labels) == 0.0
     assert auroc(np.zeros(6), labels) == 0.5
+
+
+@pytest.mark.parametrize(
+    ("scores", "labels", "match"),
+    [
+        ([1.0, NAN, 2.0], [1, 0, 1], "^scores contain NaN or inf"),
+        ([1.0, INF, 2.0], [1, 0, 1], "^scores contain NaN or inf"),
+        ([1.0, 2.0, 3.0], [1, 1, 1], "^is_inlier holds only inliers"),
+        ([1.0, 2.0, 3.0], [0, 0, 0], "^is_inlier holds only outliers"),
+        ([1.0, 2.0, 3.0], [0, 2, 1], "^is_inlier must be boolean"),
+        ([1.0, 2.0, 3.0], [0, 1], "^scores and is_inlier must be 1-D of one length"),
+    ],
+)
+def test_auroc_undefined_or_bad_input_is_an_error(scores, labels, match) -> None:
+    """No NaN AUROC with only a warning: the caller learns what was wrong."""
+    with pytest.raises(ValueError, match=match):
+        auroc(np.array(scores), np.array(labels))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -350,6 +363,31 @@ def test_run_protocol_with_oracle_scorer() -> None:
     assert all(torch.equal(a, draws[c]) for a, c in zip(calls, [2, 0], strict=True))
 
 
+def test_run_protocol_errors() -> None:
+    train_labels = torch.tensor([i % 3 for i in range(45)])
+    test_labels = torch.tensor([0, 1, 0, 1])
+
+    def scorer(idx: torch.Tensor, ns_given) -> torch.Tensor:
+        return torch.rand(len(idx), 1, len(ns_given), len(test_labels))
+
+    with pytest.raises(ValueError, match=r"^class 2 has 0 of the 4 test images"):
+        run_protocol(scorer, train_labels, test_labels, [2], 2, seed=0, classes=[0, 2])
+    with pytest.raises(ValueError, match=r"^class 0 has 4 of the 4 test images"):
+        run_protocol(scorer, train_labels, torch.zeros(4, dtype=torch.long), [2], 2, seed=0)
+    with pytest.raises(ValueError, match=r"^ns must not be empty"):
+        run_protocol(scorer, train_labels, test_labels, [], 2, seed=0)
+    with pytest.raises(TypeError, match=r"^ns must be an int"):
+        run_protocol(scorer, train_labels, test_labels, [2.0], 2, seed=0)
+    with pytest.raises(ValueError, match=r"^draws must be an int >= 1"):
+        run_protocol(scorer, train_labels, test_labels, [2], 0, seed=0)
+
+    def wrong(idx: torch.Tensor, ns_given) -> torch.Tensor:
+        return torch.rand(len(idx), len(ns_given), len(test_labels))
+
+    with pytest.raises(ValueError, match=r"the scorer returned scores of shape \(2, 1, 4\)"):
+        run_protocol(wrong, train_labels, test_labels, [2], 2, seed=0)
+
+
 def test_summarise_hand_table() -> None:
     table = np.array([[0.5, 0.7, 0.9], [0.6, 0.6, 0.6]])
     out = summarise(table, ["cat", "dog"])
@@ -363,8 +401,10 @@ def test_summarise_hand_table() -> None:
     assert out["per_class_std"]["cat"] == pytest.approx(0.2 * math.sqrt(2 / 3), abs=1e-6)
     assert out["per_class_std"]["dog"] == pytest.approx(0.0)
     assert list(summarise(table, [3, 7])["per_class"]) == ["3", "7"]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^table must have shape \(classes=1, draws >= 1\)"):
         summarise(table, ["only one"])
+    with pytest.raises(ValueError, match=r"^table holds NaN AUROCs"):
+        summarise(np.array([[0.5, NAN]]), ["cat"])
 
 
 # ----------------------------------------------------------------------------------------------
@@ -395,6 +435,34 @@ def test_encode_uint8_float_and_chunks() -> None:
 def test_encode_rejects_wrong_shape(shape) -> None:
     with pytest.raises(ValueError, match=r"expects \(N, 1, 12, 12\)"):
         encode(_small_model(), torch.rand(*shape))
+
+
+@pytest.mark.parametrize(
+    ("images", "kwargs", "error", "match"),
+    [
+        (torch.full((2, 1, 12, 12), NAN), {}, ValueError, "^images must be finite"),
+        (
+            torch.full((2, 1, 12, 12), 2.0),
+            {},
+            ValueError,
+            r"^images must be finite and in \[0, 1\]",
+        ),
+        (
+            torch.zeros(2, 1, 12, 12, dtype=torch.int32),
+            {},
+            TypeError,
+            "^images must be uint8 or floating images",
+        ),
+        (np.zeros((2, 1, 12, 12)), {}, TypeError, "^images must be a torch.Tensor"),
+        (torch.zeros(2, 1, 12, 12), {"chunk": 0}, ValueError, "^chunk must be an int >= 1"),
+        (torch.zeros(2, 1, 12, 12), {"chunk": 2.0}, TypeError, "^chunk must be an int"),
+    ],
+)
+def test_encode_rejects_bad_images_and_chunk(images, kwargs, error, match) -> None:
+    with pytest.raises(error, match=match):
+        encode(_small_model(), images, **kwargs)
+    with pytest.raises(TypeError, match=r"^model must be a ConnectivityAutoencoder"):
+        encode(torch.nn.Identity(), torch.zeros(2, 1, 12, 12))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -475,8 +543,64 @@ def test_deep_svdd_net() -> None:
             assert module.bias is None
     assert net(torch.rand(3, 1, 16, 16)).shape == (3, 32)
     assert DeepSVDDNet(3, 9, rep_dim=5)(torch.rand(2, 3, 9, 9)).shape == (2, 5)
-    with pytest.raises(ValueError, match="image_size must be >= 8"):
+    with pytest.raises(ValueError, match=r"^image_size must be an int >= 8"):
         DeepSVDDNet(1, 7)
+    with pytest.raises(ValueError, match=r"^rep_dim must be an int >= 1"):
+        DeepSVDDNet(1, 8, rep_dim=0)
+    with pytest.raises(TypeError, match=r"^widths must be a tuple of 2 ints"):
+        DeepSVDDNet(1, 8, widths=(8,))
+
+
+def _pixels(rows: int, d: int = 4) -> np.ndarray:
+    return np.random.default_rng(rows).uniform(size=(rows, d))
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "match"),
+    [
+        (lambda: flatten_pixels(torch.full((2, 1, 8, 8), NAN)), ValueError, "^images must be fin"),
+        (lambda: flatten_pixels(torch.zeros(2, 64)), ValueError, "^images must have 4 dim"),
+        (lambda: kde_scores(_pixels(4), _pixels(3)), ValueError, "^inliers needs at least 5"),
+        (lambda: kde_scores(_pixels(9), _pixels(3, 5)), ValueError, "^inliers and test differ"),
+        (lambda: kde_scores(_pixels(9), _pixels(3), [0.0]), ValueError, "^bandwidths must be in"),
+        (
+            lambda: kde_scores(_pixels(9), _pixels(3), []),
+            ValueError,
+            "^bandwidths must not be empty",
+        ),
+        (lambda: kde_scores(_pixels(9).tolist(), _pixels(3)), TypeError, "^inliers must be a 2-D"),
+        (lambda: kde_scores(_pixels(9), _pixels(3) * NAN), ValueError, "^test contains NaN"),
+        (lambda: ocsvm_scores(_pixels(9), _pixels(3), nu=0.0), ValueError, "^nu must be in"),
+        (lambda: ocsvm_scores(_pixels(9), _pixels(3), nu=NAN), ValueError, "^nu must be finite"),
+        (lambda: ocsvm_scores(_pixels(9), _pixels(3), gamma="x"), ValueError, "^gamma must be o"),
+        (lambda: ocsvm_scores(_pixels(9), _pixels(3), gamma=-1.0), ValueError, "^gamma must be"),
+        (lambda: ocsvm_scores(_pixels(1), _pixels(3)), ValueError, "^inliers needs at least 2"),
+    ],
+)
+def test_pixel_baselines_reject_bad_input(call, error: type, match: str) -> None:
+    with pytest.raises(error, match=match):
+        call()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"inliers": torch.rand(1, 1, 8, 8)}, ValueError, "^inliers needs at least 2 images"),
+        ({"test": torch.rand(3, 1, 9, 9)}, ValueError, "^inliers and test must be square"),
+        ({"inliers": torch.rand(3, 1, 8, 9)}, ValueError, "^inliers and test must be square"),
+        ({"test": torch.full((3, 1, 8, 8), NAN)}, ValueError, "^test must be finite"),
+        ({"epochs": 0}, ValueError, "^epochs must be an int >= 1"),
+        ({"lr": INF}, ValueError, "^lr must be finite"),
+        ({"weight_decay": -1.0}, ValueError, "^weight_decay must be in"),
+        ({"batch_size": 1}, ValueError, "^batch_size must be an int >= 2"),
+        ({"chunk": 0}, ValueError, "^chunk must be an int >= 1"),
+        ({"seed": 1.5}, TypeError, "^seed must be an int"),
+    ],
+)
+def test_deep_svdd_rejects_bad_input(kwargs: dict, error: type, match: str) -> None:
+    args = {"inliers": torch.rand(3, 1, 8, 8), "test": torch.rand(3, 1, 8, 8), "seed": 0}
+    with pytest.raises(error, match=match):
+        deep_svdd_scores(**(args | {"epochs": 1} | kwargs))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -573,6 +697,12 @@ def test_cached_reuses_only_the_same_key(tmp_path) -> None:
     assert _cached(tmp_path, {"weights": "abd", "radii": [2.0]}, compute) == {"value": 2}
     assert len(calls) == 2
     assert not list(tmp_path.glob(".*.tmp"))  # written atomically, nothing left behind
+    (entry,) = [f for f in tmp_path.glob("*.json") if '"abc"' in f.read_text()]
+    entry.write_text(entry.read_text()[:-5])  # a damaged entry is computed again
+    assert _cached(tmp_path, key, compute) == {"value": 3}
+    assert _cached(tmp_path, key, compute) == {"value": 3}
+    with pytest.raises(ValueError, match=r"value\[\"x\"\] is NaN"):
+        _cached(tmp_path, {"weights": "nan"}, lambda: {"x": float("nan")})
 
 
 def _stats(values: list[float]) -> dict:
@@ -599,7 +729,7 @@ def test_verdict_noise_rule() -> None:
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message when CUDA is absent")
 def test_device_without_cuda() -> None:
-    with pytest.raises(RuntimeError, match=r"'cuda'.*torch sees none"):
+    with pytest.raises(ValueError, match=r"'cuda'.*torch sees none"):
         profile_device("cuda")
     assert profile_device("cpu") == torch.device("cpu")
 

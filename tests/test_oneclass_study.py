@@ -11,6 +11,12 @@ evaluations and partial results.
 from __future__ import annotations
 
 import json
+import math
+import os
+import subprocess
+import sys
+import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -201,3 +207,583 @@ def test_parallel_training_matches_in_process_training(tmp_path: Path) -> None:
         a = torch.load(parallel / f"{spec.name}-backbone.pt", weights_only=True)
         b = torch.load(serial / f"{spec.name}-backbone.pt", weights_only=True)
         assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_one_backbone_is_never_trained_by_two_processes_at_once(tmp_path) -> None:
+    lock = tmp_path / ".net.lock"
+    with oc.exclusive(lock, "backbone net"):
+        # flock locks belong to open files: a second open, as another process makes, fails
+        holder = rf"backbone net is being trained by process {os.getpid()}"
+        with pytest.raises(BlockingIOError, match=holder):
+            with oc.exclusive(lock, "backbone net"):
+                pass
+    with oc.exclusive(lock, "backbone net"):  # released when the block ends
+        pass
+
+
+_ORPHAN = """
+import multiprocessing, os, time
+from toposhape.oneclass_study import _exit_with_parent
+
+if __name__ == "__main__":
+    ctx = multiprocessing.get_context("spawn")
+    from concurrent.futures import ProcessPoolExecutor
+    pool = ProcessPoolExecutor(
+        1, mp_context=ctx, initializer=_exit_with_parent, initargs=(os.getpid(), 0.2)
+    )
+    pool.submit(time.sleep, 60)
+    time.sleep(3)
+    print(*[p.pid for p in pool._processes.values()], flush=True)
+    os._exit(0)  # killed: no shutdown of the pool
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc to watch the worker")
+def test_pool_workers_end_when_their_parent_is_killed(tmp_path) -> None:
+    script = tmp_path / "orphan.py"
+    script.write_text(_ORPHAN)
+    out = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=True
+    )
+    (pid,) = map(int, out.stdout.split())
+    deadline = time.monotonic() + 10
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(pid), "the orphaned pool worker is still running"
+
+
+# ----------------------------------------------------------------------------------------------
+# Bad arguments of the study's helpers: rejected before any data is read
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def no_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty data root: an argument checked after the files were looked for would give a
+    FileNotFoundError instead of the expected error."""
+    monkeypatch.setenv("TOPOSHAPE_DATA", str(tmp_path))
+    return tmp_path
+
+
+_SMOKE = oc.get_profile("smoke")
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "pattern"),
+    [
+        ({"datasets": []}, ValueError, r"^settings\['datasets'\] must not be empty"),
+        ({"datasets": "mnist"}, TypeError, r"^settings\['datasets'\] must be a sequence"),
+        ({"eval_datasets": ["svhn"]}, ValueError, r"^settings\['eval_datasets'\] must be one"),
+        ({"baseline_sets": [1]}, TypeError, r"^settings\['baseline_sets'\] must be a string"),
+        ({"ablation_dataset": "cifar10"}, ValueError, r"^settings\['ablation_dataset'\] and"),
+        ({"ablation_evals": ["cifar10"]}, ValueError, r"^settings\['ablation_dataset'\] and"),
+        ({"train_images": 0}, ValueError, r"^settings\['train_images'\] must be an int >= 1"),
+        ({"test_images": 1e3}, TypeError, r"^settings\['test_images'\] must be an int"),
+        ({"epochs": 0}, ValueError, r"^settings\['epochs'\] must be an int >= 1"),
+        ({"steps_per_epoch": 1.5}, TypeError, r"^settings\['steps_per_epoch'\] must be an int"),
+        ({"train_seeds": 0}, ValueError, r"^settings\['train_seeds'\] must be an int >= 1"),
+        ({"ns": []}, ValueError, r"^settings\['ns'\] must not be empty"),
+        ({"ns": [20, 0]}, ValueError, r"^settings\['ns'\] must be an int >= 1"),
+        ({"ns": [20.0]}, TypeError, r"^settings\['ns'\] must be an int"),
+        ({"draws": None}, TypeError, r"^settings\['draws'\] must be an int"),
+        ({"ablation_seeds": -1}, ValueError, r"^settings\['ablation_seeds'\] must be an int"),
+        ({"lambdas": [0.0, float("nan")]}, ValueError, r"^settings\['lambdas'\] must be finite"),
+        ({"lambdas": [-1.0]}, ValueError, r"^settings\['lambdas'\] must be in \[0.0, inf\]"),
+        ({"radii": [0.0]}, ValueError, r"^settings\['radii'\] must be in \(0.0, inf\]"),
+        ({"radii": [float("inf")]}, ValueError, r"^settings\['radii'\] must be finite"),
+        ({"single_branch": 1}, TypeError, r"^settings\['single_branch'\] must be a bool"),
+        ({"large_n": 0}, ValueError, r"^settings\['large_n'\] must be an int >= 1"),
+        ({"baseline_ns": [40]}, TypeError, r"^settings\['baseline_ns'\] must be a mapping"),
+        ({"baseline_ns": {"kde": [40]}}, ValueError, r"^settings\['baseline_ns'\] must have"),
+        (
+            {"baseline_ns": _SMOKE["baseline_ns"] | {"kde": [0]}},
+            ValueError,
+            r"^settings\['baseline_ns'\]\['kde'\] must be an int >= 1",
+        ),
+        ({"dsvdd_epochs": 0}, ValueError, r"^settings\['dsvdd_epochs'\] must be an int >= 1"),
+        ({"device": "gpu"}, ValueError, r"^settings\['device'\] must be one of 'cpu', 'cuda'"),
+        ({"workers": 0}, ValueError, r"^settings\['workers'\] must be an int >= 1"),
+        ({"image_size": 32.0}, TypeError, r"^settings\['image_size'\] must be an int"),
+    ],
+)
+def test_bad_settings_are_named_and_stop_run_before_any_data(
+    no_data: Path, monkeypatch: pytest.MonkeyPatch, change: dict, error: type, pattern: str
+) -> None:
+    with pytest.raises(error, match=pattern):
+        oc.check_settings(_SMOKE | change)
+    monkeypatch.setitem(oc.PROFILES, "bad", _SMOKE | change)
+    with pytest.raises(error, match=pattern):
+        oc.run("bad", results_root=no_data / "results", log=None)
+    assert not (no_data / "results").exists()
+
+
+def test_check_settings_of_every_profile_and_of_missing_keys() -> None:
+    for profile in oc.PROFILES:
+        assert oc.check_settings(oc.get_profile(profile)) == oc.get_profile(profile)
+    with pytest.raises(TypeError, match=r"^settings must be a mapping"):
+        oc.check_settings([("ns", [1])])
+    with pytest.raises(ValueError, match=r"^settings lack \['epochs'\]"):
+        oc.train_config({"steps_per_epoch": None}, 20.0, 0)
+    # only the settings a function reads are needed
+    config = oc.train_config({"epochs": 2, "steps_per_epoch": None}, 20.0, 3)
+    assert (config.epochs, config.lam, config.seed) == (2, 20.0, 3)
+
+
+def _toy_images() -> torch.Tensor:
+    return torch.rand(200, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "pattern"),
+    [
+        (lambda: oc.get_profile(3), TypeError, r"^profile must be a string"),
+        (lambda: oc.get_profile("nope"), ValueError, r"^unknown profile 'nope'"),
+        (lambda: oc.work_dir(None), TypeError, r"^profile must be a string"),
+        (lambda: oc.work_dir("nope"), ValueError, r"^unknown profile 'nope'"),
+        (lambda: oc.work_dir("smoke", 3), TypeError, r"^results_root must be a path"),
+        (lambda: oc.train_seeds(_SMOKE, -1), ValueError, r"^seed must be an int in"),
+        (lambda: oc.train_seeds(_SMOKE, 1.0), TypeError, r"^seed must be an int"),
+        (lambda: oc.backbone_specs(_SMOKE, 2**32), ValueError, r"^seed must be an int in"),
+        (lambda: oc.backbone_specs(None), TypeError, r"^settings must be a mapping"),
+        (lambda: oc.train_config(_SMOKE, float("nan"), 0), ValueError, r"^lam must be finite"),
+        (lambda: oc.train_config(_SMOKE, -1.0, 0), ValueError, r"^lam must be in"),
+        (lambda: oc.train_config(_SMOKE, 20.0, "0"), TypeError, r"^seed must be an int"),
+        (lambda: oc.profile_datasets({}), ValueError, r"^settings lack \['datasets'"),
+        (lambda: oc.load_split("cifar10", "test", _SMOKE, 0), ValueError, r"^name must be one"),
+        (lambda: oc.load_split("mnist", "val", _SMOKE, 0), ValueError, r"^split must be one"),
+        (lambda: oc.load_split("mnist", "test", _SMOKE, -1), ValueError, r"^seed must be an"),
+        (lambda: oc.load_split("mnist", "test", _SMOKE, 0, 1), TypeError, r"^progress must be"),
+        (
+            lambda: oc.load_split("mnist", "test", _SMOKE | {"image_size": 0}, 0),
+            ValueError,
+            r"^settings\['image_size'\] must be an int >= 1",
+        ),
+        (lambda: oc.training_images("mnist", _SMOKE, 0, 3), TypeError, r"^device must be a"),
+        (lambda: oc.training_images("mnist", _SMOKE, 0, "nope"), ValueError, r"^device must"),
+        (lambda: oc.training_images("svhn", _SMOKE, 0, "cpu"), ValueError, r"^dataset must"),
+        (lambda: oc.training_images("mnist", _SMOKE, 0.0, "cpu"), TypeError, r"^seed must be"),
+        (lambda: oc.class_names("svhn"), ValueError, r"^name must be one of"),
+        (lambda: oc.class_names(None), TypeError, r"^name must be a string"),
+        (lambda: oc.BackboneSpec("svhn", 20.0), ValueError, r"^dataset must be one of"),
+        (lambda: oc.BackboneSpec("mnist", float("nan")), ValueError, r"^lam must be finite"),
+        (lambda: oc.BackboneSpec("mnist", 20.0, 0), ValueError, r"^branches must be an int"),
+        (lambda: oc.BackboneSpec("mnist", 20.0, 16, 10.0), TypeError, r"^branch_dim must be"),
+        (lambda: oc.BackboneSpec("mnist", 20.0, seed=-1), ValueError, r"^seed must be an int"),
+        (lambda: oc.eta_ball_toy(-1), ValueError, r"^seed must be an int in"),
+        (lambda: oc.eta_ball_toy(0, n=1), ValueError, r"^n must be an int >= 2"),
+        (lambda: oc.eta_ball_toy(0, n=4.0), TypeError, r"^n must be an int"),
+        (lambda: oc.eta_ball_toy(0, eta=0.0), ValueError, r"^eta must be in \(0.0, inf\]"),
+        (lambda: oc.eta_ball_toy(0, eta=float("inf")), ValueError, r"^eta must be finite"),
+        (lambda: oc.eta_ball_toy(0, grid=1), ValueError, r"^grid must be an int >= 2"),
+    ],
+)
+def test_study_helpers_reject_bad_arguments(no_data: Path, call, error: type, pattern: str) -> None:
+    with pytest.raises(error, match=pattern):
+        call()
+
+
+_CODES = torch.randn(100, 8, generator=torch.Generator().manual_seed(1))
+
+
+@pytest.mark.parametrize(
+    ("codes", "branches", "error", "pattern"),
+    [
+        (_CODES.numpy(), 2, TypeError, r"^codes must be a torch.Tensor"),
+        (_CODES[:99], 2, ValueError, r"^codes needs at least 100 rows"),
+        (_CODES[:, 0], 1, ValueError, r"^codes must have 2 dimensions"),
+        (_CODES.long(), 2, TypeError, r"^codes must be a floating-point tensor"),
+        (_CODES, 3, ValueError, r"^codes must have a positive multiple of branches=3 columns"),
+        (_CODES[:, :0], 1, ValueError, r"^codes must have a positive multiple"),
+        (torch.where(_CODES > 2, torch.nan, _CODES), 2, ValueError, r"^codes contains NaN"),
+        (_CODES, 0, ValueError, r"^branches must be an int >= 1"),
+        (_CODES, 2.0, TypeError, r"^branches must be an int"),
+    ],
+)
+def test_calibrated_radius_rejects_bad_codes(
+    codes: object, branches: object, error: type, pattern: str
+) -> None:
+    with pytest.raises(error, match=pattern):
+        oc.calibrated_radius(codes, branches)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "pattern"),
+    [
+        ({"images": _toy_images()[:199]}, ValueError, r"^images needs at least 200 rows"),
+        ({"images": (_toy_images() * 255).byte()}, TypeError, r"^images must be floating"),
+        ({"images": _toy_images() + 1}, ValueError, r"^images must be finite and in \[0, 1\]"),
+        ({"seed": 2**32}, ValueError, r"^seed must be an int in"),
+        ({"folder": None}, TypeError, r"^folder must be a path"),
+        ({"folder": 3}, TypeError, r"^folder must be a path"),
+    ],
+)
+def test_resume_check_rejects_bad_arguments(
+    tmp_path: Path, kwargs: dict, error: type, pattern: str
+) -> None:
+    arguments = {"images": _toy_images(), "seed": 0, "folder": tmp_path} | kwargs
+    with pytest.raises(error, match=pattern):
+        oc.resume_check(**arguments)
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "pattern"),
+    [
+        ({"profile": 3}, TypeError, r"^profile must be a string"),
+        ({"profile": "nope"}, ValueError, r"^unknown profile 'nope'"),
+        ({"seed": -1}, ValueError, r"^seed must be an int in"),
+        ({"seed": 1.0}, TypeError, r"^seed must be an int"),
+        ({"results_root": 3}, TypeError, r"^results_root must be a path"),
+        ({"progress": "yes"}, TypeError, r"^progress must be a bool"),
+        ({"log": "stdout"}, TypeError, r"^log must be callable or None"),
+        ({"train_missing": None}, TypeError, r"^train_missing must be a bool"),
+    ],
+)
+def test_run_rejects_bad_arguments_before_reading_data(
+    no_data: Path, kwargs: dict, error: type, pattern: str
+) -> None:
+    arguments = {"profile": "smoke", "results_root": no_data / "results", "log": None} | kwargs
+    with pytest.raises(error, match=pattern):
+        oc.run(**arguments)
+    assert not (no_data / "results").exists()
+
+
+# ----------------------------------------------------------------------------------------------
+# The report on a payload written by hand: malformed parts and NaN are named, never printed
+# ----------------------------------------------------------------------------------------------
+
+
+def _evaluation(setting: str, seed: int, mean: float, kind: str = "main", split: str = "test"):
+    rows = [
+        {"n": n, "radius": radius, "mean": mean + n / 1000 - abs(radius - 2) / 100, "std": 0.01}
+        for radius in (2.0, 1.0, 3.0, 1.5)
+        for n in (20, 40)
+    ]
+    return {
+        "setting": setting,
+        "eval": "mnist",
+        "kind": kind,
+        "split": split,
+        "spec": {"seed": seed},
+        "test_images": 100,
+        "calibrated_radius": 1.5,
+        "rows": rows,
+    }
+
+
+def _backbone(dataset: str, lam: float, seed: int) -> dict:
+    spec = oc.BackboneSpec(dataset, lam, seed=seed)
+    deaths = {
+        "mean": 1.9,
+        "frac_within": 0.7,
+        "cv": 0.3,
+        "per_branch_mean": [1.8, 2.0],
+        "histogram": {"edges": [0.0, 1.0, 2.0, 3.0], "counts": [1, 5, 2]},
+    }
+    history = [
+        {
+            "epoch": e,
+            "seconds": 2.0,
+            "reconstruction_l1": 30.0,
+            "connectivity": 0.5,
+            "death_mean": 1.8,
+        }
+        for e in (1, 2)
+    ]
+    return {"spec": asdict(spec), "setting": spec.setting, "history": history, "deaths": deaths}
+
+
+def _hand_payload() -> dict:
+    """A payload of the smoke profile: two seeds of λ = 20 and λ = 0 on MNIST → MNIST."""
+    settings = oc.get_profile("smoke")
+    lam20, lam0 = "mnist-lam20-16x10", "mnist-lam0-16x10"
+    evaluations = [_evaluation(lam20, s, 0.8 + s / 100) for s in (0, 1)]
+    evaluations += [_evaluation(lam0, s, 0.6 + s / 100) for s in (0, 1)]
+    evaluations += [_evaluation("fashion-mnist-lam20-16x10", 0, 0.7, "ablation")]
+    backbones = {
+        f"mnist-lam{lam:g}-16x10-seed{s}": _backbone("mnist", lam, s)
+        for lam in (20.0, 0.0)
+        for s in (0, 1)
+    }
+    example = {
+        "backbone": f"{lam20}-seed0",
+        "eval": "mnist",
+        "class": "0",
+        "n": 20,
+        "max_score": 4,
+        "inliers": [0, 1, 2, 3, 4],
+        "outliers": [4, 3, 2, 1, 0],
+    }
+    return {
+        "profile": "smoke",
+        "settings": settings,
+        "toy": oc.eta_ball_toy(0, n=4, grid=5),
+        "datasets": {
+            "mnist": {
+                "labels": {"train": "MNIST train: 60000 IDX", "test": "MNIST test: 10000 IDX"},
+                "records": {"train": {"formats": {"IDX": 60000}}, "test": {"formats": {"IDX": 1}}},
+            }
+        },
+        "backbones": backbones,
+        "evaluations": evaluations,
+        "baselines": [
+            {"method": "kde", "eval": "mnist", "rows": [{"n": 40, "mean": 0.7, "std": 0.02}]}
+        ],
+        "score_examples": [example],
+    }
+
+
+def _everything(payload: dict) -> list:
+    """Every table, line and figure the report makes of a payload."""
+    return [
+        rep.table1(payload),
+        rep.not_runnable_line(payload),
+        rep.by_n_table(payload),
+        rep.jpeg_table(payload),
+        rep.baselines_table(payload, "mnist"),
+        rep.backbones_table(payload),
+        *rep.ablation_tables(payload).values(),
+        rep.findings(payload),
+        rep.plot_all(payload),
+    ]
+
+
+def test_the_report_of_a_hand_written_payload_shows_no_nan() -> None:
+    payload = _hand_payload()
+    made = _everything(payload)
+    text = " ".join(x.to_string() if isinstance(x, pd.DataFrame) else str(x) for x in made)
+    assert "nan" not in text.lower()
+    lines = rep.findings(payload)
+    assert any("λ = 20 beats λ = 0 for MNIST → MNIST (test)" in x for x in lines["main"])
+    assert rep.headline_n(payload) == 40
+    # the radius grid need not hold η: the line gives η's own number, not "nan"
+    payload["settings"]["radii"] = [1.0, 3.0]
+    (line,) = [x for x in rep.findings(payload)["ablations"] if "the best radius" in x]
+    assert "η' = 1 (73.00; η' = 2: 74.00)" in line and "nan" not in line
+    # a partial run without score examples still has its (empty) score figure
+    assert rep.plot_scores(payload | {"score_examples": []}) is not None
+
+
+def _nan_mean(payload: dict) -> None:
+    payload["evaluations"][0]["rows"][0]["mean"] = float("nan")
+
+
+def _edit(path: tuple, value: object):
+    def edit(payload: dict) -> None:
+        *parents, last = path
+        target = payload
+        for key in parents:
+            target = target[key]
+        target[last] = value
+
+    return edit
+
+
+_EVAL = ("evaluations", 0)
+_BACKBONE = ("backbones", "mnist-lam20-16x10-seed0")
+
+# (edit of the payload, functions that read the edited part, error, pattern)
+_BAD_PAYLOADS = [
+    (_nan_mean, ("table1", "seed_stats", "findings"), ValueError, r"\['mean'\] must be finite"),
+    (_edit((*_EVAL, "rows", 0, "mean"), 1.5), ("by_n_table",), ValueError, r"must be in \[0.0"),
+    (_edit((*_EVAL, "rows", 0, "std"), -0.1), ("jpeg_table",), ValueError, r"\['std'\] must be"),
+    (_edit((*_EVAL, "rows", 0, "n"), 20.0), ("ablation_tables",), TypeError, r"\['n'\] must be an"),
+    (_edit((*_EVAL, "rows", 0, "radius"), None), ("table1",), TypeError, r"\['radius'\] must be"),
+    (_edit((*_EVAL, "rows"), {}), ("plot_table1",), TypeError, r"\['rows'\] must be a sequence"),
+    (_edit((*_EVAL, "kind"), "other"), ("plot_ablations",), ValueError, r"\['kind'\] must be one"),
+    (_edit((*_EVAL, "spec"), {}), ("seed_stats",), ValueError, r"\['spec'\] lacks \['seed'\]"),
+    (
+        _edit((*_EVAL, "calibrated_radius"), float("inf")),
+        ("table1",),
+        ValueError,
+        r"\['calibrated_radius'\] must be finite",
+    ),
+    (_edit(("evaluations",), None), ("findings",), TypeError, r"^payload\['evaluations'\] must"),
+    (
+        _edit(("baselines", 0, "rows", 0, "mean"), float("nan")),
+        ("baselines_table", "findings"),
+        ValueError,
+        r"^payload\['baselines'\]\[0\]\['rows'\]\[0\]\['mean'\] must be finite",
+    ),
+    (_edit(("baselines", 0, "method"), "svm"), ("baselines_table",), ValueError, r"method'\]"),
+    (
+        _edit((*_BACKBONE, "history", 0, "connectivity"), float("nan")),
+        ("backbones_table", "plot_training", "findings"),
+        ValueError,
+        r"\['history'\]\[0\]\['connectivity'\] must be finite",
+    ),
+    (_edit((*_BACKBONE, "history"), []), ("backbones_table",), ValueError, r"history'\] must not"),
+    (
+        _edit((*_BACKBONE, "deaths", "frac_within"), 2.0),
+        ("backbones_table",),
+        ValueError,
+        r"\['frac_within'\] must be in \[0.0, 1.0\]",
+    ),
+    (
+        _edit((*_BACKBONE, "deaths", "per_branch_mean"), [1.0, None]),
+        ("findings",),
+        TypeError,
+        r"\['per_branch_mean'\] must hold real numbers",
+    ),
+    (
+        _edit((*_BACKBONE, "deaths", "histogram", "counts"), [1, 2]),
+        ("plot_deaths",),
+        ValueError,
+        r"\['histogram'\] must have increasing edges, one more than its counts",
+    ),
+    (
+        _edit(("datasets", "mnist", "records", "test"), {}),
+        ("scored_on", "table1"),
+        ValueError,
+        r"^payload\['datasets'\]\['mnist'\]\['records'\]\['test'\] lacks \['formats'\]",
+    ),
+    (
+        _edit(("datasets", "mnist", "labels", "test"), 3),
+        ("dataset_label",),
+        TypeError,
+        r"\['labels'\]\['test'\] must be a string",
+    ),
+    (_edit(("settings", "ns"), []), ("headline_n",), ValueError, r"^settings\['ns'\] must not"),
+    (
+        _edit(("settings", "radii"), [2.0, float("nan")]),
+        ("ablation_tables", "plot_ablations"),
+        ValueError,
+        r"^settings\['radii'\] must be finite",
+    ),
+    (_edit(("toy", "eta"), float("nan")), ("plot_eta_balls",), ValueError, r"\['eta'\] must be"),
+    (
+        _edit(("toy", "counts"), [[0, 1], [2]]),
+        ("plot_eta_balls",),
+        ValueError,
+        r"^payload\['toy'\]\['counts'\] must be a rectangular array",
+    ),
+    (
+        _edit(("toy", "points"), [[0.0, 1.0, 2.0]]),
+        ("plot_eta_balls",),
+        ValueError,
+        r"^payload\['toy'\]\['points'\] must have shape \(n, 2\)",
+    ),
+    (
+        _edit(("score_examples", 0, "inliers"), [0, -1, 2, 3, 4]),
+        ("plot_scores", "plot_all"),
+        ValueError,
+        r"\['inliers'\] must hold counts >= 0",
+    ),
+    (
+        _edit(("score_examples", 0, "outliers"), [1.5, 0, 0, 0, 0]),
+        ("plot_scores",),
+        TypeError,
+        r"\['outliers'\] must hold integers",
+    ),
+]
+
+_READERS = {
+    "seed_stats": lambda payload: rep.seed_stats(payload, "mnist-lam20-16x10", "mnist", 40),
+    "scored_on": lambda payload: rep.scored_on(payload, "mnist"),
+    "dataset_label": lambda payload: rep.dataset_label(payload, "mnist"),
+    "baselines_table": lambda payload: rep.baselines_table(payload, "mnist"),
+}
+
+
+@pytest.mark.parametrize(
+    ("edit", "function", "error", "pattern"),
+    [
+        pytest.param(edit, function, error, pattern, id=f"{function}-{i}")
+        for i, (edit, functions, error, pattern) in enumerate(_BAD_PAYLOADS)
+        for function in functions
+    ],
+)
+def test_the_report_rejects_a_malformed_payload(edit, function: str, error: type, pattern: str):
+    payload = _hand_payload()
+    edit(payload)
+    with pytest.raises(error, match=pattern):
+        _READERS.get(function, getattr(rep, function))(payload)
+
+
+@pytest.mark.parametrize(
+    "function",
+    [name for name in dir(rep) if name.startswith(("plot_", "table", "by_n", "jpeg", "ablation"))]
+    + ["headline_n", "not_runnable_line", "backbones_table", "findings", *_READERS],
+)
+def test_every_payload_reader_rejects_what_is_not_a_payload(function: str) -> None:
+    with pytest.raises(TypeError, match=r"^payload must be a mapping"):
+        _READERS.get(function, getattr(rep, function))([("settings", {})])
+    with pytest.raises(ValueError, match=r"^payload lacks \["):
+        _READERS.get(function, getattr(rep, function))({})
+
+
+_STATS = {"values": [70.0, 72.0], "mean": 71.0, "seed_std": 1.4, "draw_std": 2.0}
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "pattern"),
+    [
+        (lambda: rep.verdict(None, _STATS), TypeError, r"^a must be a mapping"),
+        (lambda: rep.verdict(_STATS, {"mean": 1.0}), ValueError, r"^b lacks \['values'"),
+        (lambda: rep.verdict(_STATS | {"mean": math.nan}, _STATS), ValueError, r"^a\['mean'\]"),
+        (lambda: rep.verdict(_STATS, _STATS | {"seed_std": -1.0}), ValueError, r"^b\['seed_std"),
+        (lambda: rep.verdict(_STATS, _STATS | {"values": []}), ValueError, r"^b\['values'\]"),
+        (lambda: rep.verdict(_STATS, _STATS | {"values": [math.inf]}), ValueError, r"^b\['val"),
+        (lambda: rep.verdict(_STATS, _STATS, math.nan), ValueError, r"^noise_std must be"),
+        (lambda: rep.verdict(_STATS, _STATS, "1"), TypeError, r"^noise_std must be a number"),
+        (lambda: rep.fmt(_STATS | {"draw_std": math.nan}), ValueError, r"^stats\['draw_std'\]"),
+        (lambda: rep.fmt(_STATS | {"mean": "71"}), TypeError, r"^stats\['mean'\] must be a"),
+        (lambda: rep.fmt(_STATS, draws=1), TypeError, r"^draws must be a bool"),
+        (lambda: rep.setting_name("svhn", 20.0), ValueError, r"^dataset must be one of"),
+        (lambda: rep.setting_name("mnist", math.nan), ValueError, r"^lam must be finite"),
+        (lambda: rep.setting_name("mnist", 20.0, 0), ValueError, r"^branches must be an int"),
+        (lambda: rep.setting_name("mnist", 20.0, 16, 1.5), TypeError, r"^branch_dim must be"),
+        (lambda: rep.dataset_name(None), TypeError, r"^name must be a string"),
+    ],
+)
+def test_stats_and_names_reject_bad_arguments(call, error: type, pattern: str) -> None:
+    with pytest.raises(error, match=pattern):
+        call()
+
+
+_SEED_STATS = {"payload": None, "setting": "mnist-lam20-16x10", "eval_name": "mnist", "n": 40}
+
+
+@pytest.mark.parametrize(
+    ("override", "error", "pattern"),
+    [
+        ({"setting": None}, TypeError, r"^setting must be a string"),
+        ({"eval_name": 3}, TypeError, r"^eval_name must be a string"),
+        ({"n": 0}, ValueError, r"^n must be an int >= 1"),
+        ({"n": 40.0}, TypeError, r"^n must be an int"),
+        ({"radius": math.nan}, ValueError, r"^radius must be finite"),
+        ({"radius": 0.0}, ValueError, r"^radius must be in \(0.0, inf\]"),
+        ({"radius": "eta"}, ValueError, r"^radius must be a number, 'calibrated' or None"),
+        ({"kind": "other"}, ValueError, r"^kind must be one of"),
+        ({"kind": ["main", 3]}, TypeError, r"^kind must be a string"),
+        ({"kind": []}, ValueError, r"^kind must not be empty"),
+        ({"split": "val"}, ValueError, r"^split must be one of"),
+    ],
+)
+def test_seed_stats_rejects_bad_arguments(override: dict, error: type, pattern: str) -> None:
+    with pytest.raises(error, match=pattern):
+        rep.seed_stats(**(_SEED_STATS | {"payload": _hand_payload()} | override))
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "pattern"),
+    [
+        (lambda p: rep.scored_on(p, 3), TypeError, r"^name must be a string"),
+        (lambda p: rep.scored_on(p, "mnist", "val"), ValueError, r"^split must be one of"),
+        (lambda p: rep.dataset_label(p, "mnist", None), TypeError, r"^split must be a string"),
+        (lambda p: rep.baselines_table(p, None), TypeError, r"^eval_name must be a string"),
+        (lambda p: rep.plot_scores(p, bins=0), ValueError, r"^bins must be an int >= 1"),
+        (lambda p: rep.plot_scores(p, bins=4.0), TypeError, r"^bins must be an int"),
+    ],
+)
+def test_report_arguments_are_checked(call, error: type, pattern: str) -> None:
+    with pytest.raises(error, match=pattern):
+        call(_hand_payload())

@@ -3,10 +3,12 @@
 Oracles, all independent of the library's kernel:
 
 * scipy's minimum spanning tree (Kruskal/Prim in scipy.sparse.csgraph) on a
-  scipy ``cdist`` matrix;
+  scipy ``cdist`` matrix (or, for p outside {1, 2, inf}, a numpy one), of the
+  cloud scaled exactly by a power of two to unit size, so at any scale;
 * ripser (0-dim diagram, point cloud or precomputed distance matrix);
 * gudhi's RipsComplex / SimplexTree persistence;
-* autograd's finite differences (gradcheck) and a gradient worked out by hand.
+* autograd's finite differences (gradcheck) and a gradient worked out by hand;
+* exact scale equivariance: deaths(2^k x) == 2^k deaths(x), bit for bit.
 """
 
 import math
@@ -22,11 +24,14 @@ from scipy.sparse.csgraph import minimum_spanning_tree
 from scipy.spatial.distance import cdist
 
 from toposhape import _ops, death_edges, vr_persistence0
+from toposhape.pershom import edge_lengths, pairwise_distances
 
 ripser = pytest.importorskip("ripser")
 gudhi = pytest.importorskip("gudhi")
 
 P_VALUES = [1.0, 2.0, math.inf]
+# With p = 64, |d|^p over- or underflows at ordinary scales unless the difference is scaled first.
+WIDE_P_VALUES = [1.0, 2.0, 3.0, 64.0, math.inf]
 SCIPY_METRIC = {1.0: "cityblock", 2.0: "euclidean", math.inf: "chebyshev"}
 DTYPES = [torch.float32, torch.float64]
 # Tolerances of a death time against a float64 oracle (relative to the cloud's scale).
@@ -49,19 +54,36 @@ def scipy_deaths(points: np.ndarray, p: float) -> np.ndarray:
     representatives, so the rest of the MST is the MST of the distinct points,
     all of whose pairwise distances are > 0. Hence
     deaths = (n - #distinct) zeros + MST weights of the distinct points.
+
+    The cloud is first scaled by a power of two (exact) to unit size, and the weights scaled
+    back: the oracle holds at every scale of the float64 range.
     """
     points = np.asarray(points, dtype=np.float64)
     n = points.shape[0]
-    distinct = np.unique(points, axis=0)
+    exponent = int(np.frexp(np.abs(points).max())[1])
+    distinct = np.unique(np.ldexp(points, -exponent), axis=0)
     m = distinct.shape[0]
     weights = np.zeros(0)
     if m > 1:
-        dist = cdist(distinct, distinct, SCIPY_METRIC[p])
+        if p in SCIPY_METRIC:
+            dist = cdist(distinct, distinct, SCIPY_METRIC[p])
+        else:
+            dist = lp_norm_np(distinct[:, None, :] - distinct[None, :, :], p)
         off_diag = ~np.eye(m, dtype=bool)
         assert (dist[off_diag] > 0).all(), "oracle precondition: distinct points, positive lengths"
         weights = minimum_spanning_tree(dist).data
         assert weights.shape == (m - 1,)
-    return np.sort(np.concatenate([np.zeros(n - m), weights]))
+    return np.ldexp(np.sort(np.concatenate([np.zeros(n - m), weights])), exponent)
+
+
+def lp_norm_np(diff: np.ndarray, p: float) -> np.ndarray:
+    """ℓp norms over the last axis (float64), each vector divided by its largest |entry| first."""
+    diff = np.abs(np.asarray(diff, dtype=np.float64))
+    largest = diff.max(axis=-1)
+    if p == math.inf:
+        return largest
+    unit = diff / np.where(largest > 0, largest, 1.0)[..., None]
+    return largest * np.sum(unit**p, axis=-1) ** (1.0 / p)
 
 
 def ripser_deaths(points_or_dist: np.ndarray, n: int, distance_matrix: bool = False) -> np.ndarray:
@@ -109,8 +131,7 @@ def assert_spanning_tree(edges: np.ndarray, n: int) -> None:
 
 
 def edge_lengths_np(points: np.ndarray, edges: np.ndarray, p: float) -> np.ndarray:
-    diff = points[edges[:, 0]] - points[edges[:, 1]]
-    return np.linalg.norm(diff, ord=p, axis=1)
+    return lp_norm_np(points[edges[:, 0]] - points[edges[:, 1]], p)
 
 
 def check_against_scipy(x: torch.Tensor, p: float, expected: np.ndarray | None = None) -> None:
@@ -190,6 +211,161 @@ def test_scipy_oracle_zero_handling():
     points = np.array([[0.0, 0.0], [0.0, 0.0], [1.0, 0.0], [1.0, 0.0], [3.0, 0.0], [3.0, 1.0]])
     np.testing.assert_array_equal(scipy_deaths(points, 2.0), [0, 0, 1, 1, 2])
     np.testing.assert_array_equal(scipy_deaths(np.zeros((4, 3)), 1.0), [0, 0, 0])
+
+
+# ----------------------------------------------------------------------------------------------
+# The whole float range: extreme scales, p = 64, overflow, subnormals
+# ----------------------------------------------------------------------------------------------
+# Scales at which every coordinate of a grid cloud (|c| <= 300, nonzero |c| >= 1e-3) stays a
+# normal number of the dtype.
+EXTREME_SCALES = {torch.float32: [1e-30, 1e-20, 1e20, 1e30], torch.float64: [1e-300, 1e300]}
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    points=grid_clouds(max_n=30, max_d=16),
+    p=st.sampled_from([1.0, 2.0, 64.0, math.inf]),
+    dtype_scale=st.sampled_from([(dt, c) for dt, cs in EXTREME_SCALES.items() for c in cs]),
+)
+def test_deaths_equal_mst_oracle_at_extreme_scales(points, p, dtype_scale):
+    """Minimal spanning trees and their exact lengths far from unit scale (scipy's MST)."""
+    dtype, scale = dtype_scale
+    check_against_scipy(torch.from_numpy(points * scale).to(dtype), p)
+
+
+@pytest.mark.parametrize("p", [1.0, 2.0, 64.0, math.inf])
+@pytest.mark.parametrize(("dtype", "scale"), [(torch.float32, 1e30), (torch.float64, 1e300)])
+def test_deaths_equal_scipy_mst_large_extreme_scale(dtype, scale, p):
+    """A Gaussian cloud of 300 points at an extreme scale: no tie, so one MST."""
+    points = np.random.default_rng(3).standard_normal((300, 8)) * scale
+    check_against_scipy(torch.from_numpy(points).to(dtype), p)
+
+
+def test_p64_at_unit_scale_float32():
+    """|d|^64 underflows float32 for |d| < 0.25: unscaled, most distances of this cloud were 0."""
+    points = np.random.default_rng(4).uniform(-1.0, 1.0, (200, 3))
+    check_against_scipy(torch.from_numpy(points).float(), 64.0)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    data=st.data(),
+    n=st.integers(2, 30),
+    d=st.integers(1, 8),
+    p=st.sampled_from(WIDE_P_VALUES),
+    dtype=st.sampled_from(DTYPES),
+)
+def test_scale_equivariance_power_of_two_exact(data, n, d, p, dtype):
+    """deaths(2^k x) == 2^k deaths(x) bit for bit, the same tree, over the whole normal range.
+
+    Integer coordinates in [-100, 100] and their deaths (in [1, 1600]) stay normal numbers for
+    every k drawn.
+    """
+    coords = data.draw(hnp.arrays(np.int64, (n, d), elements=st.integers(-100, 100)))
+    kmax = 110 if dtype == torch.float32 else 1000
+    k = data.draw(st.integers(-kmax, kmax))
+    x = torch.from_numpy(coords).to(dtype)
+    scaled = x * 2.0**k
+    assert torch.equal(scaled / 2.0**k, x), "the scaling itself is exact"
+    assert torch.equal(vr_persistence0(scaled, p), vr_persistence0(x, p) * 2.0**k)
+    assert torch.equal(death_edges(scaled, p), death_edges(x, p))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    points=grid_clouds(max_n=30, max_d=8),
+    log_c=st.floats(-30.0, 30.0),
+    p=st.sampled_from([1.0, 2.0, 64.0, math.inf]),
+)
+def test_scale_equivariance_float32_range(points, log_c, p):
+    """deaths(c x) == c deaths(x) in float32 for c from 1e-30 to 1e30, up to the rounding of c x.
+
+    Rounding c x moves each coordinate by 2^-24 of its size, each death by at most about
+    2^-23 max|x| D (sorted MST weights are 1-Lipschitz in the edge weights).
+    """
+    c = 10.0**log_c
+    x = torch.from_numpy(points).float()
+    scaled = torch.from_numpy(points * c).float()  # c x rounded once
+    extent = float(x.abs().max()) * points.shape[1]
+    got = vr_persistence0(scaled, p).double() / c
+    want = vr_persistence0(x, p).double()
+    torch.testing.assert_close(got, want, rtol=1e-6, atol=4e-7 * extent)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("p", WIDE_P_VALUES)
+def test_death_beyond_the_range_is_inf_with_finite_gradient(dtype, p):
+    """The one non-finite death: the exact value exceeds the dtype's largest number."""
+    big = torch.finfo(dtype).max * 0.75
+    x = torch.tensor([[-big, 0.0], [big, 0.0], [big, 1.0]], dtype=dtype, requires_grad=True)
+    deaths = vr_persistence0(x, p)
+    assert deaths[0].item() == 1.0 and math.isinf(deaths[1].item())
+    deaths.sum().backward()
+    assert torch.isfinite(x.grad).all()
+    # The long edge pulls -big left and its other end right; the short one pulls (1, 2) apart.
+    assert x.grad[0, 0] == -1.0 and x.grad[0, 1] == 0.0
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("p", WIDE_P_VALUES)
+def test_near_the_largest_and_smallest_floats(dtype, p):
+    """Exact deaths for coordinates next to the dtype's largest number and among subnormals."""
+    info = torch.finfo(dtype)
+    top = torch.tensor(info.max, dtype=dtype)
+    ulp = top - torch.nextafter(top, torch.tensor(0.0, dtype=dtype))
+    x = torch.stack([top, top - ulp, top - 3 * ulp]).reshape(3, 1).expand(3, 2)
+    torch.testing.assert_close(
+        vr_persistence0(x, p),
+        torch.stack([ulp, 2 * ulp]) * _unit_lp(2, p),
+        rtol=4 * info.eps,  # the rounding of 2^(1/p)
+        atol=0,
+    )
+    tiny = torch.tensor(info.smallest_normal * info.eps, dtype=dtype)  # the smallest subnormal
+    y = torch.stack([0 * tiny, tiny, 3 * tiny]).reshape(3, 1)
+    assert torch.equal(vr_persistence0(y, p), torch.stack([tiny, 2 * tiny]))
+    assert death_edges(y, p).tolist() == [[0, 1], [1, 2]]
+
+
+def _unit_lp(d: int, p: float) -> float:
+    """The ℓp norm of (1, ..., 1) in d dims (exact for d = 2 and p in {1, inf})."""
+    return 1.0 if p == math.inf else d ** (1.0 / p)
+
+
+@pytest.mark.parametrize("p", WIDE_P_VALUES)
+@pytest.mark.parametrize("scale", [1e-300, 1.0, 1e300])
+def test_gradcheck_extreme_scales(scale, p):
+    """Finite differences (steps relative to the scale) agree with autograd at every scale."""
+    gen = torch.Generator().manual_seed(22)
+    base = torch.randn(7, 3, generator=gen, dtype=torch.float64)
+    d = torch.cdist(base, base, p=p)
+    iu = torch.triu_indices(7, 7, 1)
+    assert (d[iu[0], iu[1]].sort().values.diff() > 1e-4).all(), "distinct distances"
+    x = (base * scale).requires_grad_()
+    assert torch.autograd.gradcheck(
+        lambda y: vr_persistence0(y, p), (x,), eps=1e-6 * scale, atol=1e-6
+    )
+
+
+@pytest.mark.parametrize("p", [2.0, 3.0, 64.0])
+def test_second_derivatives(p):
+    """The scaled norm's backward pass is differentiable in turn."""
+    x = torch.randn(6, 3, generator=torch.Generator().manual_seed(25), dtype=torch.float64)
+    assert torch.autograd.gradgradcheck(lambda y: vr_persistence0(y, p), (x.requires_grad_(),))
+
+
+@pytest.mark.parametrize("p", [1.0, 2.0, 64.0, math.inf])
+@pytest.mark.parametrize("scale", [2.0**-100, 2.0**100])
+def test_float32_gradient_is_scale_invariant(scale, p):
+    """A death is 1-homogeneous, so its gradient does not depend on the scale."""
+    base = torch.randn(3, 40, 5, generator=torch.Generator().manual_seed(23))
+    weights = torch.randn(3, 39, generator=torch.Generator().manual_seed(24))
+
+    def grad(x):
+        x = x.clone().requires_grad_()
+        (vr_persistence0(x, p) * weights).sum().backward()
+        return x.grad
+
+    assert torch.equal(grad(base * scale), grad(base))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -472,6 +648,23 @@ def test_mst_edges_rejects_bad_dist(dist):
         torch.ops.toposhape.mst_edges(dist)
 
 
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+@pytest.mark.parametrize(("u", "v"), [(0, 1), (4, 2), (5, 6)])
+def test_mst_edges_rejects_non_finite_distance(value, u, v):
+    """Every off-diagonal pair is read once, whichever of its two entries Prim reads."""
+    dist = _dist(3, 7, torch.float64)
+    dist[2, u, v] = dist[2, v, u] = value
+    with pytest.raises(ValueError, match=r"mst_edges: dist\[2\] contains NaN or inf"):
+        torch.ops.toposhape.mst_edges(dist)
+
+
+def test_mst_edges_ignores_the_diagonal():
+    dist = _dist(2, 5, torch.float32)
+    expected = torch.ops.toposhape.mst_edges(dist)
+    dist.diagonal(dim1=1, dim2=2).fill_(math.nan)
+    assert torch.equal(torch.ops.toposhape.mst_edges(dist), expected)
+
+
 def test_has_kernel():
     assert _ops.has_kernel("cpu")
     assert not _ops.has_kernel("meta")
@@ -479,7 +672,7 @@ def test_has_kernel():
 
 
 # ----------------------------------------------------------------------------------------------
-# torch.compile (SLOW: the compile tests are these two; run with -k compile)
+# torch.compile (SLOW: the compile tests are these; run with -k compile)
 # ----------------------------------------------------------------------------------------------
 def _compile_inputs():
     gen = torch.Generator().manual_seed(8)
@@ -488,11 +681,12 @@ def _compile_inputs():
     return x
 
 
-def test_torch_compile_fullgraph_matches_eager():
+@pytest.mark.parametrize("p", [1.0, 2.0])  # 2.0: the scaled norm's own autograd function
+def test_torch_compile_fullgraph_matches_eager(p):
     """One graph (fake impl of the op + autograd); forward and backward equal eager."""
 
     def f(x):
-        return vr_persistence0(x, 1.0) * 2.0
+        return vr_persistence0(x, p) * 2.0
 
     x = _compile_inputs().requires_grad_()
     torch._dynamo.reset()
@@ -502,6 +696,23 @@ def test_torch_compile_fullgraph_matches_eager():
     (grad_c,) = torch.autograd.grad(out.sum(), x)
     (grad_e,) = torch.autograd.grad(f(x).sum(), x)
     torch.testing.assert_close(grad_c, grad_e, rtol=0, atol=0)
+    torch._dynamo.reset()
+
+
+@pytest.mark.parametrize("p", [2.0, math.inf])  # inf: cdist's l-inf distance drops a NaN
+def test_torch_compile_rejects_nan_and_inf(p):
+    """The eager finiteness check is not traced; the kernel's, which runs for real, still holds."""
+    compiled = torch.compile(
+        lambda x: vr_persistence0(x, p), fullgraph=True, backend="aot_eager", dynamic=False
+    )
+    torch._dynamo.reset()
+    x = _compile_inputs()
+    torch.testing.assert_close(compiled(x), vr_persistence0(x, p), rtol=0, atol=0)
+    for value in (math.nan, math.inf, -math.inf):
+        bad = x.clone()
+        bad[1, 7, 2] = value
+        with pytest.raises(ValueError, match=r"dist\[1\] contains NaN or inf"):
+            compiled(bad)
     torch._dynamo.reset()
 
 
@@ -536,7 +747,14 @@ BAD_X = [
 ]
 
 
-@pytest.mark.parametrize("fn", [vr_persistence0, death_edges])
+def _first_edge_length(x, p=2.0):
+    return edge_lengths(x, torch.tensor([[0, 1]]), p)
+
+
+PUBLIC = [vr_persistence0, death_edges, pairwise_distances, _first_edge_length]
+
+
+@pytest.mark.parametrize("fn", PUBLIC)
 @pytest.mark.parametrize(("case", "x", "exc"), BAD_X, ids=[c[0] for c in BAD_X])
 def test_bad_x(fn, case, x, exc):
     with pytest.raises(exc, match=r"\bx\b"):
@@ -557,17 +775,84 @@ BAD_P = [
 ]
 
 
-@pytest.mark.parametrize("fn", [vr_persistence0, death_edges])
+@pytest.mark.parametrize("fn", PUBLIC)
 @pytest.mark.parametrize(("case", "p", "exc"), BAD_P, ids=[c[0] for c in BAD_P])
 def test_bad_p(fn, case, p, exc):
     with pytest.raises(exc, match=r"\bp\b"):
         fn(torch.randn(4, 3), p)
 
 
-@pytest.mark.parametrize("p", [1, 2, 1.5, math.inf, float("inf")])
+@pytest.mark.parametrize("p", [1, 2, 1.5, math.inf, float("inf"), np.float64(2.0), np.int64(1)])
 def test_good_p_values_accepted(p):
     x = torch.randn(5, 2, dtype=torch.float64)
     assert vr_persistence0(x, p).shape == (4,)
+
+
+BAD_EDGES = [
+    ("list", [[0, 1]], TypeError, "torch.Tensor"),
+    ("float", torch.tensor([[0.0, 1.0]]), TypeError, "integer"),
+    ("bool", torch.tensor([[False, True]]), TypeError, "integer"),
+    ("1d", torch.tensor([0, 1]), ValueError, "shape"),
+    ("three-columns", torch.tensor([[0, 1, 2]]), ValueError, "shape"),
+    ("batch-dims-missing", torch.tensor([[0, 1]]), ValueError, "leading dims"),
+    ("batch-dims-differ", torch.zeros(3, 1, 2, dtype=torch.long), ValueError, "leading dims"),
+    ("index-n", torch.tensor([[[0, 1]], [[4, 5]]]), ValueError, "0 <= index < 5"),
+    ("index-negative", torch.tensor([[[0, -1]], [[0, 1]]]), ValueError, "0 <= index < 5"),
+    ("meta-device", torch.zeros(2, 1, 2, dtype=torch.long, device="meta"), ValueError, "device"),
+]
+
+
+@pytest.mark.parametrize(("case", "edges", "exc", "what"), BAD_EDGES, ids=[c[0] for c in BAD_EDGES])
+def test_edge_lengths_bad_edges(case, edges, exc, what):
+    x = torch.randn(2, 5, 3)  # two clouds of 5 points
+    with pytest.raises(exc, match=rf"(?s)^edges\b.*{what}"):
+        edge_lengths(x, edges)
+
+
+@pytest.mark.parametrize("p", WIDE_P_VALUES)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("scale", [1e-30, 1.0, 1e30])
+def test_edge_lengths_equal_numpy(scale, dtype, p):
+    """Any edges (repeats, loops, either orientation), any integer dtype, at any scale."""
+    gen = torch.Generator().manual_seed(9)
+    x = (torch.randn(2, 6, 4, generator=gen, dtype=torch.float64) * scale).to(dtype)
+    edges = torch.tensor([[[0, 5], [5, 0], [2, 2], [1, 3]], [[4, 1], [4, 1], [0, 2], [3, 5]]])
+    lengths = edge_lengths(x, edges, p)
+    assert lengths.shape == (2, 4) and lengths.dtype == dtype
+    for b in range(2):
+        expected = edge_lengths_np(x[b].double().numpy(), edges[b].numpy(), p)
+        np.testing.assert_allclose(lengths[b].double().numpy(), expected, **TOL[dtype])
+    assert torch.equal(edge_lengths(x, edges.int(), p), lengths)
+    assert edge_lengths(x, edges[:, :0], p).shape == (2, 0)
+
+
+def test_edge_lengths_gradient_by_hand():
+    x = torch.tensor([[0.0, 0.0], [3.0, 4.0]], dtype=torch.float64, requires_grad=True)
+    (length,) = edge_lengths(x, torch.tensor([[1, 0]]))
+    assert length.item() == 5.0
+    length.backward()
+    assert x.grad.tolist() == [[-0.6, -0.8], [0.6, 0.8]]
+
+
+@pytest.mark.parametrize("p", WIDE_P_VALUES)
+@pytest.mark.parametrize(
+    ("dtype", "scale"),
+    [
+        (torch.float32, 1e-30),
+        (torch.float32, 1e30),
+        (torch.float64, 1e-300),
+        (torch.float64, 1e300),
+    ],
+)
+def test_pairwise_distances_at_extreme_scales(dtype, scale, p):
+    gen = torch.Generator().manual_seed(10)
+    x = (torch.randn(3, 9, 4, generator=gen, dtype=torch.float64) * scale).to(dtype)
+    dist = pairwise_distances(x, p)
+    assert dist.shape == (3, 9, 9) and dist.dtype == dtype
+    for b in range(3):
+        pts = x[b].double().numpy()
+        expected = lp_norm_np(pts[:, None, :] - pts[None, :, :], p)
+        np.testing.assert_allclose(dist[b].double().numpy(), expected, **TOL[dtype])
 
 
 def test_input_not_modified():
@@ -651,6 +936,32 @@ def test_cuda_opcheck_and_empty_batch(dtype):
     torch.testing.assert_close(
         torch.ops.toposhape.mst_edges(dist).cpu(), torch.ops.toposhape.mst_edges(dist.cpu())
     )
+
+
+@pytest.mark.cuda
+@requires_cuda
+@pytest.mark.skipif(not _ops.has_kernel("cuda"), reason="built without CUDA kernels")
+@pytest.mark.parametrize("value", [math.nan, math.inf])
+def test_cuda_mst_edges_rejects_non_finite_distance(value):
+    dist = _dist(3, 300, torch.float32)
+    dist[1, 200, 7] = dist[1, 7, 200] = value
+    with pytest.raises(ValueError, match=r"mst_edges: dist\[1\] contains NaN or inf"):
+        torch.ops.toposhape.mst_edges(dist.cuda())
+
+
+@pytest.mark.cuda
+@requires_cuda
+@pytest.mark.skipif(not _ops.has_kernel("cuda"), reason="built without CUDA kernels")
+@pytest.mark.parametrize("p", [1.0, 2.0, 64.0, math.inf])
+@pytest.mark.parametrize(("dtype", "scale"), [(torch.float32, 1e30), (torch.float64, 1e-300)])
+def test_cuda_equals_cpu_at_extreme_scales(dtype, scale, p):
+    x = (torch.randn(2, 300, 6, generator=torch.Generator().manual_seed(26)) * scale).to(dtype)
+    x_cpu, x_gpu = x.clone().requires_grad_(), x.cuda().requires_grad_()
+    out_cpu, out_gpu = vr_persistence0(x_cpu, p), vr_persistence0(x_gpu, p)
+    torch.testing.assert_close(out_gpu.cpu(), out_cpu.detach(), **TOL[dtype])
+    out_cpu.sum().backward()
+    out_gpu.sum().backward()
+    torch.testing.assert_close(x_gpu.grad.cpu(), x_cpu.grad, **TOL[dtype])
 
 
 @pytest.mark.cuda

@@ -8,8 +8,13 @@ import torch
 from toposhape.autoencoder import BlockDiagonalLinear, ConnectivityAutoencoder
 from toposhape.training import (
     TrainConfig,
+    checkpoint_epochs,
+    fit_epochs,
     load_backbone,
+    read_checkpoint,
     save_backbone,
+    seeded,
+    tensor_digest,
     train_autoencoder,
     train_backbone,
 )
@@ -35,50 +40,210 @@ def test_branches_are_independent() -> None:
     assert grad[:, :per_block].abs().max() > 0
 
 
-def test_bad_architecture_arguments() -> None:
-    with pytest.raises(ValueError, match="branches"):
-        ConnectivityAutoencoder(branches=0)
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"branches": 0}, ValueError, "^branches must be an int >= 1"),
+        ({"branch_dim": 2.0}, TypeError, "^branch_dim must be an int"),
+        ({"image_size": 7}, ValueError, "^image_size must be an int >= 8"),
+        ({"in_channels": True}, TypeError, "^in_channels must be an int"),
+        ({"widths": (4, 4)}, TypeError, "^widths must be a sequence of 3 ints"),
+        ({"widths": (4, 0, 4)}, ValueError, "^widths must be an int >= 1"),
+    ],
+)
+def test_bad_architecture_arguments(kwargs: dict, error: type, match: str) -> None:
+    with pytest.raises(error, match=match):
+        ConnectivityAutoencoder(**kwargs)
+
+
+def test_bad_block_diagonal_arguments() -> None:
     with pytest.raises(ValueError, match="divisible by blocks=3"):
         BlockDiagonalLinear(10, 9, 3)
+    with pytest.raises(ValueError, match=r"^blocks must be an int >= 1"):
+        BlockDiagonalLinear(10, 9, 0)
 
 
-def _train(tmp_path, epochs: int, checkpoint=None) -> ConnectivityAutoencoder:
-    torch.manual_seed(1)
-    model = ConnectivityAutoencoder(1, 12, branches=2, branch_dim=3, widths=(4, 4, 8))
-    images = torch.rand(64, 1, 12, 12, generator=torch.Generator().manual_seed(2))
+def _model(branches: int = 2, branch_dim: int = 3, seed: int = 1) -> ConnectivityAutoencoder:
+    with seeded(seed):
+        return ConnectivityAutoencoder(1, 12, branches, branch_dim, widths=(4, 4, 8))
+
+
+def _images(seed: int = 2) -> torch.Tensor:
+    return torch.rand(64, 1, 12, 12, generator=torch.Generator().manual_seed(seed))
+
+
+def _train(
+    tmp_path, epochs: int, checkpoint=None, stop_after: int | None = None, **model_args
+) -> ConnectivityAutoencoder:
+    """Train the small model; ``stop_after=k`` interrupts the run in its k-th step."""
+    model = _model(**model_args)
+    if stop_after is not None:
+        calls = 0
+
+        def stop(_module: torch.nn.Module, _args: object) -> None:
+            nonlocal calls
+            calls += 1
+            if calls == stop_after:
+                raise KeyboardInterrupt
+
+        hook = model.register_forward_pre_hook(stop)
     config = TrainConfig(epochs=epochs, batch_size=16, lam=5.0, seed=3)
-    train_autoencoder(model, images, config, checkpoint=checkpoint, progress=False)
+    try:
+        train_autoencoder(model, _images(), config, checkpoint=checkpoint, progress=False)
+    except KeyboardInterrupt:
+        hook.remove()
     return model
 
 
 def test_resume_gives_identical_weights(tmp_path) -> None:
     reference = _train(tmp_path, epochs=3)
     checkpoint = tmp_path / "ckpt.pt"
-    # "Interrupted" after epoch 2: a run configured for 3 epochs reads that checkpoint.
-    torch.manual_seed(1)
-    partial = ConnectivityAutoencoder(1, 12, branches=2, branch_dim=3, widths=(4, 4, 8))
-    images = torch.rand(64, 1, 12, 12, generator=torch.Generator().manual_seed(2))
-    cfg3 = TrainConfig(epochs=3, batch_size=16, lam=5.0, seed=3)
-    state_after_2 = _train(tmp_path, epochs=2, checkpoint=checkpoint)
-    saved = torch.load(checkpoint, weights_only=True)
-    saved["config"] = {**saved["config"], "epochs": 3}
-    torch.save(saved, checkpoint)
-    history = train_autoencoder(partial, images, cfg3, checkpoint=checkpoint, progress=False)
-    assert [h["epoch"] for h in history] == [1, 2, 3]
+    interrupted = _train(tmp_path, epochs=3, checkpoint=checkpoint, stop_after=4 * 2 + 2)
+    assert checkpoint_epochs(checkpoint) == 2  # killed in the second step of epoch 3
+    resumed = _train(tmp_path, epochs=3, checkpoint=checkpoint)
+    assert checkpoint_epochs(checkpoint) == 3
     for name, value in reference.state_dict().items():
-        assert torch.equal(value, partial.state_dict()[name]), name
+        assert torch.equal(value, resumed.state_dict()[name]), name
     assert any(
-        not torch.equal(v, state_after_2.state_dict()[k]) for k, v in reference.state_dict().items()
+        not torch.equal(v, interrupted.state_dict()[k]) for k, v in reference.state_dict().items()
     )
 
 
-def test_checkpoint_from_other_config_is_refused(tmp_path) -> None:
+@pytest.mark.parametrize(
+    ("change", "differs"),
+    [
+        ({"config": TrainConfig(epochs=1, batch_size=16, lam=1.0, seed=3)}, "config.lam"),
+        ({"config": TrainConfig(epochs=1, batch_size=16, lam=5.0, seed=4)}, "loop.seed"),
+        ({"images": _images(seed=9)}, "data"),
+        ({"model": _model(seed=2)}, "state.model.initial_weights"),
+        # same parameter shapes, another layout: 1 × 6 branches instead of 2 × 3
+        ({"model": _model(branches=1, branch_dim=6)}, "state.model.config.branches"),
+    ],
+)
+def test_checkpoint_of_another_run_is_refused_naming_the_difference(
+    tmp_path, change: dict, differs: str
+) -> None:
     checkpoint = tmp_path / "ckpt.pt"
     _train(tmp_path, epochs=1, checkpoint=checkpoint)
-    model = ConnectivityAutoencoder(1, 12, branches=2, branch_dim=3, widths=(4, 4, 8))
-    images = torch.rand(64, 1, 12, 12)
-    with pytest.raises(ValueError, match="was written with config"):
-        train_autoencoder(model, images, TrainConfig(epochs=1, batch_size=16, lam=1.0), checkpoint)
+    run = {
+        "model": _model(),
+        "images": _images(),
+        "config": TrainConfig(epochs=1, batch_size=16, lam=5.0, seed=3),
+    } | change
+    with pytest.raises(ValueError, match=rf"ckpt\.pt belongs to another run \(.*{differs}"):
+        train_autoencoder(run["model"], run["images"], run["config"], checkpoint, progress=False)
+
+
+def test_a_finished_checkpoint_of_another_run_is_not_returned(tmp_path) -> None:
+    checkpoint = tmp_path / "ckpt.pt"
+    _train(tmp_path, epochs=1, checkpoint=checkpoint)
+    with pytest.raises(ValueError, match="belongs to another run"):
+        _train(tmp_path, epochs=1, checkpoint=checkpoint, seed=5)
+
+
+def _flip_bit(path, offset: int) -> None:
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0x10
+    path.write_bytes(bytes(data))
+
+
+def test_corrupt_truncated_or_empty_checkpoints_are_named_errors(tmp_path) -> None:
+    checkpoint = tmp_path / "ckpt.pt"
+    _train(tmp_path, epochs=1, checkpoint=checkpoint)
+    good = checkpoint.read_bytes()
+    # every flipped byte of the weights' region is caught, by the checksum or by the reader
+    for offset in range(len(good) // 4, 3 * len(good) // 4, len(good) // 16):
+        checkpoint.write_bytes(good)
+        _flip_bit(checkpoint, offset)
+        with pytest.raises(
+            ValueError, match=r"ckpt\.pt .*(corrupt|unreadable).*start that run over"
+        ):
+            _train(tmp_path, epochs=1, checkpoint=checkpoint)
+    checkpoint.write_bytes(good[: len(good) // 2])
+    with pytest.raises(ValueError, match=r"ckpt\.pt is unreadable or truncated"):
+        checkpoint_epochs(checkpoint)
+    checkpoint.write_bytes(b"")
+    with pytest.raises(ValueError, match=r"ckpt\.pt is empty"):
+        _train(tmp_path, epochs=1, checkpoint=checkpoint)
+
+
+def test_a_checkpoint_without_identity_is_refused(tmp_path) -> None:
+    """Checkpoints of earlier versions held only the config: they cannot be verified."""
+    checkpoint = tmp_path / "old.pt"
+    model = _model()
+    torch.save({"config": {}, "model": model.state_dict(), "history": "[]"}, checkpoint)
+    with pytest.raises(ValueError, match=r"old\.pt was written by an earlier toposhape"):
+        _train(tmp_path, epochs=1, checkpoint=checkpoint)
+
+
+def test_checkpoint_records_the_run_identity(tmp_path) -> None:
+    from toposhape.losses import RECONSTRUCTION
+
+    checkpoint = tmp_path / "ckpt.pt"
+    model = _train(tmp_path, epochs=1, checkpoint=checkpoint)
+    saved = read_checkpoint(checkpoint)
+    assert saved.identity["config"]["reconstruction"] == RECONSTRUCTION
+    assert saved.identity["state"]["model"]["config"] == model.config
+    assert saved.identity["state"]["optimiser"] == {
+        "class": "Adam",
+        "settings": {"lr": 1e-3, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0},
+    }
+    assert saved.identity["data"] == tensor_digest(_images())
+    assert saved.identity["loop"] == {"batch_size": 16, "seed": 3, "steps_per_epoch": None}
+    assert [h["epoch"] for h in saved.history] == [1]
+    assert all(torch.equal(v, saved.state["model"][k]) for k, v in model.state_dict().items())
+
+
+def test_tensor_digest_sees_values_dtype_and_shape_not_layout() -> None:
+    x = torch.rand(4, 3, 5, 5)
+    assert tensor_digest(x) == tensor_digest(x.contiguous(memory_format=torch.channels_last))
+    assert tensor_digest(x) != tensor_digest(x.double())
+    assert tensor_digest(x) != tensor_digest(x.reshape(4, 75))
+    y = x.clone()
+    y[3, 2, 4, 4] += 1e-6
+    assert tensor_digest(x) != tensor_digest(y)
+    assert tensor_digest(x, y) != tensor_digest(y, x)
+    assert tensor_digest(torch.tensor(1.0)) != tensor_digest(torch.tensor(2.0))  # 0-dim
+    assert tensor_digest(torch.tensor([True])) != tensor_digest(torch.tensor([False]))
+
+
+def test_fit_epochs_rejects_bad_arguments() -> None:
+    weight = torch.nn.Parameter(torch.zeros(()))
+    state = {"opt": torch.optim.SGD([weight], lr=0.1)}
+
+    def fit(data: object = None, **kwargs: object) -> list[dict]:
+        data = torch.zeros(8) if data is None else data
+        args = {"epochs": 1, "batch_size": 4, "seed": 0, "config": {}} | kwargs
+        return fit_epochs(data, lambda *_: {}, state, progress=False, **args)
+
+    with pytest.raises(TypeError, match=r"^data must be a sequence"):
+        fit(8)
+    with pytest.raises(ValueError, match=r"^data must not be empty"):
+        fit([])
+    with pytest.raises(TypeError, match=r"^data must be a tensor or a sequence of tensors"):
+        fit([torch.zeros(8), 3])
+    with pytest.raises(TypeError, match=r"^step \(and on_epoch, when given\) must be callable"):
+        fit_epochs(torch.zeros(8), None, state, epochs=1, batch_size=4, seed=0, config={})
+    with pytest.raises(TypeError, match=r"^state must map names to modules and optimisers"):
+        fit_epochs(
+            torch.zeros(8), lambda *_: {}, {"w": weight}, epochs=1, batch_size=4, seed=0, config={}
+        )
+    with pytest.raises(ValueError, match=r"^seed must be an int in \[0, 4294967295\]"):
+        fit(seed=-1)
+    with pytest.raises(TypeError, match=r"^checkpoint must be a path or None"):
+        fit(checkpoint=3)
+    with pytest.raises(TypeError, match=r"config and the models' configs must be JSON data"):
+        fit(config={"f": object()})
+    with pytest.raises(ValueError, match=r"^data tensors differ in length"):
+        fit((torch.zeros(8), torch.zeros(7)))
+    with pytest.raises(TypeError, match=r"^epochs must be an int"):
+        fit(epochs=1.0)
+    with pytest.raises(ValueError, match=r"^batch_size must be an int >= 1"):
+        fit(batch_size=0)
+    with pytest.raises(ValueError, match=r"^steps_per_epoch must be an int >= 1"):
+        fit(steps_per_epoch=0)
+    with pytest.raises(ValueError, match="fewer than batch_size=16"):
+        fit(batch_size=16)
 
 
 def test_connectivity_training_moves_deaths_to_eta(tmp_path) -> None:
@@ -97,12 +262,34 @@ def test_backbone_round_trip_and_mismatch(tmp_path) -> None:
     loaded = load_backbone(tmp_path / "backbone")
     x = torch.rand(3, 1, 28, 28)
     assert torch.equal(loaded.encode(x), model.eval().encode(x))
-    config = json.loads((tmp_path / "backbone.json").read_text())
-    (tmp_path / "backbone.json").write_text(json.dumps({**config, "branch_dim": 6}))
+    record_file = tmp_path / "backbone.json"
+    record = json.loads(record_file.read_text())
+    assert record["model"] == model.config
+    record_file.write_text(json.dumps({**record, "model": {**model.config, "branch_dim": 6}}))
     with pytest.raises(ValueError, match="do not fit"):
         load_backbone(tmp_path / "backbone")
     with pytest.raises(FileNotFoundError, match=r"missing\.pt"):
         load_backbone(tmp_path / "missing")
+
+
+def test_corrupt_backbone_files_are_named_errors(tmp_path) -> None:
+    model = ConnectivityAutoencoder(1, 12, branches=2, branch_dim=3, widths=(4, 4, 8))
+    save_backbone(model, tmp_path / "net")
+    weights, record = tmp_path / "net.pt", tmp_path / "net.json"
+    good = record.read_text()
+    record.write_text(good[:-10])
+    with pytest.raises(ValueError, match=r"net\.json is not valid JSON"):
+        load_backbone(tmp_path / "net")
+    record.write_text(json.dumps(model.config))  # a bare config, as earlier versions wrote
+    with pytest.raises(ValueError, match=r"net\.json is not a toposhape-backbone/2 record"):
+        load_backbone(tmp_path / "net")
+    record.write_text(json.dumps({**json.loads(good), "model": {"branches": 2}}))
+    with pytest.raises(ValueError, match=r"net\.json does not describe a ConnectivityAutoencoder"):
+        load_backbone(tmp_path / "net")
+    record.write_text(good)
+    _flip_bit(weights, len(weights.read_bytes()) // 2)
+    with pytest.raises(ValueError, match=r"net\.pt do not match the sha256 in .*net\.json"):
+        load_backbone(tmp_path / "net")
 
 
 def test_bad_train_config() -> None:
@@ -119,6 +306,14 @@ def test_bad_train_config() -> None:
     with pytest.raises(ValueError, match="p must be >= 1"):
         TrainConfig(p=float("nan"))
     assert TrainConfig(p=float("inf")).p == float("inf")  # the ℓ∞ metric is allowed
+    with pytest.raises(TypeError, match=r"^TrainConfig\.epochs must be an int"):
+        TrainConfig(epochs=1.5)
+    with pytest.raises(ValueError, match=r"^TrainConfig\.batch_size must be an int >= 2"):
+        TrainConfig(batch_size=1)
+    with pytest.raises(ValueError, match=r"^TrainConfig\.steps_per_epoch must be an int >= 1"):
+        TrainConfig(steps_per_epoch=0)
+    with pytest.raises(TypeError, match=r"^TrainConfig\.seed must be an int"):
+        TrainConfig(seed="0")
     model = ConnectivityAutoencoder(1, 12, branches=1, branch_dim=2, widths=(4, 4, 8))
     with pytest.raises(ValueError, match="fewer than batch_size"):
         train_autoencoder(model, torch.rand(5, 1, 12, 12), TrainConfig(batch_size=10))
@@ -163,12 +358,11 @@ def test_backbone_files_never_clobber_a_checkpoint(tmp_path) -> None:
 def test_a_backbone_is_not_accepted_as_a_checkpoint(tmp_path) -> None:
     model = _train(tmp_path, epochs=1)
     save_backbone(model, tmp_path / "net")
-    with pytest.raises(ValueError, match="not a training checkpoint"):
+    with pytest.raises(ValueError, match="not a toposhape training checkpoint"):
         _train(tmp_path, epochs=1, checkpoint=tmp_path / "net.pt")
 
 
 def test_seeded_draws_depend_on_the_seed_only_and_restore_the_global_rng():
-    from toposhape.training import seeded
 
     torch.manual_seed(123)
     before = torch.random.get_rng_state()
@@ -184,7 +378,7 @@ def test_seeded_draws_depend_on_the_seed_only_and_restore_the_global_rng():
 
 
 def test_on_epoch_numbers_join_the_history_and_survive_a_resume(tmp_path) -> None:
-    from toposhape.training import fit_epochs, history_seconds
+    from toposhape.training import history_seconds
 
     weight = torch.nn.Parameter(torch.zeros(()))
     optimiser = torch.optim.SGD([weight], lr=0.1)
@@ -204,7 +398,7 @@ def test_on_epoch_numbers_join_the_history_and_survive_a_resume(tmp_path) -> Non
             return {"weight": float(weight.detach())}
 
         return fit_epochs(
-            8, step, state, epochs=epochs, batch_size=4, seed=0, config={"run": 1},
+            torch.zeros(8), step, state, epochs=epochs, batch_size=4, seed=0, config={"run": 1},
             checkpoint=checkpoint, progress=False, on_epoch=on_epoch,
         )  # fmt: skip
 
@@ -240,5 +434,4 @@ def test_training_minimises_the_reference_reconstruction_l1(tmp_path) -> None:
         rec, _ = model(images)
     expected = (rec - images).abs().sum(dim=(1, 2, 3)).mean().item()
     assert history[0]["reconstruction_l1"] == pytest.approx(expected, rel=1e-5)
-    saved = torch.load(tmp_path / "c.pt", weights_only=True)
-    assert saved["config"]["reconstruction"] == RECONSTRUCTION
+    assert read_checkpoint(tmp_path / "c.pt").identity["config"]["reconstruction"] == RECONSTRUCTION

@@ -180,7 +180,7 @@ def test_models_reject_bad_settings() -> None:
         EuclideanEmbedder(nn.Linear(8, 4), dim=0)
     with pytest.raises(ValueError, match="out_features"):
         EuclideanEmbedder(nn.ReLU(), dim=2)
-    with pytest.raises(ValueError, match="ManifoldEmbedder or EuclideanEmbedder"):
+    with pytest.raises(TypeError, match="ManifoldEmbedder or EuclideanEmbedder"):
         embedding_distance(nn.Linear(2, 2))
 
 
@@ -227,7 +227,7 @@ def test_class_batches_reject_batches_that_cannot_be_drawn() -> None:
         class_batches(labels, 2, 1, 2, 0)
     with pytest.raises(ValueError, match=r"classes_per_batch \(m\)"):
         class_batches(labels, 1, 2, 2, 0)
-    with pytest.raises(ValueError, match="labels"):
+    with pytest.raises(TypeError, match="labels"):
         class_batches(labels.float(), 2, 2, 2, 0)
 
 
@@ -236,9 +236,11 @@ def test_class_split_by_numeric_class_order() -> None:
     train, test = class_split(labels, 2)
     assert train.tolist() == [1, 3, 6]  # classes 1 and 3 (10 > 9 numerically)
     assert test.tolist() == [0, 2, 4, 5, 7]
-    for bad in (0, 6, 2.0):
+    for bad in (0, 6):
         with pytest.raises(ValueError, match="train_classes"):
             class_split(labels, bad)
+    with pytest.raises(TypeError, match="train_classes"):
+        class_split(labels, 2.0)
 
 
 # --------------------------------------------------------------------------- retrieval
@@ -565,3 +567,142 @@ def test_read_images_rejects_bad_input(tmp_path) -> None:
         read_images([])
     with pytest.raises(ValueError, match="image_size"):
         read_images([tmp_path / "x.jpg"], image_size=0)
+
+
+# --------------------------------------------------------------------------- argument checks
+
+
+_META = torch.device("meta")  # a second device on any machine: tensors without data
+_EMB = pack_codes(_codes(4, 2, 2, seed=0))  # (4, 6), float64
+_NEGATIVE_EMB = _EMB.clone()
+_NEGATIVE_EMB[0, :2] = torch.tensor([1.5, -0.5], dtype=torch.float64)
+_NAN_EMB = _EMB.clone()
+_NAN_EMB[1, 3] = math.nan
+_XS, _YS = _blobs(per_class=4, classes=3)
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "match"),
+    [
+        # packing and the chart distance
+        (lambda: pack_codes((_EMB[:, :2], _EMB[:, 2:])), TypeError, r"^codes must be AtlasCodes"),
+        (lambda: pack_codes(AtlasCodes(-_codes(4, 2, 2, 0).q, _codes(4, 2, 2, 0).logits)),
+         ValueError, r"^codes.q must be non-negative"),
+        (lambda: unpack(_EMB, 2.0, 2), TypeError, r"^charts must be an int"),
+        (lambda: unpack(_EMB, 2, True), TypeError, r"^dim must be an int"),
+        (lambda: unpack(_EMB.long(), 2, 2), TypeError, r"^emb must be a floating-point tensor"),
+        (lambda: unpack(_EMB.tolist(), 2, 2), TypeError, r"^emb must be a torch.Tensor"),
+        (lambda: ChartDistance(2.0, 2), TypeError, r"^charts must be an int"),
+        (lambda: ChartDistance(2, 2, variant=None), TypeError, r"^variant must be a string"),
+        (lambda: ChartDistance(2, 2)(_NEGATIVE_EMB), ValueError,
+         r"^query_emb\[:, :k\] must be non-negative"),
+        (lambda: ChartDistance(2, 2)(_EMB, _NAN_EMB), ValueError,
+         r"^ref_emb\[:, k:\] contains NaN or inf"),
+        (lambda: ChartDistance(2, 2)(_EMB, _EMB[:, :5]), ValueError,
+         r"^ref_emb must have shape \(B, k \+ k·d\) = \(B, 6\)"),
+        (lambda: ChartDistance(2, 2)(_EMB[:0]), ValueError, r"^query_emb needs at least 1 rows"),
+        (lambda: ChartDistance(2, 2)(_EMB, _EMB.to(_META)), ValueError,
+         r"^tensors must be on one device, got query_emb on cpu, ref_emb on meta"),
+        (lambda: ChartDistance(2, 2).pairwise_distance(_EMB, _NEGATIVE_EMB), ValueError,
+         r"^ref_emb\[:, :k\] must be non-negative"),
+        (lambda: ChartDistance(2, 2).pairwise_distance(_NAN_EMB, _EMB), ValueError,
+         r"^query_emb\[:, k:\] contains NaN or inf"),
+        (lambda: ChartDistance(2, 2).pairwise_distance(_EMB.to(_META), _EMB), ValueError,
+         r"^tensors must be on one device, got query_emb on meta, ref_emb on cpu"),
+        # models
+        (lambda: ManifoldEmbedder("net", 2, 2), TypeError, r"^backbone must be an nn.Module"),
+        (lambda: ManifoldEmbedder(nn.Linear(8, 4), 2.0, 2), TypeError, r"^charts must be an int"),
+        (lambda: EuclideanEmbedder(nn.Linear(8, 4), 2, normalise=1), TypeError,
+         r"^normalise must be a bool"),
+        (lambda: _model("manifold")(_XS.to(_META)), ValueError, r"^x is on meta but the model"),
+        (lambda: _model("euclidean")(_XS.tolist()), TypeError, r"^x must be a torch.Tensor"),
+        (lambda: embedding_distance(_model("manifold"), "geodesic"), ValueError,
+         r"^variant must be one of"),
+        (lambda: embed(_model("euclidean"), _XS, batch_size=0), ValueError, r"^batch_size must be"),
+        (lambda: embed(_model("euclidean"), _XS, batch_size=2.0), TypeError, r"^batch_size must"),
+        (lambda: embed(_model("euclidean"), _XS * math.nan), ValueError, r"^images contains NaN"),
+        (lambda: embed(_model("euclidean"), _XS[:0]), ValueError, r"^images needs at least 1 rows"),
+        (lambda: embed(_model("euclidean"), _XS.long()), TypeError, r"^images must be a floating"),
+        (lambda: embed(_model("euclidean"), _XS.to(_META)), ValueError, r"^images is on meta"),
+        (lambda: embed(nn.Linear(8, 3), _XS), TypeError, r"^model must be a ManifoldEmbedder"),
+        # sampling
+        (lambda: class_batches(_YS.tolist(), 2, 2, 2, 0), TypeError,
+         r"^labels must be a torch.Tensor"),
+        (lambda: class_batches(_YS[:0], 2, 2, 2, 0), ValueError, r"^labels needs at least 1"),
+        (lambda: class_batches(_YS, 2.0, 2, 2, 0), TypeError, r"^classes_per_batch \(m\)"),
+        (lambda: class_batches(_YS, 2, 2.0, 2, 0), TypeError, r"^per_class \(k\)"),
+        (lambda: class_batches(_YS, 2, 2, 0, 0), ValueError, r"^batches must be an int >= 1"),
+        (lambda: class_batches(_YS, 2, 2, 2, -1), ValueError, r"^seed must be an int in"),
+        (lambda: class_batches(_YS, 2, 2, 2, 2**32), ValueError, r"^seed must be an int in"),
+        (lambda: class_split(_YS.bool(), 1), TypeError, r"^labels must be an integer tensor"),
+        # retrieval
+        (lambda: retrieval_metrics(_XS, _YS, ks=2), TypeError, r"^ks must be a sequence"),
+        (lambda: retrieval_metrics(_XS, _YS, ks=()), ValueError, r"^ks must not be empty"),
+        (lambda: retrieval_metrics(_XS, _YS, ks=(1.0,)), TypeError, r"^every k of ks must be"),
+        (lambda: retrieval_metrics(_XS, _YS, batch_size=0), ValueError, r"^batch_size must be"),
+        (lambda: retrieval_metrics(_XS, _YS, distance="l2"), TypeError,
+         r"^distance must be a pytorch-metric-learning BaseDistance"),
+        (lambda: retrieval_metrics(_XS * math.inf, _YS), ValueError, r"^query_emb contains NaN"),
+        (lambda: retrieval_metrics(_XS, _YS.float()), TypeError,
+         r"^query_labels must be an integer tensor"),
+        (lambda: retrieval_metrics(_XS[:0], _YS[:0]), ValueError,
+         r"^query_emb needs at least 1 rows"),
+        (lambda: retrieval_metrics(_XS, _YS, _XS, _YS.to(_META)), ValueError,
+         r"^tensors must be on one device, got .*ref_emb on cpu, ref_labels on meta"),
+        (lambda: retrieval_metrics(_XS, _YS, _XS * math.nan, _YS), ValueError,
+         r"^ref_emb contains NaN"),
+        (lambda: evaluate_retrieval(_model("euclidean"), _XS, _YS[:-1]), ValueError,
+         r"^labels must have shape \(N,\) = \(12,\)"),
+        (lambda: evaluate_retrieval(_model("euclidean"), _XS, _YS, ks=[0]), ValueError,
+         r"^every k of ks must be an int >= 1"),
+        (lambda: evaluate_retrieval(_model("euclidean"), _XS, _YS, variant="l2"), ValueError,
+         r"^variant must be one of"),
+        # user datasets
+        (lambda: load_cub200(3), TypeError, r"^root must be a path or None"),
+        (lambda: load_cars196(["root"]), TypeError, r"^root must be a path or None"),
+        (lambda: read_images("a.jpg"), TypeError, r"^paths must be a sequence of paths"),
+        (lambda: read_images([1]), TypeError, r"^every entry of paths must be a path"),
+        (lambda: read_images(["a.jpg"], image_size=64.0), TypeError, r"^image_size must be an int"),
+    ],
+)  # fmt: skip
+def test_every_argument_is_checked(call, error: type, match: str) -> None:
+    with pytest.raises(error, match=match):
+        call()
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "match"),
+    [
+        ({"epochs": 1.0}, TypeError, r"^epochs must be an int"),
+        ({"per_class": True}, TypeError, r"^per_class must be an int"),
+        ({"lr": math.inf}, ValueError, r"^lr must be finite"),
+        ({"margin": "0.2"}, TypeError, r"^margin must be a number"),
+        ({"seed": -1}, ValueError, r"^seed must be an int >= 0"),
+        ({"seed": 0.5}, TypeError, r"^seed must be an int"),
+        ({"steps_per_epoch": 2.0}, TypeError, r"^steps_per_epoch must be an int"),
+    ],
+)
+def test_triplet_config_checks_types(change: dict, error: type, match: str) -> None:
+    with pytest.raises(error, match=match):
+        TripletConfig(**change)
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "match"),
+    [
+        ({"model": nn.Linear(8, 3)}, TypeError, r"^model must be a ManifoldEmbedder"),
+        ({"images": _XS * math.nan}, ValueError, r"^images contains NaN or inf"),
+        ({"images": _XS.to(_META)}, ValueError, r"^images is on meta but the model is on cpu"),
+        ({"labels": _YS.float()}, TypeError, r"^labels must be an integer tensor"),
+        ({"labels": _YS.tolist()}, TypeError, r"^labels must be a torch.Tensor"),
+        ({"config": {"epochs": 1}}, TypeError, r"^config must be a TripletConfig"),
+        ({"checkpoint": 1}, TypeError, r"^checkpoint must be a path or None"),
+        ({"progress": "no"}, TypeError, r"^progress must be a bool"),
+        ({"on_epoch": 1}, TypeError, r"^on_epoch must be callable or None"),
+    ],
+)
+def test_train_triplet_checks_every_argument(change: dict, error: type, match: str) -> None:
+    arguments = {"model": _model("euclidean"), "images": _XS, "labels": _YS}
+    arguments |= {"config": _CONFIG, "progress": False}
+    with pytest.raises(error, match=match):
+        train_triplet(**(arguments | change))

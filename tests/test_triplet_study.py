@@ -1,5 +1,11 @@
 """The triplet study: its model grid and its claims, from hand-made payloads."""
 
+import math
+import re
+
+import pytest
+
+import toposhape.data
 from toposhape import triplet_study as ts
 
 
@@ -53,3 +59,49 @@ def test_findings_answer_each_claim_from_the_numbers() -> None:
 
 def test_training_time_counts_the_grid_and_the_wide_models() -> None:
     assert ts.training_time(_payload()) == (6 + 3, (6 + 3) * 3 * 2.5)
+
+
+def _no_work(*_args, **_kwargs):
+    raise AssertionError("the work started before the arguments were checked")
+
+
+_SMOKE = ts.get_profile("smoke")
+
+# (function, args, kwargs, exception, the argument the message starts with)
+BAD_ARGUMENTS = [
+    (ts.get_profile, ("nope",), {}, ValueError, "profile"),
+    (ts.get_profile, (["smoke"],), {}, TypeError, "profile"),
+    (ts.work_dir, ("tiny",), {}, ValueError, "profile"),
+    (ts.work_dir, ("smoke", b"results"), {}, TypeError, "results_root"),
+    (ts.grid_keys, ([],), {}, TypeError, "settings"),
+    (ts.grid_keys, ({"dims": [2]},), {}, ValueError, "settings"),
+    (ts.grid_keys, (_SMOKE | {"dims": []},), {}, ValueError, "settings['dims']"),
+    (ts.grid_keys, (_SMOKE | {"charts": "2"},), {}, TypeError, "settings['charts']"),
+    (ts.grid_keys, (_SMOKE | {"charts": [2, 0]},), {}, ValueError, "settings['charts'][1]"),
+    (ts.grid_keys, (_SMOKE | {"dims": [math.nan]},), {}, TypeError, "settings['dims'][0]"),
+    (ts.run, ("nope",), {}, ValueError, "profile"),
+    (ts.run, ("smoke",), {"seed": -1}, ValueError, "seed"),
+    (ts.run, ("smoke",), {"seed": True}, TypeError, "seed"),
+    (ts.run, ("smoke",), {"results_root": 1}, TypeError, "results_root"),
+    (ts.run, ("smoke",), {"progress": 1}, TypeError, "progress"),
+    (ts.run, ("smoke",), {"log": "log"}, TypeError, "log"),
+    (ts.plot_recall, (None,), {}, TypeError, "payload"),
+    (ts.plot_wide_curves, ({"datasets": {}},), {}, ValueError, "payload"),
+    (ts.plot_compression, ({},), {}, ValueError, "payload"),
+    (ts.plot_all, ([],), {}, TypeError, "payload"),
+    (ts.markdown_tables, ({"settings": {}},), {}, ValueError, "payload"),
+    (ts.training_time, (1,), {}, TypeError, "payload"),
+    (ts.findings, ({},), {}, ValueError, "payload"),
+]
+
+
+@pytest.mark.parametrize(
+    ("function", "args", "kwargs", "error", "name"),
+    BAD_ARGUMENTS,
+    ids=[f"{case[0].__name__}-{case[4]}-{i}" for i, case in enumerate(BAD_ARGUMENTS)],
+)
+def test_bad_arguments_are_refused_naming_them(monkeypatch, function, args, kwargs, error, name):
+    monkeypatch.setattr(ts, "work_dir", _no_work)  # run() creates its folder first
+    monkeypatch.setattr(toposhape.data, "load_images", _no_work)
+    with pytest.raises(error, match=rf"^{re.escape(name)}(?!\w)"):
+        function(*args, **kwargs)

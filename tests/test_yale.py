@@ -218,10 +218,67 @@ def test_empty_subjects(yale: tuple[Path, dict[str, int]]) -> None:
         load_yale(yale[0], subjects=[])
 
 
-@pytest.mark.parametrize("size", [(48,), (0, 42), (48, 42, 1)])
-def test_bad_size(yale: tuple[Path, dict[str, int]], size: tuple[int, ...]) -> None:
-    with pytest.raises(ValueError, match="size must be"):
+@pytest.mark.parametrize(
+    ("size", "error", "match"),
+    [
+        ((48,), ValueError, r"size must be \(H, W\)"),
+        ((48, 42, 1), ValueError, r"size must be \(H, W\)"),
+        ((0, 42), ValueError, r"size\[0\] must be an int >= 1"),
+        ((48, -1), ValueError, r"size\[1\] must be an int >= 1"),
+        (48, TypeError, r"size must be \(H, W\) or None, got 48 \(int\)"),
+        ((48.0, 42), TypeError, r"size\[0\] must be an int"),
+    ],
+)
+def test_bad_size(
+    yale: tuple[Path, dict[str, int]], size: object, error: type[Exception], match: str
+) -> None:
+    with pytest.raises(error, match=match):
         load_yale(yale[0], size=size)
+
+
+@pytest.mark.parametrize("subjects", [["1"], [1.0], [True]])
+def test_subjects_of_another_type(yale: tuple[Path, dict[str, int]], subjects: list) -> None:
+    with pytest.raises(TypeError, match=r"subjects\[0\] must be an int"):
+        load_yale(yale[0], subjects=subjects)
+
+
+def test_root_that_is_a_file(tmp_path: Path) -> None:
+    afile = tmp_path / "CroppedYale.zip"
+    afile.write_bytes(b"PK")
+    with pytest.raises(NotADirectoryError, match=re.escape(f"root {afile} is not a folder")):
+        load_yale(afile)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda path: path.write_bytes(path.read_bytes()[:1000]),  # truncated download
+        lambda path: path.write_bytes(b"not an image at all"),  # garbage
+    ],
+    ids=["truncated", "garbage"],
+)
+def test_unreadable_image_names_the_file(yale: tuple[Path, dict[str, int]], damage) -> None:
+    root, _ = yale
+    damage(root / "CroppedYale" / "yaleB02" / "yaleB02_P00A+000E+00.pgm")
+    with pytest.raises(ValueError, match=r"yaleB02/yaleB02_P00A\+000E\+00\.pgm: cannot read"):
+        load_yale(root)
+
+
+def test_unlistable_subject_folder_names_it(
+    yale: tuple[Path, dict[str, int]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root, _ = yale
+    locked = root / "CroppedYale" / "yaleB15"
+    listing = Path.iterdir
+
+    def iterdir(self: Path):
+        if self == locked:  # what chmod 000 does, also where the tests run as root
+            raise PermissionError(13, "Permission denied", str(self))
+        return listing(self)
+
+    monkeypatch.setattr(Path, "iterdir", iterdir)
+    with pytest.raises(PermissionError, match=re.escape(f"subject folder {locked}: Permission")):
+        load_yale(root)
 
 
 def test_subject_folder_without_valid_image(yale: tuple[Path, dict[str, int]]) -> None:

@@ -25,11 +25,22 @@ import torch
 from matplotlib.figure import Figure
 
 from toposhape.atlas import AtlasAutoencoder, AtlasConfig, train_atlas
+from toposhape.checks import (
+    check_bool,
+    check_callable,
+    check_choice,
+    check_int,
+    check_mapping,
+    check_optional_int,
+    check_path,
+    check_sequence,
+    check_tensor,
+)
 from toposhape.manifolds import MANIFOLDS, sample_manifold
 from toposhape.nerve import nerve_persistence, pair_overlaps, persistent_betti, plot_barcodes
 from toposhape.results import markdown_table, profile_settings
 from toposhape.results import work_dir as chapter_work_dir
-from toposhape.training import seeded
+from toposhape.training import MAX_SEED, seeded
 
 __all__ = [
     "CHAPTER",
@@ -102,12 +113,22 @@ _TORUS3_CHARTS = 8
 
 def get_profile(profile: str) -> dict[str, Any]:
     """Settings of a profile (a deep copy); ValueError naming the valid ones if unknown."""
-    return profile_settings(PROFILES, profile)
+    return profile_settings(PROFILES, check_choice("profile", profile, tuple(PROFILES)))
 
 
 def work_dir(profile: str, results_root: str | Path | None = None) -> Path:
     """Checkpoint folder of a profile: ``<results>/atlas/<profile>/_work`` (git-ignored)."""
+    check_choice("profile", profile, tuple(PROFILES))
+    check_path("results_root", results_root)
     return chapter_work_dir(CHAPTER, profile, results_root)
+
+
+def _check_folder(folder: object) -> Path:
+    """The checkpoint folder as a Path (a str or PathLike; None is refused)."""
+    if folder is None:
+        raise TypeError("folder must be a path, got None")
+    check_path("folder", folder)
+    return Path(folder)
 
 
 def fit(
@@ -127,15 +148,22 @@ def fit(
     Parameters
     ----------
     data : Tensor, shape (N, D) or (N, C, S, S)
+        Finite floating samples.
     charts, dim : int
+        k, d >= 1.
     regulariser : {"gan", "mmd"}
         Weighted by :data:`REGULARISERS`.
     seed : int
-        Seeds initial weights, batch order and prior draws.
+        Seeds initial weights, batch order and prior draws; in [0,
+        :data:`toposhape.training.MAX_SEED`].
     epochs : int
-    folder : Path
+        >= 1.
+    folder : path
+        Checkpoint folder (created if missing).
     name : str
+        Non-empty stem of the checkpoint file.
     hidden : int
+        >= 1.
     progress : bool
 
     Returns
@@ -143,6 +171,20 @@ def fit(
     model : AtlasAutoencoder
     history : list of dict
     """
+    data = check_tensor("data", data, floating=True, finite=True, min_rows=1)
+    if data.dim() not in (2, 4):
+        raise ValueError(f"data must have shape (N, D) or (N, C, S, S), got {tuple(data.shape)}")
+    charts, dim = check_int("charts", charts, 1), check_int("dim", dim, 1)
+    check_choice("regulariser", regulariser, tuple(REGULARISERS))
+    seed = check_int("seed", seed, 0, MAX_SEED)
+    epochs = check_int("epochs", epochs, 1)
+    folder = _check_folder(folder)
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a string, got {type(name).__name__}")
+    if not name:
+        raise ValueError("name must not be empty")
+    hidden = check_int("hidden", hidden, 1)
+    check_bool("progress", progress)
     with seeded(seed):
         model = AtlasAutoencoder(tuple(data.shape[1:]), charts, dim, hidden)
     config = AtlasConfig(
@@ -172,6 +214,20 @@ def manifold_study(
 ) -> dict[str, Any]:
     """Fit an atlas to one manifold sample and read its nerve.
 
+    Parameters
+    ----------
+    name : str
+        A manifold of :data:`SETUPS`.
+    regulariser : {"gan", "mmd"}
+    seed : int
+        Seeds the sample and the fit; in [0, :data:`toposhape.training.MAX_SEED`].
+    points : int
+        Sample size, >= 1 (and at least the training batch size).
+    epochs : int
+        >= 1.
+    folder : path
+        Checkpoint folder.
+
     Returns
     -------
     dict
@@ -181,6 +237,12 @@ def manifold_study(
         points for plots (ambient coordinates, intrinsic parameters, chart, decoded
         chart grids).
     """
+    check_choice("name", name, tuple(SETUPS))
+    check_choice("regulariser", regulariser, tuple(REGULARISERS))
+    seed = check_int("seed", seed, 0, MAX_SEED)
+    points = check_int("points", points, 1)
+    epochs = check_int("epochs", epochs, 1)
+    folder = _check_folder(folder)
     manifold = MANIFOLDS[name]
     setup = SETUPS[name]
     x, params = sample_manifold(name, points, seed=seed)
@@ -231,11 +293,32 @@ def torus3_study(
 ) -> list[dict[str, Any]]:
     """Fit T³ ⊂ R⁶ with d in ``dims`` (GAN regulariser, as in the paper's experiment).
 
+    Parameters
+    ----------
+    dims : sequence of int
+        Non-empty; every d >= 1.
+    seeds : sequence of int
+        Non-empty; every seed in [0, :data:`toposhape.training.MAX_SEED`].
+    points : int
+        Sample size, >= 1 (and at least the training batch size).
+    epochs : int
+        >= 1.
+    folder : path
+        Checkpoint folder.
+
     Returns
     -------
     list of dict
         Per (d, seed): the training history (reconstruction, the encoder's GAN loss).
     """
+    dims = [check_int(f"dims[{i}]", d, 1) for i, d in enumerate(check_sequence("dims", dims))]
+    seeds = [
+        check_int(f"seeds[{i}]", s, 0, MAX_SEED)
+        for i, s in enumerate(check_sequence("seeds", seeds))
+    ]
+    points = check_int("points", points, 1)
+    epochs = check_int("epochs", epochs, 1)
+    folder = _check_folder(folder)
     x, _ = sample_manifold("torus3", points, seed=0)
     rows = []
     for dim in dims:
@@ -250,8 +333,28 @@ def torus3_study(
 def mnist_study(
     images: int | None, epochs: int, seed: int, folder: Path, progress: bool
 ) -> dict[str, Any]:
-    """MNIST with d = 2 and k = 15: chart grids, overlaps and the chart/digit table."""
+    """MNIST with d = 2 and k = 15: chart grids, overlaps and the chart/digit table.
+
+    Parameters
+    ----------
+    images : int or None
+        Training images drawn at random, >= 1; None uses all of them.
+    epochs : int
+        >= 1.
+    seed : int
+        Seeds the subset and the fit; in [0, :data:`toposhape.training.MAX_SEED`].
+    folder : path
+        Checkpoint folder.
+    progress : bool
+        Show a progress bar.
+    """
     from toposhape.data import load_images
+
+    images = check_optional_int("images", images, 1)
+    epochs = check_int("epochs", epochs, 1)
+    seed = check_int("seed", seed, 0, MAX_SEED)
+    folder = _check_folder(folder)
+    check_bool("progress", progress)
 
     train_x, _ = load_images("mnist", "train")
     test_x, test_y = load_images("mnist", "test")
@@ -297,7 +400,8 @@ def run(
     ----------
     profile : {"smoke", "full"}
     seed : int
-        Seeds the MNIST subset and model; the manifold runs use the profile's seeds.
+        Seeds the MNIST subset and model, in [0, :data:`toposhape.training.MAX_SEED`];
+        the manifold runs use the profile's seeds.
     results_root : path, optional
         Results folder; checkpoints go to :func:`work_dir`, so an interrupted run resumes.
     progress : bool
@@ -311,6 +415,10 @@ def run(
         JSON-serialisable payload.
     """
     settings = get_profile(profile)
+    seed = check_int("seed", seed, 0, MAX_SEED)
+    check_path("results_root", results_root)
+    check_bool("progress", progress)
+    check_callable("log", log, optional=True)
     say = log or (lambda _msg: None)
     folder = work_dir(profile, results_root)
     timings: dict[str, float] = {}
@@ -365,6 +473,7 @@ def _first(payload: Mapping[str, Any], name: str, reg: str) -> Mapping[str, Any]
 
 def plot_charts(payload: Mapping[str, Any]) -> Figure:
     """Data coloured by chart (argmax q) with every chart's decoded grid, first seed."""
+    check_mapping("payload", payload, "settings", "regularisers", "manifolds")
     names = payload["settings"]["manifolds"]
     regs = list(payload["regularisers"])
     fig = Figure(figsize=(4.2 * len(names), 4 * len(regs)))
@@ -414,6 +523,7 @@ def plot_charts(payload: Mapping[str, Any]) -> Figure:
 
 def plot_barcode_grid(payload: Mapping[str, Any]) -> Figure:
     """Barcodes (log scale, Z/2) of the first seed per manifold × regulariser, and RP² over Z/3."""
+    check_mapping("payload", payload, "settings", "regularisers", "manifolds")
     names = payload["settings"]["manifolds"]
     regs = list(payload["regularisers"])
     extra = 1 if "rp2" in names else 0
@@ -448,6 +558,7 @@ def _torus3_final(payload: Mapping[str, Any]) -> dict[int, dict[str, np.ndarray]
 
 def plot_torus3(payload: Mapping[str, Any]) -> Figure:
     """T³ ⊂ R⁶: reconstruction and encoder GAN loss per epoch (mean over seeds), per d."""
+    check_mapping("payload", payload, "torus3")
     fig = Figure(figsize=(12, 3.8))
     ax_rec, ax_gan, ax_end = fig.subplots(1, 3)
     dims = sorted({r["dim"] for r in payload["torus3"]})
@@ -483,6 +594,7 @@ def plot_torus3(payload: Mapping[str, Any]) -> Figure:
 
 def plot_mnist_graph(payload: Mapping[str, Any]) -> Figure:
     """The 15 MNIST charts, each as its decoded grid, on a circle; edges weighted by u."""
+    check_mapping("payload", payload, "mnist")
     m = payload["mnist"]
     grids = np.asarray(m["grids"])  # (k, G, S, S)
     k, g, s = grids.shape[0], grids.shape[1], grids.shape[2]
@@ -527,6 +639,7 @@ def plot_mnist_graph(payload: Mapping[str, Any]) -> Figure:
 
 def plot_all(payload: Mapping[str, Any]) -> dict[str, Figure]:
     """Every figure of the chapter, by name."""
+    check_mapping("payload", payload, "settings", "regularisers", "manifolds", "torus3", "mnist")
     return {
         "charts": plot_charts(payload),
         "barcodes": plot_barcode_grid(payload),
@@ -551,6 +664,7 @@ def _summary(payload: Mapping[str, Any], name: str, reg: str) -> dict[str, Any]:
 
 def markdown_tables(payload: Mapping[str, Any]) -> dict[str, str]:
     """The chapter's tables (Markdown), by name."""
+    check_mapping("payload", payload, "settings", "regularisers", "manifolds", "torus3", "mnist")
     rows = []
     for name in payload["settings"]["manifolds"]:
         truth = MANIFOLDS[name]
@@ -606,6 +720,7 @@ def findings(payload: Mapping[str, Any]) -> dict[str, list[str]]:
         ``"homology"``: per manifold and GAN vs MMD; ``"torus3"``: the intrinsic-dimension
         reading (empty with fewer than three dimensions).
     """
+    check_mapping("payload", payload, "settings", "regularisers", "manifolds", "torus3")
     lines = []
     for name in payload["settings"]["manifolds"]:
         rates = {reg: _summary(payload, name, reg) for reg in payload["regularisers"]}

@@ -9,9 +9,12 @@ transposed convolutions' output padding is chosen to restore each encoder size.
 """
 
 import itertools
+from collections.abc import Sequence
 
 import torch
 from torch import nn
+
+from toposhape.checks import check_int
 
 
 class BlockDiagonalLinear(nn.Linear):
@@ -26,6 +29,9 @@ class BlockDiagonalLinear(nn.Linear):
     """
 
     def __init__(self, in_features: int, out_features: int, blocks: int) -> None:
+        check_int("in_features", in_features, 1)
+        check_int("out_features", out_features, 1)
+        check_int("blocks", blocks, 1)
         if in_features % blocks or out_features % blocks:
             raise ValueError(
                 f"in_features={in_features} and out_features={out_features} must both be "
@@ -70,14 +76,13 @@ class ConnectivityAutoencoder(nn.Module):
         widths: tuple[int, int, int] = (32, 64, 128),
     ) -> None:
         super().__init__()
-        for name, value, low in (
-            ("in_channels", in_channels, 1),
-            ("image_size", image_size, 8),
-            ("branches", branches, 1),
-            ("branch_dim", branch_dim, 1),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+        in_channels = check_int("in_channels", in_channels, 1)
+        image_size = check_int("image_size", image_size, 8)
+        branches = check_int("branches", branches, 1)
+        branch_dim = check_int("branch_dim", branch_dim, 1)
+        if isinstance(widths, str) or not isinstance(widths, Sequence) or len(widths) != 3:
+            raise TypeError(f"widths must be a sequence of 3 ints, got {widths!r}")
+        widths = tuple(check_int("widths", w, 1) for w in widths)
         self.config = {
             "in_channels": in_channels,
             "image_size": image_size,

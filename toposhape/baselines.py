@@ -26,6 +26,7 @@ from sklearn.neighbors import KernelDensity
 from sklearn.svm import OneClassSVM
 from torch import nn
 
+from toposhape.checks import check_choice, check_float, check_images, check_int, check_sequence
 from toposhape.training import seeded
 
 __all__ = ["DeepSVDDNet", "deep_svdd_scores", "flatten_pixels", "kde_scores", "ocsvm_scores"]
@@ -34,8 +35,22 @@ __all__ = ["DeepSVDDNet", "deep_svdd_scores", "flatten_pixels", "kde_scores", "o
 KDE_BANDWIDTHS: tuple[float, ...] = tuple(np.logspace(-2, 1.5, 15).round(4).tolist())
 
 
+def _check_pixels(inliers: object, test: object, min_inliers: int) -> None:
+    """2-D finite float arrays with one feature count, and enough inliers."""
+    for name, x in (("inliers", inliers), ("test", test)):
+        if not isinstance(x, np.ndarray) or x.ndim != 2 or x.dtype.kind != "f":
+            raise TypeError(f"{name} must be a 2-D float ndarray (rows, D), got {x!r:.80}")
+        if not np.isfinite(x).all():
+            raise ValueError(f"{name} contains NaN or inf")
+    if inliers.shape[1] != test.shape[1]:
+        raise ValueError(f"inliers and test differ in D: {inliers.shape} and {test.shape}")
+    if len(inliers) < min_inliers:
+        raise ValueError(f"inliers needs at least {min_inliers} rows, got {len(inliers)}")
+
+
 def flatten_pixels(images: torch.Tensor) -> np.ndarray:
     """Images (N, C, H, W), uint8 or float in [0, 1] → float64 array (N, C·H·W) in [0, 1]."""
+    check_images("images", images)
     x = images.reshape(len(images), -1).double()
     if images.dtype == torch.uint8:
         x = x / 255.0
@@ -59,7 +74,16 @@ def kde_scores(
     scores : ndarray, shape (T,)
     bandwidth : float
         The chosen bandwidth.
+
+    Raises
+    ------
+    TypeError, ValueError
+        On arrays that are not 2-D finite floats of one width, fewer than 5 inliers (the
+        cross-validation's folds), or bandwidths that are not finite and > 0.
     """
+    _check_pixels(inliers, test, 5)
+    check_sequence("bandwidths", bandwidths)
+    bandwidths = [check_float("bandwidths", b, 0.0, low_open=True) for b in bandwidths]
     search = GridSearchCV(KernelDensity(kernel="gaussian"), {"bandwidth": list(bandwidths)}, cv=5)
     search.fit(inliers)
     return search.best_estimator_.score_samples(test), float(search.best_params_["bandwidth"])
@@ -80,7 +104,19 @@ def ocsvm_scores(
     Returns
     -------
     ndarray, shape (T,)
+
+    Raises
+    ------
+    TypeError, ValueError
+        On arrays that are not 2-D finite floats of one width, fewer than 2 inliers,
+        ``nu`` outside (0, 1], or ``gamma`` neither "scale", "auto" nor a number > 0.
     """
+    _check_pixels(inliers, test, 2)
+    nu = check_float("nu", nu, 0.0, 1.0, low_open=True)
+    if isinstance(gamma, str):
+        check_choice("gamma", gamma, ("scale", "auto"))
+    else:
+        gamma = check_float("gamma", gamma, 0.0, low_open=True)
     return OneClassSVM(kernel="rbf", nu=nu, gamma=gamma).fit(inliers).decision_function(test)
 
 
@@ -108,8 +144,12 @@ class DeepSVDDNet(nn.Module):
         rep_dim: int = 32,
     ) -> None:
         super().__init__()
-        if image_size < 8:
-            raise ValueError(f"image_size must be >= 8, got {image_size}")
+        check_int("in_channels", in_channels, 1)
+        check_int("image_size", image_size, 8)
+        if not isinstance(widths, tuple) or len(widths) != 2:
+            raise TypeError(f"widths must be a tuple of 2 ints, got {widths!r}")
+        widths = (check_int("widths", widths[0], 1), check_int("widths", widths[1], 1))
+        check_int("rep_dim", rep_dim, 1)
         layers: list[nn.Module] = []
         channels = [in_channels, *widths]
         for c_in, c_out in itertools.pairwise(channels):
@@ -159,12 +199,33 @@ def deep_svdd_scores(
         Seeds the initial weights and the batch order.
     epochs, lr, weight_decay, batch_size
         Training settings.
+    chunk : int
+        Test images per forward pass.
 
     Returns
     -------
     Tensor, shape (T,)
+
+    Raises
+    ------
+    TypeError, ValueError
+        On images that are not (N, C, S, S) uint8 or [0, 1] floats of one shape, fewer
+        than 2 inliers, or settings out of range (each named).
     """
-    _, channels, size, _ = inliers.shape
+    check_images("inliers", inliers)
+    check_images("test", test)
+    _, channels, size, width = inliers.shape
+    if size != width or test.shape[1:] != inliers.shape[1:]:
+        raise ValueError(
+            f"inliers and test must be square images of one shape (N, C, S, S), got "
+            f"{tuple(inliers.shape)} and {tuple(test.shape)}"
+        )
+    if len(inliers) < 2:
+        raise ValueError(f"inliers needs at least 2 images (BatchNorm), got {len(inliers)}")
+    seed, epochs = check_int("seed", seed), check_int("epochs", epochs, 1)
+    lr = check_float("lr", lr, 0.0, low_open=True)
+    weight_decay = check_float("weight_decay", weight_decay, 0.0)
+    batch_size, chunk = check_int("batch_size", batch_size, 2), check_int("chunk", chunk, 1)
     gen = torch.Generator().manual_seed(seed)
     with seeded(seed):
         net = DeepSVDDNet(channels, size)

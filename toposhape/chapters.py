@@ -9,10 +9,12 @@ Command line (what ``make reproduce`` and ``make test`` call)::
 profile (recomputing everything), writes the executed notebook to
 ``results/<chapter>/<profile>.ipynb`` and checks that the chapter saved
 ``results/<chapter>/<profile>.json``. ``test-smoke`` runs every chapter at its
-``smoke`` profile under nbval, writing results to a temporary folder.
+``smoke`` profile under nbval, writing results to a temporary folder. Errors are
+reported as :mod:`toposhape.cli` describes (one line, exit status 2).
 """
 
-import argparse
+import ast
+import builtins
 import importlib
 import json
 import os
@@ -20,9 +22,23 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from toposhape.results import load_results, repo_root, results_dir
+from toposhape.cli import USER_ERRORS, Parser, run_command
+from toposhape.results import (
+    atomic_write_bytes,
+    load_results,
+    repo_root,
+    results_dir,
+    temporary_file,
+    writable_folder,
+)
+
+if TYPE_CHECKING:
+    from papermill.exceptions import PapermillExecutionError
 
 # chapter name -> the library module that holds its PROFILES and its logic
 CHAPTERS = {
@@ -73,8 +89,48 @@ def without_local_paths(text: str, root: Path) -> str:
     return text.replace(f"{root}/", "").replace(str(root), ".")
 
 
+#: Notebook parameters that :func:`reproduce` sets itself.
+RESERVED_PARAMETERS = ("profile", "recompute", "results_root")
+
+
+def check_parameters(chapter: str, parameters: Mapping[str, object]) -> None:
+    """Raise ``ValueError`` unless ``parameters`` are further parameters of the chapter's notebook.
+
+    Each name must be a parameter of the notebook's ``parameters`` cell other than
+    :data:`RESERVED_PARAMETERS`, and each value of the type of the parameter's default
+    (an int where the default is a float is fine; a default of None takes anything).
+    """
+    import papermill
+
+    declared = papermill.inspect_notebook(str(notebook(chapter)))
+    settable = sorted(set(declared) - set(RESERVED_PARAMETERS))
+    for name, value in parameters.items():
+        if name not in settable:
+            raise ValueError(
+                f"--set {name}: not a parameter chapter {chapter!r} lets you set; "
+                f"its parameters: {', '.join(settable) or 'none'}"
+            )
+        try:
+            default = ast.literal_eval(declared[name]["default"])
+        except (ValueError, SyntaxError):  # not a literal: nothing to compare with
+            continue
+        expected = type(default)
+        fits = isinstance(value, expected) and isinstance(value, bool) == (expected is bool)
+        if default is not None and not fits and not (expected is float and type(value) is int):
+            raise ValueError(
+                f"--set {name}={json.dumps(value)}: expected {expected.__name__} "
+                f"like the default {default!r}"
+            )
+
+
 def reproduce(chapter: str, profile: str, parameters: dict | None = None) -> Path:
     """Execute a chapter at a profile and save the executed notebook next to its results.
+
+    The chapter writes its results itself (all or nothing, see :mod:`toposhape.results`);
+    the executed notebook replaces ``results/<chapter>/<profile>.ipynb`` only once it ran
+    through and saved the results. If a cell fails (or the results were not saved), the
+    previous results stay as they were and the executed notebook, with the error, is kept
+    as ``results/<chapter>/<profile>.failed.ipynb``.
 
     Parameters
     ----------
@@ -86,33 +142,77 @@ def reproduce(chapter: str, profile: str, parameters: dict | None = None) -> Pat
     -------
     Path
         The results JSON the chapter wrote.
+
+    Raises
+    ------
+    ValueError
+        If the chapter, profile or a parameter is unknown, or a cell raised a ``ValueError``.
+    OSError
+        If the results folder is not writable, the Jupyter kernel is not installed, or a cell
+        raised an ``OSError`` (e.g. ``FileNotFoundError`` for data that are not there).
+    RuntimeError
+        If a cell raised another exception, or the chapter did not save its results.
     """
     import papermill
+    from jupyter_client.kernelspec import NoSuchKernel
 
     check(chapter, profile)
-    out_dir = results_dir() / chapter
-    out_dir.mkdir(parents=True, exist_ok=True)
+    check_parameters(chapter, parameters or {})
+    out_dir = writable_folder(results_dir() / chapter, "results folder")
+    executed, failed = out_dir / f"{profile}.ipynb", out_dir / f"{profile}.failed.ipynb"
     started = time.time()
-    fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{profile}.", suffix=".ipynb")
-    os.close(fd)
-    try:
-        papermill.execute_notebook(
-            str(notebook(chapter)),
-            tmp,
-            parameters={**(parameters or {}), "profile": profile, "recompute": True},
-            kernel_name=KERNEL,
-            cwd=str(notebook(chapter).parent),
-            progress_bar=True,
-        )
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are meant to be shared
-        Path(tmp).write_text(without_local_paths(Path(tmp).read_text(), repo_root()))
-        os.replace(tmp, out_dir / f"{profile}.ipynb")
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    path = out_dir / f"{profile}.json"
-    if not path.is_file() or path.stat().st_mtime < started:
-        raise RuntimeError(f"chapter {chapter!r} ran but did not write {path}")
+    with temporary_file(executed) as tmp, warnings.catch_warnings():
+        # the temporary file's name ends in .tmp (as every temporary results file's), not .ipynb
+        warnings.filterwarnings("ignore", "The specified file .* does not end in", UserWarning)
+        try:
+            papermill.execute_notebook(
+                str(notebook(chapter)),
+                str(tmp),
+                parameters={**(parameters or {}), "profile": profile, "recompute": True},
+                kernel_name=KERNEL,
+                cwd=str(notebook(chapter).parent),
+                progress_bar=True,
+            )
+        except NoSuchKernel as err:
+            raise FileNotFoundError(
+                f"the Jupyter kernel {KERNEL!r} is not installed: run `make setup`"
+            ) from err
+        except papermill.PapermillExecutionError as err:
+            os.replace(tmp, failed)
+            raise cell_error(err, f"chapter {chapter!r} at profile {profile!r}", failed) from err
+        path = out_dir / f"{profile}.json"
+        if not path.is_file() or path.stat().st_mtime < started:
+            os.replace(tmp, failed)
+            raise RuntimeError(
+                f"chapter {chapter!r} ran but did not write {path} (executed notebook: {failed})"
+            )
+        text = without_local_paths(tmp.read_text(), repo_root())
+    atomic_write_bytes(executed, text.encode())
+    failed.unlink(missing_ok=True)
     return path
+
+
+def cell_error(err: "PapermillExecutionError", what: str, executed: Path) -> BaseException:
+    """The exception to raise for a notebook cell that raised, as papermill reports it.
+
+    A cell's ``OSError`` or ``ValueError`` (by its class name, among the built-in
+    exceptions) becomes that class, i.e. a user error, and a ``KeyboardInterrupt`` one;
+    any other exception a ``RuntimeError``. The message names the cell, its error and the
+    executed notebook, which holds the cell's traceback.
+    """
+    cls = getattr(builtins, err.ename, None)
+    if isinstance(cls, type) and issubclass(cls, KeyboardInterrupt):
+        return KeyboardInterrupt()
+    message = (
+        f"{what} failed in cell [{err.exec_count}]: {err.ename}: {err.evalue} "
+        f"(executed notebook: {executed})"
+    )
+    if isinstance(cls, type) and issubclass(cls, USER_ERRORS):
+        try:
+            return cls(message)
+        except TypeError:  # e.g. UnicodeDecodeError, whose constructor takes 5 arguments
+            return (OSError if issubclass(cls, OSError) else ValueError)(message)
+    return RuntimeError(message)
 
 
 def test_smoke() -> int:
@@ -148,8 +248,7 @@ def test_smoke() -> int:
         )
         if code == 0:
             for chapter in CHAPTERS:
-                record = load_results(chapter, "smoke", root=tmp)
-                if record is None or "provenance" not in record:
+                if load_results(chapter, "smoke", root=tmp) is None:
                     print(f"chapter {chapter!r} did not save its smoke results", file=sys.stderr)
                     return 1
         return code
@@ -166,9 +265,13 @@ def _parameter(item: str) -> tuple[str, object]:
         return name, value
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point."""
-    parser = argparse.ArgumentParser(prog="python -m toposhape.chapters", description=__doc__)
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point; exit statuses as :func:`toposhape.cli.run_command`'s."""
+    return run_command(_command, argv)
+
+
+def _command(argv: Sequence[str] | None) -> int:
+    parser = Parser(prog="python -m toposhape.chapters", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     rep = sub.add_parser("reproduce", help="run one chapter at one profile")
     rep.add_argument("chapter")
@@ -184,19 +287,15 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("test-smoke", help="run every chapter's smoke profile under nbval")
     sub.add_parser("list", help="list chapters and their profiles")
     args = parser.parse_args(argv)
-    try:
-        if args.command == "reproduce":
-            extra = dict(_parameter(item) for item in args.set)
-            print(f"results written to {reproduce(args.chapter, args.profile, extra)}")
-            return 0
-        if args.command == "list":
-            for chapter in CHAPTERS:
-                print(f"{chapter}: {', '.join(profiles(chapter))}")
-            return 0
-        return test_smoke()
-    except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    if args.command == "reproduce":
+        extra = dict(_parameter(item) for item in args.set)
+        print(f"results written to {reproduce(args.chapter, args.profile, extra)}")
+        return 0
+    if args.command == "list":
+        for chapter in CHAPTERS:
+            print(f"{chapter}: {', '.join(profiles(chapter))}")
+        return 0
+    return test_smoke()
 
 
 if __name__ == "__main__":

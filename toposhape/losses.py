@@ -1,9 +1,8 @@
 """Losses on the topology of a batch of latent codes."""
 
-import math
-
 import torch
 
+from toposhape.checks import check_choice, check_float, check_int, check_tensor
 from toposhape.pershom import check_p, check_points, vr_persistence0
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -51,6 +50,11 @@ def connectivity_loss(
     batch is a point cloud whose 0-dim Vietoris–Rips death times ``t`` give
     ``L_eta = sum_t |eta - t|``. All branches go through one kernel call.
 
+    The deaths are exact up to rounding at every scale of the float range (see
+    :mod:`toposhape.pershom`), and so is the loss: it is inf only where a death or
+    a branch's sum exceeds the dtype's largest finite number, and its gradient
+    stays finite even then.
+
     Parameters
     ----------
     z : Tensor, shape (B, L)
@@ -63,25 +67,32 @@ def connectivity_loss(
     p : float, default 1.0
         ℓp metric inside each branch (the reference uses ℓ1).
     reduction : {"mean", "sum", "none"}
-        How the per-branch losses are combined.
+        How the per-branch losses are combined ("mean" divides each by
+        ``branches`` before adding them up, so it overflows only with a branch).
 
     Returns
     -------
     Tensor
         Shape () for "mean"/"sum", shape (branches,) for "none".
+
+    Raises
+    ------
+    TypeError
+        If ``z`` is not a float32/float64 tensor or ``eta``, ``branches``, ``p``
+        are not numbers of the right kind.
+    ValueError
+        On a bad value: the shape of ``z`` or a NaN or inf in it (also under
+        ``torch.compile``, from the kernel), ``branches`` < 1 or not dividing
+        the latent dim, ``eta`` not finite and > 0, ``p`` < 1, an unknown
+        ``reduction``.
     """
     clouds = branch_clouds(z, branches)
-    if (
-        isinstance(eta, bool)
-        or not isinstance(eta, (int, float))
-        or not (math.isfinite(eta) and eta > 0)
-    ):
-        raise ValueError(f"eta must be a positive finite number, got {eta!r}")
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
-    per_branch = (eta - vr_persistence0(clouds, check_p(p))).abs().sum(dim=-1)
+    eta = check_float("eta", eta, 0.0, low_open=True)
+    p = check_p(p)
+    check_choice("reduction", reduction, REDUCTIONS)
+    per_branch = (eta - vr_persistence0(clouds, p)).abs().sum(dim=-1)
     if reduction == "mean":
-        return per_branch.mean()
+        return (per_branch / branches).sum()
     if reduction == "sum":
         return per_branch.sum()
     return per_branch
@@ -99,13 +110,18 @@ def branch_clouds(z: torch.Tensor, branches: int) -> torch.Tensor:
     Returns
     -------
     Tensor, shape (branches, B, L // branches)
+
+    Raises
+    ------
+    TypeError
+        If ``z`` is not a float32/float64 tensor or ``branches`` not an int.
+    ValueError
+        If ``z`` is not (B, L) with B >= 2 and finite, ``branches`` < 1 or it
+        does not divide L.
     """
-    if not isinstance(z, torch.Tensor) or z.dim() != 2:
-        shape = tuple(z.shape) if isinstance(z, torch.Tensor) else type(z)
-        raise ValueError(f"z must be a tensor of shape (batch, latent_dim), got {shape}")
+    check_tensor("z", z, ndim=2)
     check_points(z, "z")  # batch >= 2, float dtype, finite: errors that name z
-    if isinstance(branches, bool) or not isinstance(branches, int) or branches < 1:
-        raise ValueError(f"branches must be a positive int, got {branches!r}")
+    branches = check_int("branches", branches, low=1)
     if z.shape[1] % branches != 0:
         raise ValueError(
             f"the latent dim of z ({z.shape[1]}) is not divisible by branches={branches}"

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from toposhape.checks import check_choice, check_float, check_int
+
 __all__ = ["MANIFOLDS", "Manifold", "sample_manifold"]
 
 #: Major radius R of the ring torus (distance from the z axis to the tube's centre).
@@ -54,6 +56,23 @@ class Manifold:
     betti_z2: tuple[int, ...]
     betti_z3: tuple[int, ...]
     description: str
+
+    def __post_init__(self) -> None:
+        for field in ("name", "description"):
+            if not isinstance(getattr(self, field), str):
+                raise TypeError(f"{field} must be a str, got {type(getattr(self, field)).__name__}")
+        check_int("dim", self.dim, 1)
+        check_int("ambient", self.ambient, self.dim)
+        for field in ("betti_z2", "betti_z3"):
+            betti = getattr(self, field)
+            if not isinstance(betti, tuple):
+                raise TypeError(f"{field} must be a tuple of ints, got {type(betti).__name__}")
+            if len(betti) != self.dim + 1:
+                raise ValueError(
+                    f"{field} must hold dim + 1 = {self.dim + 1} Betti numbers, got {betti}"
+                )
+            for b in betti:
+                check_int(f"every Betti number of {field}", b, 0)
 
 
 #: The manifolds of the book, by name.
@@ -184,7 +203,8 @@ def sample_manifold(
     n : int
         Number of points, ``>= 1``.
     seed : int
-        Seed of the ``numpy.random.Generator(PCG64(seed))`` that draws everything.
+        Seed (``>= 0``) of the ``numpy.random.Generator(PCG64(seed))`` that draws
+        everything.
     noise : float
         Standard deviation of isotropic Gaussian noise added in the ambient
         space, ``>= 0``. The noise is drawn after the clean points, so the
@@ -211,20 +231,17 @@ def sample_manifold(
     Raises
     ------
     TypeError
-        If ``n`` is not an integer.
+        If ``n`` or ``seed`` is not an integer, or ``noise`` not a number.
     ValueError
-        If ``name`` is unknown, ``n < 1``, or ``noise`` is negative or not finite.
+        If ``name`` is unknown, ``n < 1``, ``seed < 0``, or ``noise`` is negative or
+        not finite.
     """
-    if name not in MANIFOLDS:
-        raise ValueError(f"unknown manifold name {name!r}; valid names: {', '.join(MANIFOLDS)}")
-    if isinstance(n, bool) or not isinstance(n, int | np.integer):
-        raise TypeError(f"n must be an integer, got {n!r}")
-    if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
-    if not math.isfinite(noise) or noise < 0.0:
-        raise ValueError(f"noise must be a finite standard deviation >= 0, got {noise}")
+    check_choice("name", name, tuple(MANIFOLDS))
+    n = check_int("n", n, 1)
+    seed = check_int("seed", seed, 0)
+    noise = check_float("noise", noise, 0.0)
     rng = np.random.Generator(np.random.PCG64(seed))
-    points, params = _SAMPLERS[name](rng, int(n))
+    points, params = _SAMPLERS[name](rng, n)
     if noise > 0.0:
         points = points + noise * rng.standard_normal(points.shape)
     return (

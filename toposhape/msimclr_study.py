@@ -19,6 +19,17 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
+from toposhape.checks import (
+    check_bool,
+    check_callable,
+    check_choice,
+    check_images,
+    check_int,
+    check_mapping,
+    check_path,
+    check_sequence,
+    check_tensor,
+)
 from toposhape.contrastive import (
     ContrastiveConfig,
     MSimCLRModel,
@@ -35,7 +46,7 @@ from toposhape.contrastive import (
 from toposhape.data import random_subset
 from toposhape.results import markdown_table, profile_settings
 from toposhape.results import work_dir as chapter_work_dir
-from toposhape.training import history_seconds, profile_device
+from toposhape.training import MAX_SEED, history_seconds, profile_device
 
 __all__ = [
     "CHAPTER",
@@ -120,12 +131,20 @@ CIFAR_COMMAND = "TOPOSHAPE_DATA=<data root> make reproduce CHAPTER=msimclr PROFI
 
 def get_profile(profile: str) -> dict[str, Any]:
     """Settings of a profile (a deep copy); ValueError naming the valid ones if unknown."""
-    return profile_settings(PROFILES, profile)
+    return profile_settings(PROFILES, check_choice("profile", profile, tuple(PROFILES)))
 
 
 def work_dir(profile: str, results_root: str | Path | None = None) -> Path:
     """Checkpoint folder of a profile: ``<results>/msimclr/<profile>/_work`` (git-ignored)."""
+    check_choice("profile", profile, tuple(PROFILES))
+    check_path("results_root", results_root)
     return chapter_work_dir(CHAPTER, profile, results_root)
+
+
+def _check_positive_ints(name: str, values: object, *, nonempty: bool = True) -> list[int]:
+    """A sequence of ints >= 1 (dimensions, chart counts)."""
+    values = check_sequence(name, values, nonempty=nonempty)
+    return [check_int(f"{name}[{i}]", v, 1) for i, v in enumerate(values)]
 
 
 def model_keys(settings: Mapping[str, Any]) -> list[tuple[str, int, int, int | None]]:
@@ -134,7 +153,18 @@ def model_keys(settings: Mapping[str, Any]) -> list[tuple[str, int, int, int | N
     ``simclr-d{d}`` (k = 0, the reference head, hidden None), ``msimclr-k{k}-d{d}``, and
     for every d in ``settings["wide_head_dims"]`` ``simclr-h{h}-d{d}``: SimCLR with a
     projection head of hidden width h = ``settings["wide_head"]``.
+
+    Parameters
+    ----------
+    settings : mapping
+        A profile's settings: ``dims`` (non-empty), ``charts`` and ``wide_head_dims``
+        (sequences of ints >= 1) and ``wide_head`` (int >= 1).
     """
+    check_mapping("settings", settings, "dims", "charts", "wide_head", "wide_head_dims")
+    _check_positive_ints("settings['dims']", settings["dims"])
+    _check_positive_ints("settings['charts']", settings["charts"], nonempty=False)
+    _check_positive_ints("settings['wide_head_dims']", settings["wide_head_dims"], nonempty=False)
+    check_int("settings['wide_head']", settings["wide_head"], 1)
     keys = []
     for d in settings["dims"]:
         keys.append((f"simclr-d{d}", 0, d, None))
@@ -177,6 +207,7 @@ def train_models(
     dataset : str
         One of the profile's datasets.
     seed : int
+        In [0, :data:`toposhape.training.MAX_SEED`].
     results_root : path, optional
     progress : bool
 
@@ -186,8 +217,10 @@ def train_models(
         key (see :func:`model_keys`) → (model in eval mode, per-epoch history).
     """
     settings = get_profile(profile)
-    if dataset not in settings["datasets"]:
-        raise ValueError(f"dataset must be one of {settings['datasets']}, got {dataset!r}")
+    check_choice("dataset", dataset, settings["datasets"])
+    seed = check_int("seed", seed, 0, MAX_SEED)
+    check_path("results_root", results_root)
+    check_bool("progress", progress)
     device = profile_device(settings["device"])
     (train_x, _), _ = _data(dataset, settings, seed)
     train_x = train_x.to(device)
@@ -238,8 +271,19 @@ def alive_units(model: SimCLRModel, embeddings: torch.Tensor) -> int:
     ----------
     model : SimCLRModel
     embeddings : Tensor, shape (N, d)
-        Outputs of ``model.embed``.
+        Outputs of ``model.embed``: N >= 1, finite, of the head's dtype (any device; they
+        are moved to the model's).
     """
+    if not isinstance(model, SimCLRModel):
+        raise TypeError(f"model must be a SimCLRModel, got {type(model).__name__}")
+    weight = model.head[0].weight
+    embeddings = check_tensor("embeddings", embeddings, ndim=2, finite=True, min_rows=1)
+    if embeddings.dtype != weight.dtype:
+        raise TypeError(f"embeddings must be {weight.dtype} like the model, got {embeddings.dtype}")
+    if embeddings.shape[1] != weight.shape[1]:
+        raise ValueError(
+            f"embeddings must have shape (N, {weight.shape[1]}), got {tuple(embeddings.shape)}"
+        )
     with torch.no_grad():
         hidden = model.head[0](embeddings.to(_device_of(model)))
     return int((hidden > 0).any(dim=0).sum())
@@ -255,15 +299,23 @@ def collapsed_heads(
     settings : mapping
         A profile's settings (backbone, dims).
     images : Tensor, shape (N, C, H, W)
-        Images the fresh models embed.
+        Images the fresh models embed: N >= 1, square, floating in [0, 1], on the CPU.
     seeds : int
-        Initialisations tried per d (seeds 0 … seeds − 1).
+        Initialisations tried per d (seeds 0 … seeds − 1), >= 1.
 
     Returns
     -------
     dict
         ``"d{d}"`` → the share of seeds with at most one unit alive (:func:`alive_units`).
     """
+    check_mapping("settings", settings, "backbone", "dims")
+    _check_positive_ints("settings['dims']", settings["dims"])
+    images = check_images("images", images, uint8=False, min_rows=1)
+    if images.shape[2] != images.shape[3]:
+        raise ValueError(f"images must be square, got shape {tuple(images.shape)}")
+    if images.device.type != "cpu":
+        raise ValueError(f"images must be on the CPU (the fresh models are), got {images.device}")
+    seeds = check_int("seeds", seeds, 1)
     channels, side = images.shape[1], images.shape[-1]
     out = {}
     for d in settings["dims"]:
@@ -311,7 +363,8 @@ def run(
     profile : {"smoke", "full", "cifar"}
         ``cifar`` needs a GPU and CIFAR-10 under ``$TOPOSHAPE_DATA``.
     seed : int
-        Seeds the subsets, the initial weights, batch orders, augmentations and MMD draws.
+        Seeds the subsets, the initial weights, batch orders, augmentations and MMD draws;
+        in [0, :data:`toposhape.training.MAX_SEED`].
     results_root : path, optional
         Results folder; checkpoints go to :func:`work_dir`, so an interrupted run resumes.
     progress : bool
@@ -325,6 +378,10 @@ def run(
         JSON-serialisable payload.
     """
     settings = get_profile(profile)
+    seed = check_int("seed", seed, 0, MAX_SEED)
+    check_path("results_root", results_root)
+    check_bool("progress", progress)
+    check_callable("log", log, optional=True)
     say = log or (lambda _msg: None)
     out: dict[str, Any] = {}
     timings: dict[str, float] = {}
@@ -363,6 +420,7 @@ def _accuracy(entry: Mapping[str, Any], k: int, d: int) -> float:
 
 def plot_accuracy(payload: Mapping[str, Any]) -> Figure:
     """Test accuracy against d, one line for SimCLR and one per chart count k."""
+    check_mapping("payload", payload, "settings", "datasets")
     settings = payload["settings"]
     datasets = payload["datasets"]
     fig = Figure(figsize=(4.2 * len(datasets), 3.4), layout="constrained")
@@ -393,6 +451,8 @@ def plot_embeddings(payload: Mapping[str, Any], dataset: str) -> dict[str, Figur
         ``"simclr"`` (and ``"simclr-h{h}"``, the wide head): SimCLR's embedding in R²;
         ``"msimclr-k{k}"``: the chart coordinates in [0,1]², one panel per chart in use.
     """
+    check_mapping("payload", payload, "settings", "datasets")
+    check_choice("dataset", dataset, tuple(payload["datasets"]))
     entry = payload["datasets"][dataset]
     labels = np.asarray(entry["labels"])
     figures = {}
@@ -416,6 +476,7 @@ def plot_embeddings(payload: Mapping[str, Any], dataset: str) -> dict[str, Figur
 
 def plot_all(payload: Mapping[str, Any]) -> dict[str, Figure]:
     """Every figure of the chapter, by file stem."""
+    check_mapping("payload", payload, "settings", "datasets")
     figures = {"accuracy": plot_accuracy(payload)}
     if 2 in payload["settings"]["dims"]:
         for dataset in payload["datasets"]:
@@ -427,6 +488,7 @@ def plot_all(payload: Mapping[str, Any]) -> dict[str, Figure]:
 def markdown_tables(payload: Mapping[str, Any]) -> dict[str, str]:
     """The chapter's tables (Markdown), by name: ``accuracy``, ``charts`` (chart use) and
     ``collapse`` (SimCLR's collapsed projection heads)."""
+    check_mapping("payload", payload, "settings", "datasets")
     settings = payload["settings"]
     charts = settings["charts"]
     rows, usage = [], []
@@ -487,12 +549,14 @@ def training_time(payload: Mapping[str, Any]) -> tuple[int, float]:
     The run that wrote a payload reuses models it finds finished in its checkpoint
     folder, so its own wall time can be far shorter than the training it reports.
     """
+    check_mapping("payload", payload, "datasets")
     models = [m for entry in payload["datasets"].values() for m in entry["models"].values()]
     return len(models), sum(history_seconds(m["history"]) for m in models)
 
 
 def findings(payload: Mapping[str, Any]) -> list[str]:
     """The chapter's two claims, answered yes/no per dataset and d from the payload."""
+    check_mapping("payload", payload, "settings", "datasets")
     settings = payload["settings"]
     multi = [k for k in settings["charts"] if k > 1]
     lines = []

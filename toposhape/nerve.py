@@ -41,9 +41,14 @@ Essential classes die at ``+inf`` in both scales.
 """
 
 import itertools
+import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import torch
+
+from toposhape.checks import check_choice, check_float, check_int
 
 RULES = ("product", "min")
 SCALES = ("linear", "log")
@@ -51,6 +56,13 @@ SCALES = ("linear", "log")
 # Tolerances of check_memberships.
 NEGATIVE_TOL = 1e-6
 ROW_SUM_ATOL = 1e-4
+
+#: Default cap on the number of simplices (vertices included) a nerve may have before it
+#: is built: the complex grows like the binomial coefficients of the number of charts,
+#: so a large ``max_dim`` would otherwise run for hours. The book's nerves (at most 8
+#: charts up to dimension 3) have at most 162; raise the cap with the ``max_simplices``
+#: keyword.
+MAX_SIMPLICES = 100_000
 
 
 def check_memberships(q: Any, name: str = "q") -> np.ndarray:
@@ -72,14 +84,27 @@ def check_memberships(q: Any, name: str = "q") -> np.ndarray:
 
     Raises
     ------
+    TypeError
+        If ``name`` is not a string, or ``q`` does not hold real numbers (strings,
+        objects, booleans or complex numbers).
     ValueError
-        If ``q`` is not 2-D, has no samples or no charts, has non-finite or
+        If ``q`` is ragged or not 2-D, has no samples or no charts, has non-finite or
         negative (below ``-1e-6``) entries, or a row whose sum differs from 1 by
         more than ``1e-4``.
     """
-    if hasattr(q, "detach"):  # a torch tensor, of any dtype or device
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a str, got {type(name).__name__}")
+    if isinstance(q, torch.Tensor):  # of any device; float64 holds every real dtype
+        if q.dtype == torch.bool or q.is_complex():
+            raise TypeError(f"{name} must hold real numbers, got dtype {q.dtype}")
         q = q.detach().cpu().double().numpy()
-    q = np.array(q, dtype=np.float64)  # a copy: tiny negatives are zeroed below
+    try:
+        q = np.asarray(q)
+    except ValueError as error:  # a ragged nested sequence
+        raise ValueError(f"{name} must be a 2-D array of memberships: {error}") from None
+    if q.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must hold real numbers, got dtype {q.dtype}")
+    q = q.astype(np.float64)  # a copy: tiny negatives are zeroed below
     if q.ndim != 2:
         raise ValueError(
             f"{name} must be a 2-D array of memberships of shape (N, k), got shape {q.shape}"
@@ -133,54 +158,61 @@ def pair_overlaps(q: Any) -> np.ndarray:
     return u
 
 
-def _check_max_dim(max_dim: int) -> int:
-    if isinstance(max_dim, bool) or not isinstance(max_dim, (int, np.integer)) or max_dim < 1:
-        raise ValueError(f"max_dim must be an integer >= 1 (1 = edges), got {max_dim!r}")
-    return int(max_dim)
+def _check_field(field: int) -> int:
+    field = check_int("field", field, 2)
+    if any(field % p == 0 for p in range(2, math.isqrt(field) + 1)):
+        raise ValueError(
+            f"field must be a prime (homology over Z/field, as gudhi requires), got {field}"
+        )
+    return field
 
 
-def _check_rule(rule: str) -> str:
-    if rule not in RULES:
-        raise ValueError(f"rule must be one of {list(RULES)}, got {rule!r}")
-    return rule
+def _subset_count(size: int, max_dim: int) -> int:
+    """Number of subsets of 2..max_dim+1 elements of a set of ``size`` elements."""
+    return sum(math.comb(size, j) for j in range(2, min(max_dim + 1, size) + 1))
 
 
-def simplex_strengths(
-    q: Any, max_dim: int = 2, rule: str = "product"
-) -> dict[tuple[int, ...], float]:
-    """Strengths ``u_σ`` of every simplex of dimension 1..max_dim of the fuzzy nerve.
+def _chart_families(q: np.ndarray, max_dim: int, max_simplices: int) -> list[tuple[int, ...]]:
+    """Chart sets whose subsets are all the simplices the nerve can hold, counted up front.
 
-    Parameters
-    ----------
-    q : array_like or Tensor, shape (N, k)
-        Chart memberships, validated by :func:`check_memberships`.
-    max_dim : int
-        Largest simplex dimension (1 = edges, 2 = triangles, ...).
-    rule : {"product", "min"}
-        ``"product"``: ``u_σ`` is the mean over ``j ∈ σ`` of
-        ``Σ_x Π_{i∈σ} q_i(x) / Σ_x q_j(x)`` (a term with ``Σ_x q_j(x) = 0`` counts
-        as 0); for pairs this is :func:`pair_overlaps`. ``"min"``:
-        ``u_σ = max_x min_{j∈σ} q_j(x)``, the largest ``ε`` at which some sample
-        lies in every chart of ``σ`` (for pairs this differs from
-        :func:`pair_overlaps`).
+    A simplex with ``u_σ > 0`` lies in the support ``{j : q_j(x) > 0}`` of some sample
+    ``x`` (under both rules), so the candidates are the subsets of the distinct supports,
+    or of all the charts when those are fewer. Their number, plus the ``k`` vertices,
+    bounds the size of the complex before anything is built.
 
-    Returns
-    -------
-    dict of tuple of int to float
-        ``u_σ`` in ``(0, 1]`` for each simplex ``σ`` (sorted vertex tuple) of
-        dimension ``1..max_dim`` with ``u_σ > 0``; simplices with ``u_σ = 0`` are
-        left out. Under both rules a simplex with ``u_σ > 0`` has all its faces
-        with ``u > 0``, as some sample has positive membership in all its charts.
+    Raises
+    ------
+    ValueError
+        If that bound exceeds ``max_simplices``.
     """
-    q = check_memberships(q)
-    max_dim = _check_max_dim(max_dim)
-    rule = _check_rule(rule)
     k = q.shape[1]
+    supports = np.unique(q > 0, axis=0)
+    sizes = np.bincount(supports.sum(axis=1), minlength=k + 1)
+    per_support = sum(int(m) * _subset_count(s, max_dim) for s, m in enumerate(sizes) if m)
+    everything = _subset_count(k, max_dim)
+    total = k + min(per_support, everything)
+    if total > max_simplices:
+        raise ValueError(
+            f"the nerve of {k} charts up to dimension max_dim={max_dim} can have {total:,} "
+            f"simplices, more than max_simplices={max_simplices:,}; lower max_dim or raise "
+            "max_simplices"
+        )
+    if everything <= per_support:
+        return [tuple(range(k))]
+    return [tuple(np.flatnonzero(support).tolist()) for support in supports]
+
+
+def _simplex_strengths(
+    q: np.ndarray, max_dim: int, rule: str, max_simplices: int
+) -> dict[tuple[int, ...], float]:
+    """:func:`simplex_strengths` of validated arguments."""
+    families = _chart_families(q, max_dim, max_simplices)
     mass = q.sum(axis=0)
     inv = np.divide(1.0, mass, out=np.zeros_like(mass), where=mass > 0)
     strengths: dict[tuple[int, ...], float] = {}
     for dim in range(1, max_dim + 1):
-        for simplex in itertools.combinations(range(k), dim + 1):
+        candidates = {s for f in families for s in itertools.combinations(f, dim + 1)}
+        for simplex in sorted(candidates):
             cols = q[:, simplex]
             if rule == "product":
                 u = float(cols.prod(axis=1).sum() * inv[list(simplex)].mean())
@@ -191,22 +223,56 @@ def simplex_strengths(
     return strengths
 
 
-def _check_field(field: int) -> int:
-    ok = isinstance(field, (int, np.integer)) and not isinstance(field, bool) and field >= 2
-    if not ok or any(field % p == 0 for p in range(2, int(field**0.5) + 1)):
-        raise ValueError(
-            f"field must be a prime >= 2 (homology over Z/field, as gudhi requires), got {field!r}"
-        )
-    return int(field)
+def simplex_strengths(
+    q: Any, max_dim: int = 2, rule: str = "product", *, max_simplices: int = MAX_SIMPLICES
+) -> dict[tuple[int, ...], float]:
+    """Strengths ``u_σ`` of every simplex of dimension 1..max_dim of the fuzzy nerve.
+
+    Parameters
+    ----------
+    q : array_like or Tensor, shape (N, k)
+        Chart memberships, validated by :func:`check_memberships`.
+    max_dim : int
+        Largest simplex dimension (1 = edges, 2 = triangles, ...), ``>= 1``.
+    rule : {"product", "min"}
+        ``"product"``: ``u_σ`` is the mean over ``j ∈ σ`` of
+        ``Σ_x Π_{i∈σ} q_i(x) / Σ_x q_j(x)`` (a term with ``Σ_x q_j(x) = 0`` counts
+        as 0); for pairs this is :func:`pair_overlaps`. ``"min"``:
+        ``u_σ = max_x min_{j∈σ} q_j(x)``, the largest ``ε`` at which some sample
+        lies in every chart of ``σ`` (for pairs this differs from
+        :func:`pair_overlaps`).
+    max_simplices : int
+        Cap on the size of the nerve, vertices included (default
+        :data:`MAX_SIMPLICES`). Before any simplex is valued, the number of candidate
+        simplices (the subsets of 2..max_dim+1 charts of the distinct sets of charts
+        a sample lies in, or of all the charts if those are fewer) is counted.
+
+    Returns
+    -------
+    dict of tuple of int to float
+        ``u_σ`` in ``(0, 1]`` for each simplex ``σ`` (sorted vertex tuple) of
+        dimension ``1..max_dim`` with ``u_σ > 0``; simplices with ``u_σ = 0`` are
+        left out. Under both rules a simplex with ``u_σ > 0`` has all its faces
+        with ``u > 0``, as some sample has positive membership in all its charts.
+
+    Raises
+    ------
+    ValueError
+        If the nerve could have more than ``max_simplices`` simplices (lower
+        ``max_dim`` or raise ``max_simplices``), or an argument is out of range.
+    TypeError
+        If an argument has the wrong type.
+    """
+    q = check_memberships(q)
+    max_dim = check_int("max_dim", max_dim, 1)
+    rule = check_choice("rule", rule, RULES)
+    max_simplices = check_int("max_simplices", max_simplices, 1)
+    return _simplex_strengths(q, max_dim, rule, max_simplices)
 
 
-def _check_scale(scale: str) -> str:
-    if scale not in SCALES:
-        raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
-    return scale
-
-
-def _nerve_simplex_tree(q: np.ndarray, max_dim: int, rule: str, scale: str) -> Any:
+def _nerve_simplex_tree(
+    q: np.ndarray, max_dim: int, rule: str, scale: str, max_simplices: int = MAX_SIMPLICES
+) -> Any:
     """The filtered fuzzy nerve of validated memberships as a ``gudhi.SimplexTree``.
 
     ``scale="linear"``: vertices at 0 and a simplex at ``1 − u_σ``; ``"log"``: a simplex
@@ -215,7 +281,7 @@ def _nerve_simplex_tree(q: np.ndarray, max_dim: int, rule: str, scale: str) -> A
     """
     import gudhi
 
-    strengths = simplex_strengths(q, max_dim=max_dim, rule=rule)
+    strengths = _simplex_strengths(q, max_dim, rule, max_simplices)
     if scale == "linear":
         values = {simplex: 1.0 - u for simplex, u in strengths.items()}
         vertex = dict.fromkeys(range(q.shape[1]), 0.0)
@@ -243,7 +309,13 @@ def _nerve_simplex_tree(q: np.ndarray, max_dim: int, rule: str, scale: str) -> A
 
 
 def nerve_persistence(
-    q: Any, max_dim: int = 2, field: int = 2, rule: str = "product", scale: str = "linear"
+    q: Any,
+    max_dim: int = 2,
+    field: int = 2,
+    rule: str = "product",
+    scale: str = "linear",
+    *,
+    max_simplices: int = MAX_SIMPLICES,
 ) -> dict[int, np.ndarray]:
     """Persistence barcodes of the fuzzy Čech nerve of chart memberships.
 
@@ -261,15 +333,18 @@ def nerve_persistence(
     q : array_like or Tensor, shape (N, k)
         Chart memberships, validated by :func:`check_memberships`.
     max_dim : int
-        Largest simplex dimension inserted. Homology of dimension ``max_dim`` is
-        not returned: ``(max_dim + 1)``-simplices are missing, so its cycles are
-        never killed. For example ``max_dim=3`` gives H0, H1 and H2.
+        Largest simplex dimension inserted, ``>= 1``. Homology of dimension
+        ``max_dim`` is not returned: ``(max_dim + 1)``-simplices are missing, so its
+        cycles are never killed. For example ``max_dim=3`` gives H0, H1 and H2.
     field : int
         Prime ``p``; homology is computed with coefficients in ``Z/p``.
     rule : {"product", "min"}
         How simplex strengths are computed; see :func:`simplex_strengths`.
     scale : {"linear", "log"}
         Filtration units: ``t = 1 − ε`` or ``t = −log10 ε`` (see the module notes).
+    max_simplices : int
+        Cap on the size of the nerve, counted before it is built; see
+        :func:`simplex_strengths`.
 
     Returns
     -------
@@ -279,12 +354,22 @@ def nerve_persistence(
         sorted by birth then death; essential classes have death ``+inf``.
         Bars of zero length are left out. A chart with no mass is an isolated
         vertex and gives an essential H0 bar.
+
+    Raises
+    ------
+    ValueError
+        If the nerve could have more than ``max_simplices`` simplices (lower
+        ``max_dim`` or raise ``max_simplices``), or an argument is out of range.
+    TypeError
+        If an argument has the wrong type.
     """
     q = check_memberships(q)
-    max_dim = _check_max_dim(max_dim)
-    rule = _check_rule(rule)
+    max_dim = check_int("max_dim", max_dim, 1)
     field = _check_field(field)
-    tree = _nerve_simplex_tree(q, max_dim, rule, _check_scale(scale))
+    rule = check_choice("rule", rule, RULES)
+    scale = check_choice("scale", scale, SCALES)
+    max_simplices = check_int("max_simplices", max_simplices, 1)
+    tree = _nerve_simplex_tree(q, max_dim, rule, scale, max_simplices)
     # persistence_dim_max: compute homology in the complex's top dimension too
     # (e.g. H2 of a 2-dimensional nerve when max_dim=3).
     tree.persistence(homology_coeff_field=field, persistence_dim_max=True)
@@ -294,6 +379,41 @@ def nerve_persistence(
         bars = bars.reshape(-1, 2)
         barcodes[dim] = bars[np.lexsort((bars[:, 1], bars[:, 0]))]
     return barcodes
+
+
+def _check_barcodes(barcodes: Any) -> dict[int, np.ndarray]:
+    """Validate barcodes as :func:`nerve_persistence` returns them; sorted by dimension.
+
+    Raises
+    ------
+    TypeError
+        If ``barcodes`` is not a mapping, a dimension not an int, or bars not real numbers.
+    ValueError
+        If it is empty, a dimension is negative, or some bars are not an array of shape
+        (m, 2) of finite births and deaths ``>=`` their births (``+inf`` for essential
+        classes).
+    """
+    if not isinstance(barcodes, Mapping):
+        raise TypeError(f"barcodes must be a dict of int to bars, got {type(barcodes).__name__}")
+    if not barcodes:
+        raise ValueError("barcodes is empty: it must hold the bars of at least one dimension")
+    checked = {}
+    for dim, bars in barcodes.items():
+        dim = check_int("barcodes' dimension", dim, 0)
+        bars = np.asarray(bars)
+        if bars.dtype.kind not in "iuf":
+            raise TypeError(f"barcodes[{dim}] must hold real numbers, got dtype {bars.dtype}")
+        bars = bars.astype(np.float64)
+        if bars.ndim != 2 or bars.shape[1] != 2:
+            raise ValueError(f"barcodes[{dim}] must have shape (m, 2), got {bars.shape}")
+        births, deaths = bars[:, 0], bars[:, 1]
+        if not (np.isfinite(births).all() and (deaths >= births).all()):
+            raise ValueError(
+                f"barcodes[{dim}] must hold finite births and deaths >= their births "
+                "(inf for essential classes)"
+            )
+        checked[dim] = bars
+    return dict(sorted(checked.items()))
 
 
 def betti_numbers(barcodes: dict[int, np.ndarray], t: float) -> tuple[int, ...]:
@@ -311,10 +431,17 @@ def betti_numbers(barcodes: dict[int, np.ndarray], t: float) -> tuple[int, ...]:
     tuple of int
         Per dimension, in increasing order, the number of bars with
         ``birth ≤ t < death``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``barcodes`` is not a valid barcode dict (see :func:`nerve_persistence`) or
+        ``t`` is not a finite number.
     """
+    barcodes = _check_barcodes(barcodes)
+    t = check_float("t", t)
     return tuple(
-        int(np.count_nonzero((bars[:, 0] <= t) & (t < bars[:, 1])))
-        for _, bars in sorted(barcodes.items())
+        int(np.count_nonzero((bars[:, 0] <= t) & (t < bars[:, 1]))) for bars in barcodes.values()
     )
 
 
@@ -327,20 +454,26 @@ def persistent_betti(barcodes: dict[int, np.ndarray], min_length: float) -> tupl
         As returned by :func:`nerve_persistence`.
     min_length : float
         Non-negative threshold on ``death − birth``; essential bars (death
-        ``inf``) always count. Finite bars of a nerve are shorter than 1, so
-        ``min_length=1`` counts exactly the essential classes.
+        ``inf``) always count. Finite bars of a nerve are shorter than 1 in the
+        linear scale, so there ``min_length=1`` counts exactly the essential classes,
+        as ``min_length=inf`` does in both scales.
 
     Returns
     -------
     tuple of int
         Per dimension, in increasing order, the number of bars with
         ``death − birth ≥ min_length``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``barcodes`` is not a valid barcode dict (see :func:`nerve_persistence`) or
+        ``min_length`` is not a number ``>= 0`` (NaN refused).
     """
-    if not min_length >= 0:
-        raise ValueError(f"min_length must be >= 0, got {min_length!r}")
+    barcodes = _check_barcodes(barcodes)
+    min_length = check_float("min_length", min_length, 0.0, allow_inf=True)
     return tuple(
-        int(np.count_nonzero(bars[:, 1] - bars[:, 0] >= min_length))
-        for _, bars in sorted(barcodes.items())
+        int(np.count_nonzero(bars[:, 1] - bars[:, 0] >= min_length)) for bars in barcodes.values()
     )
 
 
@@ -369,16 +502,28 @@ def plot_barcodes(
         With one line per bar, H0 at the top; essential bars run to the right
         edge (``t = 1`` in the linear scale, past the last finite value in the log
         scale) and end in an arrowhead.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``barcodes`` is not a valid barcode dict (see :func:`nerve_persistence`),
+        ``ax`` not a matplotlib Axes, ``title`` not a string or ``scale`` unknown.
     """
-    _check_scale(scale)
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    barcodes = _check_barcodes(barcodes)
+    if ax is not None and not isinstance(ax, Axes):
+        raise TypeError(f"ax must be a matplotlib Axes or None, got {type(ax).__name__}")
+    if title is not None and not isinstance(title, str):
+        raise TypeError(f"title must be a str or None, got {type(title).__name__}")
+    scale = check_choice("scale", scale, SCALES)
     finite = [v for bars in barcodes.values() for v in bars.ravel() if np.isfinite(v)]
     right = 1.0 if scale == "linear" else 1.1 * max(finite, default=1.0) + 0.1
     if ax is None:
-        from matplotlib.figure import Figure
-
         ax = Figure(figsize=(5, 3)).subplots()
     y = 0
-    for dim, bars in sorted(barcodes.items()):
+    for dim, bars in barcodes.items():
         if len(bars) == 0:
             continue
         color = f"C{dim}"

@@ -31,20 +31,42 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from toposhape.training import fit_epochs, seeded
+from toposhape.checks import (
+    check_bool,
+    check_choice,
+    check_float,
+    check_generator,
+    check_images,
+    check_int,
+    check_labels,
+    check_on_model,
+    check_optional_int,
+    check_path,
+    check_same_device,
+    check_sequence,
+    check_tensor,
+)
+from toposhape.training import MAX_SEED, fit_epochs, seeded
 
 KINDS = ("nvae", "vae", "betavae", "cvae")
 _CONDITIONAL = ("nvae", "cvae")
 _STATS = ("loss", "reconstruction", "kl_c", "kl_s", "classification")
 
 
-def _check_int(name: str, value: object, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-
-
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """KL(N(μ, diag e^logvar) ‖ N(0, I)) per dimension, shape of ``mu``."""
+    """KL(N(μ, diag e^logvar) ‖ N(0, I)) per dimension, shape of ``mu``.
+
+    ``mu`` and ``logvar`` are finite floating tensors of one shape on one device.
+    """
+    check_tensor("mu", mu, floating=True)
+    check_tensor("logvar", logvar, floating=True)
+    if logvar.shape != mu.shape:
+        raise ValueError(
+            f"logvar must have the shape of mu {tuple(mu.shape)}, got {tuple(logvar.shape)}"
+        )
+    check_same_device(mu=mu, logvar=logvar)
+    check_tensor("mu", mu, finite=True)
+    check_tensor("logvar", logvar, finite=True)
     return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
 
 
@@ -53,14 +75,27 @@ def bernoulli_log_likelihood(logits: torch.Tensor, x: torch.Tensor) -> torch.Ten
 
     Parameters
     ----------
-    logits : Tensor, shape (B, ...)
-    x : Tensor, shape of ``logits``
+    logits : Tensor, shape (B, ...), at least 2 dimensions
+        Finite floating logits.
+    x : Tensor, shape of ``logits``, on the device of ``logits``
         Intensities in [0, 1] (not binarised; see the module docstring).
 
     Returns
     -------
     Tensor, shape (B,)
     """
+    check_tensor("logits", logits, floating=True)
+    if logits.dim() < 2:
+        raise ValueError(f"logits must have shape (B, ...), got shape {tuple(logits.shape)}")
+    check_tensor("x", x, floating=True)
+    if x.shape != logits.shape:
+        raise ValueError(
+            f"x must have the shape of logits {tuple(logits.shape)}, got {tuple(x.shape)}"
+        )
+    check_same_device(logits=logits, x=x)
+    check_tensor("logits", logits, finite=True)
+    if x.numel() and not bool(((x >= 0) & (x <= 1)).all()):
+        raise ValueError(f"x must be intensities in [0, 1], got values in [{x.min()}, {x.max()}]")
     nll = F.binary_cross_entropy_with_logits(logits, x, reduction="none")
     return -nll.flatten(1).sum(dim=1)
 
@@ -71,7 +106,9 @@ def imq_mmd(a: torch.Tensor, b: torch.Tensor, scale: float) -> torch.Tensor:
     Parameters
     ----------
     a : Tensor, shape (n, D)
+        Finite floating samples, n ≥ 2, D ≥ 1.
     b : Tensor, shape (m, D)
+        Finite samples of the dtype of ``a``, on its device, m ≥ 2.
     scale : float
         C > 0.
 
@@ -79,10 +116,18 @@ def imq_mmd(a: torch.Tensor, b: torch.Tensor, scale: float) -> torch.Tensor:
     -------
     Tensor, scalar (may be slightly negative: the diagonal terms are left out)
     """
-    if a.dim() != 2 or b.dim() != 2 or a.shape[1] != b.shape[1]:
-        raise ValueError(f"a (n, D) and b (m, D) do not fit: {tuple(a.shape)}, {tuple(b.shape)}")
-    if a.shape[0] < 2 or b.shape[0] < 2 or not scale > 0:
-        raise ValueError(f"need n, m >= 2 and scale > 0, got {len(a)}, {len(b)}, {scale}")
+    check_tensor("a", a, ndim=2, floating=True, min_rows=2)
+    check_tensor("b", b, ndim=2, floating=True, min_rows=2)
+    if a.shape[1] < 1:
+        raise ValueError(f"a must have at least one column, got shape {tuple(a.shape)}")
+    if b.shape[1] != a.shape[1]:
+        raise ValueError(f"b must have the {a.shape[1]} columns of a, got shape {tuple(b.shape)}")
+    if b.dtype != a.dtype:
+        raise TypeError(f"b must have the dtype of a ({a.dtype}), got {b.dtype}")
+    check_same_device(a=a, b=b)
+    scale = check_float("scale", scale, 0.0, low_open=True)
+    check_tensor("a", a, finite=True)
+    check_tensor("b", b, finite=True)
 
     def kernel(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         sq = torch.cdist(u, v, compute_mode="donot_use_mm_for_euclid_dist").pow(2)
@@ -107,7 +152,7 @@ class LatentVAE(nn.Module):
     Parameters
     ----------
     kind : {"nvae", "vae", "betavae", "cvae"}
-    image_shape : (1, H, W)
+    image_shape : sequence of 3 ints, (1, H, W)
         H, W ≥ 8 and divisible by 4.
     classes : int
         K ≥ 2.
@@ -133,27 +178,19 @@ class LatentVAE(nn.Module):
         beta: float = 1.0,
     ) -> None:
         super().__init__()
-        if kind not in KINDS:
-            raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-        shape = tuple(image_shape)
-        if (
-            len(shape) != 3
-            or any(isinstance(s, bool) or not isinstance(s, int) for s in shape)
-            or shape[0] != 1
-            or min(shape[1:]) < 8
-            or shape[1] % 4
-            or shape[2] % 4
-        ):
+        check_choice("kind", kind, KINDS)
+        check_sequence("image_shape", image_shape)
+        shape = tuple(check_int("image_shape", s) for s in image_shape)
+        if len(shape) != 3 or shape[0] != 1 or min(shape[1:]) < 8 or shape[1] % 4 or shape[2] % 4:
             raise ValueError(
                 f"image_shape must be (1, H, W) with H, W >= 8 and divisible by 4, "
                 f"got {image_shape!r}"
             )
-        _check_int("classes", classes, 2)
-        _check_int("class_dim", class_dim, 1)
-        _check_int("shared_dim", shared_dim, 0)
-        _check_int("hidden", hidden, 1)
-        if isinstance(beta, bool) or not isinstance(beta, int | float) or not beta >= 0:
-            raise ValueError(f"beta must be a number >= 0, got {beta!r}")
+        classes = check_int("classes", classes, 2)
+        class_dim = check_int("class_dim", class_dim, 1)
+        shared_dim = check_int("shared_dim", shared_dim, 0)
+        hidden = check_int("hidden", hidden, 1)
+        beta = check_float("beta", beta, 0.0)
         if kind in ("vae", "cvae") and beta != 1:
             raise ValueError(f"beta must be 1 for kind={kind!r} (use 'betavae'), got {beta!r}")
         self.kind, self.image_shape, self.classes = kind, shape, classes
@@ -199,24 +236,36 @@ class LatentVAE(nn.Module):
         return self.mu_head.weight.device
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Images (B, 1, H, W) → mean (B, L+M), log-variance (B, L+M), class logits (B, K)."""
-        if x.dim() != 4 or tuple(x.shape[1:]) != self.image_shape:
-            raise ValueError(f"x must have shape (B, {_shape(self)}), got {tuple(x.shape)}")
+        """Images (B, 1, H, W) → mean (B, L+M), log-variance (B, L+M), class logits (B, K).
+
+        ``x``: pixels in [0, 1], of the weights' dtype and on their device.
+        """
+        _check_images(self, "x", x, on_model=True)
         h = self.encoder(x)
         return self.mu_head(h), self.logvar_head(h), self.class_head(h)
 
     def decoder_input(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        """The decoder's input for latents z (B, L+M) and labels y (B,), long.
+        """The decoder's input for latents z (B, L+M) and labels y (B,), integers in [0, K).
 
         "nvae": vec(c_y ⊗ [1, z_c]) ⊕ z_s, shape (B, K·(L+1) + M); "cvae": z ⊕ c_y,
-        (B, L+M+K); "vae" and "betavae": z itself (y is ignored and may be None).
+        (B, L+M+K); "vae" and "betavae": z itself (y is ignored and may be None). z is
+        finite, of the weights' dtype; z and y are on the weights' device.
         """
-        if z.dim() != 2 or z.shape[1] != self.latent_dim:
+        check_tensor("z", z, ndim=2, floating=True)
+        if z.shape[1] != self.latent_dim:
             raise ValueError(f"z must have shape (B, {self.latent_dim}), got {tuple(z.shape)}")
+        check_on_model("z", z, self)
+        _check_dtype(self, "z", z)
+        check_tensor("z", z, finite=True)
+        if y is None:
+            if self.kind in _CONDITIONAL:
+                raise ValueError(f"y must be labels of shape ({len(z)},) for kind={self.kind!r}")
+            return z
+        check_labels("y", y)
+        check_on_model("y", y, self)
+        y = _check_labels(self, "y", y, len(z))
         if self.kind not in _CONDITIONAL:
             return z
-        if y is None or tuple(y.shape) != (z.shape[0],):
-            raise ValueError(f"y must be labels of shape ({z.shape[0]},) for kind={self.kind!r}")
         onehot = F.one_hot(y, self.classes).to(z.dtype)
         if self.kind == "cvae":
             return torch.cat([z, onehot], dim=1)
@@ -247,9 +296,9 @@ class LatentVAE(nn.Module):
         Parameters
         ----------
         x : Tensor, shape (B, 1, H, W)
-            Images in [0, 1].
-        y : Tensor, shape (B,), long
-            True labels.
+            Images in [0, 1], of the weights' dtype and on their device.
+        y : Tensor, shape (B,), integers in [0, K)
+            True labels, on the weights' device.
         generator : torch.Generator
             CPU generator of the reparameterisation noise.
 
@@ -261,6 +310,11 @@ class LatentVAE(nn.Module):
             (−log q(y|x)), ``loss`` (this kind's negative objective), all scalars; and
             ``kl_per_dim`` (B, L+M), detached.
         """
+        _check_images(self, "x", x, on_model=True)
+        check_labels("y", y)
+        check_on_model("y", y, self)
+        y = _check_labels(self, "y", y, len(x))
+        check_generator("generator", generator)
         reconstruction, kl, classification = self._per_image(x, y, generator)
         kl_c = kl[:, : self.class_dim].sum(dim=1).mean()
         kl_s = kl[:, self.class_dim :].sum(dim=1).mean()
@@ -286,8 +340,9 @@ class LatentVAE(nn.Module):
 
         Parameters
         ----------
-        labels : Tensor, shape (n,), long
-            One label per sample; for "vae" and "betavae" they only set n.
+        labels : Tensor, shape (n,), integers in [0, K)
+            One label per sample, on the CPU or the model's device; for "vae" and
+            "betavae" they only set n.
         generator : torch.Generator
             CPU generator of z.
         sigma : float
@@ -298,9 +353,11 @@ class LatentVAE(nn.Module):
         Tensor, shape (n, 1, H, W)
             Bernoulli means (sigmoid of the logits), on the model's device.
         """
-        if not sigma >= 0:
-            raise ValueError(f"sigma must be >= 0, got {sigma!r}")
-        labels = _check_labels(self, labels, None)
+        sigma = check_float("sigma", sigma, 0.0)
+        check_generator("generator", generator)
+        check_labels("labels", labels)
+        _check_device(self, "labels", labels)
+        labels = _check_labels(self, "labels", labels, None)
         z = sigma * torch.randn(len(labels), self.latent_dim, generator=generator)
         return torch.sigmoid(self.decode(z.to(self.mu_head.weight), labels.to(self.device)))
 
@@ -308,8 +365,10 @@ class LatentVAE(nn.Module):
 def build_vae(init_seed: int = 0, **kwargs) -> LatentVAE:
     """A :class:`LatentVAE` (on the CPU) with weights from ``torch.manual_seed(init_seed)``.
 
+    ``init_seed`` is an int in [0, 2**32 - 1]; ``kwargs`` are those of :class:`LatentVAE`.
     The global RNG is restored afterwards, so nothing else depends on it.
     """
+    check_int("init_seed", init_seed, 0, MAX_SEED)
     with seeded(init_seed):
         return LatentVAE(**kwargs)
 
@@ -318,43 +377,76 @@ def _shape(model: LatentVAE) -> str:
     return ", ".join(map(str, model.image_shape))
 
 
-def _check_labels(model: LatentVAE, labels: torch.Tensor, n: int | None) -> torch.Tensor:
-    """Integer labels of shape (n,) (any length if n is None) in [0, K), as long."""
-    if (
-        labels.dim() != 1
-        or (n is not None and labels.shape[0] != n)
-        or labels.dtype.is_floating_point
-        or labels.is_complex()
-        or labels.dtype == torch.bool
-    ):
-        raise ValueError(
-            f"labels must be integers of shape ({'n' if n is None else n},), "
-            f"got {labels.dtype} of shape {tuple(labels.shape)}"
-        )
+def _check_model(model: object) -> LatentVAE:
+    if not isinstance(model, LatentVAE):
+        raise TypeError(f"model must be a LatentVAE, got {type(model).__name__}")
+    return model
+
+
+def _check_dtype(model: LatentVAE, name: str, value: torch.Tensor) -> None:
+    dtype = model.mu_head.weight.dtype
+    if value.dtype != dtype:
+        raise TypeError(f"{name} must be {dtype} like the model's weights, got {value.dtype}")
+
+
+def _check_device(model: LatentVAE, name: str, value: torch.Tensor) -> None:
+    """ValueError unless ``value`` is on the CPU or the model's device (it is moved there)."""
+    if value.device.type != "cpu":
+        check_on_model(name, value, model)
+
+
+def _check_labels(model: LatentVAE, name: str, labels: torch.Tensor, n: int | None) -> torch.Tensor:
+    """Integer labels (checked by ``check_labels``) of length n (any if None) in [0, K), long."""
+    if n is not None and len(labels) != n:
+        raise ValueError(f"{name} must have shape ({n},), got {tuple(labels.shape)}")
     if len(labels) and (labels.min() < 0 or labels.max() >= model.classes):
-        raise ValueError(f"labels must be in [0, {model.classes}), got {labels.unique().tolist()}")
+        raise ValueError(f"{name} must be in [0, {model.classes}), got {labels.unique().tolist()}")
     return labels.long()
 
 
-def _check_data(
-    model: LatentVAE, images: torch.Tensor, labels: torch.Tensor | None = None
-) -> torch.Tensor | None:
-    if (
-        images.dim() != 4
-        or tuple(images.shape[1:]) != model.image_shape
-        or not images.dtype.is_floating_point
-    ):
+def _check_images(
+    model: LatentVAE, name: str, images: object, *, on_model: bool = False, min_rows: int = 0
+) -> torch.Tensor:
+    """Images (N, 1, H, W) of the model, in [0, 1], of the weights' dtype.
+
+    On the model's device if ``on_model``, else on the CPU or the model's device.
+    """
+    check_tensor(name, images, ndim=4, min_rows=min_rows)
+    if tuple(images.shape[1:]) != model.image_shape:
         raise ValueError(
-            f"images must be floats of shape (N, {_shape(model)}), "
-            f"got {images.dtype} of shape {tuple(images.shape)}"
+            f"{name} must have shape ({'B' if on_model else 'N'}, {_shape(model)}), "
+            f"got {tuple(images.shape)}"
         )
-    return None if labels is None else _check_labels(model, labels, images.shape[0])
+    if on_model:
+        check_on_model(name, images, model)
+    else:
+        _check_device(model, name, images)
+    _check_dtype(model, name, images)
+    return check_images(name, images, uint8=False)
+
+
+def _check_data(
+    model: object,
+    images: object,
+    labels: object | None = None,
+    min_rows: int = 1,
+) -> torch.Tensor | None:
+    """Check the model and a data set: images (N ≥ min_rows) and, if given, their labels.
+
+    Returns the labels as long (None without labels).
+    """
+    model = _check_model(model)
+    check_tensor("images", images)
+    if labels is not None:
+        check_labels("labels", labels)
+        check_same_device(images=images, labels=labels)
+    _check_images(model, "images", images, min_rows=min_rows)
+    return None if labels is None else _check_labels(model, "labels", labels, len(images))
 
 
 def _chunks(
     model: LatentVAE, images: torch.Tensor, labels: torch.Tensor, batch_size: int
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    _check_int("batch_size", batch_size, 1)
     for start in range(0, images.shape[0], batch_size):
         chunk = slice(start, start + batch_size)
         yield images[chunk].to(model.device), labels[chunk].to(model.device)
@@ -380,14 +472,17 @@ def train_vae(
     model : LatentVAE
         Trained in place (build it with :func:`build_vae` for seeded weights).
     images : Tensor, shape (N, 1, H, W)
-        Training images in [0, 1]; moved to the model's device.
-    labels : Tensor, shape (N,), integers in [0, K)
+        Training images in [0, 1], of the weights' dtype, on the CPU or the model's
+        device; moved to the model's device.
+    labels : Tensor, shape (N,), integers in [0, K), on the device of ``images``
     epochs, batch_size : int
+        ≥ 1; N ≥ batch_size.
     lr : float
+        > 0.
     seed : int
-        Seeds batch order and reparameterisation noise.
+        Seeds batch order and reparameterisation noise; in [0, 2**32 - 1].
     steps_per_epoch : int or None
-        Cap on batches per epoch; None uses all.
+        Cap on batches per epoch (≥ 1); None uses all.
     checkpoint : path, optional
         Written after every epoch; training resumes from it (see
         :func:`toposhape.training.fit_epochs`).
@@ -400,8 +495,13 @@ def train_vae(
         ``classification`` (untrained head for kinds other than "nvae"), and ``seconds``.
     """
     labels = _check_data(model, images, labels)
-    if not lr > 0:
-        raise ValueError(f"lr must be > 0, got {lr!r}")
+    check_int("epochs", epochs, 1)
+    check_int("batch_size", batch_size, 1)
+    check_float("lr", lr, 0.0, low_open=True)
+    check_int("seed", seed, 0, MAX_SEED)
+    check_optional_int("steps_per_epoch", steps_per_epoch, 1)
+    check_path("checkpoint", checkpoint)
+    check_bool("progress", progress)
     images, labels = images.to(model.device), labels.to(model.device)
     optimiser = torch.optim.Adam(model.parameters(), lr=lr)
 
@@ -415,7 +515,7 @@ def train_vae(
     model.train()
     settings = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed}
     history = fit_epochs(
-        images.shape[0],
+        (images, labels),
         step,
         {"model": model, "optimiser": optimiser},
         epochs=epochs,
@@ -446,6 +546,8 @@ def elbo(
     :func:`iwae_log_likelihood`.
     """
     labels = _check_data(model, images, labels)
+    check_generator("generator", generator)
+    check_int("batch_size", batch_size, 1)
     total = 0.0
     for x, y in _chunks(model, images, labels, batch_size):
         reconstruction, kl, _ = model._per_image(x, y, generator)
@@ -473,21 +575,24 @@ def iwae_log_likelihood(
     Parameters
     ----------
     model : LatentVAE
-    images : Tensor, shape (N, 1, H, W)
-    labels : Tensor, shape (N,), integers in [0, K)
+    images : Tensor, shape (N, 1, H, W), N ≥ 1
+        Pixels in [0, 1], of the weights' dtype, on the CPU or the model's device.
+    labels : Tensor, shape (N,), integers in [0, K), on the device of ``images``
     k : int
         Importance samples per image (≥ 1).
     generator : torch.Generator
         CPU generator of the samples.
     batch_size : int
-        Images per chunk (k·batch_size decodings at a time).
+        Images per chunk (≥ 1; k·batch_size decodings at a time).
 
     Returns
     -------
     float
     """
     labels = _check_data(model, images, labels)
-    _check_int("k", k, 1)
+    check_int("k", k, 1)
+    check_generator("generator", generator)
+    check_int("batch_size", batch_size, 1)
     total = 0.0
     for x, y in _chunks(model, images, labels, batch_size):
         mu, logvar, _ = model.encode(x)
@@ -505,8 +610,12 @@ def iwae_log_likelihood(
 def classifier_accuracy(
     model: LatentVAE, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 500
 ) -> float:
-    """Accuracy of argmax q(y|x) (only the N-VAE trains the classifier head)."""
+    """Accuracy of argmax q(y|x) (only the N-VAE trains the classifier head).
+
+    Arguments as in :func:`iwae_log_likelihood`.
+    """
     labels = _check_data(model, images, labels)
+    check_int("batch_size", batch_size, 1)
     correct = 0
     for x, y in _chunks(model, images, labels, batch_size):
         correct += int((model.encode(x)[2].argmax(dim=1) == y).sum())
@@ -520,7 +629,7 @@ def kl_per_class(
     """Mean KL(q(z|x) ‖ N(0, I)) of every latent dim over the images of every class.
 
     The N-VAE's feature detector: a z_c dim is used by the classes whose row is large
-    there.
+    there. Arguments as in :func:`iwae_log_likelihood`.
 
     Returns
     -------
@@ -528,6 +637,7 @@ def kl_per_class(
         NaN rows for classes without images.
     """
     labels = _check_data(model, images, labels)
+    check_int("batch_size", batch_size, 1)
     sums = torch.zeros(model.classes, model.latent_dim, dtype=torch.float64)
     counts = torch.zeros(model.classes, dtype=torch.float64)
     for x, y in _chunks(model, images, labels, batch_size):
@@ -557,22 +667,23 @@ def aggregate_posterior_mmd(
     ----------
     model : LatentVAE
     images : Tensor, shape (N, 1, H, W), N ≥ 2
+        Pixels in [0, 1], of the weights' dtype, on the CPU or the model's device.
     generator : torch.Generator
         CPU generator of the image subset, the posterior and the prior draws.
     n : int
         Cap on the number of samples (≥ 2).
     batch_size : int
-        Images encoded at a time.
+        Images encoded at a time (≥ 1).
 
     Returns
     -------
     float
     """
-    _check_data(model, images)
-    _check_int("n", n, 2)
+    _check_data(model, images, min_rows=2)
+    check_generator("generator", generator)
+    check_int("n", n, 2)
+    check_int("batch_size", batch_size, 1)
     chosen = torch.randperm(images.shape[0], generator=generator)[:n]
-    if len(chosen) < 2:
-        raise ValueError(f"images must hold at least 2 images, got {images.shape[0]}")
     codes = []
     for x, _ in _chunks(model, images[chosen], chosen, batch_size):  # labels unused
         mu, logvar, _ = model.encode(x)
@@ -597,32 +708,36 @@ def traversal(
     ----------
     model : LatentVAE
     base_z : Tensor, shape (L+M,)
+        Finite, floating, on the CPU or the model's device.
     dim : int
         The latent dim traversed, in [0, L+M) (the first L are z_c).
     values : Tensor, shape (V,)
+        Finite, floating, on the CPU or the model's device.
     classes : sequence of int
-        Labels in [0, K); "vae" and "betavae" ignore them (all rows are equal).
+        Labels in [0, K), at least one; "vae" and "betavae" ignore them (all rows are
+        equal).
 
     Returns
     -------
     Tensor, shape (len(classes), V, 1, H, W)
         Bernoulli means, on the model's device.
     """
+    _check_model(model)
+    check_tensor("base_z", base_z, floating=True)
     if tuple(base_z.shape) != (model.latent_dim,):
         raise ValueError(f"base_z must have shape ({model.latent_dim},), got {tuple(base_z.shape)}")
-    if isinstance(dim, bool) or not isinstance(dim, int) or not 0 <= dim < model.latent_dim:
-        raise ValueError(f"dim must be an int in [0, {model.latent_dim}), got {dim!r}")
-    if values.dim() != 1:
-        raise ValueError(f"values must have shape (V,), got {tuple(values.shape)}")
-    if not len(classes) or any(
-        isinstance(c, bool) or not isinstance(c, int | np.integer) or not 0 <= c < model.classes
-        for c in classes
-    ):
-        raise ValueError(f"classes must be labels in [0, {model.classes}), got {classes!r}")
+    _check_device(model, "base_z", base_z)
+    check_tensor("base_z", base_z, finite=True)
+    dim = check_int("dim", dim, 0, model.latent_dim - 1)
+    check_tensor("values", values, ndim=1, floating=True)
+    _check_device(model, "values", values)
+    check_tensor("values", values, finite=True)
+    check_sequence("classes", classes)
+    classes = [check_int("classes", c, 0, model.classes - 1) for c in classes]
     z = base_z.to(model.mu_head.weight).repeat(len(values), 1)
     z[:, dim] = values.to(z)
     rows = [
-        torch.sigmoid(model.decode(z, torch.full((len(values),), int(c), device=model.device)))
+        torch.sigmoid(model.decode(z, torch.full((len(values),), c, device=model.device)))
         for c in classes
     ]
     return torch.stack(rows)

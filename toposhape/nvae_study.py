@@ -19,6 +19,18 @@ from matplotlib.figure import Figure
 from torch import nn
 from tqdm.auto import tqdm
 
+from toposhape.checks import (
+    check_bool,
+    check_callable,
+    check_choice,
+    check_images,
+    check_int,
+    check_labels,
+    check_mapping,
+    check_on_model,
+    check_path,
+    check_sequence,
+)
 from toposhape.data import random_subset
 from toposhape.nvae import (
     LatentVAE,
@@ -33,7 +45,7 @@ from toposhape.nvae import (
 )
 from toposhape.results import markdown_table, profile_settings
 from toposhape.results import work_dir as chapter_work_dir
-from toposhape.training import seeded
+from toposhape.training import MAX_SEED, seeded
 
 __all__ = [
     "CHAPTER",
@@ -99,12 +111,20 @@ PROFILES: dict[str, dict[str, Any]] = {
 
 def get_profile(profile: str) -> dict[str, Any]:
     """Settings of a profile (a deep copy); ValueError naming the valid ones if unknown."""
-    return profile_settings(PROFILES, profile)
+    return profile_settings(PROFILES, check_choice("profile", profile, tuple(PROFILES)))
 
 
 def work_dir(profile: str, results_root: str | Path | None = None) -> Path:
     """Checkpoint folder of a profile: ``<results>/nvae/<profile>/_work`` (git-ignored)."""
+    check_choice("profile", profile, tuple(PROFILES))
+    check_path("results_root", results_root)
     return chapter_work_dir(CHAPTER, profile, results_root)
+
+
+#: The classifier's input (MNIST-sized greyscale images), classes and batch size.
+_IMAGE_SHAPE = (1, 28, 28)
+_CLASSES = 10
+_BATCH = 64
 
 
 def _classifier() -> nn.Module:
@@ -118,7 +138,7 @@ def _classifier() -> nn.Module:
         nn.Flatten(),
         nn.Linear(64 * 7 * 7, 128),
         nn.ReLU(),
-        nn.Linear(128, 10),
+        nn.Linear(128, _CLASSES),
     )
 
 
@@ -129,8 +149,8 @@ def _fit_classifier(x: torch.Tensor, y: torch.Tensor, epochs: int, seed: int) ->
     gen = torch.Generator().manual_seed(seed)
     for _ in range(epochs):
         order = torch.randperm(len(x), generator=gen)
-        for start in range(0, len(x) - 63, 64):
-            idx = order[start : start + 64]
+        for start in range(0, len(x) - _BATCH + 1, _BATCH):
+            idx = order[start : start + _BATCH]
             loss = nn.functional.cross_entropy(net(x[idx]), y[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -161,11 +181,68 @@ def synthetic_classifier_study(
     labels, ancestral samples at σ = 1, Bernoulli means) and the rest real. f = 0 is the
     real-data reference (the same for every generator).
 
+    Parameters
+    ----------
+    generators : mapping
+        Name → a conditional :class:`~toposhape.nvae.LatentVAE` ("nvae" or "cvae") of 10
+        classes and (1, 28, 28) images, on the CPU; non-empty.
+    train_x, test_x : Tensor, shape (N, 1, 28, 28)
+        Floating images in [0, 1], on the CPU; N >= 1.
+    train_y, test_y : Tensor, shape (N,)
+        Their labels, integers in [0, 10).
+    images : int
+        Training images per classifier, from 64 (one batch) to ``len(train_x)``.
+    epochs : int
+        >= 1.
+    seeds : sequence of int
+        Non-empty; every seed in [0, :data:`toposhape.training.MAX_SEED`].
+
     Returns
     -------
     list of dict
         One row per (generator, fraction): accuracies over seeds, mean and std.
     """
+    check_mapping("generators", generators)
+    if not generators:
+        raise ValueError("generators must not be empty")
+    for name, model in generators.items():
+        where = f"generators[{name!r}]"
+        if not isinstance(model, LatentVAE):
+            raise TypeError(f"{where} must be a LatentVAE, got {type(model).__name__}")
+        if model.kind not in ("nvae", "cvae"):
+            raise ValueError(
+                f"{where} must be a conditional model (nvae, cvae), got {model.kind!r}"
+            )
+        if model.classes != _CLASSES or tuple(model.image_shape) != _IMAGE_SHAPE:
+            raise ValueError(
+                f"{where} must generate {_CLASSES} classes of {_IMAGE_SHAPE} images, got "
+                f"{model.classes} classes of {tuple(model.image_shape)}"
+            )
+    for x_name, x, y_name, y in (
+        ("train_x", train_x, "train_y", train_y),
+        ("test_x", test_x, "test_y", test_y),
+    ):
+        check_images(x_name, x, uint8=False, min_rows=1)
+        if tuple(x.shape[1:]) != _IMAGE_SHAPE:
+            raise ValueError(f"{x_name} must have shape (N, 1, 28, 28), got {tuple(x.shape)}")
+        check_labels(y_name, y)
+        if len(y) != len(x):
+            raise ValueError(f"{y_name} must hold one label per image of {x_name}: {len(x)}")
+        if int(y.min()) < 0 or int(y.max()) >= _CLASSES:
+            raise ValueError(f"{y_name} must hold labels in [0, {_CLASSES})")
+        for name, tensor in ((x_name, x), (y_name, y)):
+            if tensor.device.type != "cpu":
+                raise ValueError(
+                    f"{name} must be on the CPU (the classifier is), got {tensor.device}"
+                )
+    for model in generators.values():
+        check_on_model("train_x", train_x, model)
+    images = check_int("images", images, _BATCH, len(train_x))
+    epochs = check_int("epochs", epochs, 1)
+    seeds = [
+        check_int(f"seeds[{i}]", s, 0, MAX_SEED)
+        for i, s in enumerate(check_sequence("seeds", seeds))
+    ]
     rows = []
     for name, model in generators.items():
         for fraction in RECIPE["fractions"]:
@@ -223,7 +300,8 @@ def run(
     ----------
     profile : {"smoke", "full"}
     seed : int
-        Seeds subsets, initial weights, batch orders and all random draws.
+        Seeds subsets, initial weights, batch orders and all random draws; in [0,
+        :data:`toposhape.training.MAX_SEED`].
     results_root : path, optional
         Results folder; checkpoints go to :func:`work_dir`, so an interrupted run resumes.
     progress : bool
@@ -239,6 +317,10 @@ def run(
     from toposhape.data import load_images
 
     settings = get_profile(profile)
+    seed = check_int("seed", seed, 0, MAX_SEED)
+    check_path("results_root", results_root)
+    check_bool("progress", progress)
+    check_callable("log", log, optional=True)
     say = log or (lambda _msg: None)
     folder = work_dir(profile, results_root)
     folder.mkdir(parents=True, exist_ok=True)
@@ -333,6 +415,7 @@ def _tile(images: np.ndarray) -> np.ndarray:
 
 def plot_latents(payload: Mapping[str, Any]) -> Figure:
     """Test codes of the VAE and the N-VAE (first two principal axes), coloured by class."""
+    check_mapping("payload", payload, "datasets", "recipe")
     names = list(payload["datasets"])
     fig = Figure(figsize=(9, 4.2 * len(names)))
     axes = fig.subplots(len(names), 2, squeeze=False)
@@ -356,6 +439,7 @@ def plot_latents(payload: Mapping[str, Any]) -> Figure:
 
 def plot_samples(payload: Mapping[str, Any]) -> Figure:
     """Ancestral samples at σ = 1 and 1.4 of every model (8 × 8 grids)."""
+    check_mapping("payload", payload, "datasets", "models", "recipe")
     names = list(payload["datasets"])
     models = list(payload["models"])
     sigmas = [f"{s:g}" for s in payload["recipe"]["sigmas"]]
@@ -376,6 +460,8 @@ def plot_samples(payload: Mapping[str, Any]) -> Figure:
 
 def plot_shared_traversals(payload: Mapping[str, Any], dataset: str) -> Figure:
     """N-VAE: every shared dimension traversed for every class (classes × values)."""
+    check_mapping("payload", payload, "datasets", "recipe")
+    check_choice("dataset", dataset, tuple(payload["datasets"]))
     grids = _unit(payload["datasets"][dataset]["shared_traversals"])  # (M, 10, V, H, W)
     fig = Figure(figsize=(3.2 * len(grids), 4.6))
     axes = fig.subplots(1, len(grids), squeeze=False)[0]
@@ -390,6 +476,8 @@ def plot_shared_traversals(payload: Mapping[str, Any], dataset: str) -> Figure:
 
 def plot_class_factors(payload: Mapping[str, Any], dataset: str) -> Figure:
     """N-VAE: per-class KL of every z_c dimension, and each class's top dimension traversed."""
+    check_mapping("payload", payload, "datasets", "recipe")
+    check_choice("dataset", dataset, tuple(payload["datasets"]))
     entry = payload["datasets"][dataset]
     cd = payload["recipe"]["class_dim"]
     kl = np.asarray(entry["models"]["N-VAE"]["kl_per_class"])[:, :cd]
@@ -415,6 +503,7 @@ def plot_class_factors(payload: Mapping[str, Any], dataset: str) -> Figure:
 
 def plot_all(payload: Mapping[str, Any]) -> dict[str, Figure]:
     """Every figure of the chapter, by name."""
+    check_mapping("payload", payload, "datasets", "models", "recipe")
     figures = {"latents": plot_latents(payload), "samples": plot_samples(payload)}
     for dataset in payload["datasets"]:
         figures[f"shared_{dataset}"] = plot_shared_traversals(payload, dataset)
@@ -424,6 +513,7 @@ def plot_all(payload: Mapping[str, Any]) -> dict[str, Figure]:
 
 def markdown_tables(payload: Mapping[str, Any]) -> dict[str, str]:
     """The chapter's tables (Markdown), by name."""
+    check_mapping("payload", payload, "datasets", "settings")
     rows = []
     for dataset, entry in payload["datasets"].items():
         for name, m in entry["models"].items():
@@ -454,6 +544,7 @@ def markdown_tables(payload: Mapping[str, Any]) -> dict[str, str]:
 
 def findings(payload: Mapping[str, Any]) -> list[str]:
     """The chapter's claims, each answered yes/no from the payload's numbers."""
+    check_mapping("payload", payload, "datasets")
     lines = []
     for dataset, entry in payload["datasets"].items():
         m = entry["models"]

@@ -15,7 +15,6 @@ draw see the same images (paired comparisons).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -24,6 +23,15 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from toposhape.autoencoder import ConnectivityAutoencoder
+from toposhape.checks import (
+    check_float,
+    check_images,
+    check_int,
+    check_labels,
+    check_optional_int,
+    check_sequence,
+    check_tensor,
+)
 from toposhape.pershom import check_p
 
 __all__ = [
@@ -47,15 +55,26 @@ def encode(model: ConnectivityAutoencoder, images: torch.Tensor, chunk: int = 10
     images : Tensor, shape (N, C, H, W)
         uint8 in [0, 255] or floating in [0, 1]; C, H, W must match the model.
 
+    chunk : int
+        Images per forward pass, >= 1.
+
     Returns
     -------
     Tensor, shape (N, branches * branch_dim), float32, on the model's device.
 
     Raises
     ------
+    TypeError
+        If ``model`` is not a :class:`ConnectivityAutoencoder`, ``images`` is not a
+        uint8 or floating tensor, or ``chunk`` is not an int.
     ValueError
-        If the image shape does not fit the model.
+        If the image shape does not fit the model, floating images are not finite and in
+        [0, 1], or ``chunk`` < 1.
     """
+    if not isinstance(model, ConnectivityAutoencoder):
+        raise TypeError(f"model must be a ConnectivityAutoencoder, got {type(model).__name__}")
+    check_tensor("images", images)
+    chunk = check_int("chunk", chunk, 1)
     cfg = model.config
     expected = (cfg["in_channels"], cfg["image_size"], cfg["image_size"])
     if images.dim() != 4 or tuple(images.shape[1:]) != expected:
@@ -63,6 +82,7 @@ def encode(model: ConnectivityAutoencoder, images: torch.Tensor, chunk: int = 10
             f"images of shape {tuple(images.shape)} do not fit the backbone, which expects "
             f"(N, {', '.join(map(str, expected))})"
         )
+    check_images("images", images)
     device = next(model.parameters()).device
     model.eval()
     out = []
@@ -109,9 +129,13 @@ def ball_counts(
 
     Raises
     ------
+    TypeError
+        If codes are not floating tensors, or ``branches``, ``ns``, ``chunk`` not ints.
     ValueError
-        On shape mismatches, radii ≤ 0, or ``n`` outside ``[1, M]``.
+        On shape or device mismatches, non-finite codes, radii that are not finite and
+        > 0, or ``n`` outside ``[1, M]``.
     """
+    check_tensor("inlier_codes", inlier_codes)
     order = torch.arange(inlier_codes.shape[0] if inlier_codes.dim() == 2 else 0)
     return draw_ball_counts(test_codes, inlier_codes, order[None], branches, radii, ns, p, chunk)[0]
 
@@ -145,35 +169,33 @@ def draw_ball_counts(
     -------
     Tensor, shape (D, len(radii), len(ns), T), int64
     """
-    check_p(p)
-    if test_codes.dim() != 2 or pool_codes.dim() != 2:
-        raise ValueError(
-            "test_codes and inlier_codes must be 2-D (points, latent), got shapes "
-            f"{tuple(test_codes.shape)} and {tuple(pool_codes.shape)}"
-        )
+    p = check_p(p)
+    for name, codes in (("test_codes", test_codes), ("inlier_codes", pool_codes)):
+        check_tensor(name, codes, ndim=2, floating=True, finite=True)
     latent = test_codes.shape[1]
     if pool_codes.shape[1] != latent:
         raise ValueError(
             f"test_codes have {latent} latent dims but inlier_codes have {pool_codes.shape[1]}"
         )
-    if branches < 1 or latent % branches:
-        raise ValueError(f"branches={branches} must be >= 1 and divide the latent size {latent}")
-    if not radii or not all(math.isfinite(r) and r > 0 for r in radii):
+    if test_codes.device != pool_codes.device:
         raise ValueError(
-            f"radii must be a non-empty sequence of positive finite numbers, got {radii}"
+            f"test_codes ({test_codes.device}) and inlier_codes ({pool_codes.device}) must be "
+            "on one device"
         )
-    if orders.dim() != 2 or orders.dtype != torch.int64:
-        raise ValueError(
-            f"orders must be a 2-D int64 tensor (draws, n), got {orders.dtype} "
-            f"of shape {tuple(orders.shape)}"
-        )
+    branches = check_int("branches", branches, 1)
+    if latent % branches:
+        raise ValueError(f"branches={branches} must divide the latent size {latent}")
+    check_sequence("radii", radii)
+    radii = [check_float("radii", r, 0.0, low_open=True) for r in radii]
+    check_tensor("orders", orders, ndim=2)
+    if orders.dtype != torch.int64:
+        raise TypeError(f"orders must be an int64 tensor (draws, n), got {orders.dtype}")
     m = orders.shape[1]
-    if not ns or min(ns) < 1 or max(ns) > m:
-        raise ValueError(f"every n in ns={list(ns)} must lie in [1, {m}] (the inliers given)")
+    check_sequence("ns", ns)
+    ns = [check_int("ns", n, 1, m) for n in ns]
     if orders.numel() and (orders.min() < 0 or orders.max() >= len(pool_codes)):
         raise ValueError(f"orders must index the {len(pool_codes)} pool codes")
-    if chunk is not None and chunk < 1:
-        raise ValueError(f"chunk must be None or >= 1, got {chunk}")
+    chunk = check_optional_int("chunk", chunk, 1)
     dim = latent // branches
     used, positions = torch.unique(orders, return_inverse=True)  # positions: (D, N)
     inl = pool_codes[used.to(pool_codes.device)]
@@ -220,11 +242,15 @@ def class_draws(
 
     Raises
     ------
+    TypeError
+        If ``labels`` is not an integer tensor, or ``n``, ``draws``, ``seed`` or a class
+        is not an int.
     ValueError
         If a class has fewer than ``n`` training images, or ``n``/``draws`` < 1.
     """
-    if n < 1 or draws < 1:
-        raise ValueError(f"need n >= 1 and draws >= 1, got n={n}, draws={draws}")
+    n, draws, seed = check_int("n", n, 1), check_int("draws", draws, 1), check_int("seed", seed)
+    check_labels("labels", labels)
+    classes = [check_int("classes", c) for c in classes]
     labels = labels.cpu()
     out = {}
     for c in classes:
@@ -242,10 +268,36 @@ def class_draws(
 
 
 def auroc(scores: np.ndarray | torch.Tensor, is_inlier: np.ndarray | torch.Tensor) -> float:
-    """Area under the ROC curve with inliers as positives (higher score = more normal)."""
+    """Area under the ROC curve with inliers as positives (higher score = more normal).
+
+    Parameters
+    ----------
+    scores : array or Tensor, shape (T,)
+        Finite scores.
+    is_inlier : array or Tensor of bool, shape (T,)
+        Must hold both inliers and outliers (the AUROC is undefined otherwise).
+
+    Raises
+    ------
+    ValueError
+        On shape mismatch, non-finite scores, a label array that is not boolean (0/1),
+        or only one of the two kinds present.
+    """
     scores = np.asarray(torch.as_tensor(scores).double().cpu())
-    is_inlier = np.asarray(torch.as_tensor(is_inlier).cpu(), dtype=bool)
-    return float(roc_auc_score(is_inlier, scores))
+    labels = np.asarray(torch.as_tensor(is_inlier).cpu())
+    if scores.ndim != 1 or labels.shape != scores.shape:
+        raise ValueError(
+            f"scores and is_inlier must be 1-D of one length, got {scores.shape} and {labels.shape}"
+        )
+    if not np.isfinite(scores).all():
+        raise ValueError("scores contain NaN or inf")
+    if labels.dtype != bool and not np.isin(labels, (0, 1)).all():
+        raise ValueError(f"is_inlier must be boolean (or 0/1), got values {np.unique(labels)[:5]}")
+    labels = labels.astype(bool)
+    if labels.all() or not labels.any():
+        kind = "inliers" if labels.all() else "outliers"
+        raise ValueError(f"is_inlier holds only {kind}; the AUROC needs both")
+    return float(roc_auc_score(labels, scores))
 
 
 #: A scorer gets the inlier training indices of every draw of one class, shape
@@ -283,15 +335,40 @@ def run_protocol(
     Returns
     -------
     ndarray, shape (classes, draws, variants, len(ns)), float64
+
+    Raises
+    ------
+    ValueError
+        If a class has no test images (or only test images), too few training images,
+        or the scorer returns scores of the wrong shape.
     """
+    check_tensor("test_labels", test_labels, ndim=1)
+    check_sequence("ns", ns)
+    ns = [check_int("ns", n, 1) for n in ns]
+    test_labels = test_labels.cpu()
     if classes is None:
         classes = sorted(int(c) for c in torch.unique(test_labels))
+    for c in classes:
+        present = int((test_labels == c).sum())
+        if present in (0, len(test_labels)):
+            raise ValueError(
+                f"class {c} has {present} of the {len(test_labels)} test images; its AUROC "
+                "needs test images inside and outside the class"
+            )
     inliers = class_draws(train_labels, classes, max(ns), draws, seed)
-    test_labels = test_labels.cpu()
     table = None
     for ci, c in enumerate(classes):
         positive = (test_labels == c).numpy()
         scores = scorer(inliers[c], ns).cpu()
+        if (
+            scores.dim() != 4
+            or scores.shape[::2] != (draws, len(ns))
+            or scores.shape[3] != len(positive)
+        ):
+            raise ValueError(
+                f"the scorer returned scores of shape {tuple(scores.shape)} for class {c}; "
+                f"expected (draws={draws}, variants, len(ns)={len(ns)}, T={len(positive)})"
+            )
         if table is None:
             table = np.empty((len(classes), draws, scores.shape[1], len(ns)))
         for d in range(draws):
@@ -320,7 +397,19 @@ def summarise(table: np.ndarray, classes: Sequence[Any]) -> dict[str, Any]:
         ``mean`` (over classes of the per-class mean over draws), ``std`` (the per-class
         std over draws, averaged over classes, as in the reference), ``per_class`` means
         and ``per_class_std``.
+
+    Raises
+    ------
+    ValueError
+        If ``table`` is not 2-D with one row per class, or holds NaN.
     """
+    table = np.asarray(table, dtype=float)
+    if table.ndim != 2 or table.shape[0] != len(classes) or table.shape[1] < 1:
+        raise ValueError(
+            f"table must have shape (classes={len(classes)}, draws >= 1), got {table.shape}"
+        )
+    if np.isnan(table).any():
+        raise ValueError("table holds NaN AUROCs")
     per_class = table.mean(axis=1)
     per_class_std = table.std(axis=1)
     return {

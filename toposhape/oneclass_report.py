@@ -9,6 +9,11 @@ AUROC, the standard deviation across seeds (sample std, ``ddof = 1``), and besid
 reference's own ± (the per-class std over the 5 inlier draws, averaged over classes, then
 over seeds). Comparisons follow one noise rule, fixed before any natural-image number was
 seen (:func:`verdict`).
+
+Every function checks the parts of the payload it reads before any work (a NaN AUROC, a
+missing field or a value of the wrong type) and raises ``TypeError`` / ``ValueError``
+naming the field, e.g. ``payload['evaluations'][3]['rows'][0]['mean']``: a table never
+shows ``nan``.
 """
 
 from __future__ import annotations
@@ -22,8 +27,16 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Polygon
 
-from toposhape.image_sets import DISPLAY_NAMES
-from toposhape.oneclass_study import ANCHORS, BASELINES, CIFAR_COMMAND, RECIPE
+from toposhape.checks import (
+    check_array,
+    check_bool,
+    check_choice,
+    check_float,
+    check_int,
+    check_sequence,
+)
+from toposhape.image_sets import DISPLAY_NAMES, IMAGE_SETS
+from toposhape.oneclass_study import ANCHORS, BASELINES, CIFAR_COMMAND, RECIPE, check_settings
 from toposhape.training import history_seconds
 
 #: A difference is "clear" when it exceeds this many standard errors of the difference of
@@ -33,19 +46,239 @@ NOISE_SE = 2.0
 #: Cells of the paper's Table 1 that cannot be run offline (data not obtainable).
 UNOBTAINABLE = ("cifar20", "cifar100", "imagenet")
 
+# Evaluation kinds and splits of the payload's evaluations, and the splits of its datasets.
+_KINDS = ("main", "ablation", "large_n", "jpeg")
+_EVAL_SPLITS = ("test", "test-jpeg1000", "test-png")
+_DATA_SPLITS = ("train", "test", "test-png")
+
+# The profile settings the report reads.
+_SETTINGS = (
+    "datasets",
+    "eval_datasets",
+    "ns",
+    "ablation_dataset",
+    "ablation_evals",
+    "lambdas",
+    "radii",
+    "large_n",
+    "baseline_sets",
+)
+
+
+# ---------------------------------------------------------------------------
+# Checks of a payload: each function checks the parts it reads, before any work
+# ---------------------------------------------------------------------------
+
+
+def _mapping(name: str, value: object, keys: Sequence[str] = ()) -> Mapping[str, Any]:
+    """``value`` if it is a mapping holding ``keys``; TypeError / ValueError naming it."""
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{name} must be a mapping, got {type(value).__name__}")
+    missing = [key for key in keys if key not in value]
+    if missing:
+        raise ValueError(f"{name} lacks {missing}")
+    return value
+
+
+def _string(name: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, got {value!r} ({type(value).__name__})")
+    return value
+
+
+def _array(name: str, value: object, ndim: int, integer: bool = False) -> np.ndarray:
+    """A nested list of finite numbers as an ndarray with ``ndim`` dimensions, ≥ 1 row."""
+    try:
+        array = np.asarray(value)
+    except ValueError as exc:  # ragged
+        raise ValueError(f"{name} must be a rectangular array of numbers") from exc
+    array = check_array(name, array, ndim, integer=integer)
+    if integer and (array < 0).any():
+        raise ValueError(f"{name} must hold counts >= 0")
+    return array
+
+
+def _check_rows(name: str, rows: object, radius: bool) -> None:
+    check_sequence(name, rows, nonempty=False)
+    for j, row in enumerate(rows):
+        at = f"{name}[{j}]"
+        _mapping(at, row, ("n", "mean", "std", *(("radius",) if radius else ())))
+        check_int(f"{at}['n']", row["n"], 1)
+        check_float(f"{at}['mean']", row["mean"], 0.0, 1.0)
+        check_float(f"{at}['std']", row["std"], 0.0)
+        if radius:
+            check_float(f"{at}['radius']", row["radius"], 0.0, low_open=True)
+
+
+def _check_evaluations(evaluations: object) -> None:
+    name = "payload['evaluations']"
+    check_sequence(name, evaluations, nonempty=False)
+    for i, entry in enumerate(evaluations):
+        at = f"{name}[{i}]"
+        _mapping(at, entry, ("setting", "eval", "kind", "split", "spec", "rows", "test_images"))
+        _string(f"{at}['setting']", entry["setting"])
+        _string(f"{at}['eval']", entry["eval"])
+        check_choice(f"{at}['kind']", entry["kind"], _KINDS)
+        check_choice(f"{at}['split']", entry["split"], _EVAL_SPLITS)
+        spec = _mapping(f"{at}['spec']", entry["spec"], ("seed",))
+        check_int(f"{at}['spec']['seed']", spec["seed"], 0)
+        check_int(f"{at}['test_images']", entry["test_images"], 1)
+        if entry.get("calibrated_radius") is not None:
+            check_float(
+                f"{at}['calibrated_radius']", entry["calibrated_radius"], 0.0, low_open=True
+            )
+        _check_rows(f"{at}['rows']", entry["rows"], radius=True)
+
+
+def _check_baselines(baselines: object) -> None:
+    name = "payload['baselines']"
+    check_sequence(name, baselines, nonempty=False)
+    for i, entry in enumerate(baselines):
+        at = f"{name}[{i}]"
+        _mapping(at, entry, ("method", "eval", "rows"))
+        check_choice(f"{at}['method']", entry["method"], tuple(BASELINES))
+        _string(f"{at}['eval']", entry["eval"])
+        _check_rows(f"{at}['rows']", entry["rows"], radius=False)
+
+
+def _check_backbones(backbones: object) -> None:
+    name = "payload['backbones']"
+    for key, backbone in _mapping(name, backbones).items():
+        at = f"{name}[{key!r}]"
+        _mapping(at, backbone, ("spec", "setting", "history", "deaths"))
+        _string(f"{at}['setting']", backbone["setting"])
+        spec = _mapping(f"{at}['spec']", backbone["spec"], ("dataset", "lam", "branches", "seed"))
+        _string(f"{at}['spec']['dataset']", spec["dataset"])
+        check_float(f"{at}['spec']['lam']", spec["lam"], 0.0)
+        check_int(f"{at}['spec']['branches']", spec["branches"], 1)
+        check_int(f"{at}['spec']['seed']", spec["seed"], 0)
+        check_sequence(f"{at}['history']", backbone["history"])
+        for e, epoch in enumerate(backbone["history"]):
+            where = f"{at}['history'][{e}]"
+            keys = ("epoch", "seconds", "reconstruction_l1", "connectivity", "death_mean")
+            _mapping(where, epoch, keys)
+            check_int(f"{where}['epoch']", epoch["epoch"], 1)
+            for key in keys[1:]:
+                check_float(f"{where}[{key!r}]", epoch[key], 0.0)
+        where = f"{at}['deaths']"
+        keys = ("mean", "frac_within", "cv", "per_branch_mean", "histogram")
+        deaths = _mapping(where, backbone["deaths"], keys)
+        check_float(f"{where}['mean']", deaths["mean"], 0.0)
+        check_float(f"{where}['frac_within']", deaths["frac_within"], 0.0, 1.0)
+        check_float(f"{where}['cv']", deaths["cv"], 0.0, allow_inf=True)
+        _array(f"{where}['per_branch_mean']", deaths["per_branch_mean"], 1)
+        histogram = _mapping(f"{where}['histogram']", deaths["histogram"], ("edges", "counts"))
+        edges = _array(f"{where}['histogram']['edges']", histogram["edges"], 1)
+        counts = _array(f"{where}['histogram']['counts']", histogram["counts"], 1, integer=True)
+        if len(edges) != len(counts) + 1 or (np.diff(edges) < 0).any():
+            raise ValueError(
+                f"{where}['histogram'] must have increasing edges, one more than its counts"
+            )
+
+
+def _check_datasets(datasets: object) -> None:
+    name = "payload['datasets']"
+    for key, info in _mapping(name, datasets).items():
+        at = f"{name}[{key!r}]"
+        _mapping(at, info, ("labels", "records"))
+        for split, label in _mapping(f"{at}['labels']", info["labels"]).items():
+            _string(f"{at}['labels'][{split!r}]", label)
+        for split, record in _mapping(f"{at}['records']", info["records"]).items():
+            where = f"{at}['records'][{split!r}]"
+            _mapping(f"{where}['formats']", _mapping(where, record, ("formats",))["formats"])
+
+
+def _check_toy(toy: object) -> None:
+    name = "payload['toy']"
+    _mapping(name, toy, ("eta", "points", "xs", "ys", "counts"))
+    check_float(f"{name}['eta']", toy["eta"], 0.0, low_open=True)
+    points = _array(f"{name}['points']", toy["points"], 2)
+    if points.shape[1] != 2:
+        raise ValueError(f"{name}['points'] must have shape (n, 2), got {points.shape}")
+    xs = _array(f"{name}['xs']", toy["xs"], 1)
+    ys = _array(f"{name}['ys']", toy["ys"], 1)
+    counts = _array(f"{name}['counts']", toy["counts"], 2, integer=True)
+    if counts.shape != (len(ys), len(xs)):
+        raise ValueError(
+            f"{name}['counts'] must have shape (len(ys), len(xs)) = {(len(ys), len(xs))}, "
+            f"got {counts.shape}"
+        )
+
+
+def _check_score_examples(examples: object) -> None:
+    name = "payload['score_examples']"
+    check_sequence(name, examples, nonempty=False)
+    for i, example in enumerate(examples):
+        at = f"{name}[{i}]"
+        keys = ("backbone", "eval", "class", "n", "max_score", "inliers", "outliers")
+        _mapping(at, example, keys)
+        _string(f"{at}['backbone']", example["backbone"])
+        _string(f"{at}['eval']", example["eval"])
+        check_int(f"{at}['n']", example["n"], 1)
+        check_int(f"{at}['max_score']", example["max_score"], 0)
+        inliers = _array(f"{at}['inliers']", example["inliers"], 1, integer=True)
+        outliers = _array(f"{at}['outliers']", example["outliers"], 1, integer=True)
+        if len(inliers) != len(outliers):
+            raise ValueError(f"{at}['inliers'] and ['outliers'] must have one length")
+
+
+_PARTS = {
+    "settings": lambda settings: check_settings(settings, _SETTINGS),
+    "evaluations": _check_evaluations,
+    "baselines": _check_baselines,
+    "backbones": _check_backbones,
+    "datasets": _check_datasets,
+    "toy": _check_toy,
+    "score_examples": _check_score_examples,
+}
+
+
+def _payload(payload: object, *parts: str) -> Mapping[str, Any]:
+    """``payload`` if it is a mapping whose ``parts`` are well formed (numbers finite)."""
+    _mapping("payload", payload, parts)
+    for part in parts:
+        _PARTS[part](payload[part])
+    return payload
+
+
+def _check_stats(name: str, stats: object, draw_std: bool = False) -> Mapping[str, Any]:
+    """A summary of :func:`seed_stats` (``draw_std`` read if asked)."""
+    keys = ("values", "mean", "seed_std", *(("draw_std",) if draw_std else ()))
+    _mapping(name, stats, keys)
+    for value in check_sequence(f"{name}['values']", stats["values"]):
+        check_float(f"{name}['values']", value)
+    check_float(f"{name}['mean']", stats["mean"])
+    if stats["seed_std"] is not None:
+        check_float(f"{name}['seed_std']", stats["seed_std"], 0.0)
+    if draw_std:
+        check_float(f"{name}['draw_std']", stats["draw_std"], 0.0)
+    return stats
+
 
 def dataset_name(name: str) -> str:
-    """Display name of a dataset key (``cifar10`` → ``CIFAR-10``)."""
-    return DISPLAY_NAMES.get(name, name)
+    """Display name of a dataset key (``cifar10`` → ``CIFAR-10``; other strings unchanged)."""
+    return DISPLAY_NAMES.get(_string("name", name), name)
 
 
 def setting_name(dataset: str, lam: float, branches: int = 16, branch_dim: int = 10) -> str:
-    """The payload key of a backbone setting (all seeds), as ``BackboneSpec.setting``."""
+    """The payload key of a backbone setting (all seeds), as ``BackboneSpec.setting``.
+
+    ``dataset`` is one of :data:`~toposhape.image_sets.IMAGE_SETS`, ``lam`` ≥ 0 finite,
+    ``branches`` and ``branch_dim`` ints ≥ 1.
+    """
+    check_choice("dataset", dataset, tuple(IMAGE_SETS))
+    check_float("lam", lam, 0.0)
+    check_int("branches", branches, 1)
+    check_int("branch_dim", branch_dim, 1)
     return f"{dataset}-lam{lam:g}-{branches}x{branch_dim}"
 
 
 def headline_n(payload: Mapping[str, Any]) -> int:
     """The n of the reference's main table (120), or the profile's middle n."""
+    return _headline_n(_payload(payload, "settings"))
+
+
+def _headline_n(payload: Mapping[str, Any]) -> int:
     ns = payload["settings"]["ns"]
     return 120 if 120 in ns else ns[len(ns) // 2]
 
@@ -78,12 +311,14 @@ def seed_stats(
     Parameters
     ----------
     payload : mapping
+        Its ``evaluations`` are read (rows with finite AUROCs in [0, 1]).
     setting : str
         A backbone setting without seed, e.g. ``cifar10-lam20-16x10``.
     eval_name : str
     n : int
+        ≥ 1.
     radius : float, "calibrated" or None
-        None is η; "calibrated" is each run's own calibrated radius.
+        A finite radius > 0; None is η; "calibrated" is each run's own calibrated radius.
     kind : str or sequence of str
         Evaluation kinds to read (``main``, ``ablation``, ``large_n``, ``jpeg``).
     split : str
@@ -95,7 +330,38 @@ def seed_stats(
         ``values`` and ``seeds`` (one per training run), ``mean``, ``seed_std`` (None for
         one seed), ``draw_std`` (the reference's ±: per-class std over draws, averaged) and
         ``radii`` (the radius each run used); None when nothing matches.
+
+    Raises
+    ------
+    TypeError, ValueError
+        On a malformed payload or a bad argument, naming it.
     """
+    _payload(payload, "evaluations")
+    _string("setting", setting)
+    _string("eval_name", eval_name)
+    check_int("n", n, 1)
+    if radius is not None and radius != "calibrated":
+        if isinstance(radius, str):
+            raise ValueError(f"radius must be a number, 'calibrated' or None, got {radius!r}")
+        check_float("radius", radius, 0.0, low_open=True)
+    if isinstance(kind, str):
+        check_choice("kind", kind, _KINDS)
+    else:
+        for item in check_sequence("kind", kind):
+            check_choice("kind", item, _KINDS)
+    check_choice("split", split, _EVAL_SPLITS)
+    return _seed_stats(payload, setting, eval_name, n, radius, kind, split)
+
+
+def _seed_stats(
+    payload: Mapping[str, Any],
+    setting: str,
+    eval_name: str,
+    n: int,
+    radius: float | str | None = None,
+    kind: str | Sequence[str] = ("main", "ablation"),
+    split: str = "test",
+) -> dict[str, Any] | None:
     kinds = (kind,) if isinstance(kind, str) else tuple(kind)
     values, seeds, draw_stds, radii = [], [], [], []
     for entry in payload["evaluations"]:
@@ -126,9 +392,15 @@ def seed_stats(
 
 
 def fmt(stats: Mapping[str, Any] | None, draws: bool = True) -> str:
-    """``mean ± seed std (draws ± d, k seeds)``, or a dash when there is nothing."""
+    """``mean ± seed std (draws ± d, k seeds)``, or a dash when there is nothing.
+
+    ``stats`` is None or a summary of :func:`seed_stats` with finite numbers (``draw_std``
+    is read if ``draws``).
+    """
+    check_bool("draws", draws)
     if stats is None:
         return "—"
+    _check_stats("stats", stats, draw_std=draws)
     k = len(stats["values"])
     text = f"{stats['mean']:.2f}"
     text += f" ± {stats['seed_std']:.2f}" if stats["seed_std"] is not None else ""
@@ -147,7 +419,14 @@ def verdict(
     when |Δ| > :data:`NOISE_SE` · SE and "within noise" otherwise. A side with one run
     borrows ``noise_std`` (the seed std measured on a comparable multi-seed setting) as its
     s; without it the answer is "one seed" (no noise estimate).
+
+    ``a`` and ``b`` are summaries of :func:`seed_stats` (``values``, ``mean``, ``seed_std``)
+    with finite numbers; ``noise_std`` is None or finite ≥ 0.
     """
+    _check_stats("a", a)
+    _check_stats("b", b)
+    if noise_std is not None:
+        check_float("noise_std", noise_std, 0.0)
     delta = a["mean"] - b["mean"]
     terms = []
     for side in (a, b):
@@ -167,7 +446,17 @@ def _say(answer: str) -> str:
 
 def scored_on(payload: Mapping[str, Any], name: str, split: str = "test") -> str:
     """Short label of the split a number was scored on, from its record: e.g.
-    ``CIFAR-10 (JPEG test)``, ``TinyImageNet-200 (JPEG val)``, ``MNIST (test)``."""
+    ``CIFAR-10 (JPEG test)``, ``TinyImageNet-200 (JPEG val)``, ``MNIST (test)``.
+
+    ``payload``'s ``datasets`` are read; ``split`` is "train", "test" or "test-png".
+    """
+    _payload(payload, "datasets")
+    _string("name", name)
+    check_choice("split", split, _DATA_SPLITS)
+    return _scored_on(payload, name, split)
+
+
+def _scored_on(payload: Mapping[str, Any], name: str, split: str = "test") -> str:
     record = payload["datasets"].get(name, {}).get("records", {}).get(split)
     if record is None:
         return dataset_name(name)
@@ -177,7 +466,17 @@ def scored_on(payload: Mapping[str, Any], name: str, split: str = "test") -> str
 
 
 def dataset_label(payload: Mapping[str, Any], name: str, split: str = "test") -> str:
-    """What a number on ``name`` was computed on, from the dataset record (e.g. JPEG test)."""
+    """What a number on ``name`` was computed on, from the dataset record (e.g. JPEG test).
+
+    Arguments as in :func:`scored_on`.
+    """
+    _payload(payload, "datasets")
+    _string("name", name)
+    check_choice("split", split, _DATA_SPLITS)
+    return _dataset_label(payload, name, split)
+
+
+def _dataset_label(payload: Mapping[str, Any], name: str, split: str = "test") -> str:
     labels = payload["datasets"].get(name, {}).get("labels", {})
     return labels.get(split, dataset_name(name))
 
@@ -194,7 +493,8 @@ def table1(payload: Mapping[str, Any]) -> pd.DataFrame:
     payload has: the anchor, our λ = 20 and λ = 0 backbones at η, λ = 20 at the calibrated
     radius (all at n = 120, mean ± seed std with the draws' ±), and the data read.
     """
-    n0 = headline_n(payload)
+    _payload(payload, "settings", "evaluations", "datasets")
+    n0 = _headline_n(payload)
     rows = []
     for backbone, evals in ANCHORS["table1"].items():
         for eval_name, anchor in evals.items():
@@ -206,18 +506,18 @@ def table1(payload: Mapping[str, Any]) -> pd.DataFrame:
             rows.append(
                 {
                     "backbone → one-class set": f"{dataset_name(backbone)} → "
-                    f"{scored_on(payload, eval_name)}",
+                    f"{_scored_on(payload, eval_name)}",
                     "anchor (paper)": f"{anchor:.2f}",
-                    "ours, λ = 20": fmt(seed_stats(payload, lam20, eval_name, n0)),
+                    "ours, λ = 20": fmt(_seed_stats(payload, lam20, eval_name, n0)),
                     "ours, λ = 0": fmt(
-                        seed_stats(payload, setting_name(backbone, 0.0), eval_name, n0)
+                        _seed_stats(payload, setting_name(backbone, 0.0), eval_name, n0)
                     ),
                     "λ = 20, calibrated radius": fmt(
-                        seed_stats(payload, lam20, eval_name, n0, "calibrated"), draws=False
+                        _seed_stats(payload, lam20, eval_name, n0, "calibrated"), draws=False
                     ),
                     "data (trained on / scored)": (
-                        f"{dataset_label(payload, backbone, 'train')} / "
-                        f"{dataset_label(payload, eval_name)}"
+                        f"{_dataset_label(payload, backbone, 'train')} / "
+                        f"{_dataset_label(payload, eval_name)}"
                     ),
                 }
             )
@@ -226,6 +526,7 @@ def table1(payload: Mapping[str, Any]) -> pd.DataFrame:
 
 def not_runnable_line(payload: Mapping[str, Any]) -> str:
     """One line naming the Table 1 cells this payload cannot fill, and why."""
+    _payload(payload, "settings")
     have = set(payload["settings"]["datasets"]) | set(payload["settings"]["eval_datasets"])
     missing = [
         f"{dataset_name(b)} → {dataset_name(e)}"
@@ -243,6 +544,7 @@ def not_runnable_line(payload: Mapping[str, Any]) -> str:
 
 def by_n_table(payload: Mapping[str, Any]) -> pd.DataFrame:
     """AUROC by number of inliers n, every λ = 20 / λ = 0 pair of the payload."""
+    _payload(payload, "settings", "evaluations", "datasets")
     rows = []
     for backbone in payload["settings"]["datasets"]:
         for eval_name in payload["settings"]["eval_datasets"]:
@@ -250,11 +552,11 @@ def by_n_table(payload: Mapping[str, Any]) -> pd.DataFrame:
                 setting = setting_name(backbone, lam)
                 row = {
                     "backbone → one-class set": f"{dataset_name(backbone)} → "
-                    f"{scored_on(payload, eval_name)}",
+                    f"{_scored_on(payload, eval_name)}",
                     "λ": f"{lam:g}",
                 }
                 for n in payload["settings"]["ns"]:
-                    row[f"n = {n}"] = fmt(seed_stats(payload, setting, eval_name, n))
+                    row[f"n = {n}"] = fmt(_seed_stats(payload, setting, eval_name, n))
                 rows.append(row)
     return pd.DataFrame(rows)
 
@@ -265,7 +567,8 @@ def jpeg_table(payload: Mapping[str, Any]) -> pd.DataFrame | None:
     None when no evaluation set has such a subset (e.g. CIFAR-10 read from the pickles,
     whose test split is lossless to begin with).
     """
-    n0 = headline_n(payload)
+    _payload(payload, "settings", "evaluations")
+    n0 = _headline_n(payload)
     rows = []
     for entry in payload["evaluations"]:
         if entry["kind"] != "jpeg" or entry["split"] != "test-png":
@@ -273,8 +576,8 @@ def jpeg_table(payload: Mapping[str, Any]) -> pd.DataFrame | None:
         setting, eval_name = entry["setting"], entry["eval"]
         if any(r["setting"] == setting and r["set"] == eval_name for r in rows):
             continue
-        png = seed_stats(payload, setting, eval_name, n0, kind="jpeg", split="test-png")
-        jpg = seed_stats(payload, setting, eval_name, n0, kind="jpeg", split="test-jpeg1000")
+        png = _seed_stats(payload, setting, eval_name, n0, kind="jpeg", split="test-png")
+        jpg = _seed_stats(payload, setting, eval_name, n0, kind="jpeg", split="test-jpeg1000")
         if png is None or jpg is None:
             continue
         diffs = np.subtract(jpg["values"], png["values"])  # paired: same run, same inliers
@@ -296,11 +599,13 @@ def jpeg_table(payload: Mapping[str, Any]) -> pd.DataFrame | None:
 
 def baselines_table(payload: Mapping[str, Any], eval_name: str) -> pd.DataFrame:
     """Every method on one set in the same draws, at each n it was run."""
+    _payload(payload, "settings", "evaluations", "baselines")
+    _string("eval_name", eval_name)
     ns = payload["settings"]["ns"]
     rows = []
     for backbone in payload["settings"]["datasets"]:
         for lam in (RECIPE["lam"], 0.0):
-            stats = {n: seed_stats(payload, setting_name(backbone, lam), eval_name, n) for n in ns}
+            stats = {n: _seed_stats(payload, setting_name(backbone, lam), eval_name, n) for n in ns}
             if all(s is None for s in stats.values()):
                 continue
             label = f"η-balls, autoencoder λ = {lam:g} trained on {dataset_name(backbone)}"
@@ -322,6 +627,7 @@ def baselines_table(payload: Mapping[str, Any], eval_name: str) -> pd.DataFrame:
 
 def backbones_table(payload: Mapping[str, Any]) -> pd.DataFrame:
     """Per backbone setting: runs, epochs, training time, final losses, held-out deaths."""
+    _payload(payload, "backbones")
     groups: dict[str, list[dict]] = {}
     for b in payload["backbones"].values():
         groups.setdefault(b["setting"], []).append(b)
@@ -354,7 +660,8 @@ def ablation_tables(payload: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
         ``lambda`` (n = headline and ``large_n`` if run), ``radius`` and ``branches``
         DataFrames; the anchor column is the paper's CIFAR-100 → CIFAR-10 (shape only).
     """
-    n0 = headline_n(payload)
+    _payload(payload, "settings", "evaluations", "datasets")
+    n0 = _headline_n(payload)
     s = payload["settings"]
     ablation, large = s["ablation_dataset"], s["large_n"]
     out = {}
@@ -362,10 +669,10 @@ def ablation_tables(payload: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
     for lam in s["lambdas"]:
         row = {"λ": f"{lam:g}"}
         for e in s["ablation_evals"]:
-            stats = seed_stats(payload, setting_name(ablation, float(lam)), e, n0)
-            row[f"{dataset_name(ablation)} → {scored_on(payload, e)}, n = {n0}"] = fmt(stats)
+            stats = _seed_stats(payload, setting_name(ablation, float(lam)), e, n0)
+            row[f"{dataset_name(ablation)} → {_scored_on(payload, e)}, n = {n0}"] = fmt(stats)
             if large:
-                big = seed_stats(
+                big = _seed_stats(
                     payload, setting_name(ablation, float(lam)), e, large, kind="large_n"
                 )
                 row[f"… n = {large}"] = fmt(big, draws=False)
@@ -379,8 +686,8 @@ def ablation_tables(payload: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
     for r in s["radii"]:
         row = {"radius η'": f"{r:g}"}
         for e in s["ablation_evals"]:
-            row[f"{dataset_name(ablation)} → {scored_on(payload, e)}, n = {n0}"] = fmt(
-                seed_stats(payload, main, e, n0, float(r))
+            row[f"{dataset_name(ablation)} → {_scored_on(payload, e)}, n = {n0}"] = fmt(
+                _seed_stats(payload, main, e, n0, float(r))
             )
         row["anchor"] = ANCHORS["radius"]["values"].get(f"{r:g}", "—")
         radius_rows.append(row)
@@ -393,8 +700,8 @@ def ablation_tables(payload: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
     ):
         row = {"latent": label}
         for e in s["ablation_evals"]:
-            row[f"{dataset_name(ablation)} → {scored_on(payload, e)}, n = {n0}"] = fmt(
-                seed_stats(payload, setting, e, n0)
+            row[f"{dataset_name(ablation)} → {_scored_on(payload, e)}, n = {n0}"] = fmt(
+                _seed_stats(payload, setting, e, n0)
             )
         row["anchor"] = anchor
         branch_rows.append(row)
@@ -417,34 +724,35 @@ def findings(payload: Mapping[str, Any]) -> dict[str, list[str]]:
         calibrated radius; distance to the anchors) and ``ablations`` (shape of the λ and
         radius curves against the anchor's, branches), lists of Markdown lines.
     """
-    n0 = headline_n(payload)
+    _payload(payload, "settings", "evaluations", "baselines", "backbones", "datasets")
+    n0 = _headline_n(payload)
     s = payload["settings"]
     main, ablations = [], []
     for train in s["datasets"]:
         for e in s["eval_datasets"]:
-            a = seed_stats(payload, setting_name(train, RECIPE["lam"]), e, n0)
-            b = seed_stats(payload, setting_name(train, 0.0), e, n0)
+            a = _seed_stats(payload, setting_name(train, RECIPE["lam"]), e, n0)
+            b = _seed_stats(payload, setting_name(train, 0.0), e, n0)
             if a is None or b is None:
                 continue
             kind = "same dataset" if train == e else "transfer"
             answer, delta, se = verdict(a, b)
             main.append(
-                f"λ = 20 beats λ = 0 for {dataset_name(train)} → {scored_on(payload, e)} ({kind}, "
+                f"λ = 20 beats λ = 0 for {dataset_name(train)} → {_scored_on(payload, e)} ({kind}, "
                 f"n = {n0}): {_say(answer)} ({a['mean']:.2f} vs {b['mean']:.2f}, "
                 f"Δ = {delta:+.2f}" + (f", SE {se:.2f}" if se is not None else "") + ")."
             )
-            c = seed_stats(payload, setting_name(train, RECIPE["lam"]), e, n0, "calibrated")
+            c = _seed_stats(payload, setting_name(train, RECIPE["lam"]), e, n0, "calibrated")
             if c is not None:
                 answer, delta, se = verdict(c, a)
                 main.append(
                     f"The calibrated radius (mean {np.mean(c['radii']):.2f}) beats η = 2 for "
-                    f"{dataset_name(train)} → {scored_on(payload, e)}: {_say(answer)} "
+                    f"{dataset_name(train)} → {_scored_on(payload, e)}: {_say(answer)} "
                     f"({c['mean']:.2f} vs {a['mean']:.2f})."
                 )
             anchor = ANCHORS["table1"].get(train, {}).get(e)
             if anchor is not None:
                 main.append(
-                    f"{dataset_name(train)} → {scored_on(payload, e)}: ours {a['mean']:.2f} "
+                    f"{dataset_name(train)} → {_scored_on(payload, e)}: ours {a['mean']:.2f} "
                     f"against the anchor {anchor:.2f} ({a['mean'] - anchor:+.2f})."
                 )
     for train in s["datasets"]:
@@ -476,8 +784,8 @@ def findings(payload: Mapping[str, Any]) -> dict[str, list[str]]:
         if entry["kind"] != "jpeg" or key in seen:
             continue
         seen.add(key)
-        png = seed_stats(payload, *key, n0, kind="jpeg", split="test-png")
-        jpg = seed_stats(payload, *key, n0, kind="jpeg", split="test-jpeg1000")
+        png = _seed_stats(payload, *key, n0, kind="jpeg", split="test-png")
+        jpg = _seed_stats(payload, *key, n0, kind="jpeg", split="test-jpeg1000")
         if png is None or jpg is None:
             continue
         diffs = np.subtract(jpg["values"], png["values"])
@@ -490,7 +798,7 @@ def findings(payload: Mapping[str, Any]) -> dict[str, list[str]]:
         )
     for e in s["baseline_sets"]:
         for train in s["datasets"]:
-            ours = seed_stats(payload, setting_name(train, RECIPE["lam"]), e, n0)
+            ours = _seed_stats(payload, setting_name(train, RECIPE["lam"]), e, n0)
             if ours is None:
                 continue
             for entry in payload["baselines"]:
@@ -500,19 +808,19 @@ def findings(payload: Mapping[str, Any]) -> dict[str, list[str]]:
                 base = {"mean": 100 * found[0]["mean"], "seed_std": None, "values": [0]}
                 answer, delta, _ = verdict(ours, base, noise_std=ours["seed_std"])
                 main.append(
-                    f"On {scored_on(payload, e)}, η-balls (λ = 20, {dataset_name(train)} backbone) "
-                    f"beat {BASELINES[entry['method']]}: {_say(answer)} ({ours['mean']:.2f} vs "
-                    f"{base['mean']:.2f}; the baseline is one run, so the backbones' seed std "
-                    "stands in for its noise)."
+                    f"On {_scored_on(payload, e)}, η-balls (λ = 20, {dataset_name(train)} "
+                    f"backbone) beat {BASELINES[entry['method']]}: {_say(answer)} "
+                    f"({ours['mean']:.2f} vs {base['mean']:.2f}; the baseline is one run, so "
+                    "the backbones' seed std stands in for its noise)."
                 )
     ablation = s["ablation_dataset"]
     for e in s["ablation_evals"]:
         ref = [
-            seed_stats(payload, setting_name(ablation, lam), e, n0) for lam in (0.0, RECIPE["lam"])
+            _seed_stats(payload, setting_name(ablation, lam), e, n0) for lam in (0.0, RECIPE["lam"])
         ]
         noise = max((r["seed_std"] for r in ref if r and r["seed_std"] is not None), default=None)
         by_lam = {
-            lam: seed_stats(payload, setting_name(ablation, float(lam)), e, n0)
+            lam: _seed_stats(payload, setting_name(ablation, float(lam)), e, n0)
             for lam in s["lambdas"]
         }
         by_lam = {k: v for k, v in by_lam.items() if v is not None}
@@ -526,34 +834,35 @@ def findings(payload: Mapping[str, Any]) -> dict[str, list[str]]:
                 if k != best and verdict(by_lam[best], v, noise)[0] == "within noise"
             ]
             ablations.append(
-                f"{dataset_name(ablation)} → {scored_on(payload, e)}: the λ curve peaks at λ = "
+                f"{dataset_name(ablation)} → {_scored_on(payload, e)}: the λ curve peaks at λ = "
                 f"{best:g} ({by_lam[best]['mean']:.2f}); within noise of the peak: "
                 f"{', '.join(ties) if ties else 'none'}; the anchor peaks at λ = {anchor_best}. "
                 f"Same peak as the anchor: {_say('yes' if f'{best:g}' == anchor_best else 'no')}."
             )
         main_setting = setting_name(ablation, RECIPE["lam"])
-        by_r = {r: seed_stats(payload, main_setting, e, n0, float(r)) for r in s["radii"]}
+        by_r = {r: _seed_stats(payload, main_setting, e, n0, float(r)) for r in s["radii"]}
         by_r = {k: v for k, v in by_r.items() if v is not None}
         if len(by_r) == len(s["radii"]):
             best_r = max(by_r, key=lambda k: by_r[k]["mean"])
             anchor_r = max(ANCHORS["radius"]["values"], key=ANCHORS["radius"]["values"].get)
+            at_eta = _seed_stats(payload, main_setting, e, n0)
             ablations.append(
-                f"{dataset_name(ablation)} → {scored_on(payload, e)}: the best radius is η' = "
-                f"{best_r:g} ({by_r[best_r]['mean']:.2f}; η' = 2: "
-                f"{by_r.get(2.0, {'mean': float('nan')})['mean']:.2f}); the anchor's best is "
-                f"{anchor_r}."
+                f"{dataset_name(ablation)} → {_scored_on(payload, e)}: the best radius is η' = "
+                f"{best_r:g} ({by_r[best_r]['mean']:.2f}"
+                + (f"; η' = {RECIPE['eta']:g}: {at_eta['mean']:.2f}" if at_eta else "")
+                + f"); the anchor's best is {anchor_r}."
             )
-        single = seed_stats(
+        single = _seed_stats(
             payload,
             setting_name(ablation, RECIPE["lam"], 1, RECIPE["branches"] * RECIPE["branch_dim"]),
             e,
             n0,
         )
-        many = seed_stats(payload, main_setting, e, n0)
+        many = _seed_stats(payload, main_setting, e, n0)
         if single is not None and many is not None:
             answer, delta, _ = verdict(many, single, noise)
             ablations.append(
-                f"{dataset_name(ablation)} → {scored_on(payload, e)}: 16 branches of 10 beat one "
+                f"{dataset_name(ablation)} → {_scored_on(payload, e)}: 16 branches of 10 beat one "
                 f"branch of 160: {_say(answer)} ({many['mean']:.2f} vs {single['mean']:.2f}; "
                 f"anchor {ANCHORS['lambda']['values']['20']:.2f} vs "
                 f"{ANCHORS['single_branch']['lam20']:.2f})."
@@ -568,6 +877,7 @@ def findings(payload: Mapping[str, Any]) -> dict[str, list[str]]:
 
 def plot_eta_balls(payload: Mapping[str, Any]) -> Figure:
     """The scoring rule in 2-D: ℓ1 balls (diamonds) of radius η around the inliers."""
+    _payload(payload, "toy")
     toy = payload["toy"]
     eta, pts = toy["eta"], np.array(toy["points"])
     fig = Figure(figsize=(6.2, 5), layout="constrained")
@@ -592,6 +902,7 @@ def plot_training(payload: Mapping[str, Any]) -> Figure:
     mean death time; one line per training run (λ = 20 red, λ = 0 grey), so the curves
     show both convergence and how much runs differ.
     """
+    _payload(payload, "settings", "backbones")
     trained = {b["spec"]["dataset"] for b in payload["backbones"].values()}
     datasets = [d for d in payload["settings"]["datasets"] if d in trained] or ["(none)"]
     fig = Figure(figsize=(10, 2.8 * len(datasets)), layout="constrained")
@@ -624,6 +935,7 @@ def plot_training(payload: Mapping[str, Any]) -> Figure:
 
 def plot_deaths(payload: Mapping[str, Any]) -> Figure:
     """Held-out death times of the first run of the λ = 0 and λ = 20 backbones of each set."""
+    _payload(payload, "settings", "backbones")
     datasets = payload["settings"]["datasets"]
     eta = RECIPE["eta"]
     fig = Figure(figsize=(10, 2.8 * len(datasets)), layout="constrained")
@@ -661,7 +973,8 @@ def plot_deaths(payload: Mapping[str, Any]) -> Figure:
 
 def plot_table1(payload: Mapping[str, Any]) -> Figure:
     """Ours (λ = 20 and λ = 0, one dot per training run) against the anchor, per cell."""
-    n0 = headline_n(payload)
+    _payload(payload, "settings", "evaluations", "datasets")
+    n0 = _headline_n(payload)
     cells = [
         (b, e, anchor)
         for b, evals in ANCHORS["table1"].items()
@@ -674,7 +987,7 @@ def plot_table1(payload: Mapping[str, Any]) -> Figure:
         ax.plot([i - 0.3, i + 0.3], [anchor, anchor], "k-", lw=2)
         shown = False
         for offset, lam, colour in ((-0.1, RECIPE["lam"], "tab:red"), (0.1, 0.0, "tab:gray")):
-            stats = seed_stats(payload, setting_name(b, lam), e, n0)
+            stats = _seed_stats(payload, setting_name(b, lam), e, n0)
             if stats is None:
                 continue
             shown = True
@@ -686,18 +999,19 @@ def plot_table1(payload: Mapping[str, Any]) -> Figure:
     ax.scatter([], [], color="tab:gray", s=18, label="ours, λ = 0")
     ax.set_xticks(
         range(len(cells)),
-        [f"{dataset_name(b)} →\n{scored_on(payload, e)}" for b, e, _ in cells],
+        [f"{dataset_name(b)} →\n{_scored_on(payload, e)}" for b, e, _ in cells],
         fontsize=9,
     )
     ax.axhline(50, color="k", lw=0.6, ls=":")
     ax.set_ylabel(f"AUROC × 100 (n = {n0})")
-    ax.legend(fontsize=9, loc="lower right")
+    ax.legend(fontsize=9, loc="center right")  # the band between the λ = 0 and λ = 20 dots
     return fig
 
 
 def plot_ablations(payload: Mapping[str, Any]) -> Figure:
     """AUROC vs λ and vs the evaluation radius, ours and the anchor's curves (shape only)."""
-    n0 = headline_n(payload)
+    _payload(payload, "settings", "evaluations", "datasets")
+    n0 = _headline_n(payload)
     s = payload["settings"]
     ablation = s["ablation_dataset"]
     fig = Figure(figsize=(10, 3.6), layout="constrained")
@@ -705,7 +1019,7 @@ def plot_ablations(payload: Mapping[str, Any]) -> Figure:
     lams = s["lambdas"]
     plotted = {ax_lam: 0, ax_r: 0}
     for e in s["ablation_evals"]:
-        stats = [seed_stats(payload, setting_name(ablation, float(lam)), e, n0) for lam in lams]
+        stats = [_seed_stats(payload, setting_name(ablation, float(lam)), e, n0) for lam in lams]
         xs = [i for i, st in enumerate(stats) if st is not None]
         plotted[ax_lam] += len(xs)
         ax_lam.errorbar(
@@ -714,11 +1028,11 @@ def plot_ablations(payload: Mapping[str, Any]) -> Figure:
             [stats[i]["seed_std"] or 0.0 for i in xs],
             marker="o",
             capsize=3,
-            label=f"ours: {dataset_name(ablation)} → {scored_on(payload, e)}",
+            label=f"ours: {dataset_name(ablation)} → {_scored_on(payload, e)}",
         )
         radii = s["radii"]
         main = setting_name(ablation, RECIPE["lam"])
-        stats = [seed_stats(payload, main, e, n0, float(r)) for r in radii]
+        stats = [_seed_stats(payload, main, e, n0, float(r)) for r in radii]
         rs = [r for r, st in zip(radii, stats, strict=True) if st is not None]
         plotted[ax_r] += len(rs)
         ax_r.errorbar(
@@ -727,7 +1041,7 @@ def plot_ablations(payload: Mapping[str, Any]) -> Figure:
             [st["seed_std"] or 0.0 for st in stats if st is not None],
             marker="o",
             capsize=3,
-            label=f"ours: {dataset_name(ablation)} → {scored_on(payload, e)}",
+            label=f"ours: {dataset_name(ablation)} → {_scored_on(payload, e)}",
         )
     anchor = ANCHORS["lambda"]
     xs = [i for i, lam in enumerate(lams) if f"{lam:g}" in anchor["values"]]
@@ -761,10 +1075,17 @@ def plot_ablations(payload: Mapping[str, Any]) -> Figure:
 
 
 def plot_scores(payload: Mapping[str, Any], bins: int = 40) -> Figure:
-    """Score distributions of inliers vs outliers for one class and one draw."""
+    """Score distributions of inliers vs outliers for one class and one draw.
+
+    ``bins`` (≥ 1) is the number of histogram bins; a payload without score examples (a
+    partial run) gives an empty figure.
+    """
+    _payload(payload, "score_examples")
+    check_int("bins", bins, 1)
     examples = payload["score_examples"]
-    fig = Figure(figsize=(10, 2.8 * ((len(examples) + 1) // 2)), layout="constrained")
-    axes = np.atleast_1d(fig.subplots((len(examples) + 1) // 2, 2)).ravel()
+    rows = max(1, (len(examples) + 1) // 2)
+    fig = Figure(figsize=(10, 2.8 * rows), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(rows, 2)).ravel()
     for ax, ex in zip(axes, examples, strict=False):
         used = np.nonzero(np.add(ex["inliers"], ex["outliers"]))[0]
         top = int(used.max()) + 1 if len(used) else 1
@@ -793,7 +1114,8 @@ def plot_scores(payload: Mapping[str, Any], bins: int = 40) -> Figure:
 
 
 def plot_all(payload: Mapping[str, Any]) -> dict[str, Figure]:
-    """Every figure of a payload, by name."""
+    """Every figure of a payload, by name (the whole payload is checked first)."""
+    _payload(payload, *_PARTS)
     return {
         "eta_balls": plot_eta_balls(payload),
         "training": plot_training(payload),

@@ -14,12 +14,16 @@ of radius η in each latent branch (:mod:`toposhape.oneclass`).
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import multiprocessing
+import os
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from functools import cache as cache_fn
 from functools import partial
@@ -32,6 +36,17 @@ from tqdm.auto import tqdm
 
 from toposhape.autoencoder import ConnectivityAutoencoder
 from toposhape.baselines import deep_svdd_scores, flatten_pixels, kde_scores, ocsvm_scores
+from toposhape.checks import (
+    check_bool,
+    check_choice,
+    check_float,
+    check_images,
+    check_int,
+    check_optional_int,
+    check_path,
+    check_sequence,
+    check_tensor,
+)
 from toposhape.connectivity_study import death_summary, heldout_deaths, homogenize
 from toposhape.data import random_subset
 from toposhape.image_sets import (
@@ -50,9 +65,10 @@ from toposhape.oneclass import (
     run_protocol,
     summarise,
 )
-from toposhape.results import atomic_write_bytes, profile_settings
+from toposhape.results import atomic_write_bytes, json_ready, profile_settings, read_json
 from toposhape.results import work_dir as chapter_work_dir
 from toposhape.training import (
+    MAX_SEED,
     TrainConfig,
     checkpoint_epochs,
     history_seconds,
@@ -269,8 +285,114 @@ PAYLOAD_KEYS = (
 
 
 def get_profile(profile: str) -> dict[str, Any]:
-    """Settings of a profile (a deep copy); ValueError naming the valid ones if unknown."""
+    """Settings of a profile (a deep copy); ValueError naming the valid ones if unknown.
+
+    Raises
+    ------
+    TypeError
+        If ``profile`` is not a string.
+    ValueError
+        If it is not a key of :data:`PROFILES`.
+    """
+    if not isinstance(profile, str):
+        raise TypeError(f"profile must be a string, got {profile!r} ({type(profile).__name__})")
     return profile_settings(PROFILES, profile)
+
+
+def _each(check: Callable[[str, object], Any], nonempty: bool = False) -> Callable:
+    """The check of a sequence (non-empty if required) whose every item passes ``check``."""
+
+    def each(name: str, value: object) -> None:
+        for item in check_sequence(name, value, nonempty=nonempty):
+            check(name, item)
+
+    return each
+
+
+def _dataset(name: str, value: object) -> str:
+    return check_choice(name, value, tuple(IMAGE_SETS))
+
+
+def _count(name: str, value: object) -> int:
+    return check_int(name, value, 1)
+
+
+def _optional_count(name: str, value: object) -> int | None:
+    return check_optional_int(name, value, 1)
+
+
+def _baseline_ns(name: str, value: object) -> None:
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{name} must be a mapping of baseline to ns, got {type(value).__name__}")
+    if set(value) != set(BASELINES):
+        raise ValueError(f"{name} must have the keys {sorted(BASELINES)}, got {sorted(value)}")
+    for method, ns in value.items():
+        _each(_count, nonempty=True)(f"{name}[{method!r}]", ns)
+
+
+# The check of each setting of a profile, given the name it is reported under.
+_SETTING_CHECKS: dict[str, Callable[[str, object], Any]] = {
+    "datasets": _each(_dataset, nonempty=True),
+    "eval_datasets": _each(_dataset, nonempty=True),
+    "baseline_sets": _each(_dataset),
+    "ablation_dataset": _dataset,
+    "ablation_evals": _each(_dataset),
+    "train_images": _optional_count,
+    "test_images": _optional_count,
+    "epochs": _count,
+    "steps_per_epoch": _optional_count,
+    "train_seeds": _count,
+    "ns": _each(_count, nonempty=True),
+    "draws": _count,
+    "ablation_seeds": lambda name, value: check_int(name, value, 0),
+    "lambdas": _each(lambda name, lam: check_float(name, lam, 0.0)),
+    "radii": _each(lambda name, radius: check_float(name, radius, 0.0, low_open=True)),
+    "single_branch": check_bool,
+    "large_n": _optional_count,
+    "baseline_ns": _baseline_ns,
+    "dsvdd_epochs": _count,
+    "device": lambda name, value: check_choice(name, value, ("cpu", "cuda")),
+    "workers": _count,
+    "image_size": _count,
+}
+
+
+def check_settings(settings: object, keys: Iterable[str] | None = None) -> Mapping[str, Any]:
+    """Return ``settings`` if it is a mapping whose ``keys`` hold valid profile settings.
+
+    Parameters
+    ----------
+    settings : object
+        A profile's settings (:data:`PROFILES`), or the part of them a function reads.
+    keys : iterable of str, optional
+        The settings to check; None checks every setting of a profile, and that the
+        ablation set and its evaluation sets are among the profile's datasets.
+
+    Raises
+    ------
+    TypeError
+        If ``settings`` is not a mapping, or a setting has the wrong type.
+    ValueError
+        If a setting is missing or has a bad value; the message names it, e.g.
+        ``settings['ns']``.
+    """
+    if not isinstance(settings, Mapping):
+        raise TypeError(f"settings must be a mapping, got {type(settings).__name__}")
+    wanted = list(_SETTING_CHECKS) if keys is None else list(keys)
+    missing = [key for key in wanted if key not in settings]
+    if missing:
+        raise ValueError(f"settings lack {missing}")
+    for key in wanted:
+        _SETTING_CHECKS[key](f"settings[{key!r}]", settings[key])
+    if keys is None:
+        read = profile_datasets(settings)
+        for name in [settings["ablation_dataset"], *settings["ablation_evals"]]:
+            if name not in read:
+                raise ValueError(
+                    "settings['ablation_dataset'] and settings['ablation_evals'] must be among "
+                    f"the profile's datasets {read}, got {name!r}"
+                )
+    return settings
 
 
 @dataclass(frozen=True)
@@ -287,6 +409,13 @@ class BackboneSpec:
     branch_dim: int = 10
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        check_choice("dataset", self.dataset, tuple(IMAGE_SETS))
+        check_float("lam", self.lam, 0.0)
+        check_int("branches", self.branches, 1)
+        check_int("branch_dim", self.branch_dim, 1)
+        check_int("seed", self.seed, 0, MAX_SEED)
+
     @property
     def name(self) -> str:
         """File stem and payload key, e.g. ``fashion-mnist-lam20-16x10-seed0``."""
@@ -299,7 +428,12 @@ class BackboneSpec:
 
 
 def train_seeds(settings: Mapping[str, Any], seed: int) -> list[int]:
-    """Training seeds of the main backbones: ``seed, seed + 1, ...`` (``train_seeds`` of them)."""
+    """Training seeds of the main backbones: ``seed, seed + 1, ...`` (``train_seeds`` of them).
+
+    ``seed`` is an int ≥ 0 whose last training seed is at most 2**32 - 1.
+    """
+    check_settings(settings, ["train_seeds"])
+    check_int("seed", seed, 0, MAX_SEED - settings["train_seeds"] + 1)
     return [seed + i for i in range(settings["train_seeds"])]
 
 
@@ -310,6 +444,8 @@ def backbone_specs(settings: Mapping[str, Any], seed: int = 0) -> list[BackboneS
     other, so a set's cells are complete first), then the ablation backbones (λ grid and one
     160-d branch) on the ablation set, with ``ablation_seeds`` seeds each.
     """
+    keys = ["datasets", "ablation_dataset", "ablation_seeds", "lambdas", "single_branch"]
+    check_settings(settings, keys)
     seeds = train_seeds(settings, seed)
     specs = [
         BackboneSpec(dataset, lam, seed=s)
@@ -327,12 +463,24 @@ def backbone_specs(settings: Mapping[str, Any], seed: int = 0) -> list[BackboneS
 
 
 def work_dir(profile: str, results_root: str | Path | None = None) -> Path:
-    """Checkpoint folder of a profile: ``<results>/oneclass/<profile>/_work`` (git-ignored)."""
+    """Checkpoint folder of a profile: ``<results>/oneclass/<profile>/_work`` (git-ignored).
+
+    ``profile`` is a key of :data:`PROFILES`; ``results_root`` a path or None.
+    """
+    get_profile(profile)
+    check_path("results_root", results_root)
     return chapter_work_dir(CHAPTER, profile, results_root)
 
 
 def train_config(settings: Mapping[str, Any], lam: float, seed: int) -> TrainConfig:
-    """The reference training settings at a profile's epoch budget."""
+    """The reference training settings at a profile's epoch budget.
+
+    ``settings`` needs ``epochs`` and ``steps_per_epoch``; ``lam`` ≥ 0 is finite and ``seed``
+    an int in [0, 2**32 - 1].
+    """
+    check_settings(settings, ["epochs", "steps_per_epoch"])
+    check_float("lam", lam, 0.0)
+    check_int("seed", seed, 0, MAX_SEED)
     return TrainConfig(
         epochs=settings["epochs"],
         batch_size=RECIPE["batch_size"],
@@ -347,7 +495,8 @@ def train_config(settings: Mapping[str, Any], lam: float, seed: int) -> TrainCon
 
 def profile_datasets(settings: Mapping[str, Any]) -> list[str]:
     """Every dataset a profile reads, in a fixed order (training, evaluation, baseline sets)."""
-    names = settings["datasets"] + settings["eval_datasets"] + settings["baseline_sets"]
+    check_settings(settings, ["datasets", "eval_datasets", "baseline_sets"])
+    names = [*settings["datasets"], *settings["eval_datasets"], *settings["baseline_sets"]]
     return list(dict.fromkeys(names))
 
 
@@ -359,7 +508,15 @@ def load_split(
     The subset depends on ``seed``, the dataset's place in :func:`profile_datasets` and the
     split, so every process of a run (the chapter, the training workers) reads the same
     images. The record keeps the counts of the files read; ``used`` gives the number used.
+
+    ``name`` is one of the profile's datasets, ``split`` "train" or "test", ``seed`` an int in
+    [0, 2**32 - 1]; everything is checked before a file is read.
     """
+    check_settings(settings, ["image_size", "train_images", "test_images"])
+    check_choice("name", name, profile_datasets(settings))
+    check_choice("split", split, _SPLITS)
+    check_int("seed", seed, 0, MAX_SEED)
+    check_bool("progress", progress)
     loaded = load_image_set(name, split, size=settings["image_size"], progress=progress)
     key = "train_images" if split == "train" else "test_images"
     subset_seed = seed + 2 * profile_datasets(settings).index(name) + (split != "train")
@@ -370,7 +527,20 @@ def load_split(
 def training_images(
     dataset: str, settings: Mapping[str, Any], seed: int, device: torch.device
 ) -> torch.Tensor:
-    """The float training images of a backbone, in [0, 1], on ``device``."""
+    """The float training images of a backbone, in [0, 1], on ``device``.
+
+    ``dataset`` is one of the profile's datasets; ``device`` a torch device (or its name)
+    that torch can use. Arguments as in :func:`load_split`, checked before a file is read.
+    """
+    if not isinstance(device, torch.device | str):
+        raise TypeError(f"device must be a torch.device, got {type(device).__name__}")
+    try:
+        device = torch.device(device)
+    except RuntimeError as exc:
+        raise ValueError(f"device must name a torch device, got {device!r}") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device is 'cuda' but torch sees no GPU")
+    check_choice("dataset", dataset, profile_datasets(settings))
     split = load_split(dataset, "train", settings, seed)
     return split.images.to(device).float().div_(255.0)
 
@@ -385,20 +555,77 @@ def train_one(
     """Train (or resume, or reload when finished) one backbone.
 
     The per-epoch checkpoint is ``<folder>/<name>.pt``; the final weights are also
-    saved as a plain ``state_dict`` + JSON config, ``<folder>/<name>-backbone.{pt,json}``.
+    saved as a plain ``state_dict`` + JSON record, ``<folder>/<name>-backbone.{pt,json}``.
+    While it runs, the process holds an exclusive lock on ``<folder>/.<name>.lock``, so
+    two processes never train (and write) one backbone at once.
+
+    Raises
+    ------
+    BlockingIOError
+        If another process is training this backbone.
     """
-    model, history = train_backbone(
-        images,
-        train_config(settings, spec.lam, spec.seed),
-        branches=spec.branches,
-        branch_dim=spec.branch_dim,
-        init_seed=spec.seed,
-        checkpoint=folder / f"{spec.name}.pt",
-        progress=progress,
-        description=spec.name,
-    )
-    save_backbone(model, folder / f"{spec.name}-backbone")
+    with exclusive(folder / f".{spec.name}.lock", f"backbone {spec.name}"):
+        model, history = train_backbone(
+            images,
+            train_config(settings, spec.lam, spec.seed),
+            branches=spec.branches,
+            branch_dim=spec.branch_dim,
+            init_seed=spec.seed,
+            checkpoint=folder / f"{spec.name}.pt",
+            progress=progress,
+            description=spec.name,
+        )
+        save_backbone(model, folder / f"{spec.name}-backbone")
     return model, history
+
+
+@contextmanager
+def exclusive(path: Path, what: str) -> Iterator[None]:
+    """Hold an exclusive, non-blocking lock on ``path`` (POSIX ``flock``) inside the block.
+
+    The lock dies with its process, so a killed run never leaves a stale lock; the
+    lock file (which names the holder) stays, empty of meaning until locked again.
+
+    Raises
+    ------
+    BlockingIOError
+        If another process holds the lock; the message names ``what`` and that process.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise BlockingIOError(
+                f"{what} is being trained by {holder} (lock {path}); wait for it to finish "
+                "or stop that process, then run again"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"process {os.getpid()}")
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _exit_with_parent(parent: int, interval: float = 2.0) -> None:
+    """Pool initialiser: end this worker when the process that started it is gone.
+
+    A pool worker outlives a parent killed by a signal and would go on training (and
+    writing checkpoints) beside the next run; a daemon thread ends it instead. Its
+    checkpoint writes are atomic, so ending it mid-epoch loses at most that epoch.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="exit-with-parent").start()
 
 
 def _train_in_worker(
@@ -436,7 +663,9 @@ def train_backbones(
     say(f"training {len(todo)} backbones in {workers} processes of one thread each")
     context = multiprocessing.get_context("spawn")
     with (
-        ProcessPoolExecutor(workers, mp_context=context) as pool,
+        ProcessPoolExecutor(
+            workers, mp_context=context, initializer=_exit_with_parent, initargs=(os.getpid(),)
+        ) as pool,
         tqdm(total=len(todo), desc="backbones", disable=not progress) as bar,
     ):
         jobs = [pool.submit(_train_in_worker, spec, dict(settings), seed, folder) for spec in todo]
@@ -458,11 +687,26 @@ def eta_ball_toy(seed: int, n: int = 14, eta: float = 1.0, grid: int = 61) -> di
     death times are close to η, i.e. what a trained branch does to a batch; the score
     of a location is the number of inliers within ℓ1 distance η of it.
 
+    Parameters
+    ----------
+    seed : int
+        ≥ 0.
+    n : int
+        Inliers, ≥ 2.
+    eta : float
+        Finite radius > 0.
+    grid : int
+        Grid points per axis, ≥ 2.
+
     Returns
     -------
     dict
         ``points`` (n, 2), ``eta``, ``xs``, ``ys`` (grid,), ``counts`` (grid, grid).
     """
+    seed = check_int("seed", seed, 0, MAX_SEED)
+    n = check_int("n", n, 2)
+    eta = check_float("eta", eta, 0.0, low_open=True)
+    grid = check_int("grid", grid, 2)
     rng = np.random.default_rng(seed + 3)
     start = rng.normal(size=(n, 2)) * 0.6
     points, _ = homogenize(start, eta=eta, steps=300, lr=0.03, p=1.0)
@@ -499,7 +743,11 @@ def _rows(
 
 
 def class_names(name: str) -> list[str]:
-    """Display names of a dataset's classes (indices where the set has no short names)."""
+    """Display names of a dataset's classes (indices where the set has no short names).
+
+    ``name`` is one of :data:`~toposhape.image_sets.IMAGE_SETS`.
+    """
+    check_choice("name", name, tuple(IMAGE_SETS))
     if name == "cifar10":
         return list(CIFAR10_CLASSES)
     return CLASS_NAMES.get(name, [str(c) for c in range(IMAGE_SETS[name])])
@@ -511,8 +759,24 @@ def calibrated_radius(codes: torch.Tensor, branches: int) -> float:
     The η-ball score assumes that a batch of the target data "just connects" at η; where a
     backbone maps the target data at another scale, this radius (computed from the test
     codes alone, no labels) is the scale at which it does.
+
+    Parameters
+    ----------
+    codes : Tensor, shape (N, branches · d)
+        Finite floating codes, N ≥ 100 (one held-out batch).
+    branches : int
+        ≥ 1, dividing the number of columns.
     """
-    deaths = heldout_deaths(codes, branches, RECIPE["batch_size"], RECIPE["p"])
+    branches = check_int("branches", branches, 1)
+    batch = RECIPE["batch_size"]
+    check_tensor("codes", codes, ndim=2, floating=True, min_rows=batch)
+    if codes.shape[1] == 0 or codes.shape[1] % branches:
+        raise ValueError(
+            f"codes must have a positive multiple of branches={branches} columns, "
+            f"got shape {tuple(codes.shape)}"
+        )
+    check_tensor("codes", codes, finite=True)
+    deaths = heldout_deaths(codes, branches, batch, RECIPE["p"])
     return round(float(deaths.double().mean()), 4)
 
 
@@ -524,16 +788,21 @@ def _cached(folder: Path, key: Mapping[str, Any], compute: Callable[[], dict]) -
     """``compute()``, or its saved result for the same ``key`` (JSON in ``folder``).
 
     The key names everything the result depends on (weights digest, data fingerprint, draws,
-    radii, ...), so a rerun of a long profile re-evaluates only what changed.
+    radii, ...), so a rerun of a long profile re-evaluates only what changed. An entry that
+    is not valid JSON (a damaged file) is computed again and replaced.
     """
     text = json.dumps(key, sort_keys=True)
     path = folder / f"{hashlib.sha256(text.encode()).hexdigest()[:24]}.json"
     if path.is_file():
-        saved = json.loads(path.read_text())
-        if saved.get("key") == json.loads(text):
+        try:
+            saved = read_json(path, "evaluation cache entry", "it is computed again")
+        except ValueError:
+            saved = None
+        if isinstance(saved, dict) and saved.get("key") == json.loads(text):
             return saved["value"]
     value = compute()
-    atomic_write_bytes(path, json.dumps({"key": json.loads(text), "value": value}).encode())
+    record = json_ready({"key": json.loads(text), "value": value})
+    atomic_write_bytes(path, json.dumps(record, allow_nan=False).encode())
     return value
 
 
@@ -570,8 +839,21 @@ def run(
     dict
         JSON-serialisable payload with the keys :data:`PAYLOAD_KEYS`, and ``pending`` (the
         backbones left out) when ``train_missing`` is False.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If an argument or the profile's settings (:func:`check_settings`) are bad, before
+        any data is read.
     """
     settings = get_profile(profile)
+    check_settings(settings)
+    train_seeds(settings, seed)
+    check_path("results_root", results_root)
+    check_bool("progress", progress)
+    if log is not None and not callable(log):
+        raise TypeError(f"log must be callable or None, got {type(log).__name__}")
+    check_bool("train_missing", train_missing)
     device = profile_device(settings["device"])
     say = log or (lambda _msg: None)
     timings: dict[str, float] = {}
@@ -908,14 +1190,15 @@ def resume_check(images: torch.Tensor, seed: int, folder: Path) -> dict[str, Any
     """Interrupt a short training in its second epoch, resume it, compare with a straight run.
 
     The interruption is real: a forward hook raises ``KeyboardInterrupt`` in the middle
-    of epoch 2, leaving epoch 1's checkpoint behind; a model with *different* initial
-    weights then resumes from that checkpoint.
+    of epoch 2, leaving epoch 1's checkpoint behind; a fresh model built from the same
+    seed (a checkpoint resumes only into the run that wrote it) then resumes from it.
 
     Parameters
     ----------
     images : Tensor, shape (N, C, S, S), float in [0, 1], N ≥ 200
     seed : int
-    folder : Path
+        In [0, 2**32 - 1].
+    folder : path
         Where the temporary checkpoint is written (and removed).
 
     Returns
@@ -923,6 +1206,12 @@ def resume_check(images: torch.Tensor, seed: int, folder: Path) -> dict[str, Any
     dict
         ``identical`` (every tensor of both final state dicts is equal) and the settings.
     """
+    check_images("images", images, uint8=False, min_rows=200)
+    check_int("seed", seed, 0, MAX_SEED)
+    check_path("folder", folder)
+    if folder is None:
+        raise TypeError("folder must be a path, got None")
+    folder = Path(folder)
     steps = 2  # 200 images, batch 100
     config = train_config({"epochs": 2, "steps_per_epoch": steps}, RECIPE["lam"], seed)
     images = images[:200]
@@ -949,7 +1238,7 @@ def resume_check(images: torch.Tensor, seed: int, folder: Path) -> dict[str, Any
         was_interrupted = False
     except KeyboardInterrupt:
         was_interrupted = True
-    resumed = fresh(seed + 1)
+    resumed = fresh(seed)
     history = train_autoencoder(resumed, images, config, checkpoint=checkpoint, progress=False)
     checkpoint.unlink()
     a, b = straight.state_dict(), resumed.state_dict()
@@ -968,19 +1257,20 @@ def main(argv: list[str] | None = None) -> int:
 
     ``python -m toposhape.oneclass_study train natural`` trains (or resumes) every backbone of
     the profile in ``workers`` processes; the chapter run then finds them finished. Useful for
-    long profiles: it can be stopped at any time and started again.
+    long profiles: it can be stopped at any time and started again. Errors are reported as
+    :mod:`toposhape.cli` describes (one line, exit status 2; 130 when interrupted).
     """
-    import argparse
-    import sys
+    from toposhape.cli import Parser, run_command
+    from toposhape.results import writable_folder
 
-    parser = argparse.ArgumentParser(prog="python -m toposhape.oneclass_study")
-    sub = parser.add_subparsers(dest="command", required=True)
-    train = sub.add_parser("train", help="train (or resume) the backbones of a profile")
-    train.add_argument("profile", help=f"one of {', '.join(PROFILES)}")
-    train.add_argument("--dataset", help="only the backbones trained on this dataset")
-    train.add_argument("--seed", type=int, default=0, help="base seed (as the chapter's)")
-    args = parser.parse_args(argv)
-    try:
+    def command(argv: list[str] | None) -> None:
+        parser = Parser(prog="python -m toposhape.oneclass_study")
+        sub = parser.add_subparsers(dest="command", required=True)
+        train = sub.add_parser("train", help="train (or resume) the backbones of a profile")
+        train.add_argument("profile", help=f"one of {', '.join(PROFILES)}")
+        train.add_argument("--dataset", help="only the backbones trained on this dataset")
+        train.add_argument("--seed", type=int, default=0, help="base seed (as the chapter's)")
+        args = parser.parse_args(argv)
         settings = get_profile(args.profile)
         specs = backbone_specs(settings, args.seed)
         if args.dataset is not None:
@@ -990,11 +1280,10 @@ def main(argv: list[str] | None = None) -> int:
                     f"expected one of {sorted({spec.dataset for spec in specs})}"
                 )
             specs = [spec for spec in specs if spec.dataset == args.dataset]
-        train_backbones(specs, settings, args.seed, work_dir(args.profile), progress=True)
-    except (ValueError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0
+        folder = writable_folder(work_dir(args.profile), "checkpoint folder")
+        train_backbones(specs, settings, args.seed, folder, progress=True)
+
+    return run_command(command, argv)
 
 
 if __name__ == "__main__":

@@ -7,21 +7,30 @@ weights of an uninterrupted run. Every trainer of the library is a ``step``
 function handed to it.
 """
 
+import hashlib
 import io
 import json
-import math
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
 from toposhape.autoencoder import ConnectivityAutoencoder
+from toposhape.checks import (
+    check_bool,
+    check_float,
+    check_images,
+    check_int,
+    check_optional_int,
+    check_path,
+    check_sequence,
+)
 from toposhape.losses import RECONSTRUCTION, branch_clouds, reconstruction_l1
 from toposhape.pershom import check_p, vr_persistence0
 from toposhape.results import atomic_write_bytes
@@ -61,16 +70,13 @@ class TrainConfig:
     steps_per_epoch: int | None = None
 
     def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch_size < 2:
-            raise ValueError(f"need epochs >= 1 and batch_size >= 2, got {self}")
-        for name in ("lam", "eta", "lr"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise TypeError(f"TrainConfig.{name} must be a number, got {value!r}")
-            if not math.isfinite(value):
-                raise ValueError(f"TrainConfig.{name} must be finite, got {value!r}")
-        if self.lam < 0 or self.eta <= 0 or self.lr <= 0:
-            raise ValueError(f"need lam >= 0, eta > 0 and lr > 0, got {self}")
+        check_int("TrainConfig.epochs", self.epochs, 1)
+        check_int("TrainConfig.batch_size", self.batch_size, 2)
+        check_int("TrainConfig.seed", self.seed, 0, MAX_SEED)
+        check_optional_int("TrainConfig.steps_per_epoch", self.steps_per_epoch, 1)
+        check_float("TrainConfig.lam", self.lam, 0.0)
+        check_float("TrainConfig.eta", self.eta, 0.0, low_open=True)
+        check_float("TrainConfig.lr", self.lr, 0.0, low_open=True)
         check_p(self.p)
 
 
@@ -91,32 +97,216 @@ def profile_device(name: str) -> torch.device:
 
     Raises
     ------
-    RuntimeError
+    ValueError
         If the profile names "cuda" and torch sees no GPU.
     """
     if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(
+        raise ValueError(
             "this profile trains on a GPU (device 'cuda') but torch sees none; run it on a "
             "machine with CUDA, or use the 'full' profile on CPU"
         )
     return torch.device(name)
 
 
+#: Largest training seed: the generator seeds derived from it stay below 2**63.
+MAX_SEED = 2**32 - 1
+
+
 def _epoch_generator(seed: int, epoch: int, stream: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 1_000_003 + epoch + stream * 7_919_999)
 
 
-def _save_checkpoint(path: Path, state: dict) -> None:
+#: Format tag of the checkpoints :func:`fit_epochs` writes.
+CHECKPOINT_FORMAT = "toposhape-checkpoint/2"
+_START_OVER = "delete it to start that run over, or pass another checkpoint path"
+
+
+def tensor_digest(*tensors: torch.Tensor) -> str:
+    """sha256 of the dtypes, shapes and values of ``tensors`` (any device or memory layout).
+
+    Two tensors with the same values give the same digest whatever their strides, so a
+    ``channels_last`` copy of a batch fingerprints like the original.
+
+    Parameters
+    ----------
+    *tensors : Tensor, any shape
+        Hashed in order.
+
+    Returns
+    -------
+    str
+        64 hex digits.
+    """
+    h = hashlib.sha256()
+    for tensor in tensors:
+        t = tensor.detach().to("cpu").contiguous()
+        h.update(f"{t.dtype}{tuple(t.shape)};".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def _describe(obj: nn.Module | torch.optim.Optimizer) -> dict[str, Any]:
+    """What defines one entry of a trainer's state: class, config and initial weights."""
+    if isinstance(obj, nn.Module):
+        state = obj.state_dict()
+        return {
+            "class": type(obj).__qualname__,
+            "config": getattr(obj, "config", None),
+            "initial_weights": tensor_digest(*(state[k] for k in sorted(state))),
+        }
+    settings = ("lr", "betas", "eps", "weight_decay", "momentum")
+    return {
+        "class": type(obj).__qualname__,
+        "settings": {key: obj.defaults[key] for key in settings if key in obj.defaults},
+    }
+
+
+def run_identity(
+    data: Sequence[torch.Tensor],
+    state: Mapping[str, nn.Module | torch.optim.Optimizer],
+    *,
+    batch_size: int,
+    seed: int,
+    config: Mapping,
+    steps_per_epoch: int | None,
+) -> dict[str, Any]:
+    """Everything that defines a run of :func:`fit_epochs`, as plain JSON data.
+
+    The training config, the class, config and initial-weight digest of every model and
+    the class and settings of every optimiser (so the layout and the init seed count),
+    the batch size, seed and step cap of the epoch loop, and a digest of the training
+    data. A checkpoint resumes only into a run with an equal identity.
+    """
+    identity = {
+        "config": config,
+        "state": {name: _describe(obj) for name, obj in state.items()},
+        "loop": {"batch_size": batch_size, "seed": seed, "steps_per_epoch": steps_per_epoch},
+        "data": tensor_digest(*data),
+    }
+    try:
+        return json.loads(json.dumps(identity))
+    except (TypeError, ValueError) as err:
+        raise TypeError(
+            f"config and the models' configs must be JSON data (numbers, strings, lists, "
+            f"dicts), to be recorded in the checkpoint: {err}"
+        ) from err
+
+
+class Checkpoint(NamedTuple):
+    """A verified :func:`fit_epochs` checkpoint.
+
+    Attributes
+    ----------
+    identity : dict
+        :func:`run_identity` of the run that wrote it.
+    history : list of dict
+        One entry per finished epoch.
+    state : dict
+        ``state_dict`` of every model and optimiser, by name.
+    """
+
+    identity: dict[str, Any]
+    history: list[dict]
+    state: dict[str, Any]
+
+
+def _checksum(identity_text: str, payload: bytes) -> str:
+    return hashlib.sha256(identity_text.encode() + b"\0" + payload).hexdigest()
+
+
+def _torch_bytes(obj: Any) -> bytes:
     buf = io.BytesIO()
-    torch.save(state, buf)
-    atomic_write_bytes(path, buf.getvalue())
+    torch.save(obj, buf)
+    return buf.getvalue()
+
+
+def _torch_load(data: bytes, what: str) -> Any:
+    try:
+        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises RuntimeError, EOFError, UnpicklingError, ...
+        raise ValueError(f"{what} is unreadable or truncated ({err}); {_START_OVER}") from err
+
+
+def write_checkpoint(path: Path, checkpoint: Checkpoint) -> None:
+    """Write ``checkpoint`` atomically, with a sha256 over its identity and content."""
+    identity = json.dumps(checkpoint.identity, sort_keys=True)
+    payload = _torch_bytes({"history": json.dumps(checkpoint.history), **checkpoint.state})
+    record = {
+        "format": CHECKPOINT_FORMAT,
+        "identity": identity,
+        "sha256": _checksum(identity, payload),
+        "payload": payload,
+    }
+    atomic_write_bytes(path, _torch_bytes(record))
+
+
+def read_checkpoint(path: str | Path) -> Checkpoint:
+    """Read and verify a checkpoint written by :func:`fit_epochs`.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    IsADirectoryError
+        If it is a folder.
+    ValueError
+        Naming the file: if it is empty, truncated or unreadable, fails its checksum, is
+        not a toposhape checkpoint, or predates run identities (it cannot be verified).
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"checkpoint {path} is a folder, not a file")
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    data = path.read_bytes()
+    if not data:
+        raise ValueError(f"checkpoint {path} is empty; {_START_OVER}")
+    record = _torch_load(data, f"checkpoint {path}")
+    if not isinstance(record, dict) or record.get("format") != CHECKPOINT_FORMAT:
+        if isinstance(record, dict) and {"config", "history"} <= record.keys():
+            raise ValueError(
+                f"checkpoint {path} was written by an earlier toposhape, without the run's "
+                f"identity and checksum, so it cannot be verified; {_START_OVER}"
+            )
+        raise ValueError(
+            f"{path} is not a toposhape training checkpoint (a saved backbone state_dict?); "
+            f"{_START_OVER}"
+        )
+    identity, payload = record.get("identity"), record.get("payload")
+    if not isinstance(identity, str) or not isinstance(payload, bytes):
+        raise ValueError(f"checkpoint {path} is malformed (no identity or payload); {_START_OVER}")
+    if record.get("sha256") != _checksum(identity, payload):
+        raise ValueError(
+            f"checkpoint {path} is corrupt: its sha256 does not match its content; {_START_OVER}"
+        )
+    content = _torch_load(payload, f"checkpoint {path}")
+    history = json.loads(content.pop("history"))
+    return Checkpoint(json.loads(identity), history, content)
+
+
+_ABSENT = "<absent>"
+
+
+def _differences(saved: Any, current: Any, prefix: str = "") -> list[str]:
+    """Dotted paths where two JSON values differ, with both values (saved first)."""
+    if isinstance(saved, dict) and isinstance(current, dict):
+        return [
+            line
+            for key in sorted(saved.keys() | current.keys(), key=str)
+            for line in _differences(
+                saved.get(key, _ABSENT), current.get(key, _ABSENT), f"{prefix}{key}."
+            )
+        ]
+    if saved == current:
+        return []
+    return [f"{prefix.rstrip('.')}: checkpoint {saved!r:.60}, this run {current!r:.60}"]
 
 
 StepFn = Callable[[torch.Tensor, torch.Generator], dict[str, torch.Tensor | float]]
 
 
 def fit_epochs(
-    n: int,
+    data: torch.Tensor | Sequence[torch.Tensor],
     step: StepFn,
     state: Mapping[str, nn.Module | torch.optim.Optimizer],
     *,
@@ -140,8 +330,9 @@ def fit_epochs(
 
     Parameters
     ----------
-    n : int
-        Number of training samples.
+    data : Tensor or sequence of Tensors, each of shape (N, ...)
+        The training data (e.g. images, or images and labels); ``step`` indexes into it.
+        Its digest is part of the run's identity.
     step : callable
         ``step(indices, generator) -> dict`` does one optimisation step on the samples
         ``indices`` (LongTensor, shape (batch_size,)) and returns scalar statistics
@@ -150,12 +341,15 @@ def fit_epochs(
         Everything whose ``state_dict`` the checkpoint must hold (models, optimisers).
     epochs, batch_size, seed : int
     config : mapping
-        JSON-able description of the run; a checkpoint written with another config is
-        refused, so a resumed run is never a mix of two settings.
+        JSON-able description of the run's settings. With the models' classes, configs
+        and initial weights, the optimisers, the loop settings and the data digest it
+        makes the run's identity (:func:`run_identity`); a checkpoint of another identity
+        is refused naming what differs, so a resumed run is never a mix of two runs.
     steps_per_epoch : int or None
         Cap on batches per epoch (quick profiles); None uses all.
     checkpoint : path, optional
-        Written atomically after every epoch; if it exists, training resumes from it.
+        Written atomically after every epoch, with a checksum; if it exists, it is
+        verified (:func:`read_checkpoint`) and training resumes from it.
     progress : bool
         Show a progress bar.
     description : str, optional
@@ -172,30 +366,47 @@ def fit_epochs(
         One entry per epoch: ``epoch``, the epoch means of the statistics, ``seconds``
         (training only) and whatever ``on_epoch`` returned.
     """
-    if epochs < 1 or batch_size < 1:
-        raise ValueError(f"need epochs >= 1 and batch_size >= 1, got {epochs} and {batch_size}")
-    if steps_per_epoch is not None and steps_per_epoch < 1:
-        raise ValueError(f"steps_per_epoch must be None or >= 1, got {steps_per_epoch}")
+    tensors = [data] if isinstance(data, torch.Tensor) else check_sequence("data", data)
+    if not all(isinstance(t, torch.Tensor) and t.dim() >= 1 for t in tensors):
+        raise TypeError("data must be a tensor or a sequence of tensors of shape (N, ...)")
+    if not callable(step) or (on_epoch is not None and not callable(on_epoch)):
+        raise TypeError("step (and on_epoch, when given) must be callable")
+    if not isinstance(state, Mapping) or not all(
+        isinstance(obj, nn.Module | torch.optim.Optimizer) for obj in state.values()
+    ):
+        raise TypeError("state must map names to modules and optimisers")
+    check_path("checkpoint", checkpoint)
+    check_bool("progress", progress)
+    n = tensors[0].shape[0]
+    if any(t.shape[0] != n for t in tensors):
+        raise ValueError(f"data tensors differ in length: {[t.shape[0] for t in tensors]}")
+    epochs = check_int("epochs", epochs, 1)
+    batch_size = check_int("batch_size", batch_size, 1)
+    seed = check_int("seed", seed, 0, MAX_SEED)
+    steps_per_epoch = check_optional_int("steps_per_epoch", steps_per_epoch, 1)
     if n < batch_size:
         raise ValueError(f"the training set has {n} samples, fewer than batch_size={batch_size}")
-    config = json.loads(json.dumps(config))
+    identity = run_identity(
+        tensors,
+        state,
+        batch_size=batch_size,
+        seed=seed,
+        config=config,
+        steps_per_epoch=steps_per_epoch,
+    )
     history: list[dict] = []
     path = Path(checkpoint) if checkpoint is not None else None
-    if path is not None and path.is_file():
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-        if not isinstance(saved, dict) or not {"config", "history", *state} <= saved.keys():
+    if path is not None and path.exists():
+        saved = read_checkpoint(path)
+        differences = _differences(saved.identity, identity)
+        if differences:
             raise ValueError(
-                f"{path} is not a training checkpoint of this trainer (a saved backbone "
-                "state_dict?); delete it or pass another checkpoint path"
-            )
-        if saved["config"] != config:
-            raise ValueError(
-                f"checkpoint {path} was written with config {saved['config']}, "
-                f"not {config}; delete it or use its config"
+                f"checkpoint {path} belongs to another run ({'; '.join(differences[:4])}"
+                f"{'; …' if len(differences) > 4 else ''}); {_START_OVER}"
             )
         for name, obj in state.items():
-            obj.load_state_dict(saved[name])
-        history = json.loads(saved["history"])
+            obj.load_state_dict(saved.state[name])
+        history = saved.history
     steps = n // batch_size
     if steps_per_epoch is not None:
         steps = min(steps, steps_per_epoch)
@@ -223,33 +434,22 @@ def fit_epochs(
         if on_epoch is not None:
             history[-1] |= dict(on_epoch(epoch + 1))
         if path is not None:
-            _save_checkpoint(
-                path,
-                {
-                    "config": config,
-                    **{name: obj.state_dict() for name, obj in state.items()},
-                    "history": json.dumps(history),
-                },
-            )
+            state_dicts = {name: obj.state_dict() for name, obj in state.items()}
+            write_checkpoint(path, Checkpoint(identity, history, state_dicts))
     bar.close()
     return history
 
 
 def checkpoint_epochs(path: str | Path) -> int:
-    """Number of epochs a :func:`fit_epochs` checkpoint holds (0 if there is none).
+    """Number of epochs a verified :func:`fit_epochs` checkpoint holds (0 if there is none).
 
     Raises
     ------
     ValueError
-        If ``path`` exists but is not a training checkpoint.
+        If ``path`` exists but is not a valid checkpoint (see :func:`read_checkpoint`).
     """
     path = Path(path)
-    if not path.is_file():
-        return 0
-    saved = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(saved, dict) or "history" not in saved:
-        raise ValueError(f"{path} is not a training checkpoint (no history)")
-    return len(json.loads(saved["history"]))
+    return len(read_checkpoint(path).history) if path.exists() else 0
 
 
 def history_seconds(history: Sequence[Mapping[str, Any]]) -> float:
@@ -304,6 +504,17 @@ def train_autoencoder(
     CPU for both 28×28×1 and 32×32×3 inputs); the checkpoint records it with the config.
     Results are bit-identical across an interruption at a fixed number of torch threads.
     """
+    if not isinstance(model, ConnectivityAutoencoder):
+        raise TypeError(f"model must be a ConnectivityAutoencoder, got {type(model).__name__}")
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    check_images("images", images, uint8=False)
+    expected = (model.config["in_channels"], model.config["image_size"])
+    if (images.shape[1], images.shape[2], images.shape[3]) != (*expected, expected[1]):
+        raise ValueError(
+            f"images of shape {tuple(images.shape)} do not fit the model, which expects "
+            f"(N, {expected[0]}, {expected[1]}, {expected[1]})"
+        )
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
     branches = model.config["branches"]
 
@@ -328,7 +539,7 @@ def train_autoencoder(
     model.to(memory_format=torch.channels_last)  # ~15 % faster convolutions on CPU
     model.train()
     history = fit_epochs(
-        images.shape[0],
+        images,
         step,
         {"model": model, "optimiser": optimiser},
         epochs=config.epochs,
@@ -380,8 +591,10 @@ def train_backbone(
     history : list of dict
         Per-epoch statistics from :func:`train_autoencoder`.
     """
-    if images.dim() != 4 or images.shape[-1] != images.shape[-2]:
+    check_images("images", images, uint8=False)
+    if images.shape[-1] != images.shape[-2]:
         raise ValueError(f"images must have shape (N, C, S, S), got {tuple(images.shape)}")
+    init_seed = check_int("init_seed", init_seed, 0)
     with seeded(init_seed):
         model = ConnectivityAutoencoder(images.shape[1], images.shape[-1], branches, branch_dim)
     model = model.to(images.device)
@@ -403,32 +616,70 @@ def _backbone_files(path: str | Path) -> tuple[Path, Path]:
     return path.parent / f"{path.name}.pt", path.parent / f"{path.name}.json"
 
 
+#: Format tag of the JSON file :func:`save_backbone` writes beside the weights.
+BACKBONE_FORMAT = "toposhape-backbone/2"
+
+
 def save_backbone(model: ConnectivityAutoencoder, path: str | Path) -> None:
-    """Save weights as a plain ``state_dict`` (``<path>.pt``) and config (``<path>.json``)."""
-    weights, config = _backbone_files(path)
-    buf = io.BytesIO()
-    torch.save(model.state_dict(), buf)
-    atomic_write_bytes(weights, buf.getvalue())
-    atomic_write_bytes(config, json.dumps(model.config, indent=1).encode())
+    """Save weights as a plain ``state_dict`` (``<path>.pt``) and a JSON record (``<path>.json``).
+
+    The record holds the model's config and the sha256 of the weights file, which
+    :func:`load_backbone` verifies.
+    """
+    weights, record = _backbone_files(path)
+    data = _torch_bytes(model.state_dict())
+    atomic_write_bytes(weights, data)
+    text = json.dumps(
+        {
+            "format": BACKBONE_FORMAT,
+            "model": model.config,
+            "weights_sha256": hashlib.sha256(data).hexdigest(),
+        },
+        indent=1,
+    )
+    atomic_write_bytes(record, text.encode())
 
 
 def load_backbone(path: str | Path) -> ConnectivityAutoencoder:
-    """Rebuild a model saved by :func:`save_backbone`.
+    """Rebuild a model saved by :func:`save_backbone`, verifying its weights' checksum.
 
     Raises
     ------
     FileNotFoundError
         If ``<path>.pt`` or ``<path>.json`` is missing.
     ValueError
-        If the weights do not fit the architecture the config describes.
+        Naming the file: if the JSON record is not valid, the weights fail their checksum
+        or cannot be read, or they do not fit the architecture the record describes.
     """
-    weights, config_file = _backbone_files(path)
-    for file in (weights, config_file):
+    weights, record_file = _backbone_files(path)
+    for file in (weights, record_file):
         if not file.is_file():
             raise FileNotFoundError(f"backbone file {file} does not exist")
-    config = json.loads(config_file.read_text())
-    model = ConnectivityAutoencoder(**{**config, "widths": tuple(config["widths"])})
-    state = torch.load(weights, map_location="cpu", weights_only=True)
+    again = "save it again with save_backbone, or retrain it"
+    try:
+        record = json.loads(record_file.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(
+            f"backbone record {record_file} is not valid JSON ({err}); {again}"
+        ) from err
+    if not isinstance(record, dict) or record.get("format") != BACKBONE_FORMAT:
+        raise ValueError(
+            f"{record_file} is not a {BACKBONE_FORMAT} record (written by an earlier "
+            f"toposhape, or another file); {again}"
+        )
+    data = weights.read_bytes()
+    if hashlib.sha256(data).hexdigest() != record.get("weights_sha256"):
+        raise ValueError(
+            f"backbone weights {weights} do not match the sha256 in {record_file}; {again}"
+        )
+    config = record.get("model")
+    try:
+        model = ConnectivityAutoencoder(**{**config, "widths": tuple(config["widths"])})
+    except (TypeError, KeyError, ValueError) as err:
+        raise ValueError(
+            f"{record_file} does not describe a ConnectivityAutoencoder ({err}); {again}"
+        ) from err
+    state = _torch_load(data, f"backbone weights {weights}")
     try:
         model.load_state_dict(state)
     except RuntimeError as err:

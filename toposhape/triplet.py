@@ -20,7 +20,7 @@ alphabetical order of folder names (:func:`load_cub200`, :func:`load_cars196`).
 
 from __future__ import annotations
 
-import math
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from functools import partial
@@ -42,9 +42,25 @@ from toposhape.atlas import DISTANCES as VARIANTS
 from toposhape.atlas import (
     AtlasCodes,
     AtlasHead,
+    _check_backbone,
+    _check_codes,
+    _check_memberships,
     chart_distance,
     membership_spread,
     mmd_to_uniform,
+)
+from toposhape.checks import (
+    check_bool,
+    check_choice,
+    check_float,
+    check_int,
+    check_labels,
+    check_on_model,
+    check_optional_int,
+    check_path,
+    check_same_device,
+    check_sequence,
+    check_tensor,
 )
 from toposhape.data import user_root
 from toposhape.training import fit_epochs
@@ -84,11 +100,13 @@ NO_SHARED_CHART = 1e6
 CUB200_TRAIN_CLASSES = 100
 #: Classes 1 … 98 of Stanford Cars train, 99 … 196 are held out.
 CARS196_TRAIN_CLASSES = 98
+_SEED_MAX = 2**32 - 1  # numpy's RandomState, which pml's sampler draws from
 
 
-def _check_positive_int(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+def _check_ks(ks: object) -> tuple[int, ...]:
+    """The k of Recall@k: a non-empty sequence of ints ≥ 1."""
+    check_sequence("ks", ks)
+    return tuple(check_int("every k of ks", k, 1) for k in ks)
 
 
 # --------------------------------------------------------------------------- chart distance
@@ -107,6 +125,7 @@ def pack_codes(codes: AtlasCodes) -> torch.Tensor:
     Tensor, shape (B, k + k·d)
         Memberships, then the chart coordinates φ = sigmoid(logits), chart after chart.
     """
+    codes = _check_codes("codes", codes)
     return torch.cat([codes.q, codes.coords.flatten(1)], dim=1)
 
 
@@ -116,21 +135,28 @@ def unpack(emb: torch.Tensor, charts: int, dim: int) -> tuple[torch.Tensor, torc
     Parameters
     ----------
     emb : Tensor, shape (B, k + k·d)
+        Of a floating dtype (its values are not read).
     charts, dim : int
-        k and d.
+        k ≥ 1 and d ≥ 1.
 
     Returns
     -------
     q : Tensor, shape (B, k)
     coords : Tensor, shape (B, k, d)
     """
-    _check_positive_int("charts", charts)
-    _check_positive_int("dim", dim)
+    check_int("charts", charts, 1)
+    check_int("dim", dim, 1)
+    return _split("emb", emb, charts, dim)
+
+
+def _split(name: str, emb: object, charts: int, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`unpack` of checked ``charts`` and ``dim``, naming the embedding ``name``."""
+    emb = check_tensor(name, emb, floating=True)
     width = charts + charts * dim
     if emb.dim() != 2 or emb.shape[1] != width:
         raise ValueError(
-            f"emb must have shape (B, k + k·d) = (B, {width}) for charts={charts}, dim={dim}, "
-            f"got {tuple(emb.shape)}"
+            f"{name} must have shape (B, k + k·d) = (B, {width}) for charts={charts}, "
+            f"dim={dim}, got {tuple(emb.shape)}"
         )
     return emb[:, :charts], emb[:, charts:].reshape(-1, charts, dim)
 
@@ -154,28 +180,38 @@ class ChartDistance(BaseDistance):
     """
 
     def __init__(self, charts: int, dim: int, variant: str = "blog") -> None:
-        _check_positive_int("charts", charts)
-        _check_positive_int("dim", dim)
-        if variant not in VARIANTS:
-            raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+        check_int("charts", charts, 1)
+        check_int("dim", dim, 1)
+        check_choice("variant", variant, VARIANTS)
         super().__init__(normalize_embeddings=False, is_inverted=False)
         self.charts, self.dim, self.variant = charts, dim, variant
 
+    def _unpack(self, name: str, emb: object) -> tuple[torch.Tensor, torch.Tensor]:
+        """:func:`unpack`, then the memberships and coordinates checked, named by ``name``."""
+        q, coords = _split(name, check_tensor(name, emb, min_rows=1), self.charts, self.dim)
+        _check_memberships(f"{name}[:, :k]", q)
+        check_tensor(f"{name}[:, k:]", coords, finite=True)
+        return q, coords
+
     def compute_mat(self, query_emb: torch.Tensor, ref_emb: torch.Tensor) -> torch.Tensor:
         """Distances between all pairs: (N, k + k·d) × (M, k + k·d) → (N, M)."""
-        q_a, coords_a = unpack(query_emb, self.charts, self.dim)
-        q_b, coords_b = unpack(ref_emb, self.charts, self.dim)
+        check_same_device(query_emb=query_emb, ref_emb=ref_emb)
+        q_a, coords_a = self._unpack("query_emb", query_emb)
+        q_b, coords_b = self._unpack("ref_emb", ref_emb)
         return chart_distance(q_a, coords_a, q_b, coords_b, self.variant).clamp_max(NO_SHARED_CHART)
 
     def pairwise_distance(self, query_emb: torch.Tensor, ref_emb: torch.Tensor) -> torch.Tensor:
         """Distances between paired rows: (B, k + k·d) × (B, k + k·d) → (B,)."""
+        query_emb = check_tensor("query_emb", query_emb)
+        ref_emb = check_tensor("ref_emb", ref_emb)
         if query_emb.shape != ref_emb.shape:
             raise ValueError(
                 f"paired embeddings must have equal shapes, got {tuple(query_emb.shape)} "
                 f"and {tuple(ref_emb.shape)}"
             )
-        q_a, coords_a = unpack(query_emb, self.charts, self.dim)
-        q_b, coords_b = unpack(ref_emb, self.charts, self.dim)
+        check_same_device(query_emb=query_emb, ref_emb=ref_emb)
+        q_a, coords_a = self._unpack("query_emb", query_emb)
+        q_b, coords_b = self._unpack("ref_emb", ref_emb)
         both = q_a * q_b  # (B, k)
         if self.variant == "blog":
             per_chart = torch.linalg.vector_norm(coords_a - coords_b, dim=2)
@@ -191,11 +227,11 @@ class ChartDistance(BaseDistance):
 # --------------------------------------------------------------------------- models
 
 
-def _features(backbone: nn.Module) -> int:
-    features = getattr(backbone, "out_features", None)
-    if isinstance(features, bool) or not isinstance(features, int) or features < 1:
-        raise ValueError(f"backbone must have an int attribute out_features >= 1, got {features!r}")
-    return features
+def _check_input(x: object, model: nn.Module) -> torch.Tensor:
+    """A tensor on the model's device (its backbone checks the rest)."""
+    x = check_tensor("x", x)
+    check_on_model("x", x, model)
+    return x
 
 
 class ManifoldEmbedder(nn.Module):
@@ -215,7 +251,9 @@ class ManifoldEmbedder(nn.Module):
 
     def __init__(self, backbone: nn.Module, charts: int, dim: int) -> None:
         super().__init__()
-        features = _features(backbone)
+        features = _check_backbone(backbone)
+        check_int("charts", charts, 1)
+        check_int("dim", dim, 1)
         self.backbone = backbone
         self.head = AtlasHead(features, charts, dim)
         self.config = {
@@ -238,7 +276,7 @@ class ManifoldEmbedder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> AtlasCodes:
         """Images (B, ...) → :class:`~toposhape.atlas.AtlasCodes` q (B, k), logits (B, k, d)."""
-        return self.head(self.backbone(x))
+        return self.head(self.backbone(_check_input(x, self)))
 
 
 class EuclideanEmbedder(nn.Module):
@@ -259,8 +297,9 @@ class EuclideanEmbedder(nn.Module):
 
     def __init__(self, backbone: nn.Module, dim: int, normalise: bool = True) -> None:
         super().__init__()
-        features = _features(backbone)
-        _check_positive_int("dim", dim)
+        features = _check_backbone(backbone)
+        check_int("dim", dim, 1)
+        check_bool("normalise", normalise)
         self.backbone = backbone
         self.linear = nn.Linear(features, dim)
         self.normalise = normalise
@@ -274,11 +313,18 @@ class EuclideanEmbedder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Images (B, ...) → embeddings (B, dim), unit norm if ``normalise``."""
-        out = self.linear(self.backbone(x))
+        out = self.linear(self.backbone(_check_input(x, self)))
         return nn.functional.normalize(out, dim=1) if self.normalise else out
 
 
 Embedder = ManifoldEmbedder | EuclideanEmbedder
+
+
+def _check_model(model: object) -> None:
+    if not isinstance(model, ManifoldEmbedder | EuclideanEmbedder):
+        raise TypeError(
+            f"model must be a ManifoldEmbedder or EuclideanEmbedder, got {type(model).__name__}"
+        )
 
 
 def embedding_distance(model: Embedder, variant: str = "blog") -> BaseDistance:
@@ -296,11 +342,11 @@ def embedding_distance(model: Embedder, variant: str = "blog") -> BaseDistance:
         :class:`ChartDistance` on packed codes, or the Euclidean distance on the embeddings
         as they are (already normalised when ``model.normalise``).
     """
+    _check_model(model)
+    check_choice("variant", variant, VARIANTS)
     if isinstance(model, ManifoldEmbedder):
         return ChartDistance(model.charts, model.dim, variant)
-    if isinstance(model, EuclideanEmbedder):
-        return LpDistance(normalize_embeddings=False)
-    raise ValueError(f"model must be a ManifoldEmbedder or EuclideanEmbedder, got {type(model)}")
+    return LpDistance(normalize_embeddings=False)
 
 
 def _embedding(model: Embedder, x: torch.Tensor) -> tuple[torch.Tensor, AtlasCodes | None]:
@@ -308,6 +354,13 @@ def _embedding(model: Embedder, x: torch.Tensor) -> tuple[torch.Tensor, AtlasCod
     if isinstance(out, AtlasCodes):
         return pack_codes(out), out
     return out, None
+
+
+def _check_images(images: object, model: nn.Module) -> torch.Tensor:
+    """Finite floating images (N, ...), N ≥ 1, on the model's device."""
+    images = check_tensor("images", images, floating=True, min_rows=1)
+    check_on_model("images", images, model)
+    return check_tensor("images", images, finite=True)
 
 
 @torch.no_grad()
@@ -318,14 +371,17 @@ def embed(model: Embedder, images: torch.Tensor, batch_size: int = 256) -> torch
     ----------
     model : ManifoldEmbedder or EuclideanEmbedder
     images : Tensor, shape (N, ...)
-        On the model's device.
+        Finite, N ≥ 1, on the model's device.
     batch_size : int
+        ≥ 1.
 
     Returns
     -------
     Tensor, shape (N, k + k·d) (packed codes) or (N, dim)
     """
-    _check_positive_int("batch_size", batch_size)
+    _check_model(model)
+    _check_images(images, model)
+    check_int("batch_size", batch_size, 1)
     training = model.training
     model.eval()
     try:
@@ -342,11 +398,9 @@ def embed(model: Embedder, images: torch.Tensor, batch_size: int = 256) -> torch
 
 
 def _check_batch(labels: torch.Tensor, classes_per_batch: int, per_class: int) -> None:
-    if labels.dim() != 1 or labels.numel() == 0 or labels.is_floating_point():
-        raise ValueError(f"labels must be a non-empty 1-d integer tensor, got {labels!r}")
-    if isinstance(classes_per_batch, bool) or not isinstance(classes_per_batch, int):
-        raise ValueError(f"classes_per_batch (m) must be an int, got {classes_per_batch!r}")
-    if isinstance(per_class, bool) or not isinstance(per_class, int) or per_class < 2:
+    check_labels("labels", labels, min_rows=1)
+    check_int("classes_per_batch (m)", classes_per_batch)
+    if check_int("per_class (k)", per_class) < 2:
         raise ValueError(
             f"per_class (k) must be an int >= 2 (a triplet needs a positive), got {per_class!r}"
         )
@@ -375,13 +429,15 @@ def class_batches(
     Parameters
     ----------
     labels : Tensor, shape (N,)
-        Integer class labels.
+        Integer class labels, on any device.
     m : int
         Classes per batch (≥ 2).
     k : int
         Images per class (≥ 2).
     batches : int
+        ≥ 1.
     seed : int
+        In [0, 2^32 − 1].
 
     Returns
     -------
@@ -395,9 +451,10 @@ def class_batches(
     ValueError
         If the labels hold fewer than m classes.
     """
-    labels = torch.as_tensor(labels).cpu()
     _check_batch(labels, m, k)
-    _check_positive_int("batches", batches)
+    check_int("batches", batches, 1)
+    check_int("seed", seed, 0, _SEED_MAX)
+    labels = labels.cpu()
     sampler = MPerClassSampler(
         labels, m=k, batch_size=m * k, length_before_new_iter=batches * m * k
     )
@@ -418,7 +475,7 @@ def class_split(labels: torch.Tensor, train_classes: int) -> tuple[torch.Tensor,
     Parameters
     ----------
     labels : Tensor, shape (N,)
-        Integer class labels.
+        Integer class labels, N ≥ 1.
     train_classes : int
         1 ≤ train_classes < number of classes.
 
@@ -427,15 +484,10 @@ def class_split(labels: torch.Tensor, train_classes: int) -> tuple[torch.Tensor,
     train_idx, test_idx : LongTensor
         Increasing sample indices of the training and of the held-out classes.
     """
-    labels = torch.as_tensor(labels)
-    if labels.dim() != 1 or labels.is_floating_point():
-        raise ValueError(f"labels must be a 1-d integer tensor, got shape {tuple(labels.shape)}")
+    labels = check_labels("labels", labels, min_rows=1)
+    check_int("train_classes", train_classes)
     classes = torch.unique(labels)  # sorted
-    if (
-        isinstance(train_classes, bool)
-        or not isinstance(train_classes, int)
-        or not 1 <= train_classes < classes.numel()
-    ):
+    if not 1 <= train_classes < classes.numel():
         raise ValueError(
             f"train_classes must be an int in [1, {classes.numel()}) for {classes.numel()} "
             f"classes, got {train_classes!r}"
@@ -492,27 +544,17 @@ class TripletConfig:
     steps_per_epoch: int | None = None
 
     def __post_init__(self) -> None:
-        _check_positive_int("epochs", self.epochs)
-        for name in ("classes_per_batch", "per_class"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 2:
-                raise ValueError(
-                    f"{name} must be an int >= 2 (a triplet needs a positive and a negative), "
-                    f"got {value!r}"
-                )
-        if self.optimiser not in OPTIMISERS:
-            raise ValueError(f"optimiser must be one of {OPTIMISERS}, got {self.optimiser!r}")
-        if self.variant not in VARIANTS:
-            raise ValueError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
-        for name in ("lr", "margin", "mmd_weight", "membership_weight"):
-            value = getattr(self, name)
-            if not math.isfinite(value) or value < 0 or (name == "lr" and value == 0):
-                bound = "> 0" if name == "lr" else ">= 0"
-                raise ValueError(f"{name} must be finite and {bound}, got {value!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise ValueError(f"seed must be an int, got {self.seed!r}")
-        if self.steps_per_epoch is not None:
-            _check_positive_int("steps_per_epoch", self.steps_per_epoch)
+        check_int("epochs", self.epochs, 1)
+        # a triplet needs a positive and a negative
+        check_int("classes_per_batch", self.classes_per_batch, 2)
+        check_int("per_class", self.per_class, 2)
+        check_choice("optimiser", self.optimiser, OPTIMISERS)
+        check_choice("variant", self.variant, VARIANTS)
+        check_float("lr", self.lr, 0.0, low_open=True)
+        for name in ("margin", "mmd_weight", "membership_weight"):
+            check_float(name, getattr(self, name), 0.0)
+        check_int("seed", self.seed, 0)
+        check_optional_int("steps_per_epoch", self.steps_per_epoch, 1)
 
     @property
     def batch_size(self) -> int:
@@ -549,9 +591,9 @@ def train_triplet(
     model : ManifoldEmbedder or EuclideanEmbedder
         Trained in place.
     images : Tensor, shape (N, ...)
-        On the model's device.
+        Finite, on the model's device.
     labels : Tensor, shape (N,)
-        Integer class labels, at least m classes.
+        Integer class labels, at least m classes, on any device.
     config : TripletConfig
     checkpoint : path, optional
         Written after every epoch; training resumes from it.
@@ -566,13 +608,21 @@ def train_triplet(
         Per epoch: ``loss``, ``triplet`` and, for a ManifoldEmbedder, ``mmd`` (computed
         even when its weight is 0) and ``spread``; ``seconds``; what ``on_epoch`` returned.
     """
-    labels = torch.as_tensor(labels)
+    _check_model(model)
+    images = _check_images(images, model)
+    labels = check_tensor("labels", labels)
     if labels.dim() != 1 or labels.shape[0] != images.shape[0]:
         raise ValueError(
             f"labels must have shape (N,) = ({images.shape[0]},), got {tuple(labels.shape)}"
         )
+    if not isinstance(config, TripletConfig):
+        raise TypeError(f"config must be a TripletConfig, got {type(config).__name__}")
+    check_path("checkpoint", checkpoint)
+    check_bool("progress", progress)
+    if on_epoch is not None and not callable(on_epoch):
+        raise TypeError(f"on_epoch must be callable or None, got {type(on_epoch).__name__}")
     m, k = config.classes_per_batch, config.per_class
-    _check_batch(labels.cpu(), m, k)
+    _check_batch(labels, m, k)
     steps = images.shape[0] // config.batch_size
     if config.steps_per_epoch is not None:
         steps = min(steps, config.steps_per_epoch)
@@ -613,7 +663,7 @@ def train_triplet(
 
     model.train()
     history = fit_epochs(
-        images.shape[0],
+        (images, targets),
         step,
         {"model": model, "optimiser": optimiser},
         epochs=config.epochs,
@@ -649,11 +699,7 @@ class RecallAccuracyCalculator(pml_accuracy.AccuracyCalculator):
     """
 
     def __init__(self, ks: Sequence[int] = (1, 2, 4, 8), **kwargs) -> None:
-        ks = tuple(ks)
-        if not ks:
-            raise ValueError("ks must hold at least one k")
-        for k in ks:
-            _check_positive_int("every k of ks", k)
+        ks = _check_ks(ks)
         self.ks = ks
         for k in ks:
             setattr(self, f"calculate_recall_at_{k}", partial(self._recall_at, k))
@@ -705,17 +751,19 @@ def retrieval_metrics(
     Parameters
     ----------
     query_emb : Tensor, shape (N, E)
+        Finite, N ≥ 1.
     query_labels : Tensor, shape (N,)
+        Integer labels.
     ref_emb, ref_labels : Tensor, shapes (M, E) and (M,), optional
         The searched set; by default the queries themselves, each query's own entry
-        excluded (pml's ``ref_includes_query``).
+        excluded (pml's ``ref_includes_query``). All four tensors on one device.
     distance : BaseDistance, optional
         pml distance (e.g. :class:`ChartDistance` on packed codes); by default the
         Euclidean distance of the embeddings as given (no normalisation).
     ks : sequence of int
-        The k of Recall@k.
+        The k of Recall@k, each ≥ 1.
     batch_size : int
-        Queries per block of the exact k-NN search (bounds memory to batch_size × M).
+        Queries per block of the exact k-NN search (bounds memory to batch_size × M), ≥ 1.
 
     Returns
     -------
@@ -726,21 +774,37 @@ def retrieval_metrics(
     """
     if (ref_emb is None) != (ref_labels is None):
         raise ValueError("give both ref_emb and ref_labels, or neither")
-    _check_positive_int("batch_size", batch_size)
-    if query_emb.dim() != 2 or query_labels.shape != (query_emb.shape[0],):
+    check_int("batch_size", batch_size, 1)
+    ks = _check_ks(ks)
+    if distance is not None and not isinstance(distance, BaseDistance):
+        raise TypeError(
+            f"distance must be a pytorch-metric-learning BaseDistance or None, got "
+            f"{type(distance).__name__}"
+        )
+    tensors = {"query_emb": query_emb, "query_labels": query_labels}
+    if ref_emb is not None:
+        tensors |= {"ref_emb": ref_emb, "ref_labels": ref_labels}
+    for name, value in tensors.items():
+        if name.endswith("emb"):
+            check_tensor(name, value, ndim=2, floating=True, min_rows=1)
+        else:
+            check_labels(name, value, min_rows=1)
+    if query_labels.shape != (query_emb.shape[0],):
         raise ValueError(
             f"query_emb (N, E) and query_labels (N,) do not fit: {tuple(query_emb.shape)}, "
             f"{tuple(query_labels.shape)}"
         )
     if ref_emb is not None and (
-        ref_emb.dim() != 2
-        or ref_emb.shape[1] != query_emb.shape[1]
-        or ref_labels.shape != (ref_emb.shape[0],)
+        ref_emb.shape[1] != query_emb.shape[1] or ref_labels.shape != (ref_emb.shape[0],)
     ):
         raise ValueError(
             f"ref_emb (M, {query_emb.shape[1]}) and ref_labels (M,) do not fit: "
             f"{tuple(ref_emb.shape)}, {tuple(ref_labels.shape)}"
         )
+    check_same_device(**tensors)
+    check_tensor("query_emb", query_emb, finite=True)
+    if ref_emb is not None:
+        check_tensor("ref_emb", ref_emb, finite=True)
     distance = LpDistance(normalize_embeddings=False) if distance is None else distance
     calculator = RecallAccuracyCalculator(
         ks,
@@ -767,8 +831,9 @@ def evaluate_retrieval(
     ----------
     model : ManifoldEmbedder or EuclideanEmbedder
     images : Tensor, shape (N, ...)
-        On the model's device (e.g. the held-out classes).
+        Finite, on the model's device (e.g. the held-out classes).
     labels : Tensor, shape (N,)
+        Integer labels, on any device.
     variant : {"blog", "code"}
         Chart-distance variant (ManifoldEmbedder only).
     ks : sequence of int
@@ -780,9 +845,19 @@ def evaluate_retrieval(
     dict
         See :func:`retrieval_metrics`.
     """
+    _check_model(model)
+    images = _check_images(images, model)
+    labels = check_labels("labels", labels, min_rows=1)
+    if labels.shape != images.shape[:1]:
+        raise ValueError(
+            f"labels must have shape (N,) = ({images.shape[0]},), got {tuple(labels.shape)}"
+        )
+    check_choice("variant", variant, VARIANTS)
+    _check_ks(ks)
+    check_int("batch_size", batch_size, 1)
     return retrieval_metrics(
         embed(model, images, batch_size),
-        torch.as_tensor(labels).to(images.device),
+        labels.to(images.device),
         distance=embedding_distance(model, variant),
         ks=ks,
         batch_size=batch_size,
@@ -790,6 +865,11 @@ def evaluate_retrieval(
 
 
 # --------------------------------------------------------------------------- user datasets
+
+
+def _check_root(root: object) -> None:
+    if root is not None and not isinstance(root, str | os.PathLike):
+        raise TypeError(f"root must be a path or None, got {type(root).__name__}")
 
 
 def _read_table(path: Path) -> dict[int, str]:
@@ -850,6 +930,7 @@ def load_cub200(
     ValueError
         If the two files do not list the same image ids, or a class id is outside 1 … 200.
     """
+    _check_root(root)
     base = user_root("cub200", root) / "CUB_200_2011"
     images = _read_table(base / "images.txt")
     classes = _read_table(base / "image_class_labels.txt")
@@ -909,6 +990,7 @@ def load_cars196(
     ValueError
         If a class id is outside 1 … 196.
     """
+    _check_root(root)
     base = user_root("cars196", root) / "stanford_cars"
     paths: list[Path] = []
     ids: list[int] = []
@@ -931,16 +1013,21 @@ def read_images(paths: Sequence[str | Path], image_size: int = 227) -> torch.Ten
         E.g. a batch of the paths :func:`load_cub200` or :func:`load_cars196` return (the
         whole of CUB at 227 × 227 would take 7 GB as float32).
     image_size : int
-        Side S of the square output (227 in the reference).
+        Side S ≥ 1 of the square output (227 in the reference).
 
     Returns
     -------
     Tensor, shape (N, 3, S, S), float32
         Pixels / 255 in [0, 1].
     """
-    _check_positive_int("image_size", image_size)
+    check_int("image_size", image_size, 1)
+    if not isinstance(paths, Sequence) or isinstance(paths, str):
+        raise TypeError(f"paths must be a sequence of paths, got {type(paths).__name__}")
     if not paths:
         raise ValueError("paths is empty")
+    for path in paths:
+        if not isinstance(path, str | os.PathLike):
+            raise TypeError(f"every entry of paths must be a path, got {type(path).__name__}")
     pixels = []
     for path in paths:
         with Image.open(path) as image:

@@ -23,12 +23,21 @@ import torch
 from matplotlib.figure import Figure
 
 from toposhape.atlas import AtlasAutoencoder
+from toposhape.checks import (
+    check_bool,
+    check_callable,
+    check_choice,
+    check_int,
+    check_mapping,
+    check_path,
+    check_sequence,
+)
 from toposhape.compression import compression_table, fit_atlas_to_embedding
 from toposhape.contrastive import SmallConvNet, plot_embedding_2d
 from toposhape.data import random_subset
 from toposhape.results import markdown_table, profile_settings
 from toposhape.results import work_dir as chapter_work_dir
-from toposhape.training import history_seconds, seeded
+from toposhape.training import MAX_SEED, history_seconds, seeded
 from toposhape.triplet import (
     Embedder,
     EuclideanEmbedder,
@@ -115,16 +124,29 @@ _TRAIN_CLASSES = 5  # classes 0–4 train, 5–9 are held out for retrieval
 
 def get_profile(profile: str) -> dict[str, Any]:
     """Settings of a profile (a deep copy); ValueError naming the valid ones if unknown."""
-    return profile_settings(PROFILES, profile)
+    return profile_settings(PROFILES, check_choice("profile", profile, tuple(PROFILES)))
 
 
 def work_dir(profile: str, results_root: str | Path | None = None) -> Path:
     """Checkpoint folder of a profile: ``<results>/triplet/<profile>/_work`` (git-ignored)."""
+    check_choice("profile", profile, tuple(PROFILES))
+    check_path("results_root", results_root)
     return chapter_work_dir(CHAPTER, profile, results_root)
 
 
 def grid_keys(settings: Mapping[str, Any]) -> list[tuple[str, int, int]]:
-    """(key, k, d) of the grid: ``baseline-d{d}`` (k = 0) and ``manifold-k{k}-d{d}``."""
+    """(key, k, d) of the grid: ``baseline-d{d}`` (k = 0) and ``manifold-k{k}-d{d}``.
+
+    Parameters
+    ----------
+    settings : mapping
+        A profile's settings: ``dims`` and ``charts``, non-empty sequences of ints >= 1.
+    """
+    check_mapping("settings", settings, "dims", "charts")
+    for key in ("dims", "charts"):
+        name = f"settings[{key!r}]"
+        for i, value in enumerate(check_sequence(name, settings[key])):
+            check_int(f"{name}[{i}]", value, 1)
     keys = []
     for d in settings["dims"]:
         keys.append((f"baseline-d{d}", 0, d))
@@ -209,7 +231,8 @@ def run(
     profile : {"smoke", "full"}
     seed : int
         Seeds subsets, initial weights (every model starts from the same backbone
-        weights), batches, MMD draws and the atlases of the compression study.
+        weights), batches, MMD draws and the atlases of the compression study; in [0,
+        :data:`toposhape.training.MAX_SEED`].
     results_root : path, optional
         Results folder; checkpoints go to :func:`work_dir`, so an interrupted run resumes.
     progress : bool
@@ -225,6 +248,10 @@ def run(
     from toposhape.data import load_images
 
     settings = get_profile(profile)
+    seed = check_int("seed", seed, 0, MAX_SEED)
+    check_path("results_root", results_root)
+    check_bool("progress", progress)
+    check_callable("log", log, optional=True)
     say = log or (lambda _msg: None)
     folder = work_dir(profile, results_root)
     folder.mkdir(parents=True, exist_ok=True)
@@ -303,6 +330,7 @@ def _r1(entry: Mapping[str, Any], k: int, d: int) -> float:
 
 def plot_recall(payload: Mapping[str, Any]) -> Figure:
     """Held-out Recall@1 against d: the baseline and one line per chart count k."""
+    check_mapping("payload", payload, "settings", "datasets")
     settings = payload["settings"]
     datasets = payload["datasets"]
     fig = Figure(figsize=(4.2 * len(datasets), 3.4), layout="constrained")
@@ -322,6 +350,7 @@ def plot_recall(payload: Mapping[str, Any]) -> Figure:
 
 def plot_wide_curves(payload: Mapping[str, Any]) -> Figure:
     """The 64-d study: held-out Recall@1 after every epoch, one line per model."""
+    check_mapping("payload", payload, "settings", "datasets")
     datasets = payload["datasets"]
     fig = Figure(figsize=(4.2 * len(datasets), 3.4), layout="constrained")
     axes = fig.subplots(1, len(datasets), squeeze=False)[0]
@@ -338,6 +367,7 @@ def plot_wide_curves(payload: Mapping[str, Any]) -> Figure:
 
 def plot_compression(payload: Mapping[str, Any]) -> Figure:
     """Recall@10 against bytes per vector: atlas store, PCA + 8-bit, PQ, float32."""
+    check_mapping("payload", payload, "datasets")
     datasets = payload["datasets"]
     fig = Figure(figsize=(4.2 * len(datasets), 3.4), layout="constrained")
     axes = fig.subplots(1, len(datasets), squeeze=False)[0]
@@ -365,6 +395,7 @@ def plot_compression(payload: Mapping[str, Any]) -> Figure:
 
 def plot_all(payload: Mapping[str, Any]) -> dict[str, Figure]:
     """Every figure of the chapter, by file stem."""
+    check_mapping("payload", payload, "settings", "datasets")
     figures = {
         "recall": plot_recall(payload),
         "wide-recall-per-epoch": plot_wide_curves(payload),
@@ -383,6 +414,7 @@ def plot_all(payload: Mapping[str, Any]) -> dict[str, Figure]:
 
 def markdown_tables(payload: Mapping[str, Any]) -> dict[str, str]:
     """The chapter's tables (Markdown), by name: ``recall``, ``wide``, ``compression``."""
+    check_mapping("payload", payload, "settings", "datasets")
     settings = payload["settings"]
     ks = (1, 2, 4, 8)
     rows, wide_rows, comp_rows = [], [], []
@@ -422,6 +454,7 @@ def training_time(payload: Mapping[str, Any]) -> tuple[int, float]:
     folder, so its own wall time can be far shorter than the training it reports; the
     compression atlases are fitted anew by every run and count in its wall time.
     """
+    check_mapping("payload", payload, "datasets")
     models = [
         m
         for entry in payload["datasets"].values()
@@ -432,6 +465,7 @@ def training_time(payload: Mapping[str, Any]) -> tuple[int, float]:
 
 def findings(payload: Mapping[str, Any]) -> list[str]:
     """The chapter's claims, answered yes/no from the payload's numbers."""
+    check_mapping("payload", payload, "settings", "datasets")
     settings = payload["settings"]
     lines = []
     for dataset, entry in payload["datasets"].items():

@@ -21,6 +21,9 @@ import numpy as np
 import torch
 from PIL import Image
 
+from toposhape.checks import check_int
+from toposhape.results import io_error
+
 __all__ = ["YALE_SUBJECTS", "load_yale", "parse_name"]
 
 #: Subject numbers of Extended Yale B, in label order (number 14 does not exist).
@@ -66,8 +69,11 @@ def parse_name(name: str) -> tuple[int, int, int]:
 
 def _read(path: Path, relative: str, size: tuple[int, int] | None) -> np.ndarray:
     """One image as a uint8 array of shape (H, W), resized to ``size`` unless it is None."""
-    with Image.open(path) as image:
-        grey = image.convert("L")
+    try:
+        with Image.open(path) as image:
+            grey = image.convert("L")
+    except OSError as exc:  # PIL's UnidentifiedImageError, truncated files, unreadable files
+        raise ValueError(f"{relative}: cannot read the image ({exc})") from exc
     if grey.size != _NATIVE_SIZE[::-1]:
         height, width = _NATIVE_SIZE
         raise ValueError(
@@ -114,17 +120,30 @@ def load_yale(
 
     Raises
     ------
+    TypeError
+        If ``size`` is not None, a tuple or a list, or an entry of ``size`` or ``subjects``
+        is not an int.
     FileNotFoundError
         If ``root`` does not exist, if it holds no subject folder, or if a requested subject's
         folder is missing.
+    NotADirectoryError
+        If ``root`` is a file.
+    PermissionError
+        If a subject folder cannot be listed (the message names it).
     ValueError
-        If ``size`` is not two positive ints, if ``subjects`` is empty or holds a number
-        outside :data:`YALE_SUBJECTS`, if a subject folder has no valid image, if an image
-        name names another subject than its folder, or if an image is not 192 × 168.
+        If ``size`` is not two entries >= 1, if ``subjects`` is empty or holds a number outside
+        :data:`YALE_SUBJECTS`, if a subject folder has no valid image, if an image name names
+        another subject than its folder, or if an image cannot be read (corrupt, truncated,
+        unreadable) or is not 192 × 168; the message names the file.
     """
-    if size is not None and (len(size) != 2 or min(size) < 1):
-        raise ValueError(f"size must be (H, W) with positive entries or None, got {size!r}")
+    if size is not None:
+        if not isinstance(size, tuple | list):
+            raise TypeError(f"size must be (H, W) or None, got {size!r} ({type(size).__name__})")
+        if len(size) != 2:
+            raise ValueError(f"size must be (H, W) or None, got {size!r}")
+        size = (check_int("size[0]", size[0], 1), check_int("size[1]", size[1], 1))
     if subjects is not None:
+        subjects = [check_int(f"subjects[{i}]", n) for i, n in enumerate(subjects)]
         unknown = sorted(set(subjects) - set(YALE_SUBJECTS))
         if unknown:
             raise ValueError(
@@ -134,6 +153,11 @@ def load_yale(
         if not subjects:
             raise ValueError("subjects is empty: give subject numbers or None for all")
     root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise NotADirectoryError(
+            f"Extended Yale B root {root} is not a folder ({_LAYOUT}); point it at the folder "
+            "that holds CroppedYale/"
+        )
     if not root.is_dir():
         raise FileNotFoundError(
             f"Extended Yale B (CroppedYale) not found at {root}: the dataset is not shipped "
@@ -155,7 +179,11 @@ def load_yale(
     for number in numbers:
         folder = f"yaleB{number:02d}"
         found = 0
-        for path in (base / folder).iterdir():
+        try:
+            paths = list((base / folder).iterdir())
+        except OSError as exc:
+            raise io_error(exc, f"cannot list the subject folder {base / folder}") from exc
+        for path in paths:
             try:
                 subject, azimuth, elevation = parse_name(path.name)
             except ValueError:
