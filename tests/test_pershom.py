@@ -892,11 +892,13 @@ def test_cuda_without_kernel_raises():
     [
         (4, 2, 3, False),
         (5, 3, 2, True),
+        (3, 33, 2, True),
         (3, 255, 4, True),
         (3, 257, 4, False),
         (2, 513, 8, True),
         (2, 2000, 16, False),
         (2, 2000, 3, True),
+        (1, 5000, 3, True),
     ],
 )
 def test_cuda_equals_cpu(b, n, d, grid, p, dtype):
