@@ -259,6 +259,26 @@ def check_against_ripser(z: torch.Tensor, case: Case) -> float:
     return worst
 
 
+def out_of_memory(fns: dict[str, Callable[[], object]], device: torch.device) -> dict[str, str]:
+    """Peers whose first call runs out of GPU memory, with the error's first line.
+
+    On CUDA each peer is called once before timing (an extra warm-up); toposhape and the
+    floor are not tried (they must run).
+    """
+    if device.type != "cuda":
+        return {}
+    failed = {}
+    for name, fn in fns.items():
+        if name in (OURS, FLOOR, OURS_CPU):
+            continue
+        try:
+            fn()
+        except torch.OutOfMemoryError as exc:
+            failed[name] = f"not run: out of GPU memory ({str(exc).splitlines()[0][:160]})"
+            torch.cuda.empty_cache()
+    return failed
+
+
 def bench_case(
     case: Case,
     device: torch.device,
@@ -288,6 +308,9 @@ def bench_case(
     skipped = too_slow(fns, case, previous)
     for name in skipped:
         del fns[name]
+    skipped |= out_of_memory(fns, device)
+    for name in skipped:
+        fns.pop(name, None)
     print(f"{device.type} {case.name}: timing {len(fns)} methods", flush=True)
     timings = time_interleaved(fns, device, repeats, budget_s)
     if case.branches == 1:
