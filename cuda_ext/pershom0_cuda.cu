@@ -20,6 +20,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <optional>
 
 namespace toposhape {
 
@@ -152,7 +153,9 @@ at::Tensor mst_edges_cuda(const at::Tensor& dist_in) {
   });
   C10_CUDA_KERNEL_LAUNCH_CHECK();
   check_finite_reads(nonfinite.cpu().data_ptr<unsigned char>(), batch);
-  const at::Tensor order = std::get<1>(weight.sort(/*stable=*/true, /*dim=*/-1));
+  // The stable overload: a bare `true` would bind to sort(dim, descending) instead.
+  const at::Tensor order =
+      std::get<1>(weight.sort(std::optional<bool>(true), /*dim=*/-1, /*descending=*/false));
   return edges.gather(1, order.unsqueeze(-1).expand({batch, n - 1, 2}));
 }
 
