@@ -109,16 +109,6 @@ def test_provenance_keeps_the_commit_the_run_started_from(monkeypatch) -> None:
     assert prov["git_at_save"]["commit"] != "f" * 40  # the tree moved on: both are recorded
 
 
-def test_a_tree_without_git_takes_its_commit_from_the_environment(tmp_path, monkeypatch) -> None:
-    from toposhape import results
-
-    monkeypatch.setattr(results, "repo_root", lambda: tmp_path)  # no .git there
-    monkeypatch.delenv("TOPOSHAPE_SOURCE_COMMIT", raising=False)
-    assert results._git_state() == (None, None)
-    monkeypatch.setenv("TOPOSHAPE_SOURCE_COMMIT", "a" * 40)
-    assert results._git_state() == ("a" * 40, None)  # the commit named; dirtiness unknown
-
-
 def test_profile_settings_is_a_deep_copy_and_names_the_valid_profiles():
     from toposhape.results import profile_settings
 

@@ -73,17 +73,9 @@ def _git(*args: str) -> str | None:
 
 
 def _git_state() -> tuple[str | None, bool | None]:
-    """HEAD commit and whether tracked files differ from it (None where git is unavailable).
-
-    A copy of the tree without its git metadata (an export sent to another machine) has
-    no commit to read: there ``$TOPOSHAPE_SOURCE_COMMIT``, when set, names the commit the
-    copy was made from, and the dirty flag stays None (unknown).
-    """
-    commit = _git("rev-parse", "HEAD")
-    if commit is None:
-        return os.environ.get("TOPOSHAPE_SOURCE_COMMIT") or None, None
+    """HEAD commit and whether tracked files differ from it (None where git is unavailable)."""
     status = _git("status", "--porcelain", "--untracked-files=no")
-    return commit, (bool(status) if status is not None else None)
+    return _git("rev-parse", "HEAD"), (bool(status) if status is not None else None)
 
 
 #: The git state when the library was imported, i.e. of the code a run executes.
