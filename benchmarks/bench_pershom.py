@@ -10,7 +10,13 @@ normal, seed 0), this times
 * the peers: ripser, giotto-ph (``n_threads=1`` and ``n_threads=-1``, i.e.
   all cores), gudhi (Rips complex up to edges, dimension-0 persistence),
   torch-topological's ``VietorisRipsComplex(dim=0)`` forward + backward, and
-  on CUDA torchph when it is importable.
+  on CUDA torchph when it is importable;
+* on CUDA, toposhape's own CPU kernel on a CPU copy of the same clouds.
+
+CUDA adds a case of n = 10 000. A peer is not run on a single-cloud case when its
+time on the previous single-cloud case, scaled by (n / n_previous)², exceeds
+``MAX_PROJECTED_S`` seconds a call (every exact dense method is at least
+quadratic in n); the record says which peers were skipped and why.
 
 The non-differentiable CPU peers get NumPy copies of the clouds made before
 timing. The training case (16 clouds of 100 points, ℓ1) is the input of the
@@ -22,6 +28,7 @@ toposhape's death times equal ripser's finite deaths (sorted) to 1e-4.
 Run ``python -m benchmarks.bench_pershom --help`` for the options.
 """
 
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -43,6 +50,13 @@ SEED = 0
 TOLERANCE = 1e-4
 OURS = "toposhape (fwd+bwd)"
 FLOOR = "floor: torch.cdist (fwd)"
+OURS_CPU = "toposhape CPU kernel (fwd+bwd)"
+TORCHPH = "torchph (fwd+bwd)"
+MAX_PROJECTED_S = 10.0
+#: torchph builds the whole filtration of edges and triangles on the GPU: at n = 10 000
+#: it asked for 1862 GiB (and, in another run, failed with an illegal memory access,
+#: which leaves the CUDA context unusable), so it is not run on larger clouds.
+TORCHPH_MAX_POINTS = 2000
 SKLEARN_METRICS = {1.0: "manhattan", 2.0: "euclidean"}
 
 
@@ -74,6 +88,9 @@ CASES = (
     Case("n=2000", 2000, 1, 2.0),
     Case("16 x 100, l1", 100, 16, 1.0),
 )
+
+#: CUDA adds one large cloud, where a whole-GPU kernel should pull away.
+CUDA_CASES = (*CASES[:3], Case("n=10000", 10000, 1, 2.0), CASES[3])
 
 
 def latent(case: Case, device: torch.device) -> torch.Tensor:
@@ -122,31 +139,60 @@ def run_torch_topological(
     return torch.autograd.grad(total, z)
 
 
-def torchph_method(z: torch.Tensor, case: Case) -> Callable[[], object] | None:
-    """torchph forward + backward looping over the clouds, or None if torchph is missing."""
+def torchph_status() -> str | None:
+    """None when torchph can be used on CUDA, else why not (one line).
+
+    torchph compiles its CUDA code when first imported and only warns when that fails,
+    so a tiny call is made to be sure.
+    """
     try:
-        from torchph.pershom import vr_persistence
-    except ImportError:
-        return None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from torchph.pershom import vr_persistence
 
-    def run() -> tuple[torch.Tensor, ...]:
-        clouds = branch_clouds(z, case.branches)
-        total = sum(
-            vr_persistence(torch.cdist(c, c, p=case.p), 0, 0)[0][0][:, 1].sum() for c in clouds
-        )
-        return torch.autograd.grad(total, z)
-
-    return run
+            vr_persistence(torch.rand(3, 3, device="cuda"), 0, 0)
+    except Exception as exc:  # a missing package, a failed build or a failing call alike
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]
+    return None
 
 
-def methods(z: torch.Tensor, case: Case) -> dict[str, Callable[[], object]]:
-    """Everything timed for ``case`` on ``z``'s device, toposhape and the floor first."""
+def run_torchph(z: torch.Tensor, case: Case) -> tuple[torch.Tensor, ...]:
+    """torchph forward + backward looping over the clouds.
+
+    ℓ1 clouds go through ``vr_persistence_l1`` on the points (as the reference's
+    connectivity loss does); ℓ2 clouds through ``vr_persistence`` on ``torch.cdist``.
+    """
+    from torchph.pershom import vr_persistence, vr_persistence_l1
+
+    def deaths(c: torch.Tensor) -> torch.Tensor:
+        if case.p == 1.0:
+            return vr_persistence_l1(c, 0, 0)[0][0][:, 1]
+        return vr_persistence(torch.cdist(c, c, p=case.p), 0, 0)[0][0][:, 1]
+
+    total = sum(deaths(c).sum() for c in branch_clouds(z, case.branches))
+    return torch.autograd.grad(total, z)
+
+
+def methods(z: torch.Tensor, case: Case, torchph: bool = False) -> dict[str, Callable[[], object]]:
+    """Everything timed for ``case`` on ``z``'s device, toposhape and the floor first.
+
+    Parameters
+    ----------
+    z : Tensor, shape (points, branches * DIM)
+        The case's latent batch (a leaf requiring grad).
+    case : Case
+    torchph : bool, default False
+        Time torchph too (CUDA only; see :func:`torchph_status`).
+    """
     clouds = branch_clouds(z.detach(), case.branches)
     complex_ = VietorisRipsComplex(dim=0, p=case.p)
     fns: dict[str, Callable[[], object]] = {
         OURS: lambda: ours(z, case),
         FLOOR: lambda: pairwise_distances(clouds, case.p),
     }
+    if z.device.type == "cuda":
+        z_cpu = z.detach().cpu().requires_grad_()
+        fns[OURS_CPU] = lambda: ours(z_cpu, case)
     if z.device.type == "cpu":
         arrays = [np.ascontiguousarray(c) for c in clouds.numpy()]
         fns["ripser"] = lambda: [run_ripser(x, case.p) for x in arrays]
@@ -154,10 +200,38 @@ def methods(z: torch.Tensor, case: Case) -> dict[str, Callable[[], object]]:
         fns["giotto-ph n_threads=-1"] = lambda: [run_giotto(x, case.p, -1) for x in arrays]
         fns["gudhi"] = lambda: [run_gudhi(x, case.p) for x in arrays]
     fns["torch-topological (fwd+bwd)"] = lambda: run_torch_topological(z, case, complex_)
-    torchph = torchph_method(z, case) if z.device.type == "cuda" else None
-    if torchph is not None:
-        fns["torchph (fwd+bwd)"] = torchph
+    if torchph and z.device.type == "cuda":
+        fns[TORCHPH] = lambda: run_torchph(z, case)
     return fns
+
+
+def too_slow(
+    fns: dict[str, Callable[[], object]], case: Case, previous: dict[str, tuple[int, float]]
+) -> dict[str, str]:
+    """Peers projected to take over ``MAX_PROJECTED_S`` a call on ``case``, with why.
+
+    Parameters
+    ----------
+    fns : dict
+        The case's methods.
+    case : Case
+    previous : dict of str to (int, float)
+        Per method, (n, median ms) on the last single-cloud case timed.
+    """
+    if case.branches != 1:
+        return {}
+    skipped = {}
+    for name in fns:
+        if name in (OURS, FLOOR, OURS_CPU) or name not in previous:
+            continue
+        n, ms = previous[name]
+        projected_s = ms / 1e3 * (case.points / n) ** 2
+        if projected_s > MAX_PROJECTED_S:
+            skipped[name] = (
+                f"not run: {ms / 1e3:.2f} s at n={n} projects to {projected_s:.0f} s a call "
+                f"at n={case.points} (x (n / {n})^2), over {MAX_PROJECTED_S:g} s"
+            )
+    return skipped
 
 
 def check_against_ripser(z: torch.Tensor, case: Case) -> float:
@@ -189,23 +263,85 @@ def check_against_ripser(z: torch.Tensor, case: Case) -> float:
     return worst
 
 
-def bench_case(case: Case, device: torch.device, repeats: int, budget_s: float) -> dict[str, Any]:
-    """Check and time one case; returns its JSON record."""
+def out_of_memory(fns: dict[str, Callable[[], object]], device: torch.device) -> dict[str, str]:
+    """Peers whose first call runs out of GPU memory, with the error's first line.
+
+    On CUDA each peer is called once before timing (an extra warm-up); toposhape and the
+    floor are not tried (they must run).
+    """
+    if device.type != "cuda":
+        return {}
+    failed = {}
+    for name, fn in fns.items():
+        if name in (OURS, FLOOR, OURS_CPU):
+            continue
+        try:
+            fn()
+        except torch.OutOfMemoryError as exc:
+            failed[name] = f"not run: out of GPU memory ({str(exc).splitlines()[0][:160]})"
+            torch.cuda.empty_cache()
+    return failed
+
+
+def bench_case(
+    case: Case,
+    device: torch.device,
+    repeats: int,
+    budget_s: float,
+    torchph: bool = False,
+    previous: dict[str, tuple[int, float]] | None = None,
+) -> dict[str, Any]:
+    """Check and time one case; returns its JSON record.
+
+    Parameters
+    ----------
+    case : Case
+    device : torch.device
+    repeats, budget_s
+        As for :func:`benchmarks.common.time_interleaved`.
+    torchph : bool, default False
+        Time torchph too.
+    previous : dict, optional
+        Per method, (n, median ms) of the last single-cloud case, for :func:`too_slow`;
+        updated in place with this case's times when it is a single cloud.
+    """
+    previous = {} if previous is None else previous
     z = latent(case, device)
     max_error = check_against_ripser(z, case)
-    timings = time_interleaved(methods(z, case), device, repeats, budget_s)
+    fns = methods(z, case, torchph)
+    skipped = too_slow(fns, case, previous)
+    if TORCHPH in fns and case.points > TORCHPH_MAX_POINTS:
+        skipped[TORCHPH] = (
+            f"not run: n > {TORCHPH_MAX_POINTS}; torchph allocates its whole filtration on the "
+            "GPU (at n = 10000 it asked for 1862 GiB)"
+        )
+    for name in skipped:
+        del fns[name]
+    skipped |= out_of_memory(fns, device)
+    for name in skipped:
+        fns.pop(name, None)
+    print(f"{device.type} {case.name}: timing {len(fns)} methods", flush=True)
+    timings = time_interleaved(fns, device, repeats, budget_s)
+    if case.branches == 1:
+        previous.update({name: (case.points, t.median_ms) for name, t in timings.items()})
     ours_ms = timings[OURS].median_ms
-    return {
+    record = {
         **asdict(case),
         "dim": DIM,
         "dtype": "float32",
         "max_abs_diff_vs_ripser": max_error,
         "timings": {name: t.to_dict() for name, t in timings.items()},
         "peer_over_ours": {
-            name: t.median_ms / ours_ms for name, t in timings.items() if name not in (OURS, FLOOR)
+            name: t.median_ms / ours_ms
+            for name, t in timings.items()
+            if name not in (OURS, FLOOR, OURS_CPU)
         },
         "ours_over_floor": ours_ms / timings[FLOOR].median_ms,
+        "skipped": skipped,
     }
+    if OURS_CPU in timings:
+        record["cpu_kernel_over_ours"] = timings[OURS_CPU].median_ms / ours_ms
+    return record
 
 
 def targets(cases: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -224,9 +360,22 @@ def targets(cases: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def bench_device(device: torch.device, repeats: int, budget_s: float) -> dict[str, Any]:
-    """All cases on one device; returns the JSON record (without provenance)."""
-    cases = [bench_case(case, device, repeats, budget_s) for case in CASES]
-    return {"device": str(device), "cases": cases, "targets": targets(cases)}
+    """All cases on one device; returns the JSON record (without provenance).
+
+    On CUDA the record also says whether torchph could be timed (``torchph``: null when
+    it was, else why not).
+    """
+    record: dict[str, Any] = {"device": str(device)}
+    use_torchph = False
+    if device.type == "cuda":
+        record["torchph"] = torchph_status()
+        use_torchph = record["torchph"] is None
+    previous: dict[str, tuple[int, float]] = {}
+    cases = [
+        bench_case(case, device, repeats, budget_s, use_torchph, previous)
+        for case in (CUDA_CASES if device.type == "cuda" else CASES)
+    ]
+    return {**record, "cases": cases, "targets": targets(cases)}
 
 
 def table(record: dict[str, Any]) -> str:
@@ -241,12 +390,22 @@ def table(record: dict[str, Any]) -> str:
                     t["median_ms"],
                     t["iqr_ms"],
                     t["repeats"],
-                    c["peer_over_ours"].get(name),
+                    c.get("cpu_kernel_over_ours")
+                    if name == OURS_CPU
+                    else c["peer_over_ours"].get(name),
                     c["ours_over_floor"] if name == FLOOR else None,
                 ]
             )
-    headers = ["case", "method", "median ms", "IQR ms", "runs", "peer/ours", "ours/floor"]
+        rows += [[c["name"], name, None, None, 0, None, None] for name in c.get("skipped", {})]
+    headers = ["case", "method", "median ms", "IQR ms", "runs", "other/ours", "ours/floor"]
     lines = [f"0-dim VR persistence on {record['device']}", format_table(headers, rows)]
+    if record.get("torchph"):
+        lines.append(f"torchph not timed: {record['torchph']}")
+    lines += [
+        f"{c['name']}, {name}: {why}"
+        for c in record["cases"]
+        for name, why in c.get("skipped", {}).items()
+    ]
     for target, verdict in record["targets"].items():
         misses = "; ".join(verdict["misses"])
         lines.append(f"{target}: {'MET' if verdict['met'] else 'MISSED ' + misses}")
@@ -257,9 +416,10 @@ def summary(record: dict[str, Any]) -> list[list[object]]:
     """Per case: the fastest peer's time over ours (target > 1) and ours over the floor (<= 3)."""
     rows: list[list[object]] = []
     for c in record["cases"]:
-        fastest = min(c["peer_over_ours"].values())
         floor = c["ours_over_floor"]
-        rows.append([c["name"], "fastest peer / ours", fastest, "> 1", fastest > 1])
+        if c["peer_over_ours"]:
+            fastest = min(c["peer_over_ours"].values())
+            rows.append([c["name"], "fastest peer / ours", fastest, "> 1", fastest > 1])
         rows.append([c["name"], "ours / floor", floor, "<= 3", floor <= 3])
     return rows
 

@@ -892,11 +892,13 @@ def test_cuda_without_kernel_raises():
     [
         (4, 2, 3, False),
         (5, 3, 2, True),
+        (3, 33, 2, True),
         (3, 255, 4, True),
         (3, 257, 4, False),
         (2, 513, 8, True),
         (2, 2000, 16, False),
         (2, 2000, 3, True),
+        (1, 5000, 3, True),
     ],
 )
 def test_cuda_equals_cpu(b, n, d, grid, p, dtype):
@@ -914,9 +916,10 @@ def test_cuda_equals_cpu(b, n, d, grid, p, dtype):
     if grid and p != 2.0:
         # Exact arithmetic on both devices and the same tie-breaking (smallest index) in Prim.
         assert torch.equal(edges_gpu, death_edges(x_cpu, p))
-    weights = torch.randn(out_cpu.shape, dtype=dtype)
-    (out_cpu * weights).sum().backward()
-    (out_gpu * weights.cuda()).sum().backward()
+    # A weight per edge, not per rank: the devices' lengths may differ by an ulp, which can swap
+    # two near-equal deaths in the sorted output (first seen on an H200, 2000 points in float32).
+    (out_cpu**2).sum().backward()
+    (out_gpu**2).sum().backward()
     assert torch.isfinite(x_gpu.grad).all()
     if not grid or p != 2.0:
         # Same MST on both devices (no ties, or identical tie-breaking on exact distances). With

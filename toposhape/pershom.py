@@ -269,8 +269,40 @@ def _unit_clouds(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Ten
     """
     largest = x.abs().amax(dim=(-2, -1), keepdim=True)
     top = math.frexp(torch.finfo(x.dtype).max)[1] - 1  # 2^top: the largest power of two
-    factor = torch.exp2(torch.frexp(largest).exponent.neg().clamp(max=top).to(x.dtype))
+    factor = _power_of_two(torch.frexp(largest).exponent.neg().clamp(max=top), x.dtype)
     return x * factor, factor, largest
+
+
+#: Per dtype: the integer dtype of its bits, the mantissa's bits and the exponent's bias.
+_FLOAT_LAYOUT = {torch.float32: (torch.int32, 23, 127), torch.float64: (torch.int64, 52, 1023)}
+
+
+def _power_of_two(k: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``2**k`` exactly, on any device.
+
+    Built from the bits of two normal powers of two, ``2**(k // 2) * 2**(k - k // 2)``,
+    whose product is exact (subnormal results included). ``torch.exp2`` is not exact at
+    integers on every device (CUDA's is not guaranteed to be), and an inexact factor
+    would break the exact ties of the scaled cloud.
+
+    Parameters
+    ----------
+    k : Tensor of int
+        Exponents, within twice the dtype's normal exponent range (e.g. [-252, 254] for
+        float32), which covers every ``k`` of :func:`_unit_clouds`.
+    dtype : torch.float32 or torch.float64
+
+    Returns
+    -------
+    Tensor, same shape as ``k``, of ``dtype``
+    """
+    bits, mantissa, bias = _FLOAT_LAYOUT[dtype]
+    half = torch.div(k, 2, rounding_mode="floor")
+
+    def normal(e: torch.Tensor) -> torch.Tensor:
+        return torch.bitwise_left_shift((e + bias).to(bits), mantissa).view(dtype)
+
+    return normal(half) * normal(k - half)
 
 
 def _lp_norm(diff: torch.Tensor, p: float) -> torch.Tensor:
