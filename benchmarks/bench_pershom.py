@@ -52,6 +52,8 @@ OURS = "toposhape (fwd+bwd)"
 FLOOR = "floor: torch.cdist (fwd)"
 OURS_CPU = "toposhape CPU kernel (fwd+bwd)"
 TORCHPH = "torchph (fwd+bwd)"
+#: Timed in every case, never skipped, not peers.
+OWN = (OURS, FLOOR, OURS_CPU)
 MAX_PROJECTED_S = 10.0
 #: torchph builds the whole filtration of edges and triangles on the GPU: at n = 10 000
 #: it asked for 1862 GiB (and, in another run, failed with an illegal memory access,
@@ -208,7 +210,10 @@ def methods(z: torch.Tensor, case: Case, torchph: bool = False) -> dict[str, Cal
 def too_slow(
     fns: dict[str, Callable[[], object]], case: Case, previous: dict[str, tuple[int, float]]
 ) -> dict[str, str]:
-    """Peers projected to take over ``MAX_PROJECTED_S`` a call on ``case``, with why.
+    """Peers that would not finish ``case``, with why.
+
+    torchph above ``TORCHPH_MAX_POINTS``; on a single cloud, a peer projected to take over
+    ``MAX_PROJECTED_S`` a call.
 
     Parameters
     ----------
@@ -218,11 +223,16 @@ def too_slow(
     previous : dict of str to (int, float)
         Per method, (n, median ms) on the last single-cloud case timed.
     """
-    if case.branches != 1:
-        return {}
     skipped = {}
+    if TORCHPH in fns and case.points > TORCHPH_MAX_POINTS:
+        skipped[TORCHPH] = (
+            f"not run: n > {TORCHPH_MAX_POINTS}; torchph allocates its whole filtration on the "
+            "GPU (at n = 10000 it asked for 1862 GiB)"
+        )
+    if case.branches != 1:
+        return skipped
     for name in fns:
-        if name in (OURS, FLOOR, OURS_CPU) or name not in previous:
+        if name in OWN or name in skipped or name not in previous:
             continue
         n, ms = previous[name]
         projected_s = ms / 1e3 * (case.points / n) ** 2
@@ -273,7 +283,7 @@ def out_of_memory(fns: dict[str, Callable[[], object]], device: torch.device) ->
         return {}
     failed = {}
     for name, fn in fns.items():
-        if name in (OURS, FLOOR, OURS_CPU):
+        if name in OWN:
             continue
         try:
             fn()
@@ -310,16 +320,9 @@ def bench_case(
     max_error = check_against_ripser(z, case)
     fns = methods(z, case, torchph)
     skipped = too_slow(fns, case, previous)
-    if TORCHPH in fns and case.points > TORCHPH_MAX_POINTS:
-        skipped[TORCHPH] = (
-            f"not run: n > {TORCHPH_MAX_POINTS}; torchph allocates its whole filtration on the "
-            "GPU (at n = 10000 it asked for 1862 GiB)"
-        )
-    for name in skipped:
-        del fns[name]
+    fns = {name: fn for name, fn in fns.items() if name not in skipped}
     skipped |= out_of_memory(fns, device)
-    for name in skipped:
-        fns.pop(name, None)
+    fns = {name: fn for name, fn in fns.items() if name not in skipped}
     print(f"{device.type} {case.name}: timing {len(fns)} methods", flush=True)
     timings = time_interleaved(fns, device, repeats, budget_s)
     if case.branches == 1:
@@ -332,9 +335,7 @@ def bench_case(
         "max_abs_diff_vs_ripser": max_error,
         "timings": {name: t.to_dict() for name, t in timings.items()},
         "peer_over_ours": {
-            name: t.median_ms / ours_ms
-            for name, t in timings.items()
-            if name not in (OURS, FLOOR, OURS_CPU)
+            name: t.median_ms / ours_ms for name, t in timings.items() if name not in OWN
         },
         "ours_over_floor": ours_ms / timings[FLOOR].median_ms,
         "skipped": skipped,

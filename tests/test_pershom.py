@@ -863,6 +863,19 @@ def test_input_not_modified():
     assert torch.equal(x, before)
 
 
+@pytest.mark.parametrize(
+    ("dtype", "low", "high"), [(torch.float32, -149, 254), (torch.float64, -1074, 2046)]
+)
+def test_power_of_two_is_exact_over_the_exponent_range(dtype, low, high):
+    from toposhape.pershom import _power_of_two
+
+    k = torch.arange(low, high + 1)
+    # 2**e in float64 (inf from 2**1024), then rounded to dtype: exact, or inf beyond its range
+    exact = [math.ldexp(1.0, int(e)) if e < 1024 else math.inf for e in k]
+    expected = torch.tensor(exact, dtype=torch.float64).to(dtype)
+    assert torch.equal(_power_of_two(k, dtype), expected)
+
+
 # ----------------------------------------------------------------------------------------------
 # CUDA (skipped without a device)
 # ----------------------------------------------------------------------------------------------

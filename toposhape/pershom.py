@@ -282,8 +282,8 @@ def _power_of_two(k: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
 
     Built from the bits of two normal powers of two, ``2**(k // 2) * 2**(k - k // 2)``,
     whose product is exact (subnormal results included). ``torch.exp2`` is not exact at
-    integers on every device (CUDA's is not guaranteed to be), and an inexact factor
-    would break the exact ties of the scaled cloud.
+    every integer on every device (on an H200, CUDA's float32 ``exp2(-127)`` was off),
+    and an inexact factor would break the exact ties of the scaled cloud.
 
     Parameters
     ----------
