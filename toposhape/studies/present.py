@@ -1,0 +1,102 @@
+"""How a chapter notebook shows its results: captioned figures, tables, where numbers came from.
+
+A chapter glues its figures once, in a hidden cell::
+
+    present.glue_figures(figures)
+
+and places each one with a numbered, captioned MyST figure in a Markdown cell, where the
+caption says what to notice and ``:alt:`` describes the image::
+
+    ```{glue:figure} toy_kde
+    :name: fig-connectivity-toy-kde
+    :alt: Three clusters of different spread with a KDE that blurs the tightest one.
+
+    One bandwidth cannot suit clusters whose spreads differ 40-fold: ...
+    ```
+
+Tables are DataFrames shown through :func:`table` in a cell tagged ``remove-input``
+(``hide-output`` as well when the table is long and a figure carries its message).
+"""
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+from matplotlib.figure import Figure
+from pandas.io.formats.style import Styler
+
+
+def glue_figures(figures: Mapping[str, Figure]) -> None:
+    """Glue every figure under its key, without displaying it, for ``{glue:figure}``.
+
+    Parameters
+    ----------
+    figures : mapping of str to Figure
+        Key -> figure, as a chapter report's ``figures(payload)`` returns them.
+
+    Raises
+    ------
+    TypeError
+        If a value is not a matplotlib figure.
+    """
+    from myst_nb import glue
+
+    for key, fig in figures.items():
+        if not isinstance(fig, Figure):
+            raise TypeError(
+                f"figures[{key!r}] must be a matplotlib Figure, got {type(fig).__name__}"
+            )
+        glue(key, fig, display=False)
+
+
+def table(frame: pd.DataFrame, caption: str | None = None, precision: int = 3) -> Styler:
+    """A DataFrame as the book shows it: no index column, numbers to ``precision`` digits.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        The rows to show; column names are the headers.
+    caption : str, optional
+        A one-line title above the table.
+    precision : int
+        Decimal places of float columns (≥ 0).
+
+    Raises
+    ------
+    TypeError
+        If ``frame`` is not a DataFrame.
+    ValueError
+        If ``precision`` is negative.
+    """
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"frame must be a pandas DataFrame, got {type(frame).__name__}")
+    if isinstance(precision, bool) or not isinstance(precision, int) or precision < 0:
+        raise ValueError(f"precision must be an integer >= 0, got {precision!r}")
+    styler = frame.style.hide(axis="index").format(precision=precision, na_rep="–")
+    return styler if caption is None else styler.set_caption(caption)
+
+
+def source_line(profile: str, saved: Mapping[str, Any] | None, started: float) -> str:
+    """One Markdown sentence saying where a chapter's numbers came from.
+
+    Parameters
+    ----------
+    profile : str
+        The profile shown.
+    saved : mapping or None
+        The loaded results record (with its ``provenance``), or None if the numbers were
+        computed in this run.
+    started : float
+        ``time.time()`` when the run began (used when ``saved`` is None).
+    """
+    if saved is None:
+        return (
+            f"Profile **{profile}**: numbers computed in this run ({time.time() - started:.0f} s)."
+        )
+    prov = saved["provenance"]
+    return (
+        f"Profile **{profile}**: numbers loaded from the saved results (finished "
+        f"{prov['finished_utc']}, commit {str(prov['git_commit'])[:10]}, "
+        f"{prov['wall_time_s'] / 60:.1f} min on {prov['device']['cpu']})."
+    )
