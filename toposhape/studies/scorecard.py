@@ -11,11 +11,12 @@ which are quotations of the source.
 import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
+from html import escape
 from typing import Any
 
 import pandas as pd
 
-from toposhape.results import load_results
+from toposhape.results import load_results, results_dir
 
 SOURCES: Mapping[str, str] = {
     "hofer2019": "Hofer et al., ICML 2019 (connectivity loss)",
@@ -114,3 +115,102 @@ def collect(chapters: Mapping[str, str], root: str | None = None) -> list[Claim]
 def frame(claims: list[Claim]) -> pd.DataFrame:
     """The claims as a DataFrame, one row per claim, with every :class:`Claim` field."""
     return pd.DataFrame([asdict(c) for c in claims], columns=list(Claim.__dataclass_fields__))
+
+
+def summary(claims: list[Claim]) -> pd.DataFrame:
+    """Claims per source and verdict: one row per source, one column per verdict, a total."""
+    counts = pd.crosstab(
+        pd.Categorical([SOURCES[c.source] for c in claims], categories=list(SOURCES.values())),
+        pd.Categorical([c.verdict for c in claims], categories=list(VERDICTS)),
+        dropna=False,
+    )
+    counts = counts.loc[:, counts.sum(axis=0) > 0]
+    counts["claims"] = counts.sum(axis=1)
+    counts.index.name, counts.columns.name = "source", None
+    return counts.reset_index()
+
+
+def link(claim: Claim) -> str:
+    """HTML link from a claim's text to the chapter section that measures it."""
+    return (
+        f'<a href="{escape(claim.chapter)}.html#{escape(claim.section)}">{escape(claim.claim)}</a>'
+    )
+
+
+def rows(claims: list[Claim], source: str) -> pd.DataFrame:
+    """The scorecard rows of one source, as the book shows them (HTML-escaped, linked).
+
+    Parameters
+    ----------
+    claims : list of Claim
+    source : str
+        A key of :data:`SOURCES`.
+
+    Raises
+    ------
+    ValueError
+        If ``source`` is not a key of :data:`SOURCES`.
+    """
+    if source not in SOURCES:
+        raise ValueError(f"source must be one of {sorted(SOURCES)}, got {source!r}")
+    picked = [c for c in claims if c.source == source]
+    return pd.DataFrame(
+        {
+            "claim (links to the measurement)": [link(c) for c in picked],
+            "verdict": [escape(c.verdict) for c in picked],
+            "measured here": [escape(c.measured) for c in picked],
+            "anchor (source's number)": [escape(c.anchor or "–") for c in picked],
+            "data and budget here": [escape(f"{c.data}; {c.budget}") for c in picked],
+            "source's data and budget": [escape(c.reference) for c in picked],
+            "seeds": [c.seeds for c in picked],
+            "verdict rule": [escape(c.rule) for c in picked],
+        }
+    )
+
+
+def compute_seconds(chapter: str, root: str | None = None) -> float:
+    """Wall time recorded in the provenance of a chapter's saved results, smoke excluded.
+
+    Training done before a results run (e.g. the one-class backbones, trained by a
+    separate command) is added by the chapter report's ``training_seconds(load)`` when
+    it defines one.
+    """
+    folder = results_dir(root) / chapter
+    total = 0.0
+    for path in sorted(folder.glob("*.json")):
+        if path.stem == "smoke":
+            continue
+        record = load_results(chapter, path.stem, root=root)
+        if record is not None:
+            total += float(record["provenance"]["wall_time_s"])
+    return total
+
+
+def compute_table(chapters: Mapping[str, str], root: str | None = None) -> pd.DataFrame:
+    """Each chapter's recorded compute: the results runs, and training done before them.
+
+    Parameters
+    ----------
+    chapters : mapping of str to str
+        Chapter name -> the module path of its report.
+    root : str, optional
+        The results folder (default: the repository's ``results/``).
+
+    Returns
+    -------
+    DataFrame
+        Columns ``chapter``, ``results runs (min)``, ``training before them (h)``.
+    """
+    table = []
+    for chapter, module in chapters.items():
+        report = importlib.import_module(module)
+        training = getattr(report, "training_seconds", None)
+        before = training(chapter_loader(chapter, root)) if training is not None else 0.0
+        table.append(
+            {
+                "chapter": chapter,
+                "results runs (min)": compute_seconds(chapter, root) / 60,
+                "training before them (h)": before / 3600,
+            }
+        )
+    return pd.DataFrame(table)
