@@ -1,9 +1,11 @@
 """The N-VAE chapter: its study refuses bad inputs before any work, its report draws
-page-sized figures and DataFrame tables from a payload."""
+page-sized figures, DataFrame tables and scorecard claims from a payload."""
 
+import itertools
 import json
 import math
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,9 +14,11 @@ import torch
 
 import toposhape.data
 from toposhape.nvae import build_vae
+from toposhape.results import repo_root
 from toposhape.studies import present, style
 from toposhape.studies.nvae import report
 from toposhape.studies.nvae import run as nv
+from toposhape.studies.scorecard import VERDICTS, chapter_loader
 
 
 def _no_work(*_args, **_kwargs):
@@ -97,6 +101,9 @@ BAD_ARGUMENTS = [
     (report.tables, ({"datasets": {}},), {}, ValueError, "payload"),
     (report.setup, ({"datasets": {}, "models": {}, "recipe": {}},), {}, ValueError, "payload"),
     (report.findings, ("payload",), {}, TypeError, "payload"),
+    (report.claims, ("full",), {}, TypeError, "load"),
+    (report.claims, (lambda _profile: [],), {}, TypeError, "payload"),
+    (report.claims, (lambda _profile: {"datasets": {}},), {}, ValueError, "payload"),
 ]
 
 
@@ -203,3 +210,92 @@ def test_findings_answer_each_comparison(payload):
     assert len(lines) == 4 * len(_DATASETS)
     assert all(("**yes**" in line) != ("**no**" in line) for line in lines)
     assert "Fashion-MNIST" in report.setup(payload)
+
+
+def _labels_above_headings(notebook: Path) -> set[str]:
+    """The MyST labels ``(name)=`` of a notebook that stand right above a heading."""
+    found = set()
+    for cell in json.loads(notebook.read_text())["cells"]:
+        if cell["cell_type"] != "markdown":
+            continue
+        lines = "".join(cell["source"]).splitlines()
+        for line, following in itertools.pairwise(lines):
+            if re.fullmatch(r"\(([\w-]+)\)=", line) and following.startswith("#"):
+                found.add(line[1:-2])
+    return found
+
+
+def test_claims_on_the_committed_results_are_valid_and_placed():
+    claims = report.claims(chapter_loader(nv.CHAPTER))
+    labels = _labels_above_headings(repo_root() / "book" / f"{nv.CHAPTER}.ipynb")
+    assert 3 <= len(claims) <= 8
+    for claim in claims:
+        assert claim.source == "antoran2019" and claim.chapter == nv.CHAPTER
+        assert claim.section in labels, claim.section
+        assert claim.verdict in VERDICTS and claim.verdict != "reproduced"  # one seed
+    verdicts = {c.section: c.verdict for c in claims}
+    assert verdicts["nvae-yale"] == "not run yet"  # the study fits MNIST and Fashion-MNIST
+    assert all(c.seeds == 1 for c in claims if c.verdict != "not run yet")
+
+
+def test_claims_are_not_run_yet_without_full_results():
+    asked = []
+    claims = report.claims(lambda profile: asked.append(profile))
+    assert asked == ["full"]
+    assert {c.verdict for c in claims} == {"not run yet"}
+    assert {c.seeds for c in claims} == {0}
+
+
+def _verdicts(payload: dict) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for claim in report.claims(lambda _profile: payload):
+        out.setdefault(claim.section, []).append(claim.verdict)
+    return out
+
+
+def _set_all(payload: dict, model: str, key: str, values: tuple[float, float]) -> None:
+    for entry, value in zip(payload["datasets"].values(), values, strict=True):
+        entry["models"][model][key] = value
+
+
+def test_verdicts_follow_the_numbers():
+    payload = _smoke_payload()
+    cd = nv.RECIPE["class_dim"]
+    _set_all(payload, "N-VAE", "mmd", (0.001, 0.001))
+    _set_all(payload, "VAE", "mmd", (0.002, 0.002))
+    _set_all(payload, "N-VAE", "iwae", (-90.0, -90.0))
+    for entry in payload["datasets"].values():
+        entry["models"]["N-VAE"]["kl_per_class"][3][1] = 0.0  # class 3 leaves z_c[1] unused
+        for row in entry["synthetic"]:
+            row["mean"] = {"N-VAE": 0.9, "CVAE": 0.8}.get(row["generator"], 0.95)
+    assert _verdicts(payload) == {
+        "nvae-likelihood": ["partly"],
+        "nvae-shared": ["partly"],
+        "nvae-class-factors": ["partly"],
+        "nvae-sampling": ["partly"],
+        "nvae-synthetic": ["partly", "partly"],
+        "nvae-yale": ["not run yet"],
+    }
+    fashion = payload["datasets"]["fashion-mnist"]
+    fashion["models"]["N-VAE"]["mmd"] = 0.003  # farther from the prior than the VAE
+    fashion["models"]["N-VAE"]["iwae"] = -99.0  # below the CVAE's -98
+    fashion["models"]["N-VAE"]["kl_per_class"][3][1] = 1.0  # no selective pair left
+    fashion["models"]["N-VAE"]["kl_per_class"][0][cd] = 0.0  # z_s[0] unused by class 0
+    next(r for r in fashion["synthetic"] if r["fraction"] == 1.0 and r["generator"] == "CVAE")[
+        "mean"
+    ] = 0.95
+    assert _verdicts(payload) == {
+        "nvae-likelihood": ["not reproduced"],
+        "nvae-shared": ["not reproduced"],
+        "nvae-class-factors": ["not reproduced"],
+        "nvae-sampling": ["not reproduced"],
+        "nvae-synthetic": ["partly", "not reproduced"],
+        "nvae-yale": ["not run yet"],
+    }
+
+
+def test_yale_is_judged_once_the_results_hold_it():
+    payload = _smoke_payload(("mnist", "yaleb"))
+    assert _verdicts(payload)["nvae-yale"] == ["partly"]  # every shared dim used by all
+    payload["datasets"]["yaleb"]["models"]["N-VAE"]["kl_per_class"][0][-1] = 0.0
+    assert _verdicts(payload)["nvae-yale"] == ["not reproduced"]

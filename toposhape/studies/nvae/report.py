@@ -1,4 +1,4 @@
-"""Figures, tables and findings of the N-VAE chapter, from a payload only.
+"""Figures, tables, findings and scorecard claims of the N-VAE chapter, from a payload only.
 
 The payload is what :func:`toposhape.studies.nvae.run.run` returns (fresh, or loaded with
 :func:`toposhape.results.load_results`); nothing here trains or measures a model.
@@ -6,17 +6,19 @@ The payload is what :func:`toposhape.studies.nvae.run.run` returns (fresh, or lo
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from toposhape.checks import check_mapping
+from toposhape.checks import check_callable, check_mapping
 from toposhape.studies import style
+from toposhape.studies.nvae.run import CHAPTER
+from toposhape.studies.scorecard import Claim, Loader
 
-__all__ = ["figures", "findings", "setup", "tables"]
+__all__ = ["claims", "figures", "findings", "setup", "tables"]
 
 #: Dataset keys of a payload -> the names the page uses.
 NAMES: Mapping[str, str] = {
@@ -24,6 +26,17 @@ NAMES: Mapping[str, str] = {
     "fashion-mnist": "Fashion-MNIST",
     "yaleb": "Extended Yale B",
 }
+
+#: A latent dimension is used by a class when its mean KL for that class is at least this
+#: share of the dimension's largest per-class KL ...
+SHARE_USED = 0.1
+#: ... and a dimension is used at all when that largest per-class KL exceeds this (nats).
+KL_USED = 0.5
+
+#: Every model of a run is trained once, from the run's one seed.
+MODEL_SEEDS = 1
+
+_REFERENCE = "slides: MNIST, Fashion-MNIST and Extended Yale B; no numbers, budget or seeds given"
 
 
 def _name(dataset: str) -> str:
@@ -253,3 +266,261 @@ def findings(payload: Mapping[str, Any]) -> list[str]:
                 f"{100 * synth[('real data', 0.0)]:.2f} %)."
             )
     return lines
+
+
+# ---------------------------------------------------------------------------
+# Scorecard claims
+# ---------------------------------------------------------------------------
+
+#: What a judge returns: verdict, measured, data, budget and seeds of one claim.
+Judged = dict[str, Any]
+
+#: A claim with nothing measured for it.
+_NOT_RUN: Mapping[str, Any] = {
+    "verdict": "not run yet",
+    "measured": "–",
+    "data": "–",
+    "budget": "–",
+    "seeds": 0,
+}
+
+
+def _partly_if(holds: bool) -> str:
+    """The verdict of a one-seed measurement: at best partly."""
+    return "partly" if holds else "not reproduced"
+
+
+def _trained(payload: Mapping[str, Any], datasets: list[str]) -> Judged:
+    """Data, budget and seeds of the trained models, as the payload records them."""
+    entries = payload["datasets"]
+    return {
+        "data": "; ".join(
+            f"{_name(d)}, {entries[d]['train_images']} training / "
+            f"{entries[d]['test_images']} test images"
+            for d in datasets
+        ),
+        "budget": f"{payload['settings']['epochs']} epochs per model, one seed",
+        "seeds": MODEL_SEEDS,
+    }
+
+
+def _used(kl: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Of a (classes, dims) per-class KL: which dims are used at all, which (class, dim) are.
+
+    Returns
+    -------
+    active : ndarray of bool, shape (dims,)
+        Largest per-class KL above :data:`KL_USED`.
+    used : ndarray of bool, shape (classes, dims)
+        The class's KL is at least :data:`SHARE_USED` of the dimension's largest.
+    """
+    top = kl.max(axis=0)
+    return top > KL_USED, kl >= SHARE_USED * top
+
+
+def _n_vae_kl(payload: Mapping[str, Any], dataset: str) -> tuple[np.ndarray, np.ndarray]:
+    """The N-VAE's per-class KL of z_c and of z_s, shapes (classes, L) and (classes, M)."""
+    kl = np.asarray(payload["datasets"][dataset]["models"]["N-VAE"]["kl_per_class"])
+    cd = payload["recipe"]["class_dim"]
+    return kl[:, :cd], kl[:, cd:]
+
+
+def _shared_factors(payload: Mapping[str, Any], dataset: str) -> tuple[bool, str]:
+    """Whether every shared dimension the N-VAE uses is used by every class, and the count."""
+    active, used = _used(_n_vae_kl(payload, dataset)[1])
+    shared = int((active & used.all(axis=0)).sum())
+    return bool(active.any()) and shared == int(active.sum()), f"{shared} of {len(active)}"
+
+
+def _judge_likelihood(payload: Mapping[str, Any]) -> Judged:
+    """N-VAE vs CVAE importance-weighted log p(x|y), on every dataset."""
+    models = {d: e["models"] for d, e in payload["datasets"].items()}
+    beats = [m["N-VAE"]["iwae"] > m["CVAE"]["iwae"] for m in models.values()]
+    measured = "; ".join(
+        f"{_name(d)}: {m['N-VAE']['iwae']:.1f} vs CVAE {m['CVAE']['iwae']:.1f} nats"
+        for d, m in models.items()
+    )
+    return {
+        "verdict": _partly_if(all(beats)),
+        "measured": f"IWAE log p(x|y) {measured}",
+        **_trained(payload, list(models)),
+    }
+
+
+def _judge_shared(payload: Mapping[str, Any], datasets: list[str]) -> Judged:
+    """Whether the N-VAE's used shared dimensions are used by every class of ``datasets``."""
+    found = {d: _shared_factors(payload, d) for d in datasets}
+    return {
+        "verdict": _partly_if(all(ok for ok, _ in found.values())),
+        "measured": "shared dims used by every class: "
+        + "; ".join(f"{_name(d)} {count}" for d, (_, count) in found.items()),
+        **_trained(payload, datasets),
+    }
+
+
+def _judge_class_factors(payload: Mapping[str, Any]) -> Judged:
+    """Selective (class, z_c dimension) pairs of the N-VAE's per-class KL, per dataset."""
+    pairs = {}
+    for d in payload["datasets"]:
+        kl = _n_vae_kl(payload, d)[0]
+        active, used = _used(kl)
+        pairs[d] = (int((active & ~used).sum()), kl.size)
+    return {
+        "verdict": _partly_if(all(n > 0 for n, _ in pairs.values())),
+        "measured": "selective (class, z_c dim) pairs: "
+        + "; ".join(f"{_name(d)} {n} of {size}" for d, (n, size) in pairs.items()),
+        **_trained(payload, list(pairs)),
+    }
+
+
+def _judge_sampling(payload: Mapping[str, Any]) -> Judged:
+    """N-VAE vs VAE MMD² between aggregate posterior and prior, on every dataset."""
+    models = {d: e["models"] for d, e in payload["datasets"].items()}
+    closer = [m["N-VAE"]["mmd"] < m["VAE"]["mmd"] for m in models.values()]
+    measured = "; ".join(
+        f"{_name(d)}: {1e3 * m['N-VAE']['mmd']:.2f} vs VAE {1e3 * m['VAE']['mmd']:.2f}"
+        for d, m in models.items()
+    )
+    return {
+        "verdict": _partly_if(all(closer)),
+        "measured": f"MMD² ×10⁻³ {measured}",
+        **_trained(payload, list(models)),
+    }
+
+
+def _mean_std(row: Mapping[str, Any]) -> str:
+    """A classifier row's mean ± seed std, in percent."""
+    return f"{100 * row['mean']:.1f} ± {100 * row['std']:.1f}"
+
+
+def _judge_synthetic(payload: Mapping[str, Any], fraction: float) -> Judged:
+    """Classifiers trained with a share ``fraction`` of N-VAE vs CVAE samples."""
+    rows = {
+        d: {(r["generator"], r["fraction"]): r for r in e["synthetic"]}
+        for d, e in payload["datasets"].items()
+    }
+    better = [r[("N-VAE", fraction)]["mean"] > r[("CVAE", fraction)]["mean"] for r in rows.values()]
+    measured = "; ".join(
+        f"{_name(d)}: {_mean_std(r[('N-VAE', fraction)])} vs CVAE "
+        f"{_mean_std(r[('CVAE', fraction)])} % (real data {_mean_std(r[('real data', 0.0)])})"
+        for d, r in rows.items()
+    )
+    settings = payload["settings"]
+    trained = _trained(payload, list(rows))
+    budget = (
+        f"{settings['classifier_images']} images per classifier, {settings['classifier_epochs']} "
+        f"epochs, {len(settings['classifier_seeds'])} classifier seeds; generators: "
+        f"{trained['budget']}"
+    )
+    return {"verdict": _partly_if(all(better)), "measured": measured, **trained, "budget": budget}
+
+
+def _judge_yale(payload: Mapping[str, Any]) -> Judged:
+    """The shared-factor rule on Extended Yale B, or "not run yet" without it."""
+    if "yaleb" not in payload["datasets"]:
+        return dict(_NOT_RUN)
+    return _judge_shared(payload, ["yaleb"])
+
+
+def claims(load: Loader) -> list[Claim]:
+    """The slides' claims this chapter addresses, each judged from the ``full`` results.
+
+    Every model is trained with one seed, so no claim can be better than "partly"; the
+    Extended Yale B claim is "not run yet" until the full results hold that dataset.
+
+    Parameters
+    ----------
+    load : callable
+        ``load(profile)`` -> the chapter's saved payload at that profile, or None.
+
+    Raises
+    ------
+    TypeError
+        If ``load`` or the payload it returns is not of the right type.
+    ValueError
+        If the payload lacks ``datasets``, ``recipe`` or ``settings``.
+    """
+    check_callable("load", load)
+    payload = load("full")
+    if payload is not None:
+        check_mapping("payload", payload, "datasets", "recipe", "settings")
+    rows: list[tuple[str, str, str, Callable[[Mapping[str, Any]], Judged]]] = [
+        (
+            "nvae-likelihood",
+            "The natural-clustering bias (class-specific and shared latents) explains the data "
+            "better.",
+            "One seed per model, so at best partly: partly if the N-VAE's importance-weighted "
+            "log p(x|y) beats the CVAE's (same label, same latent size) on every dataset; "
+            "not reproduced otherwise.",
+            _judge_likelihood,
+        ),
+        (
+            "nvae-shared",
+            "The shared latents z_s disentangle factors common to all classes (MNIST: azimuth, "
+            "stroke thickness, width; Fashion-MNIST: intensity, width).",
+            f"No ground-truth factors here (naming a factor is by eye) and one seed, so at best "
+            f"partly: partly if, on every dataset, every shared dimension the N-VAE uses "
+            f"(largest per-class KL > {KL_USED:g} nats) is used by every class (KL at least "
+            f"{SHARE_USED:g} of its largest); not reproduced otherwise.",
+            lambda p: _judge_shared(p, list(p["datasets"])),
+        ),
+        (
+            "nvae-class-factors",
+            "The KL term acts as a detector of class-dependent factors: a z_c dimension a "
+            "class does not use stays at the prior for that class.",
+            f"A (class, z_c dimension) pair is selective when the dimension is used (largest "
+            f"per-class KL > {KL_USED:g} nats) but the class's KL is below {SHARE_USED:g} of "
+            f"that largest. One seed, so at best partly: partly if every dataset has a "
+            f"selective pair; not reproduced otherwise.",
+            _judge_class_factors,
+        ),
+        (
+            "nvae-sampling",
+            "The N-VAE's aggregate posterior matches the prior better than a VAE's, recovering "
+            "ancestral sampling (samples at σ = 1 and σ = 1.4).",
+            "MMD² between one posterior draw per test image (2000 images) and as many prior "
+            "draws; one seed and one draw, so at best partly: partly if the N-VAE's MMD² is "
+            "below the VAE's on every dataset; not reproduced otherwise. The samples are shown, "
+            "not scored.",
+            _judge_sampling,
+        ),
+        (
+            "nvae-synthetic",
+            "N-VAE samples make good training data: a classifier with 40 % of its training "
+            "images generated by the N-VAE.",
+            "The generator has one seed, so at best partly: partly if, on every dataset, "
+            "classifiers trained with 40 % N-VAE samples reach a higher mean test accuracy "
+            "(over classifier seeds) than with 40 % CVAE samples; not reproduced otherwise.",
+            lambda p: _judge_synthetic(p, 0.4),
+        ),
+        (
+            "nvae-synthetic",
+            "N-VAE samples make good training data: a classifier trained on N-VAE samples "
+            "only (100 % generated).",
+            "The generator has one seed, so at best partly: partly if, on every dataset, "
+            "classifiers trained only on N-VAE samples reach a higher mean test accuracy "
+            "(over classifier seeds) than those trained only on CVAE samples; not reproduced "
+            "otherwise.",
+            lambda p: _judge_synthetic(p, 1.0),
+        ),
+        (
+            "nvae-yale",
+            "On Extended Yale B the shared latents capture illumination azimuth and elevation.",
+            "Not run yet while the full results hold no Extended Yale B entry (the study fits "
+            "MNIST and Fashion-MNIST only); then the shared-factor rule above on that dataset.",
+            _judge_yale,
+        ),
+    ]
+    return [
+        Claim(
+            source="antoran2019",
+            claim=claim,
+            rule=rule,
+            anchor="",
+            reference=_REFERENCE,
+            chapter=CHAPTER,
+            section=section,
+            **(_NOT_RUN if payload is None else judge(payload)),
+        )
+        for section, claim, rule, judge in rows
+    ]
