@@ -1,9 +1,12 @@
-"""The study behind the book chapter "Natural clustering" (Antorán & Miguel, ICMLA 2019).
+"""The experiments of the chapter "Natural clustering" (Antorán & Miguel, ICMLA 2019).
 
 :func:`run` trains the N-VAE and its baselines (VAE, β-VAE, conditional VAE) on MNIST and
-Fashion-MNIST with one budget and measures them; the ``plot_*`` functions,
-:func:`markdown_tables` and :func:`findings` turn a payload (fresh, or loaded with
-:func:`toposhape.results.load_results`) into the chapter's figures, tables and claims.
+Fashion-MNIST with one budget and measures them: test ELBO, importance-weighted
+log-likelihood, the N-VAE's own classifier q(y|x), per-class KL of every latent dimension,
+MMD² between the aggregate posterior and the prior, ancestral samples at σ = 1 and 1.4,
+latent traversals, and classifiers trained on generated images
+(:func:`synthetic_classifier_study`). The payload it returns is what
+:mod:`toposhape.studies.nvae.report` draws and judges.
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from matplotlib.figure import Figure
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -43,7 +45,7 @@ from toposhape.nvae import (
     train_vae,
     traversal,
 )
-from toposhape.results import markdown_table, profile_settings
+from toposhape.results import profile_settings
 from toposhape.results import work_dir as chapter_work_dir
 from toposhape.training import MAX_SEED, seeded
 
@@ -52,10 +54,7 @@ __all__ = [
     "MODELS",
     "PROFILES",
     "RECIPE",
-    "findings",
     "get_profile",
-    "markdown_tables",
-    "plot_all",
     "run",
     "synthetic_classifier_study",
     "work_dir",
@@ -282,11 +281,6 @@ def _u8(images: torch.Tensor) -> list:
     return (images.clamp(0, 1) * 255).round().to(torch.uint8).tolist()
 
 
-def _unit(images: Any) -> np.ndarray:
-    """Inverse of :func:`_u8`: float images in [0, 1]."""
-    return np.asarray(images, dtype=np.float64) / 255.0
-
-
 def run(
     profile: str,
     seed: int = 0,
@@ -400,172 +394,3 @@ def run(
         "datasets": out,
         "timings_s": timings,
     }
-
-
-# ---------------------------------------------------------------------------
-# Figures, tables and claims, from a payload only
-# ---------------------------------------------------------------------------
-
-
-def _tile(images: np.ndarray) -> np.ndarray:
-    """(rows, cols, H, W) → one (rows·H, cols·W) image."""
-    r, c, h, w = images.shape
-    return images.transpose(0, 2, 1, 3).reshape(r * h, c * w)
-
-
-def plot_latents(payload: Mapping[str, Any]) -> Figure:
-    """Test codes of the VAE and the N-VAE (first two principal axes), coloured by class."""
-    check_mapping("payload", payload, "datasets", "recipe")
-    names = list(payload["datasets"])
-    fig = Figure(figsize=(9, 4.2 * len(names)))
-    axes = fig.subplots(len(names), 2, squeeze=False)
-    cd = payload["recipe"]["class_dim"]
-    for row, dataset in enumerate(names):
-        entry = payload["datasets"][dataset]
-        labels = np.asarray(entry["labels"])
-        for col, (name, part) in enumerate((("VAE", slice(None)), ("N-VAE", slice(cd, None)))):
-            codes = np.asarray(entry["models"][name]["codes"])[:, part]
-            centred = codes - codes.mean(axis=0)
-            axes_ = np.linalg.svd(centred, full_matrices=False)[2][:2].T
-            xy = centred @ axes_
-            ax = axes[row, col]
-            sc = ax.scatter(*xy.T, c=labels, cmap="tab10", s=3, vmin=0, vmax=9)
-            what = "all of z" if name == "VAE" else "shared z_s"
-            ax.set_title(f"{dataset}: {name}, {what} (2 principal axes)", fontsize=9)
-        fig.colorbar(sc, ax=axes[row, 1], label="class")
-    fig.tight_layout()
-    return fig
-
-
-def plot_samples(payload: Mapping[str, Any]) -> Figure:
-    """Ancestral samples at σ = 1 and 1.4 of every model (8 × 8 grids)."""
-    check_mapping("payload", payload, "datasets", "models", "recipe")
-    names = list(payload["datasets"])
-    models = list(payload["models"])
-    sigmas = [f"{s:g}" for s in payload["recipe"]["sigmas"]]
-    fig = Figure(figsize=(2.6 * len(models), 2.8 * len(names) * len(sigmas)))
-    axes = fig.subplots(len(names) * len(sigmas), len(models), squeeze=False)
-    for i, dataset in enumerate(names):
-        for j, sigma in enumerate(sigmas):
-            row = i * len(sigmas) + j
-            for col, name in enumerate(models):
-                s = _unit(payload["datasets"][dataset]["models"][name]["samples"][sigma])
-                ax = axes[row, col]
-                ax.imshow(_tile(s.reshape(8, 8, *s.shape[1:])), cmap="gray")
-                ax.set_title(f"{dataset}, {name}, σ = {sigma}", fontsize=8)
-                ax.axis("off")
-    fig.tight_layout()
-    return fig
-
-
-def plot_shared_traversals(payload: Mapping[str, Any], dataset: str) -> Figure:
-    """N-VAE: every shared dimension traversed for every class (classes × values)."""
-    check_mapping("payload", payload, "datasets", "recipe")
-    check_choice("dataset", dataset, tuple(payload["datasets"]))
-    grids = _unit(payload["datasets"][dataset]["shared_traversals"])  # (M, 10, V, H, W)
-    fig = Figure(figsize=(3.2 * len(grids), 4.6))
-    axes = fig.subplots(1, len(grids), squeeze=False)[0]
-    values = payload["recipe"]["traversal_values"]
-    for j, ax in enumerate(axes):
-        ax.imshow(_tile(grids[j]), cmap="gray")
-        ax.set_title(f"{dataset}: shared z_s[{j}] from {values[0]} to {values[-1]}", fontsize=8)
-        ax.axis("off")
-    fig.tight_layout()
-    return fig
-
-
-def plot_class_factors(payload: Mapping[str, Any], dataset: str) -> Figure:
-    """N-VAE: per-class KL of every z_c dimension, and each class's top dimension traversed."""
-    check_mapping("payload", payload, "datasets", "recipe")
-    check_choice("dataset", dataset, tuple(payload["datasets"]))
-    entry = payload["datasets"][dataset]
-    cd = payload["recipe"]["class_dim"]
-    kl = np.asarray(entry["models"]["N-VAE"]["kl_per_class"])[:, :cd]
-    fig = Figure(figsize=(11, 4.2))
-    ax_kl, ax_tr = fig.subplots(1, 2, width_ratios=(1, 1.6))
-    im = ax_kl.imshow(kl, cmap="viridis")
-    ax_kl.set(xlabel="class-dependent dimension z_c[j]", ylabel="class",
-              title=f"{dataset}: KL(q(z_c[j]|x) ‖ N(0,1)), mean per class")  # fmt: skip
-    ax_kl.set_xticks(range(cd))
-    ax_kl.set_yticks(range(10))
-    fig.colorbar(im, ax=ax_kl, label="nats")
-    rows = _unit(entry["class_traversals"])  # (10, V, H, W)
-    ax_tr.imshow(_tile(rows), cmap="gray")
-    dims = entry["class_traversal_dims"]
-    ax_tr.set_yticks(
-        (np.arange(10) + 0.5) * rows.shape[2], [f"{c}: z_c[{d}]" for c, d in enumerate(dims)]
-    )
-    ax_tr.set_xticks([])
-    ax_tr.set_title("each class's most used z_c dimension, traversed", fontsize=9)
-    fig.tight_layout()
-    return fig
-
-
-def plot_all(payload: Mapping[str, Any]) -> dict[str, Figure]:
-    """Every figure of the chapter, by name."""
-    check_mapping("payload", payload, "datasets", "models", "recipe")
-    figures = {"latents": plot_latents(payload), "samples": plot_samples(payload)}
-    for dataset in payload["datasets"]:
-        figures[f"shared_{dataset}"] = plot_shared_traversals(payload, dataset)
-        figures[f"class_factors_{dataset}"] = plot_class_factors(payload, dataset)
-    return figures
-
-
-def markdown_tables(payload: Mapping[str, Any]) -> dict[str, str]:
-    """The chapter's tables (Markdown), by name."""
-    check_mapping("payload", payload, "datasets", "settings")
-    rows = []
-    for dataset, entry in payload["datasets"].items():
-        for name, m in entry["models"].items():
-            acc = "—" if m["accuracy"] is None else f"{100 * m['accuracy']:.2f} %"
-            likelihood = "log p(x | y)" if m["kind"] in ("nvae", "cvae") else "log p(x)"
-            rows.append([
-                dataset, name, f"{m['elbo']:.1f}", f"{m['iwae']:.1f} ({likelihood})",
-                acc, f"{m['mmd']:.4f}",
-            ])  # fmt: skip
-    k = payload["settings"]["iwae_k"]
-    models = markdown_table(
-        ["dataset", "model", "test ELBO (nats)", f"IWAE, k = {k} (nats)", "q(y|x) accuracy",
-         "MMD² aggregate posterior vs prior"],
-        rows,
-    )  # fmt: skip
-    synth = []
-    for dataset, entry in payload["datasets"].items():
-        for r in entry["synthetic"]:
-            synth.append([
-                dataset, r["generator"], f"{100 * r['fraction']:.0f} %",
-                f"{100 * r['mean']:.2f} ± {100 * r['std']:.2f}", len(r["accuracies"]),
-            ])  # fmt: skip
-    synthetic = markdown_table(
-        ["dataset", "generator", "generated share", "test accuracy (%)", "seeds"], synth
-    )
-    return {"models": models, "synthetic": synthetic}
-
-
-def findings(payload: Mapping[str, Any]) -> list[str]:
-    """The chapter's claims, each answered yes/no from the payload's numbers."""
-    check_mapping("payload", payload, "datasets")
-    lines = []
-    for dataset, entry in payload["datasets"].items():
-        m = entry["models"]
-        nv, vae = m["N-VAE"], m["VAE"]
-        lines.append(
-            f"{dataset}: the N-VAE's aggregate posterior matches the prior better than the VAE's "
-            f"(smaller MMD²): **{'yes' if nv['mmd'] < vae['mmd'] else 'no'}** "
-            f"({nv['mmd']:.4f} vs {vae['mmd']:.4f})."
-        )
-        lines.append(
-            f"{dataset}: the N-VAE explains the data better than the CVAE given the label "
-            f"(IWAE log p(x|y)): **{'yes' if nv['iwae'] > m['CVAE']['iwae'] else 'no'}** "
-            f"({nv['iwae']:.1f} vs {m['CVAE']['iwae']:.1f} nats)."
-        )
-        synth = {(r["generator"], r["fraction"]): r["mean"] for r in entry["synthetic"]}
-        for fraction in (0.4, 1.0):
-            a, b = synth[("N-VAE", fraction)], synth[("CVAE", fraction)]
-            lines.append(
-                f"{dataset}, {100 * fraction:.0f} % generated training data: N-VAE samples train "
-                f"a better classifier than CVAE samples: **{'yes' if a > b else 'no'}** "
-                f"({100 * a:.2f} vs {100 * b:.2f} %; real data only "
-                f"{100 * synth[('real data', 0.0)]:.2f} %)."
-            )
-    return lines
