@@ -45,7 +45,7 @@ CHAPTERS = {
     "connectivity": "toposhape.connectivity_study",
     "oneclass": "toposhape.oneclass_study",
     "atlas": "toposhape.atlas_study",
-    "nvae": "toposhape.nvae_study",
+    "nvae": "toposhape.studies.nvae.run",
     "msimclr": "toposhape.msimclr_study",
     "triplet": "toposhape.triplet_study",
 }

@@ -3,9 +3,10 @@
 Every chapter's report module defines ``claims(load) -> list[Claim]``, where
 ``load(profile)`` returns that chapter's saved results payload for a profile (or None
 when that profile has not been run). Each claim's verdict is computed from the payload by
-the rule stated in its ``rule`` field, decided before the numbers were looked at; nothing
-in a row is typed in by hand except the claim, the anchor and the reference's set-up,
-which are quotations of the source.
+the rule stated in its ``rule`` field; nothing in a row is typed in by hand except the
+claim, the anchor and the reference's set-up, which are quotations of the source. The
+rules for results committed before the scorecard existed were written with those numbers
+known; a rule for a new run is fixed in code before the run.
 """
 
 import importlib
