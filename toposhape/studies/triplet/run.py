@@ -1,13 +1,13 @@
-"""The study behind the book chapter "Manifold triplet learning" (Korman, arXiv 2106.07062).
+"""The experiments of the chapter "Manifold triplet learning" (Korman, arXiv 2106.07062).
 
 :func:`run` trains, on the first half of the classes of MNIST and Fashion-MNIST, triplet
 models with the chart distance and the normalised Euclidean baseline at every d of a
 profile, and the 64-d study's three models (normalised baseline, unnormalised 1-chart
 model, MMD-regularised 1-chart model); it retrieves on the held-out classes (Recall@k,
 MAP@R, Recall@1 after every epoch) and measures the compressed vector store on the 64-d
-baseline embedding. The ``plot_*`` functions, :func:`markdown_tables` and
-:func:`findings` turn a payload (fresh, or loaded with
-:func:`toposhape.results.load_results`) into the chapter's figures, tables and claims.
+baseline embedding. :func:`benchmark_status` says whether the reference's benchmarks
+(CUB-200-2011, Stanford Cars) are on this machine. No plotting: the payload's figures,
+tables and claims are in :mod:`toposhape.studies.triplet.report`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from matplotlib.figure import Figure
 
 from toposhape.atlas import AtlasAutoencoder
 from toposhape.checks import (
@@ -33,11 +32,11 @@ from toposhape.checks import (
     check_sequence,
 )
 from toposhape.compression import compression_table, fit_atlas_to_embedding
-from toposhape.contrastive import SmallConvNet, plot_embedding_2d
-from toposhape.data import random_subset
-from toposhape.results import markdown_table, profile_settings
+from toposhape.contrastive import SmallConvNet
+from toposhape.data import USER_LAYOUTS, random_subset, user_root
+from toposhape.results import profile_settings
 from toposhape.results import work_dir as chapter_work_dir
-from toposhape.training import MAX_SEED, history_seconds, seeded
+from toposhape.training import MAX_SEED, seeded
 from toposhape.triplet import (
     Embedder,
     EuclideanEmbedder,
@@ -46,21 +45,19 @@ from toposhape.triplet import (
     class_split,
     embed,
     evaluate_retrieval,
+    load_cars196,
+    load_cub200,
     train_triplet,
 )
 
 __all__ = [
+    "BENCHMARKS",
     "CHAPTER",
     "PROFILES",
     "WIDE_MODELS",
-    "findings",
+    "benchmark_status",
     "get_profile",
     "grid_keys",
-    "markdown_tables",
-    "plot_all",
-    "plot_compression",
-    "plot_recall",
-    "plot_wide_curves",
     "run",
     "work_dir",
 ]
@@ -318,186 +315,36 @@ def run(
     return {"profile": profile, "settings": settings, "datasets": out, "timings_s": timings}
 
 
-# ---------------------------------------------------------------------------
-# Figures, tables and claims, from a payload only
-# ---------------------------------------------------------------------------
+#: A benchmark loader: root -> (training paths, labels, held-out paths, labels).
+SplitLoader = Callable[[Path], tuple[list[Path], torch.Tensor, list[Path], torch.Tensor]]
+
+#: The reference's benchmarks (no offline source provides them) and their loaders.
+BENCHMARKS: dict[str, SplitLoader] = {
+    "cub200": load_cub200,
+    "cars196": load_cars196,
+}
 
 
-def _r1(entry: Mapping[str, Any], k: int, d: int) -> float:
-    key = f"baseline-d{d}" if k == 0 else f"manifold-k{k}-d{d}"
-    return entry["grid"][key]["recall_at_1"]
+def benchmark_status() -> dict[str, str]:
+    """For each of :data:`BENCHMARKS`: the images found, or the files it needs.
 
+    Looks in the data folder (``$TOPOSHAPE_DATA``, default ``<repo>/data``); the answer
+    names no absolute path, so it can be shown in the book.
 
-def plot_recall(payload: Mapping[str, Any]) -> Figure:
-    """Held-out Recall@1 against d: the baseline and one line per chart count k."""
-    check_mapping("payload", payload, "settings", "datasets")
-    settings = payload["settings"]
-    datasets = payload["datasets"]
-    fig = Figure(figsize=(4.2 * len(datasets), 3.4), layout="constrained")
-    axes = fig.subplots(1, len(datasets), squeeze=False)[0]
-    dims = settings["dims"]
-    for ax, (dataset, entry) in zip(axes, datasets.items(), strict=True):
-        ax.plot(dims, [100 * _r1(entry, 0, d) for d in dims], "k--o", label="baseline (S^d)")
-        for i, k in enumerate(settings["charts"]):
-            ax.plot(dims, [100 * _r1(entry, k, d) for d in dims], "-o", color=f"C{i}",
-                    label=f"manifold k = {k}")  # fmt: skip
-        ax.set(xscale="log", xlabel="d", ylabel="held-out Recall@1 (%)", title=dataset)
-        ax.set_xticks(dims, [str(d) for d in dims])
-        ax.minorticks_off()
-    axes[-1].legend(fontsize="small")
-    return fig
-
-
-def plot_wide_curves(payload: Mapping[str, Any]) -> Figure:
-    """The 64-d study: held-out Recall@1 after every epoch, one line per model."""
-    check_mapping("payload", payload, "settings", "datasets")
-    datasets = payload["datasets"]
-    fig = Figure(figsize=(4.2 * len(datasets), 3.4), layout="constrained")
-    axes = fig.subplots(1, len(datasets), squeeze=False)[0]
-    for ax, (dataset, entry) in zip(axes, datasets.items(), strict=True):
-        for name, model in entry["wide"].items():
-            epochs = [h["epoch"] for h in model["history"]]
-            r1 = [100 * h["held_out_recall_at_1"] for h in model["history"]]
-            ax.plot(epochs, r1, "-o", label=name)
-        ax.set(xlabel="epoch", ylabel="held-out Recall@1 (%)",
-               title=f"{dataset}, D = {payload['settings']['wide_dim']}")  # fmt: skip
-    axes[-1].legend(fontsize="small")
-    return fig
-
-
-def plot_compression(payload: Mapping[str, Any]) -> Figure:
-    """Recall@10 against bytes per vector: atlas store, PCA + 8-bit, PQ, float32."""
-    check_mapping("payload", payload, "datasets")
-    datasets = payload["datasets"]
-    fig = Figure(figsize=(4.2 * len(datasets), 3.4), layout="constrained")
-    axes = fig.subplots(1, len(datasets), squeeze=False)[0]
-    styles = {"atlas": "o-", "PCA": "s--", "PQ": "^:", "float32": "k*"}
-    for ax, (dataset, entry) in zip(axes, datasets.items(), strict=True):
-        series: dict[str, list[tuple[int, float]]] = {}
-        for row in entry["compression"]["rows"]:
-            family = row["method"].split()[0]
-            series.setdefault(family, []).append((row["bytes_per_vector"], row["recall_at_10"]))
-        for family, points in series.items():
-            points = sorted(set(points))
-            ax.plot(*zip(*points, strict=True), styles.get(family, "o-"), label=family, ms=6)
-        sizes = [b for points in series.values() for b, _ in points]
-        # powers of two: the measured sizes (e.g. 8 and 9 bytes) are too close to label
-        ticks = [
-            2**i for i in range(int(np.log2(min(sizes))), int(np.ceil(np.log2(max(sizes)))) + 1)
-        ]
-        ax.set(xscale="log", xlabel="bytes per vector", ylabel="recall@10 vs exact",
-               title=dataset, ylim=(0, 1.05))  # fmt: skip
-        ax.minorticks_off()
-        ax.set_xticks(ticks, [str(b) for b in ticks])
-    axes[-1].legend(fontsize="small")
-    return fig
-
-
-def plot_all(payload: Mapping[str, Any]) -> dict[str, Figure]:
-    """Every figure of the chapter, by file stem."""
-    check_mapping("payload", payload, "settings", "datasets")
-    figures = {
-        "recall": plot_recall(payload),
-        "wide-recall-per-epoch": plot_wide_curves(payload),
-        "compression": plot_compression(payload),
-    }
-    for dataset, entry in payload["datasets"].items():
-        if "points" in entry:
-            p = entry["points"]
-            fig = plot_embedding_2d(
-                np.asarray(p["coords"]), np.asarray(p["labels"]), np.asarray(p["charts"])
-            )
-            fig.suptitle(f"{dataset}, held-out classes: {p['model']}", fontsize="medium")
-            figures[f"embedding-{dataset}"] = fig
-    return figures
-
-
-def markdown_tables(payload: Mapping[str, Any]) -> dict[str, str]:
-    """The chapter's tables (Markdown), by name: ``recall``, ``wide``, ``compression``."""
-    check_mapping("payload", payload, "settings", "datasets")
-    settings = payload["settings"]
-    ks = (1, 2, 4, 8)
-    rows, wide_rows, comp_rows = [], [], []
-    for dataset, entry in payload["datasets"].items():
-        for key, k, d in grid_keys(settings):
-            m = entry["grid"][key]
-            model = f"baseline (S^{d} ⊂ R^{d + 1})" if k == 0 else f"manifold, k = {k}"
-            rows.append([dataset, d, model, *(f"{100 * m[f'recall_at_{n}']:.2f}" for n in ks),
-                         f"{100 * m['mean_average_precision_at_r']:.2f}"])  # fmt: skip
-        for name, m in entry["wide"].items():
-            wide_rows.append([dataset, name, WIDE_MODELS[name][0],
-                              *(f"{100 * m[f'recall_at_{n}']:.2f}" for n in ks),
-                              f"{100 * m['mean_average_precision_at_r']:.2f}"])  # fmt: skip
-        comp = entry["compression"]
-        for row in comp["rows"]:
-            if row["method"].startswith("float32") and comp_rows and comp_rows[-1][0] == dataset:
-                continue  # the exact row is the same for every atlas
-            comp_rows.append([dataset, row["method"], row["settings"], row["bytes_per_vector"],
-                              f"{100 * row['recall_at_10']:.1f}",
-                              f"{1e6 * row['seconds_per_query']:.1f}"])  # fmt: skip
-    recall_header = [f"R@{n}" for n in ks] + ["MAP@R"]
-    return {
-        "recall": markdown_table(["dataset", "d", "model", *recall_header], rows),
-        "wide": markdown_table(["dataset", "model", "what", *recall_header], wide_rows),
-        "compression": markdown_table(
-            ["dataset", "store", "settings", "bytes / vector", "recall@10 (%)", "µs / query"],
-            comp_rows,
-        ),
-    }
-
-
-def training_time(payload: Mapping[str, Any]) -> tuple[int, float]:
-    """How many grid and 64-d models the payload holds and the seconds spent training
-    them, from their epoch histories.
-
-    The run that wrote a payload reuses models it finds finished in its checkpoint
-    folder, so its own wall time can be far shorter than the training it reports; the
-    compression atlases are fitted anew by every run and count in its wall time.
+    Returns
+    -------
+    dict of str to str
+        Benchmark name -> ``"<n> training and <m> held-out images"`` or
+        ``"not in the data folder (TOPOSHAPE_DATA), which needs <files>"``.
     """
-    check_mapping("payload", payload, "datasets")
-    models = [
-        m
-        for entry in payload["datasets"].values()
-        for m in [*entry["grid"].values(), *entry["wide"].values()]
-    ]
-    return len(models), sum(history_seconds(m["history"]) for m in models)
-
-
-def findings(payload: Mapping[str, Any]) -> list[str]:
-    """The chapter's claims, answered yes/no from the payload's numbers."""
-    check_mapping("payload", payload, "settings", "datasets")
-    settings = payload["settings"]
-    lines = []
-    for dataset, entry in payload["datasets"].items():
-        for d in settings["dims"]:
-            base = _r1(entry, 0, d)
-            wins = [k for k in settings["charts"] if _r1(entry, k, d) > base]
-            best = max(settings["charts"], key=lambda k: _r1(entry, k, d))
-            lines.append(
-                f"{dataset}, d = {d}: the manifold model beats the normalised baseline in "
-                f"held-out R@1: **{'yes' if len(wins) == len(settings['charts']) else 'no'}** "
-                f"for every k, **{'yes' if wins else 'no'}** for the best k (k = {best}: "
-                f"{100 * _r1(entry, best, d):.2f} vs {100 * base:.2f} %)."
-            )
-        wide = {name: m["recall_at_1"] for name, m in entry["wide"].items()}
-        lines.append(
-            f"{dataset}, D = {settings['wide_dim']}: MMD regularisation alone beats the "
-            f"normalised baseline in R@1: **{'yes' if wide['mmd'] > wide['normalised'] else 'no'}**"
-            f" ({100 * wide['mmd']:.2f} vs {100 * wide['normalised']:.2f} %), and the "
-            f"unnormalised model: **{'yes' if wide['mmd'] > wide['unnormalised'] else 'no'}** "
-            f"({100 * wide['unnormalised']:.2f} %)."
-        )
-        rows = entry["compression"]["rows"]
-        for charts, dim in settings["compression"]["configs"]:
-            mine = [r for r in rows if (r["charts"], r["dim"]) == (charts, dim)]
-            atlas = next(r for r in mine if r["method"].startswith("atlas"))
-            others = [r for r in mine if r["method"].split()[0] in ("PCA", "PQ")]
-            beaten = all(atlas["recall_at_10"] > r["recall_at_10"] for r in others)
-            detail = ", ".join(f"{r['method']} {100 * r['recall_at_10']:.1f}" for r in others)
-            lines.append(
-                f"{dataset}: at {atlas['bytes_per_vector']} bytes per vector the atlas store "
-                f"(k = {charts}, d = {dim}) beats faiss at equal memory in recall@10: "
-                f"**{'yes' if beaten else 'no'}** "
-                f"({100 * atlas['recall_at_10']:.1f} vs {detail} %)."
-            )
-    return lines
+    status = {}
+    for name, loader in BENCHMARKS.items():
+        try:
+            root = user_root(name)
+        except FileNotFoundError:
+            expected = ", ".join(USER_LAYOUTS[name][0])
+            status[name] = f"not in the data folder (TOPOSHAPE_DATA), which needs {expected}"
+            continue
+        train_paths, _, test_paths, _ = loader(root)
+        status[name] = f"{len(train_paths)} training and {len(test_paths)} held-out images"
+    return status
