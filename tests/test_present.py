@@ -43,6 +43,11 @@ def test_table_hides_the_index_and_rounds() -> None:
     assert "0.76" in html and "0.75638" not in html
     assert "Table 1" in html and "–" in html
     assert "row_heading" not in html  # no index column
+    assert repr(present.table(frame)).splitlines()[0].split() == ["model", "AUROC"]  # no repr
+    escaped = present.table(pd.DataFrame({"where": ["<root>/data"]})).to_html()
+    assert "&lt;root&gt;/data" in escaped
+    linked = pd.DataFrame({"claim": ['<a href="x.html#s">x</a>']})
+    assert '<a href="x.html#s">' in present.table(linked, escape=False).to_html()
     with pytest.raises(TypeError, match="frame must be a pandas DataFrame"):
         present.table([{"a": 1}])  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="precision must be an integer >= 0"):

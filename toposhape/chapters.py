@@ -47,7 +47,7 @@ CHAPTERS = {
     "atlas": "toposhape.atlas_study",
     "nvae": "toposhape.studies.nvae.run",
     "msimclr": "toposhape.msimclr_study",
-    "triplet": "toposhape.triplet_study",
+    "triplet": "toposhape.studies.triplet.run",
 }
 KERNEL = "toposhape"
 

@@ -50,7 +50,29 @@ def glue_figures(figures: Mapping[str, Figure]) -> None:
         glue(key, fig, display=False)
 
 
-def table(frame: pd.DataFrame, caption: str | None = None, precision: int = 3) -> Styler:
+class Table:
+    """A table as the book shows it: styled HTML, and plain text where HTML is not shown.
+
+    What :func:`table` returns; a notebook displays it as the last expression of a cell.
+    """
+
+    def __init__(self, styler: Styler) -> None:
+        self.styler = styler
+
+    def to_html(self) -> str:
+        """The table as an HTML fragment."""
+        return self.styler.to_html()
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
+    def __repr__(self) -> str:
+        return self.styler.data.to_string(index=False)
+
+
+def table(
+    frame: pd.DataFrame, caption: str | None = None, precision: int = 3, escape: bool = True
+) -> Table:
     """A DataFrame as the book shows it: no index column, numbers to ``precision`` digits.
 
     Parameters
@@ -61,6 +83,9 @@ def table(frame: pd.DataFrame, caption: str | None = None, precision: int = 3) -
         A one-line title above the table.
     precision : int
         Decimal places of float columns (≥ 0).
+    escape : bool
+        Escape HTML in the cells (default), so ``<root>`` shows as typed. ``False`` only
+        for cells that are HTML on purpose, already escaped (e.g. the scorecard's links).
 
     Raises
     ------
@@ -73,8 +98,10 @@ def table(frame: pd.DataFrame, caption: str | None = None, precision: int = 3) -
         raise TypeError(f"frame must be a pandas DataFrame, got {type(frame).__name__}")
     if isinstance(precision, bool) or not isinstance(precision, int) or precision < 0:
         raise ValueError(f"precision must be an integer >= 0, got {precision!r}")
-    styler = frame.style.hide(axis="index").format(precision=precision, na_rep="–")
-    return styler if caption is None else styler.set_caption(caption)
+    styler = frame.style.hide(axis="index").format(
+        precision=precision, na_rep="–", escape="html" if escape else None
+    )
+    return Table(styler if caption is None else styler.set_caption(caption))
 
 
 def source_line(profile: str, saved: Mapping[str, Any] | None, started: float) -> str:
