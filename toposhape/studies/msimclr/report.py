@@ -41,7 +41,7 @@ __all__ = [
 ]
 
 #: The reference's training per dataset (neurve's code, REFERENCE.md §3): its backbone,
-#: epochs over the whole training split, that split's size and the batch size.
+#: epochs over the whole training split, that split's size, the batch size and τ.
 REFERENCE: Mapping[str, Mapping[str, Any]] = {
     "mnist": {"backbone": "ResNet-18", "epochs": 100, "train_images": 60_000, "batch": 128,
               "temperature": 1.0},
