@@ -1,11 +1,10 @@
-"""The study behind the book chapter "MSimCLR" (Korman, arXiv 2106.07062, §4.1).
+"""The experiments of the chapter "MSimCLR" (Korman, arXiv 2106.07062, §4.1).
 
 :func:`train_models` trains SimCLR at every d and MSimCLR at every (k, d) of a profile on
 one dataset (checkpointed, so it resumes and can run one process per dataset);
 :func:`run` trains what is missing and evaluates every model with the linear probe
-(SimCLR) or the per-chart linear classifiers (MSimCLR). The ``plot_*`` functions,
-:func:`markdown_tables` and :func:`findings` turn a payload (fresh, or loaded with
-:func:`toposhape.results.load_results`) into the chapter's figures, tables and claims.
+(SimCLR) or the per-chart linear classifiers (MSimCLR), returning the chapter's payload.
+:mod:`toposhape.studies.msimclr.report` turns a payload into figures, tables and claims.
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from matplotlib.figure import Figure
 
 from toposhape.checks import (
     check_bool,
@@ -39,14 +37,13 @@ from toposhape.contrastive import (
     chart_probe,
     features,
     linear_probe,
-    plot_embedding_2d,
     simclr_augment,
     train_contrastive,
 )
 from toposhape.data import random_subset
-from toposhape.results import markdown_table, profile_settings
+from toposhape.results import profile_settings
 from toposhape.results import work_dir as chapter_work_dir
-from toposhape.training import MAX_SEED, history_seconds, profile_device
+from toposhape.training import MAX_SEED, profile_device
 
 __all__ = [
     "CHAPTER",
@@ -54,13 +51,8 @@ __all__ = [
     "PROFILES",
     "alive_units",
     "collapsed_heads",
-    "findings",
     "get_profile",
-    "markdown_tables",
     "model_keys",
-    "plot_accuracy",
-    "plot_all",
-    "plot_embeddings",
     "run",
     "train_models",
     "work_dir",
@@ -406,187 +398,3 @@ def run(
         say(f"{dataset}: {len(entry['models'])} models in {timings[dataset]:.0f} s")
         out[dataset] = entry
     return {"profile": profile, "settings": settings, "datasets": out, "timings_s": timings}
-
-
-# ---------------------------------------------------------------------------
-# Figures, tables and claims, from a payload only
-# ---------------------------------------------------------------------------
-
-
-def _accuracy(entry: Mapping[str, Any], k: int, d: int) -> float:
-    key = f"simclr-d{d}" if k == 0 else f"msimclr-k{k}-d{d}"
-    return entry["models"][key]["accuracy"]
-
-
-def plot_accuracy(payload: Mapping[str, Any]) -> Figure:
-    """Test accuracy against d, one line for SimCLR and one per chart count k."""
-    check_mapping("payload", payload, "settings", "datasets")
-    settings = payload["settings"]
-    datasets = payload["datasets"]
-    fig = Figure(figsize=(4.2 * len(datasets), 3.4), layout="constrained")
-    axes = fig.subplots(1, len(datasets), squeeze=False)[0]
-    dims = settings["dims"]
-    for ax, (dataset, entry) in zip(axes, datasets.items(), strict=True):
-        ax.plot(dims, [100 * _accuracy(entry, 0, d) for d in dims], "k--o", label="SimCLR")
-        for i, k in enumerate(settings["charts"]):
-            acc = [100 * _accuracy(entry, k, d) for d in dims]
-            ax.plot(dims, acc, "-o", color=f"C{i}", label=f"MSimCLR k = {k}")
-        h, wide = settings["wide_head"], settings["wide_head_dims"]
-        if wide:
-            acc = [100 * entry["models"][f"simclr-h{h}-d{d}"]["accuracy"] for d in wide]
-            ax.plot(wide, acc, "kx", ms=9, mew=2, label=f"SimCLR, head width {h}")
-        ax.set(xscale="log", xticks=dims, xlabel="d", ylabel="test accuracy (%)", title=dataset)
-        ax.set_xticklabels([str(d) for d in dims])
-        ax.minorticks_off()
-    axes[-1].legend(fontsize="small")
-    return fig
-
-
-def plot_embeddings(payload: Mapping[str, Any], dataset: str) -> dict[str, Figure]:
-    """The d = 2 embeddings of a dataset's test points, coloured by class.
-
-    Returns
-    -------
-    dict
-        ``"simclr"`` (and ``"simclr-h{h}"``, the wide head): SimCLR's embedding in R²;
-        ``"msimclr-k{k}"``: the chart coordinates in [0,1]², one panel per chart in use.
-    """
-    check_mapping("payload", payload, "settings", "datasets")
-    check_choice("dataset", dataset, tuple(payload["datasets"]))
-    entry = payload["datasets"][dataset]
-    labels = np.asarray(entry["labels"])
-    figures = {}
-    simclr = entry["models"]["simclr-d2"]
-    ax = plot_embedding_2d(np.asarray(simclr["points"]), labels)
-    ax.set_title(f"{dataset}: SimCLR, d = 2 (R²)", fontsize="medium")
-    figures["simclr"] = ax.figure
-    h = payload["settings"]["wide_head"]
-    if 2 in payload["settings"]["wide_head_dims"]:
-        wide = entry["models"][f"simclr-h{h}-d2"]
-        ax = plot_embedding_2d(np.asarray(wide["points"]), labels)
-        ax.set_title(f"{dataset}: SimCLR, head width {h}, d = 2 (R²)", fontsize="medium")
-        figures[f"simclr-h{h}"] = ax.figure
-    for k in payload["settings"]["charts"]:
-        m = entry["models"][f"msimclr-k{k}-d2"]
-        fig = plot_embedding_2d(np.asarray(m["points"]), labels, np.asarray(m["point_charts"]))
-        fig.suptitle(f"{dataset}: MSimCLR, k = {k}, d = 2 (chart coordinates)", fontsize="medium")
-        figures[f"msimclr-k{k}"] = fig
-    return figures
-
-
-def plot_all(payload: Mapping[str, Any]) -> dict[str, Figure]:
-    """Every figure of the chapter, by file stem."""
-    check_mapping("payload", payload, "settings", "datasets")
-    figures = {"accuracy": plot_accuracy(payload)}
-    if 2 in payload["settings"]["dims"]:
-        for dataset in payload["datasets"]:
-            for name, fig in plot_embeddings(payload, dataset).items():
-                figures[f"embedding-{dataset}-{name}"] = fig
-    return figures
-
-
-def markdown_tables(payload: Mapping[str, Any]) -> dict[str, str]:
-    """The chapter's tables (Markdown), by name: ``accuracy``, ``charts`` (chart use) and
-    ``collapse`` (SimCLR's collapsed projection heads)."""
-    check_mapping("payload", payload, "settings", "datasets")
-    settings = payload["settings"]
-    charts = settings["charts"]
-    rows, usage = [], []
-    for dataset, entry in payload["datasets"].items():
-        for d in settings["dims"]:
-            simclr = _accuracy(entry, 0, d)
-            wide = entry["models"].get(f"simclr-h{settings['wide_head']}-d{d}")
-            cells = [dataset, d, f"{100 * simclr:.2f}"]
-            cells.append("—" if wide is None else f"{100 * wide['accuracy']:.2f}")
-            for k in charts:
-                acc = _accuracy(entry, k, d)
-                mark = " ▲" if acc > simclr else ""
-                cells.append(f"{100 * acc:.2f}{mark}")
-                counts = entry["models"][f"msimclr-k{k}-d{d}"]["test_counts"]
-                if k > 1:
-                    used = sum(c > 0 for c in counts)
-                    usage.append([dataset, d, k, used, max(counts) / sum(counts)])
-            rows.append(cells)
-    accuracy = markdown_table(
-        [
-            "dataset",
-            "d",
-            "SimCLR",
-            f"SimCLR, head width {settings['wide_head']}",
-            *(f"MSimCLR k = {k}" for k in charts),
-        ],
-        rows,
-    )
-    usage_rows = [[ds, d, k, f"{n} / {k}", f"{100 * top:.1f} %"] for ds, d, k, n, top in usage]
-    chart_use = markdown_table(
-        ["dataset", "d", "k", "charts holding test points", "largest chart's share"], usage_rows
-    )
-    collapse_rows = []
-    for dataset, entry in payload["datasets"].items():
-        for key, k, d, hidden in model_keys(settings):
-            if k:
-                continue
-            m = entry["models"][key]
-            fresh = "" if hidden else f"{100 * entry['collapsed_at_init'][f'd{d}']:.0f} %"
-            collapse_rows.append([
-                dataset, d, hidden or d, f"{m['alive_units']} / {hidden or d}",
-                f"{m['history'][-1]['ntxent']:.3f}", fresh,
-            ])  # fmt: skip
-    floor = f"log(2B − 1) = {np.log(2 * settings['batch_size'] - 1):.3f}"
-    collapse = markdown_table(
-        ["dataset", "d", "head width", "units alive after training",
-         f"last-epoch NT-Xent ({floor})",
-         f"fresh heads collapsed ({settings['init_seeds']} seeds)"],
-        collapse_rows,
-    )  # fmt: skip
-    return {"accuracy": accuracy, "charts": chart_use, "collapse": collapse}
-
-
-def training_time(payload: Mapping[str, Any]) -> tuple[int, float]:
-    """How many models the payload holds and the seconds spent training them, from their
-    epoch histories.
-
-    The run that wrote a payload reuses models it finds finished in its checkpoint
-    folder, so its own wall time can be far shorter than the training it reports.
-    """
-    check_mapping("payload", payload, "datasets")
-    models = [m for entry in payload["datasets"].values() for m in entry["models"].values()]
-    return len(models), sum(history_seconds(m["history"]) for m in models)
-
-
-def findings(payload: Mapping[str, Any]) -> list[str]:
-    """The chapter's two claims, answered yes/no per dataset and d from the payload."""
-    check_mapping("payload", payload, "settings", "datasets")
-    settings = payload["settings"]
-    multi = [k for k in settings["charts"] if k > 1]
-    lines = []
-    for dataset, entry in payload["datasets"].items():
-        for d in settings["dims"]:
-            simclr = _accuracy(entry, 0, d)
-            wins = [k for k in multi if _accuracy(entry, k, d) > simclr]
-            best = max(multi, key=lambda k: _accuracy(entry, k, d)) if multi else None
-            if best is None:
-                continue
-            lines.append(
-                f"{dataset}, d = {d}: MSimCLR (k > 1) beats SimCLR: "
-                f"**{'yes' if len(wins) == len(multi) else 'no'}** for every k, "
-                f"**{'yes' if wins else 'no'}** for the best k "
-                f"(k = {best}: {100 * _accuracy(entry, best, d):.2f} vs "
-                f"{100 * simclr:.2f} %; beats it for k ∈ {{{', '.join(map(str, wins))}}})."
-            )
-        if 2 in settings["dims"] and 1 in settings["charts"]:
-            one, simclr = _accuracy(entry, 1, 2), _accuracy(entry, 0, 2)
-            alive = entry["models"]["simclr-d2"]["alive_units"]
-            lines.append(
-                f"{dataset}, d = 2: the MMD term alone (MSimCLR with one chart) helps SimCLR: "
-                f"**{'yes' if one > simclr else 'no'}** ({100 * one:.2f} vs {100 * simclr:.2f} %;"
-                f" SimCLR's trained head has {alive} of 2 hidden units alive)."
-            )
-            wide = entry["models"].get(f"simclr-h{settings['wide_head']}-d2")
-            if wide is not None:
-                lines.append(
-                    f"{dataset}, d = 2: it still helps against SimCLR with a head of width "
-                    f"{settings['wide_head']}: **{'yes' if one > wide['accuracy'] else 'no'}** "
-                    f"({100 * one:.2f} vs {100 * wide['accuracy']:.2f} %)."
-                )
-    return lines
