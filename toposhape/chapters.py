@@ -46,7 +46,7 @@ CHAPTERS = {
     "oneclass": "toposhape.oneclass_study",
     "atlas": "toposhape.atlas_study",
     "nvae": "toposhape.studies.nvae.run",
-    "msimclr": "toposhape.msimclr_study",
+    "msimclr": "toposhape.studies.msimclr.run",
     "triplet": "toposhape.studies.triplet.run",
 }
 KERNEL = "toposhape"

@@ -40,8 +40,10 @@ def glue_figures(figures: Mapping[str, Figure]) -> None:
     TypeError
         If a value is not a matplotlib figure.
     """
+    from matplotlib_inline.backend_inline import set_matplotlib_formats
     from myst_nb import glue
 
+    set_matplotlib_formats("retina")  # a glued figure is stored as PNG, drawn at 2x for sharpness
     for key, fig in figures.items():
         if not isinstance(fig, Figure):
             raise TypeError(
