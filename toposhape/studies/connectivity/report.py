@@ -115,8 +115,8 @@ def plot_vr_demo(payload: Mapping[str, Any]) -> Figure:
     edges = np.array(demo["edges"])
     lengths = np.linalg.norm(pts[edges[:, 0]] - pts[edges[:, 1]], axis=1)
     scales = [float(np.quantile(deaths, q)) for q in (0.25, 0.6)] + [float(deaths.max())]
-    fig = style.figure(5.0)
-    grid = fig.add_gridspec(2, 3, height_ratios=[1.6, 1])
+    fig = style.figure(4.2)
+    grid = fig.add_gridspec(2, 3, height_ratios=[1.2, 1])
     lo, hi = pts.min(0) - 1.2, pts.max(0) + 1.2
     for col, r in enumerate(scales):
         ax = fig.add_subplot(grid[0, col])
