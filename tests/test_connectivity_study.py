@@ -15,7 +15,7 @@ import toposhape.data
 from toposhape.results import load_results, save_results
 from toposhape.studies import scorecard, style
 from toposhape.studies.connectivity import deaths as death_times
-from toposhape.studies.connectivity import report, theory
+from toposhape.studies.connectivity import plots, report, theory
 from toposhape.studies.connectivity import run as study
 from toposhape.studies.connectivity import toy as toy_example
 
@@ -309,8 +309,8 @@ BAD_ARGUMENTS = [
     (study.run, ("smoke",), {"results_root": 1}, TypeError, "results_root"),
     (study.run, ("smoke",), {"progress": "yes"}, TypeError, "progress"),
     (study.run, ("smoke",), {"log": "print"}, TypeError, "log"),
-    (report.plot_toy_kde, ([],), {}, TypeError, "payload"),
-    (report.plot_death_histograms, ({"evaluation": {}},), {}, ValueError, "payload"),
+    (plots.plot_toy_kde, ([],), {}, TypeError, "payload"),
+    (plots.plot_death_histograms, ({"evaluation": {}},), {}, ValueError, "payload"),
     (report.figures, ({"toy": {}},), {}, ValueError, "payload"),
     (report.tables, (None,), {}, TypeError, "payload"),
 ]  # fmt: skip

@@ -15,4 +15,6 @@
 ``report``
     A payload in, the page out: ``figures``, ``tables``, ``findings`` and the scorecard's
     ``claims``. No training.
+``plots``
+    The figures ``report.figures`` collects, one function each, at the page's width.
 """
