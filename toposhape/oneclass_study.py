@@ -47,7 +47,6 @@ from toposhape.checks import (
     check_sequence,
     check_tensor,
 )
-from toposhape.connectivity_study import death_summary, heldout_deaths, homogenize
 from toposhape.data import random_subset
 from toposhape.image_sets import (
     CIFAR10_CLASSES,
@@ -67,6 +66,8 @@ from toposhape.oneclass import (
 )
 from toposhape.results import atomic_write_bytes, json_ready, profile_settings, read_json
 from toposhape.results import work_dir as chapter_work_dir
+from toposhape.studies.connectivity.deaths import death_summary, heldout_deaths
+from toposhape.studies.connectivity.toy import homogenize
 from toposhape.training import (
     MAX_SEED,
     TrainConfig,
