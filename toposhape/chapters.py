@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
 # chapter name -> the library module that holds its PROFILES and its logic
 CHAPTERS = {
-    "connectivity": "toposhape.connectivity_study",
+    "connectivity": "toposhape.studies.connectivity.run",
     "oneclass": "toposhape.oneclass_study",
     "atlas": "toposhape.atlas_study",
     "nvae": "toposhape.studies.nvae.run",
