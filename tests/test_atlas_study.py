@@ -7,7 +7,9 @@ import pytest
 import torch
 
 import toposhape.data
-from toposhape import atlas_study as at
+from toposhape.studies.atlas import plots
+from toposhape.studies.atlas import report as rp
+from toposhape.studies.atlas import run as at
 
 
 def _no_work(*_args, **_kwargs):
@@ -97,13 +99,18 @@ BAD_ARGUMENTS = [
     (at.run, ("smoke",), {"results_root": 1}, TypeError, "results_root"),
     (at.run, ("smoke",), {"progress": 0}, TypeError, "progress"),
     (at.run, ("smoke",), {"log": 1}, TypeError, "log"),
-    (at.plot_charts, ([],), {}, TypeError, "payload"),
-    (at.plot_barcode_grid, ({"settings": {}},), {}, ValueError, "payload"),
-    (at.plot_torus3, ({},), {}, ValueError, "payload"),
-    (at.plot_mnist_graph, (None,), {}, TypeError, "payload"),
-    (at.plot_all, ({"mnist": {}},), {}, ValueError, "payload"),
-    (at.markdown_tables, ("payload",), {}, TypeError, "payload"),
-    (at.findings, ({"torus3": []},), {}, ValueError, "payload"),
+    (plots.plot_charts, ([], "gan"), {}, TypeError, "payload"),
+    (plots.plot_barcode_grid, ({"settings": {}},), {}, ValueError, "payload"),
+    (plots.plot_homology, ({"manifolds": []},), {}, ValueError, "payload"),
+    (plots.plot_torus3_curves, ({},), {}, ValueError, "payload"),
+    (plots.plot_torus3_final, ([],), {}, TypeError, "payload"),
+    (plots.plot_mnist_graph, (None,), {}, TypeError, "payload"),
+    (plots.plot_mnist_digits, ({},), {}, ValueError, "payload"),
+    (rp.figures, ({"mnist": {}},), {}, ValueError, "payload"),
+    (rp.tables, ("payload",), {}, TypeError, "payload"),
+    (rp.findings, ({"torus3": []},), {}, ValueError, "payload"),
+    (rp.mnist_purity, ({},), {}, ValueError, "payload"),
+    (rp.claims, (lambda _profile: {"settings": {}},), {}, ValueError, "payload"),
 ]
 
 
