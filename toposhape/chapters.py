@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 CHAPTERS = {
     "connectivity": "toposhape.studies.connectivity.run",
     "oneclass": "toposhape.oneclass_study",
-    "atlas": "toposhape.atlas_study",
+    "atlas": "toposhape.studies.atlas.run",
     "nvae": "toposhape.studies.nvae.run",
     "msimclr": "toposhape.studies.msimclr.run",
     "triplet": "toposhape.studies.triplet.run",
