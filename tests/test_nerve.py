@@ -577,7 +577,7 @@ def test_the_bound_counts_only_charts_that_meet():
 
 
 def test_the_book_nerves_are_far_below_the_default_bound():
-    # atlas_study: at most 8 charts up to max_dim = manifold.dim + 1 = 3
+    # the atlas study: at most 8 charts up to max_dim = manifold.dim + 1 = 3
     size = 8 + sum(math.comb(8, j) for j in range(2, 5))
     assert size == 162 and size * 100 < nerve.MAX_SIMPLICES
     bars = nerve_persistence(random_memberships(8, 2000, seed=3), max_dim=3, rule="min")
