@@ -40,15 +40,10 @@ from toposhape.results import (
 if TYPE_CHECKING:
     from papermill.exceptions import PapermillExecutionError
 
-# chapter name -> the library module that holds its PROFILES and its logic
-CHAPTERS = {
-    "connectivity": "toposhape.studies.connectivity.run",
-    "oneclass": "toposhape.oneclass_study",
-    "atlas": "toposhape.studies.atlas.run",
-    "nvae": "toposhape.studies.nvae.run",
-    "msimclr": "toposhape.studies.msimclr.run",
-    "triplet": "toposhape.studies.triplet.run",
-}
+#: The book's chapters, in reading order. Each has a package ``toposhape.studies.<chapter>``
+#: whose ``run`` module holds its PROFILES and experiments and whose ``report`` module
+#: turns a results file into figures, tables and scorecard claims.
+CHAPTERS = ("connectivity", "oneclass", "atlas", "nvae", "msimclr", "triplet")
 KERNEL = "toposhape"
 
 
@@ -60,9 +55,27 @@ def profiles(chapter: str) -> tuple[str, ...]:
     ValueError
         If ``chapter`` is not a chapter of the book.
     """
+    return tuple(importlib.import_module(module(chapter, "run")).PROFILES)
+
+
+def module(chapter: str, part: str) -> str:
+    """The module path of a chapter's ``run`` or ``report`` part.
+
+    Raises
+    ------
+    ValueError
+        If ``chapter`` is not a chapter of the book or ``part`` is not ``run``/``report``.
+    """
     if chapter not in CHAPTERS:
         raise ValueError(f"unknown chapter {chapter!r}; valid chapters: {', '.join(CHAPTERS)}")
-    return tuple(importlib.import_module(CHAPTERS[chapter]).PROFILES)
+    if part not in ("run", "report"):
+        raise ValueError(f"part must be 'run' or 'report', got {part!r}")
+    return f"toposhape.studies.{chapter}.{part}"
+
+
+def report_modules() -> dict[str, str]:
+    """Chapter -> its report module, in reading order (what the scorecard collects from)."""
+    return {chapter: module(chapter, "report") for chapter in CHAPTERS}
 
 
 def check(chapter: str, profile: str) -> None:
