@@ -168,7 +168,7 @@ def test_mini_natural_profile_end_to_end(tmp_path: Path, mini_natural: dict) -> 
     assert "JPEG" in data["test"] and "PNG" in data["train"] and "PNG" in data["test-png"]
     assert len(tables["jpeg"]) == 2
     backbones = tables["backbones"]
-    lam20 = backbones[(backbones["λ"] == "20") & (backbones["latent"] == "16 × 10")]
+    lam20 = backbones[(backbones["λ"] == "20") & (backbones["latent"] == "16×10")]
     assert lam20["runs × epochs"].tolist() == ["2 × 2"]  # two seeds of two epochs
     assert "CIFAR-100" in report.not_runnable_line(payload)
     lines = report.findings(payload)

@@ -154,6 +154,44 @@ def plot_table1(payload: Mapping[str, Any]) -> Figure:
     return fig
 
 
+def plot_by_n(payload: Mapping[str, Any]) -> Figure:
+    """AUROC against the number of inliers n, one colour per (backbone → set) pair.
+
+    λ = 20 solid, λ = 0 dashed; error bars are the seed std (none for one seed).
+    """
+    checked(payload, "settings", "evaluations", "datasets")
+    s = payload["settings"]
+    ns = s["ns"]
+    fig = style.figure(3.8)
+    ax = fig.subplots()
+    pairs = [(b, e) for b in s["datasets"] for e in s["eval_datasets"]]
+    for i, (b, e) in enumerate(pairs):
+        for lam, line in ((RECIPE["lam"], "-"), (0.0, "--")):
+            stats = [seed_stats(payload, setting_name(b, lam), e, n) for n in ns]
+            shown = [(n, st) for n, st in zip(ns, stats, strict=True) if st is not None]
+            if not shown:
+                continue
+            ax.errorbar(
+                [n for n, _ in shown],
+                [st["mean"] for _, st in shown],
+                [st["seed_std"] or 0.0 for _, st in shown],
+                color=f"C{i}",
+                ls=line,
+                marker="o",
+                capsize=3,
+                label=f"{dataset_name(b)} → {dataset_name(e)}" if lam else None,
+            )
+    ax.plot([], [], "k-", label="λ = 20")
+    ax.plot([], [], "k--", label="λ = 0")
+    ax.set_xscale("log")
+    ax.set_xticks(ns, [str(n) for n in ns])
+    ax.minorticks_off()
+    ax.set_xlabel("inliers n (log scale)")
+    ax.set_ylabel("AUROC × 100")
+    ax.legend(loc="center", ncols=2)
+    return fig
+
+
 def plot_ablations(payload: Mapping[str, Any]) -> Figure:
     """AUROC vs λ (top) and vs the evaluation radius (bottom), ours and the anchor's curves."""
     checked(payload, "settings", "evaluations", "datasets")
@@ -256,6 +294,7 @@ FIGURES: Mapping[str, Callable[[Mapping[str, Any]], Figure]] = {
     "training": plot_training,
     "deaths": plot_deaths,
     "table1": plot_table1,
+    "by-n": plot_by_n,
     "scores": plot_scores,
     "ablations": plot_ablations,
 }

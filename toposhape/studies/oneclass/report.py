@@ -43,8 +43,8 @@ __all__ = ["claims", "figures", "findings", "not_runnable_line", "page_figures",
 #: The figures of each section of the chapter page (keys of ``FIGURES``); the page glues
 #: them as ``<section>-<key>``, besides ``eta-balls`` and ``scores`` of the profile shown.
 SECTION_FIGURES: Mapping[str, tuple[str, ...]] = {
-    "natural": ("table1", "training", "deaths", "ablations"),
-    "mnist": ("training", "ablations"),
+    "natural": ("table1", "training", "deaths", "by-n", "ablations"),
+    "mnist": ("by-n", "training", "ablations"),
 }
 
 

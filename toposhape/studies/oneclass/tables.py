@@ -156,7 +156,7 @@ def _backbones_table(payload: Mapping[str, Any]) -> pd.DataFrame:
             {
                 "trained on": dataset_name(spec["dataset"]),
                 "λ": f"{spec['lam']:g}",
-                "latent": f"{spec['branches']} × {spec['branch_dim']}",
+                "latent": f"{spec['branches']}×{spec['branch_dim']}",
                 "runs × epochs": f"{len(runs)} × {len(runs[0]['history'])}",
                 "min per run": f"{minutes:.1f}",
                 "final L1": f"{np.mean([x['reconstruction_l1'] for x in last]):.1f}",
@@ -168,50 +168,56 @@ def _backbones_table(payload: Mapping[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _anchor(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}"
+
+
 def _ablation_tables(payload: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
     """λ, radius and branch ablations on the ablation set's evaluations, with the anchors.
 
     ``lambda`` (n = headline and ``large_n`` if run), ``radius`` and ``branches``; the anchor
-    column is the paper's CIFAR-100 → CIFAR-10 (shape only).
+    column is the paper's CIFAR-100 → CIFAR-10 (shape only). A column of ours is headed by
+    its pair and n, e.g. ``TinyImageNet-200 → CIFAR-10, n = 120``.
     """
     n0 = headline_n(payload)
     s = payload["settings"]
     ablation, large = s["ablation_dataset"], s["large_n"]
+
+    def ours(e: str, n: int) -> str:
+        return f"{dataset_name(ablation)} → {dataset_name(e)}, n = {n}"
+
     lam_rows = []
     for lam in s["lambdas"]:
         setting = setting_name(ablation, float(lam))
         row = {"λ": f"{lam:g}"}
         for e in s["ablation_evals"]:
-            row[f"{_pair(payload, ablation, e)}, n = {n0}"] = fmt(
-                seed_stats(payload, setting, e, n0)
-            )
+            row[ours(e, n0)] = fmt(seed_stats(payload, setting, e, n0))
             if large:
                 big = seed_stats(payload, setting, e, large, kind="large_n")
-                row[f"… n = {large}"] = fmt(big, draws=False)
-        row[f"anchor, n = {n0}"] = ANCHORS["lambda"]["values"].get(f"{lam:g}", "—")
+                row[ours(e, large)] = fmt(big, draws=False)
+        row[f"anchor, n = {n0}"] = _anchor(ANCHORS["lambda"]["values"].get(f"{lam:g}"))
         if large:
-            row[f"anchor, n = {large}"] = ANCHORS["lambda_large_n"]["values"].get(f"{lam:g}", "—")
+            big = ANCHORS["lambda_large_n"]["values"].get(f"{lam:g}")
+            row[f"anchor, n = {large}"] = _anchor(big)
         lam_rows.append(row)
     main = setting_name(ablation, RECIPE["lam"])
     radius_rows = []
     for r in s["radii"]:
         row = {"radius η'": f"{r:g}"}
         for e in s["ablation_evals"]:
-            stats = seed_stats(payload, main, e, n0, float(r))
-            row[f"{_pair(payload, ablation, e)}, n = {n0}"] = fmt(stats)
-        row["anchor"] = ANCHORS["radius"]["values"].get(f"{r:g}", "—")
+            row[ours(e, n0)] = fmt(seed_stats(payload, main, e, n0, float(r)))
+        row["anchor"] = _anchor(ANCHORS["radius"]["values"].get(f"{r:g}"))
         radius_rows.append(row)
     single = setting_name(ablation, RECIPE["lam"], 1, RECIPE["branches"] * RECIPE["branch_dim"])
     branch_rows = []
     for label, setting, anchor in (
-        ("16 × 10 (λ = 20)", main, ANCHORS["lambda"]["values"]["20"]),
-        ("1 × 160 (λ = 20)", single, ANCHORS["single_branch"]["lam20"]),
+        ("16×10 (λ = 20)", main, ANCHORS["lambda"]["values"]["20"]),
+        ("1×160 (λ = 20)", single, ANCHORS["single_branch"]["lam20"]),
     ):
         row = {"latent": label}
         for e in s["ablation_evals"]:
-            stats = seed_stats(payload, setting, e, n0)
-            row[f"{_pair(payload, ablation, e)}, n = {n0}"] = fmt(stats)
-        row["anchor"] = anchor
+            row[ours(e, n0)] = fmt(seed_stats(payload, setting, e, n0))
+        row["anchor"] = _anchor(anchor)
         branch_rows.append(row)
     return {
         "lambda": pd.DataFrame(lam_rows),
