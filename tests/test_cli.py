@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from toposhape import chapters, cli, data, oneclass_study
+from toposhape import chapters, cli, data
+from toposhape.studies.oneclass import run as oneclass_run
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -86,7 +87,7 @@ def read_only(monkeypatch: pytest.MonkeyPatch) -> Callable[[Path], Path]:
     ("args", "needles"),
     [
         (("toposhape.chapters", "reproduce", "nope", "smoke"), ("unknown chapter 'nope'",)),
-        (("toposhape.oneclass_study", "train", "huge"), ("unknown profile 'huge'",)),
+        (("toposhape.studies.oneclass.run", "train", "huge"), ("unknown profile 'huge'",)),
         (("benchmarks", "--repeats", "0"), ("--repeats must be an int >= 1, got 0",)),
         (("toposhape.book_check", "/nonexistent"), ("no built book in",)),
     ],
@@ -248,13 +249,13 @@ def test_oneclass_train_into_read_only_checkpoint_folder(
     def must_not_train(*args, **kwargs) -> None:
         raise AssertionError("the folder is checked before training")
 
-    monkeypatch.setattr(oneclass_study, "work_dir", lambda profile: folder)
-    monkeypatch.setattr(oneclass_study, "train_backbones", must_not_train)
-    assert oneclass_study.main(["train", "smoke"]) == 2
+    monkeypatch.setattr(oneclass_run, "work_dir", lambda profile: folder)
+    monkeypatch.setattr(oneclass_run, "train_backbones", must_not_train)
+    assert oneclass_run.main(["train", "smoke"]) == 2
     _one_line_error(capsys.readouterr().err, f"checkpoint folder {folder} is not writable")
-    assert oneclass_study.main(["train", "smoke", "--dataset", "cifar100"]) == 2
+    assert oneclass_run.main(["train", "smoke", "--dataset", "cifar100"]) == 2
     _one_line_error(capsys.readouterr().err, "--dataset 'cifar100' trains no backbone")
-    assert oneclass_study.main(["train", "smoke", "--seed", "x"]) == 2
+    assert oneclass_run.main(["train", "smoke", "--seed", "x"]) == 2
     _one_line_error(capsys.readouterr().err, "argument --seed: invalid int value: 'x'")
 
 

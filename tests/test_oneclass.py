@@ -39,16 +39,15 @@ from toposhape.oneclass import (
     run_protocol,
     summarise,
 )
-from toposhape.oneclass_report import verdict
-from toposhape.oneclass_study import (
-    BackboneSpec,
-    _cached,
-    _evaluation_jobs,
-    backbone_specs,
+from toposhape.studies.oneclass.evaluate import (
+    cached,
     calibrated_radius,
     eta_ball_toy,
-    get_profile,
+    evaluation_jobs,
 )
+from toposhape.studies.oneclass.protocol import BackboneSpec, backbone_specs
+from toposhape.studies.oneclass.run import get_profile
+from toposhape.studies.oneclass.summary import verdict
 from toposhape.training import profile_device
 
 SCIPY_METRIC = {1.0: "cityblock", 2.0: "euclidean", math.inf: "chebyshev"}
@@ -604,7 +603,7 @@ def test_deep_svdd_rejects_bad_input(kwargs: dict, error: type, match: str) -> N
 
 
 # ----------------------------------------------------------------------------------------------
-# oneclass_study helpers
+# the one-class study's helpers (toposhape.studies.oneclass)
 # ----------------------------------------------------------------------------------------------
 def test_get_profile() -> None:
     with pytest.raises(ValueError, match=r"unknown profile 'nope'.*cifar.*full.*smoke"):
@@ -642,7 +641,7 @@ def test_backbone_specs(profile: str) -> None:
 def test_evaluation_jobs_natural() -> None:
     settings_ = get_profile("natural")
     lam20 = BackboneSpec("tinyimagenet", 20.0, seed=0)
-    jobs = _evaluation_jobs(lam20, "cifar10", settings_, True, True, True)
+    jobs = evaluation_jobs(lam20, "cifar10", settings_, True, True, True)
     kinds = [(j["kind"], j["split"]) for j in jobs]
     assert kinds == [
         ("main", "test"),
@@ -653,19 +652,19 @@ def test_evaluation_jobs_natural() -> None:
     assert jobs[0]["radius_grid"] and jobs[0]["calibrated"]
     assert jobs[-1]["ns"] == [5000] and jobs[-1]["draws"] == 1
     # another seed of the same setting: no radius grid, no n = 5000
-    jobs = _evaluation_jobs(
+    jobs = evaluation_jobs(
         BackboneSpec("tinyimagenet", 20.0, seed=1), "cifar10", settings_, True, False, True
     )
     assert [j["kind"] for j in jobs] == ["main", "jpeg", "jpeg"]
     assert not jobs[0]["radius_grid"]
     # TinyImageNet has no lossless twin of its test split; the λ = 1 ablation backbone gets η only
-    jobs = _evaluation_jobs(
+    jobs = evaluation_jobs(
         BackboneSpec("tinyimagenet", 1.0), "cifar10", settings_, False, True, False
     )
     assert [j["kind"] for j in jobs] == ["ablation", "large_n"]
     single = BackboneSpec("tinyimagenet", 20.0, 1, 160)
     assert [
-        j["kind"] for j in _evaluation_jobs(single, "cifar10", settings_, False, True, True)
+        j["kind"] for j in evaluation_jobs(single, "cifar10", settings_, False, True, True)
     ] == ["ablation"]
 
 
@@ -692,17 +691,17 @@ def test_cached_reuses_only_the_same_key(tmp_path) -> None:
         return {"value": len(calls)}
 
     key = {"weights": "abc", "radii": [2.0]}
-    assert _cached(tmp_path, key, compute) == {"value": 1}
-    assert _cached(tmp_path, dict(reversed(list(key.items()))), compute) == {"value": 1}
-    assert _cached(tmp_path, {"weights": "abd", "radii": [2.0]}, compute) == {"value": 2}
+    assert cached(tmp_path, key, compute) == {"value": 1}
+    assert cached(tmp_path, dict(reversed(list(key.items()))), compute) == {"value": 1}
+    assert cached(tmp_path, {"weights": "abd", "radii": [2.0]}, compute) == {"value": 2}
     assert len(calls) == 2
     assert not list(tmp_path.glob(".*.tmp"))  # written atomically, nothing left behind
     (entry,) = [f for f in tmp_path.glob("*.json") if '"abc"' in f.read_text()]
     entry.write_text(entry.read_text()[:-5])  # a damaged entry is computed again
-    assert _cached(tmp_path, key, compute) == {"value": 3}
-    assert _cached(tmp_path, key, compute) == {"value": 3}
+    assert cached(tmp_path, key, compute) == {"value": 3}
+    assert cached(tmp_path, key, compute) == {"value": 3}
     with pytest.raises(ValueError, match=r"value\[\"x\"\] is NaN"):
-        _cached(tmp_path, {"weights": "nan"}, lambda: {"x": float("nan")})
+        cached(tmp_path, {"weights": "nan"}, lambda: {"x": float("nan")})
 
 
 def _stats(values: list[float]) -> dict:

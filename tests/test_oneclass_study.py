@@ -26,9 +26,17 @@ import torch
 from PIL import Image
 
 from toposhape import image_sets
-from toposhape import oneclass_report as rep
-from toposhape import oneclass_study as oc
 from toposhape.image_sets import CIFAR10_CLASSES
+from toposhape.studies import scorecard, style
+from toposhape.studies.oneclass import (
+    evaluate,
+    figures,
+    protocol,
+    report,
+    run,
+    summary,
+    train,
+)
 
 PER_CLASS_TRAIN, PER_CLASS_TEST, LOSSLESS = 20, 10, 30
 
@@ -73,7 +81,7 @@ def mini_natural(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
             "test-png": (LOSSLESS, None),
         },
     )
-    settings = oc.get_profile("natural") | {
+    settings = run.get_profile("natural") | {
         "datasets": ["cifar10"],
         "eval_datasets": ["cifar10"],
         "epochs": 2,
@@ -91,26 +99,26 @@ def mini_natural(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
         "dsvdd_epochs": 2,
         "workers": 1,
     }
-    monkeypatch.setitem(oc.PROFILES, "mini", settings)
+    monkeypatch.setitem(run.PROFILES, "mini", settings)
     return settings
 
 
 def _run(tmp_path: Path, **kwargs) -> dict:
-    payload = oc.run("mini", results_root=tmp_path / "results", log=None, **kwargs)
+    payload = run.run("mini", results_root=tmp_path / "results", log=None, **kwargs)
     json.dumps(payload)  # JSON-serialisable, as saved
     return payload
 
 
 def test_mini_natural_profile_end_to_end(tmp_path: Path, mini_natural: dict) -> None:
     payload = _run(tmp_path)
-    assert set(payload) == set(oc.PAYLOAD_KEYS)
+    assert set(payload) == set(run.PAYLOAD_KEYS)
     # the dataset records say what was read, and the labels follow from them
     info = payload["datasets"]["cifar10"]
     assert info["labels"]["test"] == f"CIFAR-10 test: {10 * PER_CLASS_TEST} JPEG"
     assert info["labels"]["train"] == f"CIFAR-10 train: {10 * PER_CLASS_TRAIN} PNG"
     assert info["records"]["test-png"]["indices"] == list(range(LOSSLESS))
     assert info["records"]["test"]["source"] == {"test": "JPEG"}
-    assert rep.scored_on(payload, "cifar10") == "CIFAR-10 (JPEG test)"
+    assert summary.scored_on(payload, "cifar10") == "CIFAR-10 (JPEG test)"
     # two training seeds of each main setting, one of the single branch
     settings = sorted(b["setting"] for b in payload["backbones"].values())
     assert settings.count("cifar10-lam20-16x10") == 2 and settings.count("cifar10-lam0-16x10") == 2
@@ -133,7 +141,7 @@ def test_mini_natural_profile_end_to_end(tmp_path: Path, mini_natural: dict) -> 
     assert payload["resume_check"]["identical"]
 
     # the report: every table and figure, from the payload alone
-    stats = rep.seed_stats(payload, "cifar10-lam20-16x10", "cifar10", 10)
+    stats = summary.seed_stats(payload, "cifar10-lam20-16x10", "cifar10", 10)
     assert stats["seeds"] == [0, 1] and stats["seed_std"] is not None
     by_hand = [
         100 * next(r for r in e["rows"] if r["n"] == 10 and r["radius"] == 2.0)["mean"]
@@ -142,24 +150,35 @@ def test_mini_natural_profile_end_to_end(tmp_path: Path, mini_natural: dict) -> 
     ]
     assert stats["mean"] == pytest.approx(np.mean(by_hand))
     assert stats["seed_std"] == pytest.approx(np.std(by_hand, ddof=1))
-    table = rep.table1(payload)
-    assert isinstance(table, pd.DataFrame) and len(table) == 1
-    assert table.iloc[0]["anchor (paper)"] == "75.96"
-    assert "JPEG" in table.iloc[0]["data (trained on / scored)"]
-    assert "CIFAR-100" in rep.not_runnable_line(payload)
-    jpeg_table = rep.jpeg_table(payload)
-    assert jpeg_table is not None and len(jpeg_table) == 2
-    for frame in (
-        rep.by_n_table(payload),
-        rep.baselines_table(payload, "cifar10"),
-        rep.backbones_table(payload),
-        *rep.ablation_tables(payload).values(),
-    ):
-        assert isinstance(frame, pd.DataFrame) and len(frame) > 0
-    lines = rep.findings(payload)
-    assert any("λ = 20 beats λ = 0 for CIFAR-10 → CIFAR-10 (JPEG test)" in x for x in lines["main"])
-    assert lines["ablations"]
-    assert set(rep.plot_all(payload)) >= {"training", "table1", "ablations"}
+    tables = report.tables(payload)
+    assert set(tables) == {
+        "table1",
+        "data",
+        "by-n",
+        "jpeg",
+        "baselines-cifar10",
+        "backbones",
+        "lambda",
+        "radius",
+        "branches",
+    }
+    assert all(isinstance(t, pd.DataFrame) and len(t) > 0 for t in tables.values())
+    assert len(tables["table1"]) == 1 and tables["table1"].iloc[0]["anchor (paper)"] == "75.96"
+    data = tables["data"].set_index("split")["read"]
+    assert "JPEG" in data["test"] and "PNG" in data["train"] and "PNG" in data["test-png"]
+    assert len(tables["jpeg"]) == 2
+    backbones = tables["backbones"]
+    lam20 = backbones[(backbones["λ"] == "20") & (backbones["latent"] == "16×10")]
+    assert lam20["runs × epochs"].tolist() == ["2 × 2"]  # two seeds of two epochs
+    assert "CIFAR-100" in report.not_runnable_line(payload)
+    lines = report.findings(payload)
+    beats = "λ = 20 beats λ = 0 for CIFAR-10 → CIFAR-10 (JPEG test)"
+    assert any(beats in x for x in lines["table1"])
+    assert lines["ablations"] and lines["jpeg"] and lines["baselines"] and lines["deaths"]
+    drawn = report.figures(payload)
+    assert set(drawn) == set(figures.FIGURES)
+    for key, fig in drawn.items():
+        style.check_figure(fig, key)
 
     # a rerun reuses the finished backbones and the cached evaluations: same numbers
     again = _run(tmp_path)
@@ -170,18 +189,24 @@ def test_mini_natural_profile_end_to_end(tmp_path: Path, mini_natural: dict) -> 
 def test_partial_results_list_pending_backbones(
     tmp_path: Path, mini_natural: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(oc.PROFILES, "mini", mini_natural | {"baseline_sets": []})
-    folder = oc.work_dir("mini", tmp_path / "results")
-    first = oc.backbone_specs(mini_natural)[0]
-    images = oc.training_images(first.dataset, mini_natural, 0, torch.device("cpu"))
-    oc.train_one(first, images, mini_natural, folder, progress=False)
+    monkeypatch.setitem(run.PROFILES, "mini", mini_natural | {"baseline_sets": []})
+    folder = run.work_dir("mini", tmp_path / "results")
+    first = protocol.backbone_specs(mini_natural)[0]
+    images = train.training_images(first.dataset, mini_natural, 0, torch.device("cpu"))
+    train.train_one(first, images, mini_natural, folder, progress=False)
     payload = _run(tmp_path, train_missing=False)
     assert list(payload["backbones"]) == [first.name]
     assert first.name not in payload["pending"]
-    assert len(payload["pending"]) == len(oc.backbone_specs(mini_natural)) - 1
+    assert len(payload["pending"]) == len(protocol.backbone_specs(mini_natural)) - 1
     assert {e["backbone"] for e in payload["evaluations"]} == {first.name}
     # the report shows what exists and dashes for the rest
-    assert rep.table1(payload).iloc[0]["ours, λ = 0"] == "—"
+    assert report.tables(payload)["table1"].iloc[0]["ours, λ = 0"] == "—"
+    # the files of a backbone, as a training run of the previous layout wrote them: a run
+    # resumes from them only if these names stay
+    assert first.name == "cifar10-lam20-16x10-seed0"
+    names = {p.name for p in folder.iterdir()}
+    assert {f"{first.name}.pt", f"{first.name}-backbone.pt", f"{first.name}-backbone.json"} <= names
+    assert f".{first.name}.lock" in names
 
 
 def test_parallel_training_matches_in_process_training(tmp_path: Path) -> None:
@@ -190,17 +215,17 @@ def test_parallel_training_matches_in_process_training(tmp_path: Path) -> None:
         image_sets.load_image_set("mnist", "test")
     except FileNotFoundError:
         pytest.skip("MNIST not fetched (make data)")
-    settings = oc.get_profile("smoke") | {"train_images": 300, "steps_per_epoch": 2}
-    specs = oc.backbone_specs(settings)[:2]
+    settings = run.get_profile("smoke") | {"train_images": 300, "steps_per_epoch": 2}
+    specs = protocol.backbone_specs(settings)[:2]
     parallel = tmp_path / "parallel"
-    oc.train_backbones(specs, settings | {"workers": 2}, 0, parallel, log=None)
+    train.train_backbones(specs, settings | {"workers": 2}, 0, parallel, log=None)
     serial = tmp_path / "serial"
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as in the workers
     try:
         for spec in specs:
-            images = oc.training_images(spec.dataset, settings, 0, torch.device("cpu"))
-            oc.train_one(spec, images, settings, serial, progress=False)
+            images = train.training_images(spec.dataset, settings, 0, torch.device("cpu"))
+            train.train_one(spec, images, settings, serial, progress=False)
     finally:
         torch.set_num_threads(threads)
     for spec in specs:
@@ -211,19 +236,19 @@ def test_parallel_training_matches_in_process_training(tmp_path: Path) -> None:
 
 def test_one_backbone_is_never_trained_by_two_processes_at_once(tmp_path) -> None:
     lock = tmp_path / ".net.lock"
-    with oc.exclusive(lock, "backbone net"):
+    with train.exclusive(lock, "backbone net"):
         # flock locks belong to open files: a second open, as another process makes, fails
         holder = rf"backbone net is being trained by process {os.getpid()}"
         with pytest.raises(BlockingIOError, match=holder):
-            with oc.exclusive(lock, "backbone net"):
+            with train.exclusive(lock, "backbone net"):
                 pass
-    with oc.exclusive(lock, "backbone net"):  # released when the block ends
+    with train.exclusive(lock, "backbone net"):  # released when the block ends
         pass
 
 
 _ORPHAN = """
 import multiprocessing, os, time
-from toposhape.oneclass_study import _exit_with_parent
+from toposhape.studies.oneclass.train import _exit_with_parent
 
 if __name__ == "__main__":
     ctx = multiprocessing.get_context("spawn")
@@ -273,7 +298,7 @@ def no_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-_SMOKE = oc.get_profile("smoke")
+_SMOKE = run.get_profile("smoke")
 
 
 @pytest.mark.parametrize(
@@ -318,22 +343,22 @@ def test_bad_settings_are_named_and_stop_run_before_any_data(
     no_data: Path, monkeypatch: pytest.MonkeyPatch, change: dict, error: type, pattern: str
 ) -> None:
     with pytest.raises(error, match=pattern):
-        oc.check_settings(_SMOKE | change)
-    monkeypatch.setitem(oc.PROFILES, "bad", _SMOKE | change)
+        protocol.check_settings(_SMOKE | change)
+    monkeypatch.setitem(run.PROFILES, "bad", _SMOKE | change)
     with pytest.raises(error, match=pattern):
-        oc.run("bad", results_root=no_data / "results", log=None)
+        run.run("bad", results_root=no_data / "results", log=None)
     assert not (no_data / "results").exists()
 
 
 def test_check_settings_of_every_profile_and_of_missing_keys() -> None:
-    for profile in oc.PROFILES:
-        assert oc.check_settings(oc.get_profile(profile)) == oc.get_profile(profile)
+    for profile in run.PROFILES:
+        assert protocol.check_settings(run.get_profile(profile)) == run.get_profile(profile)
     with pytest.raises(TypeError, match=r"^settings must be a mapping"):
-        oc.check_settings([("ns", [1])])
+        protocol.check_settings([("ns", [1])])
     with pytest.raises(ValueError, match=r"^settings lack \['epochs'\]"):
-        oc.train_config({"steps_per_epoch": None}, 20.0, 0)
+        protocol.train_config({"steps_per_epoch": None}, 20.0, 0)
     # only the settings a function reads are needed
-    config = oc.train_config({"epochs": 2, "steps_per_epoch": None}, 20.0, 3)
+    config = protocol.train_config({"epochs": 2, "steps_per_epoch": None}, 20.0, 3)
     assert (config.epochs, config.lam, config.seed) == (2, 20.0, 3)
 
 
@@ -344,45 +369,45 @@ def _toy_images() -> torch.Tensor:
 @pytest.mark.parametrize(
     ("call", "error", "pattern"),
     [
-        (lambda: oc.get_profile(3), TypeError, r"^profile must be a string"),
-        (lambda: oc.get_profile("nope"), ValueError, r"^unknown profile 'nope'"),
-        (lambda: oc.work_dir(None), TypeError, r"^profile must be a string"),
-        (lambda: oc.work_dir("nope"), ValueError, r"^unknown profile 'nope'"),
-        (lambda: oc.work_dir("smoke", 3), TypeError, r"^results_root must be a path"),
-        (lambda: oc.train_seeds(_SMOKE, -1), ValueError, r"^seed must be an int in"),
-        (lambda: oc.train_seeds(_SMOKE, 1.0), TypeError, r"^seed must be an int"),
-        (lambda: oc.backbone_specs(_SMOKE, 2**32), ValueError, r"^seed must be an int in"),
-        (lambda: oc.backbone_specs(None), TypeError, r"^settings must be a mapping"),
-        (lambda: oc.train_config(_SMOKE, float("nan"), 0), ValueError, r"^lam must be finite"),
-        (lambda: oc.train_config(_SMOKE, -1.0, 0), ValueError, r"^lam must be in"),
-        (lambda: oc.train_config(_SMOKE, 20.0, "0"), TypeError, r"^seed must be an int"),
-        (lambda: oc.profile_datasets({}), ValueError, r"^settings lack \['datasets'"),
-        (lambda: oc.load_split("cifar10", "test", _SMOKE, 0), ValueError, r"^name must be one"),
-        (lambda: oc.load_split("mnist", "val", _SMOKE, 0), ValueError, r"^split must be one"),
-        (lambda: oc.load_split("mnist", "test", _SMOKE, -1), ValueError, r"^seed must be an"),
-        (lambda: oc.load_split("mnist", "test", _SMOKE, 0, 1), TypeError, r"^progress must be"),
+        (lambda: run.get_profile(3), TypeError, r"^profile must be a string"),
+        (lambda: run.get_profile("nope"), ValueError, r"^unknown profile 'nope'"),
+        (lambda: run.work_dir(None), TypeError, r"^profile must be a string"),
+        (lambda: run.work_dir("nope"), ValueError, r"^unknown profile 'nope'"),
+        (lambda: run.work_dir("smoke", 3), TypeError, r"^results_root must be a path"),
+        (lambda: protocol.train_seeds(_SMOKE, -1), ValueError, r"^seed must be an int in"),
+        (lambda: protocol.train_seeds(_SMOKE, 1.0), TypeError, r"^seed must be an int"),
+        (lambda: protocol.backbone_specs(_SMOKE, 2**32), ValueError, r"^seed must be an int in"),
+        (lambda: protocol.backbone_specs(None), TypeError, r"^settings must be a mapping"),
+        (lambda: protocol.train_config(_SMOKE, float("nan"), 0), ValueError, r"^lam must be fin"),
+        (lambda: protocol.train_config(_SMOKE, -1.0, 0), ValueError, r"^lam must be in"),
+        (lambda: protocol.train_config(_SMOKE, 20.0, "0"), TypeError, r"^seed must be an int"),
+        (lambda: protocol.profile_datasets({}), ValueError, r"^settings lack \['datasets'"),
+        (lambda: train.load_split("cifar10", "test", _SMOKE, 0), ValueError, r"^name must be one"),
+        (lambda: train.load_split("mnist", "val", _SMOKE, 0), ValueError, r"^split must be one"),
+        (lambda: train.load_split("mnist", "test", _SMOKE, -1), ValueError, r"^seed must be an"),
+        (lambda: train.load_split("mnist", "test", _SMOKE, 0, 1), TypeError, r"^progress must be"),
         (
-            lambda: oc.load_split("mnist", "test", _SMOKE | {"image_size": 0}, 0),
+            lambda: train.load_split("mnist", "test", _SMOKE | {"image_size": 0}, 0),
             ValueError,
             r"^settings\['image_size'\] must be an int >= 1",
         ),
-        (lambda: oc.training_images("mnist", _SMOKE, 0, 3), TypeError, r"^device must be a"),
-        (lambda: oc.training_images("mnist", _SMOKE, 0, "nope"), ValueError, r"^device must"),
-        (lambda: oc.training_images("svhn", _SMOKE, 0, "cpu"), ValueError, r"^dataset must"),
-        (lambda: oc.training_images("mnist", _SMOKE, 0.0, "cpu"), TypeError, r"^seed must be"),
-        (lambda: oc.class_names("svhn"), ValueError, r"^name must be one of"),
-        (lambda: oc.class_names(None), TypeError, r"^name must be a string"),
-        (lambda: oc.BackboneSpec("svhn", 20.0), ValueError, r"^dataset must be one of"),
-        (lambda: oc.BackboneSpec("mnist", float("nan")), ValueError, r"^lam must be finite"),
-        (lambda: oc.BackboneSpec("mnist", 20.0, 0), ValueError, r"^branches must be an int"),
-        (lambda: oc.BackboneSpec("mnist", 20.0, 16, 10.0), TypeError, r"^branch_dim must be"),
-        (lambda: oc.BackboneSpec("mnist", 20.0, seed=-1), ValueError, r"^seed must be an int"),
-        (lambda: oc.eta_ball_toy(-1), ValueError, r"^seed must be an int in"),
-        (lambda: oc.eta_ball_toy(0, n=1), ValueError, r"^n must be an int >= 2"),
-        (lambda: oc.eta_ball_toy(0, n=4.0), TypeError, r"^n must be an int"),
-        (lambda: oc.eta_ball_toy(0, eta=0.0), ValueError, r"^eta must be in \(0.0, inf\]"),
-        (lambda: oc.eta_ball_toy(0, eta=float("inf")), ValueError, r"^eta must be finite"),
-        (lambda: oc.eta_ball_toy(0, grid=1), ValueError, r"^grid must be an int >= 2"),
+        (lambda: train.training_images("mnist", _SMOKE, 0, 3), TypeError, r"^device must be a"),
+        (lambda: train.training_images("mnist", _SMOKE, 0, "nope"), ValueError, r"^device must"),
+        (lambda: train.training_images("svhn", _SMOKE, 0, "cpu"), ValueError, r"^dataset must"),
+        (lambda: train.training_images("mnist", _SMOKE, 0.0, "cpu"), TypeError, r"^seed must be"),
+        (lambda: protocol.class_names("svhn"), ValueError, r"^name must be one of"),
+        (lambda: protocol.class_names(None), TypeError, r"^name must be a string"),
+        (lambda: protocol.BackboneSpec("svhn", 20.0), ValueError, r"^dataset must be one of"),
+        (lambda: protocol.BackboneSpec("mnist", float("nan")), ValueError, r"^lam must be finite"),
+        (lambda: protocol.BackboneSpec("mnist", 20.0, 0), ValueError, r"^branches must be an int"),
+        (lambda: protocol.BackboneSpec("mnist", 20.0, 16, 10.0), TypeError, r"^branch_dim must be"),
+        (lambda: protocol.BackboneSpec("mnist", 20.0, seed=-1), ValueError, r"^seed must be an"),
+        (lambda: evaluate.eta_ball_toy(-1), ValueError, r"^seed must be an int in"),
+        (lambda: evaluate.eta_ball_toy(0, n=1), ValueError, r"^n must be an int >= 2"),
+        (lambda: evaluate.eta_ball_toy(0, n=4.0), TypeError, r"^n must be an int"),
+        (lambda: evaluate.eta_ball_toy(0, eta=0.0), ValueError, r"^eta must be in \(0.0, inf\]"),
+        (lambda: evaluate.eta_ball_toy(0, eta=float("inf")), ValueError, r"^eta must be finite"),
+        (lambda: evaluate.eta_ball_toy(0, grid=1), ValueError, r"^grid must be an int >= 2"),
     ],
 )
 def test_study_helpers_reject_bad_arguments(no_data: Path, call, error: type, pattern: str) -> None:
@@ -411,7 +436,7 @@ def test_calibrated_radius_rejects_bad_codes(
     codes: object, branches: object, error: type, pattern: str
 ) -> None:
     with pytest.raises(error, match=pattern):
-        oc.calibrated_radius(codes, branches)
+        evaluate.calibrated_radius(codes, branches)
 
 
 @pytest.mark.parametrize(
@@ -430,7 +455,7 @@ def test_resume_check_rejects_bad_arguments(
 ) -> None:
     arguments = {"images": _toy_images(), "seed": 0, "folder": tmp_path} | kwargs
     with pytest.raises(error, match=pattern):
-        oc.resume_check(**arguments)
+        train.resume_check(**arguments)
     assert not list(tmp_path.iterdir())
 
 
@@ -452,7 +477,7 @@ def test_run_rejects_bad_arguments_before_reading_data(
 ) -> None:
     arguments = {"profile": "smoke", "results_root": no_data / "results", "log": None} | kwargs
     with pytest.raises(error, match=pattern):
-        oc.run(**arguments)
+        run.run(**arguments)
     assert not (no_data / "results").exists()
 
 
@@ -480,7 +505,7 @@ def _evaluation(setting: str, seed: int, mean: float, kind: str = "main", split:
 
 
 def _backbone(dataset: str, lam: float, seed: int) -> dict:
-    spec = oc.BackboneSpec(dataset, lam, seed=seed)
+    spec = protocol.BackboneSpec(dataset, lam, seed=seed)
     deaths = {
         "mean": 1.9,
         "frac_within": 0.7,
@@ -503,7 +528,7 @@ def _backbone(dataset: str, lam: float, seed: int) -> dict:
 
 def _hand_payload() -> dict:
     """A payload of the smoke profile: two seeds of λ = 20 and λ = 0 on MNIST → MNIST."""
-    settings = oc.get_profile("smoke")
+    settings = run.get_profile("smoke")
     lam20, lam0 = "mnist-lam20-16x10", "mnist-lam0-16x10"
     evaluations = [_evaluation(lam20, s, 0.8 + s / 100) for s in (0, 1)]
     evaluations += [_evaluation(lam0, s, 0.6 + s / 100) for s in (0, 1)]
@@ -525,7 +550,7 @@ def _hand_payload() -> dict:
     return {
         "profile": "smoke",
         "settings": settings,
-        "toy": oc.eta_ball_toy(0, n=4, grid=5),
+        "toy": evaluate.eta_ball_toy(0, n=4, grid=5),
         "datasets": {
             "mnist": {
                 "labels": {"train": "MNIST train: 60000 IDX", "test": "MNIST test: 10000 IDX"},
@@ -544,15 +569,10 @@ def _hand_payload() -> dict:
 def _everything(payload: dict) -> list:
     """Every table, line and figure the report makes of a payload."""
     return [
-        rep.table1(payload),
-        rep.not_runnable_line(payload),
-        rep.by_n_table(payload),
-        rep.jpeg_table(payload),
-        rep.baselines_table(payload, "mnist"),
-        rep.backbones_table(payload),
-        *rep.ablation_tables(payload).values(),
-        rep.findings(payload),
-        rep.plot_all(payload),
+        *report.tables(payload).values(),
+        report.not_runnable_line(payload),
+        report.findings(payload),
+        report.figures(payload),
     ]
 
 
@@ -561,15 +581,15 @@ def test_the_report_of_a_hand_written_payload_shows_no_nan() -> None:
     made = _everything(payload)
     text = " ".join(x.to_string() if isinstance(x, pd.DataFrame) else str(x) for x in made)
     assert "nan" not in text.lower()
-    lines = rep.findings(payload)
-    assert any("λ = 20 beats λ = 0 for MNIST → MNIST (test)" in x for x in lines["main"])
-    assert rep.headline_n(payload) == 40
+    lines = report.findings(payload)
+    assert any("λ = 20 beats λ = 0 for MNIST → MNIST (test)" in x for x in lines["table1"])
+    assert summary.headline_n(payload) == 40
     # the radius grid need not hold η: the line gives η's own number, not "nan"
     payload["settings"]["radii"] = [1.0, 3.0]
-    (line,) = [x for x in rep.findings(payload)["ablations"] if "the best radius" in x]
+    (line,) = [x for x in report.findings(payload)["ablations"] if "the best radius" in x]
     assert "η' = 1 (73.00; η' = 2: 74.00)" in line and "nan" not in line
     # a partial run without score examples still has its (empty) score figure
-    assert rep.plot_scores(payload | {"score_examples": []}) is not None
+    assert figures.plot_scores(payload | {"score_examples": []}) is not None
 
 
 def _nan_mean(payload: dict) -> None:
@@ -592,38 +612,38 @@ _BACKBONE = ("backbones", "mnist-lam20-16x10-seed0")
 
 # (edit of the payload, functions that read the edited part, error, pattern)
 _BAD_PAYLOADS = [
-    (_nan_mean, ("table1", "seed_stats", "findings"), ValueError, r"\['mean'\] must be finite"),
-    (_edit((*_EVAL, "rows", 0, "mean"), 1.5), ("by_n_table",), ValueError, r"must be in \[0.0"),
-    (_edit((*_EVAL, "rows", 0, "std"), -0.1), ("jpeg_table",), ValueError, r"\['std'\] must be"),
-    (_edit((*_EVAL, "rows", 0, "n"), 20.0), ("ablation_tables",), TypeError, r"\['n'\] must be an"),
-    (_edit((*_EVAL, "rows", 0, "radius"), None), ("table1",), TypeError, r"\['radius'\] must be"),
+    (_nan_mean, ("tables", "seed_stats", "findings"), ValueError, r"\['mean'\] must be finite"),
+    (_edit((*_EVAL, "rows", 0, "mean"), 1.5), ("tables",), ValueError, r"must be in \[0.0"),
+    (_edit((*_EVAL, "rows", 0, "std"), -0.1), ("tables",), ValueError, r"\['std'\] must be"),
+    (_edit((*_EVAL, "rows", 0, "n"), 20.0), ("tables",), TypeError, r"\['n'\] must be an"),
+    (_edit((*_EVAL, "rows", 0, "radius"), None), ("tables",), TypeError, r"\['radius'\] must be"),
     (_edit((*_EVAL, "rows"), {}), ("plot_table1",), TypeError, r"\['rows'\] must be a sequence"),
     (_edit((*_EVAL, "kind"), "other"), ("plot_ablations",), ValueError, r"\['kind'\] must be one"),
     (_edit((*_EVAL, "spec"), {}), ("seed_stats",), ValueError, r"\['spec'\] lacks \['seed'\]"),
     (
         _edit((*_EVAL, "calibrated_radius"), float("inf")),
-        ("table1",),
+        ("tables",),
         ValueError,
         r"\['calibrated_radius'\] must be finite",
     ),
     (_edit(("evaluations",), None), ("findings",), TypeError, r"^payload\['evaluations'\] must"),
     (
         _edit(("baselines", 0, "rows", 0, "mean"), float("nan")),
-        ("baselines_table", "findings"),
+        ("tables", "findings"),
         ValueError,
         r"^payload\['baselines'\]\[0\]\['rows'\]\[0\]\['mean'\] must be finite",
     ),
-    (_edit(("baselines", 0, "method"), "svm"), ("baselines_table",), ValueError, r"method'\]"),
+    (_edit(("baselines", 0, "method"), "svm"), ("tables",), ValueError, r"method'\]"),
     (
         _edit((*_BACKBONE, "history", 0, "connectivity"), float("nan")),
-        ("backbones_table", "plot_training", "findings"),
+        ("tables", "plot_training", "findings"),
         ValueError,
         r"\['history'\]\[0\]\['connectivity'\] must be finite",
     ),
-    (_edit((*_BACKBONE, "history"), []), ("backbones_table",), ValueError, r"history'\] must not"),
+    (_edit((*_BACKBONE, "history"), []), ("tables",), ValueError, r"history'\] must not"),
     (
         _edit((*_BACKBONE, "deaths", "frac_within"), 2.0),
-        ("backbones_table",),
+        ("tables",),
         ValueError,
         r"\['frac_within'\] must be in \[0.0, 1.0\]",
     ),
@@ -641,7 +661,7 @@ _BAD_PAYLOADS = [
     ),
     (
         _edit(("datasets", "mnist", "records", "test"), {}),
-        ("scored_on", "table1"),
+        ("scored_on", "tables"),
         ValueError,
         r"^payload\['datasets'\]\['mnist'\]\['records'\]\['test'\] lacks \['formats'\]",
     ),
@@ -654,7 +674,7 @@ _BAD_PAYLOADS = [
     (_edit(("settings", "ns"), []), ("headline_n",), ValueError, r"^settings\['ns'\] must not"),
     (
         _edit(("settings", "radii"), [2.0, float("nan")]),
-        ("ablation_tables", "plot_ablations"),
+        ("tables", "plot_ablations"),
         ValueError,
         r"^settings\['radii'\] must be finite",
     ),
@@ -673,7 +693,7 @@ _BAD_PAYLOADS = [
     ),
     (
         _edit(("score_examples", 0, "inliers"), [0, -1, 2, 3, 4]),
-        ("plot_scores", "plot_all"),
+        ("plot_scores", "figures"),
         ValueError,
         r"\['inliers'\] must hold counts >= 0",
     ),
@@ -685,11 +705,18 @@ _BAD_PAYLOADS = [
     ),
 ]
 
+# every function that reads a payload, by name
 _READERS = {
-    "seed_stats": lambda payload: rep.seed_stats(payload, "mnist-lam20-16x10", "mnist", 40),
-    "scored_on": lambda payload: rep.scored_on(payload, "mnist"),
-    "dataset_label": lambda payload: rep.dataset_label(payload, "mnist"),
-    "baselines_table": lambda payload: rep.baselines_table(payload, "mnist"),
+    "seed_stats": lambda payload: summary.seed_stats(payload, "mnist-lam20-16x10", "mnist", 40),
+    "scored_on": lambda payload: summary.scored_on(payload, "mnist"),
+    "dataset_label": lambda payload: summary.dataset_label(payload, "mnist"),
+    "headline_n": summary.headline_n,
+    "tables": report.tables,
+    "figures": report.figures,
+    "page_figures": lambda payload: report.page_figures("smoke", payload, payload, payload),
+    "findings": report.findings,
+    "not_runnable_line": report.not_runnable_line,
+    **{name: getattr(figures, name) for name in dir(figures) if name.startswith("plot_")},
 }
 
 
@@ -698,26 +725,22 @@ _READERS = {
     [
         pytest.param(edit, function, error, pattern, id=f"{function}-{i}")
         for i, (edit, functions, error, pattern) in enumerate(_BAD_PAYLOADS)
-        for function in functions
+        for function in dict.fromkeys(functions)
     ],
 )
 def test_the_report_rejects_a_malformed_payload(edit, function: str, error: type, pattern: str):
     payload = _hand_payload()
     edit(payload)
     with pytest.raises(error, match=pattern):
-        _READERS.get(function, getattr(rep, function))(payload)
+        _READERS[function](payload)
 
 
-@pytest.mark.parametrize(
-    "function",
-    [name for name in dir(rep) if name.startswith(("plot_", "table", "by_n", "jpeg", "ablation"))]
-    + ["headline_n", "not_runnable_line", "backbones_table", "findings", *_READERS],
-)
+@pytest.mark.parametrize("function", sorted(_READERS))
 def test_every_payload_reader_rejects_what_is_not_a_payload(function: str) -> None:
     with pytest.raises(TypeError, match=r"^payload must be a mapping"):
-        _READERS.get(function, getattr(rep, function))([("settings", {})])
+        _READERS[function]([("settings", {})])
     with pytest.raises(ValueError, match=r"^payload lacks \["):
-        _READERS.get(function, getattr(rep, function))({})
+        _READERS[function]({})
 
 
 _STATS = {"values": [70.0, 72.0], "mean": 71.0, "seed_std": 1.4, "draw_std": 2.0}
@@ -726,22 +749,22 @@ _STATS = {"values": [70.0, 72.0], "mean": 71.0, "seed_std": 1.4, "draw_std": 2.0
 @pytest.mark.parametrize(
     ("call", "error", "pattern"),
     [
-        (lambda: rep.verdict(None, _STATS), TypeError, r"^a must be a mapping"),
-        (lambda: rep.verdict(_STATS, {"mean": 1.0}), ValueError, r"^b lacks \['values'"),
-        (lambda: rep.verdict(_STATS | {"mean": math.nan}, _STATS), ValueError, r"^a\['mean'\]"),
-        (lambda: rep.verdict(_STATS, _STATS | {"seed_std": -1.0}), ValueError, r"^b\['seed_std"),
-        (lambda: rep.verdict(_STATS, _STATS | {"values": []}), ValueError, r"^b\['values'\]"),
-        (lambda: rep.verdict(_STATS, _STATS | {"values": [math.inf]}), ValueError, r"^b\['val"),
-        (lambda: rep.verdict(_STATS, _STATS, math.nan), ValueError, r"^noise_std must be"),
-        (lambda: rep.verdict(_STATS, _STATS, "1"), TypeError, r"^noise_std must be a number"),
-        (lambda: rep.fmt(_STATS | {"draw_std": math.nan}), ValueError, r"^stats\['draw_std'\]"),
-        (lambda: rep.fmt(_STATS | {"mean": "71"}), TypeError, r"^stats\['mean'\] must be a"),
-        (lambda: rep.fmt(_STATS, draws=1), TypeError, r"^draws must be a bool"),
-        (lambda: rep.setting_name("svhn", 20.0), ValueError, r"^dataset must be one of"),
-        (lambda: rep.setting_name("mnist", math.nan), ValueError, r"^lam must be finite"),
-        (lambda: rep.setting_name("mnist", 20.0, 0), ValueError, r"^branches must be an int"),
-        (lambda: rep.setting_name("mnist", 20.0, 16, 1.5), TypeError, r"^branch_dim must be"),
-        (lambda: rep.dataset_name(None), TypeError, r"^name must be a string"),
+        (lambda: summary.verdict(None, _STATS), TypeError, r"^a must be a mapping"),
+        (lambda: summary.verdict(_STATS, {"mean": 1.0}), ValueError, r"^b lacks \['values'"),
+        (lambda: summary.verdict(_STATS | {"mean": math.nan}, _STATS), ValueError, r"^a\['mean'\]"),
+        (lambda: summary.verdict(_STATS, _STATS | {"seed_std": -1.0}), ValueError, r"^b\['seed_s"),
+        (lambda: summary.verdict(_STATS, _STATS | {"values": []}), ValueError, r"^b\['values'\]"),
+        (lambda: summary.verdict(_STATS, _STATS | {"values": [math.inf]}), ValueError, r"^b\['val"),
+        (lambda: summary.verdict(_STATS, _STATS, math.nan), ValueError, r"^noise_std must be"),
+        (lambda: summary.verdict(_STATS, _STATS, "1"), TypeError, r"^noise_std must be a number"),
+        (lambda: summary.fmt(_STATS | {"draw_std": math.nan}), ValueError, r"^stats\['draw_std'\]"),
+        (lambda: summary.fmt(_STATS | {"mean": "71"}), TypeError, r"^stats\['mean'\] must be a"),
+        (lambda: summary.fmt(_STATS, draws=1), TypeError, r"^draws must be a bool"),
+        (lambda: summary.setting_name("svhn", 20.0), ValueError, r"^dataset must be one of"),
+        (lambda: summary.setting_name("mnist", math.nan), ValueError, r"^lam must be finite"),
+        (lambda: summary.setting_name("mnist", 20.0, 0), ValueError, r"^branches must be an int"),
+        (lambda: summary.setting_name("mnist", 20.0, 16, 1.5), TypeError, r"^branch_dim must be"),
+        (lambda: summary.dataset_name(None), TypeError, r"^name must be a string"),
     ],
 )
 def test_stats_and_names_reject_bad_arguments(call, error: type, pattern: str) -> None:
@@ -770,20 +793,129 @@ _SEED_STATS = {"payload": None, "setting": "mnist-lam20-16x10", "eval_name": "mn
 )
 def test_seed_stats_rejects_bad_arguments(override: dict, error: type, pattern: str) -> None:
     with pytest.raises(error, match=pattern):
-        rep.seed_stats(**(_SEED_STATS | {"payload": _hand_payload()} | override))
+        summary.seed_stats(**(_SEED_STATS | {"payload": _hand_payload()} | override))
 
 
 @pytest.mark.parametrize(
     ("call", "error", "pattern"),
     [
-        (lambda p: rep.scored_on(p, 3), TypeError, r"^name must be a string"),
-        (lambda p: rep.scored_on(p, "mnist", "val"), ValueError, r"^split must be one of"),
-        (lambda p: rep.dataset_label(p, "mnist", None), TypeError, r"^split must be a string"),
-        (lambda p: rep.baselines_table(p, None), TypeError, r"^eval_name must be a string"),
-        (lambda p: rep.plot_scores(p, bins=0), ValueError, r"^bins must be an int >= 1"),
-        (lambda p: rep.plot_scores(p, bins=4.0), TypeError, r"^bins must be an int"),
+        (lambda p: summary.scored_on(p, 3), TypeError, r"^name must be a string"),
+        (lambda p: summary.scored_on(p, "mnist", "val"), ValueError, r"^split must be one of"),
+        (lambda p: summary.dataset_label(p, "mnist", None), TypeError, r"^split must be a string"),
+        (lambda p: figures.plot_scores(p, bins=0), ValueError, r"^bins must be an int >= 1"),
+        (lambda p: figures.plot_scores(p, bins=4.0), TypeError, r"^bins must be an int"),
     ],
 )
 def test_report_arguments_are_checked(call, error: type, pattern: str) -> None:
     with pytest.raises(error, match=pattern):
         call(_hand_payload())
+
+
+# ----------------------------------------------------------------------------------------------
+# Figures at the page's size, and the scorecard's claims
+# ----------------------------------------------------------------------------------------------
+
+
+def test_every_figure_of_a_smoke_payload_fits_the_page() -> None:
+    payload = _hand_payload()
+    drawn = report.figures(payload)
+    assert set(drawn) == set(figures.FIGURES)
+    for key, fig in drawn.items():
+        style.check_figure(fig, key)
+    # the page: every glued key, a note where a profile has no results
+    page = report.page_figures("smoke", payload, None, payload)
+    sections = [f"{s}-{k}" for s, keys in report.SECTION_FIGURES.items() for k in keys]
+    assert set(page) == {"eta-balls", "scores", *sections}
+    for key, fig in page.items():
+        style.check_figure(fig, key)
+    notes = {
+        key
+        for key, fig in page.items()
+        for ax in fig.axes
+        for text in ax.texts
+        if text.get_text() == "Not run yet: the natural profile has no saved results."
+    }
+    assert notes == {f"natural-{k}" for k in report.SECTION_FIGURES["natural"]}
+
+
+_NOTEBOOK = Path(__file__).resolve().parents[1] / "book" / "oneclass.ipynb"
+
+
+def _labels() -> set[str]:
+    """The MyST labels ``(name)=`` of the chapter's Markdown cells."""
+    cells = json.loads(_NOTEBOOK.read_text())["cells"]
+    text = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    lines = text.splitlines()
+    return {line[1:-2] for line in lines if line.startswith("(") and line.endswith(")=")}
+
+
+def test_claims_on_the_committed_results_are_valid_and_point_at_the_chapter() -> None:
+    load = scorecard.chapter_loader("oneclass")
+    found = report.claims(load)
+    assert all(isinstance(c, scorecard.Claim) for c in found)
+    assert {c.source for c in found} == {"hofer2019"} and {c.chapter for c in found} == {"oneclass"}
+    assert {c.section for c in found} <= _labels()
+    natural = load("natural")
+    cells = [c for c in found if c.claim.startswith("Table 1: ")]
+    assert len(cells) == 4
+    assert {c.anchor for c in cells} == {"75.96", "72.57", "74.42", "72.84"}
+    if natural is not None:  # measured is what the report computes from the saved payload
+        stats = summary.seed_stats(natural, "cifar10-lam20-16x10", "cifar10", 120)
+        assert cells[0].measured.startswith(f"{stats['mean']:.2f} ± {stats['seed_std']:.2f}")
+        assert cells[0].seeds == len(stats["values"])
+    (mnist,) = [c for c in found if c.section == "oneclass-mnist"]
+    assert (mnist.verdict == "not run yet") == (load("full") is None)
+    assert found[-1].verdict == "not runnable here"
+    text = scorecard.frame(found).to_string().lower()
+    assert "nan" not in text and "/work" not in text
+
+
+def _natural_like(means: dict[str, list[float]], epochs: int = 50) -> dict:
+    """A natural-profile payload whose CIFAR-10 → CIFAR-10 cells have the given AUROCs."""
+    evaluations = []
+    for setting, values in means.items():
+        for seed, mean in enumerate(values):
+            rows = [{"n": 120, "radius": 2.0, "mean": mean, "std": 0.01}]
+            evaluations.append(
+                {
+                    "setting": setting,
+                    "eval": "cifar10",
+                    "kind": "main",
+                    "split": "test",
+                    "spec": {"seed": seed},
+                    "test_images": 10000,
+                    "rows": rows,
+                }
+            )
+    settings = run.get_profile("natural") | {"epochs": epochs}
+    return {"settings": settings, "evaluations": evaluations, "baselines": [], "datasets": {}}
+
+
+@pytest.mark.parametrize(
+    ("lam20", "epochs", "cell", "lam"),
+    [
+        # 76.00 ± 0.10 over 3 seeds: 0.04 from the anchor 75.96, inside 2 SE = 0.23
+        ([0.759, 0.760, 0.761], 50, "reproduced", "reproduced"),
+        # 75.00 ± 0.10: 0.96 below the anchor, outside 2 SE
+        ([0.749, 0.750, 0.751], 50, "not reproduced", "reproduced"),
+        # one seed: no spread, so at best partly (within 1 point of the anchor here)
+        ([0.7550], 50, "partly", "partly"),
+        ([0.7490], 50, "not reproduced", "partly"),
+        # a fraction of the reference's budget: at best partly
+        ([0.759, 0.760, 0.761], 5, "partly", "partly"),
+    ],
+)
+def test_claim_rules_of_a_table1_cell(lam20: list, epochs: int, cell: str, lam: str) -> None:
+    payload = _natural_like(
+        {"cifar10-lam20-16x10": lam20, "cifar10-lam0-16x10": [0.540, 0.542, 0.544]}, epochs
+    )
+    found = report.claims(lambda profile: payload if profile == "natural" else None)
+    by_claim = {c.claim: c for c in found}
+    (c10,) = [c for c in found if c.claim.startswith("Table 1: ") and c.anchor == "75.96"]
+    assert c10.verdict == cell and c10.seeds == len(lam20)
+    others = [c for c in found if c.claim.startswith("Table 1: ") and c is not c10]
+    assert {c.verdict for c in others} == {"not run yet"}  # no TinyImageNet evaluations
+    (lam_claim,) = [c for t, c in by_claim.items() if "λ = 20 beat those trained with" in t]
+    assert lam_claim.verdict == lam and "clear in" in lam_claim.measured
+    ablations = [c for c in found if c.section == "oneclass-ablations"]
+    assert len(ablations) == 3 and {c.verdict for c in ablations} == {"not run yet"}
