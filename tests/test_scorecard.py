@@ -92,3 +92,13 @@ def test_collect_and_compute_table_read_the_results(
     assert row["training before them (h)"] == 2.0
     frame = scorecard.frame(found)
     assert list(frame.columns) == list(Claim.__dataclass_fields__)
+
+
+def test_oneclass_training_seconds_adds_up_the_epoch_records() -> None:
+    from toposhape.studies.oneclass import report
+
+    natural = {"backbones": {"a": {"history": [{"seconds": 10.0}, {"seconds": 20.5}]}}}
+    full = {"backbones": {"b": {"history": [{"seconds": 1.5}]}, "c": {"history": []}}}
+    payloads = {"natural": natural, "full": full}
+    assert report.training_seconds(payloads.get) == 32.0
+    assert report.training_seconds(lambda profile: None) == 0.0

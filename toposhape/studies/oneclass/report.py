@@ -533,3 +533,18 @@ def claims(load: Loader) -> list[Claim]:
     )
     found.append(_not_runnable_claim())
     return found
+
+
+def training_seconds(load: Loader) -> float:
+    """Seconds of training steps behind the saved profiles' backbones (``natural``, ``full``).
+
+    The backbones train ahead of the chapter's results run (``python -m
+    toposhape.studies.oneclass.run train <profile>``); their per-epoch records keep the
+    time, which the landing page adds to the results runs' own wall time.
+    """
+    total = 0.0
+    for profile in ("natural", "full"):
+        payload = load(profile)
+        for backbone in (payload or {}).get("backbones", {}).values():
+            total += sum(float(epoch["seconds"]) for epoch in backbone.get("history", []))
+    return total
