@@ -51,13 +51,16 @@ def _rules(defects: list[Defect], page: str | None = None) -> set[str]:
 def test_a_clean_page_has_no_static_defect(tmp_path: Path) -> None:
     (tmp_path / "_static").mkdir()
     (tmp_path / "_static" / "a.js").write_text("")
+    (tmp_path / "_static" / "a.png").write_bytes(b"")
     _page(tmp_path, "other.html", '<h2 id="results">Results</h2>')
     _page(
         tmp_path,
         "index.html",
         '<p>See <a href="other.html#results">the results</a>, <a href="#top">top</a>, '
         '<a href="https://arxiv.org/abs/1905.12200">the paper</a>.</p><div id="top"></div>'
-        "<pre>| a | b |\n|---|---|</pre><p>Costs 3 | 4 seconds.</p>",
+        "<pre>| a | b |\n|---|---|</pre><p>Costs 3 | 4 seconds.</p>"
+        '<main><figure><img src="_static/a.png" alt="a plot"><figcaption>Fig. 1</figcaption>'
+        '</figure></main><img src="_static/a.png">',  # outside <main>: the theme's
         head='<script src="_static/a.js?v=1"></script>',
     )
     assert static_defects(tmp_path) == []
@@ -80,6 +83,21 @@ def test_a_clean_page_has_no_static_defect(tmp_path: Path) -> None:
         ('<a href="#nowhere">x</a>', "", "broken-link"),
         ('<img src="_images/none.png">', "", "broken-link"),
         ('<a href="../outside.html">x</a>', "", "broken-link"),
+        (
+            '<main><img src="data:image/png;base64,AA" alt="a plot"></main>',
+            "",
+            "uncaptioned-figure",
+        ),
+        (
+            '<main><figure><img src="data:image/png;base64,AA"></figure></main>',
+            "",
+            "uncaptioned-figure",
+        ),
+        (
+            '<main><figure><img src="data:image/png;base64,AA" alt="x"></figure></main>',
+            "",
+            "uncaptioned-figure",
+        ),
     ],
 )
 def test_each_static_rule_finds_its_defect(tmp_path: Path, body: str, head: str, rule: str) -> None:
@@ -145,6 +163,10 @@ def test_the_browser_refuses_a_bad_timeout_and_reports_a_missing_chromium() -> N
         Browser(executable="no-such-chromium-binary")
 
 
+#: A 2 × 2 black PNG: a figure shown without a caption.
+PNG = "iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAC0lEQVR4nGNgQAYAAA4AAamRc7EAAAAASUVORK5CYII="
+
+
 def _broken_notebook() -> dict:
     """A chapter with one of each defect in its stored outputs (nothing is executed)."""
 
@@ -201,6 +223,7 @@ def _broken_notebook() -> dict:
                 ]
             ),
             code([{"output_type": "display_data", "metadata": {}, "data": {"text/html": html}}]),
+            code([{"output_type": "display_data", "metadata": {}, "data": {"image/png": PNG}}]),
         ],
     }
 

@@ -62,7 +62,14 @@ def test_rows_escape_text_and_link_to_the_section() -> None:
     assert len(table) == 1
     cell = table.iloc[0]["claim (links to the measurement)"]
     assert cell == '<a href="oneclass.html#oneclass-table1">λ = 20 beats λ = 0 &lt;by far&gt;</a>'
+    assert "#d4edda" in table.iloc[0]["verdict"]  # reproduced: green
+    assert list(table.columns)[1:] == ["verdict", "measured here", "anchor", "seeds"]
+    behind = scorecard.details([_claim()], "hofer2019").iloc[0]
+    assert behind["data and budget here"] == "CIFAR-10, JPEG test split; 50 epochs"
+    assert behind["verdict rule"] == "mean difference > 2 seed-std"
     assert scorecard.rows([], "korman").empty
+    with pytest.raises(ValueError, match="source must be one of"):
+        scorecard.details([], "nature2030")
     with pytest.raises(ValueError, match="source must be one of"):
         scorecard.rows([], "nature2030")
 

@@ -19,7 +19,10 @@ Two passes over every page of ``book/_build/html``:
     folder, ``file://``), which means nothing to a reader;
 ``broken-link``
     an internal link, image, script or style whose file, or whose ``#anchor``, does not
-    exist.
+    exist;
+``uncaptioned-figure``
+    an image of the page's text (inside ``<main>``) without alt text, or outside a
+    ``<figure>`` with a caption.
 
 *In headless Chromium* (:func:`browser_defects`, :mod:`toposhape.browser`):
 
@@ -61,6 +64,7 @@ RULES = (
     "bare-repr",
     "absolute-path",
     "broken-link",
+    "uncaptioned-figure",
     "console-error",
     "unrendered-equation",
     "raw-latex",
@@ -135,6 +139,8 @@ class _Page(HTMLParser):
         self.urls: list[tuple[str, str, str]] = []  # (tag, attribute, url)
         self.texts: list[tuple[str, bool, bool]] = []  # (text, in code, shown)
         self.error_outputs = 0
+        self.uncaptioned: list[str] = []  # the images of the page's text without a caption
+        self._figures: list[dict[str, object]] = []  # open <figure>s: their images, a caption?
         self.redirect: str | None = None  # the target of a <meta http-equiv="refresh">
         self._open: list[str] = []
 
@@ -151,10 +157,26 @@ class _Page(HTMLParser):
         for name, value in values.items():
             if name in ("href", "src", "data") and value:
                 self.urls.append((tag, name, value))
+        if tag == "figure":
+            self._figures.append({"images": [], "caption": False})
+        elif tag == "figcaption" and self._figures:
+            self._figures[-1]["caption"] = True
+        elif tag == "img" and "main" in self._open:
+            what = values.get("src", "")[:60]
+            if not values.get("alt", "").strip():
+                self.uncaptioned.append(f"{what} (no alt text)")
+            elif self._figures:
+                self._figures[-1]["images"].append(what)
+            else:
+                self.uncaptioned.append(f"{what} (not in a captioned figure)")
         if tag not in _VOID:
             self._open.append(tag)
 
     def handle_endtag(self, tag: str) -> None:
+        if tag == "figure" and self._figures:
+            figure = self._figures.pop()
+            if not figure["caption"]:
+                self.uncaptioned += [f"{src} (figure without caption)" for src in figure["images"]]
         if tag in self._open:
             while self._open.pop() != tag:
                 pass
@@ -238,6 +260,8 @@ def static_defects(html_dir: str | Path | None = None) -> list[Defect]:
                 problem = _broken(html_dir, page, url, parsed)
                 if problem:
                     found("broken-link", f"<{tag} {attribute}={url!r}>: {problem}")
+        for image in parser.uncaptioned:
+            found("uncaptioned-figure", image)
         if parser.error_outputs:
             found("traceback", f"{parser.error_outputs} error output(s) of a cell")
         for text, in_code, shown in parser.texts:

@@ -103,6 +103,7 @@ def table(
     styler = frame.style.hide(axis="index").format(
         precision=precision, na_rep="–", escape="html" if escape else None
     )
+    styler = styler.set_table_attributes('class="table"')  # the theme's table style
     return Table(styler if caption is None else styler.set_caption(caption))
 
 

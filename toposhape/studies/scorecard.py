@@ -138,8 +138,26 @@ def link(claim: Claim) -> str:
     )
 
 
+#: Background colour of each verdict in the scorecard's tables.
+VERDICT_COLOURS: Mapping[str, str] = {
+    "reproduced": "#d4edda",
+    "partly": "#fff3cd",
+    "not reproduced": "#f8d7da",
+    "not runnable here": "#e2e3e5",
+    "not run yet": "#e2e3e5",
+}
+
+
+def _picked(claims: list[Claim], source: str) -> list[Claim]:
+    if source not in SOURCES:
+        raise ValueError(f"source must be one of {sorted(SOURCES)}, got {source!r}")
+    return [c for c in claims if c.source == source]
+
+
 def rows(claims: list[Claim], source: str) -> pd.DataFrame:
-    """The scorecard rows of one source, as the book shows them (HTML-escaped, linked).
+    """The scorecard rows of one source: claim (linked), verdict, measured, anchor, seeds.
+
+    Cells are HTML, already escaped; the verdict is shaded by :data:`VERDICT_COLOURS`.
 
     Parameters
     ----------
@@ -152,19 +170,38 @@ def rows(claims: list[Claim], source: str) -> pd.DataFrame:
     ValueError
         If ``source`` is not a key of :data:`SOURCES`.
     """
-    if source not in SOURCES:
-        raise ValueError(f"source must be one of {sorted(SOURCES)}, got {source!r}")
-    picked = [c for c in claims if c.source == source]
+    picked = _picked(claims, source)
     return pd.DataFrame(
         {
             "claim (links to the measurement)": [link(c) for c in picked],
-            "verdict": [escape(c.verdict) for c in picked],
+            "verdict": [
+                f'<span style="background:{VERDICT_COLOURS[c.verdict]};padding:0 0.3em">'
+                f"{escape(c.verdict)}</span>"
+                for c in picked
+            ],
             "measured here": [escape(c.measured) for c in picked],
-            "anchor (source's number)": [escape(c.anchor or "–") for c in picked],
-            "data and budget here": [escape(f"{c.data}; {c.budget}") for c in picked],
-            "source's data and budget": [escape(c.reference) for c in picked],
+            "anchor": [escape(c.anchor or "–") for c in picked],
             "seeds": [c.seeds for c in picked],
-            "verdict rule": [escape(c.rule) for c in picked],
+        }
+    )
+
+
+def details(claims: list[Claim], source: str) -> pd.DataFrame:
+    """What stands behind each row of :func:`rows`: data and budget here and in the source,
+    and the verdict rule (plain text).
+
+    Raises
+    ------
+    ValueError
+        If ``source`` is not a key of :data:`SOURCES`.
+    """
+    picked = _picked(claims, source)
+    return pd.DataFrame(
+        {
+            "claim": [c.claim for c in picked],
+            "data and budget here": [f"{c.data}; {c.budget}" for c in picked],
+            "source's data and budget": [c.reference for c in picked],
+            "verdict rule": [c.rule for c in picked],
         }
     )
 
