@@ -137,19 +137,22 @@ def test_the_browser_sees_console_errors_and_unrendered_latex(tmp_path: Path) ->
         "<p>left as text: $\\eta = 2$</p><pre>$\\eta$ in code is fine</pre>"
         "<script>let once = 1;</script><script>let once = 2;</script>"
         '<script>console.error("boom"); console.log("chatter is fine");</script>'
-        '<img src="_images/none.png">',
+        '<img src="_images/none.png">'
+        "<main><table><tr><td style='white-space: nowrap'>"
+        f"{'wide ' * 400}</td></tr></table></main>",
         head,
     )
     defects = browser_defects(tmp_path)
     assert _rules(defects, "good.html") == set()
     bad = [d for d in defects if d.page == "bad.html"]
-    assert _rules(bad) == {"console-error", "unrendered-equation", "raw-latex"}
+    assert _rules(bad) == {"console-error", "unrendered-equation", "raw-latex", "too-wide"}
     details = " ".join(d.detail for d in bad)
     for expected in (
         "already been declared",
         "console.error: boom",
         "1 of 2 equations",
         "$\\eta = 2$",
+        "<table>",
     ):
         assert expected in details
     assert "chatter" not in details and "in code" not in details
@@ -179,7 +182,10 @@ def _broken_notebook() -> dict:
             "outputs": outputs,
         }
 
-    html = "<p>raw: $\\eta$</p><script>console.error('broken chapter');</script>"
+    html = (
+        "<p>raw: $\\eta$</p><script>console.error('broken chapter');</script>"
+        f"<table><tr><td style='white-space: nowrap'>{'a wide cell ' * 100}</td></tr></table>"
+    )
     return {
         "nbformat": 4,
         "nbformat_minor": 5,

@@ -32,7 +32,10 @@ Two passes over every page of ``book/_build/html``:
     an equation of the source (a Sphinx ``.math`` element) that MathJax did not render,
     so the page's rendered equations fall short of the source's;
 ``raw-latex``
-    text outside equations and code that still reads as LaTeX (``\\(``, ``$\\eta$``).
+    text outside equations and code that still reads as LaTeX (``\\(``, ``$\\eta$``);
+``too-wide``
+    a display equation, table or image wider than the text column at 1280 px, which
+    the reader would have to scroll sideways.
 
 Command line::
 
@@ -68,6 +71,7 @@ RULES = (
     "console-error",
     "unrendered-equation",
     "raw-latex",
+    "too-wide",
 )
 
 #: (tag, attribute) pairs whose URL the browser loads while showing the page.
@@ -336,6 +340,7 @@ def browser_defects(
             detail = f"{rendered} of {view.equations} equations rendered; first left: "
             defects.append(Defect(name, "unrendered-equation", _short(detail + view.unrendered[0])))
         defects += [Defect(name, "raw-latex", _short(t)) for t in view.raw_latex]
+        defects += [Defect(name, "too-wide", _short(t)) for t in view.too_wide]
     return defects
 
 

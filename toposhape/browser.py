@@ -57,7 +57,21 @@ _SUMMARY_JS = r"""
     }
     if (latex.test(node.nodeValue)) raw.push(node.nodeValue.trim().slice(0, 80));
   }
-  return JSON.stringify({equations: maths.length, unrendered: unrendered, raw_latex: raw});
+  const article = document.querySelector('article.bd-article') || document.querySelector('main');
+  const wide = [];
+  if (article) {
+    const limit = article.clientWidth + 2;
+    article.querySelectorAll('mjx-container[display="true"], table, img').forEach(e => {
+      const width = Math.max(e.scrollWidth, e.getBoundingClientRect().width);
+      if (width > limit) {
+        const what = (e.textContent || e.getAttribute('src') || '').trim().slice(0, 60);
+        wide.push(`<${e.tagName.toLowerCase()}> ${Math.round(width)} px in a ` +
+                  `${Math.round(limit)} px column: ${what}`);
+      }
+    });
+  }
+  return JSON.stringify({equations: maths.length, unrendered: unrendered, raw_latex: raw,
+                         too_wide: wide});
 })()
 """
 
@@ -76,6 +90,9 @@ class PageView(NamedTuple):
         The start of each equation MathJax did not render.
     raw_latex : list of str
         Text outside equations and code that still reads as LaTeX (``\\(``, ``$\\eta$``…).
+    too_wide : list of str
+        Display equations, tables and images wider than the page's text column (at the
+        browser's 1280 px window), which the reader has to scroll sideways.
     """
 
     url: str
@@ -83,6 +100,7 @@ class PageView(NamedTuple):
     equations: int
     unrendered: list[str]
     raw_latex: list[str]
+    too_wide: list[str]
 
 
 def find_chromium(names: Sequence[str] = CHROMIUM_NAMES) -> str | None:
@@ -233,7 +251,12 @@ class Browser:
         finally:
             self._call("Target.closeTarget", targetId=target)
         return PageView(
-            url, errors, summary["equations"], summary["unrendered"], summary["raw_latex"]
+            url,
+            errors,
+            summary["equations"],
+            summary["unrendered"],
+            summary["raw_latex"],
+            summary["too_wide"],
         )
 
 

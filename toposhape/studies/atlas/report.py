@@ -157,12 +157,12 @@ def tables(payload: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
                     "manifold": name,
                     "regulariser": REG_NAMES[reg],
                     "seed": r["seed"],
-                    "long bars over Z/2": betti_text(r["betti_z2"]),
-                    "over Z/3": betti_text(r["betti_z3"]),
+                    "Betti, Z/2": betti_text(r["betti_z2"]),
+                    "Betti, Z/3": betti_text(r["betti_z3"]),
                     "recovered": "yes" if r["correct"] else "no",
-                    "reconstruction (MSE)": r["reconstruction"],
-                    "charts in use": charts_in_use(r["usage"]),
-                    "membership entropy": r["entropy"],
+                    "MSE": r["reconstruction"],
+                    "charts": charts_in_use(r["usage"]),
+                    "entropy": r["entropy"],
                 }
                 for r in runs
             ]
