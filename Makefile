@@ -73,7 +73,8 @@ chromium:
 
 book: $(STAMP) $(DATASTAMP) chromium
 	$(PY) -m toposhape.book_assets mathjax
-	$(VENV)/bin/jupyter-book build book -W --keep-going
+	# --all: every page depends on the library and the results files, which Sphinx does not track
+	$(VENV)/bin/jupyter-book build book --all -W --keep-going
 	$(PY) -m toposhape.book_check
 	@echo "open book/_build/html/index.html"
 

@@ -60,6 +60,9 @@ _SUMMARY_JS = r"""
   const article = document.querySelector('article.bd-article') || document.querySelector('main');
   const wide = [];
   if (article) {
+    // Folded blocks are measured as a reader who unfolds them sees them.
+    article.querySelectorAll('details').forEach(d => { d.open = true; });
+    article.querySelectorAll('.toggle-hidden').forEach(e => e.classList.remove('toggle-hidden'));
     const limit = article.clientWidth + 2;
     article.querySelectorAll('mjx-container[display="true"], table, img').forEach(e => {
       const width = Math.max(e.scrollWidth, e.getBoundingClientRect().width);
