@@ -241,6 +241,7 @@ def test_a_deliberately_broken_chapter_fails_every_check(tmp_path: Path) -> None
     book = tmp_path / "book"
     (book / "_mathjax" / "mathjax").mkdir(parents=True)
     (book / "_mathjax" / "mathjax" / "tex-mml-chtml.js").write_text(FAKE_MATHJAX)
+    shutil.copytree(repo_root() / "book" / "_assets", book / "_assets")
     config = (repo_root() / "book" / "_config.yml").read_text()
     (book / "_config.yml").write_text(
         config.replace("execute_notebooks: force", "execute_notebooks: off")
