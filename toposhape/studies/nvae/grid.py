@@ -160,7 +160,7 @@ def _mnist(settings: dict[str, Any], factors: bool) -> tuple[dict, dict, list[st
         f"MNIST training split: {settings['validation_images']} images held out by class for "
         "validation (the stopping rule), the rest for training; test split for every measure"
     )
-    return splits, measured, list(STROKE_FACTORS), "MNIST (IDX files, md5-checked)", rule
+    return splits, measured, list(STROKE_FACTORS), "IDX files, md5-checked", rule
 
 
 def _yale(settings: dict[str, Any], folder: Path) -> tuple[dict, dict, list[str], str, str]:
@@ -169,7 +169,7 @@ def _yale(settings: dict[str, Any], folder: Path) -> tuple[dict, dict, list[str]
 
         root, source = write_standin(folder / "yale-standin"), "synthetic stand-in (smoke only)"
     else:
-        root, source = user_root("yaleb"), "Extended Yale B, CroppedYale PGM files"
+        root, source = user_root("yaleb"), "CroppedYale PGM files"
     faces = load_yale(root, size=YALE_READ_SIZE)
     images = faces["images"][..., 1:-1].contiguous()
     light = torch.stack([faces["azimuth"], faces["elevation"]], dim=1).double().numpy()

@@ -47,9 +47,22 @@ from toposhape.studies.nvae.grid import (
 )
 from toposhape.training import history_seconds
 
-__all__ = ["CHAPTER", "PROFILES", "SIGMAS", "get_profile", "main", "run", "work_dir"]
+__all__ = [
+    "CHAPTER",
+    "PAYLOAD_FORMAT",
+    "PROFILES",
+    "SIGMAS",
+    "get_profile",
+    "main",
+    "run",
+    "work_dir",
+]
 
 CHAPTER = "nvae"
+
+#: The layout of the payload :func:`run` returns; results of another layout (an earlier
+#: version of the chapter, with other measures) are not read as this one.
+PAYLOAD_FORMAT = "nvae/2"
 
 #: σ of the ancestral samples: the prior's own, and the slides' wider one.
 SIGMAS: tuple[float, ...] = (1.0, 1.4)
@@ -67,7 +80,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "datasets": {
             "mnist": {
                 "models": ["N-VAE", "CVAE", "VAE", "N-VAE β_c=4"],
-                "train_images": 2000,
+                "train_images": 1000,
                 "validation_images": 500,
                 "test_images": 500,
                 "max_epochs": 2,
@@ -387,6 +400,7 @@ def run(
             lap(f"{name} classifiers")
         out[name] = entry
     return {
+        "format": PAYLOAD_FORMAT,
         "profile": profile,
         "settings": settings,
         "recipe": {**RECIPE, "sigmas": list(SIGMAS), "traversal_values": list(TRAVERSAL_VALUES)},
