@@ -47,13 +47,13 @@ def test_profiles_state_a_stopping_rule_and_three_seeds_at_full() -> None:
     assert full["seeds"] == [0, 1, 2] and full["classifier_seeds"] == [0, 1, 2]
     for cfg in full["datasets"].values():
         assert cfg["patience"] >= 5 and 0 < cfg["tolerance"] <= 0.01 and cfg["max_epochs"] >= 50
-    with pytest.raises(ValueError, match="unknown profile 'huge'"):
+    with pytest.raises(ValueError, match=r"^profile must be one of 'smoke', 'full'"):
         nv.get_profile("huge")
 
 
 def test_the_stand_in_is_read_like_croppedyale_and_split_by_subject(tmp_path: Path) -> None:
-    write_standin(tmp_path / "yale-standin", subjects=4)
-    faces = load_yale(tmp_path / "yale-standin")
+    write_standin(tmp_path / "four", subjects=4)
+    faces = load_yale(tmp_path / "four")
     assert len(faces["files"]) == 4 * len(AZIMUTHS) * len(ELEVATIONS)  # leftovers skipped
     assert not any("Ambient" in f or f.endswith(".bad") for f in faces["files"])
     cfg = nv.get_profile("smoke")["datasets"]["yaleb"]
@@ -62,12 +62,13 @@ def test_the_stand_in_is_read_like_croppedyale_and_split_by_subject(tmp_path: Pa
     per_subject = len(AZIMUTHS) * len(ELEVATIONS)
     for split, share in (("test", cfg["test_share"]), ("validation", cfg["validation_share"])):
         counts = torch.bincount(data.splits[split][1], minlength=data.classes)
-        assert (counts == round(share * per_subject)).all(), split
+        assert ((counts - share * per_subject).abs() < 1).all(), split  # every subject alike
     # the factors are the light directions of exactly those files
     every = load_yale(tmp_path / "yale-standin", size=nvgrid.YALE_READ_SIZE)
-    rows = {tuple(x.flatten().tolist()[:50]): i for i, x in enumerate(every["images"][..., 1:-1])}
+    rows = {x.numpy().tobytes(): i for i, x in enumerate(every["images"][..., 1:-1])}
+    assert len(rows) == len(every["files"])  # every image is different
     for image, light in zip(data.splits["test"][0], data.factors["test"], strict=True):
-        i = rows[tuple(image.flatten().tolist()[:50])]
+        i = rows[image.numpy().tobytes()]
         assert tuple(light) == (every["azimuth"][i], every["elevation"][i])
     assert data.record["splits"]["test"]["images"] == len(data.splits["test"][1])
     assert re.fullmatch(r"[0-9a-f]{64}", data.record["splits"]["train"]["fingerprint"])
