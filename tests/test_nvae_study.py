@@ -251,7 +251,6 @@ def _run(dataset: str, model: str, seed: int, factors: list[str], classes: int) 
                 }
                 for f in factors
             },
-            "mean_abs_rho": np.full((4 if kind == "nvae" else 10, len(factors)), 0.3).tolist(),
         },
     }
     if dataset == "mnist":
@@ -285,10 +284,11 @@ def _examples(models: tuple[str, ...], classes: int, shape: tuple[int, int]) -> 
         "labels": (np.arange(200) % classes).tolist(),
         "shown_classes": shown,
         "samples": {m: {s: _u8(64, *shape, i) for s in ("1", "1.4")} for i, m in enumerate(models)},
-        "codes": {m: np.random.default_rng(1).standard_normal((200, 10)).tolist() for m in models},
+        "codes": {
+            m: np.random.default_rng(1).standard_normal((200, 10)).tolist()
+            for m in ("VAE", "N-VAE")
+        },
         "shared_traversals": np.zeros((4, len(shown), 7, *shape), int).tolist(),
-        "class_traversals": np.zeros((len(shown), 7, *shape), int).tolist(),
-        "class_traversal_dims": [0] * len(shown),
     }
 
 

@@ -85,7 +85,7 @@ def _latents(payload: Mapping[str, Any]) -> Figure:
     """MNIST test codes of the VAE and the N-VAE's shared part (two principal axes)."""
     entry = payload["datasets"].get("mnist")
     examples = None if entry is None else entry["examples"]
-    if examples is None or not {"VAE", "N-VAE"} <= examples["codes"].keys():
+    if examples is None or "codes" not in examples:
         return _placeholder("The VAE and the N-VAE of the first seed are not trained yet.")
     fig = style.figure(height=3.0)
     axes = fig.subplots(1, 2)
@@ -235,7 +235,7 @@ def _samples(payload: Mapping[str, Any], dataset: str) -> Figure:
         return _placeholder("No model of the first seed is trained yet.")
     models = list(examples["samples"])
     sigmas = [f"{s:g}" for s in payload["recipe"]["sigmas"]]
-    fig = style.figure(height=1.9 * len(sigmas))
+    fig = style.figure(height=1.9 * len(sigmas), width=min(style.PAGE_WIDTH, 1.8 * len(models)))
     axes = fig.subplots(len(sigmas), len(models), squeeze=False)
     for row, sigma in enumerate(sigmas):
         for col, name in enumerate(models):

@@ -223,12 +223,8 @@ def _scores(val_codes: np.ndarray, test_codes: np.ndarray, data: Data) -> dict[s
         val_codes, data.factors["validation"], labels["validation"], data.classes
     )
     rho_test = class_correlations(test_codes, data.factors["test"], labels["test"], data.classes)
-    return {
-        "factors": dict(
-            zip(data.factor_names, consistent_dimension(rho_val, rho_test), strict=True)
-        ),
-        "mean_abs_rho": np.nanmean(np.abs(rho_test), axis=0).round(4).tolist(),  # (D, F)
-    }
+    scores = consistent_dimension(rho_val, rho_test)
+    return {"factors": dict(zip(data.factor_names, scores, strict=True))}
 
 
 def factor_scores(model: LatentVAE, data: Data, dims: list[int]) -> dict[str, Any]:
