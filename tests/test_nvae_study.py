@@ -415,11 +415,11 @@ def test_tables_hold_seed_means_and_mark_what_each_sampler_meets(payload) -> Non
     models = tables["models"]
     assert len(models) == len(_MNIST_MODELS) + len(_YALE_MODELS)
     nvae = models[(models["data"] == "MNIST") & (models["model"] == "N-VAE")].iloc[0]
-    assert nvae["IWAE (nats)"] == "-97.99 ± 0.01" and nvae["seeds"] == 3
+    assert nvae["IWAE (nats)"] == "-97.99 ± 0.01" and nvae["stopped by the rule"] == "3 of 3"
     prior = tables["prior"].set_index(["model", "posterior"])
     assert ("VAE", "pooled ← sampler") in prior.index
     assert ("N-VAE", "per class (mean) ← sampler") in prior.index
-    assert len(tables["intervals"]) == 2 * 3 * len(_MNIST_MODELS)
+    assert len(tables["intervals"]) == 4 * 2 * 3 * len(_MNIST_MODELS)
     synthetic = tables["synthetic"]
     assert synthetic["generated share (%)"].tolist() == [0, 40, 100, 40, 100]
     assert synthetic["seeds"].iloc[1] == "3 generator × 3 classifier"
