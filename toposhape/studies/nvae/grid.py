@@ -42,6 +42,7 @@ __all__ = [
     "load_data",
     "status",
     "train_model",
+    "untrained",
 ]
 
 #: Latent layout and optimiser shared by every model (total latent size class_dim + shared_dim).
