@@ -162,7 +162,7 @@ def plot_by_n(payload: Mapping[str, Any]) -> Figure:
     checked(payload, "settings", "evaluations", "datasets")
     s = payload["settings"]
     ns = s["ns"]
-    fig = style.figure(3.8)
+    fig = style.figure(4.4)
     ax = fig.subplots()
     pairs = [(b, e) for b in s["datasets"] for e in s["eval_datasets"]]
     for i, (b, e) in enumerate(pairs):
@@ -188,7 +188,7 @@ def plot_by_n(payload: Mapping[str, Any]) -> Figure:
     ax.minorticks_off()
     ax.set_xlabel("inliers n (log scale)")
     ax.set_ylabel("AUROC × 100")
-    ax.legend(loc="center", ncols=2)
+    fig.legend(loc="outside lower center", ncols=3)  # below the axes: the lines may lie anywhere
     return fig
 
 
