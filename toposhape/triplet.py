@@ -169,6 +169,8 @@ def hard_read(emb: torch.Tensor, charts: int, dim: int) -> torch.Tensor:
     :class:`ChartDistance`, two hard codes are at the Euclidean distance of their
     coordinates when their charts agree and share no chart otherwise. The other charts'
     coordinates are kept in place (their weight is 0), so the result packs like the input.
+    A query alone in its chart has only neighbours at :data:`NO_SHARED_CHART`; a k-NN
+    search returns some of them in its own tie order, where a store would return none.
 
     Parameters
     ----------

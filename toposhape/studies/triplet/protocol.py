@@ -318,7 +318,7 @@ def jobs(profiles: Sequence[str], seeds: Sequence[int] | None = None) -> list[Jo
     return out
 
 
-def plateaued(validation: Sequence[float]) -> bool:
+def plateaued(validation: Sequence[float]) -> bool | None:
     """The convergence criterion: no gain above PLATEAU_POINTS in the last PLATEAU_EPOCHS.
 
     Parameters
@@ -328,12 +328,12 @@ def plateaued(validation: Sequence[float]) -> bool:
 
     Returns
     -------
-    bool
-        False when there are no more than PLATEAU_EPOCHS epochs (nothing to compare with).
+    bool or None
+        None when there are no more than PLATEAU_EPOCHS epochs (nothing to compare with).
     """
     values = [float(v) for v in check_sequence("validation", validation, nonempty=False)]
     if len(values) <= PLATEAU_EPOCHS:
-        return False
+        return None
     before, last = max(values[:-PLATEAU_EPOCHS]), max(values[-PLATEAU_EPOCHS:])
     return 100 * (last - before) <= PLATEAU_POINTS
 
