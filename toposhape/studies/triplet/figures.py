@@ -94,8 +94,7 @@ def figure_bytes(payload: Mapping[str, Any]) -> Figure:
             if family in ("sphere", "soft"):
                 for xi, yi, d in zip(x, y, dims, strict=True):
                     ax.annotate(f"d={d}", (xi, yi), textcoords="offset points", xytext=(4, -10))
-        if not mine.empty:
-            _log_bytes(ax, mine["bytes"].tolist())
+        _log_bytes(ax, cells["bytes"].tolist())  # the same axis in every panel
     axes[0].set_ylabel("held-out R@1 (%)")
     _legend_below(fig, axes[0])
     return fig
@@ -170,8 +169,7 @@ def figure_compression(payload: Mapping[str, Any]) -> Figure:
                 rows["bytes"], rows["recall@10"], yerr=rows["recall@10 std"].fillna(0.0),
                 fmt=fmt, color=colour, label=name, capsize=2, ms=5,
             )  # fmt: skip
-        if not mine.empty:
-            _log_bytes(ax, mine["bytes"].tolist())
+        _log_bytes(ax, stores["bytes"].tolist())
         ax.set_ylim(0, 105)
     axes[0].set_ylabel("recall@10 against exact (%)")
     _legend_below(fig, axes[0], columns=4)

@@ -260,6 +260,9 @@ def setup(payload: Mapping[str, Any]) -> str:
     done = total - len(payload["pending"])
     minutes = sum(r["training_seconds"] for r in payload["models"]) / 60
     per_model = minutes / len(payload["models"]) if payload["models"] else float("nan")
+    steps = len(payload["models"]) * s["epochs"] * s["steps_per_epoch"]
+    per_step = 60e3 * minutes / steps if steps else float("nan")
+    evaluating = sum(h["eval_seconds"] for r in payload["models"] for h in r["history"]) / 60
     splits = "; ".join(
         f"{_name(d)}: classes 0–{TRAIN_CLASSES[d] - 1} train, the others are held out"
         for d in s["datasets"]
@@ -273,9 +276,10 @@ def setup(payload: Mapping[str, Any]) -> str:
         f"**Grid.** d ∈ {{{', '.join(map(str, s['dims']))}}} with k ∈ "
         f"{{{', '.join(map(str, s['charts']))}}} charts and D = {s['wide_dim']}: "
         f"{len(model_specs(s))} models and one compression study per dataset and seed. "
-        f"**Done.** {done} of {total} jobs; training took {minutes:.0f} min in all "
-        f"({per_model:.1f} min per model, training steps only, summed over the epochs "
-        "whichever run trained them)."
+        f"**Done.** {done} of {total} jobs; their training steps took {minutes:.0f} min in "
+        f"all ({per_model:.1f} min per model, {per_step:.0f} ms per batch) and the "
+        f"evaluations after every epoch {evaluating:.0f} min, summed over the epochs "
+        "whichever run trained them, niced on 2 CPU cores shared with other jobs."
     )
     if payload["pending"]:
         shown = ", ".join(payload["pending"][:12])
@@ -334,7 +338,15 @@ def _epoch_noise(payload: Mapping[str, Any]) -> str:
             f", while the training seeds' standard deviation at the kept epoch is "
             f"{spread.median():.1f} points (median over models)"
         )
-    return text + ": a one-epoch, one-seed difference of that size says nothing."
+    kept = [
+        100 * r["history"][r["selected_epoch"] - 1]["validation_recall_at_1"]
+        for r in payload["models"]
+    ]
+    return (
+        f"{text}: a one-epoch, one-seed difference of that size says nothing. The validation "
+        f"R@1 at the kept epochs has a median of {np.median(kept):.1f} %: the nearer it is to "
+        "100 %, the less it can tell the epochs apart, and the more the kept epoch is a draw."
+    )
 
 
 def _convergence(payload: Mapping[str, Any]) -> str:
@@ -395,7 +407,11 @@ def findings(payload: Mapping[str, Any]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for question in ("equal dimension", "equal storage", "one chart", "64-d study"):
         mine = frame[frame["question"] == question] if len(frame) else frame
-        out[question] = [_comparison_line(c) for c in mine.to_dict("records")]
+        out[question] = [
+            _comparison_line(c)
+            for c in mine.to_dict("records")
+            if not (math.isnan(c["A R@1"]) or math.isnan(c["B R@1"]))  # a side not trained yet
+        ]
     out["training"] = [_epoch_noise(payload), _convergence(payload)]
     out["compression"] = _store_lines(payload)
     return out
