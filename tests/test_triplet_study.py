@@ -204,6 +204,15 @@ def test_tables_show_bytes_beside_every_recall() -> None:
     assert (compression["store"] == "float32").sum() == 2  # once per dataset
     assert set(compression.loc[compression["store"] != "float32", "bytes / vector"]) == {3, 5, 9}
     assert set(tables["data"]["split"]) == {"train", "validation", "test", "database"}
+    training = tables["training"]
+    assert len(training) == 2 * 11 and set(training["epoch kept (of 8)"]) == {"8, 8, 8"}
+    assert set(training["converged"]) == {"0 / 3"}  # +1 point of validation R@1 per epoch
+    verdicts = tables["comparisons"]["verdict"]
+    assert set(verdicts) == {"A wins", "within noise"}
+    side = tables["comparisons"]["A: R@1 (%)"].iloc[0]
+    assert side == "atlas k = 8, soft, 96 B: 70.0 ± 1.0"
+    for table in tables.values():  # narrow enough for the page
+        assert len(table.columns) <= 9
 
 
 def test_page_figures_fit_and_say_what_is_missing(tmp_path) -> None:
@@ -376,8 +385,10 @@ def test_run_without_training_lists_every_job_as_pending(tmp_path) -> None:
     payload = run.run("full", results_root=tmp_path, log=None)
     assert payload["models"] == [] and len(payload["pending"]) == len(jobs(["full"]))
     assert "0 of 72 jobs" in report.setup(payload)
-    assert report.findings(payload)["training"] == ["No model has trained more than one epoch yet.",
-                                                    "No model has finished yet."]  # fmt: skip
+    assert report.findings(payload)["training"] == [
+        "No finished model has enough epochs to see how R@1 moves between them.",
+        "No model has finished yet.",
+    ]
 
 
 def test_benchmark_status_names_no_absolute_path(monkeypatch, tmp_path) -> None:

@@ -145,26 +145,45 @@ def page_figures(
 
 
 def _retrieval_table(payload: Mapping[str, Any]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "dataset": _name(c["dataset"]),
+                "d": c["d"],
+                "model": c["label"],
+                "bytes / vector": c["bytes"],
+                "R@1 (%)": _pm(c["R@1"], c["R@1 std"]),
+                "R@2 (%)": c["R@2"],
+                "R@4 (%)": c["R@4"],
+                "R@8 (%)": c["R@8"],
+                "MAP@R (%)": c["MAP@R"],
+            }
+            for c in summary.cells(payload).to_dict("records")
+        ]
+    )
+
+
+def _training_table(payload: Mapping[str, Any]) -> pd.DataFrame:
     cells = summary.cells(payload)
+    cells = cells[cells["read"] != "hard"]  # one row per model
     epochs = payload["settings"]["epochs"]
-    rows = [
-        {
-            "dataset": _name(c["dataset"]),
-            "d": c["d"],
-            "model": c["label"],
-            "bytes / vector": c["bytes"],
-            "R@1 (%)": _pm(c["R@1"], c["R@1 std"]),
-            "R@2 (%)": c["R@2"],
-            "R@4 (%)": c["R@4"],
-            "R@8 (%)": c["R@8"],
-            "MAP@R (%)": c["MAP@R"],
-            "seeds": c["seeds"],
-            f"epoch kept (of {epochs})": c["epochs kept"],
-            "converged": f"{c['converged']} / {c['judged']}" if c["judged"] else "–",
-        }
-        for c in cells.to_dict("records")
-    ]
-    return pd.DataFrame(rows)
+    return pd.DataFrame(
+        [
+            {
+                "dataset": _name(c["dataset"]),
+                "model": c["key"],
+                "seeds": c["seeds"],
+                f"epoch kept (of {epochs})": c["epochs kept"],
+                "converged": f"{c['converged']} / {c['judged']}" if c["judged"] else "–",
+                "min / model": c["minutes"],
+            }
+            for c in cells.to_dict("records")
+        ]
+    )
+
+
+def _side(name: str, size: int, mean: float, std: float) -> str:
+    return f"{name}, {size} B: {_pm(mean, std)}"
 
 
 def _comparison_table(payload: Mapping[str, Any]) -> pd.DataFrame:
@@ -175,14 +194,11 @@ def _comparison_table(payload: Mapping[str, Any]) -> pd.DataFrame:
                 "dataset": _name(c["dataset"]),
                 "d": c["d"],
                 "question": c["question"],
-                "A": f"{c['A']} ({c['bytes A']} B)",
-                "B": f"{c['B']} ({c['bytes B']} B)",
-                "A R@1 (%)": _pm(c["A R@1"], c["A std"]),
-                "B R@1 (%)": _pm(c["B R@1"], c["B std"]),
+                "A: R@1 (%)": _side(c["A"], c["bytes A"], c["A R@1"], c["A std"]),
+                "B: R@1 (%)": _side(c["B"], c["bytes B"], c["B R@1"], c["B std"]),
                 "A − B": c["difference"],
                 "margin": c["margin"],
-                "seeds": c["seeds"],
-                "verdict": c["verdict"],
+                "verdict": c["verdict"] if c["verdict"] != "pending" else f"pending ({c['seeds']})",
             }
             for c in frame.to_dict("records")
         ]
@@ -199,7 +215,6 @@ def _compression_table(payload: Mapping[str, Any]) -> pd.DataFrame:
         rows.append(
             {
                 "dataset": _name(c["dataset"]),
-                "atlas (k, d)": "–" if c["store"] == "float32" else f"({c['charts']}, {c['dim']})",
                 "store": c["store"],
                 "settings": c["settings"],
                 "bytes / vector": c["bytes"],
@@ -235,7 +250,8 @@ def _data_table(payload: Mapping[str, Any]) -> pd.DataFrame:
 
 
 def tables(payload: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
-    """A payload's tables: ``retrieval``, ``comparisons``, ``compression``, ``data``, ``timings``.
+    """A payload's tables: ``retrieval``, ``training``, ``comparisons``, ``compression``,
+    ``data`` and ``timings``.
 
     Recalls in %; every R@1 beside the bytes per vector of its read (float32 = 4 bytes,
     a chart id in one byte for k ≤ 256); ``mean ± std`` over the training seeds.
@@ -243,6 +259,7 @@ def tables(payload: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
     check_mapping("payload", payload, "settings", "models", "compression", "timings_s")
     return {
         "retrieval": _retrieval_table(payload),
+        "training": _training_table(payload),
         "comparisons": _comparison_table(payload),
         "compression": _compression_table(payload),
         "data": _data_table(payload) if payload["models"] else pd.DataFrame(),
@@ -327,7 +344,7 @@ def _epoch_noise(payload: Mapping[str, Any]) -> str:
         steps += [abs(b - a) for a, b in pairwise(half)]
     spread = summary.cells(payload)["R@1 std"].dropna()
     if not steps:
-        return "No model has trained more than one epoch yet."
+        return "No finished model has enough epochs to see how R@1 moves between them."
     text = (
         f"From one epoch to the next in the second half of training, held-out R@1 moves by "
         f"{np.median(steps):.1f} points (median over every model and epoch; 90th percentile "
@@ -388,7 +405,7 @@ def _store_lines(payload: Mapping[str, Any]) -> list[str]:
                 f"{other} {np.mean(theirs):.1f} % recall@10 at the same bytes"
             )
             if min(len(atlas), len(theirs)) < summary.MIN_SEEDS:
-                lines.append(f"{part}: pending ({len(atlas)} seeds).")
+                lines.append(f"{part}: pending (seeds: {len(atlas)} / {len(theirs)}).")
             else:
                 judged = compare(atlas, theirs)
                 lines.append(
