@@ -451,3 +451,23 @@ BAD_ARGUMENTS = [
 def test_bad_arguments_are_refused_naming_them(function, args, kwargs, error, name) -> None:
     with pytest.raises(error, match=rf"^{re.escape(name)}(?!\w)"):
         function(*args, **kwargs)
+
+
+def test_splits_keep_the_held_out_classes_out_of_training() -> None:
+    from toposhape.studies.triplet.data import load_splits
+
+    splits = load_splits("mnist", run.get_profile("smoke"))
+    assert {name: len(s.labels) for name, s in splits.items()} == {
+        "train": 600, "validation": 200, "test": 300, "database": 300
+    }  # fmt: skip
+    for name, split in splits.items():
+        classes = range(5) if name in ("train", "validation") else range(5, 10)
+        assert set(split.labels.tolist()) <= set(classes), name
+        assert (
+            split.images.dtype == torch.float32
+            and 0 <= split.images.min() <= split.images.max() <= 1
+        )
+    assert splits["validation"].record["source"].startswith("MNIST test")  # no training image
+    assert splits["train"].record["classes"] == "0–4" and splits["test"].record["classes"] == "5–9"
+    again = load_splits("mnist", run.get_profile("smoke"))  # the same images for every seed
+    assert torch.equal(again["train"].images, splits["train"].images)
