@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 
 from toposhape.checks import check_callable, check_mapping
 from toposhape.studies import scorecard
-from toposhape.studies.oneclass.figures import not_run
+from toposhape.studies.style import not_run
 from toposhape.studies.triplet import summary
 from toposhape.studies.triplet.figures import (
     DATASET_NAMES,
