@@ -18,9 +18,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torchvision
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
 from pytorch_metric_learning.losses import SupConLoss
 from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import KNeighborsClassifier
@@ -895,80 +892,3 @@ def chart_probe(
         "train_counts": np.bincount(c_train, minlength=k).tolist(),
         "test_counts": np.bincount(c_test, minlength=k).tolist(),
     }
-
-
-# --------------------------------------------------------------------------- plots
-
-
-def _scatter_classes(ax: Axes, points: np.ndarray, labels: np.ndarray, classes: np.ndarray):
-    for i, label in enumerate(classes):
-        mine = labels == label
-        ax.scatter(*points[mine].T, s=4, color=f"C{i % 10}", label=str(label), alpha=0.7)
-
-
-def plot_embedding_2d(
-    coords: torch.Tensor | np.ndarray,
-    labels: torch.Tensor | np.ndarray,
-    charts: torch.Tensor | np.ndarray | None = None,
-    ax: Axes | None = None,
-) -> Axes | Figure:
-    """Scatter 2-D embeddings (or chart coordinates) coloured by class.
-
-    Parameters
-    ----------
-    coords : array, shape (N, 2)
-        SimCLR embeddings with d = 2, or the coordinates φ_{i*}(x) ∈ [0,1]² of every
-        point's chart.
-    labels : array of int, shape (N,)
-        Classes; one colour each, the same in every panel.
-    charts : array of int, shape (N,), optional
-        Every point's chart; then one small panel per chart that holds points, with
-        axes [0, 1]².
-    ax : matplotlib Axes, optional
-        Axes to draw on without ``charts``; a new figure is made if omitted.
-
-    Returns
-    -------
-    matplotlib Axes (without ``charts``) or Figure (with ``charts``)
-    """
-    points = check_array("coords", coords, 2)
-    if points.shape[1] != 2:
-        raise ValueError(f"coords must have shape (N, 2), got {points.shape}")
-    y = check_array("labels", labels, 1, integer=True)
-    if ax is not None and not isinstance(ax, Axes):
-        raise TypeError(f"ax must be a matplotlib Axes or None, got {type(ax).__name__}")
-    _check_lengths(coords=points, labels=y)
-    classes = np.unique(y)
-    if charts is None:
-        if ax is None:
-            ax = Figure(figsize=(4, 4)).subplots()
-        _scatter_classes(ax, points, y, classes)
-        ax.legend(markerscale=3, fontsize="small", title="class")
-        return ax
-    if ax is not None:
-        raise ValueError("ax must be None when charts is given (one panel per chart is made)")
-    chart = check_array("charts", charts, 1, integer=True)
-    _check_lengths(coords=points, charts=chart)
-    used = np.unique(chart)
-    cols = min(len(used), 5)
-    rows = math.ceil(len(used) / cols)
-    fig = Figure(figsize=(2.2 * cols, 2.2 * rows + 0.4), layout="constrained")
-    axes = fig.subplots(rows, cols, squeeze=False).ravel()
-    for panel, j in zip(axes, used, strict=False):
-        mine = chart == j
-        _scatter_classes(panel, points[mine], y[mine], classes)
-        panel.set(xlim=(0, 1), ylim=(0, 1), xticks=[], yticks=[], aspect="equal")
-        panel.set_title(f"chart {j} ({int(mine.sum())})", fontsize="small")
-    for panel in axes[len(used) :]:
-        panel.set_axis_off()
-    handles = [
-        Line2D([], [], ls="", marker="o", ms=4, color=f"C{i % 10}") for i in range(len(classes))
-    ]
-    fig.legend(
-        handles,
-        [str(c) for c in classes],
-        loc="outside right center",
-        fontsize="small",
-        title="class",
-    )
-    return fig

@@ -52,6 +52,7 @@ __all__ = [
     "PROFILES",
     "Data",
     "Fitted",
+    "empty_payload",
     "fit",
     "get_profile",
     "load_data",
@@ -449,6 +450,19 @@ def main(argv: list[str] | None = None) -> int:
 
 
 # --------------------------------------------------------------------------- evaluation
+
+
+def empty_payload(profile: str) -> dict[str, Any]:
+    """The payload of a profile nothing of which was evaluated: its settings, no dataset,
+    every model missing (what the chapter shows for a profile not run yet)."""
+    settings = get_profile(profile)
+    return {
+        "profile": profile,
+        "settings": settings,
+        "datasets": {},
+        "missing": [spec.name for spec in training_plan(settings)],
+        "timings_s": {},
+    }
 
 
 def run(
