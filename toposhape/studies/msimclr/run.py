@@ -218,7 +218,10 @@ class Fitted(NamedTuple):
     criterion: dict[str, Any]
 
 
-def _build(spec: ModelSpec, settings: Mapping[str, Any], images: torch.Tensor):
+def _build(
+    spec: ModelSpec, settings: Mapping[str, Any], images: torch.Tensor
+) -> SimCLRModel | MSimCLRModel:
+    """The model of ``spec`` with its initial weights, for images like ``images``."""
     channels, side = images.shape[1], images.shape[-1]
     if spec.charts == 0:
         return build_simclr(

@@ -173,7 +173,7 @@ def step_schedule(settings: Mapping[str, Any]) -> list[int]:
 def _flatness(losses: Sequence[float], blocks: int, fraction: float) -> dict[str, float]:
     """Mean loss over the last ``fraction`` of the first ``blocks`` blocks and over the
     ``fraction`` before, and the relative improvement from the one to the other."""
-    window = max(1, round(fraction * blocks))
+    window = max(1, int(fraction * blocks + 0.5))  # rounded half up
     last = losses[blocks - window : blocks]
     previous = losses[max(0, blocks - 2 * window) : blocks - window] or last
     last_mean, previous_mean = sum(last) / len(last), sum(previous) / len(previous)
