@@ -39,8 +39,8 @@ from toposhape.oneclass import (
     run_protocol,
     summarise,
 )
+from toposhape.results import cached
 from toposhape.studies.oneclass.evaluate import (
-    cached,
     calibrated_radius,
     eta_ball_toy,
     evaluation_jobs,

@@ -19,6 +19,7 @@ measures do have (an infinite effective dimension), is written as ``{"$float":
 """
 
 import errno
+import hashlib
 import json
 import math
 import numbers
@@ -28,7 +29,7 @@ import re
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from importlib import metadata
@@ -606,3 +607,35 @@ def work_dir(chapter: str, profile: str, results_root: str | Path | None = None)
     Git-ignored: models and checkpoints that let an interrupted run resume.
     """
     return results_dir(results_root) / chapter / profile / "_work"
+
+
+def cached(folder: Path, key: Mapping[str, Any], compute: Callable[[], dict]) -> dict:
+    """``compute()``, or its saved result for the same ``key`` (JSON in ``folder``).
+
+    The key names everything the result depends on (weights digest, data fingerprint, draws,
+    radii, ...), so a rerun of a long profile re-evaluates only what changed. An entry is
+    written atomically (:func:`atomic_write_bytes`) as ``<sha256 of the key>.json``; one
+    that is not valid JSON (a damaged file) is computed again and replaced.
+
+    Parameters
+    ----------
+    folder : Path
+        An existing folder.
+    key : mapping
+        JSON data (sorted by key before hashing).
+    compute : callable
+        ``compute() -> dict`` of JSON-able values (:func:`json_ready`).
+    """
+    text = json.dumps(key, sort_keys=True)
+    path = folder / f"{hashlib.sha256(text.encode()).hexdigest()[:24]}.json"
+    if path.is_file():
+        try:
+            saved = read_json(path, "evaluation cache entry", "it is computed again")
+        except ValueError:
+            saved = None
+        if isinstance(saved, dict) and saved.get("key") == json.loads(text):
+            return saved["value"]
+    value = compute()
+    record = json_ready({"key": json.loads(text), "value": value})
+    atomic_write_bytes(path, json.dumps(record, allow_nan=False).encode())
+    return value

@@ -1,11 +1,10 @@
 """Evaluating the one-class study: η-ball AUROCs of a backbone, baselines, cached results.
 
 Every evaluation is cached as JSON under a key that names everything it depends on
-(:func:`cached`), so a rerun of a long profile re-evaluates only what changed.
+(:func:`toposhape.results.cached`), so a rerun of a long profile re-evaluates only what changed.
 """
 
 import hashlib
-import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,6 @@ from toposhape.oneclass import (
     run_protocol,
     summarise,
 )
-from toposhape.results import atomic_write_bytes, json_ready, read_json
 from toposhape.studies.connectivity.deaths import heldout_deaths
 from toposhape.studies.connectivity.toy import homogenize
 from toposhape.studies.oneclass.protocol import RECIPE, BackboneSpec, class_names
@@ -119,28 +117,6 @@ def calibrated_radius(codes: torch.Tensor, branches: int) -> float:
 
 def file_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def cached(folder: Path, key: Mapping[str, Any], compute: Callable[[], dict]) -> dict:
-    """``compute()``, or its saved result for the same ``key`` (JSON in ``folder``).
-
-    The key names everything the result depends on (weights digest, data fingerprint, draws,
-    radii, ...), so a rerun of a long profile re-evaluates only what changed. An entry that
-    is not valid JSON (a damaged file) is computed again and replaced.
-    """
-    text = json.dumps(key, sort_keys=True)
-    path = folder / f"{hashlib.sha256(text.encode()).hexdigest()[:24]}.json"
-    if path.is_file():
-        try:
-            saved = read_json(path, "evaluation cache entry", "it is computed again")
-        except ValueError:
-            saved = None
-        if isinstance(saved, dict) and saved.get("key") == json.loads(text):
-            return saved["value"]
-    value = compute()
-    record = json_ready({"key": json.loads(text), "value": value})
-    atomic_write_bytes(path, json.dumps(record, allow_nan=False).encode())
-    return value
 
 
 def evaluation_jobs(

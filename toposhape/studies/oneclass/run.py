@@ -27,13 +27,12 @@ from toposhape.checks import check_bool, check_path
 from toposhape.image_sets import ImageSplit, describe, load_image_set
 from toposhape.losses import RECONSTRUCTION
 from toposhape.oneclass import encode
-from toposhape.results import profile_settings
+from toposhape.results import cached, profile_settings
 from toposhape.results import work_dir as chapter_work_dir
 from toposhape.studies.connectivity.deaths import death_summary, heldout_deaths
 from toposhape.studies.oneclass.evaluate import (
     ball_aurocs,
     baseline_aurocs,
-    cached,
     calibrated_radius,
     eta_ball_toy,
     evaluation_jobs,
