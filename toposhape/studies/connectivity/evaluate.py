@@ -66,7 +66,9 @@ def evaluate_backbone(
         The profile's settings (``ns``, ``draws``, ``covering_sizes``, ``densify_ns``,
         ``latent_points``).
     seed : int
-        Seeds the one-class draws, the covering order and the densification draws.
+        Seeds the one-class draws (as the one-class study's, the same for every backbone).
+        The covering order and the densification draws are seeded by the backbone's training
+        seed, so the two λ of a seed share them and the spread over seeds includes theirs.
     latent : bool
         Also return the first ``latent_points`` test codes' first two coordinates.
     progress : bool
@@ -91,7 +93,7 @@ def evaluate_backbone(
         "test_reconstruction_l1": reconstruction_l1(model, test.images),
         "deaths": summary,
         "covering": covering_numbers(
-            test_codes, branches, eta, p, settings["covering_sizes"], seed
+            test_codes, branches, eta, p, settings["covering_sizes"], spec.seed
         ),
     }
     train_codes = encode(model, train.images).cpu()
@@ -120,7 +122,7 @@ def evaluate_backbone(
             [eta, radius],
             settings["densify_ns"],
             p,
-            seed,
+            spec.seed,
         )
     if latent:
         m = min(settings["latent_points"], len(test_codes))

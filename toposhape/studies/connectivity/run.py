@@ -23,8 +23,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from toposhape.checks import check_bool, check_callable, check_choice, check_int, check_path
-from toposhape.image_sets import describe
+from toposhape.image_sets import ImageSplit, describe
 from toposhape.results import profile_settings
 from toposhape.results import work_dir as chapter_work_dir
 from toposhape.studies.connectivity.backbones import (
@@ -59,10 +61,10 @@ CHAPTER = "connectivity"
 #: * ``densify_ns``: training codes per class around the class's test codes (B = 100 only).
 PROFILES: dict[str, dict[str, Any]] = {
     "smoke": {
-        "train_images": 2000,
+        "train_images": 3000,
         "test_images": 1000,
         "epochs": 2,
-        "steps_per_epoch": 6,
+        "steps_per_epoch": 4,
         "train_seeds": 2,
         "batch_sizes": [100, 25],
         "reuse": None,
@@ -70,7 +72,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "ns": [20, 40],
         "draws": 2,
         "covering_sizes": [250, 500, 1000],
-        "densify_ns": [25, 50, 100],
+        "densify_ns": [50, 100, 200],
         "toy_per_cluster": 40,
         "toy_steps": 150,
         "latent_points": 500,
@@ -122,7 +124,16 @@ def work_dir(profile: str, results_root: str | Path | None = None) -> Path:
     return chapter_work_dir(CHAPTER, profile, results_root)
 
 
-def _images(split: Any) -> Any:
+def data_record(split: ImageSplit) -> dict[str, Any]:
+    """What a split's numbers came from: its label (with the images used) and its record."""
+    label = describe(split.record)
+    used, read = split.record["used"], split.record["images"]
+    if used < read:
+        label += f", {used} used (seeded subset)"
+    return {"label": label, "record": split.record}
+
+
+def _images(split: ImageSplit) -> torch.Tensor:
     return split.images.float().div_(255.0)
 
 
@@ -185,9 +196,7 @@ def run(
     splits = {
         s: load_split(RECIPE["dataset"], s, trained, seed, progress) for s in ("train", "test")
     }
-    payload["data"] = {
-        split: {"label": describe(x.record), "record": x.record} for split, x in splits.items()
-    }
+    payload["data"] = {split: data_record(x) for split, x in splits.items()}
     folder = work_dir(profile, results_root)
     specs = backbone_specs(settings, seed)
     images = partial(_images, splits["train"])
@@ -267,7 +276,7 @@ def train(
     folder = writable_folder(work_dir(profile, results_root), "checkpoint folder")
     trained = backbone_settings(settings)
 
-    def images() -> Any:
+    def images() -> torch.Tensor:
         return _images(load_split(RECIPE["dataset"], "train", trained, seed))
 
     train_missing(specs, settings, seed, folder, results_root, images, progress, log)
