@@ -20,7 +20,7 @@ from toposhape.studies.connectivity import summary
 from toposhape.studies.connectivity.backbones import RECIPE
 
 _VARIANT_STYLES = {
-    "λ = 20, r = η": {"color": "tab:red", "ls": "-"},
+    "λ = 20, r = η": {"color": "tab:red", "ls": "-", "zorder": 3},
     "λ = 20, r = calibrated": {"color": "tab:red", "ls": ":"},
     "λ = 0, r = η": {"color": "tab:gray", "ls": "-"},
     "λ = 0, r = calibrated": {"color": "k", "ls": "--"},
