@@ -27,7 +27,7 @@ import torch
 
 from toposhape.checks import check_bool, check_callable, check_choice, check_int, check_path
 from toposhape.image_sets import ImageSplit, describe
-from toposhape.results import profile_settings
+from toposhape.results import cached, profile_settings
 from toposhape.results import work_dir as chapter_work_dir
 from toposhape.studies.connectivity.backbones import (
     RECIPE,
@@ -41,7 +41,6 @@ from toposhape.studies.connectivity.backbones import (
 from toposhape.studies.connectivity.evaluate import evaluate_backbone
 from toposhape.studies.connectivity.theory import gradient_study
 from toposhape.studies.connectivity.toy import toy_study, vr_demo
-from toposhape.studies.oneclass.evaluate import cached
 from toposhape.studies.oneclass.protocol import BackboneSpec
 from toposhape.studies.oneclass.train import load_split
 from toposhape.training import MAX_SEED, history_seconds
