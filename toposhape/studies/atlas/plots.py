@@ -423,10 +423,11 @@ def plot_torus3_final(payload: Mapping[str, Any]) -> Figure:
         ax.axvline(3, color="gray", lw=0.8, ls="--")
         ax.set_xticks(dims)
         ax.set_xlabel("chart dimension d")
+    ax_rec.set_yscale("log")
     found = elbow(torus3_values(payload, "reconstruction"))
     if found is not None:
-        ax_rec.annotate("elbow", (found, ax_rec.get_ylim()[1]), ha="center", va="top")
-    ax_rec.set_yscale("log")
+        ax_rec.annotate("elbow", (found, 1.0), xycoords=ax_rec.get_xaxis_transform(),
+                        ha="center", va="bottom")  # fmt: skip
     ax_rec.set_ylabel("held-out reconstruction (MSE)")
     ax_mmd.set_ylabel("held-out MMD")
     return fig
