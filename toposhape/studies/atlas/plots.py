@@ -99,15 +99,6 @@ def torus3_values(payload: Mapping[str, Any], key: str) -> dict[int, np.ndarray]
     return {d: np.asarray(v) for d, v in sorted(out.items())}
 
 
-def _note(sentence: str, height: float = 1.0) -> Figure:
-    """A figure-sized note in place of a figure whose models are not trained yet."""
-    fig = style.figure(height)
-    ax = fig.add_subplot()
-    ax.set_axis_off()  # an axes, so that the figure is drawn as an image
-    ax.text(0.5, 0.5, sentence, ha="center", va="center", transform=ax.transAxes)
-    return fig
-
-
 def _pending(ax: Any, what: str) -> None:
     ax.set_axis_off()
     ax.text(0.5, 0.5, f"{what}:\nnot trained yet", ha="center", va="center",
@@ -350,7 +341,7 @@ def plot_training(payload: Mapping[str, Any]) -> Figure:
     check_mapping("payload", payload, "settings", "manifolds")
     names = list(payload["settings"]["manifolds"])
     if not payload["manifolds"]:
-        return _note("Training curves: no atlas of the profile is trained yet.")
+        return style.not_run("Training curves: no atlas of the profile is trained yet.")
     cols = min(2, len(names))
     rows = math.ceil(len(names) / cols)
     fig = style.figure(height=2.3 * rows + 0.6)
@@ -387,7 +378,7 @@ def plot_torus3_curves(payload: Mapping[str, Any]) -> Figure:
     """T³ ⊂ R⁶: training reconstruction error and MMD per epoch (mean over seeds), per d."""
     check_mapping("payload", payload, "torus3")
     if not payload["torus3"]:
-        return _note("T³: no atlas is trained yet.")
+        return style.not_run("T³: no atlas is trained yet.")
     fig = style.figure(height=3.2)
     ax_rec, ax_mmd = fig.subplots(1, 2)
     dims = sorted({r["dim"] for r in payload["torus3"]})
@@ -409,7 +400,7 @@ def plot_torus3_final(payload: Mapping[str, Any]) -> Figure:
     dot and the mean ± std over seeds as a bar; the elbow rule's d (if any) marked."""
     check_mapping("payload", payload, "torus3")
     if not payload["torus3"]:
-        return _note("T³: no atlas is trained yet.")
+        return style.not_run("T³: no atlas is trained yet.")
     fig = style.figure(height=2.8)
     ax_rec, ax_mmd = fig.subplots(1, 2)
     for ax, key, color in ((ax_rec, "reconstruction", "tab:blue"), (ax_mmd, "mmd", "tab:red")):
@@ -445,7 +436,7 @@ def plot_mnist_digits(payload: Mapping[str, Any]) -> Figure:
     """Share of each digit among the test images of each MNIST chart (chart = argmax q)."""
     check_mapping("payload", payload, "mnist")
     if payload["mnist"] is None:
-        return _note("MNIST: the atlas is not trained yet.")
+        return style.not_run("MNIST: the atlas is not trained yet.")
     counts = np.asarray(payload["mnist"]["counts"])  # (k, 10)
     order = _chart_order(counts)
     counts = counts[order]
@@ -476,7 +467,7 @@ def plot_mnist_graph(payload: Mapping[str, Any]) -> Figure:
     check_mapping("payload", payload, "mnist")
     m = payload["mnist"]
     if m is None:
-        return _note("MNIST: the atlas is not trained yet.")
+        return style.not_run("MNIST: the atlas is not trained yet.")
     grids = np.asarray(m["grids"])  # (k, G, S, S)
     k, g, s = grids.shape[0], grids.shape[1], grids.shape[2]
     side = math.isqrt(g)
