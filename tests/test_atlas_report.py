@@ -208,6 +208,20 @@ def test_claims_are_valid_and_point_at_sections(smoke):
     assert [c.verdict for c in claims if "torus S¹×S¹" in c.claim] == ["not run yet"]
 
 
+def test_the_regulariser_claim_waits_for_a_second_seed(smoke):
+    one = _many_seeds(
+        smoke, {(r["manifold"], r["regulariser"]): [True] for r in smoke["manifolds"]}
+    )
+    two = _many_seeds(
+        smoke, {(r["manifold"], r["regulariser"]): [True] * 2 for r in smoke["manifolds"]}
+    )
+    section = "atlas-regularisers"
+    (first,) = [c for c in rp.claims(lambda _p: one) if c.section == section]
+    assert first.verdict == "not run yet" and "second seed" in first.measured
+    (second,) = [c for c in rp.claims(lambda _p: two) if c.section == section]
+    assert second.verdict != "not run yet" and "nan" not in second.measured
+
+
 _OTHERS = {("sphere", "mmd"): [False], ("sphere", "gan"): [False]}
 
 

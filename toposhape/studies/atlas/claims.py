@@ -180,6 +180,15 @@ def _regulariser_claim(payload: Mapping[str, Any] | None) -> scorecard.Claim:
         used[reg] = (sum(charts_in_use(r["usage"]) == len(r["usage"]) for r in runs), len(runs))
         intervals[reg] = wilson(*used[reg])
     cv = {reg: _seed_cv(payload, reg) for reg in ("gan", "mmd")}
+    if any(math.isnan(v) for v in cv.values()):  # (b) needs two seeds of a cell: not judged yet
+        return scorecard.Claim(
+            **common,
+            verdict="not run yet",
+            measured="waiting for a second seed of a cell of each regulariser",
+            data="–",
+            budget="–",
+            seeds=len({r["seed"] for r in payload["manifolds"]}),
+        )
     more_used = intervals["mmd"][0] > intervals["gan"][1]
     steadier = bool(cv["mmd"] < cv["gan"])
     seeds = min(used["gan"][1], used["mmd"][1])
