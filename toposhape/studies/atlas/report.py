@@ -64,9 +64,10 @@ DIAGNOSES = (
     "memberships outside the controls' entropies",
     "contractible charts, wrong nerve",
 )
-#: The rates table's column of failure counts, "a / b / c" in the order of DIAGNOSES[1:]
-#: (one column, so that the table fits the page).
-FAILED_COLUMN = "failed (chart / entropy / nerve)"
+#: One word per diagnosis, for the tables (narrow enough for the page).
+SHORT_DIAGNOSES = dict(zip(DIAGNOSES, ("recovered", "chart", "entropy", "nerve"), strict=True))
+#: The rates table's column of failure counts, "a / b / c" in the order of DIAGNOSES[1:].
+FAILED_COLUMN = f"failed ({' / '.join(SHORT_DIAGNOSES[why] for why in DIAGNOSES[1:])})"
 
 
 def figures(payload: Mapping[str, Any]) -> dict[str, Figure]:
@@ -235,13 +236,11 @@ def tables(payload: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
         })  # fmt: skip
         runs += [
             {
-                "manifold": name,
-                "k": k,
-                "regulariser": REG_NAMES[reg],
-                "seed": r["seed"],
-                "Betti, Z/2": betti_text(r["betti"]["2"]),
-                "Betti, Z/3": betti_text(r["betti"]["3"]),
-                "diagnosis": why,
+                "run": f"{name}, k = {k}, {REG_NAMES[reg]}, seed {r['seed']}",
+                "Betti Z/2 | Z/3": (
+                    f"{betti_text(r['betti']['2'])} | {betti_text(r['betti']['3'])}"
+                ),
+                "diagnosis": SHORT_DIAGNOSES[why],
                 "MSE": r["reconstruction"],
                 "charts in use": charts_in_use(r["usage"]),
                 "non-contractible": _non_contractible(r),
