@@ -1,60 +1,99 @@
 """The atlas chapter's report: figures, tables, findings and scorecard claims from payloads.
 
-A tiny smoke-shaped payload is computed once by :func:`run.run` (shrunken smoke profile);
-the committed ``results/atlas/full.json`` is the other payload the report must draw.
+A tiny smoke-shaped payload is computed once by :func:`run.run` (shrunken profile); a
+payload with nothing trained (every model pending) and payloads with many seeds, made from
+the tiny one with the outcomes the rules are tested on, are the others.
 """
 
 import copy
 import json
-import math
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from toposhape.results import load_results
 from toposhape.studies import scorecard, style
-from toposhape.studies.atlas import plots
 from toposhape.studies.atlas import report as rp
+from toposhape.studies.atlas import rules
 from toposhape.studies.atlas import run as ar
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "book" / "atlas.ipynb"
 TINY = {
-    "manifolds": ["circle", "sphere"],
+    "manifolds": {"circle": [4], "sphere": [6]},
+    "regularisers": ["mmd", "gan"],
     "seeds": [0],
     "points": 200,
     "epochs": 2,
+    "readout_points": 2000,
+    "controls": ["circle-4", "sphere-6", "torus-1x8"],
+    "control_entropies": [0.1, 0.2, 0.4],
+    "control_points": 3000,
     "torus3_dims": [1, 2, 3],
     "torus3_seeds": [0],
     "torus3_epochs": 1,
+    "torus3_heldout": 1000,
     "mnist_images": 200,
     "mnist_epochs": 1,
+    "train_missing": True,
 }
+
+
+def _payload(tmp_path_factory, train: bool) -> dict:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(ar.PROFILES, "smoke", TINY)
+        root = tmp_path_factory.mktemp("results")
+        payload = ar.run("smoke", results_root=root, log=None, train_missing=train)
+    return json.loads(json.dumps(payload))  # as saved
 
 
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory) -> dict:
-    """The payload of a smoke run, shrunk to a few seconds (JSON round trip, as saved)."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setitem(ar.PROFILES, "smoke", TINY)
-        payload = ar.run("smoke", results_root=tmp_path_factory.mktemp("results"), log=None)
-    return json.loads(json.dumps(payload))
+    """The payload of a smoke run, shrunk to a few seconds."""
+    return _payload(tmp_path_factory, True)
 
 
 @pytest.fixture(scope="module")
-def full() -> dict:
-    """The committed full payload."""
-    record = load_results(ar.CHAPTER, "full")
-    assert record is not None, "results/atlas/full.json is committed"
-    return record["results"]
+def untrained(tmp_path_factory) -> dict:
+    """The payload of a run with no model trained: the controls only."""
+    return _payload(tmp_path_factory, False)
+
+
+def _many_seeds(smoke: dict, correct: dict[tuple[str, str], list[bool]]) -> dict:
+    """The smoke payload with ``len(correct[...])`` seeds per (manifold, regulariser), each
+    run recovering the homology as ``correct`` says."""
+    payload = copy.deepcopy(smoke)
+    runs = []
+    for r in smoke["manifolds"]:
+        for s, ok in enumerate(correct[(r["manifold"], r["regulariser"])]):
+            runs.append(copy.deepcopy(r) | {"seed": s, "correct": ok})
+    payload["manifolds"] = runs
+    payload["settings"]["seeds"] = list(range(max(len(v) for v in correct.values())))
+    return payload
+
+
+def _torus3(smoke: dict, rec: dict[int, float], mmd: dict[int, float], seeds: int = 5) -> dict:
+    """The smoke payload with T³ runs of d = 1..5, seed s ending at rec[d], mmd[d] (+ 1 % · s)."""
+    payload = copy.deepcopy(smoke)
+    template = smoke["torus3"][0]
+    payload["torus3"] = [
+        copy.deepcopy(template)
+        | {"dim": d, "seed": s, "reconstruction": rec[d] * (1 + 0.01 * s),
+           "mmd": mmd[d] * (1 + 0.01 * s)}
+        for d in rec for s in range(seeds)
+    ]  # fmt: skip
+    payload["settings"]["torus3_dims"] = sorted(rec)
+    return payload
 
 
 FIGURES = {
+    "control_thresholds",
+    "control_barcodes",
+    "training",
     "charts_gan",
     "charts_mmd",
     "barcodes",
-    "homology",
+    "rates",
     "torus3_curves",
     "torus3_final",
     "mnist_graph",
@@ -62,7 +101,7 @@ FIGURES = {
 }
 
 
-@pytest.mark.parametrize("which", ["smoke", "full"])
+@pytest.mark.parametrize("which", ["smoke", "untrained"])
 def test_every_figure_is_drawn_in_the_book_style(which, request):
     payload = request.getfixturevalue(which)
     figures = rp.figures(payload)
@@ -79,45 +118,67 @@ def test_every_figure_is_placed_in_the_notebook_with_a_caption():
         assert f"```{{glue:figure}} {key}\n:name: fig-atlas-{key.replace('_', '-')}\n:alt: " in text
 
 
-def test_the_mnist_graph_joins_exactly_the_pairs_above_the_threshold(full):
-    u = np.asarray(full["mnist"]["overlaps"])
-    off = u - np.diag(np.diag(u))
-    expected = int((np.triu(off, 1) >= plots.EDGE_SHARE * off.max()).sum())
-    fig = plots.plot_mnist_graph(full)
-    (ax,) = fig.axes  # the thumbnails are its child axes
-    assert len(ax.lines) == expected
-    assert 0 < expected < len(u) * (len(u) - 1) // 2  # the threshold leaves some out
-    assert len(ax.child_axes) == len(u)  # a thumbnail per chart, each drawn above the lines
+def test_the_controls_come_first_in_the_payload_and_the_chapter(smoke):
+    controls = smoke["controls"]
+    thr = controls["threshold"]
+    assert thr["low"] < thr["threshold"] < thr["high"]
+    assert [c["cover"] for c in controls["covers"]] == TINY["controls"]
+    cells = json.loads(NOTEBOOK.read_text())["cells"]
+    text = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    assert text.index("(atlas-controls)=") < text.index("(atlas-homology)=")
 
 
-def test_tables_are_dataframes_that_agree_with_the_runs(full):
-    tables = rp.tables(full)
+def test_tables_are_dataframes_that_agree_with_the_runs(smoke):
+    tables = rp.tables(smoke)
     assert all(isinstance(t, pd.DataFrame) for t in tables.values())
-    homology = tables["homology"]
-    assert len(homology) == len(full["settings"]["manifolds"]) * len(full["regularisers"])
-    seeds = tables["homology_seeds"]
-    assert len(seeds) == len(full["manifolds"])
-    assert (seeds["recovered"] == "yes").sum() == sum(r["correct"] for r in full["manifolds"])
-    sphere_mmd = homology.set_index(["manifold", "regulariser"]).loc[("sphere", "MMD")]
-    runs = [r for r in full["manifolds"] if r["manifold"] == "sphere" and r["regulariser"] == "mmd"]
-    assert sphere_mmd["recovered"] == f"{sum(r['correct'] for r in runs)} of {len(runs)}"
-    rec = [r["reconstruction"] for r in runs]
-    assert sphere_mmd["reconstruction (MSE)"] == pytest.approx(np.mean(rec))
-    assert sphere_mmd["± std"] == pytest.approx(np.std(rec, ddof=1))
+    rates = tables["rates"].set_index(["manifold", "k", "regulariser"])
+    assert len(rates) == 2 * 2
+    for r in smoke["manifolds"]:
+        row = rates.loc[(r["manifold"], r["charts"], r["regulariser"].upper())]
+        assert row["recovered"] == f"{int(r['correct'])} of 1"
+        assert row["held-out MSE"] == pytest.approx(r["reconstruction"])
+        low, high = rules.wilson(int(r["correct"]), 1)
+        assert row["Wilson 95 %"] == f"{low:.2f}–{high:.2f}"
+        failed = sum(int(count) for count in row[rp.FAILED_COLUMN].split(" / "))
+        assert failed == (not r["correct"])
+    assert len(tables["runs"]) == len(smoke["manifolds"])
+    assert tables["controls"]["kind"].tolist() == ["good", "good", "bad"]
+    assert len(tables["control_levels"]) == 3 * 3
     torus3 = tables["torus3"].set_index("d")
-    last = [r["history"][-1]["regulariser"] for r in full["torus3"] if r["dim"] == 3]
-    assert torus3.loc[3, "encoder GAN loss"] == pytest.approx(np.mean(last))
-    assert torus3.loc[3, "|GAN loss − log 2|"] == pytest.approx(abs(np.mean(last) - math.log(2)))
-    counts = np.asarray(full["mnist"]["counts"])
+    assert torus3.loc[2, "held-out MSE"] == pytest.approx(
+        next(r["reconstruction"] for r in smoke["torus3"] if r["dim"] == 2)
+    )
+    counts = np.asarray(smoke["mnist"]["counts"])
     assert tables["mnist"]["test images"].tolist() == counts.sum(axis=1).tolist()
-    assert rp.mnist_purity(full) == pytest.approx(counts.max(axis=1).sum() / counts.sum())
 
 
-def test_findings_of_a_smoke_run_are_sentences(smoke):
+def test_an_untrained_payload_has_empty_sections_and_names_what_is_pending(untrained):
+    assert len(untrained["pending"]) == len(ar.jobs(TINY))
+    found = rp.findings(untrained)
+    assert "**yes**" in found["controls"][1]
+    assert all(found[k] == [rp.findings(untrained)[k][0]] for k in found if k != "controls")
+    assert found["torus3"][0].startswith("Not run yet")
+    assert rp.pending_line(untrained).startswith(f"{len(ar.jobs(TINY))} of the profile's")
+    tables = rp.tables(untrained)
+    assert tables["runs"].empty and tables["mnist"].empty
+    assert (tables["rates"]["recovered"] == "0 of 0").all()
+    assert {c.verdict for c in rp.claims(lambda _p: untrained)} == {"not run yet"}
+
+
+def test_the_training_time_is_summed_over_the_trained_models(smoke, untrained):
+    runs = [*smoke["manifolds"], *smoke["torus3"], smoke["mnist"]]
+    total = sum(r["history"]["seconds"] for r in runs)
+    assert rp.training_seconds(lambda p: smoke if p == "full" else None) == pytest.approx(total)
+    assert rp.training_seconds(lambda _p: None) == 0.0
+    assert rp.budget_line(smoke).startswith(f"Trained so far: {len(runs)} models")
+    assert rp.budget_line(untrained) == "No model of the profile is trained yet."
+
+
+def test_findings_are_sentences(smoke):
     found = rp.findings(smoke)
-    assert set(found) == {"homology", "regularisers", "torus3", "mnist"}
-    assert len(found["homology"]) == len(smoke["settings"]["manifolds"])
+    assert set(found) == {"controls", "homology", "regularisers", "torus3", "mnist"}
     assert all(line.endswith(".") for lines in found.values() for line in lines)
+    assert "**yes**" in found["controls"][1]  # every good cover read right
 
 
 def _labels() -> set[str]:
@@ -131,92 +192,87 @@ def _labels() -> set[str]:
     }
 
 
-def test_claims_on_the_committed_results_are_valid_and_point_at_sections(full):
-    claims = rp.claims(lambda profile: full if profile == "full" else None)
+def test_claims_are_valid_and_point_at_sections(smoke):
+    cells = [(m, r) for m in ("circle", "sphere") for r in ("mmd", "gan")]
+    payload = _many_seeds(smoke, {cell: [True] * 10 for cell in cells})
+    claims = rp.claims(lambda profile: payload if profile == "full" else None)
     assert len(claims) == 7
     labels = _labels()
     for claim in claims:
-        assert claim.verdict in scorecard.VERDICTS[:3], claim
         assert claim.section in labels, claim.section
         assert claim.chapter == "atlas" and claim.source == "korman"
-        assert claim.seeds >= 1 and claim.measured != "–"
     frame = scorecard.frame(claims)
     assert list(frame.columns) == list(scorecard.Claim.__dataclass_fields__)
-    mnist = next(c for c in claims if c.section == "atlas-mnist")
-    assert mnist.verdict != "reproduced"  # one seed: at best partly
+    verdicts = {c.claim[:60]: c.verdict for c in claims}
+    assert sum(v == "reproduced" for v in verdicts.values()) >= 2  # circle and sphere
+    assert [c.verdict for c in claims if "torus S¹×S¹" in c.claim] == ["not run yet"]
 
 
-def test_claims_without_results_are_not_run_yet(smoke):
-    assert {c.verdict for c in rp.claims(lambda _profile: None)} == {"not run yet"}
-    # a smoke payload in place of the full one: what it lacks is "not run yet"
-    claims = {c.claim: c for c in rp.claims(lambda _profile: smoke)}
-    by_section = {}
-    for c in claims.values():
-        by_section.setdefault(c.section, []).append(c.verdict)
-    assert by_section["atlas-torus3"] == ["not run yet"]  # no d = 4, 5
-    assert by_section["atlas-homology"][2:] == ["not run yet", "not run yet"]  # torus, RP²
-    assert all(v != "reproduced" for v in by_section["atlas-homology"])  # one seed
+def test_the_regulariser_claim_waits_for_a_second_seed(smoke):
+    one = _many_seeds(
+        smoke, {(r["manifold"], r["regulariser"]): [True] for r in smoke["manifolds"]}
+    )
+    two = _many_seeds(
+        smoke, {(r["manifold"], r["regulariser"]): [True] * 2 for r in smoke["manifolds"]}
+    )
+    section = "atlas-regularisers"
+    (first,) = [c for c in rp.claims(lambda _p: one) if c.section == section]
+    assert first.verdict == "not run yet" and "second seed" in first.measured
+    (second,) = [c for c in rp.claims(lambda _p: two) if c.section == section]
+    assert second.verdict != "not run yet" and "nan" not in second.measured
 
 
-def _with_recovered(full: dict, name: str, correct: list[bool]) -> dict:
-    """The full payload with ``name``'s runs recovering the homology as ``correct`` says
-    (per seed, both regularisers)."""
-    payload = copy.deepcopy(full)
-    for r in payload["manifolds"]:
-        if r["manifold"] == name:
-            r["correct"] = correct[payload["settings"]["seeds"].index(r["seed"])]
-    return payload
+_OTHERS = {("sphere", "mmd"): [False], ("sphere", "gan"): [False]}
 
 
 @pytest.mark.parametrize(
-    ("correct", "verdict"),
+    ("mmd", "gan", "verdict"),
     [
-        ([True] * 5, "reproduced"),
-        ([True, True, True, True, False], "reproduced"),
-        ([True, True, True, False, False], "partly"),
-        ([True, True, False, False, False], "not reproduced"),
+        ([True] * 10, [False] * 10, "reproduced"),  # MMD 10/10: Wilson 0.72–1.00
+        ([True] * 8 + [False] * 2, [False] * 10, "partly"),  # 8/10: 0.49–0.94
+        ([True] * 6 + [False] * 4, [True] * 5 + [False] * 5, "partly"),
+        ([True] * 2 + [False] * 8, [False] * 10, "partly"),  # 2/10: 0.06–0.51
+        ([True] + [False] * 9, [False] * 10, "not reproduced"),  # 1/10: 0.02–0.40
+        ([True, True, True], [True, True, True], "partly"),  # 3/3: 0.44–1.00
     ],
 )
-def test_the_homology_rule(full, correct, verdict):
-    payload = _with_recovered(full, "torus", correct)
-    (torus,) = [c for c in rp.claims(lambda _p: payload) if "torus S¹×S¹" in c.claim]
-    assert torus.verdict == verdict
-
-
-def test_the_homology_rule_caps_a_single_seed_at_partly(full):
-    payload = _with_recovered(full, "circle", [True] * 5)
-    payload["settings"]["seeds"] = [0]
-    payload["manifolds"] = [r for r in payload["manifolds"] if r["seed"] == 0]
+def test_the_homology_rule_is_read_from_the_wilson_intervals(smoke, mmd, gan, verdict):
+    payload = _many_seeds(smoke, {("circle", "mmd"): mmd, ("circle", "gan"): gan} | _OTHERS)
     (circle,) = [c for c in rp.claims(lambda _p: payload) if "circle" in c.claim]
-    assert circle.verdict == "partly" and circle.seeds == 1
+    assert circle.verdict == verdict, circle.measured
+    assert circle.seeds == len(mmd)  # the best cell's
 
 
-def _torus3(full: dict, rec: dict[int, float], gan: dict[int, float], swing: float) -> dict:
-    """The full payload with T³ runs ending at ``rec[d]`` and ``gan[d]`` (seed s adds 0.01·s),
-    the GAN loss ``swing`` higher before the last five epochs."""
-    payload = copy.deepcopy(full)
-    for r in payload["torus3"]:
-        d, s = r["dim"], r["seed"]
-        for i, h in enumerate(r["history"]):
-            h["reconstruction"] = rec[d] + 0.01 * s
-            h["regulariser"] = gan[d] + 0.01 * s + (swing if i < len(r["history"]) - 5 else 0)
-    return payload
-
-
-TREND = {1: 0.5, 2: 0.4, 3: 0.2, 4: 0.2, 5: 0.2}, {1: 1.5, 2: 0.7, 3: 0.7, 4: 1.5, 5: 2.0}
-FLAT = {d: 0.3 for d in range(1, 6)}, {d: 0.7 for d in range(1, 6)}
+TREND = {1: 0.8, 2: 0.4, 3: 0.02, 4: 0.0199, 5: 0.0198}, {1: 0.001, 2: 0.002, 3: 0.003,
+                                                         4: 0.02, 5: 0.03}  # fmt: skip
+FLAT = {d: 0.3 for d in range(1, 6)}, {d: 0.01 for d in range(1, 6)}
 
 
 @pytest.mark.parametrize(
-    ("losses", "swing", "verdict"),
+    ("losses", "seeds", "verdict"),
     [
-        (TREND, 0.0, "reproduced"),
-        (TREND, 0.5, "partly"),  # the trends, but the GAN loss still moving
-        ((TREND[0], FLAT[1]), 0.0, "partly"),  # the reconstruction trend only
-        (FLAT, 0.0, "not reproduced"),
+        (TREND, 5, "reproduced"),
+        (TREND, 2, "partly"),  # both hold, too few seeds
+        ((TREND[0], FLAT[1]), 5, "partly"),  # the elbow only
+        ((FLAT[0], TREND[1]), 5, "partly"),  # the MMD only
+        (FLAT, 5, "not reproduced"),
     ],
 )
-def test_the_torus3_rule(full, losses, swing, verdict):
-    payload = _torus3(full, *losses, swing)
+def test_the_torus3_rule(smoke, losses, seeds, verdict):
+    payload = _torus3(smoke, *losses, seeds=seeds)
     (claim,) = [c for c in rp.claims(lambda _p: payload) if c.section == "atlas-torus3"]
     assert claim.verdict == verdict, claim.measured
+    if losses is TREND:
+        assert "elbow at d = 3" in claim.measured
+
+
+def test_a_run_is_diagnosed_by_its_first_failing_check(smoke):
+    band = smoke["controls"]["band"]
+    run = copy.deepcopy(smoke["manifolds"][0]) | {"correct": False, "entropy": 0.2}
+    for chart in run["chart_checks"]:
+        chart["contractible"] = True
+    assert rp.diagnosis(run, band) == rp.DIAGNOSES[3]
+    assert rp.diagnosis(run | {"entropy": 1.5}, band) == rp.DIAGNOSES[2]
+    run["chart_checks"][0]["contractible"] = False
+    assert rp.diagnosis(run | {"entropy": 1.5}, band) == rp.DIAGNOSES[1]
+    assert rp.diagnosis(run | {"correct": True}, band) == rp.DIAGNOSES[0]

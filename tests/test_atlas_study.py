@@ -1,4 +1,5 @@
-"""The atlas study's argument checks: bad inputs are refused, naming them, before any work."""
+"""The atlas study: argument checks (bad inputs refused, naming them, before any work), the
+order models are trained in, and the training command line (resumable, skips what is done)."""
 
 import math
 import re
@@ -11,15 +12,34 @@ from toposhape.studies.atlas import plots
 from toposhape.studies.atlas import report as rp
 from toposhape.studies.atlas import run as at
 
+TINY = {
+    "manifolds": {"circle": [4]},
+    "regularisers": ["mmd", "gan"],
+    "seeds": [0, 1],
+    "points": 200,
+    "epochs": 2,
+    "readout_points": 2000,
+    "controls": ["circle-4", "torus-1x8"],
+    "control_entropies": [0.1, 0.2, 0.4],
+    "control_points": 2000,
+    "torus3_dims": [1, 2],
+    "torus3_seeds": [0],
+    "torus3_epochs": 1,
+    "torus3_heldout": 1000,
+    "mnist_images": 200,
+    "mnist_epochs": 1,
+    "train_missing": True,
+}
+
 
 def _no_work(*_args, **_kwargs):
     raise AssertionError("the work started before the arguments were checked")
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture
 def no_work(monkeypatch):
     """A check that let a bad argument through fails fast instead of training."""
-    monkeypatch.setattr(at, "manifold_study", _no_work)  # the first step of run()
+    monkeypatch.setattr(at, "control_study", _no_work)  # the first step of run()
     monkeypatch.setattr(at, "train_atlas", _no_work)
     monkeypatch.setattr(at, "sample_manifold", _no_work)
     monkeypatch.setattr(toposhape.data, "load_images", _no_work)
@@ -59,6 +79,7 @@ FIT_BAD = [
 ]
 
 
+@pytest.mark.usefixtures("no_work")
 @pytest.mark.parametrize(("change", "error", "name"), FIT_BAD, ids=[c[2] for c in FIT_BAD])
 def test_fit_refuses_bad_arguments(tmp_path, change, error, name):
     kwargs = {"data": torch.rand(8, 3), "folder": tmp_path, **_FIT} | change
@@ -72,36 +93,23 @@ BAD_ARGUMENTS = [
     (at.get_profile, (1,), {}, TypeError, "profile"),
     (at.work_dir, ("nope",), {}, ValueError, "profile"),
     (at.work_dir, ("smoke", 3.0), {}, TypeError, "results_root"),
-    (at.manifold_study, ("klein", "gan", 0, 100, 1, "f"), {}, ValueError, "name"),
-    (at.manifold_study, ("torus3", "gan", 0, 100, 1, "f"), {}, ValueError, "name"),
-    (at.manifold_study, ("circle", "vae", 0, 100, 1, "f"), {}, ValueError, "regulariser"),
-    (at.manifold_study, ("circle", "gan", -2, 100, 1, "f"), {}, ValueError, "seed"),
-    (at.manifold_study, ("circle", "gan", 0, 0, 1, "f"), {}, ValueError, "points"),
-    (at.manifold_study, ("circle", "gan", 0, 100.0, 1, "f"), {}, TypeError, "points"),
-    (at.manifold_study, ("circle", "gan", 0, 100, 0, "f"), {}, ValueError, "epochs"),
-    (at.manifold_study, ("circle", "gan", 0, 100, 1, None), {}, TypeError, "folder"),
-    (at.torus3_study, ([], [0], 100, 1, "f"), {}, ValueError, "dims"),
-    (at.torus3_study, (3, [0], 100, 1, "f"), {}, TypeError, "dims"),
-    (at.torus3_study, ([1, 0], [0], 100, 1, "f"), {}, ValueError, "dims[1]"),
-    (at.torus3_study, ([1], [-1], 100, 1, "f"), {}, ValueError, "seeds[0]"),
-    (at.torus3_study, ([1], [1.0], 100, 1, "f"), {}, TypeError, "seeds[0]"),
-    (at.torus3_study, ([1], [0], -5, 1, "f"), {}, ValueError, "points"),
-    (at.torus3_study, ([1], [0], 100, math.inf, "f"), {}, TypeError, "epochs"),
-    (at.torus3_study, ([1], [0], 100, 1, 5), {}, TypeError, "folder"),
-    (at.mnist_study, (0, 1, 0, "f", False), {}, ValueError, "images"),
-    (at.mnist_study, (1.5, 1, 0, "f", False), {}, TypeError, "images"),
-    (at.mnist_study, (None, 0, 0, "f", False), {}, ValueError, "epochs"),
-    (at.mnist_study, (None, 1, -1, "f", False), {}, ValueError, "seed"),
-    (at.mnist_study, (None, 1, 0, "f", None), {}, TypeError, "progress"),
     (at.run, ("nope",), {}, ValueError, "profile"),
     (at.run, ("smoke",), {"seed": -1}, ValueError, "seed"),
     (at.run, ("smoke",), {"seed": math.nan}, TypeError, "seed"),
     (at.run, ("smoke",), {"results_root": 1}, TypeError, "results_root"),
     (at.run, ("smoke",), {"progress": 0}, TypeError, "progress"),
     (at.run, ("smoke",), {"log": 1}, TypeError, "log"),
+    (at.run, ("smoke",), {"train_missing": "yes"}, TypeError, "train_missing"),
+    (at.train, ("nope",), {}, ValueError, "profile"),
+    (at.train, ("smoke",), {"only": 3}, TypeError, "only"),
+    (at.train, ("smoke",), {"seed": -3}, ValueError, "seed"),
+    (at.train, ("smoke",), {"progress": None}, TypeError, "progress"),
     (plots.plot_charts, ([], "gan"), {}, TypeError, "payload"),
     (plots.plot_barcode_grid, ({"settings": {}},), {}, ValueError, "payload"),
-    (plots.plot_homology, ({"manifolds": []},), {}, ValueError, "payload"),
+    (plots.plot_rates, ({"manifolds": []},), {}, ValueError, "payload"),
+    (plots.plot_control_thresholds, ({},), {}, ValueError, "payload"),
+    (plots.plot_control_barcodes, (None,), {}, TypeError, "payload"),
+    (plots.plot_training, ({},), {}, ValueError, "payload"),
     (plots.plot_torus3_curves, ({},), {}, ValueError, "payload"),
     (plots.plot_torus3_final, ([],), {}, TypeError, "payload"),
     (plots.plot_mnist_graph, (None,), {}, TypeError, "payload"),
@@ -110,10 +118,12 @@ BAD_ARGUMENTS = [
     (rp.tables, ("payload",), {}, TypeError, "payload"),
     (rp.findings, ({"torus3": []},), {}, ValueError, "payload"),
     (rp.mnist_purity, ({},), {}, ValueError, "payload"),
+    (rp.pending_line, ({},), {}, ValueError, "payload"),
     (rp.claims, (lambda _profile: {"settings": {}},), {}, ValueError, "payload"),
 ]
 
 
+@pytest.mark.usefixtures("no_work")
 @pytest.mark.parametrize(
     ("function", "args", "kwargs", "error", "name"),
     BAD_ARGUMENTS,
@@ -122,3 +132,52 @@ BAD_ARGUMENTS = [
 def test_bad_arguments_are_refused_naming_them(function, args, kwargs, error, name):
     with _raises(error, name):
         function(*args, **kwargs)
+
+
+def test_the_full_grid_is_trained_seed_by_seed():
+    settings = at.get_profile("full")
+    jobs = at.jobs(settings)
+    names = [job.name for job in jobs]
+    assert len(names) == len(set(names)) == 160 + 25 + 1
+    nerve_cells = 2 * (1 + 1 + 3 + 3)
+    assert [job.seed for job in jobs[:nerve_cells]] == [0] * nerve_cells
+    assert names[:2] == ["circle-k4-mmd-s0", "circle-k4-gan-s0"]
+    # the first three seeds of everything (T³ included, and MNIST) before any fourth seed
+    first_fourth = next(i for i, job in enumerate(jobs) if job.seed == 3)
+    early = jobs[:first_fourth]
+    assert {(j.kind, j.seed) for j in early} == {
+        (kind, s) for kind in ("manifold", "torus3") for s in (0, 1, 2)
+    } | {("mnist", 0)}
+    assert {j.dim for j in early if j.kind == "torus3"} == {1, 2, 3, 4, 5}
+    assert sum(j.kind == "torus3" for j in jobs) == 25
+    assert {j.regulariser for j in jobs if j.kind == "torus3"} == {"mmd"}
+    assert {(j.manifold, j.charts) for j in jobs if j.kind == "manifold"} == {
+        ("circle", 4),
+        ("sphere", 6),
+        *((m, k) for m in ("torus", "rp2") for k in (9, 12, 16)),
+    }
+    assert settings["epochs"] == settings["torus3_epochs"] == 100
+    assert settings["seeds"] == list(range(10)) and settings["torus3_seeds"] == list(range(5))
+
+
+def test_train_trains_what_is_missing_and_then_nothing(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(at.PROFILES, "smoke", TINY)
+    done = at.train("smoke", only="circle-*-s0", results_root=tmp_path, progress=False)
+    assert done == ["circle-k4-mmd-s0", "circle-k4-gan-s0"]
+    folder = at.work_dir("smoke", tmp_path)
+    assert {p.name for p in folder.iterdir()} == {
+        f"circle-k4-{reg}-s0.{ext}" for reg in ("mmd", "gan") for ext in ("pt", "json")
+    }
+    assert at.train("smoke", only="circle-*-s0", results_root=tmp_path, progress=False) == []
+    # run() without training reads the finished models and names the others
+    payload = at.run("smoke", results_root=tmp_path, log=None, train_missing=False)
+    assert [r["name"] for r in payload["manifolds"]] == done
+    assert payload["pending"] == [j.name for j in at.jobs(TINY) if j.name not in done]
+    assert payload["torus3"] == [] and payload["mnist"] is None
+
+
+def test_the_command_line_reports_errors_in_one_line(capsys):
+    assert at.main(["train", "nope"]) == 2
+    assert capsys.readouterr().err.startswith("error: profile must be one of")
+    assert at.main(["status", "smoke", "--only", "mnist-*"]) == 0
+    assert capsys.readouterr().out.startswith("mnist-s0\t")

@@ -127,6 +127,9 @@ def test_ctrl_c_exits_130_with_one_line_and_cleans_up(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # as from a terminal: a shell's background job (CI, nohup ... &) would otherwise pass
+        # SIGINT on as ignored, and Python then installs no KeyboardInterrupt handler
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         deadline = time.monotonic() + 60

@@ -10,9 +10,12 @@ from torch.nn import functional as F
 
 from toposhape.atlas import AtlasCodes
 from toposhape.compression import (
+    FLOAT32_BYTES,
     AtlasStore,
+    chart_id_bytes,
     compression_table,
     dequantise,
+    embedding_bytes,
     exact_neighbours,
     faiss_baselines,
     fit_atlas_to_embedding,
@@ -177,11 +180,33 @@ def test_store_search_of_many_duplicates() -> None:
 
 @pytest.mark.parametrize(
     ("n_charts", "dim", "bits", "expected"),
-    [(15, 2, 8, 3), (15, 8, 8, 9), (256, 2, 8, 3), (300, 2, 8, 4), (15, 3, 4, 3), (15, 2, 12, 4)],
-)
+    [(15, 2, 8, 3), (15, 8, 8, 9), (256, 2, 8, 3), (300, 2, 8, 4), (15, 3, 4, 3), (15, 2, 12, 4),
+     (1, 2, 8, 2)],
+)  # fmt: skip
 def test_bytes_per_vector(n_charts: int, dim: int, bits: int, expected: int) -> None:
     store = AtlasStore(np.zeros(4, dtype=np.int64), np.full((4, dim), 0.5), bits, n_charts)
     assert store.bytes_per_vector == expected
+
+
+@given(st.integers(1, 2**20))
+def test_chart_ids_take_the_fewest_whole_bytes(charts: int) -> None:
+    needed = chart_id_bytes(charts)
+    assert 256**needed >= charts  # enough for the ids 0 .. k − 1
+    assert needed == 0 or 256 ** (needed - 1) < charts  # and no more
+
+
+def test_embedding_bytes_count_what_is_stored() -> None:
+    assert FLOAT32_BYTES == np.dtype(np.float32).itemsize
+    assert embedding_bytes("euclidean", 9) == 36
+    assert embedding_bytes("soft", 2, charts=8) == 4 * (8 + 8 * 2)
+    assert embedding_bytes("soft", 64, charts=1) == 256  # one chart: q is always 1
+    assert embedding_bytes("hard", 2, charts=8) == 1 + 8
+    assert embedding_bytes("hard", 64, charts=1) == 256  # one chart: no id
+    assert embedding_bytes("hard", 2, charts=300) == 2 + 8
+    with pytest.raises(ValueError, match=r"^charts must be 1"):
+        embedding_bytes("euclidean", 9, charts=2)
+    with pytest.raises(ValueError, match=r"^read must be one of"):
+        embedding_bytes("blog", 9)
 
 
 def test_store_rejects_bad_input() -> None:
@@ -247,12 +272,14 @@ def test_faiss_baselines_sizes_and_recall() -> None:
         rows = {row["method"]: row for row in faiss_baselines(database, queries, requested, 10)}
         assert set(rows) == {"PCA + 8-bit", "PQ"}
         assert rows["PCA + 8-bit"]["bytes_per_vector"] == requested
-        assert rows["PQ"]["bytes_per_vector"] <= requested
+        assert rows["PQ"]["bytes_per_vector"] == requested  # exactly equal bytes
         for row in rows.values():
             assert row["neighbours"].shape == (100, 10)
             assert ((row["neighbours"] >= 0) & (row["neighbours"] < 2000)).all()
             assert row["seconds_per_query"] > 0
-    assert rows["PQ"]["settings"] == "M=16, nbits=8"
+    assert rows["PQ"]["settings"] == "M=16, nbits=8"  # 16 divides D = 16: no rotation
+    five = {row["method"]: row for row in faiss_baselines(database, queries, 5, 10)}
+    assert five["PQ"]["settings"] == "M=5, nbits=8, PCA to 15"
     # m = D keeps every component: only the 8-bit rounding is lost
     assert recall_at_k(rows["PCA + 8-bit"]["neighbours"], truth) > 0.9
     assert rows["PQ"]["bytes_per_vector"] == 16
@@ -287,9 +314,29 @@ def test_compression_table_on_an_obvious_atlas() -> None:
     # 3 PCA components mostly keep the offsets between the squares, not the squares
     assert atlas["recall_at_10"] > rows["PCA + 8-bit"]["recall_at_10"]
     assert rows["PCA + 8-bit"]["bytes_per_vector"] == 3
-    assert rows["PQ"]["bytes_per_vector"] <= 3
+    assert rows["PQ"]["bytes_per_vector"] == 3
     for row in rows.values():
         assert 0.0 <= row["recall_at_10"] <= 1.0 and row["seconds_per_query"] > 0
+
+
+def test_class_recall_at_1_equals_sklearn_nearest_neighbour() -> None:
+    from sklearn.neighbors import KNeighborsClassifier
+
+    points, codes = _squares(300, seed=0)
+    queries, query_codes = _squares(20, seed=1)
+    rng = np.random.default_rng(5)
+    db_labels, query_labels = rng.integers(0, 4, len(points)), rng.integers(0, 4, len(queries))
+    rows = compression_table(points, queries, codes, query_codes, labels=(db_labels, query_labels))
+    exact = next(r for r in rows if r["method"] == "float32 (exact)")
+    oracle = KNeighborsClassifier(n_neighbors=1).fit(points, db_labels)
+    assert exact["class_recall_at_1"] == pytest.approx(oracle.score(queries, query_labels))
+    assert all(0 <= r["class_recall_at_1"] <= 1 for r in rows)
+    with pytest.raises(ValueError, match="labels must have one entry per vector"):
+        compression_table(
+            points, queries, codes, query_codes, labels=(db_labels[:-1], query_labels)
+        )
+    with pytest.raises(TypeError, match="labels must be a tuple"):
+        compression_table(points, queries, codes, query_codes, labels=[db_labels, query_labels])
 
 
 def test_compression_table_rejects_mismatched_codes() -> None:

@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 import torch
-from matplotlib.figure import Figure
-from pytorch_metric_learning.losses import NTXentLoss
+from pytorch_metric_learning.losses import NTXentLoss, SupConLoss
+from scipy.spatial.distance import cdist
 from torch.nn import functional as F
 
 import toposhape.contrastive as contrastive
@@ -21,8 +21,9 @@ from toposhape.contrastive import (
     build_simclr,
     chart_probe,
     features,
+    knn_probe,
     linear_probe,
-    plot_embedding_2d,
+    representation,
     resnet18_cifar,
     simclr_augment,
     train_contrastive,
@@ -77,6 +78,21 @@ def test_augment_batch_draws_per_image() -> None:
     x = images[:1].expand(6, -1, -1, -1)  # six copies of one image
     out = augment_batch(x, simclr_augment(16, 1), torch.Generator().manual_seed(0))
     assert len({out[i].numpy().tobytes() for i in range(6)}) == 6
+
+
+def test_augment_batch_runs_on_one_thread_and_restores_the_count(monkeypatch) -> None:
+    seen = []
+    transform = simclr_augment(8, 1)
+
+    def spy(image: torch.Tensor) -> torch.Tensor:
+        seen.append(torch.get_num_threads())
+        return transform(image)
+
+    before = torch.get_num_threads()
+    x = torch.rand(3, 1, 8, 8)
+    out = augment_batch(x, spy, torch.Generator().manual_seed(0))
+    assert seen == [1, 1, 1] and torch.get_num_threads() == before
+    torch.testing.assert_close(out, augment_batch(x, transform, torch.Generator().manual_seed(0)))
 
 
 def test_simclr_augment_settings() -> None:
@@ -203,6 +219,23 @@ def test_pml_ntxent_equals_simclr_formula(temperature: float) -> None:
     assert abs(float(ours) - float(reference)) < 1e-5
 
 
+@pytest.mark.parametrize("temperature", [0.5, 1.0])
+def test_the_trainers_supcon_loss_is_ntxent_with_its_gradient(temperature: float) -> None:
+    """With two views per label SupConLoss is NT-Xent: value and gradient equal the
+    library's NTXentLoss and the SimCLR formula (the trainer uses SupConLoss for speed)."""
+    g = torch.Generator().manual_seed(1)
+    z = torch.randn(2 * 12, 5, generator=g, requires_grad=True)
+    labels = torch.arange(12).repeat(2)
+    ours = SupConLoss(temperature=temperature)(z, labels)
+    library = NTXentLoss(temperature=temperature)(z, labels)
+    formula = _simclr_ntxent(z[:12], z[12:], temperature)
+    assert float(ours.detach()) == pytest.approx(float(library.detach()), abs=1e-5)
+    assert float(ours.detach()) == pytest.approx(float(formula.detach()), abs=1e-5)
+    (grad_ours,) = torch.autograd.grad(ours, z)
+    (grad_formula,) = torch.autograd.grad(formula, z)
+    torch.testing.assert_close(grad_ours, grad_formula, atol=1e-6, rtol=1e-4)
+
+
 # --------------------------------------------------------------------------- training
 
 
@@ -265,6 +298,40 @@ def test_train_contrastive_resume_is_exact(tmp_path, monkeypatch, kind: str) -> 
         assert torch.equal(state_a[name], state_b[name]), name
     for key in keys - {"seconds"}:
         assert [h[key] for h in history_a] == [h[key] for h in history_b], key
+
+
+def test_train_contrastive_extends_a_finished_run_exactly(tmp_path) -> None:
+    """epochs is not part of a run's identity: asking a finished checkpoint for more epochs
+    resumes it and ends with the weights of a run asked for that many from the start; asking
+    for fewer loads it as it is."""
+    images, _ = _shapes(32)
+    transform = simclr_augment(16, 1)
+    config = {"batch_size": 8, "lr": 1e-3, "seed": 5, "steps_per_epoch": 2}
+    once = _model("msimclr")
+    train_contrastive(
+        once, images, transform, ContrastiveConfig(epochs=3, **config), progress=False
+    )
+    path = tmp_path / "e.pt"
+    first = train_contrastive(
+        _model("msimclr"), images, transform, ContrastiveConfig(epochs=1, **config),
+        checkpoint=path, progress=False,
+    )  # fmt: skip
+    extended = _model("msimclr")
+    history = train_contrastive(
+        extended, images, transform, ContrastiveConfig(epochs=3, **config),
+        checkpoint=path, progress=False,
+    )  # fmt: skip
+    assert len(first) == 1 and len(history) == 3 and history[0]["loss"] == first[0]["loss"]
+    for name, value in once.state_dict().items():
+        assert torch.equal(value, extended.state_dict()[name]), name
+    loaded = _model("msimclr")
+    again = train_contrastive(
+        loaded, images, transform, ContrastiveConfig(epochs=2, **config),
+        checkpoint=path, progress=False,
+    )  # fmt: skip
+    assert again == history
+    for name, value in once.state_dict().items():
+        assert torch.equal(value, loaded.state_dict()[name]), name
 
 
 def test_train_contrastive_refuses_checkpoint_of_another_run(tmp_path) -> None:
@@ -338,6 +405,43 @@ def test_linear_probe_on_separable_features() -> None:
     assert accuracy >= 0.95
 
 
+def test_knn_probe_matches_a_brute_force_vote() -> None:
+    rng = np.random.default_rng(3)
+    x_train, y_train = rng.normal(size=(120, 3)), rng.integers(0, 4, 120)
+    x_test, y_test = rng.normal(size=(50, 3)), rng.integers(0, 4, 50)
+    for k in (1, 5, 20):
+        nearest = np.argsort(cdist(x_test, x_train), axis=1)[:, :k]
+        votes = np.array([np.bincount(y_train[row], minlength=4) for row in nearest])
+        expected = np.mean(votes.argmax(axis=1) == y_test)  # ties: the smallest class
+        assert knn_probe(x_train, y_train, x_test, y_test, neighbours=k) == pytest.approx(expected)
+    # the linear probe standardises: the scale of a feature (the chart one-hot's) is lost on it
+    scaled = x_train * [1.0, 1.0, 100.0], x_test * [1.0, 1.0, 100.0]
+    assert linear_probe(*scaled[:1], y_train, scaled[1], y_test) == pytest.approx(
+        linear_probe(x_train, y_train, x_test, y_test)
+    )
+
+
+def test_representation_keeps_charts_apart() -> None:
+    images, _ = _shapes(12)
+    simclr = _model("simclr")
+    feats = features(simclr, images)
+    assert torch.equal(representation(simclr, feats), feats["embedding"])
+    model = _model("msimclr")  # k = 3 charts, d = 2
+    feats = {
+        "chart": torch.tensor([0, 0, 1, 2]),
+        "coords": torch.tensor([[0.0, 0.0], [1.0, 1.0], [0.0, 0.0], [0.5, 0.5]]),
+    }
+    rep = representation(model, feats)
+    assert rep.shape == (4, 3 + 2)
+    torch.testing.assert_close(rep[:, 3:], feats["coords"])
+    torch.testing.assert_close(rep[:, :3].argmax(dim=1), feats["chart"])
+    distances = torch.cdist(rep, rep)
+    # the two farthest points of chart 0 (a diagonal of [0,1]^2) are closer than any two
+    # points of different charts, even two at the same coordinates
+    assert distances[0, 1] == pytest.approx(math.sqrt(2))
+    assert distances[0, 1] < min(distances[0, 2], distances[0, 3], distances[2, 3])
+
+
 def _charted(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Three charts; in chart j the class is j or j + 3, split by the first coordinate."""
     rng = np.random.default_rng(seed)
@@ -404,21 +508,6 @@ def test_probes_reject_bad_input() -> None:
     chart, coords, labels = _charted(20, 0)
     with pytest.raises(ValueError, match="train_chart"):
         chart_probe(chart, coords, labels, chart, coords, labels, charts=2)
-
-
-def test_plot_embedding_2d() -> None:
-    chart, coords, labels = _charted(60, 0)
-    ax = plot_embedding_2d(coords, labels)
-    assert len(ax.collections) == len(np.unique(labels))
-    fig = plot_embedding_2d(torch.tensor(coords), torch.tensor(labels), charts=chart)
-    assert isinstance(fig, Figure)
-    visible = [panel for panel in fig.axes if panel.axison]
-    assert len(visible) == 3
-    assert visible[0].get_xlim() == (0.0, 1.0)
-    with pytest.raises(ValueError, match="coords"):
-        plot_embedding_2d(np.zeros((5, 3)), np.zeros(5))
-    with pytest.raises(ValueError, match="ax"):
-        plot_embedding_2d(coords, labels, charts=chart, ax=ax)
 
 
 # --------------------------------------------------------------------------- bad input
@@ -549,11 +638,15 @@ _CHART = np.arange(20) % 3
          r"^charts must be an int >= 1"),
         (lambda: chart_probe(_CHART, _X, _Y, _CHART, _X, _Y, charts=3.0), TypeError,
          r"^charts must be an int"),
-        (lambda: plot_embedding_2d(_X[:, :2].tolist(), _Y), TypeError, r"^coords must be a Tensor"),
-        (lambda: plot_embedding_2d(_X[:, :2], _Y * 1.0), TypeError, r"^labels must hold integers"),
-        (lambda: plot_embedding_2d(_X[:, :2], _Y, ax="axes"), TypeError, r"^ax must be a"),
-        (lambda: plot_embedding_2d(_X[:, :2], _Y, charts=_CHART * 1.0), TypeError,
-         r"^charts must hold integers"),
+        (lambda: knn_probe(_X, _Y, _X, _Y, neighbours=0), ValueError, r"^neighbours must be"),
+        (lambda: knn_probe(_X, _Y, _X, _Y, neighbours=len(_X) + 1), ValueError,
+         r"^neighbours must be"),
+        (lambda: knn_probe(_X, _Y[:-1], _X, _Y), ValueError, r"^these must have the same length"),
+        (lambda: knn_probe(_X, _Y, _X[:, :1], _Y), ValueError, r"^train_feats and test_feats"),
+        (lambda: representation(torch.nn.Linear(2, 2), {}), TypeError, r"^model must be a"),
+        (lambda: representation(_model("simclr"), {}), TypeError, r"^feats\['embedding'\]"),
+        (lambda: representation(_model("msimclr"), {"chart": torch.zeros(3, dtype=torch.long)}),
+         TypeError, r"^feats\['coords'\]"),
     ],
 )  # fmt: skip
 def test_every_argument_is_checked(call, error: type, match: str) -> None:

@@ -1,43 +1,256 @@
-"""The MSimCLR chapter: its model grid, the collapsed-head diagnostic, its report (tables,
-figures, findings) and its scorecard claims."""
+"""The MSimCLR chapter: its grid and priority order, the convergence criterion, resumable and
+extendable training, the probes and floors, the noise rule, the report and the claims."""
 
 import json
 import math
+import os
 import re
+import statistics
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pytorch_metric_learning.losses import NTXentLoss
 
-from toposhape.contrastive import SimCLRModel, SmallConvNet, build_simclr
-from toposhape.results import load_results
+from toposhape.contrastive import (
+    ContrastiveConfig,
+    SimCLRModel,
+    SmallConvNet,
+    build_simclr,
+    features,
+    knn_probe,
+    linear_probe,
+    representation,
+    simclr_augment,
+    train_contrastive,
+)
 from toposhape.studies import scorecard, style
-from toposhape.studies.msimclr import report
+from toposhape.studies.msimclr import compare, evaluate, report, schedule
+from toposhape.studies.msimclr import figures as draw
 from toposhape.studies.msimclr import run as ms
+from toposhape.training import read_checkpoint
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "book" / "msimclr.ipynb"
 
+# --------------------------------------------------------------------------- the grid
 
-def test_model_keys_cover_the_grid_and_the_wide_head() -> None:
+
+def test_the_full_grid_is_the_issues_and_trains_in_priority_order() -> None:
     settings = ms.get_profile("full")
-    keys = ms.model_keys(settings)
-    names = [key for key, *_ in keys]
-    assert len(names) == len(set(names))
-    dims, charts = settings["dims"], settings["charts"]
-    assert len(keys) == len(dims) * (1 + len(charts)) + len(settings["wide_head_dims"])
-    assert ("simclr-h64-d2", 0, 2, 64) in keys
-    assert all(hidden is None for key, _, _, hidden in keys if not key.startswith("simclr-h"))
+    plan = schedule.training_plan(settings)
+    names = [spec.name for spec in plan]
+    assert len(names) == len(set(names)) == 2 * 2 * 5 * 3  # datasets × d × models × seeds
+    assert names[:8] == [
+        "mnist-simclr-d2-s0", "mnist-msimclr-k1-d2-s0", "mnist-msimclr-k4-d2-s0",
+        "mnist-msimclr-k8-d2-s0", "fashion-mnist-simclr-d2-s0", "fashion-mnist-msimclr-k1-d2-s0",
+        "fashion-mnist-msimclr-k4-d2-s0", "fashion-mnist-msimclr-k8-d2-s0",
+    ]  # fmt: skip
+    assert names[8:16] == [n.replace("d2", "d8") for n in names[:8]]
+    assert names[16:20] == [
+        "mnist-simclr-h64-d2-s0", "fashion-mnist-simclr-h64-d2-s0",
+        "mnist-simclr-h64-d8-s0", "fashion-mnist-simclr-h64-d8-s0",
+    ]  # fmt: skip
+    assert [spec.seed for spec in plan] == [0] * 20 + [1] * 20 + [2] * 20
+    assert names[20:40] == [n.replace("-s0", "-s1") for n in names[:20]]
+    wide = [spec for spec in plan if spec.hidden is not None]
+    assert {spec.hidden for spec in wide} == {64} and all(s.charts == 0 for s in wide)
+    cifar = [spec.name for spec in schedule.training_plan(ms.get_profile("cifar10"))]
+    assert cifar[:4] == [
+        "cifar10-simclr-d2-s0", "cifar10-msimclr-k1-d2-s0", "cifar10-msimclr-k8-d2-s0",
+        "cifar10-simclr-h64-d2-s0",
+    ]  # fmt: skip
+    assert len(cifar) == 12
+    assert "cifar" not in ms.PROFILES  # the GPU-only profile is gone
 
 
-def test_wide_head_width_and_bad_width() -> None:
-    model = build_simclr("tiny", 1, 16, dim=2, seed=0, hidden=64)
-    assert model.head[0].weight.shape == (64, 2) and model.config["hidden"] == 64
-    assert "hidden" not in build_simclr("tiny", 1, 16, dim=2, seed=0).config
-    with pytest.raises(ValueError, match="hidden"):
-        SimCLRModel(SmallConvNet(1, 16), dim=2, hidden=0)
+def test_step_schedules_of_the_profiles() -> None:
+    assert schedule.step_schedule(ms.get_profile("full")) == [3000, 4000, 5000, 6000]
+    assert schedule.step_schedule(ms.get_profile("cifar10")) == [3000]
+    assert schedule.step_schedule(ms.get_profile("smoke")) == [4, 6]
+    assert schedule.next_steps(0, ms.get_profile("full")) == 3000
+    assert schedule.next_steps(3500, ms.get_profile("full")) == 4000
+    with pytest.raises(ValueError, match="done_steps"):
+        schedule.next_steps(6000, ms.get_profile("full"))
+
+
+# --------------------------------------------------------------------------- the criterion
+
+
+def _oracle(losses: list[float], settings: dict) -> dict | None:
+    """The criterion written out with numpy: stop at the first scheduled count whose last
+    10 % of blocks improved on the 10 % before by at most the threshold, or at the cap."""
+    block, arr = settings["block_steps"], np.asarray(losses, dtype=float)
+    for total in range(settings["min_steps"], settings["max_steps"] + 1, settings["extend_steps"]):
+        n = total // block
+        if len(arr) < n:
+            return None
+        w = max(1, int(np.floor(settings["flat_window"] * n + 0.5)))
+        last, prev = arr[n - w : n].mean(), arr[max(0, n - 2 * w) : n - w].mean()
+        improvement = (prev - last) / abs(prev)
+        if improvement <= settings["flat_threshold"] or total == settings["max_steps"]:
+            return {"steps": total, "converged": bool(improvement <= settings["flat_threshold"])}
+    return None
+
+
+_SMALL = {
+    "block_steps": 10,
+    "min_steps": 50,
+    "extend_steps": 50,
+    "max_steps": 250,
+    "flat_window": 0.1,
+    "flat_threshold": 0.005,
+}  # windows of 0.5 → 1, 1.5 → 2, 2.5 → 3 blocks
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(0.5, 10.0), min_size=0, max_size=30))
+def test_stop_point_matches_a_numpy_oracle(losses: list[float]) -> None:
+    found, expected = schedule.stop_point(losses, _SMALL), _oracle(losses, _SMALL)
+    if expected is None:
+        assert found is None
+    else:
+        assert {k: found[k] for k in expected} == expected
+        assert found["capped"] is not found["converged"]
+
+
+def test_stop_point_on_flat_falling_and_short_curves() -> None:
+    settings = ms.get_profile("full")  # blocks of 100 steps, windows of 3 to 6 blocks
+    flat = [5.0] * 30
+    stop = schedule.stop_point(flat, settings)
+    assert stop["steps"] == 3000 and stop["converged"] and not stop["capped"]
+    assert schedule.stop_point(flat[:29], settings) is None
+    falling = list(5.0 * 0.99 ** np.arange(60))  # 1 % per block: never flat
+    assert schedule.stop_point(falling[:30], settings) is None  # asks for 4000
+    stop = schedule.stop_point(falling, settings)
+    assert stop["steps"] == 6000 and stop["capped"] and not stop["converged"]
+    # windows at 3000 steps: blocks 24-26 vs 27-29
+    expected = (np.mean(falling[24:27]) - np.mean(falling[27:30])) / np.mean(falling[24:27])
+    tail = falling[:30] + [falling[29]] * 10  # flat from block 30 on: stops at 4000
+    stop = schedule.stop_point(tail, settings)
+    assert stop["steps"] == 4000 and stop["converged"]
+    assert schedule._flatness(falling, 30, 0.1)["relative_improvement"] == pytest.approx(expected)
+
+
+# --------------------------------------------------------------------------- training
+
+
+_TOY = ms.get_profile("smoke") | {
+    "backbone": "tiny", "batch_size": 8, "block_steps": 2, "min_steps": 4, "extend_steps": 2,
+    "max_steps": 8, "seeds": [0],
+}  # fmt: skip
+
+
+def _toy_images(n: int = 32) -> torch.Tensor:
+    return torch.rand(n, 1, 12, 12, generator=torch.Generator().manual_seed(0))
+
+
+def _never_flat(monkeypatch) -> None:
+    monkeypatch.setattr(
+        schedule,
+        "_flatness",
+        lambda *_: {"last_mean": 1.0, "previous_mean": 2.0, "relative_improvement": 0.5},
+    )
+
+
+def test_fit_extends_until_the_cap_and_equals_one_uninterrupted_run(tmp_path, monkeypatch) -> None:
+    _never_flat(monkeypatch)
+    spec = schedule.ModelSpec("mnist", "msimclr-k2-d2", 2, 2, None, 0)
+    images = _toy_images()
+    assert ms.fit(spec, _TOY, images, tmp_path, train=False) is None
+    fitted = ms.fit(spec, _TOY, images, tmp_path, train=True)
+    assert fitted.criterion["steps"] == 8 and fitted.criterion["capped"]
+    assert len(fitted.history) == 4 and not fitted.model.training
+    # the same model trained for 8 steps in one call (4 blocks of 2)
+    config = ContrastiveConfig(epochs=4, steps_per_epoch=2, batch_size=8, lr=_TOY["lr"],
+                                  temperature=_TOY["temperature"], seed=0)  # fmt: skip
+    once = ms._build(spec, _TOY, images)
+    history = train_contrastive(once, images, simclr_augment(12, 1), config, progress=False)
+    assert [h["loss"] for h in history] == [h["loss"] for h in fitted.history]
+    for name, value in once.state_dict().items():
+        assert torch.equal(value, fitted.model.state_dict()[name]), name
+    # finished: loaded, not trained again, also with train=False
+    again = ms.fit(spec, _TOY, images, tmp_path, train=False)
+    assert again.history == fitted.history and again.criterion == fitted.criterion
+    assert ms.model_status(spec, _TOY, tmp_path) == "finished"
+
+
+def test_fit_stops_at_the_minimum_when_flat_and_refuses_an_overlong_checkpoint(tmp_path) -> None:
+    spec = schedule.ModelSpec("mnist", "simclr-d2", 0, 2, None, 0)
+    flat = _TOY | {"flat_threshold": 100.0}  # any improvement counts as flat
+    fitted = ms.fit(spec, flat, _toy_images(), tmp_path, train=True)
+    assert fitted.criterion["steps"] == 4 and fitted.criterion["converged"]
+    assert len(read_checkpoint(tmp_path / f"{spec.name}.pt").history) == 2
+    shorter = flat | {"min_steps": 2, "max_steps": 2}
+    with pytest.raises(ValueError, match="past the 2 at which"):
+        ms.fit(spec, shorter, _toy_images(), tmp_path, train=False)
+
+
+def test_an_interrupted_model_is_started_not_finished(tmp_path, monkeypatch) -> None:
+    _never_flat(monkeypatch)
+    spec = schedule.ModelSpec("mnist", "simclr-d2", 0, 2, None, 0)
+    assert ms.model_status(spec, _TOY, tmp_path) == "missing"
+    config = ContrastiveConfig(epochs=3, steps_per_epoch=2, batch_size=8, lr=_TOY["lr"],
+                                  temperature=_TOY["temperature"], seed=0)  # fmt: skip
+    images = _toy_images()
+    train_contrastive(ms._build(spec, _TOY, images), images, simclr_augment(12, 1), config,
+                         checkpoint=tmp_path / f"{spec.name}.pt", progress=False)  # fmt: skip
+    assert ms.model_status(spec, _TOY, tmp_path) == "6 steps"
+    assert ms.fit(spec, _TOY, images, tmp_path, train=False) is None
+    assert ms.fit(spec, _TOY, images, tmp_path, train=True).criterion["steps"] == 8
+
+
+def _fake_data(n_train: int = 48, n_test: int = 40) -> ms.Data:
+    g = torch.Generator().manual_seed(1)
+    record = {"label": "MNIST x: fake", "images": 0, "of": 0, "fingerprint": "f", "layout": "-",
+              "source": None}  # fmt: skip
+    return ms.Data(
+        torch.rand(n_train, 1, 12, 12, generator=g), torch.arange(n_train) % 4,
+        torch.rand(n_test, 1, 12, 12, generator=g), torch.arange(n_test) % 4,
+        {"train": record | {"images": n_train, "of": n_train, "fingerprint": "a"},
+         "test": record | {"images": n_test, "of": n_test, "fingerprint": "b"}},
+    )  # fmt: skip
+
+
+def test_train_runs_the_plan_once_and_locks_skip_models_of_running_processes(
+    tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setitem(ms.PROFILES, "smoke", _TOY | {"flat_threshold": 100.0})
+    monkeypatch.setattr(ms, "load_data", lambda *_: _fake_data())
+    plan = [spec.name for spec in schedule.training_plan(ms.get_profile("smoke"))]
+    folder = ms.work_dir("smoke", tmp_path)
+    folder.mkdir(parents=True)
+    (folder / f"{plan[1]}.lock").write_text("1")  # process 1 runs: that model is skipped
+    (folder / f"{plan[2]}.lock").write_text(str(2**22 + 12345))  # no such process: stale
+    lines = []
+    trained = ms.train("smoke", results_root=tmp_path, progress=False, log=lines.append)
+    assert trained == [plan[0], *plan[2:]]
+    assert "another process is training it" in lines[1]
+    assert not (folder / f"{plan[2]}.lock").exists()
+    (folder / f"{plan[1]}.lock").unlink()
+    assert ms.train("smoke", only="*-simclr-d2-*", results_root=tmp_path, log=None) == []
+    assert ms.train("smoke", results_root=tmp_path, log=None, progress=False) == [plan[1]]
+    with pytest.raises(ValueError, match=r"^only='nothing' matches no model"):
+        ms.train("smoke", only="nothing", results_root=tmp_path)
+
+
+def test_the_command_line_lists_the_plan() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "toposhape.studies.msimclr.run", "train", "cifar10", "--list",
+         "--only", "*-s2"],
+        capture_output=True, text=True, check=True, env=os.environ | {"PYTHONPATH": os.getcwd()},
+        cwd=Path(__file__).resolve().parents[1],
+    )  # fmt: skip
+    assert out.stdout.splitlines()[0].startswith("cifar10-simclr-d2-s2: ")
+    assert len(out.stdout.splitlines()) == 4
+
+
+# --------------------------------------------------------------------------- evaluation
 
 
 def test_a_head_with_one_unit_alive_has_collapsed() -> None:
@@ -46,7 +259,7 @@ def test_a_head_with_one_unit_alive_has_collapsed() -> None:
     with torch.no_grad():
         model.head[0].weight.copy_(torch.tensor([[1.0, 0.0], [-1.0, 0.0]]))
     emb[:, 0] = emb[:, 0].abs() + 0.1  # unit 1 is positive, unit 2 negative on every point
-    assert ms.alive_units(model, emb) == 1
+    assert evaluate.alive_units(model, emb) == 1
     projections = model.head(emb).requires_grad_(True)
     labels = torch.arange(32).repeat(2)
     loss = NTXentLoss(temperature=0.5)(projections, labels)
@@ -54,179 +267,260 @@ def test_a_head_with_one_unit_alive_has_collapsed() -> None:
     (grad,) = torch.autograd.grad(loss, projections)
     assert grad.abs().max() < 1e-5, "a collapsed head passes no gradient back"
     emb[:5, 0] = -emb[:5, 0]  # unit 2 now fires on five points
-    assert ms.alive_units(model, emb) == 2
+    assert evaluate.alive_units(model, emb) == 2
 
 
-def _payload(acc: dict[str, float], settings: dict | None = None) -> dict:
-    """A complete payload of ``settings`` (smoke's with k ∈ {1, 2, 4} by default), every
-    model at accuracy ``acc[key]`` (0.5 where absent), without training anything."""
-    settings = settings or ms.get_profile("smoke") | {"dims": [2], "charts": [1, 2, 4]}
+def _low_rank_images(n: int, seed: int) -> tuple[torch.Tensor, np.ndarray]:
+    """n images (n, 1, 12, 12) near a 3-dim subspace, the class shifting one direction."""
+    basis = np.random.default_rng(0).normal(size=(3, 144))
+    rng = np.random.default_rng(seed + 1)
+    y = rng.integers(0, 3, n)
+    x = (rng.normal(size=(n, 3)) + 3 * np.eye(3)[y]) @ basis / 40 + 0.5
+    return torch.tensor(x, dtype=torch.float32).reshape(n, 1, 12, 12).clamp(0, 1), y
+
+
+def test_the_pca_floor_is_the_probes_on_the_principal_components() -> None:
+    (xa, ya), (xb, yb) = _low_rank_images(300, 0), _low_rank_images(100, 1)
+    data = ms.Data(xa, torch.tensor(ya), xb, torch.tensor(yb), {})
+    flat = xa.flatten(1).double().numpy()
+    mean = flat.mean(axis=0)
+    _, _, vt = np.linalg.svd(flat - mean, full_matrices=False)  # the oracle: exact SVD
+    train, test = (flat - mean) @ vt[:2].T, (xb.flatten(1).double().numpy() - mean) @ vt[:2].T
+    found = evaluate.pca_floor(data, 2, neighbours=5)
+    assert found["linear"] == pytest.approx(linear_probe(train, ya, test, yb), abs=0.02)
+    assert found["knn"] == pytest.approx(knn_probe(train, ya, test, yb, 5), abs=0.02)
+
+
+def test_evaluate_dataset_scores_models_and_floors_with_the_same_probes(tmp_path) -> None:
+    settings = _TOY | {"flat_threshold": 100.0, "plot_points": 7, "knn": 3, "init_seeds": 2}
+    data = _fake_data()
+    fitted = {}
+    for key, k, d, hidden in schedule.model_keys(settings):
+        spec = schedule.ModelSpec("mnist", key, k, d, hidden, 0)
+        fitted[spec] = ms.fit(spec, settings, data.train_x, tmp_path, train=True)
+    entry = evaluate.evaluate_dataset("mnist", settings, data, fitted, tmp_path)
+    assert set(entry["models"]) == {key for key, *_ in schedule.model_keys(settings)}
+    for model in entry["models"].values():
+        run = model["seeds"]["0"]
+        assert 0 <= run["linear"] <= 1 and 0 <= run["knn"] <= 1
+        assert len(run["points"]) == 7 and run["criterion"]["steps"] == 4
+        assert ("alive_units" in run) == (model["charts"] == 0)
+        if model["charts"]:
+            assert sum(run["test_counts"]) == 40 and len(run["point_charts"]) == 7
+    # an oracle for one model: the probes on its representation computed here
+    spec = next(s for s in fitted if s.key == "msimclr-k2-d2")
+    model = fitted[spec].model
+    rep = [representation(model, features(model, x)) for x in (data.train_x, data.test_x)]
+    run = entry["models"]["msimclr-k2-d2"]["seeds"]["0"]
+    assert run["knn"] == knn_probe(rep[0], data.train_y, rep[1], data.test_y, 3)
+    assert run["linear"] == linear_probe(rep[0], data.train_y, rep[1], data.test_y, 0)
+    assert set(entry["floors"]["random"]["d2"]) == {"0"} and "knn" in entry["floors"]["pca"]["d2"]
+    assert entry["labels"] == data.test_y[:7].tolist()
+    # a second call reads the cache: same numbers, nothing recomputed
+    cached = evaluate.evaluate_dataset("mnist", settings, data, fitted, tmp_path)
+    assert json.dumps(cached, sort_keys=True) == json.dumps(entry, sort_keys=True)
+
+
+# --------------------------------------------------------------------------- the noise rule
+
+
+def test_the_noise_rule_against_statistics() -> None:
+    a, b = [60.0, 61.0, 62.5], [55.0, 56.0, 58.0]
+    pooled = math.sqrt((statistics.stdev(a) ** 2 + statistics.stdev(b) ** 2) / 2)
+    found = compare.compare(a, b)
+    assert found.diff == pytest.approx(statistics.mean(a) - statistics.mean(b))
+    assert found.margin == pytest.approx(max(2 * pooled, 1.0))
+    assert found.outcome == "wins" and found.seeds == 3
+    assert compare.compare(b, a).outcome == "loses"
+    assert compare.compare([50.0], [50.9]).outcome == "within noise"  # the 1-point floor
+    assert compare.compare([52.0], [50.9]).outcome == "wins"
+    assert compare.compare([60, 70, 50], [55, 56, 57]).outcome == "within noise"  # wide seeds
+    with pytest.raises(ValueError, match="values must not be empty"):
+        compare.compare([], [1.0])
+
+
+# --------------------------------------------------------------------------- report
+
+
+def _payload(acc: dict, settings: dict | None = None, seeds: int = 3, capped: bool = False,
+             untrained: tuple = ()) -> dict:  # fmt: skip
+    """A payload of ``settings`` (full's by default) whose models have linear and k-NN
+    accuracy ``acc.get(key, 50)`` % ± 0.3 over ``seeds`` seeds, without training anything;
+    the models named in ``untrained`` are missing."""
+    settings = settings or ms.get_profile("full")
+    seed_ids = settings["seeds"][:seeds]
+    n = 40
     rng = np.random.default_rng(0)
-    n = 60
-    models = {}
-    for key, k, d, hidden in ms.model_keys(settings):
-        models[key] = {
-            "accuracy": acc.get(key, 0.5), "charts": k, "dim": d, "hidden": hidden,
-            "history": [{"ntxent": 4.0, "loss": 4.0, "seconds": 30.0}] * 2,
-            "alive_units": 1 if k == 0 else None, "test_counts": [5] * k,
+    datasets, missing = {}, []
+    for dataset in settings["datasets"]:
+        models = {}
+        for key, k, d, hidden in schedule.model_keys(settings):
+            runs = {}
+            for i, seed in enumerate(seed_ids):
+                if key in untrained:
+                    missing.append(f"{dataset}-{key}-s{seed}")
+                    continue
+                value = (acc.get(key, 50.0) + 0.3 * (i - 1)) / 100
+                steps = settings["max_steps"] if capped else settings["min_steps"]
+                blocks = steps // settings["block_steps"]
+                run = {"linear": value, "knn": value, "criterion": {
+                    "steps": steps, "capped": capped, "converged": not capped,
+                    "relative_improvement": 0.001, "threshold": 0.005,
+                    "last_mean": 4.0, "previous_mean": 4.0},
+                    "history": [{"loss": 4.0, "ntxent": 4.0, "seconds": 1.0}] * blocks}  # fmt: skip
+                if k:
+                    run |= {"chart_probe": value, "test_counts": [n // k] * k}
+                else:
+                    run["alive_units"] = 1
+                if d == 2 and seed == settings["seeds"][0]:
+                    run["points"] = rng.random((n, 2)).tolist()
+                    if k:
+                        run["point_charts"] = (np.arange(n) % k).tolist()
+                runs[str(seed)] = run
+            models[key] = {"charts": k, "dim": d, "hidden": hidden, "seeds": runs}
+        record = {"label": "MNIST train: 60000 IDX", "images": 60000, "of": 60000}
+        datasets[dataset] = {
+            "train": record, "test": record | {"label": "MNIST test: 10000 IDX"},
+            "models": models,
+            "floors": {"pca": {f"d{d}": {"linear": 0.4, "knn": 0.45} for d in settings["dims"]},
+                       "random": {f"d{d}": {str(s): {"linear": 0.2, "knn": 0.2} for s in seed_ids}
+                                  for d in settings["dims"]}},
+            "labels": (np.arange(n) % 10).tolist(),
+            "collapsed_at_init": {f"d{d}": 0.5 for d in settings["dims"]},
         }  # fmt: skip
-        if d == 2:
-            models[key]["points"] = rng.random((n, 2)).tolist()
-            if k:
-                models[key]["point_charts"] = (np.arange(n) % k).tolist()
-    entry = {
-        "models": models, "labels": (np.arange(n) % 10).tolist(),
-        "collapsed_at_init": {f"d{d}": 0.5 for d in settings["dims"]},
-        "train_images": 10240, "test_images": 5 * 4,
-    }  # fmt: skip
-    datasets = dict.fromkeys(settings["datasets"], entry)
-    return {"profile": "x", "settings": settings, "datasets": datasets,
-            "timings_s": dict.fromkeys(datasets, 60.0)}  # fmt: skip
+    for spec in schedule.training_plan(settings):
+        if spec.seed not in seed_ids:
+            missing.append(spec.name)
+    return {"profile": "x", "settings": settings, "datasets": datasets, "missing": missing,
+            "timings_s": {}}  # fmt: skip
 
 
-def test_findings_answer_each_claim_from_the_numbers() -> None:
-    acc = {"simclr-d2": 0.5, "simclr-h64-d2": 0.7, "msimclr-k1-d2": 0.6,
-           "msimclr-k2-d2": 0.55, "msimclr-k4-d2": 0.45}  # fmt: skip
-    lines = report.findings(_payload(acc))
-    assert "**no** for every k, **yes** for the best k (k = 2: 55.00 vs 50.00 %" in lines[0]
-    assert "helps SimCLR: **yes** (60.00 vs 50.00 %" in lines[1]
-    assert "width 64: **no** (60.00 vs 70.00 %)" in lines[2]
+def _claims(full: dict | None = None, cifar: dict | None = None) -> list[scorecard.Claim]:
+    return report.claims(lambda p: {"full": full, "cifar10": cifar}[p])
 
 
-def test_tables_are_data_frames_of_the_numbers() -> None:
-    acc = {"simclr-d2": 0.5, "simclr-h64-d2": 0.7, "msimclr-k1-d2": 0.6,
-           "msimclr-k2-d2": 0.55, "msimclr-k4-d2": 0.45}  # fmt: skip
-    tables = report.tables(_payload(acc))
+_WIN = {"msimclr-k8-d2": 60.0, "msimclr-k8-d8": 60.0, "msimclr-k1-d2": 62.0}
+
+
+def test_low_d_claim_needs_wins_under_both_probes_at_every_d_with_three_converged_seeds() -> None:
+    assert _claims(_payload(_WIN))[0].verdict == "reproduced"
+    assert _claims(_payload(_WIN, capped=True))[0].verdict == "partly"
+    assert _claims(_payload(_WIN, seeds=1))[0].verdict == "partly"
+    only_d2 = _payload({"msimclr-k8-d2": 60.0})
+    assert _claims(only_d2)[0].verdict == "partly"
+    # the better SimCLR is the wide head: as good as the best atlas -> within noise
+    assert (
+        _claims(_payload(_WIN | {"simclr-h64-d2": 60.0, "simclr-h64-d8": 60.0}))[0].verdict
+        == "not reproduced"
+    )
+    # 1.5 points ahead with tiny seed spread: a win only because it exceeds the 1-point floor
+    assert _claims(_payload({"msimclr-k4-d2": 51.5, "msimclr-k4-d8": 51.5}))[0].verdict == (
+        "reproduced"
+    )
+    claim = _claims(_payload(_WIN))[0]
+    assert "d = 2: MSimCLR, k = 8 − SimCLR +10.0 linear, +10.0 k-NN" in claim.measured
+    assert claim.seeds == 3 and "6.4–6.4" not in claim.budget and "6.4 %" in claim.budget
+
+
+def test_mmd_claim_needs_a_drastic_win_over_both_heads() -> None:
+    def mmd(acc: dict, **kwargs) -> str:
+        return _claims(_payload(acc, **kwargs))[3].verdict
+
+    assert mmd({"msimclr-k1-d2": 60.0}) == "reproduced"
+    assert mmd({"msimclr-k1-d2": 53.0}) == "partly"  # wins, but by under 5 points
+    assert mmd({"msimclr-k1-d2": 60.0, "simclr-h64-d2": 59.0}) == "not reproduced"
+    assert mmd({"msimclr-k1-d2": 60.0}, untrained=("simclr-h64-d2",)) == "partly"
+    assert mmd({"msimclr-k1-d2": 60.0}, untrained=("simclr-d2",)) == "not run yet"
+
+
+def test_claims_without_results_are_not_run_yet() -> None:
+    found = _claims()
+    assert [c.verdict for c in found] == ["not run yet"] * 5
+    assert all(c.measured == "–" and c.seeds == 0 for c in found)
+    empty = _claims(ms.empty_payload("full"), ms.empty_payload("cifar10"))
+    assert [c.verdict for c in empty] == ["not run yet"] * 5
+    cifar = _claims(cifar=_payload(_WIN, ms.get_profile("cifar10")))
+    assert [c.verdict for c in cifar] == ["not run yet"] * 2 + ["reproduced"] + [
+        "not run yet", "reproduced"]  # fmt: skip
+    assert cifar[2].section == cifar[4].section == "msimclr-cifar"
+    assert "390,625 steps" in cifar[2].reference and "0.77 %" in cifar[2].budget
+
+
+def test_findings_tables_and_missing_come_from_the_payload() -> None:
+    payload = _payload(_WIN, untrained=("simclr-h64-d8",))
+    lines = report.findings(payload)
+    assert "MNIST, d = 2: MSimCLR beats SimCLR under both probes: **yes**" in lines[0]
+    assert any("beats SimCLR, width-64 head: **yes**, drastically (> 5 points): **yes**" in line
+               for line in lines)  # fmt: skip
+    assert any("principal components of the pixels, linear probe: +22.0 points" in line
+               for line in lines)  # fmt: skip
+    tables = report.tables(payload)
     assert all(isinstance(t, pd.DataFrame) for t in tables.values())
-    row = tables["accuracy"].iloc[0].to_dict()
-    assert row.pop("dataset") == "MNIST"
-    assert row == pytest.approx({
-        "d": 2, "SimCLR": 50.0, "SimCLR, head width 64": 70.0, "MSimCLR k = 1": 60.0,
-        "MSimCLR k = 2": 55.0, "MSimCLR k = 4": 45.0, "best MSimCLR (k > 1) − better SimCLR": -15.0,
-    })  # fmt: skip
-    collapse = tables["collapse"]
-    assert collapse["units alive after training"].tolist() == ["1 / 2", "1 / 64"]
-    fresh = collapse["fresh heads collapsed (of 4 seeds)"]
-    assert fresh.iloc[0] == 2 and pd.isna(fresh.iloc[1])
-    charts = tables["charts"]
-    assert charts["k"].tolist() == [2, 4]
-    assert charts["largest chart's share (%)"].tolist() == [50.0, 25.0]
-    assert charts["uniform share (%)"].tolist() == [50.0, 25.0]
-    assert all("|" not in str(cell) for t in tables.values() for cell in t.to_numpy().ravel())
+    acc = tables["accuracy"]
+    row = acc[(acc["dataset"] == "MNIST") & (acc["d"] == 2)
+              & (acc["representation"] == "MSimCLR, k = 8")].iloc[0]  # fmt: skip
+    assert row["linear probe (%)"] == "60.0 ± 0.3" and row["stopped by"] == "3 criterion, 0 cap"
+    assert set(acc["representation"]) >= {"PCA of the pixels", "untrained network"}
+    outcomes = tables["comparisons"]["outcome"]
+    assert "A wins" in set(outcomes) and "not trained" not in set(outcomes)
+    assert tables["collapse"]["units alive after training, per seed"].iloc[0] == "1, 1, 1 of 2"
+    assert tables["charts"]["uniform share (%)"].tolist() == [25.0, 12.5] * 4
+    text = report.missing(payload)
+    assert text.startswith("**6 of the 60 models")
+    assert "seed 0: `mnist-simclr-h64-d8`, `fashion-mnist-simclr-h64-d8`" in text
+    assert report.missing(_payload({})) == "All 60 models of the profile are trained and evaluated."
+    assert "3000 steps of batch 128 (6.4 % of the reference's 46,875 steps)" in report.setup(
+        payload
+    )
 
 
-@pytest.mark.parametrize("profile", ["smoke", "full"])
-def test_every_figure_is_drawn_at_page_width_with_legible_text(profile) -> None:
-    payload = _payload({}, ms.get_profile(profile))
+@pytest.mark.parametrize("profile", ["smoke", "full", "cifar10"])
+@pytest.mark.parametrize("trained", [True, False])
+def test_every_figure_is_drawn_at_page_width_whatever_is_trained(profile, trained) -> None:
+    settings = ms.get_profile(profile)
+    payload = _payload(_WIN, settings, seeds=2) if trained else ms.empty_payload(profile)
     figures = report.figures(payload)
-    embeddings = [f"embedding-{d}" for d in payload["settings"]["datasets"]]
-    assert list(figures) == ["accuracy", "chart-use", *embeddings]
+    embeddings = [f"embedding-{d}" for d in settings["datasets"]]
+    assert list(figures) == ["accuracy", "curves", "chart-use", *embeddings]
     for key, fig in figures.items():
         style.check_figure(fig, key)
         assert fig.get_size_inches()[1] <= 8.0, key
-    # one grid per dataset: every d = 2 model of the profile has its panel(s) on it
-    charts = payload["settings"]["charts"]
-    panels = 2 + sum(charts)  # two SimCLR heads, one panel per chart of every MSimCLR
-    grid = figures[embeddings[0]]
-    assert sum(len(ax.collections) > 0 for ax in grid.get_axes()) == panels
+    if trained:  # one grid per dataset: every d = 2 model of the first seed has its panel(s)
+        panels = 2 + sum(settings["charts"])
+        grid = figures[embeddings[0]]
+        assert sum(len(ax.collections) > 0 for ax in grid.get_axes()) == panels
 
 
 def test_embedding_bands_pack_small_groups_on_one_row() -> None:
-    columns = report.COLUMNS
-    assert report._bands([3, 2, 4, 8]) == [[0, 1], [2], [3]]
-    assert report._bands([3, columns]) == [[0], [1]]
-    assert report._bands([1, 1, 1]) == [[0, 1, 2]]
+    columns = draw.COLUMNS
+    assert draw._bands([3, 2, 4, 8]) == [[0, 1], [2], [3]]
+    assert draw._bands([3, columns]) == [[0], [1]]
+    assert draw._bands([1, 1, 1]) == [[0, 1, 2]]
 
 
-def test_budget_share_is_images_seen_over_the_reference() -> None:
-    payload = _payload({}, ms.get_profile("full"))
-    assert report.budget_share(payload, "mnist") == pytest.approx(2 * 10240 / (100 * 60000))
-    assert "160 steps per model (0.34 %" in report.setup(payload)
+def test_training_seconds_sum_the_blocks_of_both_profiles() -> None:
+    full, cifar = _payload({}, seeds=1), _payload({}, ms.get_profile("cifar10"), seeds=1)
+    loads = {"full": full, "cifar10": cifar}
+    assert report.training_seconds(loads.get) == (2 * 2 * 5 + 4) * 30 * 1.0
 
 
-def _low_d(acc: dict[str, float]) -> scorecard.Claim:
-    settings = ms.get_profile("full")
-    claims = report.claims(lambda p: _payload(acc, settings) if p == "full" else None)
-    return claims[0]
-
-
-def test_low_d_claim_counts_wins_over_the_better_simclr() -> None:
-    settings = ms.get_profile("full")
-    base = {key: 0.5 for key, *_ in ms.model_keys(settings)}
-    # + 3 points at every d: a win everywhere, but one seed at 0.3 % of the budget
-    every = base | {f"msimclr-k8-d{d}": 0.53 for d in settings["dims"]}
-    claim = _low_d(every)
-    assert claim.verdict == "partly" and claim.seeds == 1
-    assert "+3.0 at d = 2 (k = 8), +3.0 at d = 4 (k = 8), +3.0 at d = 8 (k = 8)" in claim.measured
-    # a win at d = 2 over the reference head only: the width-64 head is as good
-    assert _low_d(base | {"msimclr-k8-d2": 0.53, "simclr-h64-d2": 0.53}).verdict == (
-        "not reproduced"
-    )
-    # wins at d = 2 and 4 (most of the d) -> partly; by less than 2 points -> no win
-    assert _low_d(base | {"msimclr-k2-d2": 0.6, "msimclr-k4-d4": 0.6}).verdict == "partly"
-    assert _low_d(base | {"msimclr-k2-d2": 0.6, "msimclr-k4-d4": 0.515}).verdict == (
-        "not reproduced"
-    )
-
-
-def test_a_limited_budget_is_at_best_partly_and_reproduced_needs_everything() -> None:
-    assert report._verdict(strong=True, weak=True, limited=False) == "reproduced"
-    assert report._verdict(strong=True, weak=True, limited=True) == "partly"
-    assert report._verdict(strong=False, weak=True, limited=False) == "partly"
-    assert report._verdict(strong=False, weak=False, limited=False) == "not reproduced"
-    for rule in (report._LOW_D_RULE, report._MMD_RULE):
-        assert rule.endswith("with fewer seeds or less training the best verdict is partly.")
-
-
-def test_mmd_claim_needs_a_lead_over_both_simclr_heads() -> None:
-    settings = ms.get_profile("full")
-    base = {key: 0.5 for key, *_ in ms.model_keys(settings)}
-
-    def mmd(acc: dict[str, float]) -> str:
-        found = report.claims(lambda p: _payload(acc, settings) if p == "full" else None)
-        return found[3].verdict
-
-    assert mmd(base | {"msimclr-k1-d2": 0.6}) == "partly"
-    assert mmd(base | {"msimclr-k1-d2": 0.6, "simclr-h64-d2": 0.59}) == "not reproduced"
-    assert mmd(base | {"msimclr-k1-d2": 0.515}) == "not reproduced"
-
-
-def test_claims_without_results_say_why() -> None:
-    found = report.claims(lambda profile: None)
-    assert [c.verdict for c in found] == [
-        "not run yet", "not run yet", "not runnable here", "not run yet", "not runnable here",
-    ]  # fmt: skip
-    assert all(c.measured == "–" and c.seeds == 0 for c in found)
-
-
-def test_claims_on_the_committed_results_are_valid_and_point_at_the_notebook() -> None:
-    found = report.claims(scorecard.chapter_loader(ms.CHAPTER))
-    assert len(found) == 5
-    frame = scorecard.frame(found)
-    assert set(frame["verdict"]) <= set(scorecard.VERDICTS)
-    assert {c.source for c in found} == {"korman"} and {c.chapter for c in found} == {"msimclr"}
-    for claim in found:
-        assert claim.verdict != "reproduced", "one seed at 0.3 % of the budget"
-        if claim.verdict in ("partly", "not reproduced"):
-            assert claim.seeds == 1 and "%" in claim.budget and claim.measured != "–"
-    text = NOTEBOOK.read_text()
-    for label in {c.section for c in found}:
-        assert f"({label})=" in text, label
-
-
-def test_the_notebook_places_every_figure_of_the_committed_results() -> None:
-    record = load_results(ms.CHAPTER, "full")
-    figures = report.figures(record["results"])
-    for key, fig in figures.items():
-        style.check_figure(fig, key)
+def test_the_notebook_places_every_figure_of_both_profiles() -> None:
     cells = json.loads(NOTEBOOK.read_text())["cells"]
     markdown = "".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
     placed = re.findall(r"```\{glue:figure\} (\S+)\n:name: fig-msimclr-(\S+)\n:alt: \S", markdown)
-    assert sorted(key for key, _ in placed) == sorted(figures)
-    assert all(name == key for key, name in placed)
+    full = report.figures(ms.empty_payload("full"))
+    cifar = report.figures(ms.empty_payload("cifar10"))
+    expected = sorted([*full, *(f"cifar10-{key}" for key in cifar)])
+    assert sorted(key for key, _ in placed) == expected
+    names = [name for _, name in placed]
+    assert len(set(names)) == len(names)
     code = [c for c in cells if c["cell_type"] == "code"]
     assert all(c["metadata"].get("tags") for c in code), "every code cell says how it is shown"
-    assert not any("markdown_table" in "".join(c["source"]) for c in code)
+    for claim in _claims():
+        assert f"({claim.section})=" in markdown, claim.section
+
+
+# --------------------------------------------------------------------------- bad arguments
 
 
 def _no_work(*_args, **_kwargs):
@@ -243,54 +537,58 @@ BAD_ARGUMENTS = [
     (ms.get_profile, (None,), {}, TypeError, "profile"),
     (ms.work_dir, ("tiny",), {}, ValueError, "profile"),
     (ms.work_dir, ("smoke", 3), {}, TypeError, "results_root"),
-    (ms.model_keys, (None,), {}, TypeError, "settings"),
-    (ms.model_keys, ({"dims": [2]},), {}, ValueError, "settings"),
-    (ms.model_keys, (_SMOKE | {"dims": []},), {}, ValueError, "settings['dims']"),
-    (ms.model_keys, (_SMOKE | {"dims": 2},), {}, TypeError, "settings['dims']"),
-    (ms.model_keys, (_SMOKE | {"charts": [0]},), {}, ValueError, "settings['charts'][0]"),
-    (ms.model_keys, (_SMOKE | {"wide_head": 0},), {}, ValueError, "settings['wide_head']"),
-    (ms.model_keys, (_SMOKE | {"wide_head_dims": [2.0]},), {}, TypeError,
+    (ms.empty_payload, ("cifar",), {}, ValueError, "profile"),
+    (schedule.model_keys, (None,), {}, TypeError, "settings"),
+    (schedule.model_keys, ({"dims": [2]},), {}, ValueError, "settings"),
+    (schedule.model_keys, (_SMOKE | {"dims": []},), {}, ValueError, "settings['dims']"),
+    (schedule.model_keys, (_SMOKE | {"dims": 2},), {}, TypeError, "settings['dims']"),
+    (schedule.model_keys, (_SMOKE | {"charts": [0]},), {}, ValueError, "settings['charts'][0]"),
+    (schedule.model_keys, (_SMOKE | {"wide_head": 0},), {}, ValueError, "settings['wide_head']"),
+    (schedule.model_keys, (_SMOKE | {"wide_head_dims": [2.0]},), {}, TypeError,
      "settings['wide_head_dims'][0]"),
-    (ms.train_models, ("nope", "mnist"), {}, ValueError, "profile"),
-    (ms.train_models, ("smoke", "cifar10"), {}, ValueError, "dataset"),
-    (ms.train_models, ("smoke", 3), {}, TypeError, "dataset"),
-    (ms.train_models, ("smoke", "mnist"), {"seed": -1}, ValueError, "seed"),
-    (ms.train_models, ("smoke", "mnist"), {"results_root": 1}, TypeError, "results_root"),
-    (ms.train_models, ("smoke", "mnist"), {"progress": None}, TypeError, "progress"),
-    (ms.alive_units, (torch.nn.Linear(2, 2), torch.rand(5, 2)), {}, TypeError, "model"),
-    (ms.alive_units, (_SIMCLR, [[0.0, 1.0]]), {}, TypeError, "embeddings"),
-    (ms.alive_units, (_SIMCLR, torch.rand(5, 3)), {}, ValueError, "embeddings"),
-    (ms.alive_units, (_SIMCLR, torch.rand(2)), {}, ValueError, "embeddings"),
-    (ms.alive_units, (_SIMCLR, torch.rand(0, 2)), {}, ValueError, "embeddings"),
-    (ms.alive_units, (_SIMCLR, torch.rand(5, 2, dtype=torch.float64)), {}, TypeError,
-     "embeddings"),
-    (ms.alive_units, (_SIMCLR, torch.full((5, 2), math.nan)), {}, ValueError, "embeddings"),
-    (ms.collapsed_heads, ({"dims": [2]}, _IMAGES, 2), {}, ValueError, "settings"),
-    (ms.collapsed_heads, (_SMOKE | {"dims": [-2]}, _IMAGES, 2), {}, ValueError,
-     "settings['dims'][0]"),
-    (ms.collapsed_heads, (_SMOKE, _IMAGES.to(torch.uint8), 2), {}, TypeError, "images"),
-    (ms.collapsed_heads, (_SMOKE, _IMAGES[0], 2), {}, ValueError, "images"),
-    (ms.collapsed_heads, (_SMOKE, _IMAGES[:0], 2), {}, ValueError, "images"),
-    (ms.collapsed_heads, (_SMOKE, _IMAGES + 1, 2), {}, ValueError, "images"),
-    (ms.collapsed_heads, (_SMOKE, _IMAGES[..., :12], 2), {}, ValueError, "images"),
-    (ms.collapsed_heads, (_SMOKE, _IMAGES, 0), {}, ValueError, "seeds"),
-    (ms.collapsed_heads, (_SMOKE, _IMAGES, 2.0), {}, TypeError, "seeds"),
+    (schedule.training_plan, (_SMOKE | {"seeds": []},), {}, ValueError, "settings['seeds']"),
+    (schedule.training_plan, (_SMOKE | {"seeds": [-1]},), {}, ValueError,
+     "settings['seeds'][0]"),
+    (schedule.check_schedule, (_SMOKE | {"min_steps": 5},), {}, ValueError,
+     "settings['min_steps']"),
+    (schedule.check_schedule, (_SMOKE | {"max_steps": 2},), {}, ValueError,
+     "settings['max_steps']"),
+    (schedule.check_schedule, (_SMOKE | {"block_steps": 0},), {}, ValueError,
+     "settings['block_steps']"),
+    (schedule.check_schedule, (_SMOKE | {"flat_window": 0.0},), {}, ValueError,
+     "settings['flat_window']"),
+    (schedule.check_schedule, (_SMOKE | {"flat_threshold": -0.1},), {}, ValueError,
+     "settings['flat_threshold']"),
+    (schedule.stop_point, ("loss", _SMOKE), {}, TypeError, "losses"),
+    (ms.train, ("nope",), {}, ValueError, "profile"),
+    (ms.train, ("smoke",), {"results_root": 1}, TypeError, "results_root"),
+    (ms.train, ("smoke",), {"progress": None}, TypeError, "progress"),
+    (ms.train, ("smoke",), {"log": 0}, TypeError, "log"),
     (ms.run, ("nope",), {}, ValueError, "profile"),
-    (ms.run, ("smoke",), {"seed": 2**33}, ValueError, "seed"),
-    (ms.run, ("smoke",), {"seed": "0"}, TypeError, "seed"),
     (ms.run, ("smoke",), {"results_root": 1}, TypeError, "results_root"),
     (ms.run, ("smoke",), {"progress": "no"}, TypeError, "progress"),
     (ms.run, ("smoke",), {"log": 0}, TypeError, "log"),
+    (ms.run, ("smoke",), {"train_missing": 1}, TypeError, "train_missing"),
+    (evaluate.alive_units, (torch.nn.Linear(2, 2), torch.rand(5, 2)), {}, TypeError, "model"),
+    (evaluate.alive_units, (_SIMCLR, [[0.0, 1.0]]), {}, TypeError, "embeddings"),
+    (evaluate.alive_units, (_SIMCLR, torch.rand(5, 3)), {}, ValueError, "embeddings"),
+    (evaluate.alive_units, (_SIMCLR, torch.rand(0, 2)), {}, ValueError, "embeddings"),
+    (evaluate.alive_units, (_SIMCLR, torch.rand(5, 2, dtype=torch.float64)), {}, TypeError,
+     "embeddings"),
+    (evaluate.collapsed_heads, ({"dims": [2]}, _IMAGES, 2), {}, ValueError, "settings"),
+    (evaluate.collapsed_heads, (_SMOKE | {"dims": [-2]}, _IMAGES, 2), {}, ValueError,
+     "settings['dims'][0]"),
+    (evaluate.collapsed_heads, (_SMOKE, _IMAGES.to(torch.uint8), 2), {}, TypeError, "images"),
+    (evaluate.collapsed_heads, (_SMOKE, _IMAGES[..., :12], 2), {}, ValueError, "images"),
+    (evaluate.collapsed_heads, (_SMOKE, _IMAGES, 0), {}, ValueError, "seeds"),
     (report.figures, (None,), {}, TypeError, "payload"),
     (report.figures, ({},), {}, ValueError, "payload"),
     (report.tables, ([],), {}, TypeError, "payload"),
-    (report.training_time, ("payload",), {}, TypeError, "payload"),
     (report.findings, ({"datasets": {}},), {}, ValueError, "payload"),
     (report.setup, ({"settings": {}},), {}, ValueError, "payload"),
-    (report.leads, ({"settings": {}, "datasets": {"mnist": {}}}, "cifar10"), {}, ValueError,
-     "dataset"),
-    (report.budget_share, ({"settings": {}, "datasets": {"svhn": {}}}, "svhn"), {},
-     ValueError, "dataset"),
+    (report.low_d, (ms.empty_payload("smoke"), "cifar10"), {}, ValueError, "dataset"),
+    (report.mmd_alone, (ms.empty_payload("smoke"), 3), {}, TypeError, "dataset"),
+    (report.reference_steps, ("svhn",), {}, ValueError, "dataset"),
 ]  # fmt: skip
 
 
@@ -300,6 +598,6 @@ BAD_ARGUMENTS = [
     ids=[f"{case[0].__name__}-{case[4]}-{i}" for i, case in enumerate(BAD_ARGUMENTS)],
 )
 def test_bad_arguments_are_refused_naming_them(monkeypatch, function, args, kwargs, error, name):
-    monkeypatch.setattr(ms, "_data", _no_work)  # the first step of run() and train_models()
+    monkeypatch.setattr(ms, "load_data", _no_work)  # the first work of run() and train()
     with pytest.raises(error, match=rf"^{re.escape(name)}(?!\w)"):
         function(*args, **kwargs)

@@ -37,6 +37,15 @@ def test_check_figure_catches_wide_figures_and_small_text() -> None:
         style.check_figure(fig)
 
 
+def test_not_run_is_a_legible_note_and_refuses_an_empty_sentence() -> None:
+    fig = style.not_run("The full profile has not been run yet.")
+    style.check_figure(fig)
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert texts == ["The full profile has not been run yet."]
+    with pytest.raises(ValueError, match="sentence must be a non-empty string"):
+        style.not_run("  ")
+
+
 def test_table_hides_the_index_and_rounds() -> None:
     frame = pd.DataFrame({"model": ["a", "b"], "AUROC": [0.75638, None]})
     html = present.table(frame, caption="Table 1", precision=2).to_html()

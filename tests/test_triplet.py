@@ -25,6 +25,7 @@ from toposhape.triplet import (
     embed,
     embedding_distance,
     evaluate_retrieval,
+    hard_read,
     load_cars196,
     load_cub200,
     pack_codes,
@@ -304,6 +305,47 @@ def test_retrieval_metrics_equal_brute_force(distance: str) -> None:
     expected = _brute_force(cross, labels.numpy(), ref_labels.numpy(), False, ks)
     for key, value in expected.items():
         assert got[key] == pytest.approx(value, abs=1e-12), key
+
+
+def test_recall_equals_sklearn_nearest_neighbours() -> None:
+    from sklearn.neighbors import NearestNeighbors
+
+    g = torch.Generator().manual_seed(3)
+    emb, labels = torch.randn(300, 5, generator=g), torch.randint(6, (300,), generator=g)
+    ks = (1, 2, 4, 8)
+    # the query itself is its own nearest neighbour: ask for one more and drop it
+    index = NearestNeighbors(n_neighbors=max(ks) + 1).fit(emb.numpy())
+    neighbours = index.kneighbors(emb.numpy(), return_distance=False)[:, 1:]
+    hits = labels.numpy()[neighbours] == labels.numpy()[:, None]
+    for map_at_r in (True, False):
+        got = retrieval_metrics(emb, labels, ks=ks, map_at_r=map_at_r)
+        for k in ks:
+            assert got[f"recall_at_{k}"] == pytest.approx(hits[:, :k].any(axis=1).mean()), k
+        assert ("mean_average_precision_at_r" in got) == map_at_r
+
+
+def test_hard_read_is_the_nearest_neighbour_within_the_own_chart() -> None:
+    k, d = 4, 3
+    codes = _codes(60, k, d, seed=11)
+    emb = pack_codes(codes).float()
+    hard = hard_read(emb, k, d)
+    q, coords = unpack(hard, k, d)
+    chart = codes.q.argmax(dim=1).numpy()
+    np.testing.assert_array_equal(q.numpy(), np.eye(k)[chart])
+    torch.testing.assert_close(coords, codes.coords.float())
+    # brute force: Euclidean distance of the own chart's coordinates, no shared chart apart
+    phi = codes.coords.float().numpy()[np.arange(60), chart]  # (60, d)
+    same = chart[:, None] == chart[None, :]
+    expected = np.where(same, np.linalg.norm(phi[:, None] - phi[None], axis=2), NO_SHARED_CHART)
+    got = ChartDistance(k, d)(hard).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+    labels = torch.randint(3, (60,), generator=torch.Generator().manual_seed(1))
+    np.fill_diagonal(expected, np.inf)
+    first = expected.argmin(axis=1)
+    r1 = retrieval_metrics(hard, labels, distance=ChartDistance(k, d), ks=(1,))["recall_at_1"]
+    assert r1 == pytest.approx((labels.numpy()[first] == labels.numpy()).mean())
+    with pytest.raises(ValueError, match="emb must have shape"):
+        hard_read(emb, k, d + 1)
 
 
 def test_retrieval_metrics_reject_bad_input() -> None:

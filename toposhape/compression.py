@@ -11,8 +11,11 @@ hard memberships (∞ across charts).
 * :func:`exact_neighbours`, :func:`faiss_baselines`: exact search on the uncompressed
   vectors, and faiss's PCA + 8-bit scalar quantiser and product quantiser at the same
   memory per vector;
-* :func:`compression_table`: bytes per vector, recall@k and query time of all of them;
-* :func:`fit_atlas_to_embedding`: an atlas autoencoder fitted to any embedding.
+* :func:`compression_table`: bytes per vector, recall@k (and, given labels, the class
+  Recall@1) and query time of all of them;
+* :func:`fit_atlas_to_embedding`: an atlas autoencoder fitted to any embedding;
+* :func:`chart_id_bytes`, :func:`embedding_bytes`: what one stored vector takes, counted from
+  what must be stored (float32 = 4 bytes, a chart id in as few whole bytes as hold k ids).
 
 Every reported query time is single-threaded (faiss and torch are set to one thread
 around the timed search and restored afterwards), so that the methods compare.
@@ -41,6 +44,7 @@ from toposhape.atlas import (
 from toposhape.checks import (
     check_array,
     check_bool,
+    check_choice,
     check_int,
     check_optional_int,
     check_tensor,
@@ -48,9 +52,13 @@ from toposhape.checks import (
 from toposhape.training import seeded
 
 __all__ = [
+    "FLOAT32_BYTES",
+    "READS",
     "AtlasStore",
+    "chart_id_bytes",
     "compression_table",
     "dequantise",
+    "embedding_bytes",
     "exact_neighbours",
     "faiss_baselines",
     "fit_atlas_to_embedding",
@@ -62,6 +70,56 @@ _EXACT = "donot_use_mm_for_euclid_dist"  # cdist's fast mode is off by 1e-4 near
 _BATCH = 100  # batch size of fit_atlas_to_embedding
 _MAX_BITS = 16  # bits per quantised coordinate: uint16 codes
 _FAISS_SEED_MAX = 2**31 - 1  # faiss's k-means seed is a C int
+#: Bytes of one stored float.
+FLOAT32_BYTES = 4
+#: How an embedding is read for retrieval: a Euclidean vector, or an atlas code read with
+#: soft memberships (the chart distance) or a hard chart assignment (chart id + coordinates).
+READS = ("euclidean", "soft", "hard")
+
+
+def chart_id_bytes(charts: int) -> int:
+    """Whole bytes that hold a chart id in 0..k − 1: 0 for k = 1, 1 for k ≤ 256, 2 for k ≤ 65536.
+
+    Parameters
+    ----------
+    charts : int
+        k ≥ 1.
+    """
+    check_int("charts", charts, 1)
+    return math.ceil((charts - 1).bit_length() / 8)
+
+
+def embedding_bytes(read: str, dim: int, charts: int = 1) -> int:
+    """Bytes one float32 embedding takes as ``read`` needs it stored.
+
+    * ``"euclidean"``: ``dim`` floats (``charts`` must be 1);
+    * ``"soft"``: the chart distance reads all k memberships and all k·d coordinates,
+      k·(d + 1) floats; with one chart the membership is always 1 and is not stored, d floats;
+    * ``"hard"``: the chart id of argmax_j q_j (:func:`chart_id_bytes`) and the d
+      coordinates of that chart.
+
+    Parameters
+    ----------
+    read : {"euclidean", "soft", "hard"}
+    dim : int
+        The vector's length, or the chart dimension d; ≥ 1.
+    charts : int
+        k ≥ 1.
+
+    Returns
+    -------
+    int
+    """
+    check_choice("read", read, READS)
+    check_int("dim", dim, 1)
+    check_int("charts", charts, 1)
+    if read == "euclidean":
+        if charts != 1:
+            raise ValueError(f"charts must be 1 for a euclidean read, got {charts}")
+        return FLOAT32_BYTES * dim
+    if read == "soft":
+        return FLOAT32_BYTES * (charts * dim + (charts if charts > 1 else 0))
+    return chart_id_bytes(charts) + FLOAT32_BYTES * dim
 
 
 def _as_float32(name: str, x: object) -> np.ndarray:
@@ -218,13 +276,13 @@ class AtlasStore:
     def bytes_per_vector(self) -> int:
         """Size of one bit-packed code: the chart id plus ⌈d·bits/8⌉ bytes of coordinates.
 
-        The chart id takes 1 byte for k ≤ 256, 2 for k ≤ 65536, and so on. As faiss's
+        The chart id takes :func:`chart_id_bytes` (0 for one chart, 1 byte for k ≤ 256, 2
+        for k ≤ 65536, and so on). As faiss's
         ``sa_code_size``, this counts the code only, not the map from storage order to
         database index (``ids``), nor the k + 1 offsets. The arrays in memory hold one
         uint8 (bits ≤ 8) or uint16 per coordinate, for speed.
         """
-        chart_bytes = max(1, math.ceil(math.log2(self.n_charts) / 8))
-        return chart_bytes + math.ceil(self.dim * self.bits / 8)
+        return chart_id_bytes(self.n_charts) + math.ceil(self.dim * self.bits / 8)
 
     def search(
         self, query_charts: np.ndarray, query_coords: torch.Tensor | np.ndarray, k: int
@@ -362,10 +420,6 @@ def exact_neighbours(
     return _timed_search(_flat_index(database), queries, k)[0]
 
 
-def _largest_divisor(n: int, at_most: int) -> int:
-    return max(m for m in range(1, min(n, at_most) + 1) if n % m == 0)
-
-
 def faiss_baselines(
     database: torch.Tensor | np.ndarray,
     queries: torch.Tensor | np.ndarray,
@@ -375,12 +429,16 @@ def faiss_baselines(
 ) -> list[dict[str, Any]]:
     """faiss's compressed indices at a given memory per vector, trained on the database.
 
-    * ``"PCA + 8-bit"``: ``faiss.PCAMatrix(D, m)`` keeping m = bytes_per_vector
-      components, then ``faiss.IndexScalarQuantizer(m, QT_8bit)`` (one byte each);
-    * ``"PQ"``: ``faiss.IndexPQ(D, M, nbits)`` with M the largest divisor of D that is
-      ≤ bytes_per_vector, and nbits = min(8, ⌊log2 N⌋) (k-means needs as many training
-      points as the 2^nbits centroids of every sub-quantiser); its code takes
-      ⌈M·nbits/8⌉ ≤ bytes_per_vector bytes. Its k-means is seeded with ``seed``.
+    With b = ``bytes_per_vector``:
+
+    * ``"PCA + 8-bit"``: ``faiss.PCAMatrix(D, b)`` keeping b components, then
+      ``faiss.IndexScalarQuantizer(b, QT_8bit)`` (one byte each): b bytes;
+    * ``"PQ"``: ``faiss.IndexPQ(D', b, nbits)``, b sub-quantisers of nbits = min(8,
+      ⌊log2 N⌋) bits (k-means needs as many training points as the 2^nbits centroids of
+      every sub-quantiser), on D' = b·⌊D/b⌋ dimensions: the vectors are first rotated onto
+      their D' leading principal components (``faiss.PCAMatrix(D, D')``) when b does not
+      divide D. Its code takes ⌈b·nbits/8⌉ bytes, b once N ≥ 256. Its k-means is seeded
+      with ``seed``.
 
     Query times are single-threaded (``faiss.omp_set_num_threads(1)`` around the search).
 
@@ -415,13 +473,17 @@ def faiss_baselines(
     pca_sq = faiss.IndexPreTransform(
         faiss.PCAMatrix(dim, m), faiss.IndexScalarQuantizer(m, faiss.ScalarQuantizer.QT_8bit)
     )
-    subquantisers, nbits = _largest_divisor(dim, m), min(8, int(math.log2(n)))
-    pq = faiss.IndexPQ(dim, subquantisers, nbits)
+    nbits, rotated = min(8, int(math.log2(n))), m * (dim // m)
+    pq: faiss.Index = faiss.IndexPQ(rotated, m, nbits)
     pq.pq.cp.seed = seed
+    pq_settings = f"M={m}, nbits={nbits}"
+    if rotated != dim:
+        pq = faiss.IndexPreTransform(faiss.PCAMatrix(dim, rotated), pq)
+        pq_settings += f", PCA to {rotated}"
     rows = []
     for method, settings, index in [
         ("PCA + 8-bit", f"m={m} components", pca_sq),
-        ("PQ", f"M={subquantisers}, nbits={nbits}", pq),
+        ("PQ", pq_settings, pq),
     ]:
         index.train(database)
         index.add(database)
@@ -462,6 +524,15 @@ def _hard_codes(
     return chart.numpy(), coords[torch.arange(len(chart)), chart].numpy(), q.shape[1]
 
 
+def _class_recall_at_1(
+    found: np.ndarray, database_labels: np.ndarray, query_labels: np.ndarray
+) -> float:
+    """Share of queries whose first neighbour (−1: none) has the query's label."""
+    first = found[:, 0]
+    hit = (first >= 0) & (database_labels[np.maximum(first, 0)] == query_labels)
+    return float(hit.mean())
+
+
 def compression_table(
     database_emb: torch.Tensor | np.ndarray,
     query_emb: torch.Tensor | np.ndarray,
@@ -469,13 +540,17 @@ def compression_table(
     query_codes: AtlasCodes | tuple[torch.Tensor, torch.Tensor],
     k: int = 10,
     bits: int = 8,
+    *,
+    labels: tuple[np.ndarray | torch.Tensor, np.ndarray | torch.Tensor] | None = None,
+    seed: int = 0,
 ) -> list[dict[str, Any]]:
     """Bytes per vector, recall@k and query time: float32, atlas store, faiss baselines.
 
     The truth is the exact L2 k-NN of the queries in the uncompressed embedding. The atlas
     store keeps, for every database vector, its chart argmax_j q_j and the coordinates of
     that chart quantised to ``bits`` bits; the faiss baselines (:func:`faiss_baselines`)
-    get the atlas's bytes per vector. Every time is single-threaded.
+    get exactly the atlas's bytes per vector (once the database holds ≥ 256 vectors). Every
+    time is single-threaded.
 
     Parameters
     ----------
@@ -489,17 +564,38 @@ def compression_table(
         Number of neighbours, ≥ 1.
     bits : int
         Bits per atlas coordinate, 1 to 16.
+    labels : tuple (database labels (N,), query labels (Q,)) of ints, optional
+        Class labels: every row then also gets ``class_recall_at_1``, the share of
+        queries whose first neighbour in that store has their class.
+    seed : int
+        Seed of the faiss k-means, in [0, 2^31 − 1].
 
     Returns
     -------
     list of dict
         Rows ``"float32 (exact)"``, ``"atlas (chart + 8-bit coords)"`` (with the actual
         bits), ``"PCA + 8-bit"``, ``"PQ"``, each with ``method``, ``settings``,
-        ``bytes_per_vector``, ``recall_at_{k}`` and ``seconds_per_query``.
+        ``bytes_per_vector``, ``recall_at_{k}``, ``seconds_per_query`` and, given
+        ``labels``, ``class_recall_at_1``.
     """
     check_int("k", k, 1)
     check_int("bits", bits, 1, _MAX_BITS)
+    check_int("seed", seed, 0, _FAISS_SEED_MAX)
     database, queries = _check_vectors(database_emb, query_emb)
+    if labels is not None:
+        if not isinstance(labels, tuple) or len(labels) != 2:
+            raise TypeError(
+                f"labels must be a tuple (database labels, query labels) or None, got "
+                f"{type(labels).__name__}"
+            )
+        db_labels = check_array("labels[0]", labels[0], 1, integer=True)
+        query_labels = check_array("labels[1]", labels[1], 1, integer=True)
+        if (len(db_labels), len(query_labels)) != (len(database), len(queries)):
+            raise ValueError(
+                f"labels must have one entry per vector: {len(db_labels)} database labels "
+                f"for {len(database)} vectors, {len(query_labels)} query labels for "
+                f"{len(queries)}"
+            )
     db_chart, db_coords, charts = _hard_codes(database_codes, "database_codes")
     query_chart, query_coords, query_charts = _hard_codes(query_codes, "query_codes")
     if len(db_chart) != len(database) or len(query_chart) != len(queries):
@@ -515,33 +611,44 @@ def compression_table(
         start = time.perf_counter()
         found = store.search(query_chart, query_coords, k)
         atlas_seconds = (time.perf_counter() - start) / max(len(queries), 1)
-    recall = f"recall_at_{k}"
-    rows = [
-        {
-            "method": "float32 (exact)",
-            "settings": f"D={database.shape[1]}",
-            "bytes_per_vector": 4 * database.shape[1],
-            recall: 1.0,
-            "seconds_per_query": exact_seconds,
-        },
-        {
-            "method": f"atlas (chart + {bits}-bit coords)",
-            "settings": f"k={charts} charts, d={store.dim}",
-            "bytes_per_vector": store.bytes_per_vector,
-            recall: recall_at_k(found, truth),
-            "seconds_per_query": atlas_seconds,
-        },
+    searches = [
+        (
+            "float32 (exact)",
+            f"D={database.shape[1]}",
+            FLOAT32_BYTES * database.shape[1],
+            truth,
+            exact_seconds,
+        ),
+        (
+            f"atlas (chart + {bits}-bit coords)",
+            f"k={charts} charts, d={store.dim}",
+            store.bytes_per_vector,
+            found,
+            atlas_seconds,
+        ),
     ]
-    for row in faiss_baselines(database, queries, store.bytes_per_vector, k):
-        rows.append(
-            {
-                "method": row["method"],
-                "settings": row["settings"],
-                "bytes_per_vector": row["bytes_per_vector"],
-                recall: recall_at_k(row["neighbours"], truth),
-                "seconds_per_query": row["seconds_per_query"],
-            }
+    for row in faiss_baselines(database, queries, store.bytes_per_vector, k, seed):
+        searches.append(
+            (
+                row["method"],
+                row["settings"],
+                row["bytes_per_vector"],
+                row["neighbours"],
+                row["seconds_per_query"],
+            )
         )
+    rows = []
+    for method, settings, size, neighbours, seconds in searches:
+        row = {
+            "method": method,
+            "settings": settings,
+            "bytes_per_vector": size,
+            f"recall_at_{k}": recall_at_k(neighbours, truth),
+            "seconds_per_query": seconds,
+        }
+        if labels is not None:
+            row["class_recall_at_1"] = _class_recall_at_1(neighbours, db_labels, query_labels)
+        rows.append(row)
     return rows
 
 

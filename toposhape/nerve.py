@@ -59,8 +59,8 @@ ROW_SUM_ATOL = 1e-4
 
 #: Default cap on the number of simplices (vertices included) a nerve may have before it
 #: is built: the complex grows like the binomial coefficients of the number of charts,
-#: so a large ``max_dim`` would otherwise run for hours. The book's nerves (at most 8
-#: charts up to dimension 3) have at most 162; raise the cap with the ``max_simplices``
+#: so a large ``max_dim`` would otherwise run for hours. The book's nerves (at most 16
+#: charts up to dimension 3) have at most 2,516; raise the cap with the ``max_simplices``
 #: keyword.
 MAX_SIMPLICES = 100_000
 
@@ -363,22 +363,96 @@ def nerve_persistence(
     TypeError
         If an argument has the wrong type.
     """
+    field = _check_field(field)
+    return nerve_barcodes(q, max_dim, (field,), rule, scale, max_simplices=max_simplices)[field]
+
+
+def nerve_barcodes(
+    q: Any,
+    max_dim: int = 2,
+    fields: tuple[int, ...] = (2, 3),
+    rule: str = "product",
+    scale: str = "linear",
+    *,
+    max_simplices: int = MAX_SIMPLICES,
+) -> dict[int, dict[int, np.ndarray]]:
+    """:func:`nerve_persistence` over several coefficient fields, the nerve built once.
+
+    Parameters
+    ----------
+    q, max_dim, rule, scale, max_simplices
+        As for :func:`nerve_persistence`.
+    fields : tuple of int
+        Non-empty; every entry a prime ``p`` (homology with coefficients in ``Z/p``).
+
+    Returns
+    -------
+    dict of int to dict of int to ndarray
+        ``{field: barcodes}``, each barcodes dict as :func:`nerve_persistence` returns it.
+
+    Raises
+    ------
+    ValueError, TypeError
+        As :func:`nerve_persistence`; also if ``fields`` is empty or not a tuple.
+    """
     q = check_memberships(q)
     max_dim = check_int("max_dim", max_dim, 1)
-    field = _check_field(field)
+    if not isinstance(fields, tuple):
+        raise TypeError(f"fields must be a tuple of primes, got {type(fields).__name__}")
+    if not fields:
+        raise ValueError("fields must hold at least one prime")
+    fields = tuple(_check_field(field) for field in fields)
     rule = check_choice("rule", rule, RULES)
     scale = check_choice("scale", scale, SCALES)
     max_simplices = check_int("max_simplices", max_simplices, 1)
     tree = _nerve_simplex_tree(q, max_dim, rule, scale, max_simplices)
-    # persistence_dim_max: compute homology in the complex's top dimension too
-    # (e.g. H2 of a 2-dimensional nerve when max_dim=3).
-    tree.persistence(homology_coeff_field=field, persistence_dim_max=True)
-    barcodes = {}
-    for dim in range(max_dim):
-        bars = np.asarray(tree.persistence_intervals_in_dimension(dim), dtype=np.float64)
-        bars = bars.reshape(-1, 2)
-        barcodes[dim] = bars[np.lexsort((bars[:, 1], bars[:, 0]))]
-    return barcodes
+    out = {}
+    for field in fields:
+        # persistence_dim_max: compute homology in the complex's top dimension too
+        # (e.g. H2 of a 2-dimensional nerve when max_dim=3).
+        tree.compute_persistence(homology_coeff_field=field, persistence_dim_max=True)
+        barcodes = {}
+        for dim in range(max_dim):
+            bars = np.asarray(tree.persistence_intervals_in_dimension(dim), dtype=np.float64)
+            bars = bars.reshape(-1, 2)
+            barcodes[dim] = bars[np.lexsort((bars[:, 1], bars[:, 0]))]
+        out[field] = barcodes
+    return out
+
+
+def clip_barcodes(barcodes: dict[int, np.ndarray], end: float) -> dict[int, np.ndarray]:
+    """The barcodes seen through the window ``[0, end]`` of the filtration.
+
+    Bars born at or after ``end`` are dropped and deaths after it are set to ``end``, so
+    that a class still alive at the window's end (an essential one too) has the length it
+    has inside the window. In the log scale, ``end = 3`` keeps the complexes of
+    ``ε ≥ 10⁻³``: a chart contains a sample only if its membership is at least 0.1 %.
+
+    Parameters
+    ----------
+    barcodes : dict of int to ndarray of shape (m_d, 2)
+        As returned by :func:`nerve_persistence`.
+    end : float
+        Finite and ``> 0``.
+
+    Returns
+    -------
+    dict of int to ndarray of shape (m'_d, 2)
+        Sorted by birth then death, as the input.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``barcodes`` is not a valid barcode dict or ``end`` not a finite number > 0.
+    """
+    barcodes = _check_barcodes(barcodes)
+    end = check_float("end", end, 0.0, low_open=True)
+    out = {}
+    for dim, bars in barcodes.items():
+        kept = bars[bars[:, 0] < end].copy()
+        kept[:, 1] = np.minimum(kept[:, 1], end)
+        out[dim] = kept[np.lexsort((kept[:, 1], kept[:, 0]))]
+    return out
 
 
 def _check_barcodes(barcodes: Any) -> dict[int, np.ndarray]:

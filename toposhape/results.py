@@ -618,8 +618,18 @@ def cached(folder: Path, key: Mapping[str, Any], compute: Callable[[], dict]) ->
     """``compute()``, or its saved result for the same ``key`` (JSON in ``folder``).
 
     The key names everything the result depends on (weights digest, data fingerprint, draws,
-    radii, ...), so a rerun of a long profile re-evaluates only what changed. An entry that
-    is not valid JSON (a damaged file) is computed again and replaced.
+    radii, ...), so a rerun of a long profile re-evaluates only what changed. An entry is
+    written atomically (:func:`atomic_write_bytes`) as ``<sha256 of the key>.json``; one
+    that is not valid JSON (a damaged file) is computed again and replaced.
+
+    Parameters
+    ----------
+    folder : Path
+        An existing folder.
+    key : mapping
+        JSON data (sorted by key before hashing).
+    compute : callable
+        ``compute() -> dict`` of JSON-able values (:func:`json_ready`).
     """
     text = json.dumps(key, sort_keys=True)
     path = folder / f"{hashlib.sha256(text.encode()).hexdigest()[:24]}.json"

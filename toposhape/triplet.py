@@ -81,6 +81,7 @@ __all__ = [
     "embed",
     "embedding_distance",
     "evaluate_retrieval",
+    "hard_read",
     "load_cars196",
     "load_cub200",
     "pack_codes",
@@ -159,6 +160,33 @@ def _split(name: str, emb: object, charts: int, dim: int) -> tuple[torch.Tensor,
             f"dim={dim}, got {tuple(emb.shape)}"
         )
     return emb[:, :charts], emb[:, charts:].reshape(-1, charts, dim)
+
+
+def hard_read(emb: torch.Tensor, charts: int, dim: int) -> torch.Tensor:
+    """Packed codes read with a hard chart assignment: memberships one-hot at argmax_j q_j.
+
+    What a store of the chart id and that chart's d coordinates can answer: under
+    :class:`ChartDistance`, two hard codes are at the Euclidean distance of their
+    coordinates when their charts agree and share no chart otherwise. The other charts'
+    coordinates are kept in place (their weight is 0), so the result packs like the input.
+    A query alone in its chart has only neighbours at :data:`NO_SHARED_CHART`; a k-NN
+    search returns some of them in its own tie order, where a store would return none.
+
+    Parameters
+    ----------
+    emb : Tensor, shape (B, k + k·d)
+        Packed codes (:func:`pack_codes`).
+    charts, dim : int
+        k ≥ 1 and d ≥ 1.
+
+    Returns
+    -------
+    Tensor, shape (B, k + k·d)
+        The same codes with q replaced by one-hot(argmax q) (the first chart on ties).
+    """
+    q, _ = unpack(emb, charts, dim)
+    hard = nn.functional.one_hot(q.argmax(dim=1), charts).to(emb.dtype)
+    return torch.cat([hard, emb[:, charts:]], dim=1)
 
 
 class ChartDistance(BaseDistance):
@@ -745,6 +773,7 @@ def retrieval_metrics(
     distance: BaseDistance | None = None,
     ks: Sequence[int] = (1, 2, 4, 8),
     batch_size: int = 256,
+    map_at_r: bool = True,
 ) -> dict[str, float]:
     """Recall@k, precision@1 and MAP@R of nearest-neighbour retrieval.
 
@@ -764,11 +793,14 @@ def retrieval_metrics(
         The k of Recall@k, each ≥ 1.
     batch_size : int
         Queries per block of the exact k-NN search (bounds memory to batch_size × M), ≥ 1.
+    map_at_r : bool
+        Compute MAP@R, which needs as many neighbours as the largest class has samples;
+        without it only max(ks) neighbours are searched (a per-epoch R@1 is much cheaper).
 
     Returns
     -------
     dict
-        ``recall_at_{k}`` for k in ``ks``, ``precision_at_1`` and
+        ``recall_at_{k}`` for k in ``ks``, ``precision_at_1`` and (if ``map_at_r``)
         ``mean_average_precision_at_r``, averaged over the queries whose class has another
         sample among the references (NaN if none has).
     """
@@ -776,6 +808,7 @@ def retrieval_metrics(
         raise ValueError("give both ref_emb and ref_labels, or neither")
     check_int("batch_size", batch_size, 1)
     ks = _check_ks(ks)
+    check_bool("map_at_r", map_at_r)
     if distance is not None and not isinstance(distance, BaseDistance):
         raise TypeError(
             f"distance must be a pytorch-metric-learning BaseDistance or None, got "
@@ -806,10 +839,11 @@ def retrieval_metrics(
     if ref_emb is not None:
         check_tensor("ref_emb", ref_emb, finite=True)
     distance = LpDistance(normalize_embeddings=False) if distance is None else distance
+    extra = ("mean_average_precision_at_r",) if map_at_r else ()
     calculator = RecallAccuracyCalculator(
         ks,
-        include=("precision_at_1", "mean_average_precision_at_r", *(f"recall_at_{k}" for k in ks)),
-        k="max_bin_count",
+        include=("precision_at_1", *extra, *(f"recall_at_{k}" for k in ks)),
+        k="max_bin_count" if map_at_r else max(ks),
         device=query_emb.device,
         knn_func=CustomKNN(distance, batch_size=batch_size),
     )

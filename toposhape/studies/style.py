@@ -96,3 +96,20 @@ def check_figure(fig: Figure, name: str = "figure") -> None:
                 f"{name}: text {text.get_text()!r} is {text.get_fontsize():.1f} pt; "
                 f"the book's minimum is {MIN_FONT:g} pt"
             )
+
+
+def not_run(sentence: str) -> Figure:
+    """A figure-sized note in place of a figure whose results do not exist yet.
+
+    Parameters
+    ----------
+    sentence : str
+        What is missing, e.g. "The full profile has not been run yet."
+    """
+    if not isinstance(sentence, str) or not sentence.strip():
+        raise ValueError(f"sentence must be a non-empty string, got {sentence!r}")
+    fig = figure(1.0)
+    ax = fig.subplots()
+    ax.set_axis_off()  # an axes, so that the figure is drawn as an image
+    ax.text(0.5, 0.5, sentence, ha="center", va="center", transform=ax.transAxes)
+    return fig

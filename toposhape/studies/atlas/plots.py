@@ -3,7 +3,8 @@
 Every function takes the payload (fresh, or loaded with
 :func:`toposhape.results.load_results`) and returns one figure drawn with
 :func:`toposhape.studies.style.figure`; :func:`toposhape.studies.atlas.report.figures`
-collects them under the keys the notebook places them by.
+collects them under the keys the notebook places them by. Where the models a figure
+needs are not trained yet, it says so instead.
 """
 
 import math
@@ -11,7 +12,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
@@ -19,17 +19,28 @@ from toposhape.checks import check_choice, check_mapping
 from toposhape.manifolds import MANIFOLDS
 from toposhape.nerve import plot_barcodes
 from toposhape.studies import style
+from toposhape.studies.atlas.rules import CONFIDENCE, elbow, seed_sd, wilson
 
 __all__ = [
     "EDGE_SHARE",
     "REG_NAMES",
+    "betti_text",
+    "cells",
+    "charts_in_use",
     "plot_barcode_grid",
     "plot_charts",
-    "plot_homology",
+    "plot_control_barcodes",
+    "plot_control_thresholds",
     "plot_mnist_digits",
     "plot_mnist_graph",
+    "plot_rates",
     "plot_torus3_curves",
     "plot_torus3_final",
+    "plot_training",
+    "runs_of",
+    "shown_k",
+    "torus3_values",
+    "unbars",
 ]
 
 #: How the regularisers are named on the page.
@@ -39,21 +50,38 @@ REG_NAMES: Mapping[str, str] = {"gan": "GAN", "mmd": "MMD"}
 #: largest overlap between two different charts.
 EDGE_SHARE = 0.10
 
-_RECOVERED = ListedColormap(["#e6e6e6", "#a6dba0"])  # not recovered, recovered
+
+def cells(payload: Mapping[str, Any]) -> list[tuple[str, int, str]]:
+    """Every (manifold, k, regulariser) of the nerve study, in the profile's order."""
+    s = payload["settings"]
+    return [
+        (name, k, reg) for name, ks in s["manifolds"].items() for k in ks
+        for reg in s["regularisers"]
+    ]  # fmt: skip
 
 
-def runs_of(payload: Mapping[str, Any], name: str, reg: str) -> list[Mapping[str, Any]]:
-    """The manifold runs of ``name`` with regulariser ``reg``, in seed order."""
-    return [r for r in payload["manifolds"] if r["manifold"] == name and r["regulariser"] == reg]
+def runs_of(payload: Mapping[str, Any], name: str, k: int, reg: str) -> list[Mapping[str, Any]]:
+    """The finished runs of one cell, in seed order."""
+    runs = [
+        r
+        for r in payload["manifolds"]
+        if r["manifold"] == name and r["charts"] == k and r["regulariser"] == reg
+    ]
+    return sorted(runs, key=lambda r: r["seed"])
+
+
+def shown_k(payload: Mapping[str, Any], name: str) -> int:
+    """The chart count whose first seed the atlas and barcode figures show: the largest."""
+    return max(payload["settings"]["manifolds"][name])
 
 
 def charts_in_use(usage: list[float]) -> int:
-    """Charts holding at least half of their fair share 1/k of the points."""
+    """Charts holding at least half of their fair share 1/k of the membership mass."""
     return sum(u > 0.5 / len(usage) for u in usage)
 
 
 def unbars(bars: Mapping[str, list]) -> dict[int, np.ndarray]:
-    """Barcodes as saved in a payload (``{"0": [[b, d], ...], ...}``) -> ``{0: (m, 2) array}``."""
+    """Barcodes of one field as saved (``{"0": [[b, d], ...], ...}``) -> ``{0: (m, 2) array}``."""
     return {int(d): np.asarray(b, dtype=np.float64).reshape(-1, 2) for d, b in bars.items()}
 
 
@@ -62,20 +90,121 @@ def betti_text(betti: list[int] | tuple[int, ...]) -> str:
     return "(" + ", ".join(map(str, betti)) + ")"
 
 
-def torus3_curves(payload: Mapping[str, Any]) -> dict[int, dict[str, np.ndarray]]:
-    """Per d: ``"reconstruction"`` and ``"regulariser"`` (the encoder's GAN loss) per epoch.
-
-    Returns
-    -------
-    dict of int to dict of str to ndarray, shape (seeds, epochs)
-        In increasing d; one row per seed.
-    """
-    out: dict[int, dict[str, list]] = {}
+def torus3_values(payload: Mapping[str, Any], key: str) -> dict[int, np.ndarray]:
+    """Per d (increasing), a held-out number of every finished T³ seed: ``reconstruction``
+    or ``mmd``."""
+    out: dict[int, list[float]] = {}
     for r in payload["torus3"]:
-        d = out.setdefault(r["dim"], {"reconstruction": [], "regulariser": []})
-        for key, rows in d.items():
-            rows.append([h[key] for h in r["history"]])
-    return {dim: {k: np.asarray(v) for k, v in d.items()} for dim, d in sorted(out.items())}
+        out.setdefault(r["dim"], []).append(r[key])
+    return {d: np.asarray(v) for d, v in sorted(out.items())}
+
+
+def _pending(ax: Any, what: str) -> None:
+    ax.set_axis_off()
+    ax.text(0.5, 0.5, f"{what}:\nnot trained yet", ha="center", va="center",
+            transform=ax.transAxes)  # fmt: skip
+
+
+def _fade_short(ax: Any, threshold: float) -> None:
+    """Draw the bars shorter than the long-bar threshold faint (those that do not count)."""
+    for line in ax.lines:
+        x = line.get_xdata()
+        if len(x) == 2 and x[1] - x[0] < threshold:
+            line.set_alpha(0.3)
+
+
+# ------------------------------------------------------------------------------- controls
+
+
+def plot_control_thresholds(payload: Mapping[str, Any]) -> Figure:
+    """Per control cover and entropy, the thresholds that read it right; the chosen one.
+
+    A segment spans the bar-length thresholds (decades) at which the control's long bars
+    give the manifold's Betti numbers over Z/2 and Z/3; the grey band is what all good
+    covers at the chosen entropies share, the dashed line the threshold (its midpoint).
+    A cross marks an entropy at which no threshold reads the cover right.
+    """
+    check_mapping("payload", payload, "controls", "readout")
+    controls = payload["controls"]
+    covers = controls["covers"]
+    levels = sorted({lv["entropy"] for c in covers for lv in c["levels"]})
+    band = set(controls["band"])
+    window = payload["readout"]["window"]
+    fig = style.figure(height=0.42 * len(covers) + 1.3)
+    ax = fig.add_subplot()
+    thr = controls["threshold"]
+    ax.axvspan(thr["low"], thr["high"], color="0.88", zorder=0)
+    ax.axvline(thr["threshold"], color="k", ls="--", lw=1)
+    colors = {e: f"C{i}" for i, e in enumerate(levels)}
+    offsets = np.linspace(-0.3, 0.3, len(levels))
+    for i, cover in enumerate(covers):
+        for level in cover["levels"]:
+            y = i + offsets[levels.index(level["entropy"])]
+            low, high = level["low"], min(level["high"], window)
+            style_ = "-" if level["entropy"] in band else ":"
+            if low < high:
+                ax.plot([low, high], [y, y], color=colors[level["entropy"]], lw=2, ls=style_)
+            else:
+                ax.plot([0.03], [y], "x", color=colors[level["entropy"]], ms=5)
+    ax.set_yticks(
+        range(len(covers)),
+        [f"{c['cover']}" + ("" if c["good"] else " (bad)") for c in covers],
+    )
+    ax.invert_yaxis()
+    ax.set_xlim(0, window)
+    ax.set_xlabel("long-bar threshold (decades of ε)")
+    handles = [
+        Line2D([], [], color=colors[e], lw=2, ls="-" if e in band else ":", label=f"{e:g}")
+        for e in levels
+    ]
+    fig.legend(handles=handles, title="mean membership entropy (nats)", loc="outside lower center",
+               ncols=len(levels), frameon=False)  # fmt: skip
+    return fig
+
+
+def _control_panels(covers: list[Mapping[str, Any]]) -> list[tuple[Mapping[str, Any], int]]:
+    """The first good cover of every manifold (RP² over both fields) and the first bad one."""
+    panels, seen = [], set()
+    for cover in covers:
+        if cover["good"] and cover["manifold"] not in seen:
+            seen.add(cover["manifold"])
+            panels.append((cover, 2))
+            if MANIFOLDS[cover["manifold"]].betti_z2 != MANIFOLDS[cover["manifold"]].betti_z3:
+                panels.append((cover, 3))
+    bad = [c for c in covers if not c["good"]]
+    return [*panels, (bad[0], 2)] if bad else panels
+
+
+def plot_control_barcodes(payload: Mapping[str, Any]) -> Figure:
+    """Barcodes of some control covers at the middle entropy of the threshold's band, with
+    the bars shorter than the threshold faint; each title gives the Betti numbers read."""
+    check_mapping("payload", payload, "controls", "readout")
+    controls = payload["controls"]
+    entropy = sorted(controls["band"])[len(controls["band"]) // 2]
+    panels = _control_panels(controls["covers"])
+    rows = math.ceil(len(panels) / 2)
+    fig = style.figure(height=1.9 * rows + 0.5)
+    axes = fig.subplots(rows, 2, squeeze=False).ravel()
+    window = payload["readout"]["window"]
+    for ax, (cover, field) in zip(axes, panels, strict=False):
+        level = next(lv for lv in cover["levels"] if lv["entropy"] == entropy)
+        label = cover["cover"] + ("" if field == 2 else " over Z/3")
+        plot_barcodes(
+            unbars(level["bars"][str(field)]), ax=ax, scale="log",
+            title=f"{label}: β = {betti_text(level['betti'][str(field)])}",
+        )  # fmt: skip
+        ax.set_xlim(0, window * 1.02)
+        _fade_short(ax, controls["threshold"]["threshold"])
+        if ax.get_legend() is not None:
+            ax.get_legend().remove()
+    for ax in axes[len(panels) :]:
+        ax.set_axis_off()
+    handles = [Line2D([], [], color=f"C{d}", lw=2, label=f"H{d}") for d in range(3)]
+    fig.legend(handles=handles, loc="outside lower center", ncols=3, frameon=False)
+    return fig
+
+
+# -------------------------------------------------------------------------- learned atlases
 
 
 def _axes_3d_quiet(ax: Any) -> None:
@@ -86,48 +215,53 @@ def _axes_3d_quiet(ax: Any) -> None:
 
 
 def plot_charts(payload: Mapping[str, Any], reg: str) -> Figure:
-    """Each manifold's first-seed atlas with regulariser ``reg``: points by chart, decoders.
+    """Each manifold's first-seed atlas (largest k) with regulariser ``reg``.
 
     The points are coloured by their chart (argmax q); in the chart's colour, each decoder
     drawn over a grid of [0,1]^d. RP² (in R⁶) is drawn as its points' representatives on
     the upper hemisphere of S², without decoders.
     """
-    check_mapping("payload", payload, "settings", "regularisers", "manifolds", "setups")
-    check_choice("reg", reg, tuple(payload["regularisers"]))
-    names = payload["settings"]["manifolds"]
+    check_mapping("payload", payload, "settings", "manifolds")
+    check_choice("reg", reg, tuple(payload["settings"]["regularisers"]))
+    names = list(payload["settings"]["manifolds"])
     cols = min(2, len(names))
     rows = math.ceil(len(names) / cols)
     fig = style.figure(height=3.0 * rows)
+    first = min(payload["settings"]["seeds"])
     for i, name in enumerate(names):
-        r = runs_of(payload, name, reg)[0]
+        k = shown_k(payload, name)
+        found = [r for r in runs_of(payload, name, k, reg) if r["seed"] == first]
+        if not found:
+            _pending(fig.add_subplot(rows, cols, i + 1), f"{name}, k = {k}")
+            continue
+        three_d = MANIFOLDS[name].ambient >= 3
+        ax = fig.add_subplot(rows, cols, i + 1, projection="3d" if three_d else None)
+        r = found[0]
         x = np.asarray(r["sample"]["x"])
         if x.shape[1] > 3:  # RP² in R⁶: the hemisphere representatives in R³
             x = np.asarray(r["sample"]["params"])
         chart = np.asarray(r["sample"]["chart"])
         grids = np.asarray(r["chart_grids"])  # (k, G, D)
-        three_d = x.shape[1] == 3
-        ax = fig.add_subplot(rows, cols, i + 1, projection="3d" if three_d else None)
-        ax.scatter(*x.T, c=chart, cmap="tab10", s=3, vmin=0, vmax=9)
+        ax.scatter(*x.T, c=chart % 20, cmap="tab20", s=3, vmin=0, vmax=19)
         if grids.shape[2] == x.shape[1]:
             for j, g in enumerate(grids):
-                if payload["setups"][name]["dim"] == 1:
-                    ax.plot(*g.T, color=f"C{j}", lw=1.5)
+                color = f"C{j % 10}"
+                if MANIFOLDS[name].dim == 1:
+                    ax.plot(*g.T, color=color, lw=1.5)
                 else:
                     side = math.isqrt(len(g))
                     m = g.reshape(side, side, -1)
-                    ax.plot_wireframe(
-                        *(m[..., c] for c in range(3)), color=f"C{j}", lw=0.4, axlim_clip=True
-                    )
+                    ax.plot_wireframe(*(m[..., c] for c in range(3)), color=color, lw=0.4,
+                                      axlim_clip=True)  # fmt: skip
         low, high = x.min(axis=0), x.max(axis=0)
         pad = 0.15 * (high - low)
         ax.set_xlim(low[0] - pad[0], high[0] + pad[0])  # decoders off the data are cut
         ax.set_ylim(low[1] - pad[1], high[1] + pad[1])
-        if three_d:
+        if x.shape[1] == 3:
             ax.set_zlim(low[2] - pad[2], high[2] + pad[2])
             _axes_3d_quiet(ax)
         else:
             ax.set_aspect("equal")
-        k = len(r["usage"])
         ax.set_title(
             f"{name}: {charts_in_use(r['usage'])} of {k} charts in use\n"
             f"membership entropy {r['entropy']:.2f} (log k = {math.log(k):.2f})"
@@ -136,25 +270,34 @@ def plot_charts(payload: Mapping[str, Any], reg: str) -> Figure:
 
 
 def plot_barcode_grid(payload: Mapping[str, Any]) -> Figure:
-    """First-seed barcodes (log scale): a row per manifold over Z/2 (and RP² over Z/3),
-    a column per regulariser; each title gives the Betti numbers of the long bars."""
-    check_mapping("payload", payload, "settings", "regularisers", "manifolds")
-    names = payload["settings"]["manifolds"]
-    regs = list(payload["regularisers"])
+    """First-seed barcodes (largest k, log scale, the read-out's window): a row per
+    manifold over Z/2 (and RP² over Z/3), a column per regulariser; the bars shorter than
+    the threshold faint, each title gives the Betti numbers read."""
+    check_mapping("payload", payload, "settings", "manifolds", "controls", "readout")
+    names = list(payload["settings"]["manifolds"])
+    regs = payload["settings"]["regularisers"]
+    first = min(payload["settings"]["seeds"])
     panels = [(name, 2) for name in names]
     panels += [(name, 3) for name in names if MANIFOLDS[name].betti_z2 != MANIFOLDS[name].betti_z3]
     fig = style.figure(height=1.9 * len(panels) + 0.6)
     axes = fig.subplots(len(panels), len(regs), squeeze=False)
+    threshold = payload["controls"]["threshold"]["threshold"]
     for row, (name, field) in enumerate(panels):
+        k = shown_k(payload, name)
         for col, reg in enumerate(regs):
-            r = runs_of(payload, name, reg)[0]
-            label = name if field == 2 else f"{name} over Z/3"
-            ax = plot_barcodes(
-                unbars(r[f"bars_z{field}"]),
-                ax=axes[row, col],
-                scale="log",
-                title=f"{label}, {REG_NAMES[reg]}: β = {betti_text(r[f'betti_z{field}'])}",
-            )
+            ax = axes[row, col]
+            found = [r for r in runs_of(payload, name, k, reg) if r["seed"] == first]
+            label = f"{name} k={k}" + ("" if field == 2 else " over Z/3")
+            if not found:
+                _pending(ax, f"{label}, {REG_NAMES[reg]}")
+                continue
+            r = found[0]
+            plot_barcodes(
+                unbars(r["bars"][str(field)]), ax=ax, scale="log",
+                title=f"{label}, {REG_NAMES[reg]}: β = {betti_text(r['betti'][str(field)])}",
+            )  # fmt: skip
+            ax.set_xlim(0, payload["readout"]["window"] * 1.02)
+            _fade_short(ax, threshold)
             if ax.get_legend() is not None:
                 ax.get_legend().remove()
             if row < len(panels) - 1:
@@ -165,94 +308,123 @@ def plot_barcode_grid(payload: Mapping[str, Any]) -> Figure:
     return fig
 
 
-def plot_homology(payload: Mapping[str, Any]) -> Figure:
-    """Per manifold, regulariser and seed: was the homology recovered, and the long bars found.
-
-    A cell is green when the long bars give the manifold's Betti numbers over Z/2 and Z/3;
-    it shows the Betti numbers found over Z/2 (and, for RP², over Z/3 below them).
-    """
-    check_mapping("payload", payload, "settings", "regularisers", "manifolds")
-    names = payload["settings"]["manifolds"]
-    regs = list(payload["regularisers"])
-    seeds = payload["settings"]["seeds"]
-    rows = [(name, reg) for name in names for reg in regs]
-    fig = style.figure(height=0.5 * len(rows) + 0.9)
+def plot_rates(payload: Mapping[str, Any]) -> Figure:
+    """Per manifold, k and regulariser: the share of seeds whose nerve gave the homology,
+    with its Wilson interval; cells without a finished run are marked as pending."""
+    check_mapping("payload", payload, "settings", "manifolds")
+    rows = cells(payload)
+    fig = style.figure(height=0.32 * len(rows) + 1.2)
     ax = fig.add_subplot()
-    recovered = np.zeros((len(rows), len(seeds)))
     labels = []
-    for i, (name, reg) in enumerate(rows):
-        truth = MANIFOLDS[name]
-        torsion = truth.betti_z2 != truth.betti_z3
-        labels.append(
-            f"{name}, {REG_NAMES[reg]}\ntrue {betti_text(truth.betti_z2)}"
-            + (f" | Z/3 {betti_text(truth.betti_z3)}" if torsion else "")
-        )
-        for r in runs_of(payload, name, reg):
-            j = seeds.index(r["seed"])
-            recovered[i, j] = r["correct"]
-            text = betti_text(r["betti_z2"])
-            if torsion:
-                text += f"\n{betti_text(r['betti_z3'])}"
-            ax.text(j, i, text, ha="center", va="center", fontsize=9)
-    ax.imshow(recovered, cmap=_RECOVERED, vmin=0, vmax=1, aspect="auto")
-    ax.set_xticks(range(len(seeds)), [f"seed {s}" for s in seeds])
-    ax.xaxis.tick_top()
+    for i, (name, k, reg) in enumerate(rows):
+        runs = runs_of(payload, name, k, reg)
+        n, c = len(runs), sum(r["correct"] for r in runs)
+        labels.append(f"{name} k={k} {REG_NAMES[reg]} ({c}/{n})")
+        color = "tab:blue" if reg == "mmd" else "tab:orange"
+        if n == 0:
+            ax.text(0.02, i, "not trained yet", va="center", fontsize=9, color="0.4")
+            continue
+        low, high = wilson(c, n)
+        ax.plot([low, high], [i, i], color=color, lw=2)
+        ax.plot([c / n], [i], "o", color=color, ms=5)
+    ax.axvline(0.5, color="0.5", ls=":", lw=1)
     ax.set_yticks(range(len(rows)), labels)
-    ax.tick_params(length=0)
-    ax.set_xticks(np.arange(len(seeds) + 1) - 0.5, minor=True)
-    ax.set_yticks(np.arange(len(rows) + 1) - 0.5, minor=True)
-    ax.grid(which="minor", color="white", lw=2)
-    ax.tick_params(which="minor", length=0)
-    for spine in ax.spines.values():
-        spine.set_visible(False)
+    ax.invert_yaxis()
+    ax.set_xlim(-0.02, 1.02)
+    ax.set_xlabel(f"share of seeds with the right Betti numbers ({CONFIDENCE:.0%} Wilson interval)")
     return fig
 
 
+def plot_training(payload: Mapping[str, Any]) -> Figure:
+    """Training curves: per manifold, the reconstruction error per epoch (mean over the
+    finished seeds) of every k and regulariser."""
+    check_mapping("payload", payload, "settings", "manifolds")
+    names = list(payload["settings"]["manifolds"])
+    if not payload["manifolds"]:
+        return style.not_run("Training curves: no atlas of the profile is trained yet.")
+    cols = min(2, len(names))
+    rows = math.ceil(len(names) / cols)
+    fig = style.figure(height=2.3 * rows + 0.6)
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    all_ks = sorted({k for ks in payload["settings"]["manifolds"].values() for k in ks})
+    colors = {k: f"C{i}" for i, k in enumerate(all_ks)}
+    for ax, name in zip(axes, names, strict=False):
+        for reg in payload["settings"]["regularisers"]:
+            for k in payload["settings"]["manifolds"][name]:
+                runs = runs_of(payload, name, k, reg)
+                if runs:
+                    curve = np.mean([r["history"]["reconstruction"] for r in runs], axis=0)
+                    ax.plot(np.arange(1, len(curve) + 1), curve, color=colors[k],
+                            ls="-" if reg == "mmd" else "--")  # fmt: skip
+        ax.set_yscale("log")
+        ax.set_title(name)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("reconstruction (MSE)")
+    for ax in axes[len(names) :]:
+        ax.set_axis_off()
+    legend = [
+        Line2D([], [], color="k", ls="-", label="MMD"),
+        Line2D([], [], color="k", ls="--", label="GAN"),
+        *(Line2D([], [], color=colors[k], label=f"k = {k}") for k in all_ks),
+    ]
+    fig.legend(handles=legend, loc="outside lower center", ncols=len(legend), frameon=False)
+    return fig
+
+
+# ----------------------------------------------------------------------------------- T³
+
+
 def plot_torus3_curves(payload: Mapping[str, Any]) -> Figure:
-    """T³ ⊂ R⁶: reconstruction and the encoder's GAN loss per epoch (mean over seeds), per d."""
+    """T³ ⊂ R⁶: training reconstruction error and MMD per epoch (mean over seeds), per d."""
     check_mapping("payload", payload, "torus3")
+    if not payload["torus3"]:
+        return style.not_run("T³: no atlas is trained yet.")
     fig = style.figure(height=3.2)
-    ax_rec, ax_gan = fig.subplots(1, 2)
-    for i, (dim, curves) in enumerate(torus3_curves(payload).items()):
-        epochs = np.arange(1, curves["reconstruction"].shape[1] + 1)
-        ax_rec.plot(
-            epochs, curves["reconstruction"].mean(axis=0), color=f"C{i}", label=f"d = {dim}"
-        )
-        ax_gan.plot(epochs, curves["regulariser"].mean(axis=0), color=f"C{i}")
-    ax_gan.axhline(math.log(2), color="k", ls=":", label="log 2 (ideal)")
-    ax_rec.set(xlabel="epoch", ylabel="reconstruction (MSE)")
-    ax_gan.set(xlabel="epoch", ylabel="encoder's GAN loss")
-    fig.legend(loc="outside lower center", ncols=6, frameon=False)
+    ax_rec, ax_mmd = fig.subplots(1, 2)
+    dims = sorted({r["dim"] for r in payload["torus3"]})
+    for i, dim in enumerate(dims):
+        runs = [r for r in payload["torus3"] if r["dim"] == dim]
+        for ax, key in ((ax_rec, "reconstruction"), (ax_mmd, "regulariser")):
+            curve = np.mean([r["history"][key] for r in runs], axis=0)
+            ax.plot(np.arange(1, len(curve) + 1), curve, color=f"C{i}",
+                    label=f"d = {dim}" if ax is ax_rec else None)  # fmt: skip
+    ax_rec.set(xlabel="epoch", ylabel="reconstruction (MSE)", yscale="log")
+    ax_mmd.set(xlabel="epoch", ylabel="MMD to the uniform latent law")
+    ax_mmd.set_yscale("symlog", linthresh=1e-3)  # an unbiased MMD can be slightly negative
+    fig.legend(loc="outside lower center", ncols=len(dims), frameon=False)
     return fig
 
 
 def plot_torus3_final(payload: Mapping[str, Any]) -> Figure:
-    """T³ ⊂ R⁶ at the last epoch, per d: reconstruction and the encoder's GAN loss, each
-    seed as a dot and the mean ± std over seeds as a bar."""
+    """T³ ⊂ R⁶ on held-out samples, per d: reconstruction error and MMD, each seed as a
+    dot and the mean ± std over seeds as a bar; the elbow rule's d (if any) marked."""
     check_mapping("payload", payload, "torus3")
+    if not payload["torus3"]:
+        return style.not_run("T³: no atlas is trained yet.")
     fig = style.figure(height=2.8)
-    ax_rec, ax_gan = fig.subplots(1, 2)
-    curves = torus3_curves(payload)
-    dims = list(curves)
-    for ax, key, color in (
-        (ax_rec, "reconstruction", "tab:blue"),
-        (ax_gan, "regulariser", "tab:red"),
-    ):
-        last = [curves[d][key][:, -1] for d in dims]
-        for d, values in zip(dims, last, strict=True):
-            ax.plot(np.full(len(values), d), values, "o", color=color, alpha=0.35, ms=4)
-        spread = [v.std(ddof=1) if len(v) > 1 else 0.0 for v in last]
-        ax.errorbar(dims, [v.mean() for v in last], spread, color=color, marker="_", ms=14,
-                    capsize=3, ls="-")  # fmt: skip
+    ax_rec, ax_mmd = fig.subplots(1, 2)
+    for ax, key, color in ((ax_rec, "reconstruction", "tab:blue"), (ax_mmd, "mmd", "tab:red")):
+        values = torus3_values(payload, key)
+        dims = list(values)
+        for d, v in values.items():
+            ax.plot(np.full(len(v), d), v, "o", color=color, alpha=0.35, ms=4)
+        spread = [0.0 if math.isnan(seed_sd(v)) else seed_sd(v) for v in values.values()]
+        ax.errorbar(dims, [v.mean() for v in values.values()], spread, color=color, marker="_",
+                    ms=14, capsize=3, ls="-")  # fmt: skip
         ax.axvline(3, color="gray", lw=0.8, ls="--")
         ax.set_xticks(dims)
         ax.set_xlabel("chart dimension d")
-    ax_gan.axhline(math.log(2), color="k", ls=":")
-    ax_gan.annotate("log 2", (dims[-1], math.log(2)), xytext=(0, 3), textcoords="offset points",
-                    ha="right", va="bottom")  # fmt: skip
-    ax_rec.set_ylabel("reconstruction (MSE)")
-    ax_gan.set_ylabel("encoder's GAN loss")
+    ax_rec.set_yscale("log")
+    found = elbow(torus3_values(payload, "reconstruction"))
+    if found is not None:
+        ax_rec.annotate("elbow", (found, 1.0), xycoords=ax_rec.get_xaxis_transform(),
+                        ha="center", va="bottom")  # fmt: skip
+    ax_rec.set_ylabel("held-out reconstruction (MSE)")
+    ax_mmd.set_ylabel("held-out MMD")
     return fig
+
+
+# --------------------------------------------------------------------------------- MNIST
 
 
 def _chart_order(counts: np.ndarray) -> np.ndarray:
@@ -263,6 +435,8 @@ def _chart_order(counts: np.ndarray) -> np.ndarray:
 def plot_mnist_digits(payload: Mapping[str, Any]) -> Figure:
     """Share of each digit among the test images of each MNIST chart (chart = argmax q)."""
     check_mapping("payload", payload, "mnist")
+    if payload["mnist"] is None:
+        return style.not_run("MNIST: the atlas is not trained yet.")
     counts = np.asarray(payload["mnist"]["counts"])  # (k, 10)
     order = _chart_order(counts)
     counts = counts[order]
@@ -292,6 +466,8 @@ def plot_mnist_graph(payload: Mapping[str, Any]) -> Figure:
     """
     check_mapping("payload", payload, "mnist")
     m = payload["mnist"]
+    if m is None:
+        return style.not_run("MNIST: the atlas is not trained yet.")
     grids = np.asarray(m["grids"])  # (k, G, S, S)
     k, g, s = grids.shape[0], grids.shape[1], grids.shape[2]
     side = math.isqrt(g)

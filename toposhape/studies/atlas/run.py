@@ -1,110 +1,149 @@
 """The experiments of the chapter "Atlases" (Korman, "Autoencoding topology", 2018).
 
-:func:`run` trains every model and measures every number of the chapter, returning the
-JSON-serialisable payload that :func:`toposhape.results.save_results` writes to
-``results/atlas/<profile>.json``; :mod:`toposhape.studies.atlas.report` draws it.
+:func:`run` measures every number of the chapter and returns the JSON-serialisable payload
+that :func:`toposhape.results.save_results` writes to ``results/atlas/<profile>.json``;
+:mod:`toposhape.studies.atlas.report` draws it. The models are trained by :func:`train`
+(the command line ``python -m toposhape.studies.atlas.run train PROFILE``), one at a
+time in :func:`jobs` order, with a checkpoint after every epoch; :func:`run` reads
+whatever is finished and lists the rest as pending (or trains it first, as the smoke
+profile does).
 
-* Known manifolds (:data:`toposhape.manifolds.MANIFOLDS`): atlas WAEs with the GAN and
-  with the MMD regulariser, several seeds each; the nerve's barcodes over Z/2 (and Z/3
-  for RP²) and whether their long bars give the manifold's Betti numbers.
-* Intrinsic dimension: the 3-torus T³ ⊂ R⁶ fitted with d = 1..5; final reconstruction
-  loss and the encoder's GAN loss (ideal log 2) per d.
+* Controls (:mod:`.controls`): hand-built soft covers of every manifold, read exactly as
+  the learned atlases are; they fix the long-bar threshold. No training.
+* Known manifolds: atlas WAEs on standardised samples, with the GAN and with the MMD,
+  several chart counts k and 10 seeds; each read on a fresh dense sample: the nerve's
+  Betti numbers over Z/2 and Z/3, and every chart's contractibility.
+* Intrinsic dimension: the 3-torus T³ ⊂ R⁶ with d = 1..5 (MMD); held-out reconstruction
+  error and MMD per d.
 * MNIST with d = 2, k = 15: decoded chart grids, chart overlaps, chart/digit table.
 """
 
 from __future__ import annotations
 
+import fnmatch
+import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from toposhape.atlas import AtlasAutoencoder, AtlasConfig, train_atlas
+from toposhape.atlas import (
+    AtlasAutoencoder,
+    AtlasConfig,
+    atlas_reconstruction,
+    mmd_to_uniform,
+    train_atlas,
+)
 from toposhape.checks import (
     check_bool,
     check_callable,
     check_choice,
     check_int,
-    check_optional_int,
     check_path,
-    check_sequence,
     check_tensor,
 )
+from toposhape.covers import COVERS, membership_entropy
 from toposhape.manifolds import MANIFOLDS, sample_manifold
-from toposhape.nerve import nerve_persistence, pair_overlaps, persistent_betti
-from toposhape.results import profile_settings
+from toposhape.nerve import pair_overlaps
+from toposhape.results import atomic_write_bytes, profile_settings
 from toposhape.results import work_dir as chapter_work_dir
-from toposhape.training import MAX_SEED, seeded
+from toposhape.studies.atlas import readout
+from toposhape.studies.atlas.controls import bars_json, control_study, recovered, standardise
+from toposhape.training import MAX_SEED, checkpoint_epochs, seeded
 
 __all__ = [
     "CHAPTER",
-    "LONG_BAR",
-    "NERVE_RULE",
     "PROFILES",
+    "READOUT_SEED",
     "REGULARISERS",
-    "SETUPS",
     "TORUS3_CHARTS",
+    "Job",
     "fit",
     "get_profile",
-    "manifold_study",
-    "mnist_study",
+    "jobs",
+    "main",
+    "one_thread",
     "run",
-    "torus3_study",
+    "train",
     "work_dir",
 ]
 
 CHAPTER = "atlas"
 
-#: Charts k and dimension d per manifold (k large enough for a good cover).
-SETUPS: dict[str, dict[str, int]] = {
-    "circle": {"charts": 4, "dim": 1},
-    "sphere": {"charts": 6, "dim": 2},
-    "torus": {"charts": 8, "dim": 2},
-    "rp2": {"charts": 8, "dim": 2},
-}
-
-#: Regulariser weights λ: the GAN's encoder loss is O(1), the MMD O(0.01); each weight
-#: was set by one pilot run on the sphere (seed 0) so the regulariser is not negligible
-#: next to the reconstruction error.
+#: Regulariser weights λ: the GAN's encoder loss is O(1), the MMD O(0.01); each weight was
+#: set by one pilot run on the sphere (seed 0) so the regulariser is not negligible next
+#: to the reconstruction error.
 REGULARISERS: dict[str, float] = {"gan": 1.0, "mmd": 10.0}
 
-#: How the nerve's simplices are valued: the paper's "simpler method", u_σ = max_x min_j q_j(x).
-NERVE_RULE = "min"
+#: Charts k of every T³ atlas (the chart dimension d is what the T³ study varies).
+TORUS3_CHARTS = 8
 
-#: A bar is "long" if it spans at least this many decades of ε (barcodes in log scale).
-LONG_BAR = 0.5
+#: Seeds of the fresh read-out samples are this plus the run's seed (the training sample
+#: of seed s is drawn with seed s).
+READOUT_SEED = 1_000_000
+
+_MNIST = {"charts": 15, "dim": 2, "hidden": 256, "regulariser": "mmd", "grid": 6}
 
 PROFILES: dict[str, dict[str, Any]] = {
     "smoke": {
-        "manifolds": ["circle", "sphere"],
+        "manifolds": {"circle": [4], "sphere": [6]},
+        "regularisers": ["mmd", "gan"],
         "seeds": [0],
         "points": 2000,
         "epochs": 10,
+        "readout_points": 10000,
+        "controls": ["circle-4", "sphere-6", "torus-3x3", "rp2-9", "torus-1x8", "sphere-3"],
+        "control_entropies": [0.1, 0.2, 0.4],
+        "control_points": 10000,
         "torus3_dims": [1, 2, 3],
         "torus3_seeds": [0],
         "torus3_epochs": 3,
+        "torus3_heldout": 2000,
         "mnist_images": 2000,
         "mnist_epochs": 1,
+        "train_missing": True,
     },
     "full": {
-        "manifolds": list(SETUPS),
-        "seeds": [0, 1, 2, 3, 4],
+        "manifolds": {"circle": [4], "sphere": [6], "torus": [9, 12, 16], "rp2": [9, 12, 16]},
+        "regularisers": ["mmd", "gan"],
+        "seeds": list(range(10)),
         "points": 4000,
-        "epochs": 20,
+        "epochs": 100,
+        "readout_points": 40000,
+        "controls": list(COVERS),
+        "control_entropies": [0.05, 0.1, 0.2, 0.4, 0.7],
+        "control_points": 40000,
         "torus3_dims": [1, 2, 3, 4, 5],
-        "torus3_seeds": [0, 1, 2],
-        "torus3_epochs": 20,
+        "torus3_seeds": [0, 1, 2, 3, 4],
+        "torus3_epochs": 100,
+        "torus3_heldout": 10000,
         "mnist_images": None,
         "mnist_epochs": 3,
+        "train_missing": False,
     },
 }
 
-_MNIST = {"charts": 15, "dim": 2, "hidden": 256, "regulariser": "mmd", "grid": 6}
-#: Charts k of every T³ atlas (the chart dimension d is what the T³ study varies).
-TORUS3_CHARTS = 8
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Inside the block, torch computes on one CPU thread (the previous count is restored).
+
+    The atlas models are small (MLPs of width 64, batches of 100): one thread trains them
+    as fast as two on an idle machine, and many times faster on a busy one (an epoch of the
+    16-chart torus atlas took 7× longer on two threads than on one while other jobs ran);
+    a fixed count also keeps a resumed run bit-identical to an uninterrupted one.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def get_profile(profile: str) -> dict[str, Any]:
@@ -127,6 +166,71 @@ def _check_folder(folder: object) -> Path:
     return Path(folder)
 
 
+@dataclass(frozen=True)
+class Job:
+    """One model of a profile.
+
+    Attributes
+    ----------
+    kind : {"manifold", "torus3", "mnist"}
+    manifold : str
+        The data ("mnist" for MNIST).
+    charts, dim : int
+        k and d.
+    regulariser : {"gan", "mmd"}
+    seed : int
+    """
+
+    kind: str
+    manifold: str
+    charts: int
+    dim: int
+    regulariser: str
+    seed: int
+
+    @property
+    def name(self) -> str:
+        """The stem of the model's checkpoint, e.g. ``torus-k9-mmd-s0``."""
+        if self.kind == "manifold":
+            return f"{self.manifold}-k{self.charts}-{self.regulariser}-s{self.seed}"
+        if self.kind == "torus3":
+            return f"torus3-d{self.dim}-s{self.seed}"
+        return f"mnist-s{self.seed}"
+
+
+def jobs(settings: Mapping[str, Any], seed: int = 0) -> list[Job]:
+    """Every model of a profile, in the order they are trained.
+
+    Seed by seed: the known-manifold atlases (every manifold, k and regulariser) of a
+    seed, then the T³ atlases of that seed (d = 1..5) while there are T³ seeds left, and
+    MNIST after the third seed; so the first three seeds of every cell, T³'s included,
+    are done before any fourth.
+    """
+    seeds = list(dict.fromkeys([*settings["seeds"], *settings["torus3_seeds"]]))
+    out = []
+    for i, s in enumerate(seeds):
+        if s in settings["seeds"]:
+            out += [
+                Job("manifold", name, k, MANIFOLDS[name].dim, reg, s)
+                for name, ks in settings["manifolds"].items()
+                for k in ks
+                for reg in settings["regularisers"]
+            ]
+        if s in settings["torus3_seeds"]:
+            out += [
+                Job("torus3", "torus3", TORUS3_CHARTS, d, "mmd", s) for d in settings["torus3_dims"]
+            ]
+        if i == min(2, len(seeds) - 1):
+            out.append(Job("mnist", "mnist", _MNIST["charts"], _MNIST["dim"], "mmd", seed))
+    return out
+
+
+def _epochs(job: Job, settings: Mapping[str, Any]) -> int:
+    return settings[
+        {"manifold": "epochs", "torus3": "torus3_epochs", "mnist": "mnist_epochs"}[job.kind]
+    ]
+
+
 def fit(
     data: torch.Tensor,
     charts: int,
@@ -140,6 +244,9 @@ def fit(
     progress: bool = False,
 ) -> tuple[AtlasAutoencoder, list[dict]]:
     """Train one atlas WAE (seeded init, checkpoint ``folder/<name>.pt``, resumable).
+
+    A finished checkpoint is only read back. Once trained, the history is also written
+    to ``folder/<name>.json``.
 
     Parameters
     ----------
@@ -190,177 +297,202 @@ def fit(
     history, _ = train_atlas(
         model, data, config, checkpoint=folder / f"{name}.pt", progress=progress
     )
+    record = {"model": model.config, "config": asdict(config), "history": history}
+    atomic_write_bytes(folder / f"{name}.json", json.dumps(record).encode())
     return model, history
 
 
-def _bars(barcodes: dict[int, np.ndarray]) -> dict[str, list]:
-    return {str(d): np.round(b, 4).tolist() for d, b in barcodes.items()}
+def _training_sample(job: Job, settings: Mapping[str, Any]) -> tuple[torch.Tensor, ...]:
+    """The standardised training sample of a manifold job, and its mean and std."""
+    x, _ = sample_manifold(job.manifold, settings["points"], seed=job.seed)
+    return standardise(x)
 
 
-def _entropy(q: np.ndarray) -> float:
-    return float(-(q * np.log(np.clip(q, 1e-12, None))).sum(axis=1).mean())
+def _mnist_images(settings: Mapping[str, Any], seed: int) -> torch.Tensor:
+    from toposhape.data import load_images
+
+    train_x, _ = load_images("mnist", "train")
+    if settings["mnist_images"] is not None:
+        pick = torch.randperm(len(train_x), generator=torch.Generator().manual_seed(seed))
+        train_x = train_x[pick[: settings["mnist_images"]]]
+    return train_x
 
 
-def manifold_study(
-    name: str, regulariser: str, seed: int, points: int, epochs: int, folder: Path
-) -> dict[str, Any]:
-    """Fit an atlas to one manifold sample and read its nerve.
+def _fit_job(
+    job: Job, settings: Mapping[str, Any], folder: Path, progress: bool
+) -> tuple[AtlasAutoencoder, list[dict], torch.Tensor | None, torch.Tensor | None, int]:
+    """Train (or read back) a job's model: model, history, the data's mean and std (None
+    for MNIST) and the number of training samples."""
+    if job.kind == "mnist":
+        data, mean, std = _mnist_images(settings, job.seed), None, None
+    else:
+        data, mean, std = _training_sample(job, settings)
+    hidden = _MNIST["hidden"] if job.kind == "mnist" else 64
+    model, history = fit(
+        data, job.charts, job.dim, job.regulariser, job.seed, _epochs(job, settings), folder,
+        job.name, hidden=hidden, progress=progress,
+    )  # fmt: skip
+    return model, history, mean, std, len(data)
+
+
+def _finished(job: Job, settings: Mapping[str, Any], folder: Path) -> bool:
+    return checkpoint_epochs(folder / f"{job.name}.pt") >= _epochs(job, settings)
+
+
+def train(
+    profile: str,
+    only: str | None = None,
+    seed: int = 0,
+    results_root: str | Path | None = None,
+    progress: bool = True,
+) -> list[str]:
+    """Train every unfinished model of a profile, one at a time in :func:`jobs` order.
+
+    Every epoch is checkpointed, so a stopped run resumes where it was.
 
     Parameters
     ----------
-    name : str
-        A manifold of :data:`SETUPS`.
-    regulariser : {"gan", "mmd"}
+    profile : str
+    only : str, optional
+        A shell pattern on the models' names (e.g. ``"torus3-*"``); the others are skipped.
     seed : int
-        Seeds the sample and the fit; in [0, :data:`toposhape.training.MAX_SEED`].
-    points : int
-        Sample size, >= 1 (and at least the training batch size).
-    epochs : int
-        >= 1.
-    folder : path
-        Checkpoint folder.
+        Seed of the MNIST subset and model (as :func:`run`'s).
+    results_root : path, optional
+    progress : bool
+
+    Returns
+    -------
+    list of str
+        The names of the models trained (or finished) by this call.
+    """
+    settings = get_profile(profile)
+    if only is not None and not isinstance(only, str):
+        raise TypeError(f"only must be a string pattern or None, got {type(only).__name__}")
+    seed = check_int("seed", seed, 0, MAX_SEED)
+    check_bool("progress", progress)
+    folder = work_dir(profile, results_root)
+    todo = [
+        job
+        for job in jobs(settings, seed)
+        if (only is None or fnmatch.fnmatchcase(job.name, only))
+        and not _finished(job, settings, folder)
+    ]
+    from tqdm.auto import tqdm
+
+    with one_thread():
+        for job in tqdm(todo, desc=f"atlas {profile}: models", disable=not progress):
+            _fit_job(job, settings, folder, progress)
+    return [job.name for job in todo]
+
+
+def _history(history: list[dict]) -> dict[str, Any]:
+    """Per-epoch curves of a history, rounded, and the training seconds."""
+    keys = [k for k in history[0] if k not in ("epoch", "seconds")]
+    return {
+        **{k: [round(float(h[k]), 6) for h in history] for k in keys},
+        "seconds": round(sum(h["seconds"] for h in history), 1),
+    }
+
+
+def _memberships(model: AtlasAutoencoder, x: torch.Tensor) -> np.ndarray:
+    with torch.no_grad():
+        q = torch.cat([model.encode(chunk).q for chunk in x.split(10_000)]).double().numpy()
+    return q / q.sum(axis=1, keepdims=True)
+
+
+def _heldout_reconstruction(model: AtlasAutoencoder, x: torch.Tensor) -> float:
+    """Mean over ``x`` of Σ_j q_j(x)·MSE(x, ψ_j(φ_j(x))) (eval mode, no gradients)."""
+    total = 0.0
+    with torch.no_grad():
+        for chunk in x.split(5_000):
+            codes, rec = model(chunk)
+            total += float(atlas_reconstruction(chunk, rec, codes.q)) * len(chunk)
+    return total / len(x)
+
+
+def manifold_read(
+    job: Job, model: AtlasAutoencoder, history: list[dict], mean: Any, std: Any,
+    settings: Mapping[str, Any], threshold: float, plots: bool,
+) -> dict[str, Any]:  # fmt: skip
+    """Read a trained atlas of a known manifold on a fresh dense sample.
 
     Returns
     -------
     dict
-        Final losses, chart usage, membership entropy, pair overlaps, barcodes (log
-        scale, :data:`NERVE_RULE`) over Z/2 and Z/3, the Betti numbers of the long bars, and
-        whether they equal the manifold's (over both fields), plus a few hundred encoded
-        points for plots (ambient coordinates, intrinsic parameters, chart, decoded
-        chart grids).
+        The job, training curves, held-out reconstruction error, chart usage and
+        membership entropy, the nerve's barcodes and Betti numbers over Z/2 and Z/3,
+        whether they are the manifold's, and every chart's check; with ``plots``, a few
+        hundred samples with their chart and each chart's decoded grid.
     """
-    check_choice("name", name, tuple(SETUPS))
-    check_choice("regulariser", regulariser, tuple(REGULARISERS))
-    seed = check_int("seed", seed, 0, MAX_SEED)
-    points = check_int("points", points, 1)
-    epochs = check_int("epochs", epochs, 1)
-    folder = _check_folder(folder)
-    manifold = MANIFOLDS[name]
-    setup = SETUPS[name]
-    x, params = sample_manifold(name, points, seed=seed)
-    model, history = fit(
-        x, setup["charts"], setup["dim"], regulariser, seed, epochs, folder,
-        f"{name}-{regulariser}-s{seed}",
-    )  # fmt: skip
-    with torch.no_grad():
-        codes = model.encode(x)
-    q = codes.q.double().numpy()
-    q /= q.sum(axis=1, keepdims=True)
-    max_dim = manifold.dim + 1
+    x, params = sample_manifold(
+        job.manifold, settings["readout_points"], seed=READOUT_SEED + job.seed
+    )
+    xs, _, _ = standardise(x, mean, std)
+    q = _memberships(model, xs)
+    bars = readout.nerve_bars(q, job.manifold)
+    betti = readout.betti_at(bars, threshold)
     out: dict[str, Any] = {
-        "manifold": name,
-        "regulariser": regulariser,
-        "seed": seed,
-        "history": history,
-        "reconstruction": history[-1]["reconstruction"],
+        "name": job.name,
+        "manifold": job.manifold,
+        "charts": job.charts,
+        "regulariser": job.regulariser,
+        "seed": job.seed,
+        "history": _history(history),
+        "reconstruction": round(_heldout_reconstruction(model, xs), 6),
         "usage": q.mean(axis=0).round(4).tolist(),
-        "entropy": round(_entropy(q), 4),
-        "overlaps": pair_overlaps(q).round(5).tolist(),
+        "entropy": round(membership_entropy(q), 4),
+        "bars": bars_json(bars),
+        "betti": {str(f): b for f, b in betti.items()},
+        "correct": recovered(betti, job.manifold),
+        "chart_checks": readout.chart_checks(xs.double().numpy(), q, seed=job.seed),
     }
-    correct = True
-    for field, truth in ((2, manifold.betti_z2), (3, manifold.betti_z3)):
-        bars = nerve_persistence(q, max_dim=max_dim, field=field, rule=NERVE_RULE, scale="log")
-        betti = persistent_betti(bars, LONG_BAR)
-        out[f"bars_z{field}"] = _bars(bars)
-        out[f"betti_z{field}"] = list(betti)
-        correct &= tuple(betti) == tuple(truth)
-    out["correct"] = bool(correct)
-    show = torch.arange(min(points, 600))
-    out["sample"] = {
-        "x": x[show].numpy().round(4).tolist(),
-        "params": params[show].numpy().round(4).tolist(),
-        "chart": codes.chart[show].tolist(),
-    }
-    steps = 25 if setup["dim"] == 1 else 9
-    axes = torch.linspace(0.02, 0.98, steps)
-    grid = axes[:, None] if setup["dim"] == 1 else torch.cartesian_prod(axes, axes)
-    with torch.no_grad():
-        decoded = model.decode(grid[:, None, :].expand(-1, setup["charts"], -1).contiguous())
-    out["chart_grids"] = decoded.transpose(0, 1).numpy().round(4).tolist()  # (k, G, D)
+    if plots:
+        show = torch.arange(min(len(x), 600))
+        steps = 25 if job.dim == 1 else 9
+        axes = torch.linspace(0.02, 0.98, steps)
+        grid = axes[:, None] if job.dim == 1 else torch.cartesian_prod(axes, axes)
+        with torch.no_grad():
+            decoded = model.decode(grid[:, None, :].expand(-1, job.charts, -1).contiguous())
+        decoded = decoded * std + mean  # back to the data's coordinates
+        out["sample"] = {
+            "x": x[show].double().numpy().round(4).tolist(),
+            "params": params[show].double().numpy().round(4).tolist(),
+            "chart": q[show.numpy()].argmax(axis=1).tolist(),
+        }
+        out["chart_grids"] = decoded.transpose(0, 1).double().numpy().round(4).tolist()  # (k, G, D)
     return out
 
 
-def torus3_study(
-    dims: list[int], seeds: list[int], points: int, epochs: int, folder: Path
-) -> list[dict[str, Any]]:
-    """Fit T³ ⊂ R⁶ with d in ``dims`` (GAN regulariser, as in the paper's experiment).
+def torus3_read(
+    job: Job, model: AtlasAutoencoder, history: list[dict], mean: Any, std: Any,
+    settings: Mapping[str, Any],
+) -> dict[str, Any]:  # fmt: skip
+    """Held-out reconstruction error and MMD to the uniform latent law of a T³ atlas.
 
-    Parameters
-    ----------
-    dims : sequence of int
-        Non-empty; every d >= 1.
-    seeds : sequence of int
-        Non-empty; every seed in [0, :data:`toposhape.training.MAX_SEED`].
-    points : int
-        Sample size, >= 1 (and at least the training batch size).
-    epochs : int
-        >= 1.
-    folder : path
-        Checkpoint folder.
-
-    Returns
-    -------
-    list of dict
-        Per (d, seed): the training history (reconstruction, the encoder's GAN loss).
+    The MMD (:func:`toposhape.atlas.mmd_to_uniform`) is averaged over chunks of 1000
+    held-out samples, with prior draws seeded by the job's seed.
     """
-    dims = [check_int(f"dims[{i}]", d, 1) for i, d in enumerate(check_sequence("dims", dims))]
-    seeds = [
-        check_int(f"seeds[{i}]", s, 0, MAX_SEED)
-        for i, s in enumerate(check_sequence("seeds", seeds))
-    ]
-    points = check_int("points", points, 1)
-    epochs = check_int("epochs", epochs, 1)
-    folder = _check_folder(folder)
-    x, _ = sample_manifold("torus3", points, seed=0)
-    rows = []
-    for dim in dims:
-        for seed in seeds:
-            _, history = fit(
-                x, TORUS3_CHARTS, dim, "gan", seed, epochs, folder, f"torus3-d{dim}-s{seed}"
-            )
-            rows.append({"dim": dim, "seed": seed, "history": history})
-    return rows
+    x, _ = sample_manifold("torus3", settings["torus3_heldout"], seed=READOUT_SEED + job.seed)
+    xs, _, _ = standardise(x, mean, std)
+    generator = torch.Generator().manual_seed(READOUT_SEED + job.seed)
+    with torch.no_grad():
+        mmd = [float(mmd_to_uniform(model.encode(c), generator)) for c in xs.split(1000)]
+    return {
+        "name": job.name,
+        "dim": job.dim,
+        "seed": job.seed,
+        "history": _history(history),
+        "reconstruction": round(_heldout_reconstruction(model, xs), 6),
+        "mmd": round(float(np.mean(mmd)), 7),
+    }
 
 
-def mnist_study(
-    images: int | None, epochs: int, seed: int, folder: Path, progress: bool
-) -> dict[str, Any]:
-    """MNIST with d = 2 and k = 15: chart grids, overlaps and the chart/digit table.
-
-    Parameters
-    ----------
-    images : int or None
-        Training images drawn at random, >= 1; None uses all of them.
-    epochs : int
-        >= 1.
-    seed : int
-        Seeds the subset and the fit; in [0, :data:`toposhape.training.MAX_SEED`].
-    folder : path
-        Checkpoint folder.
-    progress : bool
-        Show a progress bar.
-    """
+def mnist_read(model: AtlasAutoencoder, history: list[dict], images: int) -> dict[str, Any]:
+    """Chart grids, overlaps and the chart/digit table of the MNIST atlas (test images)."""
     from toposhape.data import load_images
 
-    images = check_optional_int("images", images, 1)
-    epochs = check_int("epochs", epochs, 1)
-    seed = check_int("seed", seed, 0, MAX_SEED)
-    folder = _check_folder(folder)
-    check_bool("progress", progress)
-
-    train_x, _ = load_images("mnist", "train")
     test_x, test_y = load_images("mnist", "test")
-    if images is not None:
-        pick = torch.randperm(len(train_x), generator=torch.Generator().manual_seed(seed))
-        train_x = train_x[pick[:images]]
-    model, history = fit(
-        train_x, _MNIST["charts"], _MNIST["dim"], _MNIST["regulariser"], seed, epochs, folder,
-        "mnist", hidden=_MNIST["hidden"], progress=progress,
-    )  # fmt: skip
-    with torch.no_grad():
-        qs = [model.encode(chunk).q for chunk in test_x.split(1000)]
-    q = torch.cat(qs).double().numpy()
-    q /= q.sum(axis=1, keepdims=True)
+    q = _memberships(model, test_x)
     chart = q.argmax(axis=1)
     k = _MNIST["charts"]
     counts = np.zeros((k, 10), dtype=int)
@@ -370,12 +502,17 @@ def mnist_study(
     with torch.no_grad():
         decoded = model.decode(grid[:, None, :].expand(-1, k, -1).contiguous())
     return {
-        "history": history,
-        "train_images": len(train_x),
+        "history": _history(history),
+        "train_images": images,
         "overlaps": pair_overlaps(q).round(5).tolist(),
         "counts": counts.tolist(),
-        "grids": decoded[:, :, 0].transpose(0, 1).numpy().round(3).tolist(),  # (k, G, S, S)
-        "entropy": round(_entropy(q), 4),
+        "grids": decoded[:, :, 0]
+        .transpose(0, 1)
+        .double()
+        .numpy()
+        .round(3)
+        .tolist(),  # (k, G, S, S)
+        "entropy": round(membership_entropy(q), 4),
     }
 
 
@@ -385,21 +522,25 @@ def run(
     results_root: str | Path | None = None,
     progress: bool = False,
     log: Callable[[str], None] | None = print,
+    train_missing: bool | None = None,
 ) -> dict[str, Any]:
-    """Compute every number of the chapter.
+    """Compute every number of the chapter from the controls and the trained models.
 
     Parameters
     ----------
     profile : {"smoke", "full"}
     seed : int
         Seeds the MNIST subset and model, in [0, :data:`toposhape.training.MAX_SEED`];
-        the manifold runs use the profile's seeds.
+        the other models use the profile's seeds.
     results_root : path, optional
-        Results folder; checkpoints go to :func:`work_dir`, so an interrupted run resumes.
+        Results folder; checkpoints go to :func:`work_dir`.
     progress : bool
-        Progress bars for the long trainings.
+        Progress bars.
     log : callable or None
         Receives one line per finished phase.
+    train_missing : bool, optional
+        Train the models that are not finished (None: the profile's ``train_missing``).
+        Otherwise they are listed under ``pending`` and left out.
 
     Returns
     -------
@@ -411,42 +552,104 @@ def run(
     check_path("results_root", results_root)
     check_bool("progress", progress)
     check_callable("log", log, optional=True)
+    if train_missing is not None:
+        check_bool("train_missing", train_missing)
+    else:
+        train_missing = settings["train_missing"]
     say = log or (lambda _msg: None)
     folder = work_dir(profile, results_root)
+    with one_thread():
+        return _run(profile, settings, seed, folder, progress, say, train_missing)
+
+
+def _run(
+    profile: str, settings: dict[str, Any], seed: int, folder: Path, progress: bool,
+    say: Callable[[str], None], train_missing: bool,
+) -> dict[str, Any]:  # fmt: skip
+    """:func:`run` on checked arguments."""
     timings: dict[str, float] = {}
-    runs = []
-    jobs = [
-        (name, reg, s) for name in settings["manifolds"] for reg in REGULARISERS
-        for s in settings["seeds"]
-    ]  # fmt: skip
+    started = time.perf_counter()
+    controls = control_study(settings)
+    threshold = controls["threshold"]["threshold"]
+    timings["controls"] = round(time.perf_counter() - started, 1)
+    say(f"controls: {timings['controls']:.0f} s")
+    started = time.perf_counter()
     from tqdm.auto import tqdm
 
-    started = time.perf_counter()
-    for name, reg, s in tqdm(jobs, desc="manifold atlases", disable=not progress):
-        runs.append(manifold_study(name, reg, s, settings["points"], settings["epochs"], folder))
-    timings["manifolds"] = round(time.perf_counter() - started, 1)
-    say(f"manifolds: {timings['manifolds']:.0f} s")
-    started = time.perf_counter()
-    torus3 = torus3_study(
-        settings["torus3_dims"], settings["torus3_seeds"], settings["points"],
-        settings["torus3_epochs"], folder,
-    )  # fmt: skip
-    timings["torus3"] = round(time.perf_counter() - started, 1)
-    say(f"T³: {timings['torus3']:.0f} s")
-    started = time.perf_counter()
-    mnist = mnist_study(settings["mnist_images"], settings["mnist_epochs"], seed, folder, progress)
-    timings["mnist"] = round(time.perf_counter() - started, 1)
-    say(f"MNIST: {timings['mnist']:.0f} s")
+    manifolds, torus3, mnist, pending = [], [], None, []
+    first = min(settings["seeds"])
+    for job in tqdm(jobs(settings, seed), desc="atlas models", disable=not progress):
+        if not train_missing and not _finished(job, settings, folder):
+            pending.append(job.name)
+            continue
+        model, history, mean, std, n = _fit_job(job, settings, folder, progress=False)
+        if job.kind == "manifold":
+            plots = job.seed == first
+            manifolds.append(
+                manifold_read(job, model, history, mean, std, settings, threshold, plots)
+            )
+        elif job.kind == "torus3":
+            torus3.append(torus3_read(job, model, history, mean, std, settings))
+        else:
+            mnist = mnist_read(model, history, n)
+    timings["models"] = round(time.perf_counter() - started, 1)
+    say(f"models: {timings['models']:.0f} s")
     return {
         "profile": profile,
         "settings": settings,
-        "setups": SETUPS,
         "regularisers": REGULARISERS,
-        "long_bar": LONG_BAR,
-        "nerve_rule": NERVE_RULE,
+        "torus3_charts": TORUS3_CHARTS,
         "mnist_setup": _MNIST,
-        "manifolds": runs,
+        "readout": {
+            "rule": readout.NERVE_RULE,
+            "fields": list(readout.FIELDS),
+            "window": readout.WINDOW,
+            "chart_long": readout.CHART_LONG,
+            "chart_subsample": readout.CHART_SUBSAMPLE,
+            "min_chart_points": readout.MIN_CHART_POINTS,
+        },
+        "controls": controls,
+        "manifolds": manifolds,
         "torus3": torus3,
         "mnist": mnist,
+        "pending": pending,
         "timings_s": timings,
     }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: train a profile's models ahead of the chapter run.
+
+    ``python -m toposhape.studies.atlas.run train full`` trains (or resumes) every model
+    of the profile that is not finished, one at a time, most important first; it can be
+    stopped at any time and started again. ``status`` lists what is finished. Errors are
+    reported as :mod:`toposhape.cli` describes (one line, exit status 2; 130 when
+    interrupted).
+    """
+    from toposhape.cli import Parser, run_command
+
+    def command(argv: list[str] | None) -> None:
+        parser = Parser(prog="python -m toposhape.studies.atlas.run")
+        sub = parser.add_subparsers(dest="command", required=True)
+        for name, text in (("train", "train the unfinished models"), ("status", "list them")):
+            cmd = sub.add_parser(name, help=f"{text} of a profile, in training order")
+            cmd.add_argument("profile", help=f"one of {', '.join(PROFILES)}")
+            cmd.add_argument("--only", help="a shell pattern on model names, e.g. 'torus3-*'")
+            cmd.add_argument("--seed", type=int, default=0, help="MNIST seed (as the chapter's)")
+        args = parser.parse_args(argv)
+        if args.command == "train":
+            done = train(args.profile, args.only, args.seed)
+            print(f"{len(done)} models trained")
+            return
+        settings = get_profile(args.profile)
+        folder = work_dir(args.profile)
+        for job in jobs(settings, args.seed):
+            if args.only is None or fnmatch.fnmatchcase(job.name, args.only):
+                have = checkpoint_epochs(folder / f"{job.name}.pt")
+                print(f"{job.name}\t{have}/{_epochs(job, settings)} epochs")
+
+    return run_command(command, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,20 +1,27 @@
 """The chapter "Controlling connectivity" (Hofer et al., ICML 2019), split by what it does.
 
+Compute (no plotting):
+
 ``run``
-    The chapter's ``CHAPTER`` name, ``RECIPE`` and ``PROFILES``, and :func:`~.run.run`,
-    which trains the two MNIST autoencoders (λ = 0 and λ = 20) and builds the results
-    payload from the modules below. No plotting.
-``toy``
-    The two pictures: a multi-scale 2-D arrangement homogenised by the connectivity loss
-    (with the Gaussian KDEs drawn of it), and a small cloud with its death times and edges.
-``deaths``
-    Death times of latent codes: argument checks, summary statistics, held-out batches.
-``theory``
-    The paper's three theory claims, measured: differentiability (gradcheck, finite
-    differences), the batch size, densification.
+    The chapter's ``CHAPTER`` name and ``PROFILES``, :func:`~.run.run` (the payload) and the
+    training command line (``python -m toposhape.studies.connectivity.run train full``).
+``backbones``
+    The ``RECIPE``; which MNIST autoencoders a profile trains (λ = 20 at several batch
+    sizes, λ = 0 at B = 100, several seeds), in priority order, with the one-class study's
+    trainer; the B = 100 ones are read from the one-class study when it has trained them.
+``evaluate``
+    What is measured on one trained autoencoder.
+``deaths``, ``covering``, ``densify``
+    Death times of held-out batches; greedy η-nets (metric entropy); codes of a class
+    within η of its test codes.
+``toy``, ``theory``
+    The two toy pictures; the differentiability check.
+
+Report (a payload in, the page out; no training):
+
+``summary``
+    Numbers across seeds and the verdict rules.
 ``report``
-    A payload in, the page out: ``figures``, ``tables``, ``findings`` and the scorecard's
-    ``claims``. No training.
-``plots``
-    The figures ``report.figures`` collects, one function each, at the page's width.
+    ``figures``, ``tables``, ``findings`` and the scorecard's ``claims``, from
+    ``plots`` and ``sweep_plots`` (figures), ``tables``, ``findings`` and ``claims``.
 """

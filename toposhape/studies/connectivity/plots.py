@@ -1,5 +1,7 @@
-"""The chapter's figures, one function each, drawn from a results payload only.
+"""The chapter's figures of the toy examples, the differentiability check and the two
+B = 100 backbones (λ = 20, λ = 0), one function each, drawn from a results payload only.
 
+The figures of the batch-size sweep and of densification are in :mod:`.sweep_plots`;
 :func:`toposhape.studies.connectivity.report.figures` calls them all; each draws with
 :func:`toposhape.studies.style.figure` at the page's width.
 """
@@ -15,6 +17,8 @@ from matplotlib.patches import Circle
 
 from toposhape.checks import check_mapping
 from toposhape.studies import style
+from toposhape.studies.connectivity import summary
+from toposhape.studies.connectivity.backbones import RECIPE
 from toposhape.studies.connectivity.toy import kde_on_grid
 
 _LAM_COLOURS = {"0": "tab:gray", "20": "tab:red"}
@@ -121,51 +125,60 @@ def plot_vr_demo(payload: Mapping[str, Any]) -> Figure:
     return fig
 
 
+def _reference_runs(payload: Mapping[str, Any]) -> dict[str, list[str]]:
+    """λ key ("20", "0") -> names of the finished B = 100 backbones, by seed."""
+    b = RECIPE["batch_size"]
+    return {f"{lam:g}": summary.runs(payload, lam, b) for lam in (RECIPE["lam"], 0.0)}
+
+
 def plot_training_curves(payload: Mapping[str, Any]) -> Figure:
-    """Per-epoch training reconstruction L1, connectivity loss and death-time mean ± std."""
-    check_mapping("payload", payload, "training", "recipe")
-    tr = payload["training"]
-    eta = payload["recipe"]["eta"]
+    """Per-epoch reconstruction L1, connectivity loss and death-time mean ± std at B = 100,
+    one line per training seed."""
+    check_mapping("payload", payload, "backbones")
+    eta = RECIPE["eta"]
     fig = style.figure(2.9)
     axes = fig.subplots(1, 3)
-    for key, hist in tr.items():
-        ep = [h["epoch"] for h in hist]
+    for key, names in _reference_runs(payload).items():
         c = _colour(key)
-        axes[0].plot(ep, [h["reconstruction_l1"] for h in hist], "o-", color=c, label=f"λ = {key}")
-        axes[1].plot(ep, [h["connectivity"] for h in hist], "o-", color=c)
-        mean = np.array([h["death_mean"] for h in hist])
-        std = np.array([h["death_std"] for h in hist])
-        axes[2].plot(ep, mean, "o-", color=c)
-        axes[2].fill_between(ep, mean - std, mean + std, color=c, alpha=0.2)
+        for i, name in enumerate(names):
+            hist = payload["backbones"][name]["history"]
+            ep = [h["epoch"] for h in hist]
+            label = f"λ = {key}" if i == 0 else None
+            axes[0].plot(ep, [h["reconstruction_l1"] for h in hist], color=c, lw=1, label=label)
+            axes[1].plot(ep, [h["connectivity"] for h in hist], color=c, lw=1)
+            mean = np.array([h["death_mean"] for h in hist])
+            std = np.array([h["death_std"] for h in hist])
+            axes[2].plot(ep, mean, color=c, lw=1)
+            axes[2].fill_between(ep, mean - std, mean + std, color=c, alpha=0.1)
     axes[2].axhline(eta, color="k", ls="--", lw=1, label="η")
-    axes[1].set_yscale("log")
+    if any(_reference_runs(payload).values()):
+        axes[1].set_yscale("log")
+        axes[0].legend()
     titles = ("reconstruction L1", "connectivity loss", "death times")
     for ax, title in zip(axes, titles, strict=True):
         ax.set_title(title)
         ax.set_xlabel("epoch")
-    axes[0].legend()
     axes[2].legend()
     return fig
 
 
 def plot_death_histograms(payload: Mapping[str, Any]) -> Figure:
-    """Per-branch death times on held-out test batches, one panel per λ."""
-    check_mapping("payload", payload, "evaluation", "recipe")
-    ev = payload["evaluation"]
-    eta = payload["recipe"]["eta"]
-    within = payload["recipe"]["within"]
+    """Per-branch death times on held-out test batches of 100, one panel per λ (first seed)."""
+    check_mapping("payload", payload, "backbones", "models")
+    eta, within = RECIPE["eta"], RECIPE["within"]
+    shown = {key: names[0] for key, names in _reference_runs(payload).items() if names}
     fig = style.figure(2.9)
-    axes = np.atleast_1d(fig.subplots(1, len(ev)))
-    for ax, (key, res) in zip(axes, ev.items(), strict=True):
-        h = res["deaths"]["histogram"]
-        edges = np.array(h["edges"])
-        ax.stairs(h["counts"], edges, fill=True, color=_colour(key), alpha=0.8)
+    axes = np.atleast_1d(fig.subplots(1, max(1, len(shown))))
+    for ax, (key, name) in zip(axes, shown.items(), strict=False):
+        s = payload["models"][name]["deaths"]
+        edges = np.array(s["histogram"]["edges"])
+        ax.stairs(s["histogram"]["counts"], edges, fill=True, color=_colour(key), alpha=0.8)
         if edges[0] <= eta <= edges[-1] * 1.05:
             ax.axvline(eta, color="k", ls="--", lw=1, label=f"η = {eta:g}")
             ax.legend()
-        s = res["deaths"]
+        seed = payload["backbones"][name]["spec"]["seed"]
         ax.set_title(
-            f"λ = {key}: mean {s['mean']:.3g}, std {s['std']:.2g}\n"
+            f"λ = {key}, seed {seed}: mean {s['mean']:.3g}, std {s['std']:.2g}\n"
             f"{100 * s['frac_within']:.0f} % within η ± {within:g}"
         )
         ax.set_xlabel("death time (ℓ1)")
@@ -174,12 +187,17 @@ def plot_death_histograms(payload: Mapping[str, Any]) -> Figure:
 
 
 def plot_latent_kde(payload: Mapping[str, Any]) -> Figure:
-    """Test codes projected on the first two dims of branch 0, with Scott's KDE."""
-    check_mapping("payload", payload, "latent")
-    lat = payload["latent"]
+    """Test codes projected on the first two dims of branch 0, with Scott's KDE (first seed)."""
+    check_mapping("payload", payload, "models")
+    shown = {
+        key: payload["models"][names[0]]["latent"]
+        for key, names in _reference_runs(payload).items()
+        if names and "latent" in payload["models"][names[0]]
+    }
     fig = style.figure(3.4)
-    axes = np.atleast_1d(fig.subplots(1, len(lat)))
-    for ax, (key, res) in zip(axes, lat.items(), strict=True):
+    axes = np.atleast_1d(fig.subplots(1, max(1, len(shown))))
+    sc = None
+    for ax, (key, res) in zip(axes, shown.items(), strict=False):
         pts = np.array(res["points"])
         xs, ys, dens = kde_on_grid(pts, "scott")
         ax.contour(xs, ys, dens, levels=8, cmap="Greys", linewidths=0.8)
@@ -188,7 +206,8 @@ def plot_latent_kde(payload: Mapping[str, Any]) -> Figure:
         ax.set_xlabel("branch 0, dim 0")
         ax.set_ylabel("branch 0, dim 1")
         ax.set_aspect("equal")
-    fig.colorbar(sc, ax=axes, label="digit", ticks=range(10))
+    if sc is not None:
+        fig.colorbar(sc, ax=axes, label="digit", ticks=range(10))
     return fig
 
 
@@ -203,59 +222,4 @@ def plot_gradients(payload: Mapping[str, Any]) -> Figure:
     ax.set_ylabel("max |FD − autograd|")
     ax.set_title("connectivity loss (ℓ2), float64")
     ax.invert_xaxis()
-    return fig
-
-
-def plot_batch_size(payload: Mapping[str, Any]) -> Figure:
-    """Death-time statistics of held-out batches of size B (λ = 20 encoder)."""
-    check_mapping("payload", payload, "batch_size", "recipe")
-    bs = payload["batch_size"]
-    rows = bs["rows"]
-    eta = payload["recipe"]["eta"]
-    within = payload["recipe"]["within"]
-    train_b = payload["recipe"]["batch_size"]
-    b = [r["B"] for r in rows]
-    fig = style.figure(2.9)
-    ax1, ax2 = fig.subplots(1, 2)
-    mean = np.array([r["mean"] for r in rows])
-    std = np.array([r["std"] for r in rows])
-    ax1.errorbar(b, mean, yerr=std, fmt="o-", color="tab:red", capsize=3, label="mean ± std")
-    ax1.axhline(eta, color="k", ls="--", lw=1, label="η")
-    ax2.plot(b, [r["frac_within"] for r in rows], "o-", color="tab:red")
-    ax2.set_ylim(0, 1)
-    for ax in (ax1, ax2):
-        ax.axvline(train_b, color="tab:blue", lw=0.8, ls=":", label="training B")
-        ax.set_xscale("log")
-        ax.set_xlabel("batch size B")
-    ax1.set_ylabel("death time (ℓ1)")
-    if "loglog_slope" in bs:
-        ax1.set_title(f"mean ∝ B$^{{{bs['loglog_slope']:.2f}}}$ (dim ≈ {bs['effective_dim']:.1f})")
-    ax2.set_title("share of death times near η")
-    ax2.set_ylabel(f"within η ± {within:g}")
-    ax1.legend()
-    return fig
-
-
-def plot_densification(payload: Mapping[str, Any]) -> Figure:
-    """Median within-branch nearest-neighbour ℓ1 distance against the number of codes N."""
-    check_mapping("payload", payload, "densification", "recipe")
-    dens = payload["densification"]
-    eta = payload["recipe"]["eta"]
-    fig = style.figure(2.9)
-    axes = np.atleast_1d(fig.subplots(1, len(dens)))
-    for ax, (key, res) in zip(axes, dens.items(), strict=True):
-        rows = res["rows"]
-        n = [r["N"] for r in rows]
-        ax.plot(n, [r["median"] for r in rows], "o-", color=_colour(key), label="median")
-        ax.fill_between(
-            n, [r["q25"] for r in rows], [r["q75"] for r in rows], color=_colour(key), alpha=0.2
-        )
-        if key != "0":
-            ax.axhline(eta, color="k", ls="--", lw=1, label="η")
-        ax.axvline(payload["recipe"]["batch_size"], color="tab:blue", ls=":", label="training B")
-        ax.set_xscale("log")
-        ax.set_xlabel("number of test codes N")
-        ax.set_ylabel("NN distance (ℓ1)")
-        ax.set_title(f"λ = {key}")
-        ax.legend()
     return fig

@@ -1,75 +1,97 @@
 """The experiments of the chapter "Controlling connectivity" (Hofer et al., ICML 2019).
 
 :func:`run` computes the chapter's JSON-serialisable *payload*: a toy KDE example and a
-small 0-dim persistence demo (:mod:`.toy`), two MNIST autoencoders trained with λ = 0 and
-λ = 20 and their held-out death times (:mod:`.deaths`), and numerical illustrations of the
-paper's three theory claims (:mod:`.theory`). :mod:`.report` draws it.
+small 0-dim persistence demo (:mod:`.toy`), the differentiability check (:mod:`.theory`),
+and the MNIST backbones of :mod:`.backbones` (λ = 20 at every batch size B of the profile,
+λ = 0 at B = 100, several training seeds), each measured by :mod:`.evaluate`: held-out death
+times, the metric entropy of its codes, one-class AUROCs and, at B = 100, densification.
+:mod:`.report` draws it.
 
-The per-profile settings live in :data:`PROFILES`; ``"smoke"`` runs the whole chapter in
-well under a minute on two CPU cores, ``"full"`` trains on all of MNIST.
+The per-profile settings live in :data:`PROFILES`: ``"smoke"`` runs the whole chapter in
+about a minute on two CPU cores (its numbers mean nothing); ``"full"`` trains on all of
+MNIST at the reference's budget.
+
+Command line: ``python -m toposhape.studies.connectivity.run train full`` trains (or
+resumes) the backbones of a profile ahead of the chapter run, in priority order (:func:`main`).
 """
 
+import fnmatch
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
+from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from toposhape.autoencoder import ConnectivityAutoencoder
 from toposhape.checks import check_bool, check_callable, check_choice, check_int, check_path
-from toposhape.data import random_subset
-from toposhape.results import profile_settings
+from toposhape.image_sets import ImageSplit, describe
+from toposhape.results import cached, profile_settings
 from toposhape.results import work_dir as chapter_work_dir
-from toposhape.studies.connectivity.deaths import death_summary, heldout_deaths
-from toposhape.studies.connectivity.theory import (
-    batch_size_study,
-    densification_study,
-    gradient_study,
+from toposhape.studies.connectivity.backbones import (
+    RECIPE,
+    backbone_settings,
+    backbone_specs,
+    is_finished,
+    load_backbone,
+    train_missing,
+    weights_digest,
 )
+from toposhape.studies.connectivity.evaluate import evaluate_backbone
+from toposhape.studies.connectivity.theory import gradient_study
 from toposhape.studies.connectivity.toy import toy_study, vr_demo
-from toposhape.training import MAX_SEED, TrainConfig, train_backbone
+from toposhape.studies.oneclass.protocol import BackboneSpec
+from toposhape.studies.oneclass.train import load_split
+from toposhape.training import MAX_SEED, history_seconds
 
 CHAPTER = "connectivity"
 
-#: The reference recipe (Hofer et al.), adapted to MNIST's 1×28×28 images.
-RECIPE: dict[str, Any] = {
-    "dataset": "mnist",
-    "branches": 16,
-    "branch_dim": 10,
-    "eta": 2.0,
-    "p": 1.0,
-    "batch_size": 100,
-    "lr": 1e-3,
-    "lambdas": [0.0, 20.0],
-    "within": 0.5,  # a death time "hits" η if it lies in [η - within, η + within]
-}
-
 #: Per-profile settings. ``None`` for an image count means the whole split.
+#:
+#: * ``epochs``: per backbone, the same for every B (so a smaller B takes more steps);
+#: * ``train_seeds``: training runs per setting (seeds ``seed, seed + 1, ...``);
+#: * ``batch_sizes``: the λ = 20 sweep, in training priority order (λ = 0 at 100 only);
+#: * ``reuse``: the one-class profile whose finished B = 100 backbones of the same recipe
+#:   are read instead of trained again (None: train everything here);
+#: * ``workers``: backbones trained at once, in processes of one torch thread each;
+#: * ``ns``, ``draws``: one-class inliers per draw and draws per class (η-ball AUROC);
+#: * ``covering_sizes``: samples of test codes whose greedy η-net is counted;
+#: * ``densify_ns``: training codes per class around the class's test codes (B = 100 only).
 PROFILES: dict[str, dict[str, Any]] = {
     "smoke": {
-        "train_images": 2000,
+        "train_images": 3000,
         "test_images": 1000,
-        "epochs": 3,
-        "steps_per_epoch": 8,
+        "epochs": 2,
+        "steps_per_epoch": 4,
+        "train_seeds": 2,
+        "batch_sizes": [100, 25],
+        "reuse": None,
+        "workers": 1,
+        "ns": [20, 40],
+        "draws": 2,
+        "covering_sizes": [250, 500, 1000],
+        "densify_ns": [50, 100, 200],
         "toy_per_cluster": 40,
         "toy_steps": 150,
         "latent_points": 500,
-        "batch_sizes": [10, 25, 50, 100, 200, 400],
-        "batch_repeats": 4,
-        "densify_sizes": [25, 50, 100, 200, 400, 1000],
     },
     "full": {
         "train_images": None,
         "test_images": None,
-        "epochs": 10,
+        "epochs": 50,
         "steps_per_epoch": None,
+        "train_seeds": 3,
+        "batch_sizes": [100, 25, 400, 50, 200],
+        "reuse": "full",
+        "workers": 2,
+        "ns": [80, 120, 500],
+        "draws": 5,
+        "covering_sizes": [1000, 2000, 5000, 10000],
+        "densify_ns": [50, 100, 200, 500, 1000, 2000, 5000],
         "toy_per_cluster": 60,
         "toy_steps": 400,
         "latent_points": 2000,
-        "batch_sizes": [10, 25, 50, 100, 200, 400],
-        "batch_repeats": 40,
-        "densify_sizes": [25, 50, 100, 200, 500, 1000, 2000, 5000, 10000],
     },
 }
 
@@ -80,12 +102,11 @@ PAYLOAD_KEYS = (
     "recipe",
     "toy",
     "vr_demo",
-    "training",
-    "evaluation",
-    "latent",
     "gradients",
-    "batch_size",
-    "densification",
+    "data",
+    "backbones",
+    "models",
+    "pending",
     "timings_s",
 )
 
@@ -102,48 +123,17 @@ def work_dir(profile: str, results_root: str | Path | None = None) -> Path:
     return chapter_work_dir(CHAPTER, profile, results_root)
 
 
-@torch.no_grad()
-def _encode(
-    model: ConnectivityAutoencoder, images: torch.Tensor, chunk: int = 500
-) -> tuple[torch.Tensor, float]:
-    """Latent codes and the L1 reconstruction error of ``images`` as trained on
-    (:func:`toposhape.losses.reconstruction_l1`: summed over each image, mean over images)."""
-    codes, abs_sum = [], 0.0
-    for start in range(0, len(images), chunk):
-        batch = images[start : start + chunk]
-        rec, z = model(batch)
-        codes.append(z)
-        abs_sum += float((rec - batch).abs().sum())
-    return torch.cat(codes), abs_sum / len(images)
+def data_record(split: ImageSplit) -> dict[str, Any]:
+    """What a split's numbers came from: its label (with the images used) and its record."""
+    label = describe(split.record)
+    used, read = split.record["used"], split.record["images"]
+    if used < read:
+        label += f", {used} used (seeded subset)"
+    return {"label": label, "record": split.record}
 
 
-def _train(
-    lam: float,
-    images: torch.Tensor,
-    settings: Mapping[str, Any],
-    seed: int,
-    folder: Path,
-    progress: bool,
-) -> tuple[ConnectivityAutoencoder, list[dict]]:
-    config = TrainConfig(
-        epochs=settings["epochs"],
-        batch_size=RECIPE["batch_size"],
-        lr=RECIPE["lr"],
-        lam=lam,
-        eta=RECIPE["eta"],
-        p=RECIPE["p"],
-        seed=seed,
-        steps_per_epoch=settings["steps_per_epoch"],
-    )
-    return train_backbone(  # both λ start from the same initial weights
-        images,
-        config,
-        branches=RECIPE["branches"],
-        branch_dim=RECIPE["branch_dim"],
-        init_seed=seed,
-        checkpoint=folder / f"lam{lam:g}.pt",
-        progress=progress,
-    )
+def _images(split: ImageSplit) -> torch.Tensor:
+    return split.images.float().div_(255.0)
 
 
 def run(
@@ -152,6 +142,7 @@ def run(
     results_root: str | Path | None = None,
     progress: bool = False,
     log: Callable[[str], None] | None = print,
+    train_missing_backbones: bool = True,
 ) -> dict[str, Any]:
     """Compute every number of the chapter.
 
@@ -159,31 +150,31 @@ def run(
     ----------
     profile : {"smoke", "full"}
     seed : int
-        Seeds data subsets, initial weights, batch orders and all random draws;
-        in [0, :data:`toposhape.training.MAX_SEED`].
+        Seeds data subsets, one-class draws and all random draws, and is the first training
+        seed; in [0, 2**32 - 1 - train_seeds].
     results_root : path, optional
-        Results folder (default ``<repo>/results``); training checkpoints go to
-        :func:`work_dir`, so an interrupted run resumes where it stopped.
+        Results folder (default ``<repo>/results``); checkpoints and cached evaluations go
+        to :func:`work_dir`, so an interrupted run resumes where it stopped.
     progress : bool
-        Show training progress bars.
+        Show progress bars.
     log : callable or None
         Receives one line per finished phase.
+    train_missing_backbones : bool
+        Train the backbones that are not finished. With False only finished ones are
+        measured and the others are listed under ``pending``.
 
     Returns
     -------
     dict
         JSON-serialisable payload with the keys :data:`PAYLOAD_KEYS`.
     """
-    from toposhape.data import load_images
-
     settings = get_profile(profile)
-    seed = check_int("seed", seed, 0, MAX_SEED)
+    seed = check_int("seed", seed, 0, MAX_SEED - settings["train_seeds"])
     check_path("results_root", results_root)
     check_bool("progress", progress)
     check_callable("log", log, optional=True)
+    check_bool("train_missing_backbones", train_missing_backbones)
     say = log or (lambda _msg: None)
-    eta, p, within = RECIPE["eta"], RECIPE["p"], RECIPE["within"]
-    branches = RECIPE["branches"]
     timings: dict[str, float] = {}
     tick = time.perf_counter()
 
@@ -197,44 +188,123 @@ def run(
     payload: dict[str, Any] = {"profile": profile, "settings": settings, "recipe": dict(RECIPE)}
     payload["toy"] = toy_study(seed, settings["toy_per_cluster"], settings["toy_steps"])
     payload["vr_demo"] = vr_demo(seed)
-    lap("toy")
-
-    train_x, _ = load_images(RECIPE["dataset"], "train")
-    test_x, test_y = load_images(RECIPE["dataset"], "test")
-    train_x, _ = random_subset(train_x, _, settings["train_images"], seed)
-    test_x, test_y = random_subset(test_x, test_y, settings["test_images"], seed + 1)
-    folder = work_dir(profile, results_root)
-    payload["training"], payload["evaluation"], payload["latent"] = {}, {}, {}
-    codes_by_lam = {}
-    for lam in RECIPE["lambdas"]:
-        key = f"{lam:g}"
-        model, history = _train(lam, train_x, settings, seed, folder, progress)
-        lap(f"train λ={key}")
-        codes, rec_l1 = _encode(model, test_x)
-        codes_by_lam[key] = codes
-        deaths = heldout_deaths(codes, branches, RECIPE["batch_size"], p)
-        summary = death_summary(deaths, eta, within)
-        payload["training"][key] = history
-        payload["evaluation"][key] = {"test_reconstruction_l1": rec_l1, "deaths": summary}
-        m = min(settings["latent_points"], len(codes))
-        payload["latent"][key] = {
-            "points": codes[:m, :2].numpy().round(5).tolist(),  # dims 0, 1 = branch 0
-            "labels": test_y[:m].tolist(),
-        }
-        lap(f"evaluate λ={key}")
     payload["gradients"] = gradient_study(seed)
-    lap("gradients")
-    trained = codes_by_lam[f"{max(RECIPE['lambdas']):g}"]
-    payload["batch_size"] = batch_size_study(
-        trained, settings["batch_sizes"], settings["batch_repeats"], seed, branches, eta, p, within
-    )
-    lap("batch size")
-    payload["densification"] = {
-        key: densification_study(c, settings["densify_sizes"], seed, branches, p)
-        for key, c in codes_by_lam.items()
+    lap("toy and gradients")
+
+    trained = backbone_settings(settings)
+    splits = {
+        s: load_split(RECIPE["dataset"], s, trained, seed, progress) for s in ("train", "test")
     }
-    lap("densification")
-    payload["test_images"] = len(test_x)
-    payload["train_images"] = len(train_x)
+    payload["data"] = {split: data_record(x) for split, x in splits.items()}
+    folder = work_dir(profile, results_root)
+    specs = backbone_specs(settings, seed)
+    images = partial(_images, splits["train"])
+    if train_missing_backbones:
+        train_missing(specs, settings, seed, folder, results_root, images, progress, log)
+        lap("training")
+    payload["pending"] = [
+        s.name for s in specs if not is_finished(s, settings, folder, results_root)
+    ]
+    payload["backbones"], payload["models"] = {}, {}
+    train_images = images()
+    for spec in specs:
+        if spec.name in payload["pending"]:
+            continue
+        model, history, source = load_backbone(
+            spec, settings, folder, results_root, train_images, progress
+        )
+        latent = spec.seed == seed and spec.batch_size == RECIPE["batch_size"]
+        key = {
+            "weights": weights_digest(model),
+            "train": splits["train"].record["fingerprint"],
+            "test": splits["test"].record["fingerprint"],
+            "batch_size": spec.batch_size,
+            "recipe": RECIPE,
+            "seed": seed,
+            "latent": latent,
+            **{k: settings[k] for k in ("ns", "draws", "covering_sizes", "densify_ns")},
+            **({"latent_points": settings["latent_points"]} if latent else {}),
+        }
+        compute = partial(
+            evaluate_backbone,
+            model,
+            spec,
+            splits["train"],
+            splits["test"],
+            settings,
+            seed,
+            latent,
+            progress,
+        )
+        payload["models"][spec.name] = cached(folder / "evaluations", key, compute)
+        payload["backbones"][spec.name] = {
+            "spec": asdict(spec),
+            "setting": spec.setting,
+            "source": source,
+            "history": history,
+            "training_seconds": history_seconds(history),
+        }
+        lap(f"evaluate {spec.name}")
     payload["timings_s"] = timings
     return payload
+
+
+def train(
+    profile: str,
+    seed: int = 0,
+    only: str | None = None,
+    results_root: str | Path | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] | None = print,
+) -> list[BackboneSpec]:
+    """Train (or resume) a profile's missing backbones in priority order; return them all.
+
+    ``only`` is an ``fnmatch`` pattern of backbone names (e.g. ``"*-b25-*"``); None trains
+    every one. Finished backbones (here or shared with the one-class study) are skipped.
+    """
+    from toposhape.results import writable_folder
+
+    settings = get_profile(profile)
+    seed = check_int("seed", seed, 0, MAX_SEED - settings["train_seeds"])
+    specs = backbone_specs(settings, seed)
+    if only is not None:
+        names = [s.name for s in specs]
+        specs = [s for s in specs if fnmatch.fnmatchcase(s.name, only)]
+        if not specs:
+            raise ValueError(f"--only {only!r} matches no backbone of {profile!r}: {names}")
+    folder = writable_folder(work_dir(profile, results_root), "checkpoint folder")
+    trained = backbone_settings(settings)
+
+    def images() -> torch.Tensor:
+        return _images(load_split(RECIPE["dataset"], "train", trained, seed))
+
+    train_missing(specs, settings, seed, folder, results_root, images, progress, log)
+    return specs
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: train a profile's backbones ahead of the chapter run.
+
+    ``python -m toposhape.studies.connectivity.run train full [--only PATTERN] [--seed 0]``
+    trains (or resumes) every missing backbone of the profile, seed after seed, in the
+    profile's ``workers`` processes; it can be stopped at any time and started again (each
+    backbone checkpoints every epoch). Errors are reported as :mod:`toposhape.cli`
+    describes (one line, exit status 2; 130 when interrupted).
+    """
+    from toposhape.cli import Parser, run_command
+
+    def command(argv: list[str] | None) -> None:
+        parser = Parser(prog="python -m toposhape.studies.connectivity.run")
+        sub = parser.add_subparsers(dest="command", required=True)
+        cmd = sub.add_parser("train", help="train (or resume) the backbones of a profile")
+        cmd.add_argument("profile", help=f"one of {', '.join(PROFILES)}")
+        cmd.add_argument("--only", help="only backbones whose name matches this fnmatch pattern")
+        cmd.add_argument("--seed", type=int, default=0, help="base seed (as the chapter's)")
+        args = parser.parse_args(argv)
+        train(args.profile, args.seed, args.only)
+
+    return run_command(command, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

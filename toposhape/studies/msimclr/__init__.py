@@ -1,12 +1,21 @@
 """The chapter "MSimCLR": SimCLR against SimCLR on an atlas at low dimension d.
 
+:mod:`~toposhape.studies.msimclr.schedule`
+    The model grid (:func:`schedule.model_keys`), the priority order it is trained in
+    (:func:`schedule.training_plan`) and the convergence criterion
+    (:func:`schedule.stop_point`).
 :mod:`~toposhape.studies.msimclr.run`
-    The experiments: ``PROFILES``, ``CHAPTER``, the model grid (:func:`run.model_keys`),
-    training every SimCLR and MSimCLR model of a profile (:func:`run.train_models`), the
-    collapsed-head diagnostic (:func:`run.alive_units`, :func:`run.collapsed_heads`) and
-    :func:`run.run`, which evaluates every model and returns the payload. No plotting.
-:mod:`~toposhape.studies.msimclr.report`
-    A payload in, the reader's view out: ``figures`` (accuracy against d, chart use, the
-    d = 2 embeddings), ``tables`` (DataFrames), ``findings``, ``setup`` (what was run, and
-    at what share of the reference's budget) and ``claims`` for the scorecard. No training.
+    The experiments: ``PROFILES``, ``CHAPTER``, :func:`run.fit` (train one model until the
+    criterion stops it, resuming from its checkpoint), :func:`run.train` and its command
+    line (every unfinished model of a profile, in priority order) and :func:`run.run`,
+    which evaluates every finished model and returns the payload. No plotting.
+:mod:`~toposhape.studies.msimclr.evaluate`
+    The same linear and k-NN probes for every model and both floors (PCA of the pixels,
+    the untrained network), the reference's per-chart probes, the collapsed-head
+    diagnostic; cached. No training.
+:mod:`~toposhape.studies.msimclr.compare`
+    Accuracies across seeds and the noise rule every comparison follows.
+:mod:`~toposhape.studies.msimclr.figures` and :mod:`~toposhape.studies.msimclr.report`
+    A payload in, the reader's view out: figures, ``tables`` (DataFrames), ``setup``,
+    ``missing`` and ``findings`` (sentences) and ``claims`` for the scorecard. No training.
 """

@@ -1,7 +1,7 @@
 """Evaluating the one-class study: η-ball AUROCs of a backbone, baselines, cached results.
 
 Every evaluation is cached as JSON under a key that names everything it depends on
-(:func:`cached`), so a rerun of a long profile re-evaluates only what changed.
+(:func:`toposhape.results.cached`), so a rerun of a long profile re-evaluates only what changed.
 """
 
 from collections.abc import Callable, Mapping

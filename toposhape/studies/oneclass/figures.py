@@ -162,7 +162,7 @@ def plot_by_n(payload: Mapping[str, Any]) -> Figure:
     checked(payload, "settings", "evaluations", "datasets")
     s = payload["settings"]
     ns = s["ns"]
-    fig = style.figure(3.8)
+    fig = style.figure(4.4)
     ax = fig.subplots()
     pairs = [(b, e) for b in s["datasets"] for e in s["eval_datasets"]]
     for i, (b, e) in enumerate(pairs):
@@ -188,7 +188,7 @@ def plot_by_n(payload: Mapping[str, Any]) -> Figure:
     ax.minorticks_off()
     ax.set_xlabel("inliers n (log scale)")
     ax.set_ylabel("AUROC × 100")
-    ax.legend(loc="center", ncols=2)
+    fig.legend(loc="outside lower center", ncols=3)  # below the axes: the lines may lie anywhere
     return fig
 
 
@@ -305,20 +305,3 @@ def figures(payload: Mapping[str, Any]) -> dict[str, Figure]:
     parts = ("settings", "evaluations", "baselines", "backbones", "datasets", "toy")
     checked(payload, *parts, "score_examples")
     return {key: draw(payload) for key, draw in FIGURES.items()}
-
-
-def not_run(sentence: str) -> Figure:
-    """A figure-sized note in place of a figure whose results do not exist yet.
-
-    Parameters
-    ----------
-    sentence : str
-        What is missing, e.g. "The full profile has not been run yet."
-    """
-    if not isinstance(sentence, str) or not sentence.strip():
-        raise ValueError(f"sentence must be a non-empty string, got {sentence!r}")
-    fig = style.figure(1.0)
-    ax = fig.subplots()
-    ax.set_axis_off()  # an axes, so that the figure is drawn as an image
-    ax.text(0.5, 0.5, sentence, ha="center", va="center", transform=ax.transAxes)
-    return fig

@@ -161,10 +161,12 @@ def check_settings(settings: object, keys: Iterable[str] | None = None) -> Mappi
 
 @dataclass(frozen=True)
 class BackboneSpec:
-    """One backbone of a study: training set, λ, latent layout and training seed.
+    """One backbone of a study: training set, λ, latent layout, training seed and batch size.
 
     The seed sets the initial weights and the batch order, so backbones that differ only in
     λ start from the same weights, and three seeds of one setting are three training runs.
+    The batch size is the reference's 100 unless a study varies it (the connectivity
+    chapter's batch-size sweep); only another batch size shows in the name.
     """
 
     dataset: str
@@ -172,6 +174,7 @@ class BackboneSpec:
     branches: int = 16
     branch_dim: int = 10
     seed: int = 0
+    batch_size: int = RECIPE["batch_size"]
 
     def __post_init__(self) -> None:
         check_choice("dataset", self.dataset, tuple(IMAGE_SETS))
@@ -179,16 +182,19 @@ class BackboneSpec:
         check_int("branches", self.branches, 1)
         check_int("branch_dim", self.branch_dim, 1)
         check_int("seed", self.seed, 0, MAX_SEED)
+        check_int("batch_size", self.batch_size, 2)
 
     @property
     def name(self) -> str:
-        """File stem and payload key, e.g. ``fashion-mnist-lam20-16x10-seed0``."""
-        return f"{self.dataset}-lam{self.lam:g}-{self.branches}x{self.branch_dim}-seed{self.seed}"
+        """File stem and payload key, e.g. ``fashion-mnist-lam20-16x10-seed0`` (batch 100) or
+        ``mnist-lam20-16x10-b25-seed0``."""
+        return f"{self.setting}-seed{self.seed}"
 
     @property
     def setting(self) -> str:
         """The name without the seed: the key that groups a setting's training runs."""
-        return f"{self.dataset}-lam{self.lam:g}-{self.branches}x{self.branch_dim}"
+        batch = "" if self.batch_size == RECIPE["batch_size"] else f"-b{self.batch_size}"
+        return f"{self.dataset}-lam{self.lam:g}-{self.branches}x{self.branch_dim}{batch}"
 
 
 def train_seeds(settings: Mapping[str, Any], seed: int) -> list[int]:
@@ -226,18 +232,21 @@ def backbone_specs(settings: Mapping[str, Any], seed: int = 0) -> list[BackboneS
     return list(dict.fromkeys(specs))
 
 
-def train_config(settings: Mapping[str, Any], lam: float, seed: int) -> TrainConfig:
+def train_config(
+    settings: Mapping[str, Any], lam: float, seed: int, batch_size: int = RECIPE["batch_size"]
+) -> TrainConfig:
     """The reference training settings at a profile's epoch budget.
 
-    ``settings`` needs ``epochs`` and ``steps_per_epoch``; ``lam`` ≥ 0 is finite and ``seed``
-    an int in [0, 2**32 - 1].
+    ``settings`` needs ``epochs`` and ``steps_per_epoch``; ``lam`` ≥ 0 is finite, ``seed``
+    an int in [0, 2**32 - 1] and ``batch_size`` an int ≥ 2 (the reference's 100 by default).
     """
     check_settings(settings, ["epochs", "steps_per_epoch"])
     check_float("lam", lam, 0.0)
     check_int("seed", seed, 0, MAX_SEED)
+    check_int("batch_size", batch_size, 2)
     return TrainConfig(
         epochs=settings["epochs"],
-        batch_size=RECIPE["batch_size"],
+        batch_size=batch_size,
         lr=RECIPE["lr"],
         lam=lam,
         eta=RECIPE["eta"],

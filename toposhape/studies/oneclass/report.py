@@ -23,7 +23,7 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from toposhape.studies.oneclass.anchors import ANCHORS, CIFAR_COMMAND, UNOBTAINABLE
-from toposhape.studies.oneclass.figures import FIGURES, figures, not_run
+from toposhape.studies.oneclass.figures import FIGURES, figures
 from toposhape.studies.oneclass.findings import findings
 from toposhape.studies.oneclass.protocol import RECIPE
 from toposhape.studies.oneclass.summary import (
@@ -37,6 +37,7 @@ from toposhape.studies.oneclass.summary import (
 )
 from toposhape.studies.oneclass.tables import not_runnable_line, tables
 from toposhape.studies.scorecard import Claim, Loader
+from toposhape.studies.style import not_run
 
 __all__ = ["claims", "figures", "findings", "not_runnable_line", "page_figures", "tables"]
 

@@ -110,7 +110,7 @@ def train_one(
     with exclusive(folder / f".{spec.name}.lock", f"backbone {spec.name}"):
         model, history = train_backbone(
             images,
-            train_config(settings, spec.lam, spec.seed),
+            train_config(settings, spec.lam, spec.seed, spec.batch_size),
             branches=spec.branches,
             branch_dim=spec.branch_dim,
             init_seed=spec.seed,

@@ -1,12 +1,21 @@
 """The chapter "Manifold triplet learning and compressed vector storage" (``book/triplet.ipynb``).
 
+``protocol``
+    The profiles, the model grid (spheres, spheres of equal storage, atlases read soft and
+    hard, the 64-d study), the training order, the bytes each read stores, and the rules
+    fixed before the runs: the noise rule of every comparison and the convergence criterion.
+``data``
+    The class-disjoint splits: training classes (train, validation) and held-out classes
+    (test, the compression study's database).
+``train``
+    One job at a time, resumable: a model trained with per-epoch checkpoints and its kept
+    epoch, or the compression study of a seed's 64-d embedding.
 ``run``
-    The experiments: ``PROFILES``, ``CHAPTER``, the model grid (sphere baseline and atlas
-    models at every d and k), the 64-d study, the compressed vector store measured on the
-    64-d embedding, and :func:`~toposhape.studies.triplet.run.run`, which trains them and
-    returns the results payload; whether the reference's benchmarks (CUB-200-2011,
-    Stanford Cars) are on this machine.
-``report``
-    A payload in, the chapter out: its figures, tables (DataFrames), computed sentences
-    and its claims for the reproduction scorecard. No training.
+    :func:`~toposhape.studies.triplet.run.run` collects a profile's finished jobs into the
+    results payload; the command line trains every unfinished job in priority order;
+    whether the reference's benchmarks (CUB-200-2011, Stanford Cars) are on this machine.
+``summary``, ``figures``, ``report``
+    A payload in, the chapter out: numbers across seeds and the comparisons, figures,
+    tables (DataFrames), computed sentences and the claims for the reproduction scorecard.
+    No training.
 """

@@ -1,328 +1,189 @@
 """The experiments of the chapter "Manifold triplet learning" (Korman, arXiv 2106.07062).
 
-:func:`run` trains, on the first half of the classes of MNIST and Fashion-MNIST, triplet
-models with the chart distance and the normalised Euclidean baseline at every d of a
-profile, and the 64-d study's three models (normalised baseline, unnormalised 1-chart
-model, MMD-regularised 1-chart model); it retrieves on the held-out classes (Recall@k,
-MAP@R, Recall@1 after every epoch) and measures the compressed vector store on the 64-d
-baseline embedding. :func:`benchmark_status` says whether the reference's benchmarks
-(CUB-200-2011, Stanford Cars) are on this machine. No plotting: the payload's figures,
-tables and claims are in :mod:`toposhape.studies.triplet.report`.
+:func:`run` collects a profile's results: every model of the grid
+(:func:`~toposhape.studies.triplet.protocol.model_specs`) at every training seed, and the
+compression study of every seed's 64-d embedding, from the records the training command
+leaves in the profile's work folder; it trains what is missing only when asked to (the
+``smoke`` profile does), and lists the rest as pending. No plotting: the payload's
+figures, tables and claims are in :mod:`toposhape.studies.triplet.report`.
+
+Command line (training ahead of the chapter, resumable, in priority order)::
+
+    python -m toposhape.studies.triplet.run train full tinyimagenet
+    python -m toposhape.studies.triplet.run train full --seed 0 --only '*/mnist/*'
+    python -m toposhape.studies.triplet.run plan full tinyimagenet
+
+``train`` runs every unfinished job of the profiles in the order of
+:func:`~toposhape.studies.triplet.protocol.jobs` (every profile's seed 0 first; within a
+seed the headline models at d = 2, then the 64-d study and its compression study, then
+the rest) and can be stopped at any time: a model resumes from its last finished epoch.
+``plan`` lists the jobs in that order, each marked done or pending.
+
+:func:`benchmark_status` says whether the reference's benchmarks (CUB-200-2011, Stanford
+Cars) are on this machine.
 """
 
-from __future__ import annotations
-
+import fnmatch
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import asdict
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
-
-from toposhape.atlas import AtlasAutoencoder
-from toposhape.checks import (
-    check_bool,
-    check_callable,
-    check_choice,
-    check_int,
-    check_mapping,
-    check_path,
-    check_sequence,
+from toposhape.checks import check_bool, check_callable, check_path
+from toposhape.data import USER_LAYOUTS, user_root
+from toposhape.studies.triplet.data import Split, load_splits
+from toposhape.studies.triplet.protocol import (
+    CHAPTER,
+    PROFILES,
+    Job,
+    get_profile,
+    jobs,
+    work_dir,
 )
-from toposhape.compression import compression_table, fit_atlas_to_embedding
-from toposhape.contrastive import SmallConvNet
-from toposhape.data import USER_LAYOUTS, random_subset, user_root
-from toposhape.results import profile_settings
-from toposhape.results import work_dir as chapter_work_dir
-from toposhape.training import MAX_SEED, seeded
-from toposhape.triplet import (
-    Embedder,
-    EuclideanEmbedder,
-    ManifoldEmbedder,
-    TripletConfig,
-    class_split,
-    embed,
-    evaluate_retrieval,
-    load_cars196,
-    load_cub200,
-    train_triplet,
-)
+from toposhape.studies.triplet.train import read_record, run_job
+from toposhape.triplet import load_cars196, load_cub200
 
 __all__ = [
     "BENCHMARKS",
     "CHAPTER",
     "PROFILES",
-    "WIDE_MODELS",
     "benchmark_status",
     "get_profile",
-    "grid_keys",
+    "main",
     "run",
+    "train",
     "work_dir",
 ]
 
-CHAPTER = "triplet"
 
-#: The 64-d study: name -> (description, charts or None for the Euclidean baseline, MMD weight).
-WIDE_MODELS: dict[str, tuple[str, int | None, float]] = {
-    "normalised": ("Linear(features, D), L2-normalised (the baseline)", None, 0.0),
-    "unnormalised": ("one chart, sigmoid coordinates in [0,1]^D, no MMD", 1, 0.0),
-    "mmd": ("one chart, sigmoid coordinates, MMD to uniform [0,1]^D", 1, 1.0),
-}
+def _runner(
+    progress: bool, say: Callable[[str], None]
+) -> Callable[[Job, dict[str, Any], Path], dict[str, Any]]:
+    """Run jobs, reading each dataset's images once (on its first unfinished job)."""
+    loaded: dict[tuple[str, str], dict[str, Split]] = {}
 
-#: The backbone is trained from scratch (the reference fine-tunes an ImageNet GoogLeNet
-#: with RMSprop 1e-5), so Adam 1e-3; batches of m = 4 classes × k = 8 images (5 classes
-#: train on (Fashion-)MNIST, fewer than the reference's m = 8).
-PROFILES: dict[str, dict[str, Any]] = {
-    "smoke": {
-        "datasets": ["mnist"],
-        "dims": [2],
-        "charts": [2],
-        "wide_dim": 8,
-        "backbone_width": 16,
-        "train_images": 800,
-        "test_images": 300,
-        "epochs": 2,
-        "steps_per_epoch": 8,
-        "classes_per_batch": 4,
-        "per_class": 4,
-        "lr": 1e-3,
-        "optimiser": "adam",
-        "compression": {"configs": [[2, 2]], "database": 300, "queries": 50, "epochs": 1},
-        "plot_points": 300,
-    },
-    "full": {
-        "datasets": ["mnist", "fashion-mnist"],
-        "dims": [2, 4, 8],
-        "charts": [1, 2, 4, 8],
-        "wide_dim": 64,
-        "backbone_width": 16,
-        "train_images": None,
-        "test_images": None,
-        "epochs": 6,
-        "steps_per_epoch": 200,
-        "classes_per_batch": 4,
-        "per_class": 8,
-        "lr": 1e-3,
-        "optimiser": "adam",
-        "compression": {
-            "configs": [[4, 2], [8, 4], [16, 8], [16, 16]],
-            "database": None,
-            "queries": 1000,
-            "epochs": 10,
-        },
-        "plot_points": 1500,
-    },
-}
+    def run_one(job: Job, settings: dict[str, Any], folder: Path) -> dict[str, Any]:
+        key = (job.profile, job.dataset)
+        if key not in loaded:
+            started = time.perf_counter()
+            loaded[key] = load_splits(job.dataset, settings)
+            say(f"read {job.dataset} ({job.profile}): {time.perf_counter() - started:.0f} s")
+        started = time.perf_counter()
+        record = run_job(job, loaded[key], settings, folder, progress)
+        say(f"{job.name}: {time.perf_counter() - started:.0f} s")
+        return record
 
-_TRAIN_CLASSES = 5  # classes 0–4 train, 5–9 are held out for retrieval
+    return run_one
 
 
-def get_profile(profile: str) -> dict[str, Any]:
-    """Settings of a profile (a deep copy); ValueError naming the valid ones if unknown."""
-    return profile_settings(PROFILES, check_choice("profile", profile, tuple(PROFILES)))
-
-
-def work_dir(profile: str, results_root: str | Path | None = None) -> Path:
-    """Checkpoint folder of a profile: ``<results>/triplet/<profile>/_work`` (git-ignored)."""
-    check_choice("profile", profile, tuple(PROFILES))
-    check_path("results_root", results_root)
-    return chapter_work_dir(CHAPTER, profile, results_root)
-
-
-def grid_keys(settings: Mapping[str, Any]) -> list[tuple[str, int, int]]:
-    """(key, k, d) of the grid: ``baseline-d{d}`` (k = 0) and ``manifold-k{k}-d{d}``.
+def train(
+    profiles: Sequence[str],
+    seeds: Sequence[int] | None = None,
+    only: str | None = None,
+    results_root: str | Path | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] | None = print,
+) -> int:
+    """Run every unfinished job of the profiles, in priority order; the number run.
 
     Parameters
     ----------
-    settings : mapping
-        A profile's settings: ``dims`` and ``charts``, non-empty sequences of ints >= 1.
+    profiles : sequence of str
+        Profile names, e.g. ``["full", "tinyimagenet"]``.
+    seeds : sequence of int, optional
+        Only these training seeds.
+    only : str, optional
+        Only the jobs whose name (``<profile>/<dataset>/seed<seed>/<key>``) matches this
+        ``fnmatch`` pattern.
+    results_root : path, optional
+        Results folder (default ``<repo>/results``).
+    progress : bool
+        Show training progress bars.
+    log : callable or None
+        Receives one line per job.
     """
-    check_mapping("settings", settings, "dims", "charts")
-    for key in ("dims", "charts"):
-        name = f"settings[{key!r}]"
-        for i, value in enumerate(check_sequence(name, settings[key])):
-            check_int(f"{name}[{i}]", value, 1)
-    keys = []
-    for d in settings["dims"]:
-        keys.append((f"baseline-d{d}", 0, d))
-        keys.extend((f"manifold-k{k}-d{d}", k, d) for k in settings["charts"])
-    return keys
-
-
-def _build(settings: Mapping[str, Any], charts: int, dim: int, seed: int) -> Embedder:
-    """charts = 0: the Euclidean baseline with ``dim`` outputs on the unit sphere."""
-    with seeded(seed):
-        backbone = SmallConvNet(1, settings["backbone_width"])
-        if charts == 0:
-            return EuclideanEmbedder(backbone, dim, normalise=True)
-        return ManifoldEmbedder(backbone, charts, dim)
-
-
-def _train(
-    model: Embedder,
-    train: tuple[torch.Tensor, torch.Tensor],
-    held_out: tuple[torch.Tensor, torch.Tensor],
-    settings: Mapping[str, Any],
-    mmd_weight: float,
-    seed: int,
-    checkpoint: Path,
-    progress: bool,
-) -> tuple[list[dict], dict[str, float]]:
-    """Train, recording the held-out Recall@1 after every epoch; final retrieval metrics."""
-    config = TripletConfig(
-        epochs=settings["epochs"],
-        classes_per_batch=settings["classes_per_batch"],
-        per_class=settings["per_class"],
-        lr=settings["lr"],
-        optimiser=settings["optimiser"],
-        mmd_weight=mmd_weight,
-        seed=seed,
-        steps_per_epoch=settings["steps_per_epoch"],
-    )
-
-    def recall_at_1(_: int) -> dict[str, float]:
-        metrics = evaluate_retrieval(model, *held_out, ks=(1,))
-        return {"held_out_recall_at_1": metrics["recall_at_1"]}
-
-    history = train_triplet(
-        model, *train, config, checkpoint=checkpoint, progress=progress, on_epoch=recall_at_1
-    )
-    return history, evaluate_retrieval(model, *held_out) | {"config": asdict(config)}
-
-
-def _compression(
-    model: EuclideanEmbedder,
-    database_images: torch.Tensor,
-    query_images: torch.Tensor,
-    settings: Mapping[str, Any],
-    seed: int,
-    progress: bool,
-) -> list[dict[str, Any]]:
-    """The compression table of every (k, d) atlas fitted to the model's embedding."""
-    database, queries = embed(model, database_images), embed(model, query_images)
-    rows = []
-    for charts, dim in settings["configs"]:
-        atlas: AtlasAutoencoder = fit_atlas_to_embedding(
-            database, charts, dim, settings["epochs"], seed, progress
-        )
-        with torch.no_grad():
-            db_codes, query_codes = atlas.encode(database), atlas.encode(queries)
-        for row in compression_table(database, queries, db_codes, query_codes):
-            rows.append({"charts": charts, "dim": dim, **row})
-    return rows
+    check_path("results_root", results_root)
+    check_bool("progress", progress)
+    check_callable("log", log, optional=True)
+    if only is not None and not isinstance(only, str):
+        raise TypeError(f"only must be a string pattern or None, got {type(only).__name__}")
+    say = log or (lambda _msg: None)
+    todo = [job for job in jobs(profiles, seeds) if only is None or fnmatch.fnmatch(job.name, only)]
+    folders = {name: work_dir(name, results_root) for name in profiles}
+    run_one = _runner(progress, say)
+    count = 0
+    for job in todo:
+        if read_record(folders[job.profile], job) is None:
+            run_one(job, get_profile(job.profile), folders[job.profile])
+            count += 1
+    say(f"{count} jobs run, {len(todo) - count} were already done")
+    return count
 
 
 def run(
     profile: str,
-    seed: int = 0,
     results_root: str | Path | None = None,
     progress: bool = False,
     log: Callable[[str], None] | None = print,
+    train_missing: bool | None = None,
 ) -> dict[str, Any]:
-    """Compute every number of the chapter.
+    """Every number of a profile: the finished jobs' records and what is pending.
 
     Parameters
     ----------
-    profile : {"smoke", "full"}
-    seed : int
-        Seeds subsets, initial weights (every model starts from the same backbone
-        weights), batches, MMD draws and the atlases of the compression study; in [0,
-        :data:`toposhape.training.MAX_SEED`].
+    profile : {"smoke", "full", "tinyimagenet"}
     results_root : path, optional
-        Results folder; checkpoints go to :func:`work_dir`, so an interrupted run resumes.
+        Results folder; the records are read from (and missing jobs trained into)
+        :func:`work_dir`.
     progress : bool
         Show training progress bars.
     log : callable or None
-        Receives one line per finished phase.
+        Receives one line per job run.
+    train_missing : bool, optional
+        Train the unfinished jobs (in priority order) before collecting; default: the
+        profile's ``train_in_run`` (True for ``smoke`` only).
 
     Returns
     -------
     dict
-        JSON-serialisable payload.
+        JSON-serialisable payload: ``profile``, ``settings``, ``models`` (the model
+        records), ``compression`` (the compression records), ``pending`` (names of the
+        unfinished jobs) and ``timings_s``.
     """
-    from toposhape.data import load_images
-
     settings = get_profile(profile)
-    seed = check_int("seed", seed, 0, MAX_SEED)
     check_path("results_root", results_root)
     check_bool("progress", progress)
     check_callable("log", log, optional=True)
-    say = log or (lambda _msg: None)
+    if train_missing is None:
+        train_missing = settings["train_in_run"]
+    check_bool("train_missing", train_missing)
     folder = work_dir(profile, results_root)
-    folder.mkdir(parents=True, exist_ok=True)
-    timings: dict[str, float] = {}
-    out: dict[str, Any] = {}
-    for dataset in settings["datasets"]:
-        started = time.perf_counter()
-        train_x, train_y = load_images(dataset, "train")
-        test_x, test_y = load_images(dataset, "test")
-        seen, _ = class_split(train_y, _TRAIN_CLASSES)
-        train = random_subset(train_x[seen], train_y[seen], settings["train_images"], seed)
-        _, unseen = class_split(test_y, _TRAIN_CLASSES)
-        held_out = random_subset(test_x[unseen], test_y[unseen], settings["test_images"], seed + 1)
-        entry: dict[str, Any] = {"grid": {}, "wide": {}}
-        for key, k, d in grid_keys(settings):
-            model = _build(settings, k, d + 1 if k == 0 else d, seed)
-            mmd_weight = 1.0 if k else 0.0
-            history, metrics = _train(
-                model, train, held_out, settings, mmd_weight, seed,
-                folder / f"{dataset}-{key}.pt", progress,
-            )  # fmt: skip
-            entry["grid"][key] = {"charts": k, "dim": d, "history": history, **metrics}
-            if d == 2 and k == max(settings["charts"]):
-                codes = model(held_out[0][: settings["plot_points"]])
-                chart = codes.chart
-                coords = codes.coords[torch.arange(len(chart)), chart]
-                entry["points"] = {
-                    "model": key,
-                    "coords": np.round(coords.detach().numpy(), 4).tolist(),
-                    "charts": chart.tolist(),
-                    "labels": held_out[1][: settings["plot_points"]].tolist(),
-                }
-        timings[f"{dataset} grid"] = round(time.perf_counter() - started, 1)
-        say(f"{dataset} grid: {timings[f'{dataset} grid']:.0f} s")
-        started = time.perf_counter()
-        wide = settings["wide_dim"]
-        for name, (_, charts, mmd_weight) in WIDE_MODELS.items():
-            model = _build(settings, charts or 0, wide, seed)
-            history, metrics = _train(
-                model, train, held_out, settings, mmd_weight, seed,
-                folder / f"{dataset}-wide-{name}.pt", progress,
-            )  # fmt: skip
-            entry["wide"][name] = {"history": history, **metrics}
-            if name == "normalised":
-                baseline = model
-        timings[f"{dataset} 64-d study"] = round(time.perf_counter() - started, 1)
-        say(f"{dataset} {wide}-d study: {timings[f'{dataset} 64-d study']:.0f} s")
-        started = time.perf_counter()
-        comp = settings["compression"]
-        _, unseen_train = class_split(train_y, _TRAIN_CLASSES)
-        database = random_subset(
-            train_x[unseen_train], train_y[unseen_train], comp["database"], seed
-        )
-        queries = held_out[0][: comp["queries"]]
-        entry["compression"] = {
-            "database": len(database[0]),
-            "queries": len(queries),
-            "rows": _compression(baseline, database[0], queries, comp, seed, progress),
-        }
-        timings[f"{dataset} compression"] = round(time.perf_counter() - started, 1)
-        say(f"{dataset} compression: {timings[f'{dataset} compression']:.0f} s")
-        entry["train_images"], entry["held_out_images"] = len(train[0]), len(held_out[0])
-        out[dataset] = entry
-    return {"profile": profile, "settings": settings, "datasets": out, "timings_s": timings}
+    started = time.perf_counter()
+    if train_missing:
+        train([profile], results_root=results_root, progress=progress, log=log)
+    trained = time.perf_counter()
+    models, compression, pending = [], [], []
+    for job in jobs([profile]):
+        record = read_record(folder, job)
+        if record is None:
+            pending.append(job.name)
+        else:
+            (models if job.spec is not None else compression).append(record)
+    return {
+        "profile": profile,
+        "settings": settings,
+        "models": models,
+        "compression": compression,
+        "pending": pending,
+        "timings_s": {
+            "training in this run": round(trained - started, 1),
+            "collecting the records": round(time.perf_counter() - trained, 1),
+        },
+    }
 
-
-#: A benchmark loader: root -> (training paths, labels, held-out paths, labels).
-SplitLoader = Callable[[Path], tuple[list[Path], torch.Tensor, list[Path], torch.Tensor]]
 
 #: The reference's benchmarks (no offline source provides them) and their loaders.
-BENCHMARKS: dict[str, SplitLoader] = {
-    "cub200": load_cub200,
-    "cars196": load_cars196,
-}
+BENCHMARKS = {"cub200": load_cub200, "cars196": load_cars196}
 
 
 def benchmark_status() -> dict[str, str]:
@@ -348,3 +209,34 @@ def benchmark_status() -> dict[str, str]:
         train_paths, _, test_paths, _ = loader(root)
         status[name] = f"{len(train_paths)} training and {len(test_paths)} held-out images"
     return status
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line (see the module docstring); errors as :mod:`toposhape.cli` reports them."""
+    from toposhape.cli import Parser, run_command
+
+    def command(argv: Sequence[str] | None) -> None:
+        parser = Parser(prog="python -m toposhape.studies.triplet.run")
+        sub = parser.add_subparsers(dest="command", required=True)
+        for name, text in (
+            ("train", "train (or resume) every unfinished job, in priority order"),
+            ("plan", "list the jobs in priority order, each done or pending"),
+        ):
+            one = sub.add_parser(name, help=text)
+            one.add_argument("profiles", nargs="+", help=f"of {', '.join(PROFILES)}")
+            one.add_argument("--seed", type=int, action="append", help="only this seed")
+            one.add_argument("--only", help="only jobs whose name matches this pattern")
+        args = parser.parse_args(argv)
+        if args.command == "train":
+            train(args.profiles, args.seed, args.only)
+            return
+        for job in jobs(args.profiles, args.seed):
+            if args.only is None or fnmatch.fnmatch(job.name, args.only):
+                done = read_record(work_dir(job.profile), job) is not None
+                print(f"{'done   ' if done else 'pending'} {job.name}")
+
+    return run_command(command, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

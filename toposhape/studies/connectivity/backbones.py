@@ -1,0 +1,174 @@
+"""The chapter's backbones: which it trains, in which order, and where their checkpoints are.
+
+The chapter trains the reference autoencoder (λ = 20) at several batch sizes B and, at the
+reference's B = 100, also without the connectivity loss (λ = 0), each with several training
+seeds (:func:`backbone_specs`, in priority order). Training itself is the one-class study's
+(:mod:`toposhape.studies.oneclass.train`): the same specs, data, checkpoints and worker
+processes. A B = 100 backbone that the one-class study's profile named by the setting
+``reuse`` has already trained with the same recipe is read from that study's checkpoint
+folder instead of being trained again (:func:`shared_checkpoint`); it is never written there.
+"""
+
+from collections.abc import Callable, Mapping
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from toposhape.autoencoder import ConnectivityAutoencoder
+from toposhape.checks import check_int, check_sequence
+from toposhape.studies.oneclass import run as oneclass_run
+from toposhape.studies.oneclass.protocol import BackboneSpec, train_config
+from toposhape.studies.oneclass.train import train_backbones, train_one
+from toposhape.training import (
+    MAX_SEED,
+    checkpoint_epochs,
+    read_checkpoint,
+    tensor_digest,
+    train_backbone,
+)
+
+#: The reference recipe (Hofer et al.) on MNIST's 1×28×28 images.
+RECIPE: dict[str, Any] = {
+    "dataset": "mnist",
+    "branches": 16,
+    "branch_dim": 10,
+    "eta": 2.0,
+    "p": 1.0,
+    "batch_size": 100,
+    "lr": 1e-3,
+    "lam": 20.0,
+    "within": 0.5,  # a death time "hits" η if it lies in [η - within, η + within]
+}
+
+
+def backbone_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """A chapter profile's settings in the form the one-class study's training reads.
+
+    One dataset (:data:`RECIPE`'s), read whole or as a seeded subset, no baselines.
+    """
+    dataset = RECIPE["dataset"]
+    return {
+        "datasets": [dataset],
+        "eval_datasets": [dataset],
+        "baseline_sets": [],
+        "train_images": settings["train_images"],
+        "test_images": settings["test_images"],
+        "image_size": 28,  # checked, not used, by MNIST
+        "epochs": settings["epochs"],
+        "steps_per_epoch": settings["steps_per_epoch"],
+        "workers": settings["workers"],
+    }
+
+
+def backbone_specs(settings: Mapping[str, Any], seed: int) -> list[BackboneSpec]:
+    """Every backbone of a profile, in training priority order.
+
+    Seed after seed (``seed, seed + 1, ...``, ``train_seeds`` of them); within a seed the
+    batch sizes in the order ``batch_sizes`` lists them, the λ = 0 backbone right after
+    the λ = 20 one at the reference's B = 100. So every cell of the first seed is trained
+    before any of the second.
+    """
+    seed = check_int("seed", seed, 0, MAX_SEED - settings["train_seeds"] + 1)
+    sizes = check_sequence("settings['batch_sizes']", settings["batch_sizes"])
+    specs = []
+    for s in range(seed, seed + settings["train_seeds"]):
+        for b in sizes:
+            specs.append(BackboneSpec(RECIPE["dataset"], RECIPE["lam"], seed=s, batch_size=b))
+            if b == RECIPE["batch_size"]:
+                specs.append(BackboneSpec(RECIPE["dataset"], 0.0, seed=s, batch_size=b))
+    return specs
+
+
+def shared_checkpoint(
+    spec: BackboneSpec, settings: Mapping[str, Any], results_root: str | Path | None
+) -> Path | None:
+    """The one-class study's finished checkpoint of ``spec``, if it has one of this recipe.
+
+    Only when the profile names a one-class profile in ``reuse``, and that profile's work
+    folder holds ``<spec.name>.pt`` with at least ``epochs`` epochs, trained with the
+    training settings this profile would use (epochs, batch size, λ, η, p, lr, seed, steps).
+    The data and the initial weights are verified when the checkpoint is loaded
+    (:func:`toposhape.training.fit_epochs` refuses a checkpoint of another run).
+    """
+    if settings["reuse"] is None:
+        return None
+    path = oneclass_run.work_dir(settings["reuse"], results_root) / f"{spec.name}.pt"
+    if checkpoint_epochs(path) < settings["epochs"]:
+        return None
+    wanted = asdict(train_config(backbone_settings(settings), spec.lam, spec.seed, spec.batch_size))
+    saved = read_checkpoint(path).identity["config"]
+    return path if all(saved.get(key) == value for key, value in wanted.items()) else None
+
+
+def train_missing(
+    specs: list[BackboneSpec],
+    settings: Mapping[str, Any],
+    seed: int,
+    folder: Path,
+    results_root: str | Path | None,
+    images: Callable[[], torch.Tensor],
+    progress: bool = False,
+    log: Callable[[str], None] | None = print,
+) -> list[BackboneSpec]:
+    """Train (or resume) every spec that has no shared checkpoint, in ``specs``' order.
+
+    With ``workers`` > 1 the one-class study's process pool trains them, two at a time on
+    two cores; otherwise they are trained here one after the other (``images()`` gives the
+    float training images). Returns the specs read from the one-class study instead.
+    """
+    say = log or (lambda _msg: None)
+    shared = [s for s in specs if shared_checkpoint(s, settings, results_root) is not None]
+    if shared:
+        say(f"reusing {len(shared)} finished one-class backbones: {[s.name for s in shared]}")
+    todo = [s for s in specs if s not in shared]
+    trained = backbone_settings(settings)
+    if settings["workers"] > 1:
+        train_backbones(todo, trained, seed, folder, progress, log)
+    else:
+        for spec in todo:
+            train_one(spec, images(), trained, folder, progress)
+    return shared
+
+
+def load_backbone(
+    spec: BackboneSpec,
+    settings: Mapping[str, Any],
+    folder: Path,
+    results_root: str | Path | None,
+    images: torch.Tensor,
+    progress: bool = False,
+) -> tuple[ConnectivityAutoencoder, list[dict], str]:
+    """A trained backbone, its history and where it came from (``"oneclass/<profile>"`` or
+    ``"connectivity"``); trained first if it is not finished (and not shared)."""
+    shared = shared_checkpoint(spec, settings, results_root)
+    if shared is None:
+        model, history = train_one(spec, images, backbone_settings(settings), folder, progress)
+        return model, history, "connectivity"
+    config = train_config(backbone_settings(settings), spec.lam, spec.seed, spec.batch_size)
+    model, history = train_backbone(  # finished: loads it, writes nothing
+        images,
+        config,
+        branches=spec.branches,
+        branch_dim=spec.branch_dim,
+        init_seed=spec.seed,
+        checkpoint=shared,
+        progress=False,
+    )
+    return model, history, f"oneclass/{settings['reuse']}"
+
+
+def is_finished(
+    spec: BackboneSpec, settings: Mapping[str, Any], folder: Path, results_root: str | Path | None
+) -> bool:
+    """Whether ``spec`` is trained to the profile's epochs (shared or in ``folder``)."""
+    if shared_checkpoint(spec, settings, results_root) is not None:
+        return True
+    return checkpoint_epochs(folder / f"{spec.name}.pt") >= settings["epochs"]
+
+
+def weights_digest(model: ConnectivityAutoencoder) -> str:
+    """sha256 of a model's weights (the key of its cached evaluations)."""
+    state = model.state_dict()
+    return tensor_digest(*(state[key] for key in sorted(state)))

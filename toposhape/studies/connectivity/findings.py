@@ -1,0 +1,151 @@
+"""The sentences the chapter computes from a results payload (Markdown).
+
+Every number and every verdict comes from :mod:`.summary`; nothing here is typed in.
+"""
+
+from collections.abc import Mapping
+from typing import Any
+
+from toposhape.checks import check_mapping
+from toposhape.studies.connectivity import summary
+from toposhape.studies.connectivity.backbones import RECIPE
+from toposhape.studies.connectivity.run import PAYLOAD_KEYS
+from toposhape.studies.connectivity.tables import over_seeds, pm
+
+
+def _finding_deaths(payload: Mapping[str, Any]) -> str:
+    d = summary.death_times(payload)
+    if not d["rows"]:
+        return "No pair of λ = 0 / λ = 20 backbones has finished yet."
+    means = {
+        key: over_seeds([r[key]["mean"] for r in d["rows"]]) for key in (f"{RECIPE['lam']:g}", "0")
+    }
+    held = sum(r["holds"] for r in d["rows"])
+    return (
+        f"Mean held-out death time at B = {RECIPE['batch_size']} (η = {RECIPE['eta']:g}; mean ± "
+        f"std over {len(d['rows'])} seeds): λ = 20: **{means['20']}**; λ = 0: "
+        f"**{means['0']}**. The death-time rule holds in {held} of {len(d['rows'])} seeds."
+    )
+
+
+def _finding_gradients(payload: Mapping[str, Any]) -> str:
+    g = payload["gradients"]
+    sample = g["sample"]
+    gap = max(
+        abs(a - b) for a, b in zip(sample["autograd"], sample["finite_difference"], strict=True)
+    )
+    return (
+        f"gradcheck passed for {sum(g['gradcheck'].values())} of {len(g['gradcheck'])} "
+        f"functions. At step h = {sample['step']:.0e} the central differences of the ℓ2 loss "
+        f"differ from autograd by at most {gap:.1e} on the coordinates below; over all steps, "
+        f"the largest discrepancy gets as small as {min(g['max_abs_error']):.1e}."
+    )
+
+
+def _finding_convergence(payload: Mapping[str, Any]) -> str:
+    c = summary.convergence(payload)
+    w, tol = summary.CONVERGENCE_WINDOW, summary.CONVERGENCE_TOLERANCE
+    rule = (
+        f"loss per death time over the last {w} epochs within {100 * tol:g} % of the "
+        f"{w} epochs before"
+    )
+    if c["verdict"] == "too few epochs":
+        return f"Convergence ({rule}): too few epochs to judge."
+    worst = max(c["rows"], key=lambda r: r["loss_change"])
+    recon = max(c["rows"], key=lambda r: r["reconstruction_change"])
+    met = sum(r["converged"] for r in c["rows"])
+    return (
+        f"Convergence ({rule}): met by **{met} of {len(c['rows'])}** λ = 20 runs; the largest "
+        f"change is {100 * worst['loss_change']:.2g} % (B = {worst['B']}, seed "
+        f"{worst['seed']}). The reconstruction L1 moved by at most "
+        f"{100 * recon['reconstruction_change']:.2g} % (B = {recon['B']}, seed {recon['seed']})."
+    )
+
+
+def _finding_guideline(payload: Mapping[str, Any]) -> str:
+    g = summary.guideline(payload)
+    if g["verdict"] == "not measured":
+        return "The guideline needs λ = 20 backbones at two batch sizes at least; none yet."
+    mean, std = g["slope"]
+    ratios = ", ".join(f"{r:.2g} at B = {b}" for b, r in sorted(g["ratios"].items()))
+    words = {
+        "holds": "N_η tracks B and matches it: the guideline holds",
+        "proportional only": "N_η grows in proportion to B but does not match it",
+        "fails": "N_η does not grow in proportion to B: the guideline fails",
+    }
+    return (
+        f"Slope of log N_η on log B: **{pm(mean, std)}** (mean ± std over "
+        f"{len(g['slopes'])} seeds; rule: within 1 ± max({summary.SLOPE_TOLERANCE:g}, 2 std)). "
+        f"N_η / B: {ratios} (rule: within [{summary.RATIO_RANGE[0]:.2g}, "
+        f"{summary.RATIO_RANGE[1]:g}]). Verdict: **{words[g['verdict']]}**."
+    )
+
+
+def _finding_effects(payload: Mapping[str, Any]) -> str:
+    effects = summary.effects(payload)
+    labels = {key: label for key, (label, _) in summary.measures(payload).items()}
+    keys = ["train_loss", "death_std", f"auroc_{summary.headline_n(payload)}"]
+    parts = []
+    for key in keys:
+        rows = effects.get(key, [])
+        if not rows:
+            continue
+        differ = [f"B = {e['B']} ({e['verdict']}, {e['diff']:+.3g})" for e in rows
+                  if e["verdict"] in ("higher", "lower")]  # fmt: skip
+        noise = [str(e["B"]) for e in rows if e["verdict"] == "within noise"]
+        few = [str(e["B"]) for e in rows if e["verdict"] == "too few seeds"]
+        text = f"*{labels[key]}*: " + ("; ".join(differ) or "no B differs")
+        if noise:
+            text += f"; within noise at B = {', '.join(noise)}"
+        if few:
+            text += f"; too few seeds at B = {', '.join(few)}"
+        parts.append(text)
+    if not parts:
+        return "No batch size besides B = 100 has finished yet."
+    return "Against B = 100 (noise rule: 2 pooled seed stds): " + ". ".join(parts) + "."
+
+
+def _finding_densification(payload: Mapping[str, Any]) -> str:
+    dens = summary.densification(payload)
+    alphas = "; ".join(
+        f"{label}: {over_seeds(v['alpha'])}" for label, v in dens["variants"].items()
+        if v["alpha"]
+    )  # fmt: skip
+    words = {
+        "faster": "λ = 20 densifies faster than λ = 0 at its calibrated radius (beyond noise)",
+        "within noise": "λ = 20 does not densify faster than λ = 0: within noise, a property of "
+        "any point cloud",
+        "slower": "λ = 20 densifies more slowly than λ = 0 at its calibrated radius (beyond noise)",
+        "too few seeds": "too few seeds for a verdict",
+    }
+    verdict = words[dens["verdict"]]
+    return f"Growth exponent α of the mean count (n ≥ B): {alphas}. Verdict: **{verdict}**."
+
+
+def _finding_pending(payload: Mapping[str, Any]) -> str:
+    done, pending = len(payload["backbones"]), payload["pending"]
+    if not pending:
+        return f"All {done} backbones of the profile are trained and measured."
+    return (
+        f"{done} of {done + len(pending)} backbones are trained and measured; still pending "
+        f"(left out of every number on this page): {', '.join(pending)}."
+    )
+
+
+def findings(payload: Mapping[str, Any]) -> dict[str, str]:
+    """Sentences (Markdown) the chapter computes from the numbers.
+
+    ``death_means``, ``gradients``, ``convergence`` (of the λ = 20 runs), ``guideline`` (the
+    batch-size rule), ``effects`` (each B
+    against B = 100), ``densification`` (the densification rule) and ``pending``.
+    """
+    check_mapping("payload", payload, *PAYLOAD_KEYS)
+    return {
+        "death_means": _finding_deaths(payload),
+        "gradients": _finding_gradients(payload),
+        "convergence": _finding_convergence(payload),
+        "guideline": _finding_guideline(payload),
+        "effects": _finding_effects(payload),
+        "densification": _finding_densification(payload),
+        "pending": _finding_pending(payload),
+    }

@@ -1,0 +1,196 @@
+"""The figures of the batch-size sweep and of densification, drawn from a results payload.
+
+Every training seed is drawn (dots or thin lines) beside the seed mean, so the reader sees
+the noise the verdicts are measured against (:mod:`.summary`).
+"""
+
+from collections.abc import Mapping
+from typing import Any
+
+import matplotlib
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+from toposhape.checks import check_mapping
+from toposhape.studies import style
+from toposhape.studies.connectivity import summary
+from toposhape.studies.connectivity.backbones import RECIPE
+
+_VARIANT_STYLES = {
+    "λ = 20, r = η": {"color": "tab:red", "ls": "-", "zorder": 3},
+    "λ = 20, r = calibrated": {"color": "tab:red", "ls": ":"},
+    "λ = 0, r = η": {"color": "tab:gray", "ls": "-"},
+    "λ = 0, r = calibrated": {"color": "k", "ls": "--"},
+}
+
+
+def _b_colours(sizes: list[int]) -> dict[int, Any]:
+    cmap = matplotlib.colormaps["viridis"]
+    return {b: cmap(i / max(1, len(sizes) - 1) * 0.9) for i, b in enumerate(sizes)}
+
+
+def _plain_log(ax: Axes, which: str = "xy") -> None:
+    """Log scale with plain labels at 1, 2 and 5 times the powers of ten (100, 0.5)."""
+    for name in which:
+        axis = ax.xaxis if name == "x" else ax.yaxis
+        (ax.set_xscale if name == "x" else ax.set_yscale)("log")
+        axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        axis.set_minor_formatter(NullFormatter())
+
+
+def _log2_axis(ax: Axes, sizes: list[int]) -> None:
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(sizes, [str(b) for b in sizes])
+    ax.minorticks_off()
+    ax.axvline(RECIPE["batch_size"], color="tab:blue", lw=0.8, ls=":")
+    ax.set_xlabel("training batch size B")
+
+
+def plot_sweep_curves(payload: Mapping[str, Any]) -> Figure:
+    """Training curves of the λ = 20 sweep: L_η per death time and reconstruction, per B."""
+    check_mapping("payload", payload, "backbones")
+    sizes = summary.batch_sizes(payload)
+    colours = _b_colours(sizes)
+    fig = style.figure(2.9)
+    ax1, ax2 = fig.subplots(1, 2)
+    for b in sizes:
+        for i, name in enumerate(summary.runs(payload, RECIPE["lam"], b)):
+            hist = payload["backbones"][name]["history"]
+            ep = [h["epoch"] for h in hist]
+            label = f"B = {b}" if i == 0 else None
+            ax1.plot(ep, [h["connectivity"] / (b - 1) for h in hist], color=colours[b], lw=1)
+            ax2.plot(
+                ep, [h["reconstruction_l1"] for h in hist], color=colours[b], lw=1, label=label
+            )
+    if sizes:
+        _plain_log(ax1, "y")
+    ax1.set_title("connectivity loss per death time")
+    ax2.set_title("reconstruction L1")
+    for ax in (ax1, ax2):
+        ax.set_xlabel("epoch")
+    if sizes:
+        ax2.legend(ncols=2)
+    return fig
+
+
+def _seed_dots(ax: Axes, sizes: list[int], rows: list[dict], key: str, colour: str) -> None:
+    for r in rows:
+        ax.scatter(
+            [r["B"]] * len(r[key]["values"]), r[key]["values"], s=12, color=colour, alpha=0.5
+        )
+    ax.errorbar(
+        [r["B"] for r in rows],
+        [r[key]["mean"] for r in rows],
+        yerr=[0 if np.isnan(r[key]["std"]) else r[key]["std"] for r in rows],
+        color=colour,
+        capsize=3,
+        lw=1,
+    )
+    _log2_axis(ax, sizes)
+
+
+def plot_batch_sweep(payload: Mapping[str, Any]) -> Figure:
+    """Against B: the reachable connectivity loss, the death-time spread, the AUROC."""
+    check_mapping("payload", payload, "backbones", "models", "settings")
+    rows = summary.sweep(payload)
+    sizes = [r["B"] for r in rows]
+    n = summary.headline_n(payload)
+    fig = style.figure(2.9)
+    ax1, ax2, ax3 = fig.subplots(1, 3)
+    _seed_dots(ax1, sizes, rows, "train_loss", "tab:red")
+    _seed_dots(ax1, sizes, rows, "heldout_loss", "tab:orange")
+    ax1.set_title("reachable loss per death time")
+    ax1.legend(
+        handles=[
+            Line2D([], [], color="tab:red", label="train, last epoch"),
+            Line2D([], [], color="tab:orange", label="held-out |η − t|"),
+        ]
+    )
+    _seed_dots(ax2, sizes, rows, "death_std", "tab:purple")
+    ax2.set_title("held-out death-time std")
+    _seed_dots(ax3, sizes, rows, f"auroc_{n}", "tab:green")
+    ax3.set_title(f"one-class AUROC, n = {n}")
+    return fig
+
+
+def plot_covering(payload: Mapping[str, Any]) -> Figure:
+    """Metric entropy against batch size: N_η vs B (left) and N_η vs the number of codes."""
+    check_mapping("payload", payload, "backbones", "models")
+    rows = summary.sweep(payload)
+    sizes = [r["B"] for r in rows]
+    fig = style.figure(3.0)
+    ax1, ax2 = fig.subplots(1, 2)
+    if sizes:
+        lo, hi = min(sizes) / 1.5, max(sizes) * 1.5
+        grid = np.geomspace(lo, hi, 50)
+        low, high = summary.RATIO_RANGE
+        ax1.fill_between(grid, low * grid, high * grid, color="tab:blue", alpha=0.1,
+                         label=f"N_η / B in [{low:.2g}, {high:g}]")  # fmt: skip
+        ax1.plot(grid, grid, color="tab:blue", ls="--", lw=1, label="N_η = B")
+    _seed_dots(ax1, sizes, rows, "n_eta", "tab:red")
+    zero = [
+        summary.n_eta(payload["models"][m])
+        for m in summary.runs(payload, 0.0, RECIPE["batch_size"])
+    ]
+    if zero:
+        ax1.scatter([RECIPE["batch_size"]] * len(zero), zero, marker="s", s=14,
+                    color="tab:gray", label="λ = 0")  # fmt: skip
+    if sizes or zero:
+        _plain_log(ax1, "y")
+    ax1.set_ylabel("N_η (median over branches)")
+    ax1.set_title("η-net size of the test codes")
+    if ax1.get_legend_handles_labels()[0]:
+        ax1.legend(loc="upper left")
+    colours = _b_colours(sizes)
+    for b in sizes:
+        curves = []
+        for name in summary.runs(payload, RECIPE["lam"], b):
+            cov = payload["models"][name]["covering"]
+            curves.append([float(np.median(per)) for per in cov["per_branch"]])
+        ax2.plot(cov["sizes"], np.mean(curves, axis=0), "o-", color=colours[b], label=f"B = {b}")
+    if sizes:
+        _plain_log(ax2)
+    ax2.set_xlabel("test codes in the sample")
+    ax2.set_ylabel("N_η (seed mean)")
+    ax2.set_title("does N_η saturate?")
+    if sizes:
+        ax2.legend(ncols=2)
+    return fig
+
+
+def plot_densification(payload: Mapping[str, Any]) -> Figure:
+    """Training codes of a class within r of its test codes, per branch, against n / B."""
+    check_mapping("payload", payload, "backbones", "models")
+    dens = summary.densification(payload)
+    b = dens["B"]
+    fig = style.figure(3.0)
+    ax1, ax2 = fig.subplots(1, 2)
+    for label, v in dens["variants"].items():
+        if not v["per_seed"]:
+            continue
+        x = np.asarray(dens["ns"]) / b
+        for key, ax in (("mean_count", ax1), ("coverage", ax2)):
+            curves = np.array([c[key] for c in v["per_seed"]])
+            ax.plot(x, curves.mean(axis=0), label=label, **_VARIANT_STYLES[label])
+            ax.fill_between(x, curves.min(axis=0), curves.max(axis=0),
+                            color=_VARIANT_STYLES[label]["color"], alpha=0.12)  # fmt: skip
+    drawn = any(v["per_seed"] for v in dens["variants"].values())
+    if drawn:
+        _plain_log(ax1, "y")
+    ax1.set_ylabel("mean count within r")
+    ax1.set_title("class codes within r of a test code")
+    ax2.set_ylim(0, 1.02)
+    ax2.set_ylabel("share with ≥ 1")
+    ax2.set_title("test codes with a class code within r")
+    for ax in (ax1, ax2):
+        if drawn:
+            _plain_log(ax, "x")
+        ax.axvline(1.0, color="tab:blue", lw=0.8, ls=":")
+        ax.set_xlabel(f"n / B (B = {b})")
+    if ax2.get_legend_handles_labels()[0]:
+        ax2.legend(loc="lower right")
+    return fig

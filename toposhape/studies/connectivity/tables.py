@@ -1,0 +1,213 @@
+"""The chapter's tables, as DataFrames with plain-text headers, from a results payload.
+
+Numbers across training seeds are shown as ``mean ± std`` (:func:`pm`); the seeds behind
+them and the rules are :mod:`.summary`'s.
+"""
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from toposhape.checks import check_mapping
+from toposhape.studies.connectivity import summary
+from toposhape.studies.connectivity.backbones import RECIPE
+from toposhape.studies.connectivity.run import PAYLOAD_KEYS
+
+
+def pm(mean: float, std: float, digits: int = 3) -> str:
+    """``mean ± std`` to ``digits`` significant digits (the mean alone without a std)."""
+    if math.isnan(mean):
+        return "–"
+    return f"{mean:.{digits}g}" if math.isnan(std) else f"{mean:.{digits}g} ± {std:.2g}"
+
+
+def over_seeds(values: list[float], digits: int = 3) -> str:
+    """:func:`pm` of the mean and std of ``values`` (one per seed)."""
+    mean, std, _ = summary.mean_std(values)
+    return pm(mean, std, digits)
+
+
+def _toy_table(payload: Mapping[str, Any]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "arrangement": label,
+                "death mean": s["mean"],
+                "death std": s["std"],
+                "CV": s["cv"],
+                "max / min": s["max"] / max(s["min"], 1e-12),
+            }
+            for label, s in (
+                ("clusters", payload["toy"]["before"]["stats"]),
+                ("homogenised", payload["toy"]["after"]["stats"]),
+            )
+        ]
+    )
+
+
+def _gradient_tables(payload: Mapping[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    g = payload["gradients"]
+    gradcheck = pd.DataFrame(
+        [
+            {"function": name, "gradcheck": "passed" if ok else "failed"}
+            for name, ok in g["gradcheck"].items()
+        ]
+    )
+    sample = g["sample"]
+    gradient_sample = pd.DataFrame(
+        {
+            "coordinate": [
+                f"x[{i // g['dim']}, {i % g['dim']}]" for i in range(len(sample["autograd"]))
+            ],
+            "autograd": sample["autograd"],
+            f"central difference (h = {sample['step']:.0e})": sample["finite_difference"],
+        }
+    )
+    return gradcheck, gradient_sample
+
+
+def _models_table(payload: Mapping[str, Any]) -> pd.DataFrame:
+    n = summary.headline_n(payload)
+    rows = []
+    for lam in (0.0, RECIPE["lam"]):
+        names = summary.runs(payload, lam, RECIPE["batch_size"])
+        models = [payload["models"][m] for m in names]
+        last = [payload["backbones"][m]["history"][-1] for m in names]
+        rows.append(
+            {
+                "λ": f"{lam:g}",
+                "seeds": len(names),
+                "test L1 (per image)": over_seeds([m["test_reconstruction_l1"] for m in models]),
+                "death mean": over_seeds([m["deaths"]["mean"] for m in models]),
+                "death std": over_seeds([m["deaths"]["std"] for m in models]),
+                f"within η ± {RECIPE['within']:g} (%)": over_seeds(
+                    [100 * m["deaths"]["frac_within"] for m in models]
+                ),
+                "final train L_η": over_seeds([h["connectivity"] for h in last]),
+                f"AUROC n = {n}": over_seeds([summary.auroc(m, n) for m in models]),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _sweep_table(payload: Mapping[str, Any]) -> pd.DataFrame:
+    labels = {key: label for key, (label, _) in summary.measures(payload).items()}
+    return pd.DataFrame(
+        [
+            {"B": r["B"], "seeds": len(r["seeds"])}
+            | {labels[k]: pm(r[k]["mean"], r[k]["std"]) for k in labels}
+            for r in summary.sweep(payload)
+        ]
+    )
+
+
+def _effects_table(payload: Mapping[str, Any]) -> pd.DataFrame:
+    labels = {key: label for key, (label, _) in summary.measures(payload).items()}
+    effects = summary.effects(payload)
+    sizes = [e["B"] for e in next(iter(effects.values()), [])]
+    return pd.DataFrame(
+        [
+            {"B": b}
+            | {
+                labels[k]: f"{e['diff']:+.3g} ({e['verdict']})"
+                for k, rows in effects.items()
+                for e in rows
+                if e["B"] == b
+            }
+            for b in sizes
+        ]
+    )
+
+
+def _covering_table(payload: Mapping[str, Any]) -> pd.DataFrame:
+    rows = []
+    for b in summary.batch_sizes(payload):
+        names = summary.runs(payload, RECIPE["lam"], b)
+        covs = [payload["models"][m]["covering"] for m in names]
+        row: dict[str, Any] = {"B": b, "seeds": len(names)}
+        for k, size in enumerate(covs[0]["sizes"]):
+            row[f"N_η of {size} codes"] = over_seeds(
+                [float(np.median(c["per_branch"][k])) for c in covs]
+            )
+        row["N_η / B"] = over_seeds([summary.n_eta(payload["models"][m]) / b for m in names])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _densification_tables(payload: Mapping[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    dens = summary.densification(payload)
+    if "ns" not in dens:
+        return pd.DataFrame(), pd.DataFrame()
+    ns, b = dens["ns"], dens["B"]
+    at_b = ns.index(min((n for n in ns if n >= b), default=ns[-1]))
+    rows, by_class = [], {}
+    for label, v in dens["variants"].items():
+        curves = v["per_seed"]
+        rows.append(
+            {
+                "variant": label,
+                "seeds": len(curves),
+                "radius r": over_seeds(v["radii"]),
+                "growth exponent α (n ≥ B)": over_seeds(v["alpha"]),
+                f"mean count at n = {ns[at_b]}": over_seeds(
+                    [c["mean_count"][at_b] for c in curves]
+                ),
+                f"share ≥ 1 at n = {ns[at_b]}": over_seeds([c["coverage"][at_b] for c in curves]),
+                f"share ≥ 1 at n = {ns[-1]}": over_seeds([c["coverage"][-1] for c in curves]),
+            }
+        )
+        per_class = np.array(v["alpha_by_class"], dtype=np.float64).reshape(len(curves), -1)
+        by_class[f"α, {label}"] = [
+            over_seeds(list(per_class[:, i])) for i in range(per_class.shape[1])
+        ]
+    classes = pd.DataFrame({"class": dens["classes"]} | by_class)
+    return pd.DataFrame(rows), classes
+
+
+def _backbones_table(payload: Mapping[str, Any]) -> pd.DataFrame:
+    rows = [
+        {
+            "backbone": name,
+            "trained in": b["source"],
+            "epochs": len(b["history"]),
+            "training (min)": b["training_seconds"] / 60,
+        }
+        for name, b in payload["backbones"].items()
+    ]
+    rows += [
+        {"backbone": name, "trained in": "pending", "epochs": 0, "training (min)": math.nan}
+        for name in payload["pending"]
+    ]
+    return pd.DataFrame(rows)
+
+
+def tables(payload: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
+    """The chapter's tables, one row per item, with plain-text headers.
+
+    ``toy``; ``gradcheck`` and ``gradient_sample`` (differentiability); ``models`` (λ = 0
+    and λ = 20 at B = 100, mean ± std over seeds); ``sweep`` (every measure per B),
+    ``effects`` (each B against B = 100 by the noise rule), ``covering`` (N_η per sample
+    size); ``densification`` and ``densification_by_class``; ``backbones`` (where each was
+    trained, how long, which are pending) and ``timings``.
+    """
+    check_mapping("payload", payload, *PAYLOAD_KEYS)
+    gradcheck, gradient_sample = _gradient_tables(payload)
+    densification, by_class = _densification_tables(payload)
+    return {
+        "toy": _toy_table(payload),
+        "gradcheck": gradcheck,
+        "gradient_sample": gradient_sample,
+        "models": _models_table(payload),
+        "sweep": _sweep_table(payload),
+        "effects": _effects_table(payload),
+        "covering": _covering_table(payload),
+        "densification": densification,
+        "densification_by_class": by_class,
+        "backbones": _backbones_table(payload),
+        "timings": pd.DataFrame(
+            {"phase": list(payload["timings_s"]), "seconds": list(payload["timings_s"].values())}
+        ),
+    }

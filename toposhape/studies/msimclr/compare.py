@@ -1,0 +1,148 @@
+"""The chapter's numbers from a payload: accuracies across training seeds and the noise rule.
+
+A payload (:func:`toposhape.studies.msimclr.run.run`) holds, per dataset, every finished
+model's probe accuracies seed by seed, and the floors. Here they are read in percent, and
+two cells are compared by one rule, fixed before any run:
+
+*A beats B when the mean over A's training seeds exceeds B's by more than twice their pooled
+seed standard deviation and by more than one point of test accuracy; B beats A likewise;
+otherwise the two are within noise.*
+
+The one-point floor keeps two cells with nearly equal seeds (or a single seed each) from
+being called different on a fraction of a point.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+
+__all__ = [
+    "MIN_MARGIN",
+    "MIN_SEEDS",
+    "NOISE_FACTOR",
+    "NOISE_RULE",
+    "PROBES",
+    "Comparison",
+    "accuracies",
+    "best",
+    "compare",
+    "floor",
+    "is_capped",
+    "label",
+    "mean_std",
+    "seeds_of",
+]
+
+#: Points of test accuracy a difference must exceed, whatever the seed spread.
+MIN_MARGIN = 1.0
+
+#: Multiple of the pooled seed standard deviation a difference must exceed.
+NOISE_FACTOR = 2.0
+
+#: Training seeds per cell that a "reproduced" verdict needs.
+MIN_SEEDS = 3
+
+#: The probes every representation is read with, by payload key.
+PROBES: Mapping[str, str] = {"linear": "linear probe", "knn": "k-NN probe"}
+
+NOISE_RULE = (
+    f"A beats B when the mean over A's training seeds exceeds B's by more than "
+    f"{NOISE_FACTOR:g} × their pooled seed standard deviation and by more than "
+    f"{MIN_MARGIN:g} point of test accuracy; otherwise they are within noise."
+)
+
+
+def seeds_of(entry: Mapping[str, Any], key: str) -> list[str]:
+    """The trained seeds of model ``key`` in a dataset entry, in increasing order."""
+    return sorted(entry["models"][key]["seeds"], key=int)
+
+
+def accuracies(entry: Mapping[str, Any], key: str, probe: str) -> list[float]:
+    """Test accuracy in % of model ``key`` under ``probe``, one value per trained seed.
+
+    ``probe`` is ``linear``, ``knn`` or, for MSimCLR, ``chart_probe``.
+    """
+    seeds = entry["models"][key]["seeds"]
+    return [100 * seeds[s][probe] for s in seeds_of(entry, key)]
+
+
+def floor(entry: Mapping[str, Any], kind: str, d: int, probe: str) -> list[float]:
+    """Test accuracy in % of a floor: ``pca`` (one value) or ``random`` (one per init seed)."""
+    found = entry["floors"][kind][f"d{d}"]
+    if kind == "pca":
+        return [100 * found[probe]]
+    return [100 * found[s][probe] for s in sorted(found, key=int)]
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (ddof 1; 0 for a single value) of ``values``."""
+    array = np.asarray(values, dtype=float)
+    if array.size == 0:
+        raise ValueError("values must not be empty")
+    return float(array.mean()), float(array.std(ddof=1)) if array.size > 1 else 0.0
+
+
+class Comparison(NamedTuple):
+    """A compared with B by the noise rule.
+
+    Attributes
+    ----------
+    diff : float
+        Mean of A minus mean of B, in points.
+    margin : float
+        What ``diff`` had to exceed: max(NOISE_FACTOR × pooled std, MIN_MARGIN).
+    outcome : str
+        ``"wins"`` (A beats B), ``"loses"`` (B beats A) or ``"within noise"``.
+    seeds : int
+        The smaller number of seeds of the two.
+    """
+
+    diff: float
+    margin: float
+    outcome: str
+    seeds: int
+
+
+def compare(a: Sequence[float], b: Sequence[float]) -> Comparison:
+    """Compare two cells' per-seed accuracies (in %) by the noise rule.
+
+    Raises
+    ------
+    ValueError
+        If either is empty.
+    """
+    (mean_a, std_a), (mean_b, std_b) = mean_std(a), mean_std(b)
+    pooled = math.sqrt((std_a**2 + std_b**2) / 2)
+    margin = max(NOISE_FACTOR * pooled, MIN_MARGIN)
+    diff = mean_a - mean_b
+    outcome = "wins" if diff > margin else "loses" if -diff > margin else "within noise"
+    return Comparison(diff, margin, outcome, min(len(a), len(b)))
+
+
+def label(key: str) -> str:
+    """A model's name as the chapter writes it, from its key."""
+    parts = key.split("-")
+    if parts[0] == "simclr":
+        return "SimCLR" if len(parts) == 2 else f"SimCLR, width-{parts[1][1:]} head"
+    k = int(parts[1][1:])
+    return "MSimCLR, k = 1 (MMD alone)" if k == 1 else f"MSimCLR, k = {k}"
+
+
+def best(entry: Mapping[str, Any], keys: Sequence[str]) -> str | None:
+    """Of ``keys``, the trained model with the highest mean linear-probe accuracy (None if
+    none is trained)."""
+    trained = [key for key in keys if entry["models"][key]["seeds"]]
+    if not trained:
+        return None
+    return max(trained, key=lambda key: mean_std(accuracies(entry, key, "linear"))[0])
+
+
+def is_capped(entry: Mapping[str, Any], keys: Sequence[str]) -> bool:
+    """Whether any trained seed of ``keys`` stopped at the step cap still improving."""
+    return any(
+        run["criterion"]["capped"] for key in keys for run in entry["models"][key]["seeds"].values()
+    )

@@ -1,0 +1,298 @@
+"""The chapter's figures, drawn from a payload (no training, no evaluation).
+
+Every figure has one panel per dataset (and d where it matters) of the profile, whether or
+not its models are trained yet: a panel without results says so, so a chapter with some
+models missing still shows the same figures.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from toposhape.image_sets import DISPLAY_NAMES
+from toposhape.studies import style
+from toposhape.studies.msimclr.compare import accuracies, floor, mean_std, seeds_of
+from toposhape.studies.msimclr.schedule import model_keys
+
+__all__ = ["COLUMNS", "accuracy", "chart_use", "curves", "embedding", "keys_at"]
+
+COLUMNS = 5  # panels per row of an embedding figure
+
+_SHORT = {"pca": "PCA of pixels", "random": "untrained net"}
+_PROBE_STYLE = {
+    "linear": {"marker": "o", "color": "C0", "label": "linear probe"},
+    "knn": {"marker": "s", "color": "C3", "label": "k-NN probe", "mfc": "white"},
+}
+
+
+def keys_at(settings: Mapping[str, Any], d: int) -> list[str]:
+    """The model keys at dimension d in display order: SimCLR, wide-head SimCLR, MSimCLR."""
+    keys = [(key, k, hidden) for key, k, dim, hidden in model_keys(settings) if dim == d]
+    return [key for key, k, hidden in sorted(keys, key=lambda t: (t[1] > 0, t[1], t[2] or 0))]
+
+
+def _short(key: str) -> str:
+    parts = key.split("-")
+    if parts[0] == "simclr":
+        return "SimCLR" if len(parts) == 2 else f"SimCLR, width {parts[1][1:]}"
+    k = parts[1][1:]
+    return "MMD alone (k = 1)" if k == "1" else f"MSimCLR, k = {k}"
+
+
+def _name(dataset: str) -> str:
+    return DISPLAY_NAMES.get(dataset, dataset)
+
+
+def _panels(payload: Mapping[str, Any], height: float) -> tuple[Figure, list[tuple]]:
+    """A figure with one panel per (dataset, d): columns are datasets, rows are d."""
+    settings = payload["settings"]
+    datasets, dims = settings["datasets"], settings["dims"]
+    fig = style.figure(height=height * len(dims) + 0.7)
+    axes = fig.subplots(len(dims), len(datasets), squeeze=False)
+    return fig, [
+        (axes[r, c], dataset, d) for r, d in enumerate(dims) for c, dataset in enumerate(datasets)
+    ]
+
+
+def _empty(ax: Axes, text: str) -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes)
+    ax.set(xticks=[], yticks=[])
+
+
+def _entry(payload: Mapping[str, Any], dataset: str) -> Mapping[str, Any] | None:
+    return payload["datasets"].get(dataset)
+
+
+def accuracy(payload: Mapping[str, Any]) -> Figure:
+    """Test accuracy of every model and floor under both probes, seed by seed.
+
+    One panel per (dataset, d); per column (PCA of the pixels, untrained network, then
+    every model) the linear probe (filled circles) and the k-NN probe (open squares): small
+    markers for the seeds, a large one with a bar for their mean ± standard deviation.
+    """
+    settings = payload["settings"]
+    fig, panels = _panels(payload, 3.0)
+    for ax, dataset, d in panels:
+        ax.set_title(f"{_name(dataset)}, d = {d}")
+        entry = _entry(payload, dataset)
+        if entry is None:
+            _empty(ax, "not evaluated yet")
+            continue
+        columns: list[tuple[str, dict[str, list[float]]]] = [
+            (_SHORT[kind], {p: floor(entry, kind, d, p) for p in _PROBE_STYLE})
+            for kind in ("pca", "random")
+        ]
+        columns += [
+            (_short(key), {p: accuracies(entry, key, p) for p in _PROBE_STYLE})
+            for key in keys_at(settings, d)
+        ]
+        for i, (_, values) in enumerate(columns):
+            for j, (probe, look) in enumerate(_PROBE_STYLE.items()):
+                points = values[probe]
+                if not points:
+                    continue
+                x = i + (j - 0.5) * 0.3
+                marker = {k: v for k, v in look.items() if k != "label"}
+                ax.plot([x] * len(points), points, ls="", ms=3, alpha=0.6, **marker)
+                mean, std = mean_std(points)
+                ax.errorbar(x, mean, yerr=std, ms=6, capsize=2, **marker)
+        for i, (_, values) in enumerate(columns):
+            if not values["linear"]:
+                ax.text(i, 0.03, "not\ntrained", ha="center", va="bottom", fontsize=9,
+                        transform=ax.get_xaxis_transform(), color="0.4")  # fmt: skip
+        ax.axvline(1.5, color="0.6", lw=0.8)
+        ax.set_xticks(
+            range(len(columns)), [name for name, _ in columns],
+            rotation=35, ha="right", rotation_mode="anchor",
+        )  # fmt: skip
+        ax.set_xlim(-0.6, len(columns) - 0.4)
+        ax.set_ylabel("test accuracy (%)")
+        ax.grid(axis="y", alpha=0.3)
+    handles = [
+        Line2D([], [], ls="", ms=6, **{k: v for k, v in look.items() if k != "label"})
+        for look in _PROBE_STYLE.values()
+    ]
+    fig.legend(
+        handles,
+        [look["label"] for look in _PROBE_STYLE.values()],
+        loc="outside lower center",
+        ncols=2,
+    )
+    return fig
+
+
+def curves(payload: Mapping[str, Any]) -> Figure:
+    """Training loss against steps, one line per model and seed, per (dataset, d).
+
+    Every point is the mean loss of one block of ``block_steps`` steps; the dashed line
+    marks ``min_steps``, where the convergence criterion is first checked.
+    """
+    settings = payload["settings"]
+    block, first = settings["block_steps"], settings["min_steps"]
+    fig, panels = _panels(payload, 2.4)
+    colours = {}
+    for ax, dataset, d in panels:
+        ax.set_title(f"{_name(dataset)}, d = {d}")
+        entry = _entry(payload, dataset)
+        keys = keys_at(settings, d)
+        if entry is None or not any(entry["models"][key]["seeds"] for key in keys):
+            _empty(ax, "no model trained yet")
+            continue
+        for key in keys:
+            colour = colours.setdefault(_short(key), f"C{len(colours)}")
+            for seed in seeds_of(entry, key):
+                history = entry["models"][key]["seeds"][seed]["history"]
+                steps = block * np.arange(1, len(history) + 1)
+                ax.plot(steps, [h["loss"] for h in history], color=colour, lw=0.9, alpha=0.8)
+        ax.axvline(first, color="0.5", ls="--", lw=0.8)
+        ax.set(xlabel="training step", ylabel="training loss")
+        ax.grid(alpha=0.3)
+    if colours:
+        handles = [Line2D([], [], color=c, lw=2) for c in colours.values()]
+        fig.legend(handles, list(colours), loc="outside lower center", ncols=min(len(colours), 3))
+    return fig
+
+
+def chart_use(payload: Mapping[str, Any]) -> Figure:
+    """Each MSimCLR model's share of test points per chart (first seed), against 1/k."""
+    settings = payload["settings"]
+    datasets = settings["datasets"]
+    seed = str(settings["seeds"][0])
+    models = [(d, k) for d in settings["dims"] for k in settings["charts"] if k > 1]
+    cols = min(len(datasets), 2)
+    rows = math.ceil(len(datasets) / cols)
+    fig = style.figure(height=rows * (0.9 + 0.3 * len(models)) + 0.5)
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax, dataset in zip(axes, datasets, strict=False):
+        ax.set_title(_name(dataset))
+        entry = _entry(payload, dataset)
+        for row, (d, k) in enumerate(models):
+            run = (
+                None if entry is None else entry["models"][f"msimclr-k{k}-d{d}"]["seeds"].get(seed)
+            )
+            if run is None:
+                ax.text(50, row, "not trained", ha="center", va="center", fontsize=9, color="0.4")
+                continue
+            counts = np.asarray(run["test_counts"])
+            share = 100 * counts / counts.sum()
+            colour = f"C{settings['charts'].index(k)}"
+            ax.plot(share, np.full(k, row), "o", ms=5, color=colour, alpha=0.8, mew=0)
+            ax.plot([100 / k], [row], "|", ms=12, mew=2, color="k")
+        ax.set_yticks(range(len(models)), [f"d = {d}, k = {k}" for d, k in models])
+        ax.set(xlim=(-2, 102), ylim=(len(models) - 0.5, -0.5), xlabel="share of test points (%)")
+        ax.grid(axis="x", alpha=0.3)
+    for ax in axes[len(datasets) :]:
+        ax.set_axis_off()
+    fig.legend(
+        [
+            Line2D([], [], ls="", marker="o", color="0.4", mew=0),
+            Line2D([], [], ls="", marker="|", ms=12, mew=2, color="k"),
+        ],
+        ["one chart's share", "uniform share 1/k"],
+        loc="outside lower center",
+        ncols=2,
+    )
+    return fig
+
+
+def _panel(ax: Axes, points: np.ndarray, labels: np.ndarray, colours: dict, unit: bool) -> None:
+    """Scatter one embedding panel coloured by class: a unit square if ``unit``, else R²."""
+    for label, colour in colours.items():
+        mine = labels == label
+        ax.scatter(*points[mine].T, s=3, color=colour, alpha=0.7, linewidths=0)
+    if unit:
+        ax.set(xlim=(0, 1), ylim=(0, 1))
+    ax.set(xticks=[], yticks=[])
+    ax.set_box_aspect(1)
+    for spine in ax.spines.values():
+        spine.set_visible(True)
+
+
+def _embedding_groups(payload: Mapping[str, Any], dataset: str) -> list[tuple[str, list]]:
+    """Groups of panels of an embedding figure: (title, panels), each panel a tuple
+    (title, points (N, 2), labels (N,), whether the axes are the unit square). Only the
+    trained models of the first seed at d = 2."""
+    settings, entry = payload["settings"], payload["datasets"][dataset]
+    labels = np.asarray(entry["labels"])
+    seed = str(settings["seeds"][0])
+    single, groups = [], []
+    for key in keys_at(settings, 2):
+        run = entry["models"][key]["seeds"].get(seed)
+        if run is None:
+            continue
+        points = np.asarray(run["points"])
+        if key.startswith("simclr"):
+            single.append((_short(key), points, labels, False))
+            continue
+        charts = np.asarray(run["point_charts"])
+        k = entry["models"][key]["charts"]
+        if k == 1:
+            single.append((_short(key), points, labels, True))
+            continue
+        panels = [
+            (f"chart {j} ({int((charts == j).sum())})", points[charts == j],
+             labels[charts == j], True)
+            for j in np.unique(charts)
+        ]  # fmt: skip
+        groups.append((f"MSimCLR, k = {k} charts", panels))
+    head = [("SimCLR (in R²), MSimCLR with one chart", single)] if single else []
+    return [*head, *groups]
+
+
+def _bands(sizes: list[int]) -> list[list[int]]:
+    """Indices of groups per band (row of the figure): groups of one row each share a band
+    while their panels fit in :data:`COLUMNS`; a larger group has a band of its own."""
+    bands: list[list[int]] = []
+    used = COLUMNS
+    for i, n in enumerate(sizes):
+        if n <= COLUMNS - used:
+            bands[-1].append(i)
+            used += n
+        else:
+            bands.append([i])
+            used = n if n <= COLUMNS else COLUMNS
+    return bands
+
+
+def embedding(payload: Mapping[str, Any], dataset: str) -> Figure:
+    """The d = 2 test embeddings of one dataset (first seed) on one grid, by class."""
+    groups = _embedding_groups(payload, dataset) if _entry(payload, dataset) else []
+    if not groups:
+        fig = style.figure(height=1.2)
+        _empty(fig.add_subplot(), f"{_name(dataset)}: no d = 2 model of the first seed trained yet")
+        return fig
+    labels = np.asarray(payload["datasets"][dataset]["labels"])
+    colours = {c: f"C{i % 10}" for i, c in enumerate(np.unique(labels))}
+    panel = style.PAGE_WIDTH / COLUMNS
+    sizes = [len(panels) for _, panels in groups]
+    bands = _bands(sizes)
+    rows = [max(math.ceil(sizes[i] / COLUMNS) for i in band) for band in bands]
+    heights = [r * panel + 0.4 for r in rows] + [0.45]
+    fig = style.figure(height=sum(heights))
+    strips = fig.subfigures(len(heights), 1, height_ratios=heights)
+    for strip, band, nrows in zip(strips, bands, rows, strict=False):
+        widths = [min(sizes[i], COLUMNS) for i in band]
+        widths.append(COLUMNS - sum(widths))  # what is left of the row stays empty
+        cells = strip.subfigures(1, len(widths), width_ratios=[w or 1e-3 for w in widths])
+        for cell, i, cols in zip(cells, band, widths, strict=False):
+            title, panels = groups[i]
+            cell.suptitle(title, fontsize=style.RC["axes.titlesize"])
+            axes = cell.subplots(nrows, cols, squeeze=False).ravel()
+            for ax, (name, points, mine, unit) in zip(axes, panels, strict=False):
+                _panel(ax, points, mine, colours, unit)
+                ax.set_title(name)
+            for ax in axes[len(panels) :]:
+                ax.set_axis_off()
+    handles = [Line2D([], [], ls="", marker="o", ms=6, color=c) for c in colours.values()]
+    strips[-1].legend(
+        handles, [str(c) for c in colours], loc="center", ncols=len(colours), title="class",
+        frameon=False, handletextpad=0.1, columnspacing=1.0,
+    )  # fmt: skip
+    return fig

@@ -1,0 +1,215 @@
+"""The triplet chapter's figures, drawn from a payload with :mod:`toposhape.studies.style`.
+
+Every figure has one panel per dataset of the payload: R@1 against the bytes each read
+stores (:func:`figure_bytes`), the training curves of the headline models and of the 64-d
+study (:func:`figure_curves`), recall@10 of the compressed stores against their bytes
+(:func:`figure_compression`), and the held-out classes in the charts of a 2-d atlas
+(:func:`figure_embedding`). Nothing here trains.
+"""
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
+
+from toposhape.checks import check_choice, check_mapping
+from toposhape.studies import style
+from toposhape.studies.triplet import summary
+from toposhape.studies.triplet.protocol import model_specs
+
+__all__ = ["figure_bytes", "figure_compression", "figure_curves", "figure_embedding"]
+
+DATASET_NAMES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST", "tinyimagenet": "TinyImageNet"}
+
+# family of a (model, read) -> (legend label, marker style, colour)
+_FAMILIES: dict[str, tuple[str, str, str]] = {
+    "sphere": ("sphere $S^d$ (d + 1 floats)", "o-", "k"),
+    "sphere-k": ("sphere with the atlas's floats", "s--", "0.5"),
+    "soft": ("atlas, soft read (k(d + 1) floats)", "o-", "C0"),
+    "hard": ("atlas, hard read (chart id + d floats)", "^-", "C1"),
+    "one": ("one chart (d floats)", "D:", "C2"),
+    "wide-normalised": ("64-d normalised", "*", "k"),
+    "wide-unnormalised": ("64-d unnormalised", "X", "C3"),
+    "wide-mmd": ("64-d MMD", "P", "C4"),
+}
+
+
+def _family(key: str, read: str, charts: int) -> str:
+    if key.startswith("wide-"):
+        return key
+    if key.startswith("sphere-k"):
+        return "sphere-k"
+    if key.startswith("sphere"):
+        return "sphere"
+    return "one" if charts == 1 else read
+
+
+def _panels(fig: Figure, datasets: list[str], rows: int = 1, **kwargs: Any) -> np.ndarray:
+    """rows × len(datasets) axes, each column titled with its dataset."""
+    axes = fig.subplots(rows, len(datasets), squeeze=False, **kwargs)
+    for ax, dataset in zip(axes[0], datasets, strict=True):
+        ax.set_title(DATASET_NAMES.get(dataset, dataset))
+    return axes
+
+
+def _legend_below(fig: Figure, ax: Axes, columns: int = 3) -> None:
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), columns))
+
+
+def _log_bytes(ax: Axes, sizes: list[int]) -> None:
+    """A log x axis of bytes per vector, ticks at powers of two."""
+    low, high = int(np.log2(min(sizes))), int(np.ceil(np.log2(max(sizes))))
+    ticks = [2**i for i in range(low, high + 1)]
+    ax.set(xscale="log", xlabel="bytes per vector")
+    ax.minorticks_off()
+    ax.set_xticks(ticks, [str(b) for b in ticks])
+
+
+def figure_bytes(payload: Mapping[str, Any]) -> Figure:
+    """Held-out R@1 (mean ± seed std) against the bytes per vector of every read."""
+    check_mapping("payload", payload, "settings", "models")
+    datasets = payload["settings"]["datasets"]
+    cells = summary.cells(payload)
+    fig = style.figure(4.0)
+    axes = _panels(fig, datasets, sharey=True)[0]
+    for ax, dataset in zip(axes, datasets, strict=True):
+        mine = cells[cells["dataset"] == dataset]
+        series: dict[str, list[tuple[float, float, float, int]]] = {}
+        for row in mine.to_dict("records"):
+            family = _family(row["key"], row["read"], row["charts"])
+            std = 0.0 if math.isnan(row["R@1 std"]) else row["R@1 std"]
+            series.setdefault(family, []).append((row["bytes"], row["R@1"], std, row["d"]))
+        for family, (name, fmt, colour) in _FAMILIES.items():
+            if family not in series:
+                continue
+            points = sorted(series[family])
+            x, y, err, dims = zip(*points, strict=True)
+            ax.errorbar(x, y, yerr=err, fmt=fmt, color=colour, label=name, capsize=2, ms=5)
+            if family in ("sphere", "soft"):
+                for xi, yi, d in zip(x, y, dims, strict=True):
+                    ax.annotate(f"d={d}", (xi, yi), textcoords="offset points", xytext=(4, -10))
+        _log_bytes(ax, cells["bytes"].tolist())  # the same axis in every panel
+    axes[0].set_ylabel("held-out R@1 (%)")
+    _legend_below(fig, axes[0])
+    return fig
+
+
+def figure_curves(payload: Mapping[str, Any], group: str) -> Figure:
+    """Training curves of a group of models, one thin line per training seed.
+
+    Rows: the training triplet loss, the validation R@1 (training classes, unseen
+    images: what picks the kept epoch, marked with a dot) and the held-out R@1 (the
+    classes retrieval is judged on) after every epoch.
+
+    Parameters
+    ----------
+    payload : mapping
+    group : {"headline", "wide"}
+        The headline models at the smallest d, or the 64-d study.
+    """
+    check_mapping("payload", payload, "settings", "models")
+    check_choice("group", group, ("headline", "wide"))
+    settings, datasets = payload["settings"], payload["settings"]["datasets"]
+    specs = [spec for spec in model_specs(settings) if spec.group == group]
+    fig = style.figure(6.0)
+    axes = _panels(fig, datasets, rows=3, sharex=True, sharey="row")
+    for column, dataset in enumerate(datasets):
+        for i, spec in enumerate(specs):
+            read = spec.reads[0]
+            name = summary.label(spec, read).replace(", soft", "")
+            records = [r for r in payload["models"]
+                       if r["dataset"] == dataset and r["key"] == spec.key]  # fmt: skip
+            for j, record in enumerate(sorted(records, key=lambda r: r["seed"])):
+                history = record["history"]
+                epochs = [h["epoch"] for h in history]
+                values = (
+                    [h["triplet"] for h in history],
+                    [100 * h["validation_recall_at_1"] for h in history],
+                    [100 * h[f"test_{read}_recall_at_1"] for h in history],
+                )
+                for row, y in enumerate(values):
+                    axes[row, column].plot(
+                        epochs, y, "-", color=f"C{i}", lw=1, alpha=0.8,
+                        label=name if (row, j) == (0, 0) else None,
+                    )  # fmt: skip
+                kept = record["selected_epoch"]
+                axes[1, column].plot(kept, values[1][kept - 1], "o", color=f"C{i}", ms=4)
+        axes[2, column].set_xlabel("epoch")
+        axes[2, column].xaxis.set_major_locator(MaxNLocator(integer=True))
+    for row, text in enumerate(("triplet loss", "validation R@1 (%)", "held-out R@1 (%)")):
+        axes[row, 0].set_ylabel(text)
+    _legend_below(fig, axes[0, 0])
+    return fig
+
+
+def figure_compression(payload: Mapping[str, Any]) -> Figure:
+    """recall@10 against bytes per vector of the compressed stores (mean ± seed std)."""
+    check_mapping("payload", payload, "settings", "compression")
+    datasets = payload["settings"]["datasets"]
+    stores = summary.stores(payload)
+    fig = style.figure(3.4)
+    axes = _panels(fig, datasets, sharey=True)[0]
+    styles = {"atlas": ("o-", "C0", "atlas store (chart id + 8-bit coords)"),
+              "PCA + 8-bit": ("s--", "C1", "PCA + 8-bit"),
+              "PQ": ("^:", "C2", "PCA + PQ"),
+              "float32": ("*", "k", "float32 (exact)")}  # fmt: skip
+    for ax, dataset in zip(axes, datasets, strict=True):
+        mine = stores[stores["dataset"] == dataset]
+        for store, (fmt, colour, name) in styles.items():
+            rows = mine[mine["store"] == store].drop_duplicates("bytes").sort_values("bytes")
+            if rows.empty:
+                continue
+            ax.errorbar(
+                rows["bytes"], rows["recall@10"], yerr=rows["recall@10 std"].fillna(0.0),
+                fmt=fmt, color=colour, label=name, capsize=2, ms=5,
+            )  # fmt: skip
+        _log_bytes(ax, stores["bytes"].tolist())
+        ax.set_ylim(0, 105)
+    axes[0].set_ylabel("recall@10 against exact (%)")
+    _legend_below(fig, axes[0], columns=4)
+    return fig
+
+
+def figure_embedding(dataset: str, record: Mapping[str, Any]) -> Figure:
+    """The held-out points of a 2-d atlas, one panel per chart that holds some.
+
+    Parameters
+    ----------
+    dataset : str
+        Its name, for the title.
+    record : mapping
+        A model record with ``points``: ``coords`` (N × 2, in [0, 1]), ``charts`` (N,
+        every point's chart) and ``labels`` (N, its class), and ``spec``.
+    """
+    check_mapping("record", record, "spec", "points")
+    points = check_mapping("record['points']", record["points"], "coords", "charts", "labels")
+    coords = np.asarray(points["coords"], dtype=float).reshape(-1, 2)
+    charts, labels = np.asarray(points["charts"]), np.asarray(points["labels"])
+    used, classes = np.unique(charts), np.unique(labels)
+    cols = min(len(used), 4)
+    rows = math.ceil(len(used) / cols)
+    fig = style.figure(1.7 * rows + 0.6)
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for panel, j in zip(axes, used, strict=False):
+        for i, c in enumerate(classes):
+            mine = (charts == j) & (labels == c)
+            panel.scatter(*coords[mine].T, s=4, color=f"C{i % 10}", alpha=0.6, linewidths=0)
+        panel.set(xlim=(0, 1), ylim=(0, 1), xticks=[], yticks=[], aspect="equal")
+        panel.spines[:].set_visible(True)
+        panel.set_title(f"chart {j}: {int((charts == j).sum())} points")
+    for panel in axes[len(used) :]:
+        panel.set_axis_off()
+    handles = [Line2D([], [], ls="", marker="o", color=f"C{i % 10}") for i in range(len(classes))]
+    fig.legend(handles, [str(c) for c in classes], title="class", loc="outside right center")
+    spec = record["spec"]
+    fig.suptitle(
+        f"{DATASET_NAMES.get(dataset, dataset)}, held-out classes: atlas with "
+        f"k = {spec['charts']} charts, d = {spec['width']} (seed {record['seed']})"
+    )
+    return fig
