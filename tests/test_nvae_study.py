@@ -410,6 +410,29 @@ def test_figures_and_tables_render_before_anything_is_trained(payload) -> None:
     assert {c.verdict for c in report.claims(lambda _p: empty)} == {"not run yet"}
 
 
+@pytest.mark.parametrize("profile", list(nv.PROFILES))
+def test_a_profile_not_run_yet_shows_every_model_missing_without_any_work(
+    profile, monkeypatch
+) -> None:
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("a page with nothing saved must not read data or train")
+
+    monkeypatch.setattr(nv, "load_data", refuse)
+    monkeypatch.setattr(nv, "train_model", refuse)
+    empty = nv.empty_payload(profile)
+    settings = nv.get_profile(profile)
+    assert empty["datasets"] == {} and empty["settings"] == settings
+    assert report.missing(empty) == [s.name for s in nvgrid.grid(settings)]
+    figures = report.figures(empty)
+    assert sorted(figures) == sorted(report.figures(_payload()))
+    for key, fig in figures.items():
+        style.check_figure(fig, key)
+    assert all(t.empty for t in report.tables(empty).values())
+    assert report.findings(empty) == []
+    assert report.setup(empty).count("not run yet") == len(settings["datasets"])
+    assert {c.verdict for c in report.claims(lambda _p: empty)} == {"not run yet"}
+
+
 def test_tables_hold_seed_means_and_mark_what_each_sampler_meets(payload) -> None:
     tables = report.tables(payload)
     models = tables["models"]

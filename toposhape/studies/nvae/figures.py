@@ -250,8 +250,9 @@ def _samples(payload: Mapping[str, Any], dataset: str) -> Figure:
 def figures(payload: Mapping[str, Any]) -> dict[str, Figure]:
     """Every figure of the chapter, by glue key.
 
-    Keys: ``curves``, ``latents``, ``kl``, ``mmd``, and per dataset ``d`` of the payload
-    ``factors_<d>``, ``shared_<d>`` and ``samples_<d>``.
+    Keys: ``curves``, ``latents``, ``kl``, ``mmd``, and per dataset ``d`` of the profile
+    ``factors_<d>``, ``shared_<d>`` and ``samples_<d>`` (a "not run yet" note for a dataset
+    the payload does not hold).
 
     Raises
     ------
@@ -266,8 +267,14 @@ def figures(payload: Mapping[str, Any]) -> dict[str, Figure]:
         "kl": _kl(payload),
         "mmd": _mmd(payload),
     }
-    for dataset in payload["datasets"]:
-        out[f"factors_{dataset}"] = _factor_bars(payload, dataset)
-        out[f"shared_{dataset}"] = _shared_traversals(payload, dataset)
-        out[f"samples_{dataset}"] = _samples(payload, dataset)
+    for dataset in payload["settings"]["datasets"]:
+        if dataset in payload["datasets"]:
+            out[f"factors_{dataset}"] = _factor_bars(payload, dataset)
+            out[f"shared_{dataset}"] = _shared_traversals(payload, dataset)
+            out[f"samples_{dataset}"] = _samples(payload, dataset)
+        else:
+            for kind in ("factors", "shared", "samples"):
+                out[f"{kind}_{dataset}"] = style.not_run(
+                    f"{_NAMES.get(dataset, dataset)}: not run yet."
+                )
     return out

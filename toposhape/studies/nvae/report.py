@@ -18,6 +18,7 @@ import pandas as pd
 from toposhape.checks import check_callable, check_mapping
 from toposhape.studies.nvae import summary
 from toposhape.studies.nvae.figures import figures
+from toposhape.studies.nvae.grid import grid
 from toposhape.studies.nvae.run import CHAPTER, PAYLOAD_FORMAT
 from toposhape.studies.nvae.summary import check_payload
 from toposhape.studies.scorecard import Claim, Loader
@@ -277,9 +278,11 @@ def tables(payload: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
 
 
 def missing(payload: Mapping[str, Any]) -> list[str]:
-    """The models of the profile that are not measured (not trained to the end yet)."""
+    """The models of the profile that are not measured: not trained to the end yet, or of a
+    dataset the payload does not hold (none, for a profile not run yet)."""
     check_payload(payload)
-    return [name for entry in payload["datasets"].values() for name in entry["pending"]]
+    absent = [s.name for s in grid(payload["settings"]) if s.dataset not in payload["datasets"]]
+    return absent + [name for entry in payload["datasets"].values() for name in entry["pending"]]
 
 
 def setup(payload: Mapping[str, Any]) -> str:
@@ -292,8 +295,11 @@ def setup(payload: Mapping[str, Any]) -> str:
         f"{recipe['lr']:g}, batch {recipe['batch_size']}; training seeds "
         f"{', '.join(map(str, settings['seeds']))}."
     ]
-    for dataset, entry in payload["datasets"].items():
-        cfg, rec = settings["datasets"][dataset], entry["record"]
+    for dataset in settings["datasets"]:
+        if dataset not in payload["datasets"]:
+            parts.append(f"**{_name(dataset)}**: not run yet.")
+            continue
+        cfg, rec = settings["datasets"][dataset], payload["datasets"][dataset]["record"]
         counts = ", ".join(f"{v['images']} {k}" for k, v in rec["splits"].items())
         parts.append(
             f"**{_name(dataset)}** ({rec['source']}, {rec['classes']} classes, images "
@@ -621,7 +627,7 @@ def claims(load: Loader) -> list[Claim]:
     """The slides' claims this chapter addresses, each judged from the ``full`` results.
 
     Results of an earlier version of the chapter (another payload format, other measures)
-    judge nothing: every claim is then "not run yet".
+    and a payload with no dataset measured judge nothing: every claim is then "not run yet".
 
     Parameters
     ----------
@@ -639,7 +645,7 @@ def claims(load: Loader) -> list[Claim]:
     payload = load("full")
     if payload is not None:
         check_mapping("payload", payload, "datasets", "models", "recipe", "settings")
-        if payload.get("format") != PAYLOAD_FORMAT:
+        if payload.get("format") != PAYLOAD_FORMAT or not payload["datasets"]:
             payload = None
     capture = (
         f"a factor is captured when one shared dimension has mean |ρ| over classes ≥ "

@@ -52,6 +52,7 @@ __all__ = [
     "PAYLOAD_FORMAT",
     "PROFILES",
     "SIGMAS",
+    "empty_payload",
     "get_profile",
     "main",
     "run",
@@ -289,6 +290,25 @@ def _synthetic(
     return rows
 
 
+def _layout(profile: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """The payload's keys that depend on the code and the profile, not on any run."""
+    return {
+        "format": PAYLOAD_FORMAT,
+        "profile": profile,
+        "settings": settings,
+        "recipe": {**RECIPE, "sigmas": list(SIGMAS), "traversal_values": list(TRAVERSAL_VALUES)},
+        "models": {k: list(v) for k, v in MODELS.items()},
+        "bandwidth_factors": list(measure.BANDWIDTH_FACTORS),
+    }
+
+
+def empty_payload(profile: str) -> dict[str, Any]:
+    """The payload of a profile nothing of which was measured: its settings and no dataset,
+    so every model of :func:`~.grid.grid` counts as missing (what the chapter shows for a
+    profile not run yet). Reads no data and trains nothing."""
+    return {**_layout(profile, get_profile(profile)), "datasets": {}, "timings_s": {}}
+
+
 def run(
     profile: str,
     results_root: str | Path | None = None,
@@ -400,16 +420,7 @@ def run(
             entry["synthetic"] = _synthetic(generators, d, settings, folder, progress)
             lap(f"{name} classifiers")
         out[name] = entry
-    return {
-        "format": PAYLOAD_FORMAT,
-        "profile": profile,
-        "settings": settings,
-        "recipe": {**RECIPE, "sigmas": list(SIGMAS), "traversal_values": list(TRAVERSAL_VALUES)},
-        "models": {k: list(v) for k, v in MODELS.items()},
-        "bandwidth_factors": list(measure.BANDWIDTH_FACTORS),
-        "datasets": out,
-        "timings_s": timings,
-    }
+    return {**_layout(profile, settings), "datasets": out, "timings_s": timings}
 
 
 def _select(profile: str, only: str | None) -> list[ModelSpec]:
