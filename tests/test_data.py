@@ -506,3 +506,35 @@ def test_random_subset_rejects_unpaired_inputs() -> None:
 
     with pytest.raises(ValueError, match=r"images \(10\) and labels \(9\)"):
         random_subset(torch.zeros(10, 2), torch.zeros(9), 3, seed=0)
+
+
+def test_stratified_split_keeps_class_shares_and_covers_every_index() -> None:
+    labels = torch.tensor([0] * 40 + [1] * 24 + [2] * 16)
+    parts = data.stratified_split(labels, {"validation": 0.125, "test": 0.25}, seed=3)
+    assert list(parts) == ["train", "validation", "test"]
+    everything = torch.cat(list(parts.values()))
+    assert sorted(everything.tolist()) == list(range(80))  # disjoint, and all of them
+    for name, share in (("validation", 0.125), ("test", 0.25)):
+        counts = torch.bincount(labels[parts[name]], minlength=3)
+        assert counts.tolist() == [round(share * n) for n in (40, 24, 16)]
+        assert torch.equal(parts[name], parts[name].sort().values)
+    again = data.stratified_split(labels, {"validation": 0.125, "test": 0.25}, seed=3)
+    assert all(torch.equal(parts[k], again[k]) for k in parts)
+    other = data.stratified_split(labels, {"validation": 0.125, "test": 0.25}, seed=4)
+    assert not torch.equal(parts["test"], other["test"])
+
+
+@pytest.mark.parametrize(
+    ("shares", "error", "pattern"),
+    [
+        ({"train": 0.5}, ValueError, "^shares must map part names other than 'train'"),
+        ({}, ValueError, "^shares must map"),
+        ({"test": 1.0}, ValueError, r"^shares\['test'\] must be a float in \(0, 1\)"),
+        ({"test": 1}, ValueError, r"^shares\['test'\] must be a float"),
+        ({"a": 0.6, "b": 0.5}, ValueError, "^the shares must sum to less than 1"),
+        ({"test": 0.01}, ValueError, "^cannot split off part 'test' by class"),
+    ],
+)
+def test_stratified_split_refuses_bad_shares(shares, error, pattern) -> None:
+    with pytest.raises(error, match=pattern):
+        data.stratified_split(torch.arange(20) % 2, shares, seed=0)

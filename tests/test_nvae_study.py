@@ -1,9 +1,11 @@
-"""The N-VAE chapter: its study refuses bad inputs before any work, its report draws
-page-sized figures, DataFrame tables and scorecard claims from a payload."""
+"""The N-VAE chapter: grid and training order, data splits, the study's measures, the command
+line, and a report (figures, tables, findings, verdicts) drawn from a payload only."""
 
+from __future__ import annotations
+
+import copy
 import itertools
 import json
-import math
 import re
 from pathlib import Path
 
@@ -12,204 +14,448 @@ import pandas as pd
 import pytest
 import torch
 
-import toposhape.data
-from toposhape.nvae import build_vae
 from toposhape.results import repo_root
 from toposhape.studies import present, style
-from toposhape.studies.nvae import report
+from toposhape.studies.nvae import grid as nvgrid
+from toposhape.studies.nvae import measure, report, summary
 from toposhape.studies.nvae import run as nv
+from toposhape.studies.nvae.standin import AZIMUTHS, ELEVATIONS, write_standin
 from toposhape.studies.scorecard import VERDICTS, chapter_loader
+from toposhape.yale import load_yale
+
+# ---------------------------------------------------------------------- grid and data
 
 
-def _no_work(*_args, **_kwargs):
-    raise AssertionError("the work started before the arguments were checked")
+def test_the_grid_trains_seed_by_seed_in_priority_order() -> None:
+    names = [s.name for s in nvgrid.grid(nv.get_profile("full"))]
+    assert names[:6] == [
+        "mnist-nvae-b1-s0",
+        "mnist-cvae-b1-s0",
+        "mnist-vae-b1-s0",
+        "yaleb-nvae-b1-s0",
+        "yaleb-cvae-b1-s0",
+        "mnist-nvae-b4-s0",
+    ]
+    assert len(names) == len(set(names)) == 18
+    assert [n[-2:] for n in names] == ["s0"] * 6 + ["s1"] * 6 + ["s2"] * 6
+    smoke = nvgrid.grid(nv.get_profile("smoke"))
+    assert {s.seed for s in smoke} == {0} and len(smoke) == 6
 
 
-@pytest.fixture(autouse=True)
-def no_work(monkeypatch):
-    """A check that let a bad argument through fails fast instead of training."""
-    monkeypatch.setattr(nv, "work_dir", _no_work)  # run() creates its folder first
-    monkeypatch.setattr(nv, "_fit_classifier", _no_work)
-    monkeypatch.setattr(toposhape.data, "load_images", _no_work)
+def test_profiles_state_a_stopping_rule_and_three_seeds_at_full() -> None:
+    full = nv.get_profile("full")
+    assert full["seeds"] == [0, 1, 2] and full["classifier_seeds"] == [0, 1, 2]
+    for cfg in full["datasets"].values():
+        assert cfg["patience"] >= 5 and 0 < cfg["tolerance"] <= 0.01 and cfg["max_epochs"] >= 50
+    with pytest.raises(ValueError, match=r"^profile must be one of 'smoke', 'full'"):
+        nv.get_profile("huge")
 
 
-def _raises(error: type[Exception], name: str):
-    return pytest.raises(error, match=rf"^{re.escape(name)}(?!\w)")
+def test_the_stand_in_is_read_like_croppedyale_and_split_by_subject(tmp_path: Path) -> None:
+    write_standin(tmp_path / "four", subjects=4)
+    faces = load_yale(tmp_path / "four")
+    assert len(faces["files"]) == 4 * len(AZIMUTHS) * len(ELEVATIONS)  # leftovers skipped
+    assert not any("Ambient" in f or f.endswith(".bad") for f in faces["files"])
+    cfg = nv.get_profile("smoke")["datasets"]["yaleb"]
+    data = nvgrid.load_data("yaleb", cfg, tmp_path)
+    assert data.image_shape == (1, 48, 40) and data.factor_names == ["azimuth", "elevation"]
+    per_subject = len(AZIMUTHS) * len(ELEVATIONS)
+    for split, share in (("test", cfg["test_share"]), ("validation", cfg["validation_share"])):
+        counts = torch.bincount(data.splits[split][1], minlength=data.classes)
+        assert ((counts - share * per_subject).abs() < 1).all(), split  # every subject alike
+    # the factors are the light directions of exactly those files
+    every = load_yale(tmp_path / "yale-standin", size=nvgrid.YALE_READ_SIZE)
+    rows = {x.numpy().tobytes(): i for i, x in enumerate(every["images"][..., 1:-1])}
+    assert len(rows) == len(every["files"])  # every image is different
+    for image, light in zip(data.splits["test"][0], data.factors["test"], strict=True):
+        i = rows[image.numpy().tobytes()]
+        assert tuple(light) == (every["azimuth"][i], every["elevation"][i])
+    assert data.record["splits"]["test"]["images"] == len(data.splits["test"][1])
+    assert re.fullmatch(r"[0-9a-f]{64}", data.record["splits"]["train"]["fingerprint"])
 
 
-def _vae(kind: str = "cvae", **kwargs) -> torch.nn.Module:
-    return build_vae(0, kind=kind, class_dim=2, shared_dim=1, hidden=8, **kwargs)
+def _tiny_data(n: int = 120) -> nvgrid.Data:
+    gen = torch.Generator().manual_seed(0)
+    x = (torch.rand(n, 1, 28, 28, generator=gen) < 0.2).float()
+    y = torch.arange(n) % 10
+    splits = {"train": (x, y), "validation": (x[:40], y[:40]), "test": (x[:60], y[:60])}
+    factors = {s: np.random.default_rng(0).standard_normal((len(splits[s][1]), 3)) for s in splits}
+    return nvgrid.Data("mnist", splits, factors, ["slant", "thickness", "width"], 10, {})
 
 
-_X = torch.rand(100, 1, 28, 28, generator=torch.Generator().manual_seed(0))
-_Y = torch.arange(100) % 10
-_STUDY = {"generators": {"CVAE": _vae()}, "train_x": _X, "train_y": _Y, "test_x": _X,
-          "test_y": _Y, "images": 64, "epochs": 1, "seeds": [0]}  # fmt: skip
+def test_status_follows_the_checkpoint_and_a_finished_model_is_only_reloaded(tmp_path) -> None:
+    data = _tiny_data()
+    spec = nvgrid.ModelSpec("mnist", "CVAE", 0)
+    cfg = {"max_epochs": 3, "patience": 1, "tolerance": 1.0}  # a 100 % gain is never reached
+    assert nvgrid.status(spec, cfg, tmp_path) == "missing"
+    _, history = nvgrid.train_model(spec, data, cfg, tmp_path, progress=False)
+    assert len(history) == 2  # stopped by the rule at its first chance
+    assert nvgrid.status(spec, cfg, tmp_path) == "finished"
+    assert nvgrid.status(spec, cfg | {"tolerance": 0.0, "max_epochs": 9}, tmp_path) in (
+        "partial",
+        "finished",
+    )
+    before = (tmp_path / f"{spec.name}.pt").read_bytes()
+    nvgrid.train_model(spec, data, cfg, tmp_path, progress=False)
+    assert (tmp_path / f"{spec.name}.pt").read_bytes() == before
 
-STUDY_BAD = [
-    ({"generators": [_vae()]}, TypeError, "generators"),
-    ({"generators": {}}, ValueError, "generators"),
-    ({"generators": {"x": torch.nn.Linear(2, 2)}}, TypeError, "generators['x']"),
-    ({"generators": {"VAE": _vae("vae")}}, ValueError, "generators['VAE']"),
-    ({"generators": {"CVAE": _vae(classes=5)}}, ValueError, "generators['CVAE']"),
-    ({"generators": {"CVAE": _vae(image_shape=(1, 32, 32))}}, ValueError, "generators['CVAE']"),
-    ({"train_x": _X.numpy()}, TypeError, "train_x"),
-    ({"train_x": (_X * 255).to(torch.uint8)}, TypeError, "train_x"),
-    ({"train_x": _X[:, :, :24, :24]}, ValueError, "train_x"),
-    ({"train_x": _X * 2}, ValueError, "train_x"),
-    ({"train_x": _X[:0], "train_y": _Y[:0]}, ValueError, "train_x"),
-    ({"test_x": _X.clone().fill_(math.nan)}, ValueError, "test_x"),
-    ({"train_y": _Y.float()}, TypeError, "train_y"),
-    ({"train_y": _Y[:50]}, ValueError, "train_y"),
-    ({"test_y": _Y + 1}, ValueError, "test_y"),
-    ({"test_y": _Y - 1}, ValueError, "test_y"),
-    ({"images": 10}, ValueError, "images"),
-    ({"images": 101}, ValueError, "images"),
-    ({"images": 64.0}, TypeError, "images"),
-    ({"epochs": 0}, ValueError, "epochs"),
-    ({"seeds": []}, ValueError, "seeds"),
-    ({"seeds": 0}, TypeError, "seeds"),
-    ({"seeds": [0, -1]}, ValueError, "seeds[1]"),
-]
+
+# ---------------------------------------------------------------------------- measures
+
+
+def test_generated_shares_of_the_classifier_training_set(monkeypatch) -> None:
+    data = _tiny_data(200)
+    model = nvgrid.untrained(nvgrid.ModelSpec("mnist", "N-VAE", 0), data)
+    seen = {}
+
+    def capture(x, y, classes, epochs, seed, checkpoint=None, progress=False):
+        seen.update(x=x, y=y)
+        return measure.DigitClassifier(classes).eval()
+
+    monkeypatch.setattr(measure, "fit_classifier", capture)
+    settings = {"classifier_images": 100, "classifier_epochs": 1}
+    for fraction, fake in ((0.0, 0), (0.4, 40), (1.0, 100)):
+        accuracy = measure.synthetic_accuracy(
+            model if fake else None, data, fraction, settings, seed=0
+        )
+        assert 0 <= accuracy <= 1
+        assert len(seen["x"]) == 100
+        train_x = data.splits["train"][0]
+        real = [any(torch.equal(img, t) for t in train_x) for img in seen["x"]]
+        assert sum(real) == 100 - fake  # the generated share, and nothing else, is new
+        if fake:  # balanced labels for the generated part
+            counts = torch.bincount(seen["y"][100 - fake :], minlength=10)
+            assert counts.max() - counts.min() <= 1
+
+
+def test_sample_quality_and_prior_match_of_a_small_model() -> None:
+    data = _tiny_data(200)
+    net = measure.DigitClassifier(10).eval()
+    features = measure.sample_features(net, data.splits["test"][0])
+    settings = {"mmd_images": 50, "bootstrap": 20}
+    for name in ("N-VAE", "VAE"):
+        model = nvgrid.untrained(nvgrid.ModelSpec("mnist", name, 0), data)
+        q = measure.sample_quality(model, net, features, 1.4, 30, seed=1)
+        assert (q["accuracy"] is None) == (name == "VAE") and np.isfinite(q["fd"]) and q["fd"] > 0
+        match = measure.prior_match(model, data, settings, seed=0)
+        assert len(match["bandwidths"]) == len(measure.BANDWIDTH_FACTORS)
+        assert match["bandwidths"][2] == pytest.approx(match["median_bandwidth"])
+        assert np.asarray(match["per_class"]["values"]).shape == (10, 4)
+        np.testing.assert_allclose(
+            match["per_class"]["mean"], np.mean(match["per_class"]["values"], axis=0)
+        )
+        assert match["pooled"]["images"] == 50
+    assert measure.shared_dims(model) == list(range(10))  # the VAE: every dimension
+    nvae = nvgrid.untrained(nvgrid.ModelSpec("mnist", "N-VAE", 0), data)
+    assert measure.shared_dims(nvae) == [6, 7, 8, 9]
+
+
+# ------------------------------------------------------------------ the command line
+
+
+def test_cli_lists_states_and_refuses_an_unknown_pattern(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.setattr(nv, "work_dir", lambda profile, results_root=None: tmp_path)
+    assert nv.main(["status", "smoke"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == "mnist-nvae-b1-s0: missing" and out.count("missing") == 6
+    assert nv.main(["train", "smoke", "--only", "nope-*"]) == 2
+    assert "--only 'nope-*' matches no model of profile 'smoke'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
-    ("change", "error", "name"), STUDY_BAD, ids=[f"{c[2]}-{i}" for i, c in enumerate(STUDY_BAD)]
+    ("kwargs", "error", "name"),
+    [
+        ({"profile": "huge"}, ValueError, "profile"),
+        ({"results_root": 3}, TypeError, "results_root"),
+        ({"progress": 1}, TypeError, "progress"),
+        ({"log": "stdout"}, TypeError, "log"),
+        ({"train_missing": "no"}, TypeError, "train_missing"),
+    ],
 )
-def test_synthetic_classifier_study_refuses_bad_arguments(change, error, name):
-    with _raises(error, name):
-        nv.synthetic_classifier_study(**(_STUDY | change))
+def test_run_refuses_bad_arguments_before_any_work(kwargs, error, name, monkeypatch) -> None:
+    def no_work(*_args, **_kwargs):
+        raise AssertionError("the work started before the arguments were checked")
+
+    monkeypatch.setattr(nv, "load_data", no_work)
+    with pytest.raises(error, match=rf"{name}"):
+        nv.run(**({"profile": "smoke"} | kwargs))
 
 
-_PAYLOAD = {"datasets": {"mnist": {}}, "recipe": {}, "models": {}, "settings": {}}
-
-# (function, args, kwargs, exception, the argument the message starts with)
-BAD_ARGUMENTS = [
-    (nv.get_profile, ("nope",), {}, ValueError, "profile"),
-    (nv.get_profile, (0,), {}, TypeError, "profile"),
-    (nv.work_dir, ("tiny",), {}, ValueError, "profile"),
-    (nv.work_dir, ("smoke", 1), {}, TypeError, "results_root"),
-    (nv.run, ("nope",), {}, ValueError, "profile"),
-    (nv.run, ("smoke",), {"seed": -1}, ValueError, "seed"),
-    (nv.run, ("smoke",), {"seed": 1.5}, TypeError, "seed"),
-    (nv.run, ("smoke",), {"results_root": 1}, TypeError, "results_root"),
-    (nv.run, ("smoke",), {"progress": "yes"}, TypeError, "progress"),
-    (nv.run, ("smoke",), {"log": 1}, TypeError, "log"),
-    (report.figures, (None,), {}, TypeError, "payload"),
-    (report.figures, ({"datasets": {}},), {}, ValueError, "payload"),
-    (report.tables, ([],), {}, TypeError, "payload"),
-    (report.tables, ({"datasets": {}},), {}, ValueError, "payload"),
-    (report.setup, ({"datasets": {}, "models": {}, "recipe": {}},), {}, ValueError, "payload"),
-    (report.findings, ("payload",), {}, TypeError, "payload"),
-    (report.claims, ("full",), {}, TypeError, "load"),
-    (report.claims, (lambda _profile: [],), {}, TypeError, "payload"),
-    (report.claims, (lambda _profile: {"datasets": {}},), {}, ValueError, "payload"),
-]
+# ------------------------------------------------------------------ noise rule, summary
 
 
 @pytest.mark.parametrize(
-    ("function", "args", "kwargs", "error", "name"),
-    BAD_ARGUMENTS,
-    ids=[f"{case[0].__name__}-{case[4]}-{i}" for i, case in enumerate(BAD_ARGUMENTS)],
+    ("a", "b", "expected"),
+    [
+        ([1.0, 2.0, 3.0], [1.5, 2.5, 3.5], "within noise"),  # Δ = −0.5, 2·pooled std = 2
+        ([10.0, 10.5, 11.0], [1.0, 1.5, 2.0], "higher"),  # Δ = 9 > 2·0.5
+        ([1.0, 1.1], [2.0, 2.1], "lower"),
+        ([1.0], [0.0, 0.1], "one seed"),
+        ([], [0.0], "missing"),
+    ],
 )
-def test_bad_arguments_are_refused_naming_them(function, args, kwargs, error, name):
-    with _raises(error, name):
-        function(*args, **kwargs)
+def test_compare_applies_the_noise_rule(a, b, expected) -> None:
+    assert summary.compare(a, b)[0] == expected
 
 
-# ---------------------------------------------------------------------------
-# The report, from a payload shaped like the smoke profile's
-# ---------------------------------------------------------------------------
+def test_selective_classes_against_a_hand_made_table() -> None:
+    kl = np.full((4, 10), 1.0)
+    kl[1, 0] = 0.05  # class 1 leaves z_c[0] at the prior (0.05 < 0.1 · 1.0)
+    kl[2, 3] = 0.2  # not below a tenth
+    kl[:, 5] = 0.3  # z_c[5] unused by everyone: no class counts for it
+    kl[3, 5] = 0.0
+    kl[0, 7] = 0.0  # a z_s dimension: not a z_c dimension
+    assert summary.selective_classes(kl.tolist(), class_dim=6) == 1
 
-_DATASETS = ("mnist", "fashion-mnist")
+
+# ------------------------------------------------------------------ a payload, made up
+
+_MNIST_MODELS = ("N-VAE", "N-VAE β_c=4", "CVAE", "VAE")
+_YALE_MODELS = ("N-VAE", "CVAE")
 
 
-def _smoke_payload(datasets: tuple[str, ...] = _DATASETS) -> dict:
-    """A payload with the layout :func:`nv.run` writes at the smoke profile, random numbers,
-    for every dataset of ``datasets`` (the smoke profile itself has MNIST only)."""
-    rng = np.random.default_rng(0)
-    recipe = nv.RECIPE
-    latent = recipe["class_dim"] + recipe["shared_dim"]
-    values = len(recipe["traversal_values"])
+def _u8(n: int, h: int, w: int, seed: int) -> list:
+    return np.random.default_rng(seed).integers(0, 256, (n, h, w)).tolist()
 
-    def images(*shape: int) -> list:
-        return rng.integers(0, 256, size=(*shape, 28, 28)).tolist()
 
-    def entry() -> dict:
-        models = {
-            name: {
-                "kind": kind,
-                "beta": beta,
-                "history": [{"epoch": 1, "loss": 2.0}, {"epoch": 2, "loss": 1.0}],
-                "elbo": -100.0,
-                "iwae": -98.0,
-                "accuracy": 0.9 if kind == "nvae" else None,
-                "kl_per_class": rng.uniform(0.6, 2.0, size=(10, latent)).tolist(),
-                "mmd": 0.001,
-                "samples": {f"{s:g}": images(64) for s in recipe["sigmas"]},
-                "codes": rng.normal(size=(40, latent)).tolist(),
-            }
-            for name, (kind, beta) in nv.MODELS.items()
-        }
-        synthetic = [
-            {"generator": g, "fraction": f, "accuracies": [0.8, 0.9], "mean": 0.85, "std": 0.05}
-            for g, f in (("real data", 0.0), ("N-VAE", 0.4), ("N-VAE", 1.0), ("CVAE", 0.4),
-                         ("CVAE", 1.0))
-        ]  # fmt: skip
-        return {
-            "models": models,
-            "labels": (np.arange(40) % 10).tolist(),
-            "shared_traversals": images(recipe["shared_dim"], 10, values),
-            "class_traversals": images(10, values),
-            "class_traversal_dims": (np.arange(10) % recipe["class_dim"]).tolist(),
-            "synthetic": synthetic,
-            "train_images": 2000,
-            "test_images": 500,
-        }
-
-    return {
-        "profile": "smoke",
-        "settings": nv.get_profile("smoke"),
-        "recipe": recipe,
-        "models": {k: list(v) for k, v in nv.MODELS.items()},
-        "datasets": {d: entry() for d in datasets},
-        "timings_s": {},
+def _run(dataset: str, model: str, seed: int, factors: list[str], classes: int) -> dict:
+    kind, beta = nv.MODELS[model]
+    rng = np.random.default_rng(seed)
+    run = {
+        "model": model,
+        "kind": kind,
+        "beta": beta,
+        "seed": seed,
+        "name": nvgrid.ModelSpec(dataset, model, seed).name,
+        "epochs": 20,
+        "converged": True,
+        "train_seconds": 100.0,
+        "history": [
+            {"epoch": e, "loss": 120.0 - e, "val_elbo": -120.0 + e, "seconds": 5.0}
+            for e in range(1, 21)
+        ],
+        "elbo": -100.0 + 0.01 * seed,
+        "iwae": -98.0 + 0.01 * seed,
+        "iwae_images": 2000,
+        "accuracy": 0.98 if kind == "nvae" else None,
+        "kl_per_class": np.full((classes, 10), 1.0).tolist(),
+        "factor_scores": {
+            "dims": [6, 7, 8, 9] if kind == "nvae" else list(range(10)),
+            "factors": {
+                f: {
+                    "dim": 1,
+                    "abs_rho": 0.6 + 0.01 * seed,
+                    "sign_agreement": 1.0,
+                    "any_dim": 0.7,
+                    "per_class": [0.6] * classes,
+                }
+                for f in factors
+            },
+        },
     }
+    if dataset == "mnist":
+        est = [0.001 + 0.0001 * seed] * 4
+        run["prior_match"] = {
+            "median_bandwidth": 4.3,
+            "bandwidths": [1.0, 2.0, 4.3, 8.6],
+            "replicates": 300,
+            "pooled": {"images": 2000, "estimate": est, "interval": [[0.0, 0.002]] * 4},
+            "per_class": {
+                "values": [est] * classes,
+                "mean": est,
+                "interval": [[0.0, 0.002]] * 4,
+            },
+        }
+        run["quality"] = {
+            s: {
+                "accuracy": None if kind == "vae" else 0.9,
+                "confidence": 0.9,
+                "label_probability": None if kind == "vae" else 0.85,
+                "fd": 20.0 + rng.uniform(0, 0.1),
+            }
+            for s in ("1", "1.4")
+        }
+    return run
+
+
+def _examples(models: tuple[str, ...], classes: int, shape: tuple[int, int]) -> dict:
+    shown = list(range(min(classes, 8))) if classes > 10 else list(range(classes))
+    return {
+        "labels": (np.arange(200) % classes).tolist(),
+        "shown_classes": shown,
+        "samples": {m: {s: _u8(64, *shape, i) for s in ("1", "1.4")} for i, m in enumerate(models)},
+        "codes": {
+            m: np.random.default_rng(1).standard_normal((200, 10)).tolist()
+            for m in ("VAE", "N-VAE")
+        },
+        "shared_traversals": np.zeros((4, len(shown), 7, *shape), int).tolist(),
+    }
+
+
+def _floors(factors: list[str]) -> dict:
+    score = {"dim": 0, "abs_rho": 0.4, "sign_agreement": 1.0, "any_dim": 0.5, "per_class": []}
+    return {
+        name: {"dims": list(range(10)), "factors": dict.fromkeys(factors, score)}
+        for name in ("PCA of pixels", "random encoder")
+    }
+
+
+def _payload(seeds: tuple[int, ...] = (0, 1, 2)) -> dict:
+    settings = nv.get_profile("full")
+    settings["seeds"] = list(seeds)
+    record = {
+        "source": "test",
+        "image_shape": [1, 28, 28],
+        "classes": 10,
+        "split": "made up",
+        "splits": {"train": {"images": 10, "fingerprint": "0" * 64}},
+    }
+    stroke = ["slant", "thickness", "width"]
+    mnist = {
+        "record": {**record, "dataset": "MNIST"},
+        "factor_names": stroke,
+        "classes": 10,
+        "pending": [],
+        "runs": [_run("mnist", m, s, stroke, 10) for s in seeds for m in _MNIST_MODELS],
+        "floors": _floors(stroke),
+        "examples": _examples(_MNIST_MODELS, 10, (28, 28)),
+        "evaluator": {
+            "epochs": 5,
+            "train_images": 55000,
+            "test_accuracy": 0.99,
+            "test_confidence": 0.98,
+            "fd_real_train_vs_test": 1.0,
+            "fd_images": 10000,
+        },
+        "synthetic": [
+            {
+                "generator": g,
+                "generator_seed": None if g == "real data" else gs,
+                "fraction": f,
+                "classifier_seed": cs,
+                "accuracy": 0.9 + 0.001 * cs + 0.001 * gs,
+            }
+            for g, fractions in (("real data", (0.0,)), ("N-VAE", (0.4, 1.0)), ("CVAE", (0.4, 1.0)))
+            for gs in (seeds if g != "real data" else (0,))
+            for f in fractions
+            for cs in (0, 1, 2)
+        ],
+    }
+    light = ["azimuth", "elevation"]
+    yale = {
+        "record": {
+            **record,
+            "dataset": "Extended Yale B",
+            "classes": 38,
+            "image_shape": [1, 48, 40],
+        },
+        "factor_names": light,
+        "classes": 38,
+        "pending": [],
+        "runs": [_run("yaleb", m, s, light, 38) for s in seeds for m in _YALE_MODELS],
+        "floors": _floors(light),
+        "examples": _examples(_YALE_MODELS, 38, (48, 40)),
+    }
+    return json.loads(
+        json.dumps(
+            {
+                "format": nv.PAYLOAD_FORMAT,
+                "profile": "full",
+                "settings": settings,
+                "recipe": {
+                    **nvgrid.RECIPE,
+                    "sigmas": list(nv.SIGMAS),
+                    "traversal_values": list(nv.TRAVERSAL_VALUES),
+                },
+                "models": {k: list(v) for k, v in nv.MODELS.items()},
+                "bandwidth_factors": list(measure.BANDWIDTH_FACTORS),
+                "datasets": {"mnist": mnist, "yaleb": yale},
+                "timings_s": {},
+            }
+        )
+    )
 
 
 @pytest.fixture(scope="module")
 def payload() -> dict:
-    return json.loads(json.dumps(_smoke_payload()))  # as a results file holds it
+    return _payload()
 
 
-def test_every_figure_is_drawn_for_the_page(payload):
+def test_every_figure_is_drawn_for_the_page(payload) -> None:
     figures = report.figures(payload)
-    kinds = ("samples", "shared", "class_factors")
-    assert sorted(figures) == sorted(["latents", *(f"{k}_{d}" for d in _DATASETS for k in kinds)])
+    kinds = ("factors", "shared", "samples")
+    expected = [
+        "curves",
+        "latents",
+        "kl",
+        "mmd",
+        *(f"{k}_{d}" for d in ("mnist", "yaleb") for k in kinds),
+    ]
+    assert sorted(figures) == sorted(expected)
     for key, fig in figures.items():
         style.check_figure(fig, key)
 
 
-def test_tables_are_dataframes_with_plain_headers(payload):
-    tables = report.tables(payload)
-    models, synthetic = tables["models"], tables["synthetic"]
+def test_figures_and_tables_render_before_anything_is_trained(payload) -> None:
+    empty = copy.deepcopy(payload)
+    for entry in empty["datasets"].values():
+        entry["pending"] = [r["name"] for r in entry["runs"]]
+        entry["runs"], entry["examples"] = [], None
+        entry.pop("synthetic", None)
+    for key, fig in report.figures(empty).items():
+        style.check_figure(fig, key)
+    tables = report.tables(empty)
     assert all(isinstance(t, pd.DataFrame) for t in tables.values())
-    assert len(models) == len(_DATASETS) * len(nv.MODELS)
-    assert len(synthetic) == len(_DATASETS) * 5
-    accuracy = models.set_index("model")["q(y|x) accuracy (%)"]
-    assert accuracy["N-VAE"].tolist() == [90.0, 90.0]
-    assert accuracy.drop("N-VAE").isna().all()  # only the N-VAE has a classifier
-    assert models["MMD² to the prior (×10⁻³)"].tolist() == pytest.approx([1.0] * len(models))
-    assert synthetic["generated share (%)"].tolist()[:5] == [0, 40, 100, 40, 100]
+    assert "Not trained yet" in report.setup(empty) and "mnist-nvae-b1-s0" in report.setup(empty)
+    assert {c.verdict for c in report.claims(lambda _p: empty)} == {"not run yet"}
+
+
+@pytest.mark.parametrize("profile", list(nv.PROFILES))
+def test_a_profile_not_run_yet_shows_every_model_missing_without_any_work(
+    profile, monkeypatch
+) -> None:
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("a page with nothing saved must not read data or train")
+
+    monkeypatch.setattr(nv, "load_data", refuse)
+    monkeypatch.setattr(nv, "train_model", refuse)
+    empty = nv.empty_payload(profile)
+    settings = nv.get_profile(profile)
+    assert empty["datasets"] == {} and empty["settings"] == settings
+    assert report.missing(empty) == [s.name for s in nvgrid.grid(settings)]
+    figures = report.figures(empty)
+    assert sorted(figures) == sorted(report.figures(_payload()))
+    for key, fig in figures.items():
+        style.check_figure(fig, key)
+    assert all(t.empty for t in report.tables(empty).values())
+    assert report.findings(empty) == []
+    assert report.setup(empty).count("not run yet") == len(settings["datasets"])
+    assert {c.verdict for c in report.claims(lambda _p: empty)} == {"not run yet"}
+
+
+def test_tables_hold_seed_means_and_mark_what_each_sampler_meets(payload) -> None:
+    tables = report.tables(payload)
+    models = tables["models"]
+    assert len(models) == len(_MNIST_MODELS) + len(_YALE_MODELS)
+    nvae = models[(models["data"] == "MNIST") & (models["model"] == "N-VAE")].iloc[0]
+    assert nvae["IWAE (nats)"] == "-97.99 ± 0.01" and nvae["stopped by the rule"] == "3 of 3"
+    prior = tables["prior"].set_index(["model", "posterior"])
+    assert ("VAE", "pooled ← sampler") in prior.index
+    assert ("N-VAE", "per class (mean) ← sampler") in prior.index
+    assert len(tables["intervals"]) == 4 * 2 * 3 * len(_MNIST_MODELS)
+    synthetic = tables["synthetic"]
+    assert synthetic["generated share (%)"].tolist() == [0, 40, 100, 40, 100]
+    assert synthetic["seeds"].iloc[1] == "3 generator × 3 classifier"
     html = present.table(models).to_html()
-    assert "q(y|x) accuracy (%)" in html and "| " not in html
+    assert "IWAE (nats)" in html
 
 
-def test_findings_answer_each_comparison(payload):
+def test_findings_name_the_noise_rule_outcome(payload) -> None:
     lines = report.findings(payload)
-    assert len(lines) == 4 * len(_DATASETS)
-    assert all(("**yes**" in line) != ("**no**" in line) for line in lines)
-    assert "Fashion-MNIST" in report.setup(payload)
+    assert any(line.startswith("MNIST: N-VAE vs CVAE") for line in lines)
+    assert all(
+        re.search(r"\*\*(higher|lower|within noise|one seed)\*\*", line) for line in lines
+    ), lines
 
 
 def _labels_above_headings(notebook: Path) -> set[str]:
@@ -225,25 +471,24 @@ def _labels_above_headings(notebook: Path) -> set[str]:
     return found
 
 
-def test_claims_on_the_committed_results_are_valid_and_placed():
-    claims = report.claims(chapter_loader(nv.CHAPTER))
+def test_claims_are_placed_and_earlier_results_judge_nothing(payload) -> None:
     labels = _labels_above_headings(repo_root() / "book" / f"{nv.CHAPTER}.ipynb")
-    assert 3 <= len(claims) <= 8
-    for claim in claims:
+    found = report.claims(lambda _profile: payload)
+    assert 5 <= len(found) <= 8
+    for claim in found:
         assert claim.source == "antoran2019" and claim.chapter == nv.CHAPTER
         assert claim.section in labels, claim.section
-        assert claim.verdict in VERDICTS and claim.verdict != "reproduced"  # one seed
-    verdicts = {c.section: c.verdict for c in claims}
-    assert verdicts["nvae-yale"] == "not run yet"  # the study fits MNIST and Fashion-MNIST
-    assert all(c.seeds == 1 for c in claims if c.verdict != "not run yet")
-
-
-def test_claims_are_not_run_yet_without_full_results():
-    asked = []
-    claims = report.claims(lambda profile: asked.append(profile))
-    assert asked == ["full"]
-    assert {c.verdict for c in claims} == {"not run yet"}
-    assert {c.seeds for c in claims} == {0}
+        assert claim.verdict in VERDICTS and claim.seeds == 3
+    committed = report.claims(chapter_loader(nv.CHAPTER))
+    if chapter_loader(nv.CHAPTER)("full") is not None:
+        saved = chapter_loader(nv.CHAPTER)("full")
+        if saved.get("format") != nv.PAYLOAD_FORMAT:
+            assert {c.verdict for c in committed} == {"not run yet"}
+    old = copy.deepcopy(payload)
+    old.pop("format")
+    with pytest.raises(ValueError, match="earlier version of the N-VAE chapter"):
+        report.tables(old)
+    assert {c.verdict for c in report.claims(lambda _p: old)} == {"not run yet"}
 
 
 def _verdicts(payload: dict) -> dict[str, list[str]]:
@@ -253,49 +498,86 @@ def _verdicts(payload: dict) -> dict[str, list[str]]:
     return out
 
 
-def _set_all(payload: dict, model: str, key: str, values: tuple[float, float]) -> None:
-    for entry, value in zip(payload["datasets"].values(), values, strict=True):
-        entry["models"][model][key] = value
+def _set(payload: dict, dataset: str, model: str, path: tuple, values: list[float]) -> None:
+    """Set ``run[path...]`` of a model's runs, one value per seed."""
+    for run, value in zip(summary.runs(payload, dataset, model), values, strict=True):
+        target = run
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
 
 
-def test_verdicts_follow_the_numbers():
-    payload = _smoke_payload()
-    cd = nv.RECIPE["class_dim"]
-    _set_all(payload, "N-VAE", "mmd", (0.001, 0.001))
-    _set_all(payload, "VAE", "mmd", (0.002, 0.002))
-    _set_all(payload, "N-VAE", "iwae", (-90.0, -90.0))
-    for entry in payload["datasets"].values():
-        entry["models"]["N-VAE"]["kl_per_class"][3][1] = 0.0  # class 3 leaves z_c[1] unused
-        for row in entry["synthetic"]:
-            row["mean"] = {"N-VAE": 0.9, "CVAE": 0.8}.get(row["generator"], 0.95)
-    assert _verdicts(payload) == {
-        "nvae-likelihood": ["partly"],
+def test_verdicts_follow_the_numbers() -> None:
+    p = _payload()
+    # likelihood: N-VAE above the CVAE on both datasets, beyond noise
+    for d in ("mnist", "yaleb"):
+        _set(p, d, "N-VAE", ("iwae",), [-90.0, -90.1, -89.9])
+    # shared factors: captured, and above the VAE beyond noise on MNIST; both lights on Yale
+    for f in ("slant", "thickness", "width"):
+        _set(p, "mnist", "N-VAE", ("factor_scores", "factors", f, "abs_rho"), [0.8, 0.81, 0.79])
+    # detector: at β_c = 4, 6 of 10 classes leave a used z_c dimension at the prior
+    for run in summary.runs(p, "mnist", "N-VAE β_c=4"):
+        for k in range(6):
+            run["kl_per_class"][k][k % 6] = 0.0
+    # sampling: closer to the prior at every bandwidth and sharper samples at σ = 1.4
+    for run in summary.runs(p, "mnist", "N-VAE"):
+        run["prior_match"]["per_class"]["mean"] = [0.0001 + 0.00001 * run["seed"]] * 4
+        run["quality"]["1.4"]["fd"] = 5.0 + 0.1 * run["seed"]
+    # synthetic: N-VAE samples train better classifiers, at both shares
+    for row in p["datasets"]["mnist"]["synthetic"]:
+        if row["generator"] == "N-VAE":
+            row["accuracy"] += 0.05
+    assert _verdicts(p) == {
+        "nvae-likelihood": ["reproduced"],
+        "nvae-shared": ["reproduced"],
+        "nvae-class-factors": ["reproduced"],
+        "nvae-sampling": ["reproduced"],
+        "nvae-synthetic": ["reproduced", "reproduced"],
+        "nvae-yale": ["reproduced"],
+    }
+    # now undo them one at a time
+    _set(p, "yaleb", "N-VAE", ("iwae",), [-120.0, -120.1, -119.9])
+    for f in ("slant", "thickness"):
+        _set(p, "mnist", "N-VAE", ("factor_scores", "factors", f, "abs_rho"), [0.3, 0.3, 0.3])
+    _set(p, "yaleb", "N-VAE", ("factor_scores", "factors", "azimuth", "sign_agreement"), [0.6] * 3)
+    _set(p, "mnist", "N-VAE β_c=4", ("kl_per_class",), [np.ones((10, 10)).tolist()] * 3)
+    first = summary.runs(p, "mnist", "N-VAE")[0]
+    first["kl_per_class"][0][0] = 0.0  # one class, one seed, at β_c = 1
+    for run in summary.runs(p, "mnist", "N-VAE"):
+        run["quality"]["1.4"]["fd"] = 50.0 + run["seed"]
+    for row in p["datasets"]["mnist"]["synthetic"]:
+        if row["generator"] == "N-VAE" and row["fraction"] == 1.0:
+            row["accuracy"] -= 0.1
+        if row["generator"] == "N-VAE" and row["fraction"] == 0.4:
+            row["accuracy"] -= 0.05 - 0.0001  # above the CVAE by 0.01 points: within noise
+    assert _verdicts(p) == {
+        "nvae-likelihood": ["not reproduced"],
         "nvae-shared": ["partly"],
         "nvae-class-factors": ["partly"],
         "nvae-sampling": ["partly"],
-        "nvae-synthetic": ["partly", "partly"],
-        "nvae-yale": ["not run yet"],
+        "nvae-synthetic": ["partly", "not reproduced"],
+        "nvae-yale": ["partly"],
     }
-    fashion = payload["datasets"]["fashion-mnist"]
-    fashion["models"]["N-VAE"]["mmd"] = 0.003  # farther from the prior than the VAE
-    fashion["models"]["N-VAE"]["iwae"] = -99.0  # below the CVAE's -98
-    fashion["models"]["N-VAE"]["kl_per_class"][3][1] = 1.0  # no selective pair left
-    fashion["models"]["N-VAE"]["kl_per_class"][0][cd] = 0.0  # z_s[0] unused by class 0
-    next(r for r in fashion["synthetic"] if r["fraction"] == 1.0 and r["generator"] == "CVAE")[
-        "mean"
-    ] = 0.95
-    assert _verdicts(payload) == {
+    for f in ("slant", "thickness", "width"):
+        _set(p, "mnist", "N-VAE", ("factor_scores", "factors", f, "abs_rho"), [0.3, 0.3, 0.3])
+    _set(p, "yaleb", "N-VAE", ("factor_scores", "factors", "elevation", "abs_rho"), [0.2] * 3)
+    first["kl_per_class"][0][0] = 1.0
+    for run in summary.runs(p, "mnist", "N-VAE"):
+        run["prior_match"]["per_class"]["mean"] = [0.01 + 0.0001 * run["seed"]] * 4
+    assert _verdicts(p) | {"nvae-synthetic": []} == {
         "nvae-likelihood": ["not reproduced"],
         "nvae-shared": ["not reproduced"],
         "nvae-class-factors": ["not reproduced"],
         "nvae-sampling": ["not reproduced"],
-        "nvae-synthetic": ["partly", "not reproduced"],
-        "nvae-yale": ["not run yet"],
+        "nvae-synthetic": [],
+        "nvae-yale": ["not reproduced"],
     }
 
 
-def test_yale_is_judged_once_the_results_hold_it():
-    payload = _smoke_payload(("mnist", "yaleb"))
-    assert _verdicts(payload)["nvae-yale"] == ["partly"]  # every shared dim used by all
-    payload["datasets"]["yaleb"]["models"]["N-VAE"]["kl_per_class"][0][-1] = 0.0
-    assert _verdicts(payload)["nvae-yale"] == ["not reproduced"]
+def test_one_seed_can_be_at_best_partly() -> None:
+    p = _payload(seeds=(0,))
+    for d in ("mnist", "yaleb"):
+        _set(p, d, "N-VAE", ("iwae",), [-90.0])
+    verdicts = _verdicts(p)
+    assert verdicts["nvae-likelihood"] == ["partly"]
+    assert "reproduced" not in verdicts["nvae-shared"] + verdicts["nvae-synthetic"]

@@ -207,6 +207,39 @@ def test_tensor_digest_sees_values_dtype_and_shape_not_layout() -> None:
     assert tensor_digest(torch.tensor([True])) != tensor_digest(torch.tensor([False]))
 
 
+def test_until_stops_early_and_a_resumed_run_continues_under_a_laxer_rule(tmp_path) -> None:
+    checkpoint = tmp_path / "ckpt.pt"
+    asked: list[int] = []
+
+    def fit(until):
+        weight = torch.nn.Parameter(torch.zeros(()))  # each run starts from the same weights
+        opt = torch.optim.SGD([weight], lr=0.1)
+
+        def step(_indices, _generator):
+            loss = (weight - 1.0) ** 2
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            return {"loss": loss.detach()}
+
+        state = {"w": torch.nn.ParameterList([weight]), "opt": opt}
+        return fit_epochs(
+            torch.zeros(8), step, state, epochs=10, batch_size=4, seed=0, config={},
+            checkpoint=checkpoint, progress=False, until=until,
+        )  # fmt: skip
+
+    def after(n):
+        return lambda history: asked.append(len(history)) or len(history) >= n
+
+    assert len(fit(after(3))) == 3
+    assert asked == [0, 1, 2, 3]  # asked before every epoch, and stops before the 4th
+    assert checkpoint_epochs(checkpoint) == 3
+    asked.clear()
+    assert len(fit(after(3))) == 3 and asked == [3]  # a finished run trains nothing
+    assert len(fit(after(5))) == 5  # the rule is not part of the identity: it resumes
+    assert len(fit(None)) == 10  # without a rule, epochs is the number of epochs
+
+
 def test_fit_epochs_rejects_bad_arguments() -> None:
     weight = torch.nn.Parameter(torch.zeros(()))
     state = {"opt": torch.optim.SGD([weight], lr=0.1)}
@@ -222,8 +255,11 @@ def test_fit_epochs_rejects_bad_arguments() -> None:
         fit([])
     with pytest.raises(TypeError, match=r"^data must be a tensor or a sequence of tensors"):
         fit([torch.zeros(8), 3])
-    with pytest.raises(TypeError, match=r"^step \(and on_epoch, when given\) must be callable"):
+    callable_ = r"^step \(and on_epoch and until, when given\) must be callable"
+    with pytest.raises(TypeError, match=callable_):
         fit_epochs(torch.zeros(8), None, state, epochs=1, batch_size=4, seed=0, config={})
+    with pytest.raises(TypeError, match=callable_):
+        fit(until=3)
     with pytest.raises(TypeError, match=r"^state must map names to modules and optimisers"):
         fit_epochs(
             torch.zeros(8), lambda *_: {}, {"w": weight}, epochs=1, batch_size=4, seed=0, config={}

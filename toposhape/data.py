@@ -25,9 +25,10 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 import torchvision
 
@@ -44,6 +45,7 @@ __all__ = [
     "file_md5",
     "load_images",
     "random_subset",
+    "stratified_split",
     "user_root",
 ]
 
@@ -510,6 +512,61 @@ def random_subset(
         return images, labels
     pick = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:n]
     return images[pick], labels[pick]
+
+
+def stratified_split(
+    labels: torch.Tensor, shares: Mapping[str, float], seed: int
+) -> dict[str, torch.Tensor]:
+    """Indices of a seeded split that keeps every class's share in every part.
+
+    Each named part gets about ``share`` of every class (scikit-learn's stratified
+    ``train_test_split``, one part after the other); ``"train"`` gets the rest.
+
+    Parameters
+    ----------
+    labels : Tensor, shape (N,)
+        Integer class labels; every class needs enough items for every part.
+    shares : mapping of str to float
+        Part name (not ``"train"``) -> share of the data in (0, 1); the shares sum to < 1.
+    seed : int
+        Seeds the split; in [0, 2**32 - 1].
+
+    Returns
+    -------
+    dict of str to Tensor
+        ``"train"`` and every part of ``shares``: sorted int64 indices into ``labels``,
+        disjoint, together all of them.
+
+    Raises
+    ------
+    ValueError
+        On a bad share, a part named ``"train"``, or a class too small to be split.
+    """
+    from sklearn.model_selection import train_test_split
+
+    if not isinstance(labels, torch.Tensor) or labels.dim() != 1 or labels.is_floating_point():
+        raise TypeError("labels must be a 1-D integer tensor")
+    check_int("seed", seed, 0, 2**32 - 1)
+    if not isinstance(shares, Mapping) or not shares or "train" in shares:
+        raise ValueError("shares must map part names other than 'train' to shares")
+    for name, share in shares.items():
+        if not isinstance(share, float) or not 0 < share < 1:
+            raise ValueError(f"shares[{name!r}] must be a float in (0, 1), got {share!r}")
+    if sum(shares.values()) >= 1:
+        raise ValueError(f"the shares must sum to less than 1, got {sum(shares.values())}")
+    rest = np.arange(len(labels))
+    left, out = 1.0, {}
+    y = labels.numpy()
+    for i, (name, share) in enumerate(shares.items()):
+        try:
+            rest, part = train_test_split(
+                rest, test_size=share / left, stratify=y[rest], random_state=(seed + i) % 2**32
+            )
+        except ValueError as exc:
+            raise ValueError(f"cannot split off part {name!r} by class: {exc}") from exc
+        out[name] = torch.from_numpy(np.sort(part)).long()
+        left -= share
+    return {"train": torch.from_numpy(np.sort(rest)).long(), **out}
 
 
 def user_root(name: str, root: str | Path | None = None) -> Path:

@@ -11,9 +11,12 @@ the batch) is
 
 with the true label y and q(y|x) a classifier head of the encoder. The baselines share
 the encoder, the decoder body and the total latent size L + M (so the comparison is at
-equal capacity; their z_c/z_s split means nothing): a VAE, a β-VAE and a conditional VAE
+equal capacity; their z_c/z_s split means nothing): a VAE and a conditional VAE
 (decoder input z ⊕ one-hot(y)). Their losses leave out log q(y|x): their classifier
 head stays untrained and its accuracy is reported as absent.
+
+:func:`train_vae` trains to convergence: after every epoch it measures the ELBO of
+held-out images, and it stops once :func:`converged` holds (or at a cap).
 
 Posteriors are diagonal Gaussians, sampled once per image by reparameterisation. The
 likelihood is a Bernoulli on grey levels, −log p(x|y,z) = binary cross-entropy with
@@ -40,15 +43,14 @@ from toposhape.checks import (
     check_int,
     check_labels,
     check_on_model,
-    check_optional_int,
     check_path,
     check_same_device,
     check_sequence,
     check_tensor,
 )
-from toposhape.training import MAX_SEED, fit_epochs, seeded
+from toposhape.training import MAX_SEED, fit_epochs, seeded, tensor_digest
 
-KINDS = ("nvae", "vae", "betavae", "cvae")
+KINDS = ("nvae", "vae", "cvae")
 _CONDITIONAL = ("nvae", "cvae")
 _STATS = ("loss", "reconstruction", "kl_c", "kl_s", "classification")
 
@@ -100,46 +102,6 @@ def bernoulli_log_likelihood(logits: torch.Tensor, x: torch.Tensor) -> torch.Ten
     return -nll.flatten(1).sum(dim=1)
 
 
-def imq_mmd(a: torch.Tensor, b: torch.Tensor, scale: float) -> torch.Tensor:
-    """Unbiased MMD² between samples a and b, kernel k(u, v) = C / (C + ‖u − v‖²).
-
-    Parameters
-    ----------
-    a : Tensor, shape (n, D)
-        Finite floating samples, n ≥ 2, D ≥ 1.
-    b : Tensor, shape (m, D)
-        Finite samples of the dtype of ``a``, on its device, m ≥ 2.
-    scale : float
-        C > 0.
-
-    Returns
-    -------
-    Tensor, scalar (may be slightly negative: the diagonal terms are left out)
-    """
-    check_tensor("a", a, ndim=2, floating=True, min_rows=2)
-    check_tensor("b", b, ndim=2, floating=True, min_rows=2)
-    if a.shape[1] < 1:
-        raise ValueError(f"a must have at least one column, got shape {tuple(a.shape)}")
-    if b.shape[1] != a.shape[1]:
-        raise ValueError(f"b must have the {a.shape[1]} columns of a, got shape {tuple(b.shape)}")
-    if b.dtype != a.dtype:
-        raise TypeError(f"b must have the dtype of a ({a.dtype}), got {b.dtype}")
-    check_same_device(a=a, b=b)
-    scale = check_float("scale", scale, 0.0, low_open=True)
-    check_tensor("a", a, finite=True)
-    check_tensor("b", b, finite=True)
-
-    def kernel(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        sq = torch.cdist(u, v, compute_mode="donot_use_mm_for_euclid_dist").pow(2)
-        return scale / (scale + sq)
-
-    def within(u: torch.Tensor) -> torch.Tensor:
-        k = kernel(u, u)
-        return (k.sum() - k.diagonal().sum()) / (len(u) * (len(u) - 1))
-
-    return within(a) + within(b) - 2 * kernel(a, b).mean()
-
-
 class LatentVAE(nn.Module):
     """An N-VAE or one of its baselines for (1, H, W) greyscale images.
 
@@ -151,7 +113,7 @@ class LatentVAE(nn.Module):
 
     Parameters
     ----------
-    kind : {"nvae", "vae", "betavae", "cvae"}
+    kind : {"nvae", "vae", "cvae"}
     image_shape : sequence of 3 ints, (1, H, W)
         H, W ≥ 8 and divisible by 4.
     classes : int
@@ -163,8 +125,7 @@ class LatentVAE(nn.Module):
     hidden : int
         Width of the encoder's and decoder's hidden layers.
     beta : float
-        β_c (weight of z_c's KL only) for "nvae", β (weight of the whole KL) for
-        "betavae"; must be 1 for "vae" and "cvae".
+        β_c ≥ 0, the weight of z_c's KL, for "nvae"; must be 1 for "vae" and "cvae".
     """
 
     def __init__(
@@ -191,8 +152,10 @@ class LatentVAE(nn.Module):
         shared_dim = check_int("shared_dim", shared_dim, 0)
         hidden = check_int("hidden", hidden, 1)
         beta = check_float("beta", beta, 0.0)
-        if kind in ("vae", "cvae") and beta != 1:
-            raise ValueError(f"beta must be 1 for kind={kind!r} (use 'betavae'), got {beta!r}")
+        if kind != "nvae" and beta != 1:
+            raise ValueError(
+                f"beta must be 1 for kind={kind!r} (β_c weights the N-VAE's z_c), got {beta!r}"
+            )
         self.kind, self.image_shape, self.classes = kind, shape, classes
         self.class_dim, self.shared_dim, self.beta = class_dim, shared_dim, float(beta)
         self.latent_dim = class_dim + shared_dim
@@ -248,7 +211,7 @@ class LatentVAE(nn.Module):
         """The decoder's input for latents z (B, L+M) and labels y (B,), integers in [0, K).
 
         "nvae": vec(c_y ⊗ [1, z_c]) ⊕ z_s, shape (B, K·(L+1) + M); "cvae": z ⊕ c_y,
-        (B, L+M+K); "vae" and "betavae": z itself (y is ignored and may be None). z is
+        (B, L+M+K); "vae": z itself (y is ignored and may be None). z is
         finite, of the weights' dtype; z and y are on the weights' device.
         """
         check_tensor("z", z, ndim=2, floating=True)
@@ -326,8 +289,6 @@ class LatentVAE(nn.Module):
         }
         if self.kind == "nvae":
             loss = terms["reconstruction"] + kl_s + self.beta * kl_c + terms["classification"]
-        elif self.kind == "betavae":
-            loss = terms["reconstruction"] + self.beta * (kl_c + kl_s)
         else:
             loss = terms["reconstruction"] + kl_c + kl_s
         return {**terms, "loss": loss, "kl_per_dim": kl.detach()}
@@ -341,8 +302,8 @@ class LatentVAE(nn.Module):
         Parameters
         ----------
         labels : Tensor, shape (n,), integers in [0, K)
-            One label per sample, on the CPU or the model's device; for "vae" and
-            "betavae" they only set n.
+            One label per sample, on the CPU or the model's device; for "vae" they
+            only set n.
         generator : torch.Generator
             CPU generator of z.
         sigma : float
@@ -452,20 +413,54 @@ def _chunks(
         yield images[chunk].to(model.device), labels[chunk].to(model.device)
 
 
+def converged(history: Sequence[dict], patience: int, tolerance: float) -> bool:
+    """The stopping rule of :func:`train_vae`: has the held-out ELBO stopped improving?
+
+    True once the history holds at least 2·``patience`` epochs and the best ``val_elbo``
+    of the last ``patience`` epochs exceeds the best of all earlier epochs by less than
+    ``tolerance`` · |that earlier best| (a held-out ELBO that got worse also stops).
+
+    Parameters
+    ----------
+    history : sequence of dict
+        Per-epoch entries with a ``val_elbo`` (nats per image).
+    patience : int
+        ≥ 1 epochs.
+    tolerance : float
+        Relative improvement ≥ 0.
+    """
+    check_sequence("history", history, nonempty=False)
+    patience = check_int("patience", patience, 1)
+    tolerance = check_float("tolerance", tolerance, 0.0)
+    if len(history) < 2 * patience:
+        return False
+    values = [float(entry["val_elbo"]) for entry in history]
+    before, recent = max(values[:-patience]), max(values[-patience:])
+    return recent - before < tolerance * abs(before)
+
+
 def train_vae(
     model: LatentVAE,
     images: torch.Tensor,
     labels: torch.Tensor,
     *,
-    epochs: int,
+    validation: tuple[torch.Tensor, torch.Tensor],
+    max_epochs: int,
+    patience: int,
+    tolerance: float,
     batch_size: int = 100,
     lr: float = 1e-3,
     seed: int = 0,
-    steps_per_epoch: int | None = None,
     checkpoint: str | Path | None = None,
     progress: bool = True,
 ) -> list[dict]:
-    """Train ``model`` with Adam on its kind's loss, resuming from ``checkpoint``.
+    """Train ``model`` with Adam on its kind's loss until :func:`converged`, resuming.
+
+    After every epoch the ELBO of the held-out ``validation`` images is measured (with
+    the same posterior draws every epoch, so epochs differ by the model only) and the
+    run stops as soon as ``converged(history, patience, tolerance)`` holds, or after
+    ``max_epochs``. The stopping settings are not part of the checkpoint's identity: a
+    finished run resumes under a stricter rule or a higher cap.
 
     Parameters
     ----------
@@ -475,16 +470,23 @@ def train_vae(
         Training images in [0, 1], of the weights' dtype, on the CPU or the model's
         device; moved to the model's device.
     labels : Tensor, shape (N,), integers in [0, K), on the device of ``images``
-    epochs, batch_size : int
+    validation : (Tensor, Tensor)
+        Held-out images (V ≥ 1, as ``images``) and their labels.
+    max_epochs : int
+        Cap (≥ 1).
+    patience : int
+        ≥ 1 (see :func:`converged`).
+    tolerance : float
+        ≥ 0 (see :func:`converged`).
+    batch_size : int
         ≥ 1; N ≥ batch_size.
     lr : float
         > 0.
     seed : int
-        Seeds batch order and reparameterisation noise; in [0, 2**32 - 1].
-    steps_per_epoch : int or None
-        Cap on batches per epoch (≥ 1); None uses all.
+        Seeds batch order, reparameterisation noise and the validation draws; in
+        [0, 2**32 - 1].
     checkpoint : path, optional
-        Written after every epoch; training resumes from it (see
+        Written atomically after every epoch; training resumes from it (see
         :func:`toposhape.training.fit_epochs`).
     progress : bool
 
@@ -492,14 +494,20 @@ def train_vae(
     -------
     list of dict
         Per epoch: means of ``loss``, ``reconstruction``, ``kl_c``, ``kl_s``,
-        ``classification`` (untrained head for kinds other than "nvae"), and ``seconds``.
+        ``classification`` (untrained head for kinds other than "nvae"), ``seconds``
+        and ``val_elbo``.
     """
     labels = _check_data(model, images, labels)
-    check_int("epochs", epochs, 1)
+    if not isinstance(validation, tuple | list) or len(validation) != 2:
+        raise TypeError("validation must be a pair (images, labels)")
+    val_labels = _check_data(model, validation[0], validation[1])
+    val_images = validation[0]
+    check_int("max_epochs", max_epochs, 1)
+    check_int("patience", patience, 1)
+    check_float("tolerance", tolerance, 0.0)
     check_int("batch_size", batch_size, 1)
     check_float("lr", lr, 0.0, low_open=True)
     check_int("seed", seed, 0, MAX_SEED)
-    check_optional_int("steps_per_epoch", steps_per_epoch, 1)
     check_path("checkpoint", checkpoint)
     check_bool("progress", progress)
     images, labels = images.to(model.device), labels.to(model.device)
@@ -512,20 +520,31 @@ def train_vae(
         optimiser.step()
         return {key: terms[key].detach() for key in _STATS}
 
+    def validate(_epoch: int) -> dict[str, float]:
+        model.eval()
+        value = elbo(model, val_images, val_labels, torch.Generator().manual_seed(seed))
+        model.train()
+        return {"val_elbo": value}
+
     model.train()
-    settings = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed}
+    settings = {"batch_size": batch_size, "lr": lr, "seed": seed}
     history = fit_epochs(
         (images, labels),
         step,
         {"model": model, "optimiser": optimiser},
-        epochs=epochs,
+        epochs=max_epochs,
         batch_size=batch_size,
         seed=seed,
-        config={"train": {**settings, "steps_per_epoch": steps_per_epoch}, "model": model.config},
-        steps_per_epoch=steps_per_epoch,
+        config={
+            "train": settings,
+            "model": model.config,
+            "validation": tensor_digest(val_images, val_labels),
+        },
         checkpoint=checkpoint,
         progress=progress,
         description=f"{model.kind} L={model.class_dim} M={model.shared_dim} β={model.beta:g}",
+        on_epoch=validate,
+        until=lambda h: converged(h, patience, tolerance),
     )
     model.eval()
     return history
@@ -542,7 +561,7 @@ def elbo(
     """Mean ELBO per image (nats): −(reconstruction + KL of all L+M dims), one z per image.
 
     The bound on log p(x|y) (true labels) for "nvae" and "cvae", on log p(x) for "vae" and
-    "betavae"; the N-VAE's log q(y|x) is not part of it. Arguments as in
+    "vae"; the N-VAE's log q(y|x) is not part of it. Arguments as in
     :func:`iwae_log_likelihood`.
     """
     labels = _check_data(model, images, labels)
@@ -569,7 +588,7 @@ def iwae_log_likelihood(
     log (1/k) Σ_i p(x | y, z_i) p(z_i) / q(z_i | x): a lower bound that tightens as k
     grows (k = 1 is an unbiased estimate of the ELBO; the chapter uses k ≈ 100). It
     estimates log p(x | y) with the true labels for "nvae" and "cvae", and log p(x) for
-    "vae" and "betavae": the conditional models are given the label, so their numbers are
+    "vae": the conditional models are given the label, so their numbers are
     not directly comparable with the unconditional ones.
 
     Parameters
@@ -648,50 +667,35 @@ def kl_per_class(
 
 
 @torch.no_grad()
-def aggregate_posterior_mmd(
-    model: LatentVAE,
-    images: torch.Tensor,
-    generator: torch.Generator,
-    n: int = 2000,
-    batch_size: int = 500,
-) -> float:
-    """Unbiased MMD² between the aggregate posterior q(z) and the prior N(0, I) on all L+M dims.
-
-    One z ~ q(z|x) for each of min(n, N) images drawn without replacement, against as many
-    prior draws. Kernel: inverse multiquadric C / (C + ‖u − v‖²) with the fixed
-    C = 2·(L+M) of the Wasserstein autoencoder for a unit-variance prior; unlike a median
-    heuristic bandwidth it does not depend on the model measured, so the values of models
-    with the same latent size are comparable.
+def posterior(
+    model: LatentVAE, images: torch.Tensor, generator: torch.Generator, batch_size: int = 500
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Posterior means and one draw z ~ q(z|x) of every image, on the CPU.
 
     Parameters
     ----------
     model : LatentVAE
-    images : Tensor, shape (N, 1, H, W), N ≥ 2
+    images : Tensor, shape (N, 1, H, W), N ≥ 1
         Pixels in [0, 1], of the weights' dtype, on the CPU or the model's device.
     generator : torch.Generator
-        CPU generator of the image subset, the posterior and the prior draws.
-    n : int
-        Cap on the number of samples (≥ 2).
+        CPU generator of the draws.
     batch_size : int
         Images encoded at a time (≥ 1).
 
     Returns
     -------
-    float
+    means, draws : Tensor, shape (N, L+M) each
     """
-    _check_data(model, images, min_rows=2)
+    _check_data(model, images)
     check_generator("generator", generator)
-    check_int("n", n, 2)
     check_int("batch_size", batch_size, 1)
-    chosen = torch.randperm(images.shape[0], generator=generator)[:n]
-    codes = []
-    for x, _ in _chunks(model, images[chosen], chosen, batch_size):  # labels unused
-        mu, logvar, _ = model.encode(x)
+    means, draws = [], []
+    for start in range(0, images.shape[0], batch_size):
+        mu, logvar, _ = model.encode(images[start : start + batch_size].to(model.device))
         eps = torch.randn(mu.shape, generator=generator).to(mu)
-        codes.append((mu + (0.5 * logvar).exp() * eps).double().cpu())
-    z = torch.cat(codes)
-    prior = torch.randn(z.shape, generator=generator, dtype=torch.float64)
-    return float(imq_mmd(z, prior, scale=2.0 * model.latent_dim))
+        means.append(mu.cpu())
+        draws.append((mu + (0.5 * logvar).exp() * eps).cpu())
+    return torch.cat(means), torch.cat(draws)
 
 
 @torch.no_grad()
@@ -714,7 +718,7 @@ def traversal(
     values : Tensor, shape (V,)
         Finite, floating, on the CPU or the model's device.
     classes : sequence of int
-        Labels in [0, K), at least one; "vae" and "betavae" ignore them (all rows are
+        Labels in [0, K), at least one; "vae" ignores them (all rows are
         equal).
 
     Returns

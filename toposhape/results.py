@@ -609,6 +609,11 @@ def work_dir(chapter: str, profile: str, results_root: str | Path | None = None)
     return results_dir(results_root) / chapter / profile / "_work"
 
 
+def file_digest(path: Path) -> str:
+    """sha256 of a file's bytes (64 hex digits)."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def cached(folder: Path, key: Mapping[str, Any], compute: Callable[[], dict]) -> dict:
     """``compute()``, or its saved result for the same ``key`` (JSON in ``folder``).
 

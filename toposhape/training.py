@@ -319,6 +319,7 @@ def fit_epochs(
     progress: bool = True,
     description: str | None = None,
     on_epoch: Callable[[int], Mapping[str, float]] | None = None,
+    until: Callable[[list[dict]], bool] | None = None,
 ) -> list[dict]:
     """The seeded, resumable epoch loop every trainer of the library runs on.
 
@@ -359,6 +360,11 @@ def fit_epochs(
         checkpoint is written; its numbers (e.g. a validation metric) join that epoch's
         history entry, so a resumed run keeps them. It must not draw from torch's global
         RNG or change the training state.
+    until : callable, optional
+        ``until(history) -> bool``, asked before every epoch (also of a resumed run):
+        training stops early once it returns True (a convergence rule on the history),
+        so ``epochs`` is then a cap. The rule is not part of the run's identity: the
+        weights after epoch ``e`` do not depend on it.
 
     Returns
     -------
@@ -369,8 +375,8 @@ def fit_epochs(
     tensors = [data] if isinstance(data, torch.Tensor) else check_sequence("data", data)
     if not all(isinstance(t, torch.Tensor) and t.dim() >= 1 for t in tensors):
         raise TypeError("data must be a tensor or a sequence of tensors of shape (N, ...)")
-    if not callable(step) or (on_epoch is not None and not callable(on_epoch)):
-        raise TypeError("step (and on_epoch, when given) must be callable")
+    if not callable(step) or any(f is not None and not callable(f) for f in (on_epoch, until)):
+        raise TypeError("step (and on_epoch and until, when given) must be callable")
     if not isinstance(state, Mapping) or not all(
         isinstance(obj, nn.Module | torch.optim.Optimizer) for obj in state.values()
     ):
@@ -414,6 +420,8 @@ def fit_epochs(
         total=epochs * steps, initial=len(history) * steps, disable=not progress, desc=description
     )
     for epoch in range(len(history), epochs):
+        if until is not None and until(history):
+            break
         started = time.perf_counter()
         order = torch.randperm(n, generator=_epoch_generator(seed, epoch, 0))
         draws = _epoch_generator(seed, epoch, 1)

@@ -1,14 +1,19 @@
 """The chapter "Natural clustering: the N-VAE" (Antorán & Miguel, ICMLA 2019).
 
 :mod:`~toposhape.studies.nvae.run`
-    The experiments: ``PROFILES``, ``CHAPTER``, the shared ``RECIPE`` and ``MODELS``, and
-    :func:`~toposhape.studies.nvae.run.run`, which trains the N-VAE, VAE, β-VAE and CVAE on
-    MNIST and Fashion-MNIST, measures them and returns the results payload (including the
-    classifiers trained on generated images). No plotting.
-:mod:`~toposhape.studies.nvae.report`
-    A payload in, the reader's view out: the chapter's figures, its tables as DataFrames,
-    its findings sentences and ``claims(load)``, the slides' claims judged for the
-    reproduction scorecard. No training.
+    ``PROFILES``, ``CHAPTER``, :func:`~toposhape.studies.nvae.run.run` (every number of the
+    chapter as a payload) and the command line that trains a profile's models ahead of it.
+:mod:`~toposhape.studies.nvae.grid`
+    The models (N-VAE with β_c = 1 and 4, CVAE, VAE; seeds), their training order, the data
+    splits and training to convergence.
+:mod:`~toposhape.studies.nvae.measure`
+    The measures of one trained model: likelihoods, shared factors, MMD² to the prior,
+    samples scored by a real-data classifier, classifiers trained on generated images.
+:mod:`~.summary`, :mod:`~.figures`, :mod:`~.report`
+    A payload in, the reader's view out: seed statistics and the noise rule, the figures,
+    tables, findings and ``claims(load)`` for the scorecard. No training.
+:mod:`~toposhape.studies.nvae.standin`
+    A synthetic stand-in for Extended Yale B (smoke profile and tests).
 
 The models themselves live in :mod:`toposhape.nvae`, the Extended Yale B loader in
 :mod:`toposhape.yale`.

@@ -1,111 +1,153 @@
 """The experiments of the chapter "Natural clustering" (Antorán & Miguel, ICMLA 2019).
 
-:func:`run` trains the N-VAE and its baselines (VAE, β-VAE, conditional VAE) on MNIST and
-Fashion-MNIST with one budget and measures them: test ELBO, importance-weighted
-log-likelihood, the N-VAE's own classifier q(y|x), per-class KL of every latent dimension,
-MMD² between the aggregate posterior and the prior, ancestral samples at σ = 1 and 1.4,
-latent traversals, and classifiers trained on generated images
-(:func:`synthetic_classifier_study`). The payload it returns is what
-:mod:`toposhape.studies.nvae.report` draws and judges.
+:func:`run` trains (or reloads) the models of a profile (:mod:`.grid`: the N-VAE with
+β_c = 1 and 4, a conditional VAE and a VAE on MNIST; the N-VAE and the CVAE on Extended
+Yale B; every one to convergence, for each training seed) and measures each of them
+(:mod:`.measure`): test likelihoods, whether the shared latents carry the known shared
+factors in every class, MMD² between aggregate posterior and prior, ancestral samples at
+σ = 1 and 1.4 scored by a real-data classifier, and classifiers trained on generated
+images. The payload it returns is what :mod:`toposhape.studies.nvae.report` draws and
+judges. Evaluations are cached in the work folder by checkpoint digest, so a rerun
+re-measures only models whose weights changed.
+
+Command line (the long training, ahead of the chapter run; resumable, priority order)::
+
+    python -m toposhape.studies.nvae.run train full [--only PATTERN]
+    python -m toposhape.studies.nvae.run status full
 """
 
 from __future__ import annotations
 
+import fnmatch
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 from tqdm.auto import tqdm
 
-from toposhape.checks import (
-    check_bool,
-    check_callable,
-    check_choice,
-    check_images,
-    check_int,
-    check_labels,
-    check_mapping,
-    check_on_model,
-    check_path,
-    check_sequence,
-)
-from toposhape.data import random_subset
-from toposhape.nvae import (
-    LatentVAE,
-    aggregate_posterior_mmd,
-    build_vae,
-    classifier_accuracy,
-    elbo,
-    iwae_log_likelihood,
-    kl_per_class,
-    train_vae,
-    traversal,
-)
-from toposhape.results import profile_settings
+from toposhape.checks import check_bool, check_callable, check_choice, check_path
+from toposhape.nvae import LatentVAE, converged, posterior, traversal
+from toposhape.results import cached, file_digest, profile_settings
 from toposhape.results import work_dir as chapter_work_dir
-from toposhape.training import MAX_SEED, seeded
+from toposhape.studies.nvae import measure
+from toposhape.studies.nvae.grid import (
+    MODELS,
+    RECIPE,
+    Data,
+    ModelSpec,
+    grid,
+    load_data,
+    status,
+    train_model,
+    untrained,
+)
+from toposhape.training import history_seconds
 
 __all__ = [
     "CHAPTER",
-    "MODELS",
+    "PAYLOAD_FORMAT",
     "PROFILES",
-    "RECIPE",
+    "SIGMAS",
+    "empty_payload",
     "get_profile",
+    "main",
     "run",
-    "synthetic_classifier_study",
     "work_dir",
 ]
 
 CHAPTER = "nvae"
 
-#: Latent layout and weights shared by every model (total latent size class_dim + shared_dim).
-RECIPE: dict[str, Any] = {
-    "class_dim": 6,
-    "shared_dim": 4,
-    "hidden": 512,
-    "batch_size": 100,
-    "lr": 1e-3,
-    "sigmas": [1.0, 1.4],
-    "fractions": [0.0, 0.4, 1.0],
-    "traversal_values": [-2.5, -1.5, -0.75, 0.0, 0.75, 1.5, 2.5],
-}
+#: The layout of the payload :func:`run` returns; results of another layout (an earlier
+#: version of the chapter, with other measures) are not read as this one.
+PAYLOAD_FORMAT = "nvae/2"
 
-#: name -> (kind, beta): β_c = 1 for the N-VAE, β = 4 for the β-VAE.
-MODELS: dict[str, tuple[str, float]] = {
-    "N-VAE": ("nvae", 1.0),
-    "VAE": ("vae", 1.0),
-    "β-VAE": ("betavae", 4.0),
-    "CVAE": ("cvae", 1.0),
-}
+#: σ of the ancestral samples: the prior's own, and the slides' wider one.
+SIGMAS: tuple[float, ...] = (1.0, 1.4)
 
+#: Traversal values of a latent dimension (every other one at 0).
+TRAVERSAL_VALUES: tuple[float, ...] = (-2.5, -1.5, -0.75, 0.0, 0.75, 1.5, 2.5)
+
+#: Per profile: training seeds; per dataset the models, data sizes and the stopping rule
+#: (:func:`toposhape.nvae.converged`: stop once the best validation ELBO of the last
+#: ``patience`` epochs improves on the best before them by less than ``tolerance``,
+#: relative; at most ``max_epochs``); then the measurement settings.
 PROFILES: dict[str, dict[str, Any]] = {
     "smoke": {
-        "datasets": ["mnist"],
-        "train_images": 2000,
-        "test_images": 500,
-        "epochs": 1,
+        "seeds": [0],
+        "datasets": {
+            "mnist": {
+                "models": ["N-VAE", "CVAE", "VAE", "N-VAE β_c=4"],
+                "train_images": 1000,
+                "validation_images": 500,
+                "test_images": 500,
+                "max_epochs": 2,
+                "patience": 1,
+                "tolerance": 0.002,
+            },
+            "yaleb": {
+                "models": ["N-VAE", "CVAE"],
+                "source": "stand-in",
+                "validation_share": 0.125,
+                "test_share": 0.25,
+                "max_epochs": 2,
+                "patience": 1,
+                "tolerance": 0.002,
+            },
+        },
         "iwae_k": 5,
         "iwae_images": 100,
+        "mmd_images": 500,
+        "bootstrap": 50,
+        "quality_samples": 500,
+        "evaluator_epochs": 1,
         "classifier_images": 1000,
         "classifier_epochs": 1,
         "classifier_seeds": [0],
+        "fractions": [0.4, 1.0],
+        "generators": ["N-VAE", "CVAE"],
     },
     "full": {
-        "datasets": ["mnist", "fashion-mnist"],
-        "train_images": None,
-        "test_images": None,
-        "epochs": 10,
+        "seeds": [0, 1, 2],
+        "datasets": {
+            "mnist": {
+                "models": ["N-VAE", "CVAE", "VAE", "N-VAE β_c=4"],
+                "train_images": None,
+                "validation_images": 5000,
+                "test_images": None,
+                "max_epochs": 60,
+                "patience": 5,
+                "tolerance": 0.002,
+            },
+            "yaleb": {
+                "models": ["N-VAE", "CVAE"],
+                "source": "CroppedYale",
+                "validation_share": 0.125,
+                "test_share": 0.25,
+                "max_epochs": 400,
+                "patience": 20,
+                "tolerance": 0.002,
+            },
+        },
         "iwae_k": 100,
         "iwae_images": 2000,
+        "mmd_images": 2000,
+        "bootstrap": 300,
+        "quality_samples": 10000,
+        "evaluator_epochs": 5,
         "classifier_images": 10000,
         "classifier_epochs": 3,
         "classifier_seeds": [0, 1, 2],
+        "fractions": [0.4, 1.0],
+        "generators": ["N-VAE", "CVAE"],
     },
 }
+
+#: Bumped when a measure changes, so cached evaluations are computed again.
+_EVAL_VERSION = 1
 
 
 def get_profile(profile: str) -> dict[str, Any]:
@@ -120,277 +162,329 @@ def work_dir(profile: str, results_root: str | Path | None = None) -> Path:
     return chapter_work_dir(CHAPTER, profile, results_root)
 
 
-#: The classifier's input (MNIST-sized greyscale images), classes and batch size.
-_IMAGE_SHAPE = (1, 28, 28)
-_CLASSES = 10
-_BATCH = 64
-
-
-def _classifier() -> nn.Module:
-    return nn.Sequential(
-        nn.Conv2d(1, 32, 3, padding=1),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Conv2d(32, 64, 3, padding=1),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Flatten(),
-        nn.Linear(64 * 7 * 7, 128),
-        nn.ReLU(),
-        nn.Linear(128, _CLASSES),
-    )
-
-
-def _fit_classifier(x: torch.Tensor, y: torch.Tensor, epochs: int, seed: int) -> nn.Module:
-    with seeded(seed):
-        net = _classifier()
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    gen = torch.Generator().manual_seed(seed)
-    for _ in range(epochs):
-        order = torch.randperm(len(x), generator=gen)
-        for start in range(0, len(x) - _BATCH + 1, _BATCH):
-            idx = order[start : start + _BATCH]
-            loss = nn.functional.cross_entropy(net(x[idx]), y[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-    return net.eval()
-
-
-@torch.no_grad()
-def _accuracy(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    pred = torch.cat([net(chunk).argmax(dim=1) for chunk in x.split(1000)])
-    return float((pred == y).float().mean())
-
-
-def synthetic_classifier_study(
-    generators: Mapping[str, LatentVAE],
-    train_x: torch.Tensor,
-    train_y: torch.Tensor,
-    test_x: torch.Tensor,
-    test_y: torch.Tensor,
-    images: int,
-    epochs: int,
-    seeds: list[int],
-) -> list[dict[str, Any]]:
-    """Train a small CNN on real and generated images, test it on the real test set.
-
-    For each fraction f in ``RECIPE["fractions"]`` and each seed, the classifier sees
-    ``images`` training images: a share f generated by a conditional model (balanced
-    labels, ancestral samples at σ = 1, Bernoulli means) and the rest real. f = 0 is the
-    real-data reference (the same for every generator).
-
-    Parameters
-    ----------
-    generators : mapping
-        Name → a conditional :class:`~toposhape.nvae.LatentVAE` ("nvae" or "cvae") of 10
-        classes and (1, 28, 28) images, on the CPU; non-empty.
-    train_x, test_x : Tensor, shape (N, 1, 28, 28)
-        Floating images in [0, 1], on the CPU; N >= 1.
-    train_y, test_y : Tensor, shape (N,)
-        Their labels, integers in [0, 10).
-    images : int
-        Training images per classifier, from 64 (one batch) to ``len(train_x)``.
-    epochs : int
-        >= 1.
-    seeds : sequence of int
-        Non-empty; every seed in [0, :data:`toposhape.training.MAX_SEED`].
-
-    Returns
-    -------
-    list of dict
-        One row per (generator, fraction): accuracies over seeds, mean and std.
-    """
-    check_mapping("generators", generators)
-    if not generators:
-        raise ValueError("generators must not be empty")
-    for name, model in generators.items():
-        where = f"generators[{name!r}]"
-        if not isinstance(model, LatentVAE):
-            raise TypeError(f"{where} must be a LatentVAE, got {type(model).__name__}")
-        if model.kind not in ("nvae", "cvae"):
-            raise ValueError(
-                f"{where} must be a conditional model (nvae, cvae), got {model.kind!r}"
-            )
-        if model.classes != _CLASSES or tuple(model.image_shape) != _IMAGE_SHAPE:
-            raise ValueError(
-                f"{where} must generate {_CLASSES} classes of {_IMAGE_SHAPE} images, got "
-                f"{model.classes} classes of {tuple(model.image_shape)}"
-            )
-    for x_name, x, y_name, y in (
-        ("train_x", train_x, "train_y", train_y),
-        ("test_x", test_x, "test_y", test_y),
-    ):
-        check_images(x_name, x, uint8=False, min_rows=1)
-        if tuple(x.shape[1:]) != _IMAGE_SHAPE:
-            raise ValueError(f"{x_name} must have shape (N, 1, 28, 28), got {tuple(x.shape)}")
-        check_labels(y_name, y)
-        if len(y) != len(x):
-            raise ValueError(f"{y_name} must hold one label per image of {x_name}: {len(x)}")
-        if int(y.min()) < 0 or int(y.max()) >= _CLASSES:
-            raise ValueError(f"{y_name} must hold labels in [0, {_CLASSES})")
-        for name, tensor in ((x_name, x), (y_name, y)):
-            if tensor.device.type != "cpu":
-                raise ValueError(
-                    f"{name} must be on the CPU (the classifier is), got {tensor.device}"
-                )
-    for model in generators.values():
-        check_on_model("train_x", train_x, model)
-    images = check_int("images", images, _BATCH, len(train_x))
-    epochs = check_int("epochs", epochs, 1)
-    seeds = [
-        check_int(f"seeds[{i}]", s, 0, MAX_SEED)
-        for i, s in enumerate(check_sequence("seeds", seeds))
-    ]
-    rows = []
-    for name, model in generators.items():
-        for fraction in RECIPE["fractions"]:
-            if fraction == 0.0 and rows and rows[0]["fraction"] == 0.0:
-                continue  # the real-data reference is trained once
-            accs = []
-            for seed in seeds:
-                fake = round(images * fraction)
-                gen = torch.Generator().manual_seed(10_000 + seed)
-                real_x, real_y = random_subset(train_x, train_y, images - fake, seed)
-                labels = torch.arange(fake) % 10
-                samples = model.sample(labels, sigma=1.0, generator=gen) if fake else real_x[:0]
-                x = torch.cat([real_x[: images - fake], samples])
-                y = torch.cat([real_y[: images - fake], labels])
-                net = _fit_classifier(x, y, epochs, seed)
-                accs.append(_accuracy(net, test_x, test_y))
-            rows.append(
-                {
-                    "generator": "real data" if fraction == 0.0 else name,
-                    "fraction": fraction,
-                    "accuracies": accs,
-                    "mean": float(np.mean(accs)),
-                    "std": float(np.std(accs)),
-                }
-            )
-    return rows
-
-
-def _latent_codes(model: LatentVAE, x: torch.Tensor, n: int) -> list[list[float]]:
-    with torch.no_grad():
-        mu = model.encode(x[:n])[0]
-    return mu.numpy().round(2).tolist()
-
-
 def _u8(images: torch.Tensor) -> list:
     """Images in [0, 1] as nested lists of 0..255 integers (a compact results file)."""
     return (images.clamp(0, 1) * 255).round().to(torch.uint8).tolist()
 
 
+def _measure_run(
+    spec: ModelSpec,
+    model: LatentVAE,
+    history: list[dict],
+    data: Data,
+    settings: dict[str, Any],
+    evaluator: tuple[measure.DigitClassifier, np.ndarray] | None,
+) -> dict[str, Any]:
+    """Every number of one trained model."""
+    rule = settings["datasets"][spec.dataset]
+    out: dict[str, Any] = {
+        "model": spec.model,
+        "kind": spec.kind,
+        "beta": spec.beta,
+        "seed": spec.seed,
+        "name": spec.name,
+        "epochs": len(history),
+        "converged": converged(history, rule["patience"], rule["tolerance"]),
+        "train_seconds": history_seconds(history),
+        "history": [
+            {k: entry[k] for k in ("epoch", "loss", "val_elbo", "seconds")} for entry in history
+        ],
+        **measure.likelihoods(model, data, settings, spec.seed),
+        "factor_scores": measure.factor_scores(model, data, measure.shared_dims(model)),
+    }
+    if evaluator is not None:
+        net, test_features = evaluator
+        out["prior_match"] = measure.prior_match(model, data, settings, spec.seed)
+        out["quality"] = {
+            f"{sigma:g}": measure.sample_quality(
+                model, net, test_features, sigma, settings["quality_samples"], spec.seed
+            )
+            for sigma in SIGMAS
+        }
+    return out
+
+
+def _examples(models: dict[str, LatentVAE], data: Data, seed: int) -> dict[str, Any]:
+    """What the figures show of the first seed's models: samples, codes, traversals.
+
+    Samples: 64 per σ (labels 0, 1, … in turn; with more than 10 classes, 8 samples for each
+    of the first 8). Codes: posterior means of 1000 test images, of the VAE and the N-VAE
+    when both are there. Traversals: every shared dimension of the N-VAE, for the shown
+    classes.
+    """
+    test_x, test_y = data.splits["test"]
+    classes = data.classes
+    shown = list(range(min(classes, 8))) if classes > 10 else list(range(classes))
+    labels = torch.tensor(shown).repeat_interleave(8 if classes > 10 else 1)
+    labels = labels if classes > 10 else torch.arange(64) % classes
+    out: dict[str, Any] = {"labels": test_y[:1000].tolist(), "shown_classes": shown}
+    out["samples"] = {
+        name: {
+            f"{s:g}": _u8(m.sample(labels, torch.Generator().manual_seed(seed), s)[:, 0])
+            for s in SIGMAS
+        }
+        for name, m in models.items()
+    }
+    gen = torch.Generator().manual_seed(seed)
+    if {"VAE", "N-VAE"} <= models.keys():  # the latents figure: the VAE's z and the N-VAE's z_s
+        out["codes"] = {
+            name: posterior(models[name], test_x[:1000], gen)[0].numpy().round(2).tolist()
+            for name in ("VAE", "N-VAE")
+        }
+    nvae = models.get("N-VAE")
+    if nvae is not None:
+        values = torch.tensor(TRAVERSAL_VALUES)
+        base = torch.zeros(nvae.latent_dim)
+        cd = RECIPE["class_dim"]
+        out["shared_traversals"] = [
+            _u8(traversal(nvae, base, cd + j, values, shown)[:, :, 0])
+            for j in range(nvae.shared_dim)
+        ]
+    return out
+
+
+def _synthetic(
+    generators: dict[ModelSpec, LatentVAE],
+    data: Data,
+    settings: dict[str, Any],
+    folder: Path,
+    progress: bool,
+) -> list[dict[str, Any]]:
+    """Classifier rows: real data only, and each generator at each generated share."""
+    keys = ("classifier_images", "classifier_epochs")
+    base = {
+        "version": _EVAL_VERSION,
+        "settings": {k: settings[k] for k in keys},
+        "data": data.record["splits"],
+    }
+    jobs: list[tuple[ModelSpec | None, float, int]] = [
+        (None, 0.0, s) for s in settings["classifier_seeds"]
+    ]
+    jobs += [
+        (spec, fraction, s)
+        for spec in generators
+        for fraction in settings["fractions"]
+        for s in settings["classifier_seeds"]
+    ]
+    rows = []
+    for spec, fraction, seed in tqdm(jobs, desc="classifiers", disable=not progress):
+        weights = None if spec is None else file_digest(folder / f"{spec.name}.pt")
+        key = {**base, "generator": weights, "fraction": fraction, "seed": seed}
+        model = None if spec is None else generators[spec]
+        accuracy = cached(
+            folder / "evaluations",
+            key,
+            lambda m=model, f=fraction, s=seed: {
+                "accuracy": measure.synthetic_accuracy(m, data, f, settings, s)
+            },
+        )["accuracy"]
+        rows.append(
+            {
+                "generator": "real data" if spec is None else spec.model,
+                "generator_seed": None if spec is None else spec.seed,
+                "fraction": fraction,
+                "classifier_seed": seed,
+                "accuracy": accuracy,
+            }
+        )
+    return rows
+
+
+def _layout(profile: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """The payload's keys that depend on the code and the profile, not on any run."""
+    return {
+        "format": PAYLOAD_FORMAT,
+        "profile": profile,
+        "settings": settings,
+        "recipe": {**RECIPE, "sigmas": list(SIGMAS), "traversal_values": list(TRAVERSAL_VALUES)},
+        "models": {k: list(v) for k, v in MODELS.items()},
+        "bandwidth_factors": list(measure.BANDWIDTH_FACTORS),
+    }
+
+
+def empty_payload(profile: str) -> dict[str, Any]:
+    """The payload of a profile nothing of which was measured: its settings and no dataset,
+    so every model of :func:`~.grid.grid` counts as missing (what the chapter shows for a
+    profile not run yet). Reads no data and trains nothing."""
+    return {**_layout(profile, get_profile(profile)), "datasets": {}, "timings_s": {}}
+
+
 def run(
     profile: str,
-    seed: int = 0,
     results_root: str | Path | None = None,
     progress: bool = False,
     log: Callable[[str], None] | None = print,
+    train_missing: bool = True,
 ) -> dict[str, Any]:
     """Compute every number of the chapter.
 
     Parameters
     ----------
     profile : {"smoke", "full"}
-    seed : int
-        Seeds subsets, initial weights, batch orders and all random draws; in [0,
-        :data:`toposhape.training.MAX_SEED`].
     results_root : path, optional
-        Results folder; checkpoints go to :func:`work_dir`, so an interrupted run resumes.
+        Results folder; checkpoints and cached evaluations go to :func:`work_dir`, so an
+        interrupted run resumes.
     progress : bool
-        Show training progress bars.
+        Show progress bars.
     log : callable or None
         Receives one line per finished phase.
+    train_missing : bool
+        Train the models that are not finished (in :func:`~.grid.grid` order). With False,
+        only finished models are measured and the others are listed under ``pending``
+        (partial results while ``python -m toposhape.studies.nvae.run train`` runs).
 
     Returns
     -------
     dict
         JSON-serialisable payload.
     """
-    from toposhape.data import load_images
-
     settings = get_profile(profile)
-    seed = check_int("seed", seed, 0, MAX_SEED)
     check_path("results_root", results_root)
     check_bool("progress", progress)
     check_callable("log", log, optional=True)
+    check_bool("train_missing", train_missing)
     say = log or (lambda _msg: None)
     folder = work_dir(profile, results_root)
     folder.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
+    tick = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal tick
+        now = time.perf_counter()
+        timings[name] = round(now - tick, 1)
+        tick = now
+        say(f"{name}: {timings[name]:.0f} s")
+
+    specs = grid(settings)
+    data = {name: load_data(name, cfg, folder) for name, cfg in settings["datasets"].items()}
+    lap("data")
+    if train_missing:
+        for spec in specs:
+            train_model(
+                spec, data[spec.dataset], settings["datasets"][spec.dataset], folder, progress
+            )
+        lap("training")
     out: dict[str, Any] = {}
-    for dataset in settings["datasets"]:
-        started = time.perf_counter()
-        train_x, train_y = load_images(dataset, "train")
-        test_x, test_y = load_images(dataset, "test")
-        train_x, train_y = random_subset(train_x, train_y, settings["train_images"], seed)
-        test_x, test_y = random_subset(test_x, test_y, settings["test_images"], seed + 1)
-        models, entry = {}, {"models": {}}
-        for name, (kind, beta) in tqdm(MODELS.items(), desc=dataset, disable=not progress):
-            model = build_vae(
-                seed, kind=kind, classes=10, class_dim=RECIPE["class_dim"],
-                shared_dim=RECIPE["shared_dim"], hidden=RECIPE["hidden"], beta=beta,
-            )  # fmt: skip
-            history = train_vae(
-                model, train_x, train_y, epochs=settings["epochs"],
-                batch_size=RECIPE["batch_size"], lr=RECIPE["lr"], seed=seed,
-                checkpoint=folder / f"{dataset}-{kind}.pt", progress=progress,
-            )  # fmt: skip
-            model.eval()
-            models[name] = model
-            gen = torch.Generator().manual_seed(seed)
-            k_imgs = settings["iwae_images"]
-            entry["models"][name] = {
-                "kind": kind,
-                "beta": beta,
-                "history": history,
-                "elbo": elbo(model, test_x, test_y, gen),
-                "iwae": iwae_log_likelihood(
-                    model, test_x[:k_imgs], test_y[:k_imgs], settings["iwae_k"], gen
-                ),
-                "accuracy": classifier_accuracy(model, test_x, test_y) if kind == "nvae" else None,
-                "kl_per_class": kl_per_class(model, test_x, test_y).round(4).tolist(),
-                "mmd": aggregate_posterior_mmd(model, test_x, gen),
-                "samples": {
-                    f"{sigma:g}": _u8(
-                        model.sample(torch.arange(64) % 10, sigma=sigma, generator=gen)[:, 0]
-                    )
-                    for sigma in RECIPE["sigmas"]
-                },
-                "codes": _latent_codes(model, test_x, 1000),
+    for name, d in data.items():
+        cfg = settings["datasets"][name]
+        mine = [s for s in specs if s.dataset == name]
+        done = [s for s in mine if status(s, cfg, folder) == "finished"]
+        entry: dict[str, Any] = {
+            "record": d.record,
+            "factor_names": d.factor_names,
+            "classes": d.classes,
+            "pending": [s.name for s in mine if s not in done],
+            "runs": [],
+        }
+        sampling = name == "mnist"
+        evaluator = None
+        if sampling:
+            net, entry["evaluator"] = measure.train_evaluator(d, settings, folder, progress)
+            evaluator = (net, measure.sample_features(net, d.splits["test"][0]))
+            lap(f"{name} evaluator")
+        digest = file_digest(folder / "evaluator.pt") if sampling else None
+        keys = ("iwae_k", "iwae_images", "mmd_images", "bootstrap", "quality_samples")
+        models: dict[ModelSpec, LatentVAE] = {}
+        for spec in done:
+            model, history = train_model(spec, d, cfg, folder, progress=False)
+            models[spec] = model
+            key = {
+                "version": _EVAL_VERSION,
+                "weights": file_digest(folder / f"{spec.name}.pt"),
+                "data": d.record["splits"],
+                "settings": {k: settings[k] for k in keys},
+                "rule": {k: cfg[k] for k in ("max_epochs", "patience", "tolerance")},
+                "evaluator": digest,
             }
-        entry["labels"] = test_y[:1000].tolist()
-        nvae = models["N-VAE"]
-        values = torch.tensor(RECIPE["traversal_values"])
-        base = torch.zeros(RECIPE["class_dim"] + RECIPE["shared_dim"])
-        entry["shared_traversals"] = [
-            _u8(traversal(nvae, base, RECIPE["class_dim"] + j, values, list(range(10)))[:, :, 0])
-            for j in range(RECIPE["shared_dim"])
-        ]  # fmt: skip
-        kl = np.asarray(entry["models"]["N-VAE"]["kl_per_class"])[:, : RECIPE["class_dim"]]
-        top = kl.argmax(axis=1)  # the most used class-dependent dimension of each class
-        entry["class_traversals"] = [
-            _u8(traversal(nvae, base, int(top[c]), values, [c])[0, :, 0]) for c in range(10)
-        ]
-        entry["class_traversal_dims"] = top.tolist()
-        timings[f"{dataset} models"] = round(time.perf_counter() - started, 1)
-        say(f"{dataset} models: {timings[f'{dataset} models']:.0f} s")
-        started = time.perf_counter()
-        entry["synthetic"] = synthetic_classifier_study(
-            {"N-VAE": nvae, "CVAE": models["CVAE"]}, train_x, train_y, test_x, test_y,
-            settings["classifier_images"], settings["classifier_epochs"],
-            settings["classifier_seeds"],
-        )  # fmt: skip
-        timings[f"{dataset} classifiers"] = round(time.perf_counter() - started, 1)
-        say(f"{dataset} classifiers: {timings[f'{dataset} classifiers']:.0f} s")
-        entry["train_images"], entry["test_images"] = len(train_x), len(test_x)
-        out[dataset] = entry
-    return {
-        "profile": profile,
-        "settings": settings,
-        "recipe": RECIPE,
-        "models": {k: list(v) for k, v in MODELS.items()},
-        "datasets": out,
-        "timings_s": timings,
-    }
+            entry["runs"].append(
+                cached(
+                    folder / "evaluations",
+                    key,
+                    partial(_measure_run, spec, model, history, d, settings, evaluator),
+                )
+            )
+            lap(f"measure {spec.name}")
+        first = settings["seeds"][0]
+        floor_spec = ModelSpec(name, "VAE", first)
+        entry["floors"] = {
+            "PCA of pixels": measure.pca_codes(d, RECIPE["class_dim"] + RECIPE["shared_dim"]),
+            "random encoder": measure.factor_scores(
+                untrained(floor_spec, d), d, list(range(RECIPE["class_dim"] + RECIPE["shared_dim"]))
+            ),
+        }
+        shown = {s.model: m for s, m in models.items() if s.seed == first}
+        entry["examples"] = _examples(shown, d, first) if shown else None
+        if sampling:
+            generators = {s: m for s, m in models.items() if s.model in settings["generators"]}
+            entry["synthetic"] = _synthetic(generators, d, settings, folder, progress)
+            lap(f"{name} classifiers")
+        out[name] = entry
+    return {**_layout(profile, settings), "datasets": out, "timings_s": timings}
+
+
+def _select(profile: str, only: str | None) -> list[ModelSpec]:
+    specs = grid(get_profile(profile))
+    if only is None:
+        return specs
+    picked = [s for s in specs if fnmatch.fnmatch(s.name, only)]
+    if not picked:
+        names = ", ".join(s.name for s in specs)
+        raise ValueError(f"--only {only!r} matches no model of profile {profile!r}: {names}")
+    return picked
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: train a profile's models ahead of the chapter run, or list their state.
+
+    ``train PROFILE [--only PATTERN]`` trains every model of the profile that is not
+    finished, one at a time in priority order (:func:`~.grid.grid`), resuming from its
+    per-epoch checkpoint; ``--only`` keeps the models whose name matches a shell
+    pattern (e.g. ``'mnist-*-s0'``). ``status PROFILE`` lists every model as finished,
+    partial (epochs so far) or missing. Errors are reported as :mod:`toposhape.cli`
+    describes (one line, exit status 2; 130 when interrupted).
+    """
+    from toposhape.cli import Parser, run_command
+    from toposhape.results import writable_folder
+    from toposhape.training import read_checkpoint
+
+    def command(argv: list[str] | None) -> None:
+        parser = Parser(prog="python -m toposhape.studies.nvae.run")
+        sub = parser.add_subparsers(dest="command", required=True)
+        train = sub.add_parser("train", help="train (or resume) the models of a profile")
+        train.add_argument("profile", help=f"one of {', '.join(PROFILES)}")
+        train.add_argument("--only", help="shell pattern of model names, e.g. 'mnist-*-s0'")
+        show = sub.add_parser("status", help="list the models of a profile and their state")
+        show.add_argument("profile", help=f"one of {', '.join(PROFILES)}")
+        args = parser.parse_args(argv)
+        settings = get_profile(args.profile)
+        specs = _select(args.profile, getattr(args, "only", None))
+        folder = work_dir(args.profile)
+        if args.command == "status":
+            for spec in specs:
+                state = status(spec, settings["datasets"][spec.dataset], folder)
+                if state == "partial":
+                    state += f" ({len(read_checkpoint(folder / f'{spec.name}.pt').history)} epochs)"
+                print(f"{spec.name}: {state}")
+            return
+        folder = writable_folder(folder, "checkpoint folder")
+        loaded: dict[str, Data] = {}
+        for spec in specs:
+            cfg = settings["datasets"][spec.dataset]
+            if status(spec, cfg, folder) == "finished":
+                print(f"{spec.name}: finished")
+                continue
+            if spec.dataset not in loaded:
+                loaded[spec.dataset] = load_data(spec.dataset, cfg, folder, factors=False)
+            started = time.perf_counter()
+            _, history = train_model(spec, loaded[spec.dataset], cfg, folder, progress=True)
+            print(
+                f"{spec.name}: {len(history)} epochs, val ELBO {history[-1]['val_elbo']:.2f}, "
+                f"{time.perf_counter() - started:.0f} s this call"
+            )
+
+    return run_command(command, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -4,9 +4,7 @@ Every evaluation is cached as JSON under a key that names everything it depends 
 (:func:`toposhape.results.cached`), so a rerun of a long profile re-evaluates only what changed.
 """
 
-import hashlib
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -113,10 +111,6 @@ def calibrated_radius(codes: torch.Tensor, branches: int) -> float:
     check_tensor("codes", codes, finite=True)
     deaths = heldout_deaths(codes, branches, batch, RECIPE["p"])
     return round(float(deaths.double().mean()), 4)
-
-
-def file_digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def evaluation_jobs(

@@ -27,7 +27,7 @@ from toposhape.checks import check_bool, check_path
 from toposhape.image_sets import ImageSplit, describe, load_image_set
 from toposhape.losses import RECONSTRUCTION
 from toposhape.oneclass import encode
-from toposhape.results import cached, profile_settings
+from toposhape.results import cached, file_digest, profile_settings
 from toposhape.results import work_dir as chapter_work_dir
 from toposhape.studies.connectivity.deaths import death_summary, heldout_deaths
 from toposhape.studies.oneclass.evaluate import (
@@ -36,7 +36,6 @@ from toposhape.studies.oneclass.evaluate import (
     calibrated_radius,
     eta_ball_toy,
     evaluation_jobs,
-    file_digest,
     jpeg_subset,
     score_example,
 )

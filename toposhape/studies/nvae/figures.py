@@ -1,0 +1,280 @@
+"""The figures of the N-VAE chapter, from a payload only (no training, no measuring).
+
+:func:`figures` returns every figure by its glue key; a figure whose models are not
+trained yet is a placeholder that says so, so the page always builds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from toposhape.studies import style
+from toposhape.studies.nvae import summary
+
+__all__ = ["COLOURS", "figures"]
+
+#: One colour per model (and floor), the same in every figure.
+COLOURS: Mapping[str, str] = {
+    "N-VAE": "tab:blue",
+    "N-VAE β_c=4": "tab:cyan",
+    "CVAE": "tab:orange",
+    "VAE": "tab:green",
+    "PCA of pixels": "0.45",
+    "random encoder": "0.75",
+}
+
+_NAMES = {"mnist": "MNIST", "yaleb": "Extended Yale B"}
+
+
+def _unit(images: Any) -> np.ndarray:
+    """Images stored as 0..255 integers -> floats in [0, 1]."""
+    return np.asarray(images, dtype=np.float64) / 255.0
+
+
+def _tile(images: np.ndarray) -> np.ndarray:
+    """(rows, cols, H, W) -> one (rows·H, cols·W) image."""
+    r, c, h, w = images.shape
+    return images.transpose(0, 2, 1, 3).reshape(r * h, c * w)
+
+
+def _placeholder(text: str, height: float = 1.2) -> Figure:
+    fig = style.figure(height=height)
+    ax = fig.add_subplot()
+    ax.text(0.5, 0.5, text, ha="center", va="center", wrap=True)
+    ax.axis("off")
+    return fig
+
+
+def _end_ticks(ax: Any, values: list[float], width: int) -> None:
+    """Label the first and last column of a traversal grid with the swept values."""
+    ax.set_xticks([width / 2, (len(values) - 0.5) * width], [f"{values[0]:g}", f"{values[-1]:g}"])
+
+
+def _curves(payload: Mapping[str, Any]) -> Figure:
+    """Validation ELBO per epoch of every run, a panel per dataset; seeds share a colour."""
+    names = [d for d in payload["datasets"] if payload["datasets"][d]["runs"]]
+    if not names:
+        return _placeholder("No model is trained yet.")
+    fig = style.figure(height=2.8)
+    axes = fig.subplots(1, len(names), squeeze=False)[0]
+    for ax, dataset in zip(axes, names, strict=True):
+        labelled = set()
+        for run in payload["datasets"][dataset]["runs"]:
+            epochs = [h["epoch"] for h in run["history"]]
+            values = [h["val_elbo"] for h in run["history"]]
+            label = None if run["model"] in labelled else run["model"]
+            labelled.add(run["model"])
+            ax.plot(epochs, values, color=COLOURS[run["model"]], lw=1, label=label)
+            ax.plot(epochs[-1], values[-1], "o", color=COLOURS[run["model"]], ms=3)
+        top = max(
+            max(h["val_elbo"] for h in r["history"]) for r in payload["datasets"][dataset]["runs"]
+        )
+        span = max(abs(top) * 0.04, 1.0)
+        ax.set_ylim(top - span, top + span * 0.15)
+        ax.set(xlabel="epoch", title=_NAMES.get(dataset, dataset))
+        ax.legend(loc="lower right", frameon=False)
+    axes[0].set_ylabel("validation ELBO (nats)")
+    return fig
+
+
+def _latents(payload: Mapping[str, Any]) -> Figure:
+    """MNIST test codes of the VAE and the N-VAE's shared part (two principal axes)."""
+    entry = payload["datasets"].get("mnist")
+    examples = None if entry is None else entry["examples"]
+    if examples is None or "codes" not in examples:
+        return _placeholder("The VAE and the N-VAE of the first seed are not trained yet.")
+    fig = style.figure(height=3.0)
+    axes = fig.subplots(1, 2)
+    labels = np.asarray(examples["labels"])
+    cd = payload["recipe"]["class_dim"]
+    for ax, (name, part) in zip(
+        axes, (("VAE", slice(None)), ("N-VAE", slice(cd, None))), strict=True
+    ):
+        codes = np.asarray(examples["codes"][name])[:, part]
+        centred = codes - codes.mean(axis=0)
+        axes_ = np.linalg.svd(centred, full_matrices=False)[2][:2].T
+        sc = ax.scatter(*(centred @ axes_).T, c=labels, cmap="tab10", s=3, vmin=-0.5, vmax=9.5)
+        ax.set_title(f"{name}, {'all of $z$' if name == 'VAE' else 'shared $z_s$'}")
+        ax.set(xticks=[], yticks=[], xlabel="principal axis 1")
+    axes[0].set_ylabel("principal axis 2")
+    fig.colorbar(sc, ax=axes, label="class", ticks=range(10))
+    return fig
+
+
+def _factor_bars(payload: Mapping[str, Any], dataset: str) -> Figure:
+    """Consistent-dimension mean |ρ| per factor: models (mean ± seed std) and floors."""
+    entry = payload["datasets"][dataset]
+    factors = entry["factor_names"]
+    models = [m for m in payload["models"] if summary.runs(payload, dataset, m)]
+    floors = list(entry["floors"])
+    bars = models + floors
+    fig = style.figure(height=2.9)
+    ax = fig.add_subplot()
+    width = 0.8 / len(bars)
+    for i, name in enumerate(bars):
+        if name in models:
+            values = [
+                summary.mean_std(
+                    summary.per_model(
+                        payload, dataset, name,
+                        lambda r, f=f: r["factor_scores"]["factors"][f]["abs_rho"],
+                    )
+                )
+                for f in factors
+            ]  # fmt: skip
+            means, stds = [v[0] for v in values], [np.nan_to_num(v[1]) for v in values]
+            what = "$z_s$" if name.startswith("N-VAE") else "$z$"
+            label = f"{name}, {what}"
+        else:
+            means = [entry["floors"][name]["factors"][f]["abs_rho"] for f in factors]
+            stds, label = [0.0] * len(factors), f"{name} (floor)"
+        x = np.arange(len(factors)) + (i - (len(bars) - 1) / 2) * width
+        ax.bar(x, means, width, yerr=stds, color=COLOURS[name], label=label, capsize=2)
+    ax.axhline(summary.CAPTURE_RHO, color="k", lw=0.8, ls=":")
+    ax.set_xticks(range(len(factors)), factors)
+    ax.set(ylim=(0, 1), ylabel="mean |ρ| over classes")
+    ax.legend(ncol=2, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return fig
+
+
+def _shared_traversals(payload: Mapping[str, Any], dataset: str) -> Figure:
+    """N-VAE: every shared dimension swept for the shown classes (a panel per dimension)."""
+    examples = payload["datasets"][dataset]["examples"]
+    if examples is None or "shared_traversals" not in examples:
+        return _placeholder("The N-VAE of the first seed is not trained yet.")
+    grids = _unit(examples["shared_traversals"])  # (M, classes, V, H, W)
+    values = payload["recipe"]["traversal_values"]
+    shown = examples["shown_classes"]
+    fig = style.figure(height=3.3 if len(shown) > 8 else 2.8)
+    axes = fig.subplots(1, len(grids), squeeze=False)[0]
+    height, width = grids.shape[-2:]
+    for j, ax in enumerate(axes):
+        ax.imshow(_tile(grids[j]), cmap="gray", vmin=0, vmax=1)
+        ax.set_title(f"$z_s[{j}]$")
+        _end_ticks(ax, values, width)
+        ax.set_yticks([])
+    axes[0].set_yticks((np.arange(len(shown)) + 0.5) * height, [str(c) for c in shown])
+    axes[0].set_ylabel("subject" if dataset == "yaleb" else "class")
+    return fig
+
+
+def _kl(payload: Mapping[str, Any]) -> Figure:
+    """Per-class KL of every z_c dimension of the N-VAE, β_c = 1 and β_c = 4 (first seed)."""
+    cd = payload["recipe"]["class_dim"]
+    panels = []
+    for model in ("N-VAE", "N-VAE β_c=4"):
+        found = summary.runs(payload, "mnist", model) if "mnist" in payload["datasets"] else []
+        if found:
+            panels.append((model, np.asarray(found[0]["kl_per_class"])[:, :cd]))
+    if not panels:
+        return _placeholder("No MNIST N-VAE is trained yet.")
+    fig = style.figure(height=3.0)
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    top = max(float(kl.max()) for _, kl in panels)
+    for ax, (model, kl) in zip(axes, panels, strict=True):
+        im = ax.imshow(kl, cmap="viridis", vmin=0, vmax=top)
+        beta = payload["models"][model][1]
+        ax.set(xlabel="dimension $j$ of $z_c$", title=f"β_c = {beta:g}")
+        ax.set_xticks(range(cd))
+        ax.set_yticks(range(len(kl)))
+    axes[0].set_ylabel("class")
+    fig.colorbar(im, ax=axes, label="mean KL (nats)", shrink=0.9)
+    return fig
+
+
+def _mmd(payload: Mapping[str, Any]) -> Figure:
+    """MMD² to the prior of what each sampler meets, per bandwidth (mean ± seed std)."""
+    if "mnist" not in payload["datasets"] or not payload["datasets"]["mnist"]["runs"]:
+        return _placeholder("No MNIST model is trained yet.")
+    factors = payload["bandwidth_factors"]
+    fig = style.figure(height=2.8)
+    axes = fig.subplots(1, 2)
+    for ax, (title, pick) in zip(
+        axes,
+        (
+            ("what the sampler meets", summary.sampler_mmd),
+            (
+                "pooled over classes",
+                lambda r, b: r["prior_match"]["pooled"]["estimate"][b],
+            ),
+        ),
+        strict=True,
+    ):
+        for model in payload["models"]:
+            if not summary.runs(payload, "mnist", model):
+                continue
+            stats = [
+                summary.mean_std(
+                    summary.per_model(payload, "mnist", model, lambda r, b=b, p=pick: p(r, b))
+                )
+                for b in range(len(factors))
+            ]
+            means = np.array([s[0] for s in stats])
+            stds = np.nan_to_num([s[1] for s in stats])
+            ax.errorbar(
+                factors, 1e3 * means, yerr=1e3 * stds, color=COLOURS[model], marker="o",
+                ms=3, capsize=2, label=model,
+            )  # fmt: skip
+        ax.axhline(0, color="k", lw=0.6)
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(factors, [f"{f:g}" for f in factors])
+        ax.set(xlabel="bandwidth / median heuristic", title=title)
+    axes[0].set_ylabel("MMD² (×10⁻³)")
+    axes[1].legend(frameon=False)
+    return fig
+
+
+def _samples(payload: Mapping[str, Any], dataset: str) -> Figure:
+    """Ancestral samples of every model of the first seed: a row per σ, a column per model."""
+    examples = payload["datasets"][dataset]["examples"]
+    if examples is None:
+        return _placeholder("No model of the first seed is trained yet.")
+    models = list(examples["samples"])
+    sigmas = [f"{s:g}" for s in payload["recipe"]["sigmas"]]
+    fig = style.figure(height=1.9 * len(sigmas), width=min(style.PAGE_WIDTH, 1.8 * len(models)))
+    axes = fig.subplots(len(sigmas), len(models), squeeze=False)
+    for row, sigma in enumerate(sigmas):
+        for col, name in enumerate(models):
+            s = _unit(examples["samples"][name][sigma])
+            ax = axes[row, col]
+            ax.imshow(_tile(s.reshape(8, 8, *s.shape[1:])), cmap="gray", vmin=0, vmax=1)
+            ax.set_title(f"{name}, σ = {sigma}")
+            ax.axis("off")
+    return fig
+
+
+def figures(payload: Mapping[str, Any]) -> dict[str, Figure]:
+    """Every figure of the chapter, by glue key.
+
+    Keys: ``curves``, ``latents``, ``kl``, ``mmd``, and per dataset ``d`` of the profile
+    ``factors_<d>``, ``shared_<d>`` and ``samples_<d>`` (a "not run yet" note for a dataset
+    the payload does not hold).
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``payload`` is not a payload of this chapter's version (see
+        :func:`toposhape.studies.nvae.summary.check_payload`).
+    """
+    summary.check_payload(payload)
+    out = {
+        "curves": _curves(payload),
+        "latents": _latents(payload),
+        "kl": _kl(payload),
+        "mmd": _mmd(payload),
+    }
+    for dataset in payload["settings"]["datasets"]:
+        if dataset in payload["datasets"]:
+            out[f"factors_{dataset}"] = _factor_bars(payload, dataset)
+            out[f"shared_{dataset}"] = _shared_traversals(payload, dataset)
+            out[f"samples_{dataset}"] = _samples(payload, dataset)
+        else:
+            for kind in ("factors", "shared", "samples"):
+                out[f"{kind}_{dataset}"] = style.not_run(
+                    f"{_NAMES.get(dataset, dataset)}: not run yet."
+                )
+    return out
