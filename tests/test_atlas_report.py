@@ -208,6 +208,13 @@ def test_claims_are_valid_and_point_at_sections(smoke):
     assert [c.verdict for c in claims if "torus S¹×S¹" in c.claim] == ["not run yet"]
 
 
+def test_a_homology_claim_waits_for_three_seeds_of_every_cell(smoke):
+    cells = {(r["manifold"], r["regulariser"]): [True] * 2 for r in smoke["manifolds"]}
+    payload = _many_seeds(smoke, cells)
+    (circle,) = [c for c in rp.claims(lambda _p: payload) if "circle" in c.claim]
+    assert circle.verdict == "not run yet" and circle.seeds == 2
+
+
 def test_the_regulariser_claim_waits_for_a_second_seed(smoke):
     one = _many_seeds(
         smoke, {(r["manifold"], r["regulariser"]): [True] for r in smoke["manifolds"]}

@@ -47,6 +47,8 @@ PAYLOAD_KEYS = ("settings", "controls", "readout", "manifolds", "torus3", "mnist
 MIN_SEEDS = 3
 CHAPTER = "atlas"
 _NOT_RUN = {"verdict": "not run yet", "measured": "–", "seeds": 0}
+#: Seeds every cell needs before a homology claim gets a verdict.
+MIN_SEEDS = 3
 
 
 def _verdict(full: bool, some: bool, enough_seeds: bool) -> str:
@@ -114,6 +116,15 @@ def _homology_claim(payload: Mapping[str, Any] | None, name: str) -> scorecard.C
     found = [] if payload is None else homology_cells(payload, name)
     if not found:
         return scorecard.Claim(**common, **_NOT_RUN, data="–", budget="–")
+    if min(cell["n"] for cell in found) < MIN_SEEDS:  # no verdict on fewer seeds
+        return scorecard.Claim(
+            **common,
+            verdict="not run yet",
+            measured=f"waiting for {MIN_SEEDS} seeds of every cell",
+            data="–",
+            budget="–",
+            seeds=min(cell["n"] for cell in found),
+        )
     settings = payload["settings"]
     best = max(found, key=lambda cell: (cell["low"], cell["rate"]))
     above = best["low"] > 0.5
