@@ -25,9 +25,12 @@ from toposhape import chapters
 from toposhape.results import (
     atomic_write_bytes,
     json_ready,
+    load_record,
     load_results,
+    records_dir,
     repo_root,
     results_json,
+    save_record,
     save_results,
     writable_folder,
 )
@@ -566,3 +569,32 @@ def test_bad_set_values_are_refused_before_running(chapter_run, chapter, paramet
 
 def test_good_set_values_are_accepted() -> None:
     chapters.check_parameters("oneclass", {"train_missing": False, "seed": 3})
+
+
+def test_records_round_trip_and_key_mismatch(tmp_path) -> None:
+    folder = records_dir("demo", "full", results_root=tmp_path)
+    assert folder == tmp_path / "demo" / "full" / "records"
+    key = {"epochs": 100, "lr": 1e-3, "dims": (2, 8)}
+    assert load_record(folder, "torus-k9-s0", key) is None
+    path = save_record(folder, "torus-k9-s0", key, {"betti": [1, 2, 1], "loss": np.float32(0.5)})
+    saved = json.loads(path.read_text())
+    assert saved["made"]["finished_utc"] and "cpu" in saved["made"]["device"]
+    assert load_record(folder, "torus-k9-s0", key) == {"betti": [1, 2, 1], "loss": 0.5}
+    # another key (changed settings) reads as missing, so the model is trained again
+    assert load_record(folder, "torus-k9-s0", {**key, "epochs": 200}) is None
+    assert list(folder.iterdir()) == [path]  # written atomically: no temporary left
+
+
+@pytest.mark.parametrize("name", ["", "../x", "a/b", ".hidden", 3])
+def test_record_names_are_file_stems(tmp_path, name) -> None:
+    with pytest.raises(ValueError, match="name must be"):
+        save_record(tmp_path, name, {}, {})
+
+
+def test_damaged_record_names_the_fix(tmp_path) -> None:
+    (tmp_path / "m.json").write_text("{not json")
+    with pytest.raises(ValueError, match="delete it"):
+        load_record(tmp_path, "m", {})
+    (tmp_path / "m.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match="not a model record"):
+        load_record(tmp_path, "m", {})

@@ -609,6 +609,82 @@ def work_dir(chapter: str, profile: str, results_root: str | Path | None = None)
     return results_dir(results_root) / chapter / profile / "_work"
 
 
+def records_dir(chapter: str, profile: str, results_root: str | Path | None = None) -> Path:
+    """Committed folder of per-model records, ``<results>/<chapter>/<profile>/records``.
+
+    A long profile is trained over several sessions, possibly on different machines, and
+    :func:`work_dir` (checkpoints, git-ignored) does not survive a new machine. So when a
+    model finishes, everything the chapter needs from it is written here as one small JSON
+    file (:func:`save_record`) and committed; a later run reads it (:func:`load_record`)
+    instead of training the model again.
+    """
+    return results_dir(results_root) / chapter / profile / "records"
+
+
+def _record_path(folder: Path, name: str) -> Path:
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._=+-]*", name):
+        raise ValueError(
+            f"name must be a file-name stem of letters, digits and ._=+- , got {name!r}"
+        )
+    return folder / f"{name}.json"
+
+
+def save_record(folder: Path, name: str, key: Mapping[str, Any], record: Mapping[str, Any]) -> Path:
+    """Write one model's record, ``<folder>/<name>.json``, atomically.
+
+    Parameters
+    ----------
+    folder : Path
+        :func:`records_dir` of the profile (created if missing).
+    name : str
+        The model's name (a file-name stem).
+    key : mapping
+        JSON data naming everything the record depends on (settings of the model and of
+        its read-out, a format version); :func:`load_record` ignores a record whose key
+        differs.
+    record : mapping
+        JSON-able values (:func:`json_ready`).
+
+    Returns
+    -------
+    Path
+        The file written.
+    """
+    path = _record_path(folder, name)
+    folder.mkdir(parents=True, exist_ok=True)
+    made = {
+        "git_commit": _GIT_AT_IMPORT[0],
+        "git_dirty": _GIT_AT_IMPORT[1],
+        "device": device_description(),
+        "finished_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    value = json_ready({"name": name, "key": dict(key), "made": made, "record": dict(record)})
+    atomic_write_bytes(path, (results_json(value) + "\n").encode())
+    return path
+
+
+def load_record(folder: Path, name: str, key: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A model's saved record, or None if there is none for this ``key``.
+
+    A record written for another key (changed settings or read-out) counts as missing, so
+    the model is trained and read again and its record replaced.
+
+    Raises
+    ------
+    ValueError
+        If the file is damaged (not JSON, or not a record); the message says to delete it.
+    """
+    path = _record_path(folder, name)
+    if not path.is_file():
+        return None
+    saved = read_json(path, "model record", "delete it and the model is trained again")
+    if not isinstance(saved, dict) or not isinstance(saved.get("record"), dict):
+        raise ValueError(f"{path} is not a model record; delete it and the model is trained again")
+    if saved.get("key") != json.loads(json.dumps(json_ready(dict(key)), sort_keys=True)):
+        return None
+    return saved["record"]
+
+
 def file_digest(path: Path) -> str:
     """sha256 of a file's bytes (64 hex digits)."""
     return hashlib.sha256(path.read_bytes()).hexdigest()
