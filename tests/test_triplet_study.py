@@ -323,9 +323,10 @@ def _without_times(record: dict) -> dict:
 
 
 def test_an_interrupted_model_resumes_to_the_same_record(tmp_path, monkeypatch) -> None:
+    # each work folder gets its own records folder beside it
     spec = next(s for s in model_specs(_TINY) if s.key == "atlas-k2-d2")
     job, splits = Job("smoke", "mnist", 0, spec), _splits()
-    straight = train.train_model(job, splits, _TINY, tmp_path / "a")
+    straight = train.train_model(job, splits, _TINY, tmp_path / "a" / "_work")
     assert straight["selected_epoch"] == 1 + int(
         np.argmax([h["validation_recall_at_1"] for h in straight["history"]])
     )
@@ -347,17 +348,20 @@ def test_an_interrupted_model_resumes_to_the_same_record(tmp_path, monkeypatch) 
 
     monkeypatch.setattr(train, "retrieval", interrupt)
     with pytest.raises(KeyboardInterrupt):
-        train.train_model(job, splits, _TINY, tmp_path / "b")
-    assert train.read_record(tmp_path / "b", job) is None
+        train.train_model(job, splits, _TINY, tmp_path / "b" / "_work")
+    assert train.read_record(tmp_path / "b" / "_work", job) is None
     monkeypatch.setattr(train, "retrieval", original)
-    resumed = train.train_model(job, splits, _TINY, tmp_path / "b")
+    resumed = train.train_model(job, splits, _TINY, tmp_path / "b" / "_work")
     assert _without_times(resumed) == _without_times(straight)
-    assert train.read_record(tmp_path / "b", job) == json.loads(
-        train.record_path(tmp_path / "b", job).read_text()
+    saved = json.loads(train.record_path(tmp_path / "b" / "_work", job).read_text())
+    assert train.read_record(tmp_path / "b" / "_work", job) == saved["record"]
+    assert train.record_path(tmp_path / "b" / "_work", job) == (
+        tmp_path / "b" / "records" / f"{job.dataset}-seed{job.seed}-{job.key}.json"
     )
 
 
 def test_the_compression_study_needs_its_embedding_and_stores_at_equal_bytes(tmp_path) -> None:
+    work = tmp_path / "_work"
     settings = _TINY | {"compression": {"configs": [[2, 2]], "database": None, "queries": 20,
                                         "epochs": 1}}  # fmt: skip
     splits = _splits()
@@ -366,19 +370,25 @@ def test_the_compression_study_needs_its_embedding_and_stores_at_equal_bytes(tmp
     )
     job = Job("smoke", "mnist", 0, None)
     with pytest.raises(ValueError, match="needs smoke/mnist/seed0/wide-normalised"):
-        train.compression_study(job, splits, settings, tmp_path)
+        train.compression_study(job, splits, settings, work)
     wide = next(s for s in model_specs(settings) if s.key == "wide-normalised")
-    train.train_model(Job("smoke", "mnist", 0, wide), splits, settings, tmp_path)
-    record = train.compression_study(job, splits, settings, tmp_path)
+    train.train_model(Job("smoke", "mnist", 0, wide), splits, settings, work)
+    record = train.compression_study(job, splits, settings, work)
     sizes = {r["method"]: r["bytes_per_vector"] for r in record["rows"]}
     assert (
         sizes["float32 (exact)"] == 4 * settings["wide_dim"]
         and sizes["atlas (chart + 8-bit coords)"] == 3
     )
     assert record["queries"] == 20 and all(0 <= r["class_recall_at_1"] <= 1 for r in record["rows"])
-    assert train.compression_study(job, splits, settings, tmp_path) == train.read_record(
-        tmp_path, job
-    )
+    assert train.compression_study(job, splits, settings, work) == train.read_record(work, job)
+    # the record is committed, the weights are not: on a fresh machine the study says what to do
+    for weights in work.rglob("*.best.pt"):
+        weights.unlink()
+    again = Job("smoke", "mnist", 1, None)
+    train.train_model(Job("smoke", "mnist", 1, wide), splits, settings, work)
+    next(work.rglob("*.best.pt")).unlink()
+    with pytest.raises(ValueError, match="not on this machine; delete its record"):
+        train.compression_study(again, splits, settings, work)
 
 
 def test_run_without_training_lists_every_job_as_pending(tmp_path) -> None:

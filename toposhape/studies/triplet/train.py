@@ -6,15 +6,15 @@ A model's files live in ``<work>/<dataset>/seed<seed>/``:
   (written atomically after every epoch, with the epoch's validation and held-out R@1);
 * ``<key>.best.pt``: the weights of the epoch with the best validation R@1 so far (the
   model the chapter keeps), written atomically when that epoch ends;
-* ``<key>.json``: the finished model's record (its history, the kept epoch, and its
-  retrieval metrics on the held-out classes for every read). Its presence marks the job
-  done; it is written last.
-
-The compression study of a seed's 64-d embedding writes ``compression.json`` there.
+The finished model's record (its history, the kept epoch, and its retrieval metrics on
+the held-out classes for every read) is committed, not kept with the checkpoints: it is
+``<results>/triplet/<profile>/records/<dataset>-seed<seed>-<key>.json``
+(:func:`toposhape.results.records_dir`). Its presence marks the job done, so a profile
+trained over several sessions on fresh machines accumulates; it is written last. The
+compression study of a seed's 64-d embedding writes ``...-compression.json`` there.
 """
 
 import io
-import json
 import time
 from collections.abc import Mapping
 from dataclasses import asdict
@@ -26,7 +26,7 @@ import torch
 
 from toposhape.compression import compression_table, fit_atlas_to_embedding
 from toposhape.contrastive import SmallConvNet
-from toposhape.results import atomic_write_bytes, json_ready, read_json
+from toposhape.results import atomic_write_bytes, load_record, save_record
 from toposhape.studies.triplet.data import Split
 from toposhape.studies.triplet.protocol import Job, ModelSpec, model_specs, plateaued
 from toposhape.training import history_seconds, seeded
@@ -65,23 +65,30 @@ def job_dir(folder: Path, job: Job) -> Path:
 
 
 def record_path(folder: Path, job: Job) -> Path:
-    """The record that marks a job done: ``<key>.json`` in :func:`job_dir`."""
-    return job_dir(folder, job) / f"{job.key}.json"
+    """The record that marks a job done, in the records folder beside ``folder``.
+
+    ``folder`` is the profile's work folder ``<results>/triplet/<profile>/_work``; the
+    record is ``<results>/triplet/<profile>/records/<dataset>-seed<seed>-<key>.json``.
+    """
+    return Path(folder).parent / "records" / f"{_record_name(job)}.json"
+
+
+def _record_name(job: Job) -> str:
+    return f"{job.dataset}-seed{job.seed}-{job.key}"
+
+
+def _record_key(job: Job) -> dict[str, str]:
+    return {"format": RECORD_FORMAT, "job": job.name}
 
 
 def read_record(folder: Path, job: Job) -> dict[str, Any] | None:
     """A finished job's record, or None if the job has not finished."""
     path = record_path(folder, job)
-    if not path.is_file():
-        return None
-    record = read_json(path, "triplet record", _RETRAIN)
-    if not isinstance(record, dict) or record.get("format") != RECORD_FORMAT:
-        raise ValueError(f"{path} is not a {RECORD_FORMAT} record; {_RETRAIN}")
-    return record
+    return load_record(path.parent, _record_name(job), _record_key(job))
 
 
-def _write_json(path: Path, value: Mapping[str, Any]) -> None:
-    atomic_write_bytes(path, json.dumps(json_ready(value), allow_nan=False).encode())
+def _write_record(folder: Path, job: Job, record: Mapping[str, Any]) -> None:
+    save_record(record_path(folder, job).parent, _record_name(job), _record_key(job), record)
 
 
 def build_model(spec: ModelSpec, settings: Mapping[str, Any], channels: int, seed: int) -> Embedder:
@@ -243,7 +250,7 @@ def train_model(
     }
     if spec.kind == "atlas" and spec.width == 2 and spec.charts > 1 and settings["plot_points"]:
         record["points"] = _points(model, test, settings["plot_points"])
-    _write_json(record_path(folder, job), record)
+    _write_record(folder, job, record)
     return record
 
 
@@ -253,8 +260,15 @@ def _wide_model(job: Job, settings: Mapping[str, Any], folder: Path, channels: i
     source = Job(job.profile, job.dataset, job.seed, spec)
     if read_record(folder, source) is None:
         raise ValueError(f"{job.name} needs {source.name}, which has not finished")
+    weights = job_dir(folder, source) / f"{spec.key}.best.pt"
+    if not weights.is_file():
+        raise ValueError(
+            f"{job.name} needs the weights of {source.name}, whose record is committed but "
+            f"whose weights ({weights}) are not on this machine; delete its record "
+            f"{record_path(folder, source)} to train it again"
+        )
     model = build_model(spec, settings, channels, job.seed)
-    model.load_state_dict(_read_best(job_dir(folder, source) / f"{spec.key}.best.pt")["state"])
+    model.load_state_dict(_read_best(weights)["state"])
     return model.eval()
 
 
@@ -307,9 +321,7 @@ def compression_study(
         "seconds": time.perf_counter() - started,
         "data": {name: splits[name].record for name in ("database", "test")},
     }
-    where = job_dir(folder, job)
-    where.mkdir(parents=True, exist_ok=True)
-    _write_json(record_path(folder, job), record)
+    _write_record(folder, job, record)
     return record
 
 
