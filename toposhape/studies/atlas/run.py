@@ -4,9 +4,12 @@
 that :func:`toposhape.results.save_results` writes to ``results/atlas/<profile>.json``;
 :mod:`toposhape.studies.atlas.report` draws it. The models are trained by :func:`train`
 (the command line ``python -m toposhape.studies.atlas.run train PROFILE``), one at a
-time in :func:`jobs` order, with a checkpoint after every epoch; :func:`run` reads
-whatever is finished and lists the rest as pending (or trains it first, as the smoke
-profile does).
+time in :func:`jobs` order, with a checkpoint after every epoch (git-ignored work folder).
+As soon as a model finishes it is read (below) and its read is written as a committed
+record, ``results/atlas/<profile>/records/<model>.json``
+(:func:`toposhape.results.save_record`), so a profile trained over several sessions, on
+fresh machines, accumulates. :func:`run` assembles the records and lists the models that
+have none as pending (or trains and reads them first, as the smoke profile does).
 
 * Controls (:mod:`.controls`): hand-built soft covers of every manifold, read exactly as
   the learned atlases are; they fix the long-bar threshold. No training.
@@ -50,7 +53,13 @@ from toposhape.checks import (
 from toposhape.covers import COVERS, membership_entropy
 from toposhape.manifolds import MANIFOLDS, sample_manifold
 from toposhape.nerve import pair_overlaps
-from toposhape.results import atomic_write_bytes, profile_settings
+from toposhape.results import (
+    atomic_write_bytes,
+    load_record,
+    profile_settings,
+    records_dir,
+    save_record,
+)
 from toposhape.results import work_dir as chapter_work_dir
 from toposhape.studies.atlas import readout
 from toposhape.studies.atlas.controls import bars_json, control_study, recovered, standardise
@@ -335,8 +344,37 @@ def _fit_job(
     return model, history, mean, std, len(data)
 
 
-def _finished(job: Job, settings: Mapping[str, Any], folder: Path) -> bool:
-    return checkpoint_epochs(folder / f"{job.name}.pt") >= _epochs(job, settings)
+#: Format tag of the per-model records; change it when a read changes what it measures.
+RECORD_FORMAT = "toposhape-atlas-read/1"
+
+
+def _record_key(job: Job, settings: Mapping[str, Any]) -> dict[str, Any]:
+    """What a model's record depends on: the job, the profile's settings, the read's format."""
+    return {"format": RECORD_FORMAT, "job": asdict(job), "settings": dict(settings)}
+
+
+def _saved_read(job: Job, settings: Mapping[str, Any], records: Path) -> dict[str, Any] | None:
+    return load_record(records, job.name, _record_key(job, settings))
+
+
+def _train_and_read(
+    job: Job, settings: Mapping[str, Any], folder: Path, records: Path, threshold: float,
+    progress: bool,
+) -> dict[str, Any]:  # fmt: skip
+    """Train (or resume) a job's model, read it, and save the read as the model's record.
+
+    The first of the profile's seeds keeps the plotting data of the known-manifold reads.
+    """
+    model, history, mean, std, n = _fit_job(job, settings, folder, progress)
+    if job.kind == "manifold":
+        plots = job.seed == min(settings["seeds"])
+        read = manifold_read(job, model, history, mean, std, settings, threshold, plots)
+    elif job.kind == "torus3":
+        read = torus3_read(job, model, history, mean, std, settings)
+    else:
+        read = mnist_read(model, history, n)
+    save_record(records, job.name, _record_key(job, settings), read)
+    return read
 
 
 def train(
@@ -346,9 +384,11 @@ def train(
     results_root: str | Path | None = None,
     progress: bool = True,
 ) -> list[str]:
-    """Train every unfinished model of a profile, one at a time in :func:`jobs` order.
+    """Train and read every model of a profile that has no record, in :func:`jobs` order.
 
-    Every epoch is checkpointed, so a stopped run resumes where it was.
+    Every epoch is checkpointed, so a stopped run resumes where it was; a finished model's
+    read is saved as its record at once (the controls are computed first, for the
+    threshold the reads use).
 
     Parameters
     ----------
@@ -363,7 +403,7 @@ def train(
     Returns
     -------
     list of str
-        The names of the models trained (or finished) by this call.
+        The names of the models trained and read by this call.
     """
     settings = get_profile(profile)
     if only is not None and not isinstance(only, str):
@@ -371,17 +411,21 @@ def train(
     seed = check_int("seed", seed, 0, MAX_SEED)
     check_bool("progress", progress)
     folder = work_dir(profile, results_root)
+    records = records_dir(CHAPTER, profile, results_root)
     todo = [
         job
         for job in jobs(settings, seed)
         if (only is None or fnmatch.fnmatchcase(job.name, only))
-        and not _finished(job, settings, folder)
+        and _saved_read(job, settings, records) is None
     ]
+    if not todo:
+        return []
     from tqdm.auto import tqdm
 
     with one_thread():
+        threshold = control_study(settings)["threshold"]["threshold"]
         for job in tqdm(todo, desc=f"atlas {profile}: models", disable=not progress):
-            _fit_job(job, settings, folder, progress)
+            _train_and_read(job, settings, folder, records, threshold, progress)
     return [job.name for job in todo]
 
 
@@ -533,14 +577,15 @@ def run(
         Seeds the MNIST subset and model, in [0, :data:`toposhape.training.MAX_SEED`];
         the other models use the profile's seeds.
     results_root : path, optional
-        Results folder; checkpoints go to :func:`work_dir`.
+        Results folder; checkpoints go to :func:`work_dir`, the models' records to
+        ``<results>/atlas/<profile>/records``.
     progress : bool
         Progress bars.
     log : callable or None
         Receives one line per finished phase.
     train_missing : bool, optional
-        Train the models that are not finished (None: the profile's ``train_missing``).
-        Otherwise they are listed under ``pending`` and left out.
+        Train and read the models that have no record (None: the profile's
+        ``train_missing``). Otherwise they are listed under ``pending`` and left out.
 
     Returns
     -------
@@ -559,12 +604,13 @@ def run(
     say = log or (lambda _msg: None)
     folder = work_dir(profile, results_root)
     with one_thread():
-        return _run(profile, settings, seed, folder, progress, say, train_missing)
+        records = records_dir(CHAPTER, profile, results_root)
+        return _run(profile, settings, seed, folder, records, progress, say, train_missing)
 
 
 def _run(
-    profile: str, settings: dict[str, Any], seed: int, folder: Path, progress: bool,
-    say: Callable[[str], None], train_missing: bool,
+    profile: str, settings: dict[str, Any], seed: int, folder: Path, records: Path,
+    progress: bool, say: Callable[[str], None], train_missing: bool,
 ) -> dict[str, Any]:  # fmt: skip
     """:func:`run` on checked arguments."""
     timings: dict[str, float] = {}
@@ -577,21 +623,19 @@ def _run(
     from tqdm.auto import tqdm
 
     manifolds, torus3, mnist, pending = [], [], None, []
-    first = min(settings["seeds"])
     for job in tqdm(jobs(settings, seed), desc="atlas models", disable=not progress):
-        if not train_missing and not _finished(job, settings, folder):
+        read = _saved_read(job, settings, records)
+        if read is None and not train_missing:
             pending.append(job.name)
             continue
-        model, history, mean, std, n = _fit_job(job, settings, folder, progress=False)
+        if read is None:
+            read = _train_and_read(job, settings, folder, records, threshold, progress=False)
         if job.kind == "manifold":
-            plots = job.seed == first
-            manifolds.append(
-                manifold_read(job, model, history, mean, std, settings, threshold, plots)
-            )
+            manifolds.append(read)
         elif job.kind == "torus3":
-            torus3.append(torus3_read(job, model, history, mean, std, settings))
+            torus3.append(read)
         else:
-            mnist = mnist_read(model, history, n)
+            mnist = read
     timings["models"] = round(time.perf_counter() - started, 1)
     say(f"models: {timings['models']:.0f} s")
     return {
@@ -642,9 +686,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{len(done)} models trained")
             return
         settings = get_profile(args.profile)
-        folder = work_dir(args.profile)
+        folder, records = work_dir(args.profile), records_dir(CHAPTER, args.profile)
         for job in jobs(settings, args.seed):
             if args.only is None or fnmatch.fnmatchcase(job.name, args.only):
+                if _saved_read(job, settings, records) is not None:
+                    print(f"{job.name}\tdone (record)")
+                    continue
                 have = checkpoint_epochs(folder / f"{job.name}.pt")
                 print(f"{job.name}\t{have}/{_epochs(job, settings)} epochs")
 
