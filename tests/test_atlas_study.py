@@ -3,6 +3,7 @@ order models are trained in, and the training command line (resumable, skips wha
 
 import math
 import re
+import shutil
 
 import pytest
 import torch
@@ -43,6 +44,10 @@ def no_work(monkeypatch):
     monkeypatch.setattr(at, "train_atlas", _no_work)
     monkeypatch.setattr(at, "sample_manifold", _no_work)
     monkeypatch.setattr(toposhape.data, "load_images", _no_work)
+
+
+def _trains(*_args, **_kwargs):
+    raise RuntimeError("trained")
 
 
 def _raises(error: type[Exception], name: str):
@@ -174,6 +179,19 @@ def test_train_trains_what_is_missing_and_then_nothing(tmp_path, monkeypatch, ca
     assert [r["name"] for r in payload["manifolds"]] == done
     assert payload["pending"] == [j.name for j in at.jobs(TINY) if j.name not in done]
     assert payload["torus3"] == [] and payload["mnist"] is None
+    # the reads are committed records: on a fresh machine (no work folder) run() and train()
+    # read them and train nothing
+    records = tmp_path / "atlas" / "smoke" / "records"
+    assert sorted(p.name for p in records.iterdir()) == sorted(f"{n}.json" for n in done)
+    shutil.rmtree(folder)
+    monkeypatch.setattr(at, "train_atlas", _trains)
+    assert at.train("smoke", only="circle-*-s0", results_root=tmp_path, progress=False) == []
+    again = at.run("smoke", results_root=tmp_path, log=None, train_missing=False)
+    assert again["manifolds"] == payload["manifolds"] and again["pending"] == payload["pending"]
+    # a record made under other settings is stale: that model is trained again
+    monkeypatch.setitem(at.PROFILES, "smoke", TINY | {"readout_points": 1500})
+    with pytest.raises(RuntimeError, match="trained"):
+        at.train("smoke", only="circle-k4-mmd-s0", results_root=tmp_path, progress=False)
 
 
 def test_the_command_line_reports_errors_in_one_line(capsys):
