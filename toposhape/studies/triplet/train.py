@@ -180,6 +180,7 @@ def train_model(
     settings: Mapping[str, Any],
     folder: Path,
     progress: bool = False,
+    need_weights: bool = False,
 ) -> dict[str, Any]:
     """Train (or resume, or just read) one model; its record (see the module docstring).
 
@@ -187,16 +188,20 @@ def train_model(
     read) and the held-out R@1 of every read (``splits["test"]``) join the history; the
     weights of the epoch with the best validation R@1 (the first, on ties) are kept, and
     the record holds their retrieval metrics on the held-out classes.
+
+    With ``need_weights``, a model whose record is committed but whose kept weights are
+    not on this machine (a fresh machine) is trained again (seeded, so to the same model),
+    and its record rewritten.
     """
     spec = job.spec
     if spec is None:
         raise ValueError(f"job {job.name} trains no model")
-    done = read_record(folder, job)
-    if done is not None:
-        return done
     where = job_dir(folder, job)
-    where.mkdir(parents=True, exist_ok=True)
     checkpoint, best_file = where / f"{spec.key}.pt", where / f"{spec.key}.best.pt"
+    done = read_record(folder, job)
+    if done is not None and (not need_weights or best_file.is_file()):
+        return done
+    where.mkdir(parents=True, exist_ok=True)
     train, validation, test = splits["train"], splits["validation"], splits["test"]
     model = build_model(spec, settings, train.images.shape[1], job.seed)
     if not checkpoint.exists():
@@ -254,21 +259,19 @@ def train_model(
     return record
 
 
-def _wide_model(job: Job, settings: Mapping[str, Any], folder: Path, channels: int) -> Embedder:
-    """The seed's kept ``wide-normalised`` model (it must have finished)."""
+def _wide_model(
+    job: Job, splits: Mapping[str, Split], settings: Mapping[str, Any], folder: Path,
+    progress: bool,
+) -> Embedder:  # fmt: skip
+    """The seed's kept ``wide-normalised`` model (it must have finished; its weights are
+    trained again if only its record is on this machine)."""
     spec = next(s for s in model_specs(settings) if s.key == "wide-normalised")
     source = Job(job.profile, job.dataset, job.seed, spec)
     if read_record(folder, source) is None:
         raise ValueError(f"{job.name} needs {source.name}, which has not finished")
-    weights = job_dir(folder, source) / f"{spec.key}.best.pt"
-    if not weights.is_file():
-        raise ValueError(
-            f"{job.name} needs the weights of {source.name}, whose record is committed but "
-            f"whose weights ({weights}) are not on this machine; delete its record "
-            f"{record_path(folder, source)} to train it again"
-        )
-    model = build_model(spec, settings, channels, job.seed)
-    model.load_state_dict(_read_best(weights)["state"])
+    train_model(source, splits, settings, folder, progress, need_weights=True)
+    model = build_model(spec, settings, splits["train"].images.shape[1], job.seed)
+    model.load_state_dict(_read_best(job_dir(folder, source) / f"{spec.key}.best.pt")["state"])
     return model.eval()
 
 
@@ -293,7 +296,7 @@ def compression_study(
         return done
     started = time.perf_counter()
     comp = settings["compression"]
-    model = _wide_model(job, settings, folder, splits["database"].images.shape[1])
+    model = _wide_model(job, splits, settings, folder, progress)
     database = splits["database"]
     queries = splits["test"]
     n = min(comp["queries"], len(queries.labels))
