@@ -32,14 +32,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from toposhape.atlas import (
     AtlasAutoencoder,
     AtlasConfig,
-    atlas_reconstruction,
-    mmd_to_uniform,
     train_atlas,
 )
 from toposhape.checks import (
@@ -50,9 +47,8 @@ from toposhape.checks import (
     check_path,
     check_tensor,
 )
-from toposhape.covers import COVERS, membership_entropy
+from toposhape.covers import COVERS
 from toposhape.manifolds import MANIFOLDS, sample_manifold
-from toposhape.nerve import pair_overlaps
 from toposhape.results import (
     atomic_write_bytes,
     load_record,
@@ -62,13 +58,13 @@ from toposhape.results import (
 )
 from toposhape.results import work_dir as chapter_work_dir
 from toposhape.studies.atlas import readout
-from toposhape.studies.atlas.controls import bars_json, control_study, recovered, standardise
+from toposhape.studies.atlas.controls import control_study, standardise
+from toposhape.studies.atlas.reads import manifold_read, mnist_read, torus3_read
 from toposhape.training import MAX_SEED, checkpoint_epochs, seeded
 
 __all__ = [
     "CHAPTER",
     "PROFILES",
-    "READOUT_SEED",
     "REGULARISERS",
     "TORUS3_CHARTS",
     "Job",
@@ -91,10 +87,6 @@ REGULARISERS: dict[str, float] = {"gan": 1.0, "mmd": 10.0}
 
 #: Charts k of every T³ atlas (the chart dimension d is what the T³ study varies).
 TORUS3_CHARTS = 8
-
-#: Seeds of the fresh read-out samples are this plus the run's seed (the training sample
-#: of seed s is drawn with seed s).
-READOUT_SEED = 1_000_000
 
 _MNIST = {"charts": 15, "dim": 2, "hidden": 256, "regulariser": "mmd", "grid": 6}
 
@@ -372,7 +364,7 @@ def _train_and_read(
     elif job.kind == "torus3":
         read = torus3_read(job, model, history, mean, std, settings)
     else:
-        read = mnist_read(model, history, n)
+        read = mnist_read(model, history, n, _MNIST["grid"])
     save_record(records, job.name, _record_key(job, settings), read)
     return read
 
@@ -427,137 +419,6 @@ def train(
         for job in tqdm(todo, desc=f"atlas {profile}: models", disable=not progress):
             _train_and_read(job, settings, folder, records, threshold, progress)
     return [job.name for job in todo]
-
-
-def _history(history: list[dict]) -> dict[str, Any]:
-    """Per-epoch curves of a history, rounded, and the training seconds."""
-    keys = [k for k in history[0] if k not in ("epoch", "seconds")]
-    return {
-        **{k: [round(float(h[k]), 6) for h in history] for k in keys},
-        "seconds": round(sum(h["seconds"] for h in history), 1),
-    }
-
-
-def _memberships(model: AtlasAutoencoder, x: torch.Tensor) -> np.ndarray:
-    with torch.no_grad():
-        q = torch.cat([model.encode(chunk).q for chunk in x.split(10_000)]).double().numpy()
-    return q / q.sum(axis=1, keepdims=True)
-
-
-def _heldout_reconstruction(model: AtlasAutoencoder, x: torch.Tensor) -> float:
-    """Mean over ``x`` of Σ_j q_j(x)·MSE(x, ψ_j(φ_j(x))) (eval mode, no gradients)."""
-    total = 0.0
-    with torch.no_grad():
-        for chunk in x.split(5_000):
-            codes, rec = model(chunk)
-            total += float(atlas_reconstruction(chunk, rec, codes.q)) * len(chunk)
-    return total / len(x)
-
-
-def manifold_read(
-    job: Job, model: AtlasAutoencoder, history: list[dict], mean: Any, std: Any,
-    settings: Mapping[str, Any], threshold: float, plots: bool,
-) -> dict[str, Any]:  # fmt: skip
-    """Read a trained atlas of a known manifold on a fresh dense sample.
-
-    Returns
-    -------
-    dict
-        The job, training curves, held-out reconstruction error, chart usage and
-        membership entropy, the nerve's barcodes and Betti numbers over Z/2 and Z/3,
-        whether they are the manifold's, and every chart's check; with ``plots``, a few
-        hundred samples with their chart and each chart's decoded grid.
-    """
-    x, params = sample_manifold(
-        job.manifold, settings["readout_points"], seed=READOUT_SEED + job.seed
-    )
-    xs, _, _ = standardise(x, mean, std)
-    q = _memberships(model, xs)
-    bars = readout.nerve_bars(q, job.manifold)
-    betti = readout.betti_at(bars, threshold)
-    out: dict[str, Any] = {
-        "name": job.name,
-        "manifold": job.manifold,
-        "charts": job.charts,
-        "regulariser": job.regulariser,
-        "seed": job.seed,
-        "history": _history(history),
-        "reconstruction": round(_heldout_reconstruction(model, xs), 6),
-        "usage": q.mean(axis=0).round(4).tolist(),
-        "entropy": round(membership_entropy(q), 4),
-        "bars": bars_json(bars),
-        "betti": {str(f): b for f, b in betti.items()},
-        "correct": recovered(betti, job.manifold),
-        "chart_checks": readout.chart_checks(xs.double().numpy(), q, seed=job.seed),
-    }
-    if plots:
-        show = torch.arange(min(len(x), 600))
-        steps = 25 if job.dim == 1 else 9
-        axes = torch.linspace(0.02, 0.98, steps)
-        grid = axes[:, None] if job.dim == 1 else torch.cartesian_prod(axes, axes)
-        with torch.no_grad():
-            decoded = model.decode(grid[:, None, :].expand(-1, job.charts, -1).contiguous())
-        decoded = decoded * std + mean  # back to the data's coordinates
-        out["sample"] = {
-            "x": x[show].double().numpy().round(4).tolist(),
-            "params": params[show].double().numpy().round(4).tolist(),
-            "chart": q[show.numpy()].argmax(axis=1).tolist(),
-        }
-        out["chart_grids"] = decoded.transpose(0, 1).double().numpy().round(4).tolist()  # (k, G, D)
-    return out
-
-
-def torus3_read(
-    job: Job, model: AtlasAutoencoder, history: list[dict], mean: Any, std: Any,
-    settings: Mapping[str, Any],
-) -> dict[str, Any]:  # fmt: skip
-    """Held-out reconstruction error and MMD to the uniform latent law of a T³ atlas.
-
-    The MMD (:func:`toposhape.atlas.mmd_to_uniform`) is averaged over chunks of 1000
-    held-out samples, with prior draws seeded by the job's seed.
-    """
-    x, _ = sample_manifold("torus3", settings["torus3_heldout"], seed=READOUT_SEED + job.seed)
-    xs, _, _ = standardise(x, mean, std)
-    generator = torch.Generator().manual_seed(READOUT_SEED + job.seed)
-    with torch.no_grad():
-        mmd = [float(mmd_to_uniform(model.encode(c), generator)) for c in xs.split(1000)]
-    return {
-        "name": job.name,
-        "dim": job.dim,
-        "seed": job.seed,
-        "history": _history(history),
-        "reconstruction": round(_heldout_reconstruction(model, xs), 6),
-        "mmd": round(float(np.mean(mmd)), 7),
-    }
-
-
-def mnist_read(model: AtlasAutoencoder, history: list[dict], images: int) -> dict[str, Any]:
-    """Chart grids, overlaps and the chart/digit table of the MNIST atlas (test images)."""
-    from toposhape.data import load_images
-
-    test_x, test_y = load_images("mnist", "test")
-    q = _memberships(model, test_x)
-    chart = q.argmax(axis=1)
-    k = _MNIST["charts"]
-    counts = np.zeros((k, 10), dtype=int)
-    np.add.at(counts, (chart, test_y.numpy()), 1)
-    axes = torch.linspace(0.05, 0.95, _MNIST["grid"])
-    grid = torch.cartesian_prod(axes, axes)
-    with torch.no_grad():
-        decoded = model.decode(grid[:, None, :].expand(-1, k, -1).contiguous())
-    return {
-        "history": _history(history),
-        "train_images": images,
-        "overlaps": pair_overlaps(q).round(5).tolist(),
-        "counts": counts.tolist(),
-        "grids": decoded[:, :, 0]
-        .transpose(0, 1)
-        .double()
-        .numpy()
-        .round(3)
-        .tolist(),  # (k, G, S, S)
-        "entropy": round(membership_entropy(q), 4),
-    }
 
 
 def run(
