@@ -1,10 +1,12 @@
 """The MSimCLR chapter: its grid and priority order, the convergence criterion, resumable and
-extendable training, the probes and floors, the noise rule, the report and the claims."""
+extendable training, the committed per-model records, the probes and floors, the noise rule,
+the report and the claims."""
 
 import json
 import math
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -177,7 +179,9 @@ def test_fit_extends_until_the_cap_and_equals_one_uninterrupted_run(tmp_path, mo
     # finished: loaded, not trained again, also with train=False
     again = ms.fit(spec, _TOY, images, tmp_path, train=False)
     assert again.history == fitted.history and again.criterion == fitted.criterion
-    assert ms.model_status(spec, _TOY, tmp_path) == "finished"
+    assert ms.model_status(spec, _TOY, tmp_path, tmp_path / "records") == (
+        "trained (8 steps), no record"
+    )
 
 
 def test_fit_stops_at_the_minimum_when_flat_and_refuses_an_overlong_checkpoint(tmp_path) -> None:
@@ -194,13 +198,13 @@ def test_fit_stops_at_the_minimum_when_flat_and_refuses_an_overlong_checkpoint(t
 def test_an_interrupted_model_is_started_not_finished(tmp_path, monkeypatch) -> None:
     _never_flat(monkeypatch)
     spec = schedule.ModelSpec("mnist", "simclr-d2", 0, 2, None, 0)
-    assert ms.model_status(spec, _TOY, tmp_path) == "missing"
+    assert ms.model_status(spec, _TOY, tmp_path, tmp_path / "records") == "pending"
     config = ContrastiveConfig(epochs=3, steps_per_epoch=2, batch_size=8, lr=_TOY["lr"],
                                   temperature=_TOY["temperature"], seed=0)  # fmt: skip
     images = _toy_images()
     train_contrastive(ms._build(spec, _TOY, images), images, simclr_augment(12, 1), config,
                          checkpoint=tmp_path / f"{spec.name}.pt", progress=False)  # fmt: skip
-    assert ms.model_status(spec, _TOY, tmp_path) == "6 steps"
+    assert ms.model_status(spec, _TOY, tmp_path, tmp_path / "records") == "partial (6 steps)"
     assert ms.fit(spec, _TOY, images, tmp_path, train=False) is None
     assert ms.fit(spec, _TOY, images, tmp_path, train=True).criterion["steps"] == 8
 
@@ -232,6 +236,12 @@ def test_train_runs_the_plan_once_and_locks_skip_models_of_running_processes(
     assert trained == [plan[0], *plan[2:]]
     assert "another process is training it" in lines[1]
     assert not (folder / f"{plan[2]}.lock").exists()
+    records = ms.record_dir("smoke", tmp_path)
+    assert sorted(path.stem for path in records.iterdir()) == sorted(trained)
+    settings = ms.get_profile("smoke")
+    specs = schedule.training_plan(settings)
+    status = [ms.model_status(spec, settings, folder, records) for spec in specs]
+    assert status == ["done", "pending", *["done"] * (len(plan) - 2)]
     (folder / f"{plan[1]}.lock").unlink()
     assert ms.train("smoke", only="*-simclr-d2-*", results_root=tmp_path, log=None) == []
     assert ms.train("smoke", results_root=tmp_path, log=None, progress=False) == [plan[1]]
@@ -291,14 +301,16 @@ def test_the_pca_floor_is_the_probes_on_the_principal_components() -> None:
     assert found["knn"] == pytest.approx(knn_probe(train, ya, test, yb, 5), abs=0.02)
 
 
-def test_evaluate_dataset_scores_models_and_floors_with_the_same_probes(tmp_path) -> None:
+def test_records_score_models_and_floors_with_the_same_probes(tmp_path) -> None:
     settings = _TOY | {"flat_threshold": 100.0, "plot_points": 7, "knn": 3, "init_seeds": 2}
     data = _fake_data()
-    fitted = {}
+    fitted, records = {}, {}
     for key, k, d, hidden in schedule.model_keys(settings):
         spec = schedule.ModelSpec("mnist", key, k, d, hidden, 0)
         fitted[spec] = ms.fit(spec, settings, data.train_x, tmp_path, train=True)
-    entry = evaluate.evaluate_dataset("mnist", settings, data, fitted, tmp_path)
+        records[spec] = evaluate.model_record(spec, fitted[spec], data, 3, 7)
+    base = evaluate.dataset_record(settings, data)
+    entry = evaluate.dataset_entry("mnist", settings, base, records)
     assert set(entry["models"]) == {key for key, *_ in schedule.model_keys(settings)}
     for model in entry["models"].values():
         run = model["seeds"]["0"]
@@ -314,11 +326,90 @@ def test_evaluate_dataset_scores_models_and_floors_with_the_same_probes(tmp_path
     run = entry["models"]["msimclr-k2-d2"]["seeds"]["0"]
     assert run["knn"] == knn_probe(rep[0], data.train_y, rep[1], data.test_y, 3)
     assert run["linear"] == linear_probe(rep[0], data.train_y, rep[1], data.test_y, 0)
+    assert records[spec]["data"] == {"train": "a", "test": "b"}
+    # the untrained floor: the initial weights of the seed's reference SimCLR
+    fresh = ms._build(
+        schedule.ModelSpec("mnist", "simclr-d2", 0, 2, None, 0), settings, data.train_x
+    )
+    emb = [features(fresh.eval(), x)["embedding"] for x in (data.train_x, data.test_x)]
+    untrained = entry["floors"]["random"]["d2"]["0"]
+    assert untrained["knn"] == knn_probe(emb[0], data.train_y, emb[1], data.test_y, 3)
     assert set(entry["floors"]["random"]["d2"]) == {"0"} and "knn" in entry["floors"]["pca"]["d2"]
     assert entry["labels"] == data.test_y[:7].tolist()
-    # a second call reads the cache: same numbers, nothing recomputed
-    cached = evaluate.evaluate_dataset("mnist", settings, data, fitted, tmp_path)
-    assert json.dumps(cached, sort_keys=True) == json.dumps(entry, sort_keys=True)
+    assert entry["train"] == data.records["train"] and set(entry["collapsed_at_init"]) == {"d2"}
+    # a model record made from other files than the dataset's record is refused
+    other = records | {spec: records[spec] | {"data": {"train": "a", "test": "c"}}}
+    with pytest.raises(ValueError, match=r"^the record of mnist-msimclr-k2-d2-s0 was made from"):
+        evaluate.dataset_entry("mnist", settings, base, other)
+
+
+def _counted(monkeypatch, name: str) -> list:
+    """Replace ``ms.<name>`` by a wrapper that lists its first argument at every call."""
+    calls, real = [], getattr(ms, name)
+
+    def wrapper(first, *args, **kwargs):
+        calls.append(first)
+        return real(first, *args, **kwargs)
+
+    monkeypatch.setattr(ms, name, wrapper)
+    return calls
+
+
+def _stable(payload: dict) -> str:
+    """The payload as JSON without the seconds this call took."""
+    return json.dumps({k: v for k, v in payload.items() if k != "timings_s"}, sort_keys=True)
+
+
+def test_run_records_every_model_and_builds_the_payload_from_records_alone(
+    tmp_path, monkeypatch
+) -> None:
+    settings = _TOY | {"flat_threshold": 100.0, "plot_points": 7, "knn": 3, "init_seeds": 2,
+                       "seeds": [0, 1]}  # fmt: skip
+    monkeypatch.setitem(ms.PROFILES, "smoke", settings)
+    monkeypatch.setattr(ms, "load_data", lambda *_: _fake_data())
+    fits, loads = _counted(monkeypatch, "fit"), _counted(monkeypatch, "load_data")
+    plan = schedule.training_plan(settings)
+    names = [spec.name for spec in plan]
+    work, records = ms.work_dir("smoke", tmp_path), ms.record_dir("smoke", tmp_path)
+    assert records == tmp_path / "msimclr" / "smoke" / "records"
+    first = ms.run("smoke", results_root=tmp_path, log=None, train_missing=True)
+    assert [spec.name for spec in fits] == names and loads == ["mnist"]
+    assert sorted(path.name for path in records.iterdir()) == sorted(
+        [f"{name}.json" for name in names] + ["mnist-floors.json"]
+    )
+    assert all(path.stat().st_size < 300_000 for path in records.iterdir())
+    assert first["missing"] == []
+    runs = first["datasets"]["mnist"]["models"]["msimclr-k2-d2"]["seeds"]
+    assert list(runs) == ["0", "1"] and len(runs["0"]["points"]) == 7 and runs["1"]["points"] == []
+    # a fresh machine: no checkpoint, no data read, nothing trained; the same payload
+    shutil.rmtree(work)
+    fits.clear(), loads.clear()
+    again = ms.run("smoke", results_root=tmp_path, log=None, train_missing=True)
+    assert fits == [] and loads == []
+    assert _stable(again) == _stable(first)
+    assert ms.train("smoke", results_root=tmp_path, log=None) == [] and fits == []
+    assert {ms.model_status(spec, settings, work, records) for spec in plan} == {"done"}
+    # a finished checkpoint without its record: loaded and recorded, not trained
+    (records / f"{names[0]}.json").unlink()
+    ms.train("smoke", only=names[0], results_root=tmp_path, progress=False, log=None)
+    (records / f"{names[0]}.json").unlink()
+    fits.clear()
+    assert ms.run("smoke", results_root=tmp_path, log=None, train_missing=False)["missing"] == []
+    assert [spec.name for spec in fits] == [names[0]]
+    # a changed key (here the learning rate) on a fresh machine: every model is pending,
+    # then trained again
+    shutil.rmtree(work)
+    changed = settings | {"lr": 2e-3}
+    monkeypatch.setitem(ms.PROFILES, "smoke", changed)
+    fits.clear()
+    pending = ms.run("smoke", results_root=tmp_path, log=None, train_missing=False)
+    assert pending["missing"] == names and fits == []
+    assert pending["datasets"]["mnist"]["floors"] == first["datasets"]["mnist"]["floors"]
+    retrained = ms.run("smoke", results_root=tmp_path, log=None, train_missing=True)
+    assert [spec.name for spec in fits] == names and retrained["missing"] == []
+    saved = json.loads((records / f"{names[0]}.json").read_text())
+    assert saved["key"] == json.loads(json.dumps(ms.model_key(plan[0], changed)))
+    assert saved["key"]["settings"]["lr"] == 2e-3
 
 
 # --------------------------------------------------------------------------- the noise rule
@@ -537,6 +628,8 @@ BAD_ARGUMENTS = [
     (ms.get_profile, (None,), {}, TypeError, "profile"),
     (ms.work_dir, ("tiny",), {}, ValueError, "profile"),
     (ms.work_dir, ("smoke", 3), {}, TypeError, "results_root"),
+    (ms.record_dir, ("tiny",), {}, ValueError, "profile"),
+    (ms.record_dir, ("smoke", 3), {}, TypeError, "results_root"),
     (ms.empty_payload, ("cifar",), {}, ValueError, "profile"),
     (schedule.model_keys, (None,), {}, TypeError, "settings"),
     (schedule.model_keys, ({"dims": [2]},), {}, ValueError, "settings"),

@@ -6,13 +6,16 @@
     (:func:`schedule.stop_point`).
 :mod:`~toposhape.studies.msimclr.run`
     The experiments: ``PROFILES``, ``CHAPTER``, :func:`run.fit` (train one model until the
-    criterion stops it, resuming from its checkpoint), :func:`run.train` and its command
-    line (every unfinished model of a profile, in priority order) and :func:`run.run`,
-    which evaluates every finished model and returns the payload. No plotting.
+    criterion stops it, resuming from its checkpoint, which is git-ignored),
+    :func:`run.train` and its command line (every model of a profile without a record, in
+    priority order; each finished model is evaluated at once and its small record
+    committed under ``results/msimclr/<profile>/records``) and :func:`run.run`, which
+    builds the payload from the records, recording what has none. No plotting.
 :mod:`~toposhape.studies.msimclr.evaluate`
     The same linear and k-NN probes for every model and both floors (PCA of the pixels,
     the untrained network), the reference's per-chart probes, the collapsed-head
-    diagnostic; cached. No training.
+    diagnostic: what a model's record and a dataset's floors record hold, and the payload
+    entry built from them. No training.
 :mod:`~toposhape.studies.msimclr.compare`
     Accuracies across seeds and the noise rule every comparison follows.
 :mod:`~toposhape.studies.msimclr.figures` and :mod:`~toposhape.studies.msimclr.report`

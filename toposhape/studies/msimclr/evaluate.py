@@ -11,15 +11,20 @@ probes, trained on the training split and scored on the test split:
   features as they are).
 
 MSimCLR is also scored with the reference's own evaluation, one linear classifier per
-chart (:func:`toposhape.contrastive.chart_probe`). Results are cached beside the
-checkpoints, keyed by the weights and the data fingerprints, so a rerun evaluates only
-what changed.
+chart (:func:`toposhape.contrastive.chart_probe`).
+
+What the chapter needs is kept in two kinds of record (small JSON, committed under
+:func:`toposhape.results.records_dir`, written by :mod:`~toposhape.studies.msimclr.run`):
+:func:`model_record`, everything read from one trained model, written as soon as it
+finishes training; and :func:`dataset_record`, the floors and what is drawn from the data
+alone, once per dataset. :func:`dataset_entry` builds a dataset's payload entry from
+records alone, so nothing is evaluated twice and no checkpoint is needed once a model's
+record exists.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -37,23 +42,21 @@ from toposhape.contrastive import (
     linear_probe,
     representation,
 )
-from toposhape.results import cached
 from toposhape.studies.msimclr.run import Data, Fitted
 from toposhape.studies.msimclr.schedule import ModelSpec, model_keys
 from toposhape.training import tensor_digest
 
 __all__ = [
-    "EVALUATION",
     "alive_units",
     "collapsed_heads",
-    "evaluate_dataset",
+    "dataset_entry",
+    "dataset_record",
     "evaluate_model",
+    "model_record",
     "pca_floor",
     "probes",
+    "untrained_floor",
 ]
-
-#: Version of what an evaluation computes; part of every cache key.
-EVALUATION = "msimclr-evaluation/1"
 
 
 def probes(
@@ -205,100 +208,147 @@ def pca_floor(data: Data, dim: int, neighbours: int) -> dict[str, float]:
     return probes(train, test, data, neighbours, seed=0)
 
 
-def _data_key(data: Data, settings: Mapping[str, Any]) -> dict[str, Any]:
+def untrained_floor(
+    data: Data, backbone: str, dim: int, seed: int, neighbours: int
+) -> dict[str, float]:
+    """The probes on the embedding of an untrained reference SimCLR.
+
+    Its weights are those :func:`toposhape.contrastive.build_simclr` draws from ``seed``
+    (the initial weights of the trained ``simclr-d{dim}`` of that seed).
+    """
+    channels, side = data.train_x.shape[1], data.train_x.shape[-1]
+    model = build_simclr(backbone, channels, side, dim=dim, seed=seed).eval()
+    train = features(model, data.train_x)["embedding"]
+    test = features(model, data.test_x)["embedding"]
+    return probes(train, test, data, neighbours, seed)
+
+
+def _fingerprints(data: Data) -> dict[str, str]:
+    return {split: data.records[split]["fingerprint"] for split in ("train", "test")}
+
+
+def model_record(
+    spec: ModelSpec, fitted: Fitted, data: Data, neighbours: int, points: int
+) -> dict[str, Any]:
+    """Everything the chapter reads from one finished model (its record).
+
+    Parameters
+    ----------
+    spec : ModelSpec
+    fitted : Fitted
+        The finished model of ``spec``.
+    data : Data
+        The dataset it was trained on.
+    neighbours : int
+        k of the k-NN probe.
+    points : int
+        Test points whose representation is kept for the figures (0: none).
+
+    Returns
+    -------
+    dict
+        ``evaluation`` (:func:`evaluate_model`, with ``spec.seed`` as the probes' seed),
+        ``history`` and ``criterion`` (of ``fitted``), ``weights`` (sha256 of the state dict,
+        :func:`toposhape.training.tensor_digest`) and ``data`` (``train`` / ``test`` →
+        fingerprint of the files the splits were read from).
+    """
+    model, history, criterion = fitted
+    state = model.state_dict()
     return {
-        "evaluation": EVALUATION,
-        "train": data.records["train"]["fingerprint"],
-        "test": data.records["test"]["fingerprint"],
-        "images": [len(data.train_x), len(data.test_x)],
-        "knn": settings["knn"],
+        "evaluation": evaluate_model(model, data, neighbours, spec.seed, points),
+        "history": history,
+        "criterion": criterion,
+        "weights": tensor_digest(*(state[name] for name in sorted(state))),
+        "data": _fingerprints(data),
     }
 
 
-def evaluate_dataset(
+def dataset_record(settings: Mapping[str, Any], data: Data) -> dict[str, Any]:
+    """What the chapter needs of one dataset besides its models: nothing is trained.
+
+    Returns
+    -------
+    dict
+        ``train``, ``test`` (data records), ``floors`` (``pca`` → ``d{d}`` →
+        :func:`pca_floor`; ``random`` → ``d{d}`` → seed → :func:`untrained_floor`, for every
+        d and training seed of ``settings``), ``labels`` (the classes of the first
+        ``plot_points`` test points) and ``collapsed_at_init`` (:func:`collapsed_heads` on
+        the first 256 test images, ``init_seeds`` initialisations).
+    """
+    neighbours, dims = settings["knn"], settings["dims"]
+    return {
+        "train": data.records["train"],
+        "test": data.records["test"],
+        "floors": {
+            "pca": {f"d{d}": pca_floor(data, d, neighbours) for d in dims},
+            "random": {
+                f"d{d}": {
+                    str(seed): untrained_floor(data, settings["backbone"], d, seed, neighbours)
+                    for seed in settings["seeds"]
+                }
+                for d in dims
+            },
+        },
+        "labels": data.test_y[: settings["plot_points"]].tolist(),
+        "collapsed_at_init": collapsed_heads(settings, data.test_x[:256], settings["init_seeds"]),
+    }
+
+
+def dataset_entry(
     dataset: str,
     settings: Mapping[str, Any],
-    data: Data,
-    fitted: Mapping[ModelSpec, Fitted],
-    folder: Path,
+    base: Mapping[str, Any],
+    models: Mapping[ModelSpec, Mapping[str, Any]],
 ) -> dict[str, Any]:
-    """The payload entry of one dataset: every finished model and both floors.
+    """The payload entry of one dataset, from its records alone.
 
     Parameters
     ----------
     dataset : str
     settings : mapping
         The profile's settings.
-    data : Data
-        The dataset as the models were trained on it.
-    fitted : mapping of ModelSpec to Fitted
-        The finished models of this dataset (any subset of the profile's).
-    folder : Path
-        The profile's work folder; the cache is its ``evaluation`` subfolder.
+    base : mapping
+        The dataset's :func:`dataset_record`.
+    models : mapping of ModelSpec to mapping
+        The :func:`model_record` of every finished model of this dataset (any subset of
+        the profile's), in the order their seeds are listed.
 
     Returns
     -------
     dict
         ``train``, ``test`` (data records), ``models`` (key → ``charts``, ``dim``,
         ``hidden``, ``seeds`` → seed → evaluation | ``history`` | ``criterion``),
-        ``floors`` (``pca`` → ``d{d}`` → probes; ``random`` → ``d{d}`` → seed → probes),
-        ``labels`` (the plotted test points' classes) and ``collapsed_at_init``.
+        ``floors``, ``labels`` and ``collapsed_at_init`` (from ``base``).
+
+    Raises
+    ------
+    ValueError
+        If a model of another dataset is given, or a model record was made from other
+        data files than ``base`` (its points would not match the labels).
     """
-    cache = folder / "evaluation"
-    cache.mkdir(parents=True, exist_ok=True)
-    base = _data_key(data, settings)
-    points, neighbours = settings["plot_points"], settings["knn"]
-    plotted_seed = settings["seeds"][0]
-    models: dict[str, Any] = {
+    expected = {split: base[split]["fingerprint"] for split in ("train", "test")}
+    entry: dict[str, Any] = {
         key: {"charts": k, "dim": d, "hidden": hidden, "seeds": {}}
         for key, k, d, hidden in model_keys(settings)
     }
-    for spec, (model, history, criterion) in fitted.items():
+    for spec, record in models.items():
         if spec.dataset != dataset:
-            raise ValueError(f"fitted holds {spec.name}, not a model of {dataset!r}")
-        state = model.state_dict()
-        plot = points if spec.seed == plotted_seed else 0
-        key = base | {
-            "weights": tensor_digest(*(state[name] for name in sorted(state))),
-            "seed": spec.seed,
-            "plot_points": plot,
+            raise ValueError(f"models holds {spec.name}, not a model of {dataset!r}")
+        if record["data"] != expected:
+            raise ValueError(
+                f"the record of {spec.name} was made from other {dataset} files "
+                f"({record['data']}) than the dataset's record ({expected}); delete the "
+                "records made from the files no longer in use and run again"
+            )
+        entry[spec.key]["seeds"][str(spec.seed)] = record["evaluation"] | {
+            "history": record["history"],
+            "criterion": record["criterion"],
         }
-        result = cached(
-            cache,
-            key,
-            lambda m=model, s=spec.seed, p=plot: evaluate_model(m, data, neighbours, s, p),
-        )
-        models[spec.key]["seeds"][str(spec.seed)] = result | {
-            "history": history,
-            "criterion": criterion,
-        }
-    channels, side = data.train_x.shape[1], data.train_x.shape[-1]
-    floors: dict[str, Any] = {"pca": {}, "random": {}}
-    for d in settings["dims"]:
-        floors["pca"][f"d{d}"] = cached(
-            cache, base | {"floor": "pca", "dim": d}, lambda d=d: pca_floor(data, d, neighbours)
-        )
-        floors["random"][f"d{d}"] = {}
-        for seed in settings["seeds"]:
-
-            def untrained(d: int = d, seed: int = seed) -> dict[str, float]:
-                model = build_simclr(settings["backbone"], channels, side, dim=d, seed=seed).eval()
-                train = features(model, data.train_x)["embedding"]
-                test = features(model, data.test_x)["embedding"]
-                return probes(train, test, data, neighbours, seed)
-
-            key = base | {
-                "floor": "random",
-                "backbone": settings["backbone"],
-                "dim": d,
-                "seed": seed,
-            }
-            floors["random"][f"d{d}"][str(seed)] = cached(cache, key, untrained)
     return {
-        "train": data.records["train"],
-        "test": data.records["test"],
-        "models": models,
-        "floors": floors,
-        "labels": data.test_y[:points].tolist(),
-        "collapsed_at_init": collapsed_heads(settings, data.test_x[:256], settings["init_seeds"]),
+        "train": base["train"],
+        "test": base["test"],
+        "models": entry,
+        "floors": base["floors"],
+        "labels": base["labels"],
+        "collapsed_at_init": base["collapsed_at_init"],
     }

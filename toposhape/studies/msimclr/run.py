@@ -1,14 +1,28 @@
 """The experiments of the chapter "MSimCLR" (Korman, arXiv 2106.07062, §4.1).
 
-:func:`train` trains every model of a profile that is not finished, in the priority order
-of :func:`toposhape.studies.msimclr.schedule.training_plan`, each until the convergence
-criterion of :func:`~toposhape.studies.msimclr.schedule.stop_point` stops it,
-checkpointing every ``block_steps`` steps (an interrupted run resumes mid-model).
-:func:`run` evaluates every finished model and the floors (PCA of the pixels, the
-untrained network) with the same probes and returns the chapter's payload; models not
-trained yet are listed in it as missing. Command line::
+:func:`train` trains every model of a profile that has no record yet, in the priority
+order of :func:`toposhape.studies.msimclr.schedule.training_plan`, each until the
+convergence criterion of :func:`~toposhape.studies.msimclr.schedule.stop_point` stops it.
+:func:`run` returns the chapter's payload: every model with a record, the floors (PCA of
+the pixels, the untrained network) and the models not trained yet, listed as missing.
+Command line::
 
     python -m toposhape.studies.msimclr.run train full [--only PATTERN] [--list]
+
+Two folders per profile:
+
+* :func:`work_dir`, ``<results>/msimclr/<profile>/_work`` (git-ignored, lost with the
+  machine): a model's checkpoint ``<name>.pt``, written every ``block_steps`` steps so an
+  interrupted run resumes mid-model, and its lock ``<name>.lock`` while a process trains it;
+* :func:`record_dir`, ``<results>/msimclr/<profile>/records`` (committed): the moment a
+  model finishes, everything the chapter reads from it (its training curve, every probe,
+  the points of the figures; :func:`~toposhape.studies.msimclr.evaluate.model_record`) is
+  written there as ``<name>.json``, and the floors of a dataset once as
+  ``<dataset>-floors.json`` (:func:`~toposhape.studies.msimclr.evaluate.dataset_record`).
+  A record is valid for its key (:func:`model_key`, :func:`floors_key`: the model, the
+  settings it depends on, :data:`RECORD_FORMAT`). A model with a valid record is never
+  trained or loaded again, so a profile trained over several sessions on fresh machines
+  accumulates, and the payload is built from the records alone.
 
 :mod:`toposhape.studies.msimclr.report` turns a payload into figures, tables and claims.
 """
@@ -36,7 +50,13 @@ from toposhape.contrastive import (
     train_contrastive,
 )
 from toposhape.data import random_subset
-from toposhape.results import process_running, profile_settings
+from toposhape.results import (
+    load_record,
+    process_running,
+    profile_settings,
+    records_dir,
+    save_record,
+)
 from toposhape.results import work_dir as chapter_work_dir
 from toposhape.studies.msimclr.schedule import (
     ModelSpec,
@@ -50,19 +70,28 @@ from toposhape.training import read_checkpoint
 __all__ = [
     "CHAPTER",
     "PROFILES",
+    "RECORD_FORMAT",
     "Data",
     "Fitted",
     "empty_payload",
     "fit",
+    "floors_key",
     "get_profile",
     "load_data",
     "main",
+    "model_key",
+    "model_status",
+    "plot_points",
+    "record_dir",
     "run",
     "train",
     "work_dir",
 ]
 
 CHAPTER = "msimclr"
+
+#: Format tag of the records; part of every record's key (a new tag invalidates them all).
+RECORD_FORMAT = "toposhape-msimclr-record/1"
 
 _SCHEDULE = {
     "block_steps": 100,
@@ -160,6 +189,63 @@ def work_dir(profile: str, results_root: str | Path | None = None) -> Path:
     check_choice("profile", profile, tuple(PROFILES))
     check_path("results_root", results_root)
     return chapter_work_dir(CHAPTER, profile, results_root)
+
+
+def record_dir(profile: str, results_root: str | Path | None = None) -> Path:
+    """Record folder of a profile: ``<results>/msimclr/<profile>/records`` (committed)."""
+    check_choice("profile", profile, tuple(PROFILES))
+    check_path("results_root", results_root)
+    return records_dir(CHAPTER, profile, results_root)
+
+
+# --------------------------------------------------------------------------- records
+
+#: The settings a model's record depends on: its training and its read-out.
+_MODEL_SETTINGS = (
+    "backbone", "train_images", "test_images", "batch_size", "lr", "temperature",
+    "block_steps", "min_steps", "extend_steps", "max_steps", "flat_window", "flat_threshold",
+    "knn",
+)  # fmt: skip
+#: The settings a dataset's floors record depends on.
+_FLOORS_SETTINGS = (
+    "backbone", "train_images", "test_images", "dims", "seeds", "knn", "plot_points",
+    "init_seeds",
+)  # fmt: skip
+
+
+def plot_points(spec: ModelSpec, settings: Mapping[str, Any]) -> int:
+    """Test points whose representation the record of ``spec`` keeps for the figures:
+    ``plot_points`` for the first seed of the profile, 0 for the others."""
+    return settings["plot_points"] if spec.seed == settings["seeds"][0] else 0
+
+
+def model_key(spec: ModelSpec, settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The key of a model's record: :data:`RECORD_FORMAT`, the model, the settings it was
+    trained and read with, and the points kept (:func:`plot_points`)."""
+    return {
+        "format": RECORD_FORMAT,
+        "model": spec._asdict(),
+        "settings": {name: settings[name] for name in _MODEL_SETTINGS},
+        "plot_points": plot_points(spec, settings),
+    }
+
+
+def floors_key(dataset: str, settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The key of a dataset's floors record: :data:`RECORD_FORMAT`, the dataset and the
+    settings the floors, labels and collapse diagnostic depend on."""
+    return {
+        "format": RECORD_FORMAT,
+        "floors": dataset,
+        "settings": {name: settings[name] for name in _FLOORS_SETTINGS},
+    }
+
+
+def _floors_name(dataset: str) -> str:
+    return f"{dataset}-floors"
+
+
+def _read_model(spec: ModelSpec, settings: Mapping[str, Any], records: Path) -> dict | None:
+    return load_record(records, spec.name, model_key(spec, settings))
 
 
 # --------------------------------------------------------------------------- data
@@ -316,15 +402,55 @@ def _plan(profile: str, only: str | None) -> list[ModelSpec]:
     return picked
 
 
-def model_status(spec: ModelSpec, settings: Mapping[str, Any], folder: Path) -> str:
-    """``"finished"``, ``"<steps> steps"`` (started) or ``"missing"``, from the checkpoint."""
+def model_status(spec: ModelSpec, settings: Mapping[str, Any], folder: Path, records: Path) -> str:
+    """Where a model stands.
+
+    ``"done"`` (it has a valid record in ``records``), ``"trained (<steps> steps), no
+    record"`` (its checkpoint in ``folder`` is finished; the next :func:`train` or
+    :func:`run` writes the record without training), ``"partial (<steps> steps)"``
+    (started) or ``"pending"``.
+    """
+    if _read_model(spec, settings, records) is not None:
+        return "done"
+    steps, finished = _checkpoint_state(spec, settings, folder)
+    if finished:
+        return f"trained ({steps} steps), no record"
+    return f"partial ({steps} steps)" if steps else "pending"
+
+
+def _checkpoint_state(
+    spec: ModelSpec, settings: Mapping[str, Any], folder: Path
+) -> tuple[int, bool]:
+    """Steps in the model's checkpoint (0 without one) and whether the criterion stops it
+    there (it is finished)."""
     path = folder / f"{spec.name}.pt"
     if not path.exists():
-        return "missing"
+        return 0, False
     history = read_checkpoint(path).history
-    if stop_point([entry["loss"] for entry in history], settings) is not None:
-        return "finished"
-    return f"{len(history) * settings['block_steps']} steps"
+    finished = stop_point([entry["loss"] for entry in history], settings) is not None
+    return len(history) * settings["block_steps"], finished
+
+
+def _record_model(
+    spec: ModelSpec,
+    settings: Mapping[str, Any],
+    data: Data,
+    folder: Path,
+    records: Path,
+    *,
+    train: bool,
+    progress: bool,
+) -> dict[str, Any] | None:
+    """Finish one model (:func:`fit`), evaluate it and write its record; the record as
+    saved, or None if the model is not finished and ``train`` is False."""
+    from toposhape.studies.msimclr.evaluate import model_record
+
+    fitted = fit(spec, settings, data.train_x, folder, train=train, progress=progress)
+    if fitted is None:
+        return None
+    record = model_record(spec, fitted, data, settings["knn"], plot_points(spec, settings))
+    save_record(records, spec.name, model_key(spec, settings), record)
+    return _read_model(spec, settings, records)
 
 
 @contextmanager
@@ -365,7 +491,11 @@ def train(
     progress: bool = True,
     log: Callable[[str], None] | None = print,
 ) -> list[str]:
-    """Train every model of a profile that is not finished, in priority order.
+    """Train every model of a profile that has no record, in priority order.
+
+    A model is trained (or resumed from its checkpoint, or only loaded if its checkpoint is
+    finished), evaluated and its record written (see the module docstring) before the
+    next one starts.
 
     Parameters
     ----------
@@ -375,7 +505,7 @@ def train(
         A shell pattern (``fnmatch``) on the models' names ``<dataset>-<key>-s<seed>``,
         e.g. ``"mnist-*-s0"``; None trains all.
     results_root : path, optional
-        Results folder; checkpoints go to :func:`work_dir`.
+        Results folder; checkpoints go to :func:`work_dir`, records to :func:`record_dir`.
     progress : bool
         Show a progress bar per model.
     log : callable or None
@@ -384,7 +514,8 @@ def train(
     Returns
     -------
     list of str
-        The names of the models this call trained (or finished training).
+        The names of the models this call recorded (trained, finished training, or only
+        evaluated from a finished checkpoint).
 
     Notes
     -----
@@ -398,23 +529,27 @@ def train(
     check_callable("log", log, optional=True)
     say = log or (lambda _msg: None)
     plan = _plan(profile, only)
-    folder = work_dir(profile, results_root)
-    data: dict[str, torch.Tensor] = {}
+    folder, records = work_dir(profile, results_root), record_dir(profile, results_root)
+    data: dict[str, Data] = {}
     trained = []
     folder.mkdir(parents=True, exist_ok=True)
     for i, spec in enumerate(plan):
-        if model_status(spec, settings, folder) == "finished":
+        if _read_model(spec, settings, records) is not None:
             continue
         with _claim(folder / f"{spec.name}.lock") as mine:
             if not mine:
                 say(f"[{i + 1}/{len(plan)}] {spec.name}: another process is training it")
                 continue
+            if _read_model(spec, settings, records) is not None:  # recorded meanwhile
+                continue
             if spec.dataset not in data:
-                data[spec.dataset] = load_data(spec.dataset, settings).train_x
+                data[spec.dataset] = load_data(spec.dataset, settings)
             started = time.perf_counter()
-            fitted = fit(spec, settings, data[spec.dataset], folder, train=True, progress=progress)
+            record = _record_model(
+                spec, settings, data[spec.dataset], folder, records, train=True, progress=progress
+            )
         trained.append(spec.name)
-        c = fitted.criterion
+        c = record["criterion"]
         say(
             f"[{i + 1}/{len(plan)}] {spec.name}: {c['steps']} steps, "
             f"{'converged' if c['converged'] else 'capped'} (last 10 % improved "
@@ -426,9 +561,10 @@ def train(
 def main(argv: list[str] | None = None) -> int:
     """Command line: ``train PROFILE [--only PATTERN] [--list]``.
 
-    ``train`` trains (or resumes) every unfinished model of the profile in priority order;
-    it can be stopped at any moment and started again. ``--list`` prints every model of
-    the profile in that order with its state and trains nothing. Errors are reported as
+    ``train`` trains (or resumes) every model of the profile without a record, in priority
+    order; it can be stopped at any moment and started again. ``--list`` prints every
+    model of the profile in that order with its state (:func:`model_status`) and trains
+    nothing. Errors are reported as
     :mod:`toposhape.cli` describes (one line, exit status 2; 130 when interrupted).
     """
     from toposhape.cli import Parser, run_command
@@ -443,9 +579,9 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
         if args.list:
             settings = get_profile(args.profile)
-            folder = work_dir(args.profile)
+            folder, records = work_dir(args.profile), record_dir(args.profile)
             for spec in _plan(args.profile, args.only):
-                print(f"{spec.name}: {model_status(spec, settings, folder)}")
+                print(f"{spec.name}: {model_status(spec, settings, folder, records)}")
             return
         train(args.profile, args.only)
 
@@ -475,22 +611,25 @@ def run(
     log: Callable[[str], None] | None = print,
     train_missing: bool | None = None,
 ) -> dict[str, Any]:
-    """Compute every number of the chapter for one profile.
+    """Every number of the chapter for one profile, from its records.
 
-    Every finished model, the PCA-of-pixels floor and the untrained network are evaluated
-    with the same probes (:mod:`toposhape.studies.msimclr.evaluate`; evaluations are
-    cached beside the checkpoints, so a rerun evaluates only new models).
+    A model with a record (see the module docstring) is neither trained nor loaded. A
+    model without one is finished (trained if ``train_missing``, else only if its
+    checkpoint is finished), evaluated and recorded; if it is not finished it is listed
+    as missing. A dataset's floors are computed and recorded the first time (no training;
+    the untrained networks' probes on every image). Data are read only for what has no
+    record.
 
     Parameters
     ----------
     profile : str
         One of :data:`PROFILES`.
     results_root : path, optional
-        Results folder; checkpoints and the evaluation cache go to :func:`work_dir`.
+        Results folder; checkpoints go to :func:`work_dir`, records to :func:`record_dir`.
     progress : bool
         Show training progress bars.
     log : callable or None
-        Receives one line per evaluated dataset.
+        Receives one line per dataset.
     train_missing : bool, optional
         Train the models that are not finished (None: the profile's ``train_in_run``).
 
@@ -498,12 +637,11 @@ def run(
     -------
     dict
         JSON-serialisable payload: ``profile``, ``settings``, ``datasets`` (per dataset:
-        data records, ``models`` → key → ``seeds`` → seed → evaluation, history and
-        criterion, ``floors``, ``labels`` of the plotted test points,
-        ``collapsed_at_init``), ``missing`` (names of the models not finished, in
-        priority order) and ``timings_s``.
+        :func:`~toposhape.studies.msimclr.evaluate.dataset_entry`), ``missing`` (names of
+        the models not finished, in priority order) and ``timings_s`` (seconds per
+        dataset, this call).
     """
-    from toposhape.studies.msimclr.evaluate import evaluate_dataset
+    from toposhape.studies.msimclr.evaluate import dataset_entry, dataset_record
 
     settings = get_profile(profile)
     check_path("results_root", results_root)
@@ -513,7 +651,7 @@ def run(
         check_bool("train_missing", train_missing)
     train_missing = settings["train_in_run"] if train_missing is None else train_missing
     say = log or (lambda _msg: None)
-    folder = work_dir(profile, results_root)
+    folder, records = work_dir(profile, results_root), record_dir(profile, results_root)
     plan = training_plan(settings)
     payload: dict[str, Any] = {
         "profile": profile,
@@ -524,19 +662,32 @@ def run(
     }
     for dataset in settings["datasets"]:
         started = time.perf_counter()
-        data = load_data(dataset, settings)
-        fitted: dict[ModelSpec, Fitted] = {}
-        for spec in plan:
-            if spec.dataset != dataset:
-                continue
-            done = fit(spec, settings, data.train_x, folder, train=train_missing, progress=progress)
-            if done is None:
-                payload["missing"].append(spec.name)
-            else:
-                fitted[spec] = done
-        payload["datasets"][dataset] = evaluate_dataset(dataset, settings, data, fitted, folder)
+        specs = [spec for spec in plan if spec.dataset == dataset]
+        done = {spec: _read_model(spec, settings, records) for spec in specs}
+        key = floors_key(dataset, settings)
+        base = load_record(records, _floors_name(dataset), key)
+        todo = [
+            spec
+            for spec in specs
+            if done[spec] is None
+            and (train_missing or _checkpoint_state(spec, settings, folder)[1])
+        ]
+        data = load_data(dataset, settings) if todo or base is None else None
+        for spec in todo:
+            done[spec] = _record_model(
+                spec, settings, data, folder, records, train=train_missing, progress=progress
+            )
+        payload["missing"] += [spec.name for spec in specs if done[spec] is None]
+        if base is None:
+            save_record(records, _floors_name(dataset), key, dataset_record(settings, data))
+            base = load_record(records, _floors_name(dataset), key)
+        models = {spec: record for spec, record in done.items() if record is not None}
+        payload["datasets"][dataset] = dataset_entry(dataset, settings, base, models)
         payload["timings_s"][dataset] = round(time.perf_counter() - started, 1)
-        say(f"{dataset}: {len(fitted)} models evaluated, {payload['timings_s'][dataset]:.0f} s")
+        say(
+            f"{dataset}: {len(models)} of {len(specs)} models recorded ({len(todo)} by this "
+            f"call), {payload['timings_s'][dataset]:.0f} s"
+        )
     order = {spec.name: i for i, spec in enumerate(plan)}
     payload["missing"].sort(key=order.__getitem__)
     return payload
