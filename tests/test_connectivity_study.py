@@ -4,7 +4,8 @@ The measures get independent oracles: greedy η-nets against a plain sequential 
 scipy distances and against brute-force smallest covers and largest packings; the
 densification counts against scipy distances; the verdict rules against synthetic numbers.
 The study itself runs end to end on random images at a tiny profile (training, reuse of the
-one-class study's checkpoints, cached evaluations, partial results, the report).
+one-class study's checkpoints, the committed per-backbone records read on a machine without
+checkpoints, partial results, the report).
 """
 
 import itertools
@@ -24,7 +25,7 @@ from scipy.spatial.distance import cdist
 
 from toposhape import image_sets
 from toposhape.oneclass import class_draws
-from toposhape.results import load_results, save_results
+from toposhape.results import load_record, load_results, save_results
 from toposhape.studies import scorecard, style
 from toposhape.studies.connectivity import (
     backbones,
@@ -36,6 +37,7 @@ from toposhape.studies.connectivity import (
     theory,
 )
 from toposhape.studies.connectivity import deaths as death_times
+from toposhape.studies.connectivity import records as conn_records
 from toposhape.studies.connectivity import run as study
 from toposhape.studies.connectivity import tables as conn_tables
 from toposhape.studies.connectivity import toy as toy_example
@@ -380,11 +382,81 @@ def test_run_payload_keys_and_json(tiny_payload):
     assert len(payload["models"]["mnist-lam0-16x10-seed1"]["latent"]["points"]) == 50
 
 
-def test_evaluations_are_cached(tiny_payload):
+def _without_timings(payload: dict) -> dict:
+    return {key: value for key, value in payload.items() if key != "timings_s"}
+
+
+def _refuse(*_args, **_kwargs):
+    raise AssertionError("a backbone with a record was trained or loaded")
+
+
+def test_every_backbone_leaves_a_small_record(tiny_payload):
     payload, root = tiny_payload
-    again = study.run("tiny", seed=1, results_root=root, log=None)
-    assert again["models"] == payload["models"]
-    assert len(list((study.work_dir("tiny", root) / "evaluations").glob("*.json"))) == 6
+    folder = study.records_folder("tiny", root)
+    assert folder == root / "connectivity" / "tiny" / "records"
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        f"{name}.json" for name in payload["backbones"]
+    )
+    for name in payload["backbones"]:
+        path = folder / f"{name}.json"
+        assert path.stat().st_size < 300_000
+        key = json.loads(path.read_text())["key"]
+        assert key["format"] == conn_records.RECORD_FORMAT
+        assert key["spec"] == payload["backbones"][name]["spec"]
+        assert key["training"]["epochs"] == 2 and key["seed"] == 1
+        for split, data in payload["data"].items():
+            assert key["data"][split]["fingerprint"] == data["record"]["fingerprint"]
+        record = load_record(folder, name, key)
+        assert record["backbone"] == payload["backbones"][name]
+        assert record["model"] == payload["models"][name]
+        assert load_record(folder, name, key | {"seed": 2}) is None  # another key: missing
+
+
+def test_a_fresh_machine_reads_the_records_and_a_changed_key_retrains(
+    tiny_payload, tmp_path, monkeypatch
+):
+    payload, root = tiny_payload
+    fresh = tmp_path / "results"
+    shutil.copytree(root, fresh)
+    shutil.rmtree(study.work_dir("tiny", fresh))  # no checkpoint, no evaluation cache
+    train_one, load_backbone = backbones.train_one, conn_records.load_backbone
+    monkeypatch.setattr(backbones, "train_one", _refuse)
+    monkeypatch.setattr(backbones, "train_backbones", _refuse)
+    monkeypatch.setattr(conn_records, "load_backbone", _refuse)
+    again = study.run("tiny", seed=1, results_root=fresh, log=None)
+    assert _without_timings(again) == _without_timings(payload)
+    assert not study.work_dir("tiny", fresh).exists()
+    # another training setting is another key: without checkpoints it is pending ...
+    monkeypatch.setitem(study.PROFILES, "tiny", dict(_TINY, epochs=3, train_seeds=1))
+    pending = study.run("tiny", seed=1, results_root=fresh, log=None,
+                        train_missing_backbones=False)  # fmt: skip
+    names = list(payload["backbones"])[:3]  # seed 1's
+    assert pending["backbones"] == {} and pending["pending"] == names
+    # ... and trained again, each recorded as soon as it has finished
+    folder = study.records_folder("tiny", fresh)
+
+    def retrained() -> list[str]:
+        keys = {p.stem: json.loads(p.read_text())["key"] for p in folder.glob("*.json")}
+        return [name for name in names if keys[name]["training"]["epochs"] == 3]
+
+    trained = []
+
+    def counted(spec, *args, **kwargs):
+        assert retrained() == trained  # every earlier backbone already has its new record
+        trained.append(spec.name)
+        return train_one(spec, *args, **kwargs)
+
+    monkeypatch.setattr(backbones, "train_one", counted)
+    monkeypatch.setattr(conn_records, "load_backbone", load_backbone)
+    out = study.run("tiny", seed=1, results_root=fresh, log=None)
+    assert trained == names == retrained() == list(out["backbones"])
+    assert all(len(b["history"]) == 3 for b in out["backbones"].values())
+    assert out["pending"] == []
+    seed2 = list(payload["backbones"])[3:]  # not in this profile: their records stay
+    for name in seed2:
+        assert (folder / f"{name}.json").read_bytes() == (
+            study.records_folder("tiny", root) / f"{name}.json"
+        ).read_bytes()
 
 
 def test_finished_one_class_backbones_are_read_not_retrained(tiny_payload, tmp_path):
@@ -417,6 +489,20 @@ def test_finished_one_class_backbones_are_read_not_retrained(tiny_payload, tmp_p
         assert not folder.exists()  # nothing written here ...
         assert sorted(p.name for p in shared.iterdir()) == [f"{name}.pt"]  # ... nor there
         assert (shared / f"{name}.pt").read_bytes() == before
+        # measured from the one-class checkpoint, it is recorded here; with the record, a
+        # machine without that checkpoint needs nothing else
+        test = oneclass_train.load_split("mnist", "test", backbones.backbone_settings(settings), 1)
+        splits = {"train": split, "test": test}
+        folders = {"work": folder, "records": study.records_folder("tiny", tmp_path)}
+        recorded = conn_records.collect([spec], settings, 1, splits, folders, tmp_path, False,
+                                        log=None)  # fmt: skip
+        entry = payload["backbones"][name] | {"source": "oneclass/tiny"}
+        assert recorded[name]["backbone"] == entry
+        assert recorded[name]["model"] == payload["models"][name]
+        shutil.rmtree(shared)
+        again = conn_records.collect([spec], settings, 1, splits, folders, tmp_path, False,
+                                     log=None)  # fmt: skip
+        assert again == recorded and not folder.exists()
         # another recipe (here: more epochs) is not the same backbone: it is trained here
         mp.setitem(study.PROFILES, "tiny", dict(_TINY, reuse="tiny", epochs=3))
         longer = study.get_profile("tiny")
@@ -487,12 +573,21 @@ def test_findings_quote_the_payload(tiny_payload):
 
 def test_training_command_line(fake_mnist, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(study, "work_dir", lambda profile, root=None: tmp_path / "work")
+    monkeypatch.setattr(study, "records_folder", lambda profile, root=None: tmp_path / "records")
     assert study.main(["train", "tiny", "--only", "nothing*"]) == 2
     assert "--only 'nothing*' matches no backbone" in capsys.readouterr().err
     assert study.main(["train", "tiny", "--only", "*-b25-seed0"]) == 0
     assert sorted(p.name for p in (tmp_path / "work").glob("*.pt")) == [
         "mnist-lam20-16x10-b25-seed0-backbone.pt", "mnist-lam20-16x10-b25-seed0.pt"
     ]  # fmt: skip
+    record = tmp_path / "records" / "mnist-lam20-16x10-b25-seed0.json"
+    assert [p.name for p in (tmp_path / "records").iterdir()] == [record.name]
+    written = record.read_bytes()
+    shutil.rmtree(tmp_path / "work")  # a fresh machine: the record is enough
+    monkeypatch.setattr(backbones, "train_one", _refuse)
+    monkeypatch.setattr(conn_records, "load_backbone", _refuse)
+    assert study.main(["train", "tiny", "--only", "*-b25-seed0"]) == 0
+    assert record.read_bytes() == written
 
 
 def _notebook() -> tuple[str, str]:
@@ -554,6 +649,8 @@ BAD_ARGUMENTS = [
     (study.get_profile, (None,), {}, TypeError, "profile"),
     (study.work_dir, ("nope",), {}, ValueError, "profile"),
     (study.work_dir, ("smoke", 3), {}, TypeError, "results_root"),
+    (study.records_folder, ("nope",), {}, ValueError, "profile"),
+    (study.records_folder, ("smoke", 3), {}, TypeError, "results_root"),
     (toy_example.toy_clusters, (-1,), {}, ValueError, "seed"),
     (toy_example.toy_clusters, (0, 2.0), {}, TypeError, "per_cluster"),
     (toy_example.toy_clusters, (0, 0), {}, ValueError, "per_cluster"),

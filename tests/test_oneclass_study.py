@@ -218,7 +218,16 @@ def test_parallel_training_matches_in_process_training(tmp_path: Path) -> None:
     settings = run.get_profile("smoke") | {"train_images": 300, "steps_per_epoch": 2}
     specs = protocol.backbone_specs(settings)[:2]
     parallel = tmp_path / "parallel"
-    train.train_backbones(specs, settings | {"workers": 2}, 0, parallel, log=None)
+    finished = []
+
+    def on_trained(spec: protocol.BackboneSpec) -> None:  # called as each one finishes
+        assert (parallel / f"{spec.name}-backbone.pt").is_file()
+        finished.append(spec.name)
+
+    train.train_backbones(
+        specs, settings | {"workers": 2}, 0, parallel, log=None, on_trained=on_trained
+    )
+    assert sorted(finished) == sorted(spec.name for spec in specs)
     serial = tmp_path / "serial"
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as in the workers

@@ -11,6 +11,9 @@ Compute (no plotting):
     trainer; the B = 100 ones are read from the one-class study when it has trained them.
 ``evaluate``
     What is measured on one trained autoencoder.
+``records``
+    One committed record per finished autoencoder (its curves and measurements), written
+    as soon as it finishes; the chapter reads them instead of checkpoints.
 ``deaths``, ``covering``, ``densify``
     Death times of held-out batches; greedy η-nets (metric entropy); codes of a class
     within η of its test codes.

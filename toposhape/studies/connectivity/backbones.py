@@ -7,6 +7,10 @@ seeds (:func:`backbone_specs`, in priority order). Training itself is the one-cl
 processes. A B = 100 backbone that the one-class study's profile named by the setting
 ``reuse`` has already trained with the same recipe is read from that study's checkpoint
 folder instead of being trained again (:func:`shared_checkpoint`); it is never written there.
+
+The checkpoints are git-ignored and stay on the machine that trained them; what the chapter
+needs from a finished backbone is its committed record (:mod:`.records`), so a backbone
+with a record needs no checkpoint, here or in the one-class study.
 """
 
 from collections.abc import Callable, Mapping
@@ -94,7 +98,7 @@ def shared_checkpoint(
     """
     if settings["reuse"] is None:
         return None
-    path = oneclass_run.work_dir(settings["reuse"], results_root) / f"{spec.name}.pt"
+    path = _checkpoint(oneclass_run.work_dir(settings["reuse"], results_root), spec)
     if checkpoint_epochs(path) < settings["epochs"]:
         return None
     wanted = asdict(train_config(backbone_settings(settings), spec.lam, spec.seed, spec.batch_size))
@@ -111,24 +115,32 @@ def train_missing(
     images: Callable[[], torch.Tensor],
     progress: bool = False,
     log: Callable[[str], None] | None = print,
+    on_trained: Callable[[BackboneSpec], None] | None = None,
 ) -> list[BackboneSpec]:
-    """Train (or resume) every spec that has no shared checkpoint, in ``specs``' order.
+    """Train (or resume) every spec that is not finished here or shared, in ``specs``' order.
 
     With ``workers`` > 1 the one-class study's process pool trains them, two at a time on
     two cores; otherwise they are trained here one after the other (``images()`` gives the
-    float training images). Returns the specs read from the one-class study instead.
+    float training images). ``on_trained(spec)`` is called in this process as soon as each
+    one trained here has finished (while the pool trains the next ones). Returns the specs
+    read from the one-class study instead.
     """
     say = log or (lambda _msg: None)
     shared = [s for s in specs if shared_checkpoint(s, settings, results_root) is not None]
     if shared:
         say(f"reusing {len(shared)} finished one-class backbones: {[s.name for s in shared]}")
-    todo = [s for s in specs if s not in shared]
+    epochs = settings["epochs"]
+    todo = [
+        s for s in specs if s not in shared and checkpoint_epochs(_checkpoint(folder, s)) < epochs
+    ]
     trained = backbone_settings(settings)
     if settings["workers"] > 1:
-        train_backbones(todo, trained, seed, folder, progress, log)
-    else:
-        for spec in todo:
-            train_one(spec, images(), trained, folder, progress)
+        train_backbones(todo, trained, seed, folder, progress, log, on_trained)
+        return shared
+    for spec in todo:
+        train_one(spec, images(), trained, folder, progress)
+        if on_trained is not None:
+            on_trained(spec)
     return shared
 
 
@@ -138,14 +150,24 @@ def load_backbone(
     folder: Path,
     results_root: str | Path | None,
     images: torch.Tensor,
-    progress: bool = False,
 ) -> tuple[ConnectivityAutoencoder, list[dict], str]:
-    """A trained backbone, its history and where it came from (``"oneclass/<profile>"`` or
-    ``"connectivity"``); trained first if it is not finished (and not shared)."""
+    """A finished backbone, its history and where it came from (``"oneclass/<profile>"`` or
+    ``"connectivity"``), read from its checkpoint (nothing is written).
+
+    ``images`` are the float training images, which the checkpoint is verified against.
+
+    Raises
+    ------
+    ValueError
+        If the backbone is not finished (:func:`is_finished`).
+    """
     shared = shared_checkpoint(spec, settings, results_root)
-    if shared is None:
-        model, history = train_one(spec, images, backbone_settings(settings), folder, progress)
-        return model, history, "connectivity"
+    checkpoint = _checkpoint(folder, spec) if shared is None else shared
+    if checkpoint_epochs(checkpoint) < settings["epochs"]:
+        raise ValueError(
+            f"backbone {spec.name} is not finished: {checkpoint} holds "
+            f"{checkpoint_epochs(checkpoint)} of {settings['epochs']} epochs; train it first"
+        )
     config = train_config(backbone_settings(settings), spec.lam, spec.seed, spec.batch_size)
     model, history = train_backbone(  # finished: loads it, writes nothing
         images,
@@ -153,10 +175,11 @@ def load_backbone(
         branches=spec.branches,
         branch_dim=spec.branch_dim,
         init_seed=spec.seed,
-        checkpoint=shared,
+        checkpoint=checkpoint,
         progress=False,
     )
-    return model, history, f"oneclass/{settings['reuse']}"
+    source = "connectivity" if shared is None else f"oneclass/{settings['reuse']}"
+    return model, history, source
 
 
 def is_finished(
@@ -165,7 +188,11 @@ def is_finished(
     """Whether ``spec`` is trained to the profile's epochs (shared or in ``folder``)."""
     if shared_checkpoint(spec, settings, results_root) is not None:
         return True
-    return checkpoint_epochs(folder / f"{spec.name}.pt") >= settings["epochs"]
+    return checkpoint_epochs(_checkpoint(folder, spec)) >= settings["epochs"]
+
+
+def _checkpoint(folder: Path, spec: BackboneSpec) -> Path:
+    return folder / f"{spec.name}.pt"
 
 
 def weights_digest(model: ConnectivityAutoencoder) -> str:

@@ -7,43 +7,40 @@ and the MNIST backbones of :mod:`.backbones` (λ = 20 at every batch size B of t
 times, the metric entropy of its codes, one-class AUROCs and, at B = 100, densification.
 :mod:`.report` draws it.
 
+Each backbone's measurements are computed once, as soon as it has finished training, and
+committed as its record (:mod:`.records`, ``results/connectivity/<profile>/records/``);
+everything that combines backbones (numbers across seeds and batch sizes, the verdicts) is
+computed from the records. The checkpoints (``results/connectivity/<profile>/_work``, and
+the one-class study's work folder for the shared B = 100 backbones) are git-ignored: they
+are needed only to resume an unfinished training or to measure a backbone without a record.
+So a profile trained over several sessions, on fresh machines, accumulates its records.
+
 The per-profile settings live in :data:`PROFILES`: ``"smoke"`` runs the whole chapter in
 about a minute on two CPU cores (its numbers mean nothing); ``"full"`` trains on all of
 MNIST at the reference's budget.
 
 Command line: ``python -m toposhape.studies.connectivity.run train full`` trains (or
-resumes) the backbones of a profile ahead of the chapter run, in priority order (:func:`main`).
+resumes) the backbones of a profile that have no record ahead of the chapter run, in
+priority order, and writes each one's record when it finishes (:func:`main`).
 """
 
 import fnmatch
 import time
-from collections.abc import Callable
-from dataclasses import asdict
-from functools import partial
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from toposhape.checks import check_bool, check_callable, check_choice, check_int, check_path
 from toposhape.image_sets import ImageSplit, describe
-from toposhape.results import cached, profile_settings
+from toposhape.results import profile_settings, records_dir, writable_folder
 from toposhape.results import work_dir as chapter_work_dir
-from toposhape.studies.connectivity.backbones import (
-    RECIPE,
-    backbone_settings,
-    backbone_specs,
-    is_finished,
-    load_backbone,
-    train_missing,
-    weights_digest,
-)
-from toposhape.studies.connectivity.evaluate import evaluate_backbone
+from toposhape.studies.connectivity.backbones import RECIPE, backbone_settings, backbone_specs
+from toposhape.studies.connectivity.records import collect
 from toposhape.studies.connectivity.theory import gradient_study
 from toposhape.studies.connectivity.toy import toy_study, vr_demo
 from toposhape.studies.oneclass.protocol import BackboneSpec
 from toposhape.studies.oneclass.train import load_split
-from toposhape.training import MAX_SEED, history_seconds
+from toposhape.training import MAX_SEED
 
 CHAPTER = "connectivity"
 
@@ -132,8 +129,16 @@ def data_record(split: ImageSplit) -> dict[str, Any]:
     return {"label": label, "record": split.record}
 
 
-def _images(split: ImageSplit) -> torch.Tensor:
-    return split.images.float().div_(255.0)
+def records_folder(profile: str, results_root: str | Path | None = None) -> Path:
+    """Committed records of a profile's backbones: ``<results>/connectivity/<profile>/records``."""
+    check_choice("profile", profile, tuple(PROFILES))
+    check_path("results_root", results_root)
+    return records_dir(CHAPTER, profile, results_root)
+
+
+def _splits(settings: Mapping[str, Any], seed: int, progress: bool) -> dict[str, ImageSplit]:
+    trained = backbone_settings(settings)
+    return {s: load_split(RECIPE["dataset"], s, trained, seed, progress) for s in ("train", "test")}
 
 
 def run(
@@ -153,15 +158,17 @@ def run(
         Seeds data subsets, one-class draws and all random draws, and is the first training
         seed; in [0, 2**32 - 1 - train_seeds].
     results_root : path, optional
-        Results folder (default ``<repo>/results``); checkpoints and cached evaluations go
-        to :func:`work_dir`, so an interrupted run resumes where it stopped.
+        Results folder (default ``<repo>/results``). Each backbone's measurements are read
+        from its committed record in :func:`records_folder` when it has one (it is then
+        neither trained nor loaded); checkpoints go to :func:`work_dir`, so an interrupted
+        training resumes where it stopped.
     progress : bool
         Show progress bars.
     log : callable or None
         Receives one line per finished phase.
     train_missing_backbones : bool
-        Train the backbones that are not finished. With False only finished ones are
-        measured and the others are listed under ``pending``.
+        Train the backbones that have neither a record nor a finished checkpoint. With
+        False they are listed under ``pending``.
 
     Returns
     -------
@@ -191,60 +198,22 @@ def run(
     payload["gradients"] = gradient_study(seed)
     lap("toy and gradients")
 
-    trained = backbone_settings(settings)
-    splits = {
-        s: load_split(RECIPE["dataset"], s, trained, seed, progress) for s in ("train", "test")
-    }
+    splits = _splits(settings, seed, progress)
     payload["data"] = {split: data_record(x) for split, x in splits.items()}
-    folder = work_dir(profile, results_root)
     specs = backbone_specs(settings, seed)
-    images = partial(_images, splits["train"])
-    if train_missing_backbones:
-        train_missing(specs, settings, seed, folder, results_root, images, progress, log)
-        lap("training")
-    payload["pending"] = [
-        s.name for s in specs if not is_finished(s, settings, folder, results_root)
-    ]
-    payload["backbones"], payload["models"] = {}, {}
-    train_images = images()
-    for spec in specs:
-        if spec.name in payload["pending"]:
-            continue
-        model, history, source = load_backbone(
-            spec, settings, folder, results_root, train_images, progress
-        )
-        latent = spec.seed == seed and spec.batch_size == RECIPE["batch_size"]
-        key = {
-            "weights": weights_digest(model),
-            "train": splits["train"].record["fingerprint"],
-            "test": splits["test"].record["fingerprint"],
-            "batch_size": spec.batch_size,
-            "recipe": RECIPE,
-            "seed": seed,
-            "latent": latent,
-            **{k: settings[k] for k in ("ns", "draws", "covering_sizes", "densify_ns")},
-            **({"latent_points": settings["latent_points"]} if latent else {}),
-        }
-        compute = partial(
-            evaluate_backbone,
-            model,
-            spec,
-            splits["train"],
-            splits["test"],
-            settings,
-            seed,
-            latent,
-            progress,
-        )
-        payload["models"][spec.name] = cached(folder / "evaluations", key, compute)
-        payload["backbones"][spec.name] = {
-            "spec": asdict(spec),
-            "setting": spec.setting,
-            "source": source,
-            "history": history,
-            "training_seconds": history_seconds(history),
-        }
-        lap(f"evaluate {spec.name}")
+    folders = {
+        "work": work_dir(profile, results_root),
+        "records": records_folder(profile, results_root),
+    }
+    done = collect(
+        specs, settings, seed, splits, folders, results_root, train_missing_backbones,
+        progress, log,
+    )  # fmt: skip
+    payload["pending"] = [s.name for s in specs if s.name not in done]
+    recorded = [s.name for s in specs if s.name in done]
+    payload["backbones"] = {name: done[name]["backbone"] for name in recorded}
+    payload["models"] = {name: done[name]["model"] for name in recorded}
+    lap("backbones (records, training, measuring)")
     payload["timings_s"] = timings
     return payload
 
@@ -260,10 +229,10 @@ def train(
     """Train (or resume) a profile's missing backbones in priority order; return them all.
 
     ``only`` is an ``fnmatch`` pattern of backbone names (e.g. ``"*-b25-*"``); None trains
-    every one. Finished backbones (here or shared with the one-class study) are skipped.
+    every one. Backbones with a record (:func:`records_folder`) are skipped; every other one
+    is trained unless it is finished (here or shared with the one-class study), and
+    measured and recorded as soon as it is (:func:`~.records.collect`).
     """
-    from toposhape.results import writable_folder
-
     settings = get_profile(profile)
     seed = check_int("seed", seed, 0, MAX_SEED - settings["train_seeds"])
     specs = backbone_specs(settings, seed)
@@ -272,13 +241,12 @@ def train(
         specs = [s for s in specs if fnmatch.fnmatchcase(s.name, only)]
         if not specs:
             raise ValueError(f"--only {only!r} matches no backbone of {profile!r}: {names}")
-    folder = writable_folder(work_dir(profile, results_root), "checkpoint folder")
-    trained = backbone_settings(settings)
-
-    def images() -> torch.Tensor:
-        return _images(load_split(RECIPE["dataset"], "train", trained, seed))
-
-    train_missing(specs, settings, seed, folder, results_root, images, progress, log)
+    folders = {
+        "work": writable_folder(work_dir(profile, results_root), "checkpoint folder"),
+        "records": writable_folder(records_folder(profile, results_root), "records folder"),
+    }
+    splits = _splits(settings, seed, progress)
+    collect(specs, settings, seed, splits, folders, results_root, True, progress, log)
     return specs
 
 
@@ -286,10 +254,12 @@ def main(argv: list[str] | None = None) -> int:
     """Command line: train a profile's backbones ahead of the chapter run.
 
     ``python -m toposhape.studies.connectivity.run train full [--only PATTERN] [--seed 0]``
-    trains (or resumes) every missing backbone of the profile, seed after seed, in the
-    profile's ``workers`` processes; it can be stopped at any time and started again (each
-    backbone checkpoints every epoch). Errors are reported as :mod:`toposhape.cli`
-    describes (one line, exit status 2; 130 when interrupted).
+    trains (or resumes) every backbone of the profile that has no record, seed after seed, in
+    the profile's ``workers`` processes, and measures each one and writes its record as soon
+    as it has finished; it can be stopped at any time and started again (each backbone
+    checkpoints every epoch; commit the records, the checkpoints stay on this machine).
+    Errors are reported as :mod:`toposhape.cli` describes (one line, exit status 2; 130
+    when interrupted).
     """
     from toposhape.cli import Parser, run_command
 

@@ -188,6 +188,7 @@ def train_backbones(
     folder: Path,
     progress: bool = False,
     log: Callable[[str], None] | None = print,
+    on_trained: Callable[[BackboneSpec], None] | None = None,
 ) -> None:
     """Train (or resume) backbones in ``settings["workers"]`` processes, one torch thread each.
 
@@ -195,6 +196,8 @@ def train_backbones(
     the other on two threads (measured for the reference autoencoder at batch 100). Each
     backbone checkpoints every epoch, so an interrupted call resumes where it stopped; a
     finished backbone is not trained again. With ``workers`` = 1 nothing is started.
+    ``on_trained(spec)`` is called in this process as each backbone trained here finishes,
+    while the pool goes on with the others.
     """
     workers = settings["workers"]
     todo = [
@@ -211,11 +214,15 @@ def train_backbones(
         ) as pool,
         tqdm(total=len(todo), desc="backbones", disable=not progress) as bar,
     ):
-        jobs = [pool.submit(_train_in_worker, spec, dict(settings), seed, folder) for spec in todo]
+        jobs = {
+            pool.submit(_train_in_worker, spec, dict(settings), seed, folder): spec for spec in todo
+        }
         for job in as_completed(jobs):
             name, seconds = job.result()
             bar.update()
             say(f"trained {name}: {seconds / 60:.1f} min of training steps")
+            if on_trained is not None:
+                on_trained(jobs[job])
 
 
 def resume_check(images: torch.Tensor, seed: int, folder: Path) -> dict[str, Any]:
