@@ -7,6 +7,7 @@ import copy
 import itertools
 import json
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -17,10 +18,11 @@ import torch
 from toposhape.results import repo_root
 from toposhape.studies import present, style
 from toposhape.studies.nvae import grid as nvgrid
-from toposhape.studies.nvae import measure, report, summary
+from toposhape.studies.nvae import measure, records, report, summary
 from toposhape.studies.nvae import run as nv
 from toposhape.studies.nvae.standin import AZIMUTHS, ELEVATIONS, write_standin
 from toposhape.studies.scorecard import VERDICTS, chapter_loader
+from toposhape.training import tensor_digest
 from toposhape.yale import load_yale
 
 # ---------------------------------------------------------------------- grid and data
@@ -80,7 +82,14 @@ def _tiny_data(n: int = 120) -> nvgrid.Data:
     y = torch.arange(n) % 10
     splits = {"train": (x, y), "validation": (x[:40], y[:40]), "test": (x[:60], y[:60])}
     factors = {s: np.random.default_rng(0).standard_normal((len(splits[s][1]), 3)) for s in splits}
-    return nvgrid.Data("mnist", splits, factors, ["slant", "thickness", "width"], 10, {})
+    record = {
+        "dataset": "MNIST",
+        "splits": {
+            s: {"images": len(y), "fingerprint": tensor_digest(x, y)}
+            for s, (x, y) in splits.items()
+        },
+    }
+    return nvgrid.Data("mnist", splits, factors, ["slant", "thickness", "width"], 10, record)
 
 
 def test_status_follows_the_checkpoint_and_a_finished_model_is_only_reloaded(tmp_path) -> None:
@@ -154,7 +163,8 @@ def test_sample_quality_and_prior_match_of_a_small_model() -> None:
 
 
 def test_cli_lists_states_and_refuses_an_unknown_pattern(tmp_path, monkeypatch, capsys) -> None:
-    monkeypatch.setattr(nv, "work_dir", lambda profile, results_root=None: tmp_path)
+    monkeypatch.setattr(nv, "work_dir", lambda profile, results_root=None: tmp_path / "_work")
+    monkeypatch.setattr(nv, "record_dir", lambda profile, results_root=None: tmp_path / "records")
     assert nv.main(["status", "smoke"]) == 0
     out = capsys.readouterr().out
     assert out.splitlines()[0] == "mnist-nvae-b1-s0: missing" and out.count("missing") == 6
@@ -179,6 +189,161 @@ def test_run_refuses_bad_arguments_before_any_work(kwargs, error, name, monkeypa
     monkeypatch.setattr(nv, "load_data", no_work)
     with pytest.raises(error, match=rf"{name}"):
         nv.run(**({"profile": "smoke"} | kwargs))
+
+
+# ------------------------------------------------------------------ committed records
+
+#: A profile of seconds: two MNIST models, two seeds, tiny measures (data: :func:`_tiny_data`).
+_TINY = {
+    "seeds": [0, 1],
+    "datasets": {
+        "mnist": {"models": ["N-VAE", "VAE"], "max_epochs": 2, "patience": 1, "tolerance": 1.0}
+    },
+    "iwae_k": 2,
+    "iwae_images": 20,
+    "mmd_images": 30,
+    "bootstrap": 5,
+    "quality_samples": 30,
+    "evaluator_epochs": 1,
+    "classifier_images": 100,
+    "classifier_epochs": 1,
+    "classifier_seeds": [0],
+    "fractions": [1.0],
+    "generators": ["N-VAE"],
+}
+
+
+@pytest.fixture
+def tiny(monkeypatch) -> dict[str, list]:
+    """The smoke profile replaced by :data:`_TINY`; the models trained and the data reads
+    are counted."""
+    monkeypatch.setitem(nv.PROFILES, "smoke", copy.deepcopy(_TINY))
+    calls: dict[str, list] = {"train": [], "data": []}
+    train = nv.train_model
+
+    def counted_train(spec, *args, **kwargs):
+        calls["train"].append(spec.name)
+        return train(spec, *args, **kwargs)
+
+    def tiny_data(name, cfg, folder, factors=True):
+        calls["data"].append(name)
+        return _tiny_data()
+
+    monkeypatch.setattr(nv, "train_model", counted_train)
+    monkeypatch.setattr(nv, "load_data", tiny_data)
+    return calls
+
+
+def _lasting(payload: dict) -> dict:
+    return {k: v for k, v in payload.items() if k != "timings_s"}
+
+
+def test_records_alone_rebuild_the_payload_on_a_fresh_machine(tiny, tmp_path, monkeypatch) -> None:
+    made = nv.run("smoke", results_root=tmp_path, log=None)
+    settings = nv.get_profile("smoke")
+    specs = nvgrid.grid(settings)
+    names = [s.name for s in specs]
+    assert tiny["train"] == names and tiny["data"] == ["mnist"]
+    folder = nv.record_dir("smoke", tmp_path)
+    assert folder == tmp_path / "nvae" / "smoke" / "records"
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        [f"{n}.json" for n in names] + ["mnist-data.json"]
+    )
+    for path in folder.iterdir():
+        saved = json.loads(path.read_text())
+        assert saved["name"] == path.stem and saved["key"]["format"] == records.RECORD_FORMAT
+        assert path.stat().st_size < 300_000
+    entry = made["datasets"]["mnist"]
+    assert entry["pending"] == [] and [r["name"] for r in entry["runs"]] == names
+    examples = entry["examples"]
+    assert list(examples["samples"]) == ["N-VAE", "VAE"]  # the first seed's models only
+    assert np.asarray(examples["codes"]["VAE"]).shape == (60, 10)
+    assert np.asarray(examples["shared_traversals"]).shape == (4, 5, 7, 28, 28)
+    assert [(r["generator"], r["generator_seed"]) for r in entry["synthetic"]] == [
+        ("real data", None),
+        ("N-VAE", 0),
+        ("N-VAE", 1),
+    ]
+    # oracle: the reloaded model's own samples and test ELBO
+    spec, data = specs[0], _tiny_data()
+    model, _ = nvgrid.train_model(
+        spec, data, settings["datasets"]["mnist"], nv.work_dir("smoke", tmp_path), progress=False
+    )
+    drawn = model.sample(torch.arange(64) % 10, torch.Generator().manual_seed(0), 1.4)[:, 0]
+    expected = (drawn.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+    np.testing.assert_array_equal(np.asarray(examples["samples"]["N-VAE"]["1.4"]), expected)
+    assert entry["runs"][0]["elbo"] == measure.likelihoods(model, data, settings, 0)["elbo"]
+
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("a model with a record must be neither trained nor loaded")
+
+    shutil.rmtree(nv.work_dir("smoke", tmp_path))  # a fresh machine: only the records
+    for module, name in ((nv, "train_model"), (nv, "load_data"), (measure, "train_evaluator")):
+        monkeypatch.setattr(module, name, refuse)
+    again = nv.run("smoke", results_root=tmp_path, log=None)
+    assert _lasting(again) == _lasting(made) and again["timings_s"] == {}
+    assert not nv.work_dir("smoke", tmp_path).exists()
+
+
+def test_a_record_of_other_settings_is_stale_and_its_model_trained_again(
+    tiny, tmp_path, monkeypatch
+) -> None:
+    nv.run("smoke", results_root=tmp_path, log=None)
+    names = [s.name for s in nvgrid.grid(nv.get_profile("smoke"))]
+    tiny["train"].clear()
+    nv.run("smoke", results_root=tmp_path, log=None)
+    assert tiny["train"] == []
+    # a generator setting: only the generators' records are stale
+    monkeypatch.setitem(nv.PROFILES["smoke"], "fractions", [0.4, 1.0])
+    changed = nv.run("smoke", results_root=tmp_path, log=None)
+    assert tiny["train"] == ["mnist-nvae-b1-s0", "mnist-nvae-b1-s1"]
+    assert len(changed["datasets"]["mnist"]["synthetic"]) == 1 + 2 * 2
+    # a measure of every model, on a fresh machine: every model is trained again
+    tiny["train"].clear()
+    monkeypatch.setitem(nv.PROFILES["smoke"], "iwae_k", 3)
+    shutil.rmtree(nv.work_dir("smoke", tmp_path))
+    nv.run("smoke", results_root=tmp_path, log=None)
+    assert tiny["train"] == names
+    saved = json.loads((nv.record_dir("smoke", tmp_path) / f"{names[0]}.json").read_text())
+    assert saved["key"]["measures"]["iwae_k"] == 3
+    # records of other data are not mixed with these
+    monkeypatch.setitem(nv.PROFILES["smoke"], "iwae_k", 4)
+    monkeypatch.setattr(nv, "load_data", lambda *_args, **_kwargs: _tiny_data(100))
+    with pytest.raises(ValueError, match="mnist data read here differ from those of the records"):
+        nv.run("smoke", results_root=tmp_path, log=None)
+
+
+def test_train_command_records_each_model_and_status_reads_the_records(
+    tiny, tmp_path, monkeypatch, capsys
+) -> None:
+    monkeypatch.setattr(nv, "work_dir", lambda profile, results_root=None: tmp_path / "_work")
+    monkeypatch.setattr(nv, "record_dir", lambda profile, results_root=None: tmp_path / "records")
+    assert nv.main(["train", "smoke", "--only", "mnist-vae-*-s1"]) == 0
+    assert "mnist-vae-b1-s1: 2 epochs" in capsys.readouterr().out
+    assert sorted(p.name for p in (tmp_path / "records").iterdir()) == [
+        "mnist-data.json",
+        "mnist-vae-b1-s1.json",
+    ]
+    cfg = nv.get_profile("smoke")["datasets"]["mnist"]
+    spec = nvgrid.ModelSpec("mnist", "N-VAE", 0)
+    nvgrid.train_model(spec, _tiny_data(), cfg | {"max_epochs": 1}, tmp_path / "_work", False)
+    assert nv.main(["status", "smoke"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "mnist-nvae-b1-s0: partial (1 epochs)",
+        "mnist-vae-b1-s0: missing",
+        "mnist-nvae-b1-s1: missing",
+        "mnist-vae-b1-s1: done (record)",
+    ]
+    assert nv.main(["train", "smoke", "--only", "mnist-vae-*-s1"]) == 0
+    assert capsys.readouterr().out == "mnist-vae-b1-s1: done (record)\n"
+    assert tiny["train"] == ["mnist-vae-b1-s1"]
+
+
+def test_packed_images_come_back_as_their_bytes() -> None:
+    levels = torch.randint(0, 256, (3, 2, 5, 7), generator=torch.Generator().manual_seed(0))
+    packed = records.pack_images(levels / 255)
+    assert np.array_equal(np.asarray(records.unpack_images(packed)), levels.numpy())
+    assert json.loads(json.dumps(packed)) == packed
 
 
 # ------------------------------------------------------------------ noise rule, summary
@@ -279,11 +444,12 @@ def _run(dataset: str, model: str, seed: int, factors: list[str], classes: int) 
 
 
 def _examples(models: tuple[str, ...], classes: int, shape: tuple[int, int]) -> dict:
-    shown = list(range(min(classes, 8))) if classes > 10 else list(range(classes))
+    shown = list(range(3)) if classes > 10 else list(range(5))
+    n = 16 if classes > 10 else 64
     return {
         "labels": (np.arange(200) % classes).tolist(),
         "shown_classes": shown,
-        "samples": {m: {s: _u8(64, *shape, i) for s in ("1", "1.4")} for i, m in enumerate(models)},
+        "samples": {m: {s: _u8(n, *shape, i) for s in ("1", "1.4")} for i, m in enumerate(models)},
         "codes": {
             m: np.random.default_rng(1).standard_normal((200, 10)).tolist()
             for m in ("VAE", "N-VAE")

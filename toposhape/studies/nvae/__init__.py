@@ -9,6 +9,10 @@
 :mod:`~toposhape.studies.nvae.measure`
     The measures of one trained model: likelihoods, shared factors, MMD² to the prior,
     samples scored by a real-data classifier, classifiers trained on generated images.
+:mod:`~toposhape.studies.nvae.records`
+    The committed record of each finished model (and of each dataset): everything the
+    chapter reads from it, so a profile trained over several sessions and machines
+    accumulates.
 :mod:`~.summary`, :mod:`~.figures`, :mod:`~.report`
     A payload in, the reader's view out: seed statistics and the noise rule, the figures,
     tables, findings and ``claims(load)`` for the scorecard. No training.

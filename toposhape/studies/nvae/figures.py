@@ -6,6 +6,7 @@ trained yet is a placeholder that says so, so the page always builds.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -239,9 +240,10 @@ def _samples(payload: Mapping[str, Any], dataset: str) -> Figure:
     axes = fig.subplots(len(sigmas), len(models), squeeze=False)
     for row, sigma in enumerate(sigmas):
         for col, name in enumerate(models):
-            s = _unit(examples["samples"][name][sigma])
+            s = _unit(examples["samples"][name][sigma])  # a square number: 64, or 16 subjects
+            side = math.isqrt(len(s))
             ax = axes[row, col]
-            ax.imshow(_tile(s.reshape(8, 8, *s.shape[1:])), cmap="gray", vmin=0, vmax=1)
+            ax.imshow(_tile(s.reshape(side, side, *s.shape[1:])), cmap="gray", vmin=0, vmax=1)
             ax.set_title(f"{name}, σ = {sigma}")
             ax.axis("off")
     return fig

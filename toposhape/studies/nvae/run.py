@@ -1,16 +1,31 @@
 """The experiments of the chapter "Natural clustering" (Antorán & Miguel, ICMLA 2019).
 
-:func:`run` trains (or reloads) the models of a profile (:mod:`.grid`: the N-VAE with
+:func:`run` gathers the measures of a profile's models (:mod:`.grid`: the N-VAE with
 β_c = 1 and 4, a conditional VAE and a VAE on MNIST; the N-VAE and the CVAE on Extended
-Yale B; every one to convergence, for each training seed) and measures each of them
-(:mod:`.measure`): test likelihoods, whether the shared latents carry the known shared
-factors in every class, MMD² between aggregate posterior and prior, ancestral samples at
-σ = 1 and 1.4 scored by a real-data classifier, and classifiers trained on generated
-images. The payload it returns is what :mod:`toposhape.studies.nvae.report` draws and
-judges. Evaluations are cached in the work folder by checkpoint digest, so a rerun
-re-measures only models whose weights changed.
+Yale B; every one to convergence, for each training seed): test likelihoods, whether
+the shared latents carry the known shared factors in every class, MMD² between
+aggregate posterior and prior, ancestral samples at σ = 1 and 1.4 scored by a
+real-data classifier, and classifiers trained on generated images (:mod:`.measure`).
+The payload it returns is what :mod:`toposhape.studies.nvae.report` draws and judges.
 
-Command line (the long training, ahead of the chapter run; resumable, priority order)::
+Records and checkpoints. The grid takes far longer than one working session, and a
+session may start on a fresh machine. So two folders are kept per profile:
+
+* ``<results>/nvae/<profile>/records`` (:func:`record_dir`, committed): one small JSON
+  record per finished model, written the moment it finishes, holding everything the
+  chapter reads from that model alone (:mod:`.records`: its numbers, its classifiers
+  trained on generated images, its figure examples), and one per dataset (floors,
+  real-data evaluator and classifiers). :func:`run` builds the whole payload from these
+  alone: a model with a record is neither trained nor loaded, and with every record
+  there no data is read. A record saved for other settings or an earlier record format
+  is stale and ignored: that model is trained and measured again.
+* ``<results>/nvae/<profile>/_work`` (:func:`work_dir`, git-ignored): per-epoch
+  checkpoints of the models in training, the real-data evaluator, the Yale B stand-in.
+  Lost with the machine; what it holds of an unfinished model is at most the epochs so
+  far.
+
+Command line (the long training, ahead of the chapter run; resumable, priority order;
+commit the records it writes)::
 
     python -m toposhape.studies.nvae.run train full [--only PATTERN]
     python -m toposhape.studies.nvae.run status full
@@ -21,17 +36,13 @@ from __future__ import annotations
 import fnmatch
 import time
 from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-from tqdm.auto import tqdm
 
 from toposhape.checks import check_bool, check_callable, check_choice, check_path
-from toposhape.nvae import LatentVAE, converged, posterior, traversal
-from toposhape.results import cached, file_digest, profile_settings
+from toposhape.results import json_ready, load_record, profile_settings, records_dir, save_record
 from toposhape.results import work_dir as chapter_work_dir
 from toposhape.studies.nvae import measure
 from toposhape.studies.nvae.grid import (
@@ -43,18 +54,29 @@ from toposhape.studies.nvae.grid import (
     load_data,
     status,
     train_model,
-    untrained,
 )
-from toposhape.training import history_seconds
+from toposhape.studies.nvae.records import (
+    SAMPLING_DATASET,
+    SIGMAS,
+    TRAVERSAL_VALUES,
+    dataset_key,
+    dataset_record,
+    model_key,
+    model_record,
+    unpack_images,
+)
+from toposhape.training import read_checkpoint
 
 __all__ = [
     "CHAPTER",
     "PAYLOAD_FORMAT",
     "PROFILES",
     "SIGMAS",
+    "TRAVERSAL_VALUES",
     "empty_payload",
     "get_profile",
     "main",
+    "record_dir",
     "run",
     "work_dir",
 ]
@@ -64,12 +86,6 @@ CHAPTER = "nvae"
 #: The layout of the payload :func:`run` returns; results of another layout (an earlier
 #: version of the chapter, with other measures) are not read as this one.
 PAYLOAD_FORMAT = "nvae/2"
-
-#: σ of the ancestral samples: the prior's own, and the slides' wider one.
-SIGMAS: tuple[float, ...] = (1.0, 1.4)
-
-#: Traversal values of a latent dimension (every other one at 0).
-TRAVERSAL_VALUES: tuple[float, ...] = (-2.5, -1.5, -0.75, 0.0, 0.75, 1.5, 2.5)
 
 #: Per profile: training seeds; per dataset the models, data sizes and the stopping rule
 #: (:func:`toposhape.nvae.converged`: stop once the best validation ELBO of the last
@@ -146,9 +162,6 @@ PROFILES: dict[str, dict[str, Any]] = {
     },
 }
 
-#: Bumped when a measure changes, so cached evaluations are computed again.
-_EVAL_VERSION = 1
-
 
 def get_profile(profile: str) -> dict[str, Any]:
     """Settings of a profile (a deep copy); ValueError naming the valid ones if unknown."""
@@ -162,132 +175,156 @@ def work_dir(profile: str, results_root: str | Path | None = None) -> Path:
     return chapter_work_dir(CHAPTER, profile, results_root)
 
 
-def _u8(images: torch.Tensor) -> list:
-    """Images in [0, 1] as nested lists of 0..255 integers (a compact results file)."""
-    return (images.clamp(0, 1) * 255).round().to(torch.uint8).tolist()
+def record_dir(profile: str, results_root: str | Path | None = None) -> Path:
+    """Record folder of a profile: ``<results>/nvae/<profile>/records`` (committed)."""
+    check_choice("profile", profile, tuple(PROFILES))
+    check_path("results_root", results_root)
+    return records_dir(CHAPTER, profile, results_root)
 
 
-def _measure_run(
-    spec: ModelSpec,
-    model: LatentVAE,
-    history: list[dict],
-    data: Data,
-    settings: dict[str, Any],
-    evaluator: tuple[measure.DigitClassifier, np.ndarray] | None,
-) -> dict[str, Any]:
-    """Every number of one trained model."""
-    rule = settings["datasets"][spec.dataset]
-    out: dict[str, Any] = {
-        "model": spec.model,
-        "kind": spec.kind,
-        "beta": spec.beta,
-        "seed": spec.seed,
-        "name": spec.name,
-        "epochs": len(history),
-        "converged": converged(history, rule["patience"], rule["tolerance"]),
-        "train_seconds": history_seconds(history),
-        "history": [
-            {k: entry[k] for k in ("epoch", "loss", "val_elbo", "seconds")} for entry in history
-        ],
-        **measure.likelihoods(model, data, settings, spec.seed),
-        "factor_scores": measure.factor_scores(model, data, measure.shared_dims(model)),
-    }
-    if evaluator is not None:
-        net, test_features = evaluator
-        out["prior_match"] = measure.prior_match(model, data, settings, spec.seed)
-        out["quality"] = {
-            f"{sigma:g}": measure.sample_quality(
-                model, net, test_features, sigma, settings["quality_samples"], spec.seed
-            )
-            for sigma in SIGMAS
-        }
-    return out
+def _dataset_name(dataset: str) -> str:
+    """File stem of a dataset's record (model records are named after their model)."""
+    return f"{dataset}-data"
 
 
-def _examples(models: dict[str, LatentVAE], data: Data, seed: int) -> dict[str, Any]:
-    """What the figures show of the first seed's models: samples, codes, traversals.
+class _Bench:
+    """A profile's data, dataset records and evaluators, each read or made once when needed,
+    and the recording of its models.
 
-    Samples: 64 per σ (labels 0, 1, … in turn; with more than 10 classes, 8 samples for each
-    of the first 8). Codes: posterior means of 1000 test images, of the VAE and the N-VAE
-    when both are there. Traversals: every shared dimension of the N-VAE, for the shown
-    classes.
+    Parameters
+    ----------
+    settings : dict
+        The profile.
+    folder, records : Path
+        Its work folder (checkpoints) and record folder.
+    progress : bool
+        Show progress bars.
+    lap : callable
+        ``lap(phase)`` is called when a phase ends (timings).
     """
-    test_x, test_y = data.splits["test"]
-    classes = data.classes
-    shown = list(range(min(classes, 8))) if classes > 10 else list(range(classes))
-    labels = torch.tensor(shown).repeat_interleave(8 if classes > 10 else 1)
-    labels = labels if classes > 10 else torch.arange(64) % classes
-    out: dict[str, Any] = {"labels": test_y[:1000].tolist(), "shown_classes": shown}
+
+    def __init__(
+        self,
+        settings: dict[str, Any],
+        folder: Path,
+        records: Path,
+        progress: bool,
+        lap: Callable[[str], None],
+    ) -> None:
+        self.settings, self.folder, self.records = settings, folder, records
+        self.progress, self.lap = progress, lap
+        self._data: dict[str, Data] = {}
+        self._evaluators: dict[str, tuple[measure.DigitClassifier, np.ndarray, dict]] = {}
+        self._bases = {
+            name: load_record(records, _dataset_name(name), dataset_key(name, settings))
+            for name in settings["datasets"]
+        }
+
+    def data(self, name: str) -> Data:
+        """The dataset ``name`` with its factors; ValueError if it differs from the data of
+        the dataset's record (records of other data are not mixed)."""
+        if name not in self._data:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            data = load_data(name, self.settings["datasets"][name], self.folder)
+            base = self._bases[name]
+            if base is not None and json_ready(data.record) != base["record"]:
+                stem = _dataset_name(name)
+                raise ValueError(
+                    f"the {name} data read here differ from those of the records in "
+                    f"{self.records} ({stem}.json: {base['record']['splits']}, read: "
+                    f"{data.record['splits']}); delete {stem}.json and the records of the "
+                    f"{name} models to measure them again on these data"
+                )
+            self._data[name] = data
+            self.lap(f"{name} data")
+        return self._data[name]
+
+    def _evaluator(self, name: str) -> tuple[measure.DigitClassifier, np.ndarray, dict] | None:
+        """On the sampling dataset, the real-data classifier (trained once per work folder),
+        its features of the test images and its record; None elsewhere."""
+        if name != SAMPLING_DATASET:
+            return None
+        if name not in self._evaluators:
+            data = self.data(name)
+            net, record = measure.train_evaluator(data, self.settings, self.folder, self.progress)
+            features = measure.sample_features(net, data.splits["test"][0])
+            self._evaluators[name] = (net, features, record)
+            self.lap(f"{name} evaluator")
+        return self._evaluators[name]
+
+    def base(self, name: str) -> dict[str, Any]:
+        """The dataset's record, read, or measured and saved."""
+        if self._bases[name] is None:
+            evaluator = self._evaluator(name)
+            record = dataset_record(
+                self.data(name), self.settings, None if evaluator is None else evaluator[2],
+                self.progress,
+            )  # fmt: skip
+            key = dataset_key(name, self.settings)
+            self._bases[name] = self._save(_dataset_name(name), key, record)
+            self.lap(f"{name} record")
+        return self._bases[name]
+
+    def record_model(self, spec: ModelSpec) -> dict[str, Any]:
+        """Train ``spec`` (or resume it, or reload it when finished), measure it and save its
+        record; returns the record as saved."""
+        self.base(spec.dataset)
+        data = self.data(spec.dataset)
+        cfg = self.settings["datasets"][spec.dataset]
+        model, history = train_model(spec, data, cfg, self.folder, self.progress)
+        evaluator = self._evaluator(spec.dataset)
+        record = model_record(
+            spec, model, history, data, self.settings,
+            None if evaluator is None else evaluator[:2], self.progress,
+        )  # fmt: skip
+        saved = self._save(spec.name, model_key(spec, self.settings), record)
+        self.lap(f"record {spec.name}")
+        return saved
+
+    def _save(self, name: str, key: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
+        """Save a record and read it back (so a payload is the same whether its records were
+        just made or read from the committed files)."""
+        save_record(self.records, name, key, record)
+        return load_record(self.records, name, key)
+
+
+def _examples(base: dict[str, Any], shown: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    """The figures' examples of a dataset from its record and the records of the first
+    seed's measured models (``shown``: model name -> record, in grid order); None if none."""
+    if not shown:
+        return None
+    out: dict[str, Any] = {"labels": base["labels"], "shown_classes": base["shown_classes"]}
     out["samples"] = {
-        name: {
-            f"{s:g}": _u8(m.sample(labels, torch.Generator().manual_seed(seed), s)[:, 0])
-            for s in SIGMAS
-        }
-        for name, m in models.items()
+        name: {s: unpack_images(p) for s, p in record["examples"]["samples"].items()}
+        for name, record in shown.items()
     }
-    gen = torch.Generator().manual_seed(seed)
-    if {"VAE", "N-VAE"} <= models.keys():  # the latents figure: the VAE's z and the N-VAE's z_s
-        out["codes"] = {
-            name: posterior(models[name], test_x[:1000], gen)[0].numpy().round(2).tolist()
-            for name in ("VAE", "N-VAE")
-        }
-    nvae = models.get("N-VAE")
-    if nvae is not None:
-        values = torch.tensor(TRAVERSAL_VALUES)
-        base = torch.zeros(nvae.latent_dim)
-        cd = RECIPE["class_dim"]
-        out["shared_traversals"] = [
-            _u8(traversal(nvae, base, cd + j, values, shown)[:, :, 0])
-            for j in range(nvae.shared_dim)
-        ]
+    if {"VAE", "N-VAE"} <= shown.keys():  # the latents figure: the VAE's z and the N-VAE's z_s
+        out["codes"] = {name: shown[name]["examples"]["codes"] for name in ("VAE", "N-VAE")}
+    if "N-VAE" in shown:
+        out["shared_traversals"] = unpack_images(shown["N-VAE"]["examples"]["shared_traversals"])
     return out
 
 
-def _synthetic(
-    generators: dict[ModelSpec, LatentVAE],
-    data: Data,
-    settings: dict[str, Any],
-    folder: Path,
-    progress: bool,
-) -> list[dict[str, Any]]:
-    """Classifier rows: real data only, and each generator at each generated share."""
-    keys = ("classifier_images", "classifier_epochs")
-    base = {
-        "version": _EVAL_VERSION,
-        "settings": {k: settings[k] for k in keys},
-        "data": data.record["splits"],
+def _entry(
+    base: dict[str, Any], specs: list[ModelSpec], records: dict[ModelSpec, dict | None], first: int
+) -> dict[str, Any]:
+    """A dataset's part of the payload from its record and its models' (``specs``)."""
+    done = [s for s in specs if records[s] is not None]
+    entry: dict[str, Any] = {
+        "record": base["record"],
+        "factor_names": base["factor_names"],
+        "classes": base["classes"],
+        "pending": [s.name for s in specs if records[s] is None],
+        "runs": [records[s]["run"] for s in done],
     }
-    jobs: list[tuple[ModelSpec | None, float, int]] = [
-        (None, 0.0, s) for s in settings["classifier_seeds"]
-    ]
-    jobs += [
-        (spec, fraction, s)
-        for spec in generators
-        for fraction in settings["fractions"]
-        for s in settings["classifier_seeds"]
-    ]
-    rows = []
-    for spec, fraction, seed in tqdm(jobs, desc="classifiers", disable=not progress):
-        weights = None if spec is None else file_digest(folder / f"{spec.name}.pt")
-        key = {**base, "generator": weights, "fraction": fraction, "seed": seed}
-        model = None if spec is None else generators[spec]
-        accuracy = cached(
-            folder / "evaluations",
-            key,
-            lambda m=model, f=fraction, s=seed: {
-                "accuracy": measure.synthetic_accuracy(m, data, f, settings, s)
-            },
-        )["accuracy"]
-        rows.append(
-            {
-                "generator": "real data" if spec is None else spec.model,
-                "generator_seed": None if spec is None else spec.seed,
-                "fraction": fraction,
-                "classifier_seed": seed,
-                "accuracy": accuracy,
-            }
-        )
-    return rows
+    if "evaluator" in base:
+        entry["evaluator"] = base["evaluator"]
+    entry["floors"] = base["floors"]
+    entry["examples"] = _examples(base, {s.model: records[s] for s in done if s.seed == first})
+    if "synthetic" in base:
+        generated = [row for s in done for row in records[s].get("synthetic", [])]
+        entry["synthetic"] = base["synthetic"] + generated
+    return entry
 
 
 def _layout(profile: str, settings: dict[str, Any]) -> dict[str, Any]:
@@ -316,21 +353,26 @@ def run(
     log: Callable[[str], None] | None = print,
     train_missing: bool = True,
 ) -> dict[str, Any]:
-    """Compute every number of the chapter.
+    """Compute every number of the chapter, from the profile's records where they exist.
+
+    A model with a record (:func:`record_dir`, :mod:`.records`) is neither trained nor
+    loaded. A model without one is trained (resumed, or reloaded when its checkpoint is
+    finished), measured and recorded, in :func:`~.grid.grid` order; so is a dataset
+    without its record. With every record there, no data is read and nothing is trained.
 
     Parameters
     ----------
     profile : {"smoke", "full"}
     results_root : path, optional
-        Results folder; checkpoints and cached evaluations go to :func:`work_dir`, so an
-        interrupted run resumes.
+        Results folder: the records go to :func:`record_dir`, checkpoints to
+        :func:`work_dir` (so an interrupted run resumes).
     progress : bool
         Show progress bars.
     log : callable or None
         Receives one line per finished phase.
     train_missing : bool
-        Train the models that are not finished (in :func:`~.grid.grid` order). With False,
-        only finished models are measured and the others are listed under ``pending``
+        Train the models that have no record. With False, only models whose checkpoint
+        is finished are measured (and recorded); the others are listed under ``pending``
         (partial results while ``python -m toposhape.studies.nvae.run train`` runs).
 
     Returns
@@ -345,7 +387,6 @@ def run(
     check_bool("train_missing", train_missing)
     say = log or (lambda _msg: None)
     folder = work_dir(profile, results_root)
-    folder.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
     tick = time.perf_counter()
 
@@ -356,70 +397,18 @@ def run(
         tick = now
         say(f"{name}: {timings[name]:.0f} s")
 
+    bench = _Bench(settings, folder, record_dir(profile, results_root), progress, lap)
     specs = grid(settings)
-    data = {name: load_data(name, cfg, folder) for name, cfg in settings["datasets"].items()}
-    lap("data")
-    if train_missing:
-        for spec in specs:
-            train_model(
-                spec, data[spec.dataset], settings["datasets"][spec.dataset], folder, progress
-            )
-        lap("training")
-    out: dict[str, Any] = {}
-    for name, d in data.items():
-        cfg = settings["datasets"][name]
-        mine = [s for s in specs if s.dataset == name]
-        done = [s for s in mine if status(s, cfg, folder) == "finished"]
-        entry: dict[str, Any] = {
-            "record": d.record,
-            "factor_names": d.factor_names,
-            "classes": d.classes,
-            "pending": [s.name for s in mine if s not in done],
-            "runs": [],
-        }
-        sampling = name == "mnist"
-        evaluator = None
-        if sampling:
-            net, entry["evaluator"] = measure.train_evaluator(d, settings, folder, progress)
-            evaluator = (net, measure.sample_features(net, d.splits["test"][0]))
-            lap(f"{name} evaluator")
-        digest = file_digest(folder / "evaluator.pt") if sampling else None
-        keys = ("iwae_k", "iwae_images", "mmd_images", "bootstrap", "quality_samples")
-        models: dict[ModelSpec, LatentVAE] = {}
-        for spec in done:
-            model, history = train_model(spec, d, cfg, folder, progress=False)
-            models[spec] = model
-            key = {
-                "version": _EVAL_VERSION,
-                "weights": file_digest(folder / f"{spec.name}.pt"),
-                "data": d.record["splits"],
-                "settings": {k: settings[k] for k in keys},
-                "rule": {k: cfg[k] for k in ("max_epochs", "patience", "tolerance")},
-                "evaluator": digest,
-            }
-            entry["runs"].append(
-                cached(
-                    folder / "evaluations",
-                    key,
-                    partial(_measure_run, spec, model, history, d, settings, evaluator),
-                )
-            )
-            lap(f"measure {spec.name}")
-        first = settings["seeds"][0]
-        floor_spec = ModelSpec(name, "VAE", first)
-        entry["floors"] = {
-            "PCA of pixels": measure.pca_codes(d, RECIPE["class_dim"] + RECIPE["shared_dim"]),
-            "random encoder": measure.factor_scores(
-                untrained(floor_spec, d), d, list(range(RECIPE["class_dim"] + RECIPE["shared_dim"]))
-            ),
-        }
-        shown = {s.model: m for s, m in models.items() if s.seed == first}
-        entry["examples"] = _examples(shown, d, first) if shown else None
-        if sampling:
-            generators = {s: m for s, m in models.items() if s.model in settings["generators"]}
-            entry["synthetic"] = _synthetic(generators, d, settings, folder, progress)
-            lap(f"{name} classifiers")
-        out[name] = entry
+    records = {s: load_record(bench.records, s.name, model_key(s, settings)) for s in specs}
+    for spec in specs:
+        cfg = settings["datasets"][spec.dataset]
+        if records[spec] is None and (train_missing or status(spec, cfg, folder) == "finished"):
+            records[spec] = bench.record_model(spec)
+    first = settings["seeds"][0]
+    out = {
+        name: _entry(bench.base(name), [s for s in specs if s.dataset == name], records, first)
+        for name in settings["datasets"]
+    }
     return {**_layout(profile, settings), "datasets": out, "timings_s": timings}
 
 
@@ -434,24 +423,36 @@ def _select(profile: str, only: str | None) -> list[ModelSpec]:
     return picked
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Command line: train a profile's models ahead of the chapter run, or list their state.
+def _state(spec: ModelSpec, settings: dict[str, Any], folder: Path, records: Path) -> str:
+    """``done (record)``, ``trained, not recorded`` (a finished checkpoint), ``partial (N
+    epochs)`` or ``missing``."""
+    if load_record(records, spec.name, model_key(spec, settings)) is not None:
+        return "done (record)"
+    state = status(spec, settings["datasets"][spec.dataset], folder)
+    if state == "partial":
+        return f"partial ({len(read_checkpoint(folder / f'{spec.name}.pt').history)} epochs)"
+    return "trained, not recorded" if state == "finished" else state
 
-    ``train PROFILE [--only PATTERN]`` trains every model of the profile that is not
-    finished, one at a time in priority order (:func:`~.grid.grid`), resuming from its
-    per-epoch checkpoint; ``--only`` keeps the models whose name matches a shell
-    pattern (e.g. ``'mnist-*-s0'``). ``status PROFILE`` lists every model as finished,
-    partial (epochs so far) or missing. Errors are reported as :mod:`toposhape.cli`
-    describes (one line, exit status 2; 130 when interrupted).
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: train and record a profile's models ahead of the chapter run, or list
+    their state.
+
+    ``train PROFILE [--only PATTERN]`` trains every model of the profile that has no
+    record, one at a time in priority order (:func:`~.grid.grid`), resuming from its
+    per-epoch checkpoint, and records it as soon as it finishes (with its dataset's
+    record first); ``--only`` keeps the models whose name matches a shell pattern (e.g.
+    ``'mnist-*-s0'``). ``status PROFILE`` lists every model as done (a record), trained
+    but not recorded, partial (epochs so far) or missing. Errors are reported as
+    :mod:`toposhape.cli` describes (one line, exit status 2; 130 when interrupted).
     """
     from toposhape.cli import Parser, run_command
     from toposhape.results import writable_folder
-    from toposhape.training import read_checkpoint
 
     def command(argv: list[str] | None) -> None:
         parser = Parser(prog="python -m toposhape.studies.nvae.run")
         sub = parser.add_subparsers(dest="command", required=True)
-        train = sub.add_parser("train", help="train (or resume) the models of a profile")
+        train = sub.add_parser("train", help="train and record the models of a profile")
         train.add_argument("profile", help=f"one of {', '.join(PROFILES)}")
         train.add_argument("--only", help="shell pattern of model names, e.g. 'mnist-*-s0'")
         show = sub.add_parser("status", help="list the models of a profile and their state")
@@ -459,27 +460,23 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
         settings = get_profile(args.profile)
         specs = _select(args.profile, getattr(args, "only", None))
-        folder = work_dir(args.profile)
+        folder, records = work_dir(args.profile), record_dir(args.profile)
         if args.command == "status":
             for spec in specs:
-                state = status(spec, settings["datasets"][spec.dataset], folder)
-                if state == "partial":
-                    state += f" ({len(read_checkpoint(folder / f'{spec.name}.pt').history)} epochs)"
-                print(f"{spec.name}: {state}")
+                print(f"{spec.name}: {_state(spec, settings, folder, records)}")
             return
         folder = writable_folder(folder, "checkpoint folder")
-        loaded: dict[str, Data] = {}
+        records = writable_folder(records, "record folder")
+        bench = _Bench(settings, folder, records, True, lambda _phase: None)
         for spec in specs:
-            cfg = settings["datasets"][spec.dataset]
-            if status(spec, cfg, folder) == "finished":
-                print(f"{spec.name}: finished")
+            if load_record(records, spec.name, model_key(spec, settings)) is not None:
+                print(f"{spec.name}: done (record)")
                 continue
-            if spec.dataset not in loaded:
-                loaded[spec.dataset] = load_data(spec.dataset, cfg, folder, factors=False)
             started = time.perf_counter()
-            _, history = train_model(spec, loaded[spec.dataset], cfg, folder, progress=True)
+            run = bench.record_model(spec)["run"]
+            elbo = run["history"][-1]["val_elbo"]
             print(
-                f"{spec.name}: {len(history)} epochs, val ELBO {history[-1]['val_elbo']:.2f}, "
+                f"{spec.name}: {run['epochs']} epochs, val ELBO {elbo:.2f}, recorded, "
                 f"{time.perf_counter() - started:.0f} s this call"
             )
 
