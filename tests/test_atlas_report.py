@@ -35,6 +35,7 @@ TINY = {
     "torus3_heldout": 1000,
     "mnist_images": 200,
     "mnist_epochs": 1,
+    "mnist_seeds": 1,
     "train_missing": True,
 }
 
@@ -148,7 +149,8 @@ def test_tables_are_dataframes_that_agree_with_the_runs(smoke):
     assert torus3.loc[2, "held-out MSE"] == pytest.approx(
         next(r["reconstruction"] for r in smoke["torus3"] if r["dim"] == 2)
     )
-    counts = np.asarray(smoke["mnist"]["counts"])
+    assert [r["seed"] for r in smoke["mnist"]] == [0]
+    counts = np.asarray(smoke["mnist"][0]["counts"])
     assert tables["mnist"]["test images"].tolist() == counts.sum(axis=1).tolist()
 
 
@@ -166,7 +168,7 @@ def test_an_untrained_payload_has_empty_sections_and_names_what_is_pending(untra
 
 
 def test_the_training_time_is_summed_over_the_trained_models(smoke, untrained):
-    runs = [*smoke["manifolds"], *smoke["torus3"], smoke["mnist"]]
+    runs = [*smoke["manifolds"], *smoke["torus3"], *smoke["mnist"]]
     total = sum(r["history"]["seconds"] for r in runs)
     assert rp.training_seconds(lambda p: smoke if p == "full" else None) == pytest.approx(total)
     assert rp.training_seconds(lambda _p: None) == 0.0
@@ -271,6 +273,39 @@ def test_the_torus3_rule(smoke, losses, seeds, verdict):
     assert claim.verdict == verdict, claim.measured
     if losses is TREND:
         assert "elbow at d = 3" in claim.measured
+
+
+def _mnist_read(seed: int, purity: float, ratio: float) -> dict:
+    """An MNIST read of 4 charts: charts 0, 1 mostly digit 0, charts 2, 3 mostly digit 1
+    (``purity`` of each chart's test images), same-digit pairs overlapping ``ratio`` times
+    as much as the others."""
+    counts = np.zeros((4, 10), dtype=int)
+    major = round(100 * purity)
+    for chart, digit in enumerate((0, 0, 1, 1)):
+        counts[chart, digit], counts[chart, 9] = major, 100 - major
+    u = np.full((4, 4), 0.1)
+    u[0, 1] = u[1, 0] = u[2, 3] = u[3, 2] = 0.1 * ratio
+    np.fill_diagonal(u, 1.0)
+    return {"seed": seed, "counts": counts.tolist(), "overlaps": u.tolist(), "train_images": 60}
+
+
+@pytest.mark.parametrize(
+    ("reads", "verdict"),
+    [
+        ([(0.9, 4), (0.95, 5), (0.85, 3)], "reproduced"),
+        ([(0.9, 4)], "partly"),  # both hold, one seed
+        ([(0.9, 4), (0.95, 5), (0.7, 3)], "partly"),  # one seed is not pure enough
+        ([(0.5, 1), (0.6, 1.5), (0.7, 1)], "not reproduced"),
+    ],
+)
+def test_the_mnist_rule_holds_in_every_seed(smoke, reads, verdict):
+    mnist = [_mnist_read(i, purity, ratio) for i, (purity, ratio) in enumerate(reads)]
+    assert rp.mnist_purity(mnist[0]) == pytest.approx(reads[0][0])
+    assert rp.mnist_overlap_ratio(mnist[0]) == pytest.approx(reads[0][1])
+    payload = smoke | {"mnist": mnist}
+    (claim,) = [c for c in rp.claims(lambda _p: payload) if c.section == "atlas-mnist"]
+    assert claim.verdict == verdict and claim.seeds == len(reads), claim.measured
+    assert f"{len(reads)} seed" in claim.budget
 
 
 def test_a_run_is_diagnosed_by_its_first_failing_check(smoke):

@@ -29,6 +29,7 @@ TINY = {
     "torus3_heldout": 1000,
     "mnist_images": 200,
     "mnist_epochs": 1,
+    "mnist_seeds": 1,
     "train_missing": True,
 }
 
@@ -122,7 +123,8 @@ BAD_ARGUMENTS = [
     (rp.figures, ({"mnist": {}},), {}, ValueError, "payload"),
     (rp.tables, ("payload",), {}, TypeError, "payload"),
     (rp.findings, ({"torus3": []},), {}, ValueError, "payload"),
-    (rp.mnist_purity, ({},), {}, ValueError, "payload"),
+    (rp.mnist_purity, ({},), {}, ValueError, "read"),
+    (rp.mnist_overlap_ratio, ({"counts": []},), {}, ValueError, "read"),
     (rp.pending_line, ({},), {}, ValueError, "payload"),
     (rp.claims, (lambda _profile: {"settings": {}},), {}, ValueError, "payload"),
 ]
@@ -143,7 +145,7 @@ def test_the_full_grid_is_trained_seed_by_seed():
     settings = at.get_profile("full")
     jobs = at.jobs(settings)
     names = [job.name for job in jobs]
-    assert len(names) == len(set(names)) == 160 + 25 + 1
+    assert len(names) == len(set(names)) == 160 + 25 + 3
     nerve_cells = 2 * (1 + 1 + 3 + 3)
     assert [job.seed for job in jobs[:nerve_cells]] == [0] * nerve_cells
     assert names[:2] == ["circle-k4-mmd-s0", "circle-k4-gan-s0"]
@@ -152,7 +154,7 @@ def test_the_full_grid_is_trained_seed_by_seed():
     early = jobs[:first_fourth]
     assert {(j.kind, j.seed) for j in early} == {
         (kind, s) for kind in ("manifold", "torus3") for s in (0, 1, 2)
-    } | {("mnist", 0)}
+    } | {("mnist", s) for s in (0, 1, 2)}
     assert {j.dim for j in early if j.kind == "torus3"} == {1, 2, 3, 4, 5}
     assert sum(j.kind == "torus3" for j in jobs) == 25
     assert {j.regulariser for j in jobs if j.kind == "torus3"} == {"mmd"}
@@ -178,7 +180,7 @@ def test_train_trains_what_is_missing_and_then_nothing(tmp_path, monkeypatch, ca
     payload = at.run("smoke", results_root=tmp_path, log=None, train_missing=False)
     assert [r["name"] for r in payload["manifolds"]] == done
     assert payload["pending"] == [j.name for j in at.jobs(TINY) if j.name not in done]
-    assert payload["torus3"] == [] and payload["mnist"] is None
+    assert payload["torus3"] == [] and payload["mnist"] == []
     # the reads are committed records: on a fresh machine (no work folder) run() and train()
     # read them and train nothing
     records = tmp_path / "atlas" / "smoke" / "records"

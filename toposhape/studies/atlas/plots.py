@@ -435,9 +435,9 @@ def _chart_order(counts: np.ndarray) -> np.ndarray:
 def plot_mnist_digits(payload: Mapping[str, Any]) -> Figure:
     """Share of each digit among the test images of each MNIST chart (chart = argmax q)."""
     check_mapping("payload", payload, "mnist")
-    if payload["mnist"] is None:
+    if not payload["mnist"]:
         return style.not_run("MNIST: the atlas is not trained yet.")
-    counts = np.asarray(payload["mnist"]["counts"])  # (k, 10)
+    counts = np.asarray(payload["mnist"][0]["counts"])  # (k, 10), the first seed's atlas
     order = _chart_order(counts)
     counts = counts[order]
     totals = counts.sum(axis=1, keepdims=True)
@@ -465,9 +465,9 @@ def plot_mnist_graph(payload: Mapping[str, Any]) -> Figure:
     overlapping charts tend to be neighbours.
     """
     check_mapping("payload", payload, "mnist")
-    m = payload["mnist"]
-    if m is None:
+    if not payload["mnist"]:
         return style.not_run("MNIST: the atlas is not trained yet.")
+    m = payload["mnist"][0]  # the first seed's atlas
     grids = np.asarray(m["grids"])  # (k, G, S, S)
     k, g, s = grids.shape[0], grids.shape[1], grids.shape[2]
     side = math.isqrt(g)

@@ -113,7 +113,7 @@ def pending_line(payload: Mapping[str, Any]) -> str:
     if not pending:
         return "Every model of the profile is trained and read."
     total = len(pending) + len(payload["manifolds"]) + len(payload["torus3"])
-    total += payload["mnist"] is not None
+    total += len(payload["mnist"])
     shown = ", ".join(f"`{name}`" for name in pending[:6])
     more = f" and {len(pending) - 6} more" if len(pending) > 6 else ""
     return (
@@ -123,8 +123,7 @@ def pending_line(payload: Mapping[str, Any]) -> str:
 
 
 def _trained(payload: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    mnist = [payload["mnist"]] if payload["mnist"] is not None else []
-    return [*payload["manifolds"], *payload["torus3"], *mnist]
+    return [*payload["manifolds"], *payload["torus3"], *payload["mnist"]]
 
 
 def budget_line(payload: Mapping[str, Any]) -> str:
@@ -263,8 +262,8 @@ def tables(payload: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
         ]
     )
     mnist = []
-    if payload["mnist"] is not None:
-        for i, c in enumerate(np.asarray(payload["mnist"]["counts"])):
+    if payload["mnist"]:  # the first seed's atlas, as drawn
+        for i, c in enumerate(np.asarray(payload["mnist"][0]["counts"])):
             total = int(c.sum())
             top = [d for d in np.argsort(c)[::-1][:3] if c[d]]
             mnist.append({
@@ -399,13 +398,20 @@ def findings(payload: Mapping[str, Any]) -> dict[str, list[str]]:
                 + ")."
             )
     mnist = []
-    if payload["mnist"] is not None:
-        ratio = mnist_overlap_ratio(payload)
+    if payload["mnist"]:
+        reads = payload["mnist"]
+        purity = np.array([mnist_purity(r) for r in reads])
+        ratio = np.array([mnist_overlap_ratio(r) for r in reads])
+        pairs = zip(reads, purity, ratio, strict=True)
+        each = ", ".join(f"seed {r['seed']}: {p:.1%}, {q:.1f}" for r, p, q in pairs)
         mnist = [
             f"Purity (share of test images whose chart's majority digit is theirs): "
-            f"{mnist_purity(payload):.1%}.",
+            f"{_pm(purity, '.1%')} over {len(reads)} seed{'s' if len(reads) > 1 else ''}.",
             "Charts with the same majority digit overlap more than twice as strongly as the "
-            f"other pairs: **{'yes' if ratio > 2 else 'no'}** (mean overlap ratio {ratio:.1f}).",
+            f"other pairs in every seed: **{'yes' if np.all(ratio > 2) else 'no'}** (mean "
+            f"overlap ratio {_pm(ratio, '.1f')}).",
+            f"Per seed (purity, overlap ratio): {each}. The figures and the table show seed "
+            f"{reads[0]['seed']}'s atlas.",
         ]
     waiting = ["Not run yet: none of the models of this section is trained."]
     return {

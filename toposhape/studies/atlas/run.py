@@ -107,6 +107,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "torus3_heldout": 2000,
         "mnist_images": 2000,
         "mnist_epochs": 1,
+        "mnist_seeds": 1,
         "train_missing": True,
     },
     "full": {
@@ -125,6 +126,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "torus3_heldout": 10000,
         "mnist_images": None,
         "mnist_epochs": 3,
+        "mnist_seeds": 3,
         "train_missing": False,
     },
 }
@@ -204,8 +206,8 @@ def jobs(settings: Mapping[str, Any], seed: int = 0) -> list[Job]:
 
     Seed by seed: the known-manifold atlases (every manifold, k and regulariser) of a
     seed, then the T³ atlases of that seed (d = 1..5) while there are T³ seeds left, and
-    MNIST after the third seed; so the first three seeds of every cell, T³'s included,
-    are done before any fourth.
+    the ``mnist_seeds`` MNIST atlases (seeds ``seed``, ``seed + 1``, ...) after the third
+    seed; so the first three seeds of every cell, T³'s included, are done before any fourth.
     """
     seeds = list(dict.fromkeys([*settings["seeds"], *settings["torus3_seeds"]]))
     out = []
@@ -222,7 +224,10 @@ def jobs(settings: Mapping[str, Any], seed: int = 0) -> list[Job]:
                 Job("torus3", "torus3", TORUS3_CHARTS, d, "mmd", s) for d in settings["torus3_dims"]
             ]
         if i == min(2, len(seeds) - 1):
-            out.append(Job("mnist", "mnist", _MNIST["charts"], _MNIST["dim"], "mmd", seed))
+            out += [
+                Job("mnist", "mnist", _MNIST["charts"], _MNIST["dim"], "mmd", seed + j)
+                for j in range(settings["mnist_seeds"])
+            ]
     return out
 
 
@@ -340,9 +345,35 @@ def _fit_job(
 RECORD_FORMAT = "toposhape-atlas-read/1"
 
 
+#: The settings a model and its read depend on, by kind of job (the manifold reads use the
+#: long-bar threshold of the controls, so the controls' settings too).
+_READ_SETTINGS = {
+    "manifold": (
+        "points", "epochs", "readout_points", "controls", "control_entropies", "control_points",
+    ),
+    "torus3": ("torus3_epochs", "torus3_heldout"),
+    "mnist": ("mnist_images", "mnist_epochs"),
+}  # fmt: skip
+
+
+def _keeps_plots(job: Job, settings: Mapping[str, Any]) -> bool:
+    """Whether a known-manifold read keeps its plotting data (the first seed's do)."""
+    return job.kind == "manifold" and job.seed == min(settings["seeds"])
+
+
 def _record_key(job: Job, settings: Mapping[str, Any]) -> dict[str, Any]:
-    """What a model's record depends on: the job, the profile's settings, the read's format."""
-    return {"format": RECORD_FORMAT, "job": asdict(job), "settings": dict(settings)}
+    """What a model's record depends on: the job, the settings it uses, the read's format.
+
+    Only those settings: growing the grid (more seeds, another k) leaves the records of the
+    models already read valid.
+    """
+    used = {name: settings[name] for name in _READ_SETTINGS[job.kind]}
+    return {
+        "format": RECORD_FORMAT,
+        "job": asdict(job),
+        "settings": used,
+        "plots": _keeps_plots(job, settings),
+    }
 
 
 def _saved_read(job: Job, settings: Mapping[str, Any], records: Path) -> dict[str, Any] | None:
@@ -359,7 +390,7 @@ def _train_and_read(
     """
     model, history, mean, std, n = _fit_job(job, settings, folder, progress)
     if job.kind == "manifold":
-        plots = job.seed == min(settings["seeds"])
+        plots = _keeps_plots(job, settings)
         read = manifold_read(job, model, history, mean, std, settings, threshold, plots)
     elif job.kind == "torus3":
         read = torus3_read(job, model, history, mean, std, settings)
@@ -483,7 +514,7 @@ def _run(
     started = time.perf_counter()
     from tqdm.auto import tqdm
 
-    manifolds, torus3, mnist, pending = [], [], None, []
+    manifolds, torus3, mnist, pending = [], [], [], []
     for job in tqdm(jobs(settings, seed), desc="atlas models", disable=not progress):
         read = _saved_read(job, settings, records)
         if read is None and not train_missing:
@@ -496,7 +527,7 @@ def _run(
         elif job.kind == "torus3":
             torus3.append(read)
         else:
-            mnist = read
+            mnist.append({"seed": job.seed, **read})
     timings["models"] = round(time.perf_counter() - started, 1)
     say(f"models: {timings['models']:.0f} s")
     return {
