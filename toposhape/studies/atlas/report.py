@@ -406,7 +406,7 @@ def findings(payload: Mapping[str, Any]) -> dict[str, list[str]]:
         each = ", ".join(f"seed {r['seed']}: {p:.1%}, {q:.1f}" for r, p, q in pairs)
         mnist = [
             f"Purity (share of test images whose chart's majority digit is theirs): "
-            f"{_pm(purity, '.1%')} over {len(reads)} seed{'s' if len(reads) > 1 else ''}.",
+            f"{_pm(purity, '.1%')}" + (f" over {len(reads)} seeds." if len(reads) > 1 else "."),
             "Charts with the same majority digit overlap more than twice as strongly as the "
             f"other pairs in every seed: **{'yes' if np.all(ratio > 2) else 'no'}** (mean "
             f"overlap ratio {_pm(ratio, '.1f')}).",
