@@ -231,6 +231,28 @@ def test_the_regulariser_claim_waits_for_a_second_seed(smoke):
     assert second.verdict != "not run yet" and "nan" not in second.measured
 
 
+def test_the_regulariser_findings_show_what_the_claim_reads(smoke):
+    """Every chart in use with its Wilson interval, and the seed spread of the error."""
+    payload = _many_seeds(
+        smoke, {(r["manifold"], r["regulariser"]): [True] * 4 for r in smoke["manifolds"]}
+    )
+    errors = {"mmd": [1.0, 1.1, 0.9, 1.0], "gan": [1.0, 3.0, 0.5, 2.0]}
+    for r in payload["manifolds"]:
+        k = len(r["usage"])
+        collapsed = r["regulariser"] == "gan" and r["seed"] % 2 == 1  # one chart holds all
+        r["usage"] = [1.0] + [0.0] * (k - 1) if collapsed else [1 / k] * k
+        r["reconstruction"] = errors[r["regulariser"]][r["seed"]]
+    found = dict(zip(("mmd", "gan"), rp.findings(payload)["regularisers"], strict=True))
+    for reg, used in (("mmd", 8), ("gan", 4)):
+        low, high = rules.wilson(used, 8)
+        values = np.asarray(errors[reg])
+        cv = values.std(ddof=1) / values.mean()  # the same in both manifolds' cells
+        assert f"every chart in use in {used} of 8 runs ({low:.2f}–{high:.2f})" in found[reg]
+        assert f"mean over the cells): {cv:.2f};" in found[reg]
+    one = rp.findings(smoke)["regularisers"]
+    assert all("not measured yet (one seed per cell)" in line for line in one)
+
+
 _OTHERS = {("sphere", "mmd"): [False], ("sphere", "gan"): [False]}
 
 

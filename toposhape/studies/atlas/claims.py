@@ -38,6 +38,7 @@ __all__ = [
     "homology_cells",
     "mnist_overlap_ratio",
     "mnist_purity",
+    "seed_cv",
 ]
 
 #: What a payload of :func:`toposhape.studies.atlas.run.run` must hold to be drawn.
@@ -150,7 +151,7 @@ def _homology_claim(payload: Mapping[str, Any] | None, name: str) -> scorecard.C
     )
 
 
-def _seed_cv(payload: Mapping[str, Any], reg: str) -> float:
+def seed_cv(payload: Mapping[str, Any], reg: str) -> float:
     """Coefficient of variation over seeds of the held-out reconstruction error, mean over
     the cells with at least two finished seeds (NaN if none)."""
     cvs = []
@@ -189,7 +190,7 @@ def _regulariser_claim(payload: Mapping[str, Any] | None) -> scorecard.Claim:
         runs = [r for r in payload["manifolds"] if r["regulariser"] == reg]
         used[reg] = (sum(charts_in_use(r["usage"]) == len(r["usage"]) for r in runs), len(runs))
         intervals[reg] = wilson(*used[reg])
-    cv = {reg: _seed_cv(payload, reg) for reg in ("gan", "mmd")}
+    cv = {reg: seed_cv(payload, reg) for reg in ("gan", "mmd")}
     if any(math.isnan(v) for v in cv.values()):  # (b) needs two seeds of a cell: not judged yet
         return scorecard.Claim(
             **common,

@@ -22,6 +22,7 @@ from toposhape.studies.atlas.claims import (
     homology_cells,
     mnist_overlap_ratio,
     mnist_purity,
+    seed_cv,
 )
 from toposhape.studies.atlas.plots import (
     REG_NAMES,
@@ -374,10 +375,15 @@ def findings(payload: Mapping[str, Any]) -> dict[str, list[str]]:
             found = [r for r in payload["manifolds"] if r["regulariser"] == reg]
             full = sum(charts_in_use(r["usage"]) == len(r["usage"]) for r in found)
             ok = sum(r["correct"] for r in found)
+            used_low, used_high = wilson(full, len(found))
             low, high = wilson(ok, len(found))
+            cv = seed_cv(payload, reg)
+            spread = "not measured yet (one seed per cell)" if math.isnan(cv) else f"{cv:.2f}"
             regularisers.append(
-                f"{REG_NAMES[reg]}: every chart in use in {full} of {len(found)} runs; homology "
-                f"recovered in {ok} of {len(found)} ({low:.2f}–{high:.2f})."
+                f"{REG_NAMES[reg]}: every chart in use in {full} of {len(found)} runs "
+                f"({used_low:.2f}–{used_high:.2f}); seed-to-seed variation of the held-out "
+                f"reconstruction error (coefficient of variation, mean over the cells): "
+                f"{spread}; homology recovered in {ok} of {len(found)} ({low:.2f}–{high:.2f})."
             )
     torus3 = []
     rec, mmd = torus3_values(payload, "reconstruction"), torus3_values(payload, "mmd")
