@@ -24,7 +24,16 @@ SOURCES: Mapping[str, str] = {
     "antoran2019": "Antorán & Miguel, ICMLA 2019 (N-VAE)",
     "korman": "Korman, 2018 & 2021 (atlas representations)",
 }
-VERDICTS = ("reproduced", "partly", "not reproduced", "not runnable here", "not run yet")
+#: "within noise": the measurement cannot tell (the seed spread or the confidence interval
+#: covers the rule's threshold), as opposed to "partly" (some of the rule's conditions hold).
+VERDICTS = (
+    "reproduced",
+    "partly",
+    "within noise",
+    "not reproduced",
+    "not runnable here",
+    "not run yet",
+)
 
 Loader = Callable[[str], Mapping[str, Any] | None]
 
@@ -142,6 +151,7 @@ def link(claim: Claim) -> str:
 VERDICT_COLOURS: Mapping[str, str] = {
     "reproduced": "#d4edda",
     "partly": "#fff3cd",
+    "within noise": "#e7f0fa",
     "not reproduced": "#f8d7da",
     "not runnable here": "#e2e3e5",
     "not run yet": "#e2e3e5",

@@ -97,7 +97,7 @@ def _homology_claim(payload: Mapping[str, Any] | None, name: str) -> scorecard.C
         "the threshold chosen on those covers. Per k and regulariser: the share of seeds whose "
         f"bars give the Betti numbers over Z/2 and Z/3, with its {CONFIDENCE:.0%} Wilson "
         "interval. Reproduced if some cell's interval lies above 1/2; not reproduced if every "
-        "cell's lies below 1/2; partly otherwise (too few seeds to tell included)."
+        "cell's lies below 1/2; within noise otherwise (the seeds cannot tell yet)."
     )
     common = {
         "source": "korman",
@@ -132,7 +132,7 @@ def _homology_claim(payload: Mapping[str, Any] | None, name: str) -> scorecard.C
     ks = ", ".join(map(str, settings["manifolds"][name]))
     return scorecard.Claim(
         **common,
-        verdict="reproduced" if above else ("not reproduced" if below else "partly"),
+        verdict="reproduced" if above else ("not reproduced" if below else "within noise"),
         measured=(
             f"best {best['label']}: {best['c']}/{best['n']} "
             f"({best['low']:.2f}–{best['high']:.2f}); "
