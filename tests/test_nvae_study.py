@@ -721,7 +721,7 @@ def test_verdicts_follow_the_numbers() -> None:
         "nvae-shared": ["partly"],
         "nvae-class-factors": ["partly"],
         "nvae-sampling": ["partly"],
-        "nvae-synthetic": ["partly", "not reproduced"],
+        "nvae-synthetic": ["within noise", "not reproduced"],
         "nvae-yale": ["partly"],
     }
     for f in ("slant", "thickness", "width"):
@@ -738,6 +738,20 @@ def test_verdicts_follow_the_numbers() -> None:
         "nvae-synthetic": [],
         "nvae-yale": ["not reproduced"],
     }
+
+
+def test_a_difference_the_seed_spread_covers_is_within_noise_either_way() -> None:
+    p = _payload()
+    # N-VAE above the CVAE on MNIST beyond noise, but on Yale B by less than the seed spread
+    _set(p, "mnist", "N-VAE", ("iwae",), [-90.0, -90.1, -89.9])
+    _set(p, "yaleb", "N-VAE", ("iwae",), [-97.0, -99.0, -97.5])
+    assert _verdicts(p)["nvae-likelihood"] == ["within noise"]
+    # below, but within noise, is not a failure either
+    _set(p, "yaleb", "N-VAE", ("iwae",), [-99.0, -97.0, -98.5])
+    assert _verdicts(p)["nvae-likelihood"] == ["within noise"]
+    # beyond noise below on one dataset fails the claim
+    _set(p, "yaleb", "N-VAE", ("iwae",), [-120.0, -120.1, -119.9])
+    assert _verdicts(p)["nvae-likelihood"] == ["not reproduced"]
 
 
 def test_one_seed_can_be_at_best_partly() -> None:
