@@ -269,6 +269,14 @@ def test_claims_follow_their_rules_and_never_exceed_partly() -> None:
     assert _verdicts(_payload(one_chart_helps, atlas=0.4))[2:5] == [
         "not reproduced", "partly", "not reproduced"
     ]  # fmt: skip
+
+    # every model within a point of every other, seeds ± 1 point: nothing won or lost
+    def ties(dataset: str, key: str, seed: int) -> float:
+        return 0.5 + 0.01 * (seed - 1) + (0.001 if key.startswith("atlas") else 0.0)
+
+    tied = _verdicts(_payload(ties, atlas=0.4))
+    assert [tied[0], tied[1], tied[3]] == ["within noise"] * 3
+    assert tied[2] == "partly"  # one chart "does not help": no win is what the claim says
     assert _verdicts(_payload(_atlas_wins, seeds=(0, 1))) == ["not run yet"] * 6
     assert _verdicts(None) == ["not run yet"] * 6
     assert all(c.seeds == 0 and c.measured == "–" for c in report.claims(_loader(None)))
