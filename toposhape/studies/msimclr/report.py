@@ -504,7 +504,8 @@ _LOW_D_RULE = (
     "At every d run, compare the best MSimCLR with k > 1 charts against the better SimCLR "
     "(reference head or width-64 head; best and better by mean linear-probe accuracy) under "
     "the linear and the k-NN probe. " + NOISE_RULE + " A win at d is a win under both probes. "
-    "Reproduced if MSimCLR wins at every d; partly if it wins at some d; not reproduced "
+    "Reproduced if MSimCLR wins at every d; partly if it wins at some d; within noise if it "
+    "wins nowhere and loses nowhere (every difference inside the margin); not reproduced "
     "otherwise. " + _LIMIT
 )
 
@@ -513,16 +514,25 @@ _MMD_RULE = (
     "run (the reference's head, and the width-64 head that controls for its collapse) under "
     "both probes. " + NOISE_RULE + f" Reproduced if it wins over each under both probes and "
     f"leads each by more than {DRASTIC:g} points of linear-probe accuracy (drastically); "
-    "partly if it wins over each; not reproduced otherwise. " + _LIMIT
+    "partly if it wins over each; within noise if it loses to none under either probe but "
+    "does not win over each; not reproduced otherwise. " + _LIMIT
 )
 
 
-def _verdict(strong: bool, weak: bool, limited: bool) -> str:
+def _verdict(strong: bool, weak: bool, limited: bool, noise: bool = False) -> str:
     """``reproduced`` only for the strong result without limits; ``partly`` for the strong
-    one with limits or the weak one; else ``not reproduced``."""
+    one with limits or the weak one; ``within noise`` when neither holds but nothing was lost
+    beyond the noise margin (``noise``); else ``not reproduced``."""
     if strong and not limited:
         return "reproduced"
-    return "partly" if strong or weak else "not reproduced"
+    if strong or weak:
+        return "partly"
+    return "within noise" if noise else "not reproduced"
+
+
+def _no_loss(found: Mapping[str, Any]) -> bool:
+    """Whether no comparison in ``found`` (comparisons by probe) is lost beyond the margin."""
+    return all(f[p].outcome != "loses" for f in found.values() for p in PROBES)
 
 
 def _reference(dataset: str) -> str:
@@ -569,7 +579,7 @@ def _low_d_claim(payload: Mapping[str, Any] | None, dataset: str) -> scorecard.C
     )
     return scorecard.Claim(
         **common,
-        verdict=_verdict(len(wins) == len(found), bool(wins), limited),
+        verdict=_verdict(len(wins) == len(found), bool(wins), limited, _no_loss(measured)),
         measured=f"points: {text}",
         data=_data(payload, dataset),
         budget=_budget(payload, dataset),
@@ -603,7 +613,7 @@ def _mmd_claim(payload: Mapping[str, Any] | None, dataset: str) -> scorecard.Cla
     )
     return scorecard.Claim(
         **common,
-        verdict=_verdict(drastic and complete, wins, limited or not complete),
+        verdict=_verdict(drastic and complete, wins, limited or not complete, _no_loss(measured)),
         measured=f"one chart, points: {text}",
         data=_data(payload, dataset),
         budget=_budget(payload, dataset),
