@@ -392,7 +392,7 @@ def _refuse(*_args, **_kwargs):
 
 def test_every_backbone_leaves_a_small_record(tiny_payload):
     payload, root = tiny_payload
-    folder = study.records_folder("tiny", root)
+    folder = study.record_dir("tiny", root)
     assert folder == root / "connectivity" / "tiny" / "records"
     assert sorted(p.name for p in folder.iterdir()) == sorted(
         f"{name}.json" for name in payload["backbones"]
@@ -433,7 +433,7 @@ def test_a_fresh_machine_reads_the_records_and_a_changed_key_retrains(
     names = list(payload["backbones"])[:3]  # seed 1's
     assert pending["backbones"] == {} and pending["pending"] == names
     # ... and trained again, each recorded as soon as it has finished
-    folder = study.records_folder("tiny", fresh)
+    folder = study.record_dir("tiny", fresh)
 
     def retrained() -> list[str]:
         keys = {p.stem: json.loads(p.read_text())["key"] for p in folder.glob("*.json")}
@@ -455,7 +455,7 @@ def test_a_fresh_machine_reads_the_records_and_a_changed_key_retrains(
     seed2 = list(payload["backbones"])[3:]  # not in this profile: their records stay
     for name in seed2:
         assert (folder / f"{name}.json").read_bytes() == (
-            study.records_folder("tiny", root) / f"{name}.json"
+            study.record_dir("tiny", root) / f"{name}.json"
         ).read_bytes()
 
 
@@ -493,7 +493,7 @@ def test_finished_one_class_backbones_are_read_not_retrained(tiny_payload, tmp_p
         # machine without that checkpoint needs nothing else
         test = oneclass_train.load_split("mnist", "test", backbones.backbone_settings(settings), 1)
         splits = {"train": split, "test": test}
-        folders = {"work": folder, "records": study.records_folder("tiny", tmp_path)}
+        folders = {"work": folder, "records": study.record_dir("tiny", tmp_path)}
         recorded = conn_records.collect([spec], settings, 1, splits, folders, tmp_path, False,
                                         log=None)  # fmt: skip
         entry = payload["backbones"][name] | {"source": "oneclass/tiny"}
@@ -573,7 +573,7 @@ def test_findings_quote_the_payload(tiny_payload):
 
 def test_training_command_line(fake_mnist, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(study, "work_dir", lambda profile, root=None: tmp_path / "work")
-    monkeypatch.setattr(study, "records_folder", lambda profile, root=None: tmp_path / "records")
+    monkeypatch.setattr(study, "record_dir", lambda profile, root=None: tmp_path / "records")
     assert study.main(["train", "tiny", "--only", "nothing*"]) == 2
     assert "--only 'nothing*' matches no backbone" in capsys.readouterr().err
     assert study.main(["train", "tiny", "--only", "*-b25-seed0"]) == 0
@@ -649,8 +649,8 @@ BAD_ARGUMENTS = [
     (study.get_profile, (None,), {}, TypeError, "profile"),
     (study.work_dir, ("nope",), {}, ValueError, "profile"),
     (study.work_dir, ("smoke", 3), {}, TypeError, "results_root"),
-    (study.records_folder, ("nope",), {}, ValueError, "profile"),
-    (study.records_folder, ("smoke", 3), {}, TypeError, "results_root"),
+    (study.record_dir, ("nope",), {}, ValueError, "profile"),
+    (study.record_dir, ("smoke", 3), {}, TypeError, "results_root"),
     (toy_example.toy_clusters, (-1,), {}, ValueError, "seed"),
     (toy_example.toy_clusters, (0, 2.0), {}, TypeError, "per_cluster"),
     (toy_example.toy_clusters, (0, 0), {}, ValueError, "per_cluster"),

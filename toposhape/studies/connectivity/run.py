@@ -129,7 +129,7 @@ def data_record(split: ImageSplit) -> dict[str, Any]:
     return {"label": label, "record": split.record}
 
 
-def records_folder(profile: str, results_root: str | Path | None = None) -> Path:
+def record_dir(profile: str, results_root: str | Path | None = None) -> Path:
     """Committed records of a profile's backbones: ``<results>/connectivity/<profile>/records``."""
     check_choice("profile", profile, tuple(PROFILES))
     check_path("results_root", results_root)
@@ -159,7 +159,7 @@ def run(
         seed; in [0, 2**32 - 1 - train_seeds].
     results_root : path, optional
         Results folder (default ``<repo>/results``). Each backbone's measurements are read
-        from its committed record in :func:`records_folder` when it has one (it is then
+        from its committed record in :func:`record_dir` when it has one (it is then
         neither trained nor loaded); checkpoints go to :func:`work_dir`, so an interrupted
         training resumes where it stopped.
     progress : bool
@@ -203,7 +203,7 @@ def run(
     specs = backbone_specs(settings, seed)
     folders = {
         "work": work_dir(profile, results_root),
-        "records": records_folder(profile, results_root),
+        "records": record_dir(profile, results_root),
     }
     done = collect(
         specs, settings, seed, splits, folders, results_root, train_missing_backbones,
@@ -229,7 +229,7 @@ def train(
     """Train (or resume) a profile's missing backbones in priority order; return them all.
 
     ``only`` is an ``fnmatch`` pattern of backbone names (e.g. ``"*-b25-*"``); None trains
-    every one. Backbones with a record (:func:`records_folder`) are skipped; every other one
+    every one. Backbones with a record (:func:`record_dir`) are skipped; every other one
     is trained unless it is finished (here or shared with the one-class study), and
     measured and recorded as soon as it is (:func:`~.records.collect`).
     """
@@ -243,7 +243,7 @@ def train(
             raise ValueError(f"--only {only!r} matches no backbone of {profile!r}: {names}")
     folders = {
         "work": writable_folder(work_dir(profile, results_root), "checkpoint folder"),
-        "records": writable_folder(records_folder(profile, results_root), "records folder"),
+        "records": writable_folder(record_dir(profile, results_root), "records folder"),
     }
     splits = _splits(settings, seed, progress)
     collect(specs, settings, seed, splits, folders, results_root, True, progress, log)
