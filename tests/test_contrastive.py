@@ -8,6 +8,7 @@ import torch
 from pytorch_metric_learning.losses import NTXentLoss, SupConLoss
 from scipy.spatial.distance import cdist
 from torch.nn import functional as F
+from torchvision.transforms import v2
 
 import toposhape.contrastive as contrastive
 from toposhape.atlas import AtlasCodes
@@ -28,6 +29,7 @@ from toposhape.contrastive import (
     simclr_augment,
     train_contrastive,
 )
+from toposhape.training import seeded
 
 
 def _shapes(n: int, size: int = 16, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -80,27 +82,48 @@ def test_augment_batch_draws_per_image() -> None:
     assert len({out[i].numpy().tobytes() for i in range(6)}) == 6
 
 
-def test_augment_batch_runs_on_one_thread_and_restores_the_count(monkeypatch) -> None:
-    seen = []
-    transform = simclr_augment(8, 1)
+def test_simclr_crop_is_torchvisions_resized_crop() -> None:
+    # oracle: torchvision's resized_crop on the box kornia drew, image by image
+    transform = simclr_augment(12, 3)
+    x = torch.rand(6, 3, 20, 20, generator=torch.Generator().manual_seed(3))
+    crop = transform[0]
+    out = crop(x)
+    boxes = crop._params["src"]  # (B, 4, 2): corners (x, y), inclusive
+    assert len({tuple(box.flatten().tolist()) for box in boxes}) == 6  # per-image boxes
+    for image, box, got in zip(x, boxes.long(), out, strict=True):
+        left, top = box[0].tolist()
+        right, bottom = box[2].tolist()
+        want = v2.functional.resized_crop(
+            image, top, left, bottom - top + 1, right - left + 1, [12, 12], antialias=False
+        )
+        torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
 
-    def spy(image: torch.Tensor) -> torch.Tensor:
-        seen.append(torch.get_num_threads())
-        return transform(image)
 
-    before = torch.get_num_threads()
-    x = torch.rand(3, 1, 8, 8)
-    out = augment_batch(x, spy, torch.Generator().manual_seed(0))
-    assert seen == [1, 1, 1] and torch.get_num_threads() == before
-    torch.testing.assert_close(out, augment_batch(x, transform, torch.Generator().manual_seed(0)))
+def test_simclr_crop_area_follows_the_scale_range() -> None:
+    crop = simclr_augment(16, 1)[0]
+    with seeded(0):
+        crop(torch.rand(2000, 1, 16, 16))
+    box = crop._params["src"]
+    area = ((box[:, 2] - box[:, 0] + 1).prod(dim=1) / 256).numpy()
+    assert area.min() >= 0.2 - 1 / 16 and area.max() <= 1.0
+    assert np.quantile(area, 0.9) > 0.8 and np.quantile(area, 0.1) < 0.35  # spread over the range
+
+
+def test_simclr_jitter_applies_with_probability_0_8() -> None:
+    x = torch.full((4000, 1, 8, 8), 0.5)
+    with seeded(1):
+        out = simclr_augment(8, 1)(x)
+    changed = (out - x).abs().amax(dim=(1, 2, 3)) > 1e-4
+    assert abs(changed.float().mean().item() - 0.8) < 0.03  # 4000 draws: std 0.006
 
 
 def test_simclr_augment_settings() -> None:
     gray, colour = simclr_augment(28, 1), simclr_augment(32, 3)
-    assert "scale=(0.2, 1.0)" in repr(gray) and "size=(28, 28)" in repr(gray)
-    assert "RandomGrayscale" not in repr(gray) and "hue" not in repr(gray)
-    assert "RandomGrayscale(p=0.2)" in repr(colour)
-    assert "hue=(-0.1, 0.1)" in repr(colour) and "saturation=(0.6, 1.4)" in repr(colour)
+    assert "scale=(0.2, 1.0)" in repr(gray) and "output_size=(28, 28)" in repr(gray)
+    assert "align_corners=False" in repr(gray)
+    assert "RandomGrayscale" not in repr(gray) and "saturation=0.0, hue=0.0" in repr(gray)
+    assert "RandomGrayscale(p=0.2" in repr(colour)
+    assert "saturation=0.4, hue=0.1, p=0.8" in repr(colour)
 
 
 # --------------------------------------------------------------------------- models

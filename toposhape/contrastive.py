@@ -10,21 +10,21 @@ probe on the SimCLR features, and one linear classifier per chart for MSimCLR.
 """
 
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import kornia.augmentation as K
 import numpy as np
 import torch
 import torchvision
+from kornia.augmentation import AugmentationSequential
 from pytorch_metric_learning.losses import SupConLoss
 from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from torch import nn
-from torchvision.transforms import v2
 
 from toposhape.atlas import (
     AtlasCodes,
@@ -59,14 +59,23 @@ _SEED_MAX = 2**32 - 1  # scikit-learn's random_state
 # --------------------------------------------------------------------------- augmentation
 
 
-def simclr_augment(image_size: int, channels: int) -> v2.Compose:
-    """The SimCLR augmentation of the reference code, for one image.
+def simclr_augment(image_size: int, channels: int) -> AugmentationSequential:
+    """The SimCLR augmentation of the reference code, batched with per-image parameters.
 
     ``RandomResizedCrop(image_size, scale=(0.2, 1.0))`` (the usual SimCLR setting),
     then with probability 0.8 ``ColorJitter(0.4, 0.4, 0.4, 0.1)`` and with probability
     0.2 ``RandomGrayscale``. For 1-channel images the colour jitter reduces to
     brightness and contrast and the grayscale step is a no-op, so both are built in
     that reduced form.
+
+    The steps are kornia's, which draw every image's parameters independently in one
+    batched call (5× faster on a CPU than calling torchvision's per-image transforms
+    image by image, measured on batches of 128 MNIST and CIFAR-10 images). They compute
+    torchvision's formulas: the crop box is sampled as torchvision samples it and
+    resampled bilinearly with ``align_corners=False`` (the tests compare it with
+    ``torchvision.transforms.v2.functional.resized_crop``), and the jitter's factors and
+    formulas are torchvision's. One difference remains: torchvision draws the order of
+    the four jitter steps per image, kornia once per batch.
 
     Parameters
     ----------
@@ -77,43 +86,38 @@ def simclr_augment(image_size: int, channels: int) -> v2.Compose:
 
     Returns
     -------
-    torchvision.transforms.v2.Compose
-        Maps a float image (C, H, W) in [0, 1] to a float image (C, S, S) in [0, 1].
+    kornia.augmentation.AugmentationSequential
+        Maps float images (B, C, H, W) in [0, 1] to float images (B, C, S, S) in [0, 1].
     """
     check_int("image_size", image_size, 1)
     if check_int("channels", channels) not in (1, 3):
         raise ValueError(f"channels must be 1 or 3, got {channels!r}")
-    crop = v2.RandomResizedCrop(image_size, scale=(0.2, 1.0))
+    crop = K.RandomResizedCrop((image_size, image_size), scale=(0.2, 1.0), align_corners=False)
     if channels == 1:
-        return v2.Compose([crop, v2.RandomApply([v2.ColorJitter(0.4, 0.4)], p=0.8)])
-    return v2.Compose(
-        [
-            crop,
-            v2.RandomApply([v2.ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.8),
-            v2.RandomGrayscale(p=0.2),
-        ]
+        return AugmentationSequential(crop, K.ColorJitter(0.4, 0.4, p=0.8))
+    return AugmentationSequential(
+        crop, K.ColorJitter(0.4, 0.4, 0.4, 0.1, p=0.8), K.RandomGrayscale(p=0.2)
     )
 
 
 def augment_batch(
-    x: torch.Tensor, transform: v2.Transform, generator: torch.Generator
+    x: torch.Tensor, transform: Callable[[torch.Tensor], torch.Tensor], generator: torch.Generator
 ) -> torch.Tensor:
-    """Apply ``transform`` to every image of a batch with its own random parameters.
+    """Apply a batched augmentation that draws every image's parameters from one generator.
 
-    A v2 transform called on a batch draws one parameter set for the whole batch; here
-    it is called image by image. The transforms draw from the global CPU generator, so
-    it is seeded from ``generator`` inside :func:`toposhape.training.seeded`: the result
-    depends only on ``generator`` (which makes resumed training exact) and the global
-    RNG state is left untouched. Only the CPU generator is seeded (the transforms draw
-    their parameters on the CPU whatever the images' device), so CUDA generators are
-    left alone as well.
+    The transform draws from the global CPU generator, so it is seeded from
+    ``generator`` inside :func:`toposhape.training.seeded`: the result depends only on
+    ``generator`` (which makes resumed training exact) and the global RNG state is left
+    untouched. Only the CPU generator is seeded (kornia draws its parameters on the CPU
+    whatever the images' device), so CUDA generators are left alone as well.
 
     Parameters
     ----------
     x : Tensor, shape (B, C, H, W)
         Float images in [0, 1], on any device.
-    transform : torchvision.transforms.v2.Transform
-        A per-image transform with a fixed output size, e.g. :func:`simclr_augment`.
+    transform : callable
+        A batched augmentation with a fixed output size and per-image parameters, e.g.
+        :func:`simclr_augment`.
     generator : torch.Generator
         CPU generator; one draw seeds the whole batch.
 
@@ -126,25 +130,8 @@ def augment_batch(
         raise TypeError(f"transform must be callable, got {type(transform).__name__}")
     check_generator("generator", generator)
     seed = int(torch.randint(2**62, (1,), generator=generator))
-    with seeded(seed), _one_thread():
-        return torch.stack([transform(image) for image in x])
-
-
-@contextmanager
-def _one_thread() -> Iterator[None]:
-    """Inside the block torch runs its operations on one intra-op thread (restored after).
-
-    A per-image transform is many tiny operations; spread over several threads on a busy
-    machine they mostly wait for each other (measured on 2 loaded cores: colour jitter with
-    hue on 256 images of 32×32 took 3.2 s with 2 threads, 0.16 s with 1). The values do
-    not depend on the thread count.
-    """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
+    with seeded(seed):
+        return transform(x)
 
 
 # --------------------------------------------------------------------------- backbones
@@ -530,7 +517,7 @@ def _check_contrastive_model(model: object) -> None:
 def train_contrastive(
     model: SimCLRModel | MSimCLRModel,
     images: torch.Tensor,
-    transform: v2.Transform,
+    transform: Callable[[torch.Tensor], torch.Tensor],
     config: ContrastiveConfig,
     *,
     checkpoint: str | Path | None = None,
@@ -561,8 +548,8 @@ def train_contrastive(
         Trained in place (Adam).
     images : Tensor, shape (N, C, H, W)
         Training images in [0, 1], on the model's device; N ≥ ``config.batch_size``.
-    transform : torchvision.transforms.v2.Transform
-        Per-image augmentation, e.g. :func:`simclr_augment`; its ``repr`` is part of the
+    transform : callable
+        Batched augmentation, e.g. :func:`simclr_augment`; its ``repr`` is part of the
         checkpoint's config.
     config : ContrastiveConfig
     checkpoint : path, optional
