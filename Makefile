@@ -30,7 +30,7 @@ help:
 	@echo "make test                                   ruff, unit tests, every chapter at its smoke profile (nbval), the book"
 	@echo "make book                                   the HTML book (book/_build/html), checked in headless Chromium"
 	@echo "make reproduce CHAPTER=name PROFILE=smoke|full   run one chapter, save results/<name>/<profile>.json"
-	@echo "make bench                                  kernel + training-step benchmarks -> results/bench/"
+	@echo "make bench                                  kernel, training-step, augmentation benchmarks -> results/bench/"
 
 setup: $(STAMP)
 

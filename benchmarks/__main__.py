@@ -8,11 +8,11 @@ Each benchmark writes ``results/bench/<name>_<device>.json``.
 import sys
 from collections.abc import Sequence
 
-from benchmarks import bench_pershom, bench_train_step
+from benchmarks import bench_augment, bench_pershom, bench_train_step
 from benchmarks.common import add_options, check_options, format_table
 from toposhape.cli import Parser, run_command
 
-BENCHMARKS = (bench_pershom.BENCHMARK, bench_train_step.BENCHMARK)
+BENCHMARKS = (bench_pershom.BENCHMARK, bench_train_step.BENCHMARK, bench_augment.BENCHMARK)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

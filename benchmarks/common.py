@@ -21,7 +21,9 @@ from toposhape.checks import check_float, check_int
 from toposhape.cli import Parser, run_command
 from toposhape.results import atomic_write_bytes, json_ready, provenance, repo_root, writable_folder
 
-PEERS = ("ripser", "giotto-ph", "gudhi", "torch-topological", "torchph")
+#: Libraries whose versions every record keeps besides the provenance's: the persistence
+#: peers, and kornia (the batched augmentation; its peer torchvision is in the provenance).
+PEERS = ("ripser", "giotto-ph", "gudhi", "torch-topological", "torchph", "kornia")
 
 
 @dataclass(frozen=True)
@@ -124,7 +126,7 @@ def environment(started: float, params: Mapping[str, Any]) -> dict[str, Any]:
 
     :func:`toposhape.results.provenance` (git commit and dirty flag, python,
     torch and numpy versions, CPU model, torch threads, GPU name) plus the
-    CUDA version torch was built with, the versions of the peer libraries, the
+    CUDA version torch was built with, the versions of the libraries in ``PEERS``, the
     machine's load average and a UTC timestamp of the start.
 
     Parameters
