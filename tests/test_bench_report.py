@@ -92,6 +92,41 @@ def test_train_step_table_has_one_row_per_device_with_its_target(records):
     assert table["target"].tolist() == ["< 1.3: met", "< 1.3: missed"]
 
 
+def test_augment_table_shows_each_image_size_of_the_record():
+    raw = json.loads((REPO / "results" / "bench" / "augment_cpu.json").read_text())
+    table = report.augment_table({"augment_cpu": raw})
+    assert table["device"].tolist() == ["cpu (AMD EPYC)"] * 2
+    assert table["threads"].tolist() == [raw["threads"]] * 2 == [1, 1]
+    assert table["images"].tolist() == ["MNIST-size 1x28x28", "CIFAR-size 3x32x32"]
+    assert table["batch"].tolist() == [128, 128]
+    for row, case in zip(table.to_dict("records"), raw["cases"], strict=True):
+        kornia = case["timings"]["kornia (batched)"]["median_ms"]
+        torchvision = case["timings"]["torchvision v2 (per image)"]["median_ms"]
+        assert (row["kornia median ms"], row["torchvision median ms"]) == (kornia, torchvision)
+        assert row["torchvision / kornia"] == case["peer_over_ours"] > 1
+        # the recorded ratio is of the unrounded medians, which the record keeps to 4 decimals
+        assert row["torchvision / kornia"] == pytest.approx(torchvision / kornia, rel=1e-4)
+    assert table["target"].tolist() == ["> 1: met", "> 1: met"]
+
+
+def test_augment_table_follows_a_changed_record(records):
+    changed = copy.deepcopy(records["augment_cpu"])
+    changed["threads"] = 4
+    changed["device"] = "cuda:0"
+    changed["environment"]["device"]["gpu"] = "Some GPU"
+    case = changed["cases"][1]
+    case["timings"][report.AUGMENT_OURS]["median_ms"] = 30.0
+    case["timings"][report.AUGMENT_PEER]["median_ms"] = 15.0
+    case["peer_over_ours"] = 0.5
+    table = report.augment_table({**records, "augment_cuda": changed})
+    assert table["device"].tolist() == ["cpu (AMD EPYC)"] * 2 + ["cuda:0 (Some GPU)"] * 2
+    assert table["threads"].tolist() == [1, 1, 4, 4]
+    last = table.iloc[-1]
+    assert (last["kornia median ms"], last["torchvision median ms"]) == (30.0, 15.0)
+    assert last["torchvision / kornia"] == 0.5 and last["target"] == "> 1: missed"
+    assert report.augment_table({"train_step_cpu": records["train_step_cpu"]}).empty
+
+
 def test_runs_table_and_sources_name_every_file(records):
     runs = report.runs_table(records)
     assert runs["file"].tolist() == [f"{stem}.json" for stem in records]
@@ -116,7 +151,7 @@ def test_findings_follow_the_targets(records):
 
 def test_tables_are_dataframes(records):
     tables = report.tables(records)
-    assert set(tables) == {"persistence_summary", "persistence", "train_step", "runs"}
+    assert set(tables) == {"persistence_summary", "persistence", "train_step", "augment", "runs"}
     assert all(isinstance(t, pd.DataFrame) and len(t) for t in tables.values())
 
 
@@ -145,6 +180,12 @@ def test_method_names_match_the_benchmarks():
     )
 
 
+def test_augment_method_names_match_the_benchmark():
+    from benchmarks import bench_augment
+
+    assert (report.AUGMENT_OURS, report.AUGMENT_PEER) == (bench_augment.OURS, bench_augment.PEER)
+
+
 def test_the_notebook_places_every_figure_and_folds_the_long_table(records):
     cells = json.loads((REPO / "book" / "bench.ipynb").read_text())["cells"]
     markdown = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
@@ -154,3 +195,19 @@ def test_the_notebook_places_every_figure_and_folds_the_long_table(records):
     assert len(long) == 1 and set(long[0]["metadata"]["tags"]) == {"remove-input", "hide-output"}
     code = [c for c in cells if c["cell_type"] == "code"]
     assert all({"remove-input", "remove-cell"} & set(c["metadata"]["tags"]) for c in code)
+
+
+def test_the_notebook_shows_every_table_once_under_its_section(records):
+    cells = json.loads((REPO / "book" / "bench.ipynb").read_text())["cells"]
+    sources = ["".join(c["source"]) for c in cells]
+    for key in report.tables(records):
+        call = re.compile(rf'present\.table\(\s*tables\["{key}"\]')
+        shown = [i for i, s in enumerate(sources) if call.search(s)]
+        assert len(shown) == 1, key
+        assert "remove-cell" not in cells[shown[0]]["metadata"]["tags"], key
+    (augment,) = [i for i, s in enumerate(sources) if 'tables["augment"]' in s]
+    section = [s for s in sources[:augment] if s.startswith("## ")][-1]
+    assert section.startswith("## SimCLR augmentation")
+    assert all(word in section for word in ("MSimCLR", "CPU", "twice", "*threads*"))
+    # the numbers come from the record, in the table: none typed into the prose
+    assert not re.search(r"\d+\.\d|\d\d|×", section)

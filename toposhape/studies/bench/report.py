@@ -2,9 +2,11 @@
 
 ``make bench`` (the ``benchmarks`` package) writes one JSON record per benchmark and device:
 ``pershom_<device>.json`` (0-dim persistence, toposhape against its peers and the distance-
-matrix floor) and ``train_step_<device>.json`` (a training step with and without the
-connectivity loss). :func:`load_records` reads them, :func:`tables` and :func:`figures` show
-them and :func:`findings` says which targets they meet. Nothing here times anything.
+matrix floor), ``train_step_<device>.json`` (a training step with and without the
+connectivity loss) and ``augment_<device>.json`` (the batched SimCLR augmentation against
+per-image torchvision calls). :func:`load_records` reads them, :func:`tables` and
+:func:`figures` show them and :func:`findings` says which targets they meet. Nothing here
+times anything.
 """
 
 import math
@@ -25,6 +27,10 @@ from toposhape.studies import style
 OURS = "toposhape (fwd+bwd)"
 FLOOR = "floor: torch.cdist (fwd)"
 OURS_CPU = "toposhape CPU kernel (fwd+bwd)"
+#: Method names as ``benchmarks/bench_augment.py`` records them: the batched augmentation
+#: and its peer, the same augmentation called image by image.
+AUGMENT_OURS = "kornia (batched)"
+AUGMENT_PEER = "torchvision v2 (per image)"
 
 _LINESTYLES = ("-", "--", ":", "-.")
 
@@ -55,7 +61,8 @@ def load_records(folder: str | Path | None = None) -> dict[str, dict[str, Any]]:
 
 
 def _of(records: Records, benchmark: str) -> list[Mapping[str, Any]]:
-    """The records of one benchmark (``"pershom"`` or ``"train_step"``), in file order."""
+    """The records of one benchmark (``"pershom"``, ``"train_step"`` or ``"augment"``), in
+    file order."""
     check_mapping("records", records)
     return [r for r in records.values() if r.get("benchmark") == benchmark]
 
@@ -164,6 +171,33 @@ def train_step_table(records: Records) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def augment_table(records: Records) -> pd.DataFrame:
+    """One row per device and image size: the batch, both medians, their ratio and its target.
+
+    *torchvision / kornia* is the per-image peer's median over the batched augmentation's
+    (above the record's target: the batched one is faster); *threads* is the torch
+    intra-op thread count both ran with.
+    """
+    rows = []
+    for record in _of(records, "augment"):
+        above = record["target"]["peer_over_ours_above"]
+        for case in record["cases"]:
+            ratio = case["peer_over_ours"]
+            rows.append(
+                {
+                    "device": machine(record),
+                    "threads": record["threads"],
+                    "images": case["name"],
+                    "batch": case["batch"],
+                    "kornia median ms": case["timings"][AUGMENT_OURS]["median_ms"],
+                    "torchvision median ms": case["timings"][AUGMENT_PEER]["median_ms"],
+                    "torchvision / kornia": ratio,
+                    "target": f"> {above:g}: {'met' if ratio > above else 'missed'}",
+                }
+            )
+    return pd.DataFrame(rows)
+
+
 def runs_table(records: Records) -> pd.DataFrame:
     """One row per record: where and when it was measured, and how busy the machine was."""
     check_mapping("records", records)
@@ -189,11 +223,12 @@ def runs_table(records: Records) -> pd.DataFrame:
 
 def tables(records: Records) -> dict[str, pd.DataFrame]:
     """The page's tables: ``persistence_summary``, ``persistence`` (every method, long),
-    ``train_step`` and ``runs``."""
+    ``train_step``, ``augment`` and ``runs``."""
     return {
         "persistence_summary": persistence_summary(records),
         "persistence": persistence_table(records),
         "train_step": train_step_table(records),
+        "augment": augment_table(records),
         "runs": runs_table(records),
     }
 
