@@ -3,6 +3,7 @@
 import json
 import math
 import re
+import shutil
 from dataclasses import asdict
 from pathlib import Path
 
@@ -13,7 +14,16 @@ import torch
 from toposhape.studies import scorecard, style
 from toposhape.studies.triplet import protocol, report, run, summary, train
 from toposhape.studies.triplet.data import Split
-from toposhape.studies.triplet.protocol import Job, compare, jobs, model_specs, plateaued
+from toposhape.studies.triplet.floors import floors_key, pixel_floors, read_floors
+from toposhape.studies.triplet.protocol import (
+    Job,
+    compare,
+    floor_width,
+    floor_widths,
+    jobs,
+    model_specs,
+    plateaued,
+)
 from toposhape.triplet import embed
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "book" / "triplet.ipynb"
@@ -401,9 +411,11 @@ def test_the_compression_study_needs_its_embedding_and_stores_at_equal_bytes(tmp
     assert _without_times(rebuilt) == _without_times(first)
 
 
-def test_run_without_training_lists_every_job_as_pending(tmp_path) -> None:
+def test_run_without_training_lists_every_job_as_pending(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(run, "load_splits", _synthetic_splits)  # for the floors
     payload = run.run("full", results_root=tmp_path, log=None)
     assert payload["models"] == [] and len(payload["pending"]) == len(jobs(["full"]))
+    assert list(payload["floors"]) == ["mnist", "fashion-mnist"]
     assert "0 of 72 jobs" in report.setup(payload)
     assert report.findings(payload)["training"] == [
         "No finished model has enough epochs to see how R@1 moves between them.",
@@ -430,7 +442,202 @@ def test_the_command_line_plans_and_refuses_bad_arguments(capsys) -> None:
     assert "profile" in capsys.readouterr().err
 
 
+# --------------------------------------------------------------------------- the floors
+
+
+def test_floor_widths_hold_every_read_of_the_grid() -> None:
+    assert floor_widths(run.get_profile("full")) == [2, 3, 8, 9, 24, 64, 72]
+    assert floor_widths(run.get_profile("tinyimagenet")) == [3, 9, 24, 64, 72]
+    for profile in ("smoke", "full", "tinyimagenet"):
+        for spec in model_specs(run.get_profile(profile)):
+            for read in spec.reads:
+                size = spec.bytes(read)  # the floor stores as much, less than a float more
+                assert size <= 4 * floor_width(size) < size + 4, (spec.key, read)
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def _recall(codes: np.ndarray, labels: np.ndarray, k: int) -> float:
+    """Oracle: R@k of each query against all the others (scipy's Euclidean distances)."""
+    from scipy.spatial.distance import cdist
+
+    dist = cdist(codes, codes)
+    np.fill_diagonal(dist, np.inf)
+    nearest = np.argsort(dist, axis=1, kind="stable")[:, :k]
+    return float(np.mean([(labels[n] == y).any() for n, y in zip(nearest, labels, strict=True)]))
+
+
+def _pca_codes(fit: np.ndarray, x: np.ndarray, width: int) -> np.ndarray:
+    """Oracle: x projected on the first ``width`` principal axes of ``fit`` (numpy SVD)."""
+    mean = fit.mean(axis=0)
+    _, _, vt = np.linalg.svd(fit - mean, full_matrices=False)
+    return (x - mean) @ vt[:width].T
+
+
+def _flat(images: torch.Tensor) -> np.ndarray:
+    return images.flatten(1).double().numpy()
+
+
+def test_pixel_floors_match_an_independent_search() -> None:
+    g = torch.Generator().manual_seed(1)
+    train_images = torch.rand(60, 1, 4, 4, generator=g)
+    labels = torch.arange(3).repeat(10)
+    test_images = 0.5 * torch.rand(30, 1, 4, 4, generator=g)
+    test_images.view(30, -1)[torch.arange(30), 5 * labels] += 0.5  # one bright pixel a class
+    rows = pixel_floors(train_images, test_images, labels, [5, 2, 5])
+    assert [(r["floor"], r["floats"], r["bytes"]) for r in rows] == [
+        ("pixels", 16, 64), ("pca", 2, 8), ("pca", 5, 20)
+    ]  # fmt: skip
+    y = labels.numpy()
+    train, test = _flat(train_images), _flat(test_images)
+    codes = {16: test} | {w: _pca_codes(train, test, w) for w in (2, 5)}
+    spectrum = np.linalg.svd(train - train.mean(axis=0), compute_uv=False) ** 2
+    for row in rows:
+        unit = _unit(codes[row["floats"]])
+        for k in (1, 2, 4, 8):
+            assert row["metrics"][f"recall_at_{k}"] == pytest.approx(_recall(unit, y, k)), row
+        if row["floor"] == "pca":
+            share = spectrum[: row["floats"]].sum() / spectrum.sum()
+            assert row["explained_variance"] == pytest.approx(share)
+    assert rows[0]["metrics"]["recall_at_1"] > 0.5  # the classes are apart: not a trivial pass
+
+
+def test_the_pca_is_fitted_on_the_training_images_only() -> None:
+    # the training images vary in pixels 0-3 only; the held-out classes differ in pixel 10
+    # alone, which a PCA that saw them would pick as its first axis
+    g = torch.Generator().manual_seed(2)
+
+    def images(n: int) -> torch.Tensor:
+        x = torch.full((n, 1, 4, 4), 0.5) + 1e-3 * torch.rand(n, 1, 4, 4, generator=g)
+        x.view(n, -1)[:, :4] = torch.rand(n, 4, generator=g)
+        return x
+
+    train_images, test_images = images(60), images(60)
+    labels = torch.arange(2).repeat(30)
+    test_images.view(60, -1)[:, 10] = labels.float()
+    row = pixel_floors(train_images, test_images, labels, [2])[1]  # 2-d: no ties once unit
+    train, test, y = _flat(train_images), _flat(test_images), labels.numpy()
+    honest = _recall(_unit(_pca_codes(train, test, 2)), y, 1)
+    leaked = _recall(_unit(_pca_codes(np.vstack([train, test]), test, 2)), y, 1)
+    assert leaked > 0.9 and honest < 0.7  # the test can tell the two apart
+    assert row["metrics"]["recall_at_1"] == pytest.approx(honest)
+
+
+def _synthetic_splits(*_args) -> dict[str, Split]:
+    """In place of ``load_splits``: 10 × 10 images in [0, 1], enough for every floor width."""
+    g = torch.Generator().manual_seed(3)
+
+    def split(n: int, classes: list[int]) -> Split:
+        labels = torch.tensor(classes).repeat(n // len(classes))
+        images = 0.5 * torch.rand(len(labels), 1, 10, 10, generator=g)
+        images.view(len(labels), -1)[torch.arange(len(labels)), 10 * labels] += 0.5
+        return Split(images, labels, {"source": "synthetic", "fingerprint": f"{n}",
+                                      "classes": str(classes), "images": n})  # fmt: skip
+
+    return {"train": split(120, [0, 1, 2]), "validation": split(24, [0, 1, 2]),
+            "test": split(24, [3, 4, 5]), "database": split(24, [3, 4, 5])}  # fmt: skip
+
+
+def test_the_floors_record_is_written_once_and_reused(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(run, "load_splits", _synthetic_splits)
+    payload = run.run("smoke", results_root=tmp_path, log=None, train_missing=False)
+    record = payload["floors"]["mnist"]
+    splits = _synthetic_splits()
+    assert record["data"] == {name: splits[name].record for name in ("train", "test")}
+    expected = pixel_floors(splits["train"].images, splits["test"].images,
+                            splits["test"].labels, floor_widths(_SMOKE))  # fmt: skip
+    assert record["rows"] == json.loads(json.dumps(expected))
+    path = tmp_path / "triplet" / "smoke" / "records" / "mnist-floors.json"
+    assert json.loads(path.read_text())["key"] == floors_key("mnist", _SMOKE)
+
+    def no_data(*_args):
+        raise AssertionError("the data were read although the floors are recorded")
+
+    monkeypatch.setattr(run, "load_splits", no_data)
+    shutil.rmtree(run.work_dir("smoke", tmp_path), ignore_errors=True)
+    again = run.run("smoke", results_root=tmp_path, log=None, train_missing=False)
+    assert {k: v for k, v in again.items() if k != "timings_s"} == {
+        k: v for k, v in payload.items() if k != "timings_s"
+    }
+    assert read_floors(run.work_dir("smoke", tmp_path), "mnist", _SMOKE | {"dims": [3]}) is None
+
+
+def test_the_training_command_records_the_floors_before_the_models(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(run, "load_splits", _synthetic_splits)
+    work = run.work_dir("smoke", tmp_path)
+    spec = model_specs(_SMOKE)[0]
+    made = _record("smoke", "mnist", 0, spec, 0.5)
+    train._write_record(work, Job("smoke", "mnist", 0, spec), made)  # a finished model
+    only = f"smoke/mnist/seed0/{spec.key}"
+    assert run.train(["smoke"], only=only, results_root=tmp_path, progress=False, log=None) == 0
+    assert read_floors(work, "mnist", _SMOKE) is not None
+    # the finished model was made from other images than the floors: refused, not mixed
+    with pytest.raises(ValueError, match=r"^the record of smoke/mnist/seed0/sphere-d2 .* other"):
+        run.run("smoke", results_root=tmp_path, log=None, train_missing=False)
+
+
+def _floors_record(dataset: str, r1) -> dict:
+    """A floors record whose PCA of w floats has R@1 ``r1(w)`` and the pixels 0.3."""
+    settings = run.get_profile("full" if dataset != "tinyimagenet" else "tinyimagenet")
+    rows = [("pixels", 784, 0.3)] + [("pca", w, r1(w)) for w in floor_widths(settings)]
+    split = {"source": "MNIST test: 10000 IDX", "fingerprint": "sha256:0", "classes": "5–9",
+             "images": 300}  # fmt: skip
+    return {
+        "rows": [
+            {"floor": floor, "floats": w, "bytes": 4 * w,
+             "metrics": {f"recall_at_{k}": min(1.0, v + 0.01 * k) for k in (1, 2, 4, 8)}
+             | {"recall_at_1": v, "mean_average_precision_at_r": v / 2}}
+            for floor, w, v in rows
+        ],
+        "data": {"train": split, "test": split},
+    }  # fmt: skip
+
+
+def _with_floors(payload: dict, r1=lambda w: 0.4 + 0.001 * w) -> dict:
+    datasets = payload["settings"]["datasets"]
+    return payload | {"floors": {d: _floors_record(d, r1) for d in datasets}}
+
+
+def test_the_floors_are_shown_beside_the_models_and_change_no_verdict() -> None:
+    plain = _payload(_atlas_wins)
+    payload = _with_floors(plain)
+    retrieval = report.tables(payload)["retrieval"]
+    floors = retrieval[retrieval["d"] == "–"]
+    assert len(floors) == 2 * 8  # per dataset: the pixels and 7 widths
+    row = floors[(floors["dataset"] == "MNIST") & (floors["model"] == "PCA of pixels, 24 floats")]
+    assert row["bytes / vector"].tolist() == [96] and row["R@1 (%)"].tolist() == ["42.4"]
+    assert floors.loc[floors["model"] == "pixels, 784 floats", "bytes / vector"].tolist() == [
+        3136, 3136
+    ]  # fmt: skip
+    table = report.tables(payload)["comparisons"]
+    context = table[table["question"] == report.FLOOR_QUESTION]
+    assert len(context) == 2 * 3 and set(context["verdict"]) == {"no rule"}
+    # d = 2: the atlas (soft, 96 B, 70 %) is the best read; its floor is PCA to 24 floats
+    first = context.iloc[0]
+    assert first["A: R@1 (%)"] == "atlas k = 8, soft, 96 B: 70.0 ± 1.0"
+    assert first["B: R@1 (%)"] == "PCA of pixels, 24 floats, 96 B: 42.4"
+    assert first["A − B"] == pytest.approx(70.0 - 42.4)
+    # D = 64: the MMD model (256 B) against PCA to 64 floats
+    assert context.iloc[2]["B: R@1 (%)"] == "PCA of pixels, 64 floats, 256 B: 46.4"
+    line = report.findings(payload)["floors"][0]
+    assert line.startswith("MNIST, the best model at each dimension against the PCA floor")
+    assert "d = 2: atlas k = 8, soft (96 B) 70.0 ± 1.0 % vs PCA of pixels, 24 floats (96 B) " \
+        "42.4 % (+27.6 points)" in line  # fmt: skip
+    assert "above its floor at 3 of the 3 dimensions" in line and "(784 floats, 3136 B)" in line
+    assert _verdicts(payload) == _verdicts(plain)
+    figure = report.page_figures(payload, None)["full-bytes"]
+    labels = [h.get_label() for ax in figure.axes for h in ax.get_lines()]
+    assert labels.count("PCA of pixels") == 2 and labels.count("all pixels") == 2
+    # a payload saved before the floors: no floor rows, one sentence saying so
+    assert "–" not in set(report.tables(plain)["retrieval"]["d"])
+    assert "before the floors" in report.findings(plain)["floors"][0]
+
+
 _SMOKE = run.get_profile("smoke")
+_IMAGES = torch.rand(20, 1, 4, 4, generator=torch.Generator().manual_seed(0))
+_LABELS = torch.arange(2).repeat(10)
 
 # (function, args, kwargs, exception, the argument the message starts with)
 BAD_ARGUMENTS = [
@@ -460,6 +667,16 @@ BAD_ARGUMENTS = [
     (report.findings, ([],), {}, TypeError, "payload"),
     (report.benchmark_table, ([],), {}, TypeError, "status"),
     (report.claims, ("full",), {}, TypeError, "load"),
+    (floor_width, (0,), {}, ValueError, "size"),
+    (floors_key, ("cifar10", _SMOKE), {}, ValueError, "dataset"),
+    (pixel_floors, (_IMAGES.byte(), _IMAGES, _LABELS, [2]), {}, TypeError, "train_images"),
+    (pixel_floors, (_IMAGES.flatten(1), _IMAGES, _LABELS, [2]), {}, ValueError, "train_images"),
+    (pixel_floors, (_IMAGES, 2 * _IMAGES, _LABELS, [2]), {}, ValueError, "test_images"),
+    (pixel_floors, (_IMAGES, _IMAGES, _LABELS[:3], [2]), {}, ValueError, "test_labels"),
+    (pixel_floors, (_IMAGES, _IMAGES, _LABELS.float(), [2]), {}, TypeError, "test_labels"),
+    (pixel_floors, (_IMAGES, _IMAGES, _LABELS, []), {}, ValueError, "widths"),
+    (pixel_floors, (_IMAGES, _IMAGES, _LABELS, [2, 17]), {}, ValueError, "widths[1]"),
+    (pixel_floors, (_IMAGES, _IMAGES[:, :, :2], _LABELS, [2]), {}, ValueError, "train_images"),
 ]
 
 

@@ -10,9 +10,14 @@
 ``train``
     One job at a time, resumable: a model trained with per-epoch checkpoints and its kept
     epoch, or the compression study of a seed's 64-d embedding.
+``floors``
+    The trivial floors, no training: retrieval on the held-out test images' pixels and on
+    their principal components (fitted on the training images) at every width the grid
+    stores, one record per dataset.
 ``run``
-    :func:`~toposhape.studies.triplet.run.run` collects a profile's finished jobs into the
-    results payload; the command line trains every unfinished job in priority order;
+    :func:`~toposhape.studies.triplet.run.run` collects a profile's finished jobs and its
+    floors into the results payload; the command line records the floors and trains every
+    unfinished job in priority order;
     whether the reference's benchmarks (CUB-200-2011, Stanford Cars) are on this machine.
 ``summary``, ``figures``, ``report``
     A payload in, the chapter out: numbers across seeds and the comparisons, figures,

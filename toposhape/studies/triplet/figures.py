@@ -1,9 +1,10 @@
 """The triplet chapter's figures, drawn from a payload with :mod:`toposhape.studies.style`.
 
 Every figure has one panel per dataset of the payload: R@1 against the bytes each read
-stores (:func:`figure_bytes`), the training curves of the headline models and of the 64-d
-study (:func:`figure_curves`), recall@10 of the compressed stores against their bytes
-(:func:`figure_compression`), and the held-out classes in the charts of a 2-d atlas
+stores, with the floors in grey (:func:`figure_bytes`), the training curves of the
+headline models and of the 64-d study (:func:`figure_curves`), recall@10 of the
+compressed stores against their bytes (:func:`figure_compression`), and the held-out
+classes in the charts of a 2-d atlas
 (:func:`figure_embedding`). Nothing here trains.
 """
 
@@ -12,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -71,11 +73,25 @@ def _log_bytes(ax: Axes, sizes: list[int]) -> None:
     ax.set_xticks(ticks, [str(b) for b in ticks])
 
 
+def _floors(ax: Axes, floors: pd.DataFrame) -> None:
+    """The PCA floors (light grey dash-dots, at their bytes) and the pixels (a light grey
+    dotted level: their bytes are off the axis) of one dataset."""
+    pca = floors[floors["floor"] == "pca"].sort_values("bytes")
+    if not pca.empty:
+        ax.plot(pca["bytes"], pca["R@1"], "x-.", color="0.65", ms=5,
+                label="PCA of pixels")  # fmt: skip
+    for row in floors[floors["floor"] == "pixels"].to_dict("records"):
+        ax.axhline(row["R@1"], ls=":", color="0.65", label="all pixels")
+
+
 def figure_bytes(payload: Mapping[str, Any]) -> Figure:
-    """Held-out R@1 (mean ± seed std) against the bytes per vector of every read."""
+    """Held-out R@1 (mean ± seed std) against the bytes per vector of every read, with
+    the floors (:func:`~toposhape.studies.triplet.summary.floors`) where the payload has
+    them."""
     check_mapping("payload", payload, "settings", "models")
     datasets = payload["settings"]["datasets"]
-    cells = summary.cells(payload)
+    cells, floors = summary.cells(payload), summary.floors(payload)
+    sizes = [*cells["bytes"], *floors.loc[floors["floor"] == "pca", "bytes"]]
     fig = style.figure(4.0)
     axes = _panels(fig, datasets, sharey=True)[0]
     for ax, dataset in zip(axes, datasets, strict=True):
@@ -94,7 +110,8 @@ def figure_bytes(payload: Mapping[str, Any]) -> Figure:
             if family in ("sphere", "soft"):
                 for xi, yi, d in zip(x, y, dims, strict=True):
                     ax.annotate(f"d={d}", (xi, yi), textcoords="offset points", xytext=(4, -10))
-        _log_bytes(ax, cells["bytes"].tolist())  # the same axis in every panel
+        _floors(ax, floors[floors["dataset"] == dataset])
+        _log_bytes(ax, sizes)  # the same axis in every panel
     axes[0].set_ylabel("held-out R@1 (%)")
     _legend_below(fig, axes[0])
     return fig

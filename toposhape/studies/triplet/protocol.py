@@ -5,9 +5,11 @@ The profiles (:data:`PROFILES`), the class split of every dataset
 :func:`model_specs`) and the order the training command trains them in
 (:func:`jobs`), the bytes each read of a model stores, and the two rules fixed before any
 number was seen: the noise rule of every comparison (:func:`compare`) and the plateau
-criterion of convergence (:func:`plateaued`). Nothing here trains.
+criterion of convergence (:func:`plateaued`); and the widths of the PCA-of-pixels floors
+(:func:`floor_widths`). Nothing here trains.
 """
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from toposhape.checks import check_choice, check_int, check_mapping, check_path, check_sequence
-from toposhape.compression import embedding_bytes
+from toposhape.compression import FLOAT32_BYTES, embedding_bytes
 from toposhape.results import profile_settings
 from toposhape.results import work_dir as chapter_work_dir
 
@@ -33,6 +35,8 @@ __all__ = [
     "Job",
     "ModelSpec",
     "compare",
+    "floor_width",
+    "floor_widths",
     "get_profile",
     "jobs",
     "model_specs",
@@ -249,6 +253,21 @@ def model_specs(settings: Mapping[str, Any]) -> list[ModelSpec]:
         ModelSpec("wide-mmd", wide, "atlas", wide, 1, False, 1.0, "wide"),
     ]
     return sorted(specs, key=lambda spec: GROUPS.index(spec.group))
+
+
+def floor_width(size: int) -> int:
+    """The PCA floor a read of ``size`` bytes per vector is set beside: the fewest whole
+    float32 numbers that store at least those bytes (d + 1 for the sphere S^d and for the
+    hard read's chart id + d floats, k(d + 1) for the soft read, d for one chart)."""
+    return math.ceil(check_int("size", size, 1) / FLOAT32_BYTES)
+
+
+def floor_widths(settings: Mapping[str, Any]) -> list[int]:
+    """The PCA widths of a profile's floors: :func:`floor_width` of every read of every
+    model of :func:`model_specs`, in increasing order."""
+    return sorted(
+        {floor_width(spec.bytes(read)) for spec in model_specs(settings) for read in spec.reads}
+    )
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ from toposhape.studies.triplet.protocol import (
 )
 
 __all__ = [
+    "FLOOR_QUESTION",
     "PAGE",
     "benchmark_table",
     "claims",
@@ -145,6 +146,11 @@ def page_figures(
 
 
 def _retrieval_table(payload: Mapping[str, Any]) -> pd.DataFrame:
+    """Every read (mean ± std over seeds), then the floors (deterministic: no d, no std)."""
+    rows = [
+        *summary.cells(payload).to_dict("records"),
+        *({**f, "d": "–", "R@1 std": math.nan} for f in summary.floors(payload).to_dict("records")),
+    ]
     return pd.DataFrame(
         [
             {
@@ -158,7 +164,7 @@ def _retrieval_table(payload: Mapping[str, Any]) -> pd.DataFrame:
                 "R@8 (%)": c["R@8"],
                 "MAP@R (%)": c["MAP@R"],
             }
-            for c in summary.cells(payload).to_dict("records")
+            for c in rows
         ]
     )
 
@@ -186,23 +192,40 @@ def _side(name: str, size: int, mean: float, std: float) -> str:
     return f"{name}, {size} B: {_pm(mean, std)}"
 
 
+#: The question of the rows that set the best model beside its floor (no rule applies).
+FLOOR_QUESTION = "PCA floor (context)"
+
+
 def _comparison_table(payload: Mapping[str, Any]) -> pd.DataFrame:
-    frame = summary.comparisons(payload)
-    return pd.DataFrame(
-        [
-            {
-                "dataset": _name(c["dataset"]),
-                "d": c["d"],
-                "question": c["question"],
-                "A: R@1 (%)": _side(c["A"], c["bytes A"], c["A R@1"], c["A std"]),
-                "B: R@1 (%)": _side(c["B"], c["bytes B"], c["B R@1"], c["B std"]),
-                "A − B": c["difference"],
-                "margin": c["margin"],
-                "verdict": c["verdict"] if c["verdict"] != "pending" else f"pending ({c['seeds']})",
-            }
-            for c in frame.to_dict("records")
-        ]
-    )
+    """The comparisons fixed before the runs, then the best model at every d against the
+    PCA floor of its bytes (context: no margin, no verdict)."""
+    rows = [
+        {
+            "dataset": _name(c["dataset"]),
+            "d": c["d"],
+            "question": c["question"],
+            "A: R@1 (%)": _side(c["A"], c["bytes A"], c["A R@1"], c["A std"]),
+            "B: R@1 (%)": _side(c["B"], c["bytes B"], c["B R@1"], c["B std"]),
+            "A − B": c["difference"],
+            "margin": c["margin"],
+            "verdict": c["verdict"] if c["verdict"] != "pending" else f"pending ({c['seeds']})",
+        }
+        for c in summary.comparisons(payload).to_dict("records")
+    ]
+    rows += [
+        {
+            "dataset": _name(c["dataset"]),
+            "d": c["d"],
+            "question": FLOOR_QUESTION,
+            "A: R@1 (%)": _side(c["model"], c["bytes"], c["R@1"], c["R@1 std"]),
+            "B: R@1 (%)": _side(c["floor"], c["floor bytes"], c["floor R@1"], math.nan),
+            "A − B": c["difference"],
+            "margin": math.nan,
+            "verdict": "no rule",
+        }
+        for c in summary.against_floor(payload).to_dict("records")
+    ]
+    return pd.DataFrame(rows)
 
 
 def _compression_table(payload: Mapping[str, Any]) -> pd.DataFrame:
@@ -254,7 +277,9 @@ def tables(payload: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
     ``data`` and ``timings``.
 
     Recalls in %; every R@1 beside the bytes per vector of its read (float32 = 4 bytes,
-    a chart id in one byte for k ≤ 256); ``mean ± std`` over the training seeds.
+    a chart id in one byte for k ≤ 256); ``mean ± std`` over the training seeds. The
+    retrieval table ends with the floors (d ``"–"``), the comparisons table with the best
+    model at each d against the PCA floor of its bytes (question :data:`FLOOR_QUESTION`).
     """
     check_mapping("payload", payload, "settings", "models", "compression", "timings_s")
     return {
@@ -415,10 +440,51 @@ def _store_lines(payload: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def _floor_lines(payload: Mapping[str, Any]) -> list[str]:
+    """Per dataset: the best model at every d against the PCA floor of its bytes, and the
+    pixels' own R@1."""
+    floors = summary.floors(payload)
+    if floors.empty:
+        return [
+            "These results were saved before the floors (PCA of pixels) were recorded; "
+            "running the chapter again adds them."
+        ]
+    best = summary.against_floor(payload)
+    wide = payload["settings"]["wide_dim"]
+    lines = []
+    for dataset in payload["settings"]["datasets"]:
+        mine = best[best["dataset"] == dataset].to_dict("records")
+        parts = [
+            f"{'D' if c['d'] == wide else 'd'} = {c['d']}: {c['model']} ({c['bytes']} B) "
+            f"{_pm(c['R@1'], c['R@1 std'])} % vs {c['floor']} ({c['floor bytes']} B) "
+            f"{c['floor R@1']:.1f} % ({c['difference']:+.1f} points)"
+            for c in mine
+        ]
+        if mine:
+            above = sum(c["difference"] > 0 for c in mine)
+            text = (
+                f"{_name(dataset)}, the best model at each dimension against the PCA floor "
+                f"of its bytes: {'; '.join(parts)}; above its floor at {above} of the "
+                f"{len(mine)} dimensions."
+            )
+        else:
+            text = f"{_name(dataset)}: no finished model to set beside the floors yet."
+        pixels = floors[(floors["dataset"] == dataset) & (floors["floor"] == "pixels")]
+        for p in pixels.to_dict("records"):
+            text += (
+                f" The L2-normalised pixels themselves ({p['floats']} floats, {p['bytes']} B) "
+                f"reach {p['R@1']:.1f} %."
+            )
+        lines.append(text)
+    return lines
+
+
 def findings(payload: Mapping[str, Any]) -> dict[str, list[str]]:
     """Computed sentences, by topic: ``equal dimension``, ``equal storage``, ``one chart``,
-    ``64-d study`` (one line per comparison), ``training`` (epoch noise, convergence) and
-    ``compression`` (the atlas store against faiss at equal bytes)."""
+    ``64-d study`` (one line per comparison), ``floors`` (one line per dataset: the best
+    model at each d against the PCA-of-pixels floor of its bytes), ``training`` (epoch
+    noise, convergence) and ``compression`` (the atlas store against faiss at equal
+    bytes)."""
     check_mapping("payload", payload, "settings", "models", "compression")
     frame = summary.comparisons(payload)
     out: dict[str, list[str]] = {}
@@ -429,6 +495,7 @@ def findings(payload: Mapping[str, Any]) -> dict[str, list[str]]:
             for c in mine.to_dict("records")
             if not (math.isnan(c["A R@1"]) or math.isnan(c["B R@1"]))  # a side not trained yet
         ]
+    out["floors"] = _floor_lines(payload)
     out["training"] = [_epoch_noise(payload), _convergence(payload)]
     out["compression"] = _store_lines(payload)
     return out

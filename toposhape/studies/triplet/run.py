@@ -3,9 +3,11 @@
 :func:`run` collects a profile's results: every model of the grid
 (:func:`~toposhape.studies.triplet.protocol.model_specs`) at every training seed, and the
 compression study of every seed's 64-d embedding, from the records the training command
-leaves in the profile's work folder; it trains what is missing only when asked to (the
-``smoke`` profile does), and lists the rest as pending. No plotting: the payload's
-figures, tables and claims are in :mod:`toposhape.studies.triplet.report`.
+leaves in the profile's records folder; it trains what is missing only when asked to (the
+``smoke`` profile does), and lists the rest as pending. Beside them, every dataset's
+floors (:mod:`~toposhape.studies.triplet.floors`: retrieval on the pixels and their
+principal components, no training), computed and recorded the first time. No plotting:
+the payload's figures, tables and claims are in :mod:`toposhape.studies.triplet.report`.
 
 Command line (training ahead of the chapter, resumable, in priority order)::
 
@@ -13,7 +15,8 @@ Command line (training ahead of the chapter, resumable, in priority order)::
     python -m toposhape.studies.triplet.run train full --seed 0 --only '*/mnist/*'
     python -m toposhape.studies.triplet.run plan full tinyimagenet
 
-``train`` runs every unfinished job of the profiles in the order of
+``train`` first records the floors of every dataset it has a job of (when missing), then
+runs every unfinished job of the profiles in the order of
 :func:`~toposhape.studies.triplet.protocol.jobs` (every profile's seed 0 first; within a
 seed the headline models at d = 2, then the 64-d study and its compression study, then
 the rest) and can be stopped at any time: a model resumes from its last finished epoch.
@@ -25,17 +28,17 @@ Cars) are on this machine.
 
 import fnmatch
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from toposhape.checks import check_bool, check_callable, check_path
 from toposhape.data import USER_LAYOUTS, user_root
 from toposhape.studies.triplet.data import Split, load_splits
+from toposhape.studies.triplet.floors import read_floors, write_floors
 from toposhape.studies.triplet.protocol import (
     CHAPTER,
     PROFILES,
-    Job,
     get_profile,
     jobs,
     work_dir,
@@ -56,24 +59,34 @@ __all__ = [
 ]
 
 
-def _runner(
-    progress: bool, say: Callable[[str], None]
-) -> Callable[[Job, dict[str, Any], Path], dict[str, Any]]:
-    """Run jobs, reading each dataset's images once (on its first unfinished job)."""
+def _loader(say: Callable[[str], None]) -> Callable[[str, str], dict[str, Split]]:
+    """Read a (profile, dataset)'s splits, each once (when first asked for)."""
     loaded: dict[tuple[str, str], dict[str, Split]] = {}
 
-    def run_one(job: Job, settings: dict[str, Any], folder: Path) -> dict[str, Any]:
-        key = (job.profile, job.dataset)
-        if key not in loaded:
+    def load(profile: str, dataset: str) -> dict[str, Split]:
+        if (profile, dataset) not in loaded:
             started = time.perf_counter()
-            loaded[key] = load_splits(job.dataset, settings)
-            say(f"read {job.dataset} ({job.profile}): {time.perf_counter() - started:.0f} s")
-        started = time.perf_counter()
-        record = run_job(job, loaded[key], settings, folder, progress)
-        say(f"{job.name}: {time.perf_counter() - started:.0f} s")
-        return record
+            loaded[profile, dataset] = load_splits(dataset, get_profile(profile))
+            say(f"read {dataset} ({profile}): {time.perf_counter() - started:.0f} s")
+        return loaded[profile, dataset]
 
-    return run_one
+    return load
+
+
+def _floors(
+    profile: str,
+    dataset: str,
+    folder: Path,
+    load: Callable[[str, str], dict[str, Split]],
+    say: Callable[[str], None],
+) -> dict[str, Any]:
+    """The dataset's floors record, computed and written first if missing."""
+    settings = get_profile(profile)
+    record = read_floors(folder, dataset, settings)
+    if record is None:
+        record = write_floors(folder, dataset, settings, load(profile, dataset))
+        say(f"{profile}/{dataset}/floors: {record['seconds']:.0f} s")
+    return record
 
 
 def train(
@@ -84,7 +97,8 @@ def train(
     progress: bool = True,
     log: Callable[[str], None] | None = print,
 ) -> int:
-    """Run every unfinished job of the profiles, in priority order; the number run.
+    """Record the missing floors of the jobs' datasets, then run every unfinished job of
+    the profiles in priority order; the number of jobs run.
 
     Parameters
     ----------
@@ -100,7 +114,7 @@ def train(
     progress : bool
         Show training progress bars.
     log : callable or None
-        Receives one line per job.
+        Receives one line per dataset read, floors record written and job run.
     """
     check_path("results_root", results_root)
     check_bool("progress", progress)
@@ -110,11 +124,16 @@ def train(
     say = log or (lambda _msg: None)
     todo = [job for job in jobs(profiles, seeds) if only is None or fnmatch.fnmatch(job.name, only)]
     folders = {name: work_dir(name, results_root) for name in profiles}
-    run_one = _runner(progress, say)
+    load = _loader(say)
+    for profile, dataset in dict.fromkeys((job.profile, job.dataset) for job in todo):
+        _floors(profile, dataset, folders[profile], load, say)
     count = 0
     for job in todo:
         if read_record(folders[job.profile], job) is None:
-            run_one(job, get_profile(job.profile), folders[job.profile])
+            started = time.perf_counter()
+            folder = folders[job.profile]
+            run_job(job, load(job.profile, job.dataset), get_profile(job.profile), folder, progress)
+            say(f"{job.name}: {time.perf_counter() - started:.0f} s")
             count += 1
     say(f"{count} jobs run, {len(todo) - count} were already done")
     return count
@@ -127,7 +146,9 @@ def run(
     log: Callable[[str], None] | None = print,
     train_missing: bool | None = None,
 ) -> dict[str, Any]:
-    """Every number of a profile: the finished jobs' records and what is pending.
+    """Every number of a profile: the finished jobs' records, the floors and what is pending.
+
+    The data are read only for a dataset whose floors record is missing (or to train).
 
     Parameters
     ----------
@@ -147,8 +168,15 @@ def run(
     -------
     dict
         JSON-serialisable payload: ``profile``, ``settings``, ``models`` (the model
-        records), ``compression`` (the compression records), ``pending`` (names of the
-        unfinished jobs) and ``timings_s``.
+        records), ``compression`` (the compression records), ``floors`` (dataset → its
+        floors record, :func:`~toposhape.studies.triplet.floors.write_floors`), ``pending``
+        (names of the unfinished jobs) and ``timings_s``.
+
+    Raises
+    ------
+    ValueError
+        If a model's record was made from other training or test images than its
+        dataset's floors record (the floors would not be read on the models' images).
     """
     settings = get_profile(profile)
     check_path("results_root", results_root)
@@ -169,17 +197,37 @@ def run(
             pending.append(job.name)
         else:
             (models if job.spec is not None else compression).append(record)
+    say = log or (lambda _msg: None)
+    load = _loader(say)
+    floors = {d: _floors(profile, d, folder, load, say) for d in settings["datasets"]}
+    for record in models:
+        _check_floor_data(record, floors[record["dataset"]])
     return {
         "profile": profile,
         "settings": settings,
         "models": models,
         "compression": compression,
+        "floors": floors,
         "pending": pending,
         "timings_s": {
             "training in this run": round(trained - started, 1),
             "collecting the records": round(time.perf_counter() - trained, 1),
         },
     }
+
+
+def _check_floor_data(model: Mapping[str, Any], floors: Mapping[str, Any]) -> None:
+    """Raise ValueError unless the model was trained and read on the floors' images: the
+    same files (fingerprint), classes and number of images (drawn with one seed)."""
+    for split in ("train", "test"):
+        mine, theirs = model["data"][split], floors["data"][split]
+        if any(mine[key] != theirs[key] for key in ("fingerprint", "classes", "images")):
+            raise ValueError(
+                f"the record of {model['profile']}/{model['dataset']}/seed{model['seed']}/"
+                f"{model['key']} was made from other {split} images ({model['data'][split]}) "
+                f"than the dataset's floors ({floors['data'][split]}); delete the records "
+                "made from the images no longer in use and run again"
+            )
 
 
 #: The reference's benchmarks (no offline source provides them) and their loaders.

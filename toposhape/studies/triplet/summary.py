@@ -4,8 +4,10 @@ A payload (what :func:`toposhape.studies.triplet.run.run` returns) holds one rec
 (dataset, seed, model). :func:`scores` lays them out one row per (dataset, model, read,
 seed); :func:`cells` averages over the seeds; :func:`comparisons` applies the noise rule
 (:func:`~toposhape.studies.triplet.protocol.compare`) to the comparisons fixed before the
-runs (:func:`pairs`); :func:`stores` averages the compression study over seeds. Plain
-numbers only: no figures, no text.
+runs (:func:`pairs`); :func:`stores` averages the compression study over seeds;
+:func:`floors` lays out the trivial floors (pixels, PCA of pixels) and
+:func:`against_floor` sets the best model at each d beside the PCA floor of its bytes.
+Plain numbers only: no figures, no text.
 """
 
 from collections.abc import Mapping
@@ -14,13 +16,16 @@ from typing import Any, NamedTuple
 import pandas as pd
 
 from toposhape.checks import check_mapping
-from toposhape.studies.triplet.protocol import ModelSpec, compare, model_specs
+from toposhape.studies.triplet.protocol import ModelSpec, compare, floor_width, model_specs
 
 __all__ = [
     "MIN_SEEDS",
     "Pair",
+    "against_floor",
     "cells",
     "comparisons",
+    "floor_label",
+    "floors",
     "label",
     "pairs",
     "scores",
@@ -240,3 +245,86 @@ def stores(payload: Mapping[str, Any]) -> pd.DataFrame:
     out["settings"] = grouped["settings"].first()
     out["bytes"] = grouped["bytes"].max()
     return out.reset_index()[columns]
+
+
+def floor_label(floor: str, floats: int) -> str:
+    """How tables and figures name a floor (e.g. ``"PCA of pixels, 24 floats"``)."""
+    return f"PCA of pixels, {floats} floats" if floor == "pca" else f"pixels, {floats} floats"
+
+
+_METRICS = ("R@1", "R@2", "R@4", "R@8", "MAP@R")
+
+
+def floors(payload: Mapping[str, Any]) -> pd.DataFrame:
+    """The payload's floors (no training, so no seeds): one row per (dataset, floor).
+
+    Columns: ``dataset``, ``floor`` (``pixels`` or ``pca``), ``label``
+    (:func:`floor_label`), ``floats``, ``bytes``, ``R@1``, ``R@2``, ``R@4``, ``R@8``,
+    ``MAP@R`` and ``explained variance`` (of the training pixels; NaN for the pixels), all
+    in %. Empty for a payload saved before the floors were recorded (no ``floors``).
+    """
+    check_mapping("payload", payload)
+    rows = []
+    for dataset, record in (payload.get("floors") or {}).items():
+        for row in record["rows"]:
+            metrics = row["metrics"]
+            rows.append(
+                {
+                    "dataset": dataset,
+                    "floor": row["floor"],
+                    "label": floor_label(row["floor"], row["floats"]),
+                    "floats": row["floats"],
+                    "bytes": row["bytes"],
+                    **{f"R@{k}": 100 * metrics[f"recall_at_{k}"] for k in (1, 2, 4, 8)},
+                    "MAP@R": 100 * metrics["mean_average_precision_at_r"],
+                    "explained variance": 100 * row.get("explained_variance", float("nan")),
+                }
+            )
+    columns = ["dataset", "floor", "label", "floats", "bytes", *_METRICS, "explained variance"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def against_floor(payload: Mapping[str, Any]) -> pd.DataFrame:
+    """The best read at every d (and D) of every dataset beside the PCA floor of its bytes.
+
+    The best read is the one with the highest mean R@1 over its seeds among every model
+    and read of that d; its floor is the PCA of pixels to
+    :func:`~toposhape.studies.triplet.protocol.floor_width` of its bytes (the fewest whole
+    floats storing at least as much). Context only: no noise rule applies.
+
+    Columns: ``dataset``, ``d``, ``model`` (label), ``bytes``, ``R@1``, ``R@1 std``,
+    ``seeds``, ``floor`` (label), ``floor bytes``, ``floor R@1`` and ``difference`` (model
+    − floor, points). No row for a dataset without floors or finished models.
+    """
+    check_mapping("payload", payload, "settings", "models")
+    mine, pca = cells(payload), floors(payload)
+    pca = pca[pca["floor"] == "pca"]
+    rows = []
+    for dataset in payload["settings"]["datasets"]:
+        models = mine[mine["dataset"] == dataset]
+        widths = pca[pca["dataset"] == dataset].set_index("floats")
+        if widths.empty:
+            continue
+        for d in sorted(models["d"].unique()):
+            best = models.loc[models.loc[models["d"] == d, "R@1"].idxmax()]  # first on ties
+            floor = widths.loc[floor_width(int(best["bytes"]))]
+            rows.append(
+                {
+                    "dataset": dataset,
+                    "d": int(d),
+                    "model": best["label"],
+                    "bytes": int(best["bytes"]),
+                    "R@1": best["R@1"],
+                    "R@1 std": best["R@1 std"],
+                    "seeds": int(best["seeds"]),
+                    "floor": floor["label"],
+                    "floor bytes": int(floor["bytes"]),
+                    "floor R@1": floor["R@1"],
+                    "difference": best["R@1"] - floor["R@1"],
+                }
+            )
+    columns = [
+        *("dataset", "d", "model", "bytes", "R@1", "R@1 std", "seeds"),
+        *("floor", "floor bytes", "floor R@1", "difference"),
+    ]
+    return pd.DataFrame(rows, columns=columns)

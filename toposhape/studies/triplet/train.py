@@ -43,11 +43,13 @@ from toposhape.triplet import (
 )
 
 __all__ = [
+    "KS",
     "RECORD_FORMAT",
     "build_model",
     "compression_study",
     "read_record",
     "record_path",
+    "records_folder",
     "retrieval",
     "run_job",
     "train_model",
@@ -56,6 +58,8 @@ __all__ = [
 
 #: Format tag of the records this module writes.
 RECORD_FORMAT = "toposhape-triplet-record/1"
+#: The k of every reported Recall@k (models and floors alike).
+KS = (1, 2, 4, 8)
 _RETRAIN = "delete the model's files in its folder to train it again"
 
 
@@ -64,13 +68,19 @@ def job_dir(folder: Path, job: Job) -> Path:
     return Path(folder) / job.dataset / f"seed{job.seed}"
 
 
-def record_path(folder: Path, job: Job) -> Path:
-    """The record that marks a job done, in the records folder beside ``folder``.
+def records_folder(folder: Path) -> Path:
+    """The committed records folder beside the work folder ``folder``.
 
-    ``folder`` is the profile's work folder ``<results>/triplet/<profile>/_work``; the
-    record is ``<results>/triplet/<profile>/records/<dataset>-seed<seed>-<key>.json``.
+    ``folder`` is the profile's work folder ``<results>/triplet/<profile>/_work``; its
+    records are in ``<results>/triplet/<profile>/records``.
     """
-    return Path(folder).parent / "records" / f"{_record_name(job)}.json"
+    return Path(folder).parent / "records"
+
+
+def record_path(folder: Path, job: Job) -> Path:
+    """The record that marks a job done, in the records folder beside ``folder``:
+    ``<results>/triplet/<profile>/records/<dataset>-seed<seed>-<key>.json``."""
+    return records_folder(folder) / f"{_record_name(job)}.json"
 
 
 def _record_name(job: Job) -> str:
@@ -126,7 +136,7 @@ def retrieval(
 
     One forward pass; the hard read is :func:`~toposhape.triplet.hard_read` of the packed
     codes under the same chart distance. ``per_epoch``: R@1 (and precision@1) only, the
-    cheap check after every epoch; otherwise R@1, 2, 4, 8 and MAP@R.
+    cheap check after every epoch; otherwise R@k for k in :data:`KS` and MAP@R.
 
     Returns
     -------
@@ -142,7 +152,7 @@ def retrieval(
             codes,
             split.labels,
             distance=distance,
-            ks=(1,) if per_epoch else (1, 2, 4, 8),
+            ks=(1,) if per_epoch else KS,
             map_at_r=not per_epoch,
         )
     return out
