@@ -73,7 +73,7 @@ def test_the_full_grid_is_the_issues_and_trains_in_priority_order() -> None:
 
 def test_step_schedules_of_the_profiles() -> None:
     assert schedule.step_schedule(ms.get_profile("full")) == [3000, 4000, 5000, 6000]
-    assert schedule.step_schedule(ms.get_profile("cifar10")) == [3000]
+    assert schedule.step_schedule(ms.get_profile("cifar10")) == [3000, 4000, 5000, 6000]
     assert schedule.step_schedule(ms.get_profile("smoke")) == [4, 6]
     assert schedule.next_steps(0, ms.get_profile("full")) == 3000
     assert schedule.next_steps(3500, ms.get_profile("full")) == 4000
