@@ -135,7 +135,7 @@ def _record(profile: str, dataset: str, seed: int, spec: protocol.ModelSpec, r1:
         "metrics": {read: dict(metric) for read in spec.reads},
         "history": history, "selected_epoch": epochs,
         "converged": plateaued([h["validation_recall_at_1"] for h in history]),
-        "training_seconds": 2.0 * epochs, "config": {"seed": seed}, "model": {},
+        "training_seconds": 2.0 * epochs, "config": {"seed": seed, "margin": 0.2}, "model": {},
         "data": {"train": split, "validation": split, "test": split},
     }  # fmt: skip
 
@@ -156,7 +156,8 @@ def _compression(profile: str, dataset: str, seed: int, atlas: float) -> dict:
             )  # fmt: skip
     split = {"source": "x", "fingerprint": "sha256:0", "classes": "5–9", "images": 300}
     return {"format": train.RECORD_FORMAT, "dataset": dataset, "seed": seed, "key": "compression",
-            "database": 300, "queries": 50, "rows": rows, "data": {"database": split}}  # fmt: skip
+            "database": 300, "queries": 50, "rows": rows, "seconds": 30.0,
+            "data": {"database": split}}  # fmt: skip
 
 
 def _payload(r1, profile: str = "full", seeds=(0, 1, 2), atlas: float = 0.6) -> dict:
@@ -621,11 +622,12 @@ def test_the_floors_are_shown_beside_the_models_and_change_no_verdict() -> None:
     assert first["A − B"] == pytest.approx(70.0 - 42.4)
     # D = 64: the MMD model (256 B) against PCA to 64 floats
     assert context.iloc[2]["B: R@1 (%)"] == "PCA of pixels, 64 floats, 256 B: 46.4"
-    line = report.findings(payload)["floors"][0]
+    line, every = report.findings(payload)["floors"][:2]
     assert line.startswith("MNIST, the best model at each dimension against the PCA floor")
     assert "d = 2: atlas k = 8, soft (96 B) 70.0 ± 1.0 % vs PCA of pixels, 24 floats (96 B) " \
         "42.4 % (+27.6 points)" in line  # fmt: skip
-    assert "above its floor at 3 of the 3 dimensions" in line and "(784 floats, 3136 B)" in line
+    assert "above its floor at 3 of the 3 dimensions, by 27.6 points at most." in line
+    assert every.startswith("MNIST, every trained read") and "(784 floats, 3136 B)" in every
     assert _verdicts(payload) == _verdicts(plain)
     figure = report.page_figures(payload, None)["full-bytes"]
     labels = [h.get_label() for ax in figure.axes for h in ax.get_lines()]
@@ -633,6 +635,134 @@ def test_the_floors_are_shown_beside_the_models_and_change_no_verdict() -> None:
     # a payload saved before the floors: no floor rows, one sentence saying so
     assert "–" not in set(report.tables(plain)["retrieval"]["d"])
     assert "before the floors" in report.findings(plain)["floors"][0]
+
+
+def _reads(profile: str, r1) -> list[tuple[str, int, str, int, float]]:
+    """Oracle: (dataset, d, key, bytes, R@1 in %) of every read, from the grid itself."""
+    settings = run.get_profile(profile)
+    return [
+        (dataset, spec.d, spec.key, spec.bytes(read), 100 * np.mean([r1(dataset, spec.key, s)
+                                                                    for s in settings["seeds"]]))
+        for dataset in settings["datasets"]
+        for spec in model_specs(settings)
+        for read in spec.reads
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("pixels", [0.3, 0.9])
+def test_every_read_is_set_beside_the_pixels_and_its_pca_floor(pixels: float) -> None:
+    def r1(dataset: str, key: str, seed: int) -> float:  # the atlas at 70 %, the rest at 50 %
+        return 0.7 if key.startswith("atlas-k8") else 0.5
+
+    payload = _with_floors(_payload(r1), lambda w: 0.6)
+    for record in payload["floors"].values():
+        record["rows"][0]["metrics"]["recall_at_1"] = pixels
+    lines = report.findings(payload)["floors"]
+    assert len(lines) == 4  # two per dataset
+    for dataset, name, line in (("mnist", "MNIST", lines[1]), ("fashion-mnist", "Fashion-MNIST",
+                                                                lines[3])):  # fmt: skip
+        reads = [r for r in _reads("full", r1) if r[0] == dataset]
+        above_pixels = sum(r[4] > 100 * pixels for r in reads)
+        below_floor = sum(r[4] < 60.0 for r in reads)
+        assert line.startswith(f"{name}, every trained read against the floors: ")
+        if above_pixels:
+            assert f"{above_pixels} of the {len(reads)} trained reads do better" in line
+        else:
+            assert f"none of the {len(reads)} trained reads does as well" in line
+        assert f"does better than {below_floor} of the {len(reads)};" in line
+        # the smaller group is named: here the four reads of the atlas, 10 points above
+        atlas = [r for r in reads if r[2].startswith("atlas-k8")]
+        assert below_floor > len(atlas) and "the reads above their PCA floor: " in line
+        for _, d, _, size, value in atlas:
+            assert f"at d = {d} ({size} B, {value - 60:+.1f} points)" in line
+        assert line.endswith("(read − floor from -10.0 to +10.0 points).")
+
+
+def _with_validation(payload: dict, value: float) -> dict:
+    """The payload with every model's validation R@1 ``value`` after every epoch."""
+    for record in payload["models"]:
+        for entry in record["history"]:
+            entry["validation_recall_at_1"] = value
+    return payload
+
+
+@pytest.mark.parametrize("validation", [0.05, 0.6, 0.99])
+def test_the_limits_and_the_training_lines_follow_the_numbers(validation: float) -> None:
+    def weak(dataset: str, key: str, seed: int) -> float:  # a few per cent, seeds ± 0.1 point
+        return 0.03 + 0.01 * key.startswith("sphere") + 0.001 * seed
+
+    payload = _with_validation(_payload(weak, "tinyimagenet"), validation)
+    found = report.findings(payload)
+    (line,) = found["limits"]
+    values = [r[4] for r in _reads("tinyimagenet", weak)]
+    assert line.startswith(
+        f"TinyImageNet-200: the trained reads' held-out R@1 spans {min(values):.1f}–"
+        f"{max(values):.1f} % (a random ranking: about 1.0 %, one of 100 held-out classes)"
+    )
+    assert f"the models reach {100 * validation:.1f}–{100 * validation:.1f} %" in line
+    assert "ends training at 0.200–0.200, against the margin 0.2," in line  # the fixture's
+    assert ("No model retrieves" in line) == (100 * validation < report.WEAK)
+    # seeds 0.1 point apart: every margin is the noise rule's floor
+    assert line.endswith(
+        "8 of its 8 comparisons have the noise rule's floor of 1 point as "
+        "their margin (twice their pooled seed standard deviation is smaller)."
+    )
+    noise, _ = found["training"]
+    assert f"has a median of TinyImageNet-200 {100 * validation:.1f} %" in noise
+    assert ("hardly tell the epochs apart" in noise) == (100 * validation >= report.SATURATED)
+    full = report.findings(_payload(_atlas_wins))
+    assert "random ranking: about 20.0 %, one of 5 held-out classes" in full["limits"][0]
+    assert "No model retrieves" not in full["limits"][0]  # validation 58 % at the kept epoch
+    assert "(MNIST 0 of 33, Fashion-MNIST 0 of 33)" in full["training"][1]
+
+
+def test_the_sentences_name_the_winner_and_the_cost() -> None:
+    found = report.findings(_payload(_atlas_wins))
+    assert found["equal dimension"][0].endswith(
+        "+20.0 points, noise margin 2.0: **atlas k = 8, soft wins**."
+    )
+    storage = found["equal storage"][0]
+    assert "vs sphere, 24 floats (96 B)" in storage and storage.endswith(
+        "**atlas k = 8, soft wins**."
+    )
+    # the fixture's atlas store keeps 60 % recall@10, PCA 40 %, PQ 60 %
+    stores = found["compression"]
+    assert stores[0].endswith("+20.0 points, margin 1.0: **atlas store wins**.")
+    assert stores[1].endswith("+0.0 points, margin 1.0: **within noise**.")
+    losing = report.findings(_payload(_atlas_wins, atlas=0.2))["compression"]
+    assert losing[0].endswith("**PCA + 8-bit wins**.") and losing[1].endswith("**PQ wins**.")
+    # every model 2 s per epoch, evaluations 1 s per epoch, compression studies 30 s
+    text = report.setup(_payload(_atlas_wins))
+    models, compression = 66, 6
+    minutes = (models * 8 * 2.0, models * 8 * 1.0, compression * 30.0)
+    assert (
+        f"took {minutes[0] / 60:.0f} min in all" in text
+        and f"every epoch {minutes[1] / 60:.0f} min and the compression studies "
+        f"{minutes[2] / 60:.0f} min: {sum(minutes) / 3600:.1f} h,"
+        in text
+    )
+    speed = report.claims(_loader(_payload(_atlas_wins)))[5]
+    assert speed.measured.endswith(
+        "faster in 6 of 6 (dataset, k, d) configurations, at a recall@10 of 60.0–60.0 %; the "
+        "same ratio for the faiss stores of the same bytes: 0.01–0.01"
+    )
+
+
+def test_figure_titles_name_the_split_and_the_classes() -> None:
+    tiny = _payload(_atlas_wins, "tinyimagenet")
+    split = {"source": "TinyImageNet-200 val: 10000 JPEG, resized to 32×32",
+             "fingerprint": "sha256:0", "classes": "100–199", "images": 5000}  # fmt: skip
+    for record in tiny["models"]:
+        record["data"] |= {"test": split, "validation": split | {"classes": "0–99"}}
+    figures = report.page_figures(_payload(_atlas_wins), tiny)
+    titles = [ax.get_title() for ax in figures["full-bytes"].axes if ax.get_title()]
+    assert titles == ["MNIST test, classes 5–9"] * 2  # the fixture's splits
+    (title,) = [ax.get_title() for ax in figures["tinyimagenet-bytes"].axes if ax.get_title()]
+    assert title == "TinyImageNet-200 val (32 × 32 px), classes 100–199"
+    curves = [ax.get_title() for ax in figures["tinyimagenet-curves-wide"].axes if ax.get_title()]
+    assert curves == [
+        "TinyImageNet-200 val (32 × 32 px)\nvalidation: classes 0–99, held out: 100–199"
+    ]
 
 
 _SMOKE = run.get_profile("smoke")

@@ -26,7 +26,8 @@ from toposhape.studies.triplet.protocol import model_specs
 
 __all__ = ["figure_bytes", "figure_compression", "figure_curves", "figure_embedding"]
 
-DATASET_NAMES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST", "tinyimagenet": "TinyImageNet"}
+DATASET_NAMES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST",
+                 "tinyimagenet": "TinyImageNet-200"}  # fmt: skip
 
 # family of a (model, read) -> (legend label, marker style, colour)
 _FAMILIES: dict[str, tuple[str, str, str]] = {
@@ -51,11 +52,57 @@ def _family(key: str, read: str, charts: int) -> str:
     return "one" if charts == 1 else read
 
 
-def _panels(fig: Figure, datasets: list[str], rows: int = 1, **kwargs: Any) -> np.ndarray:
-    """rows × len(datasets) axes, each column titled with its dataset."""
-    axes = fig.subplots(rows, len(datasets), squeeze=False, **kwargs)
-    for ax, dataset in zip(axes[0], datasets, strict=True):
-        ax.set_title(DATASET_NAMES.get(dataset, dataset))
+def _split_name(split: Mapping[str, Any]) -> str:
+    """The file split a split record was read from (its ``source`` up to the colon), with
+    the side of resized images: ``"MNIST test"``, ``"TinyImageNet-200 val (32 × 32 px)"``."""
+    name, _, rest = split["source"].partition(":")
+    size = rest.partition("resized to ")[2].replace("×", " × ")
+    return f"{name} ({size} px)" if size else name
+
+
+def _data(records: list[Mapping[str, Any]], dataset: str) -> dict[str, Any]:
+    """The split records of the first of ``records`` of a dataset ({} if none)."""
+    found = [r for r in records if r["dataset"] == dataset]
+    return found[0]["data"] if found else {}
+
+
+def _held_out_title(payload: Mapping[str, Any], dataset: str) -> str:
+    """What a dataset's held-out R@1 is measured on, e.g. ``"MNIST test, classes 5–9"``."""
+    test = _data(payload["models"], dataset).get("test")
+    name = DATASET_NAMES.get(dataset, dataset)
+    return f"{_split_name(test)}, classes {test['classes']}" if test else name
+
+
+def _curves_title(payload: Mapping[str, Any], dataset: str) -> str:
+    """The held-out split, and the classes of the validation and the held-out rows."""
+    data = _data(payload["models"], dataset)
+    if "validation" not in data or "test" not in data:
+        return DATASET_NAMES.get(dataset, dataset)
+    return (
+        f"{_split_name(data['test'])}\nvalidation: classes {data['validation']['classes']}, "
+        f"held out: {data['test']['classes']}"
+    )
+
+
+def _compression_title(payload: Mapping[str, Any], dataset: str) -> str:
+    """The classes of a dataset's compression study, what it stores and what queries it."""
+    data = _data(payload["compression"], dataset)
+    name = DATASET_NAMES.get(dataset, dataset)
+    if "database" not in data or "test" not in data:
+        return name
+    database = data["database"]
+    queries = next(r["queries"] for r in payload["compression"] if r["dataset"] == dataset)
+    return (
+        f"{name}, classes {database['classes']}\n{database['images']} "
+        f"{_split_name(database)} stored,\n{queries} {_split_name(data['test'])} queries"
+    )
+
+
+def _panels(fig: Figure, titles: list[str], rows: int = 1, **kwargs: Any) -> np.ndarray:
+    """rows × len(titles) axes, each column titled (with its dataset)."""
+    axes = fig.subplots(rows, len(titles), squeeze=False, **kwargs)
+    for ax, title in zip(axes[0], titles, strict=True):
+        ax.set_title(title)
     return axes
 
 
@@ -93,7 +140,8 @@ def figure_bytes(payload: Mapping[str, Any]) -> Figure:
     cells, floors = summary.cells(payload), summary.floors(payload)
     sizes = [*cells["bytes"], *floors.loc[floors["floor"] == "pca", "bytes"]]
     fig = style.figure(4.0)
-    axes = _panels(fig, datasets, sharey=True)[0]
+    titles = [_held_out_title(payload, dataset) for dataset in datasets]
+    axes = _panels(fig, titles, sharey=True)[0]
     for ax, dataset in zip(axes, datasets, strict=True):
         mine = cells[cells["dataset"] == dataset]
         series: dict[str, list[tuple[float, float, float, int]]] = {}
@@ -135,7 +183,8 @@ def figure_curves(payload: Mapping[str, Any], group: str) -> Figure:
     settings, datasets = payload["settings"], payload["settings"]["datasets"]
     specs = [spec for spec in model_specs(settings) if spec.group == group]
     fig = style.figure(6.0)
-    axes = _panels(fig, datasets, rows=3, sharex=True, sharey="row")
+    titles = [_curves_title(payload, dataset) for dataset in datasets]
+    axes = _panels(fig, titles, rows=3, sharex=True, sharey="row")
     for column, dataset in enumerate(datasets):
         for i, spec in enumerate(specs):
             read = spec.reads[0]
@@ -171,7 +220,7 @@ def figure_compression(payload: Mapping[str, Any]) -> Figure:
     datasets = payload["settings"]["datasets"]
     stores = summary.stores(payload)
     fig = style.figure(3.4)
-    axes = _panels(fig, datasets, sharey=True)[0]
+    axes = _panels(fig, [_compression_title(payload, d) for d in datasets], sharey=True)[0]
     styles = {"atlas": ("o-", "C0", "atlas store (chart id + 8-bit coords)"),
               "PCA + 8-bit": ("s--", "C1", "PCA + 8-bit"),
               "PQ": ("^:", "C2", "PCA + PQ"),
@@ -202,9 +251,10 @@ def figure_embedding(dataset: str, record: Mapping[str, Any]) -> Figure:
         Its name, for the title.
     record : mapping
         A model record with ``points``: ``coords`` (N × 2, in [0, 1]), ``charts`` (N,
-        every point's chart) and ``labels`` (N, its class), and ``spec``.
+        every point's chart) and ``labels`` (N, its class), ``spec`` and ``data`` (its
+        ``test`` split record: what the points are a sample of).
     """
-    check_mapping("record", record, "spec", "points")
+    check_mapping("record", record, "spec", "points", "data")
     points = check_mapping("record['points']", record["points"], "coords", "charts", "labels")
     coords = np.asarray(points["coords"], dtype=float).reshape(-1, 2)
     charts, labels = np.asarray(points["charts"]), np.asarray(points["labels"])
@@ -219,14 +269,16 @@ def figure_embedding(dataset: str, record: Mapping[str, Any]) -> Figure:
             panel.scatter(*coords[mine].T, s=4, color=f"C{i % 10}", alpha=0.6, linewidths=0)
         panel.set(xlim=(0, 1), ylim=(0, 1), xticks=[], yticks=[], aspect="equal")
         panel.spines[:].set_visible(True)
-        panel.set_title(f"chart {j}: {int((charts == j).sum())} points")
+        count = int((charts == j).sum())
+        panel.set_title(f"chart {j}: {count} point{'s' if count != 1 else ''}")
     for panel in axes[len(used) :]:
         panel.set_axis_off()
     handles = [Line2D([], [], ls="", marker="o", color=f"C{i % 10}") for i in range(len(classes))]
     fig.legend(handles, [str(c) for c in classes], title="class", loc="outside right center")
-    spec = record["spec"]
+    spec, test = record["spec"], record["data"]["test"]
     fig.suptitle(
-        f"{DATASET_NAMES.get(dataset, dataset)}, held-out classes: atlas with "
-        f"k = {spec['charts']} charts, d = {spec['width']} (seed {record['seed']})"
+        f"{_split_name(test)}, classes {test['classes']} ({len(labels)} of {test['images']} "
+        f"images)\nin the atlas with k = {spec['charts']} charts, d = {spec['width']} "
+        f"(seed {record['seed']})"
     )
     return fig

@@ -19,6 +19,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from toposhape.checks import check_callable, check_mapping
+from toposhape.image_sets import IMAGE_SETS
 from toposhape.studies import scorecard
 from toposhape.studies.style import not_run
 from toposhape.studies.triplet import summary
@@ -44,6 +45,8 @@ from toposhape.studies.triplet.protocol import (
 __all__ = [
     "FLOOR_QUESTION",
     "PAGE",
+    "SATURATED",
+    "WEAK",
     "benchmark_table",
     "claims",
     "findings",
@@ -192,6 +195,15 @@ def _side(name: str, size: int, mean: float, std: float) -> str:
     return f"{name}, {size} B: {_pm(mean, std)}"
 
 
+#: Median validation R@1 (%) at the kept epochs from which the validation split is called
+#: saturated: within this of 100 %, it can hardly tell the epochs apart.
+SATURATED = 95.0
+
+#: Best validation R@1 (%) at the kept epochs below which a dataset's models are called
+#: weak: no model retrieves a same-class first neighbour for half the queries even on the
+#: classes it trained on.
+WEAK = 50.0
+
 #: The question of the rows that set the best model beside its floor (no rule applies).
 FLOOR_QUESTION = "PCA floor (context)"
 
@@ -305,6 +317,7 @@ def setup(payload: Mapping[str, Any]) -> str:
     steps = len(payload["models"]) * s["epochs"] * s["steps_per_epoch"]
     per_step = 60e3 * minutes / steps if steps else float("nan")
     evaluating = sum(h["eval_seconds"] for r in payload["models"] for h in r["history"]) / 60
+    compressing = sum(r["seconds"] for r in payload["compression"]) / 60
     splits = "; ".join(
         f"{_name(d)}: classes 0–{TRAIN_CLASSES[d] - 1} train, the others are held out"
         for d in s["datasets"]
@@ -319,9 +332,11 @@ def setup(payload: Mapping[str, Any]) -> str:
         f"{{{', '.join(map(str, s['charts']))}}} charts and D = {s['wide_dim']}: "
         f"{len(model_specs(s))} models and one compression study per dataset and seed. "
         f"**Done.** {done} of {total} jobs; their training steps took {minutes:.0f} min in "
-        f"all ({per_model:.1f} min per model, {per_step:.0f} ms per batch) and the "
-        f"evaluations after every epoch {evaluating:.0f} min, summed over the epochs "
-        "whichever run trained them, niced on 2 CPU cores shared with other jobs."
+        f"all ({per_model:.1f} min per model, {per_step:.0f} ms per batch), the "
+        f"evaluations after every epoch {evaluating:.0f} min and the compression studies "
+        f"{compressing:.0f} min: {(minutes + evaluating + compressing) / 60:.1f} h, summed "
+        "over the epochs whichever run trained them, niced on 2 CPU cores shared with other "
+        "jobs."
     )
     if payload["pending"]:
         shown = ", ".join(payload["pending"][:12])
@@ -355,8 +370,13 @@ def _comparison_line(c: Mapping[str, Any]) -> str:
         return f"{head}: pending (seeds {c['seeds']})."
     return (
         f"{head}: {c['difference']:+.1f} points, noise margin {c['margin']:.1f}: "
-        f"**{c['verdict']}**."
+        f"**{_verdict_words(c['verdict'], c['A'], c['B'])}**."
     )
+
+
+def _verdict_words(verdict: str, a: str, b: str) -> str:
+    """A noise-rule verdict with the winner named: ``"sphere S² wins"``, ``"within noise"``."""
+    return {"A wins": f"{a} wins", "B wins": f"{b} wins"}.get(verdict, verdict)
 
 
 def _epoch_noise(payload: Mapping[str, Any]) -> str:
@@ -380,15 +400,37 @@ def _epoch_noise(payload: Mapping[str, Any]) -> str:
             f", while the training seeds' standard deviation at the kept epoch is "
             f"{spread.median():.1f} points (median over models)"
         )
-    kept = [
-        100 * r["history"][r["selected_epoch"] - 1]["validation_recall_at_1"]
-        for r in payload["models"]
-    ]
-    return (
-        f"{text}: a one-epoch, one-seed difference of that size says nothing. The validation "
-        f"R@1 at the kept epochs has a median of {np.median(kept):.1f} %: the nearer it is to "
-        "100 %, the less it can tell the epochs apart, and the more the kept epoch is a draw."
+    medians = {
+        dataset: float(np.median([100 * _kept(r)["validation_recall_at_1"] for r in records]))
+        for dataset, records in _by_dataset(payload).items()
+    }
+    text += (
+        ": a one-epoch, one-seed difference of that size says nothing. The validation R@1 "
+        "(training classes) at the kept epochs has a median of "
+        + ", ".join(f"{_name(d)} {m:.1f} %" for d, m in medians.items())
     )
+    saturated = [_name(d) for d, m in medians.items() if m >= SATURATED]
+    if saturated:
+        text += (
+            f"; on {' and '.join(saturated)} it is within {100 - SATURATED:g} points of 100 %, "
+            "where it can hardly tell the epochs apart: the kept epoch is partly a draw"
+        )
+    return text + "."
+
+
+def _kept(record: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The history entry of a model record's kept epoch."""
+    return record["history"][record["selected_epoch"] - 1]
+
+
+def _by_dataset(payload: Mapping[str, Any]) -> dict[str, list[Mapping[str, Any]]]:
+    """The finished model records of every dataset that has some, in the profile's order."""
+    out: dict[str, list[Mapping[str, Any]]] = {}
+    for dataset in payload["settings"]["datasets"]:
+        mine = [r for r in payload["models"] if r["dataset"] == dataset]
+        if mine:
+            out[dataset] = mine
+    return out
 
 
 def _convergence(payload: Mapping[str, Any]) -> str:
@@ -404,6 +446,13 @@ def _convergence(payload: Mapping[str, Any]) -> str:
         )
     failed = judged[judged["converged"] != True]  # noqa: E712
     text = f"{len(judged) - len(failed)} of {len(judged)} finished models met the plateau criterion"
+    groups = judged.groupby("dataset", sort=False)
+    if groups.ngroups > 1:
+        counts = [
+            f"{_name(dataset)} {int(mine['converged'].eq(True).sum())} of {len(mine)}"
+            for dataset, mine in groups
+        ]
+        text += f" ({', '.join(counts)})"
     if failed.empty:
         return text + "."
     names = ", ".join(
@@ -426,54 +475,149 @@ def _store_lines(payload: Mapping[str, Any]) -> list[str]:
         for other in ("PCA + 8-bit", "PQ"):
             theirs = by_seed.get((dataset, charts, dim, other), [])
             part = (
-                f"{_name(dataset)}, ({charts}, {dim}): atlas store {np.mean(atlas):.1f} % vs "
+                f"{_name(dataset)}, k = {charts}, d = {dim}: atlas store {np.mean(atlas):.1f} % vs "
                 f"{other} {np.mean(theirs):.1f} % recall@10 at the same bytes"
             )
             if min(len(atlas), len(theirs)) < summary.MIN_SEEDS:
                 lines.append(f"{part}: pending (seeds: {len(atlas)} / {len(theirs)}).")
             else:
                 judged = compare(atlas, theirs)
+                verdict = _verdict_words(judged["verdict"], "atlas store", other)
                 lines.append(
                     f"{part}: {judged['difference']:+.1f} points, margin "
-                    f"{judged['margin']:.1f}: **{judged['verdict'].replace('A', 'atlas')}**."
+                    f"{judged['margin']:.1f}: **{verdict}**."
                 )
     return lines
 
 
+def _at(c: Mapping[str, Any], wide: int) -> str:
+    """``"d = 2"``, or ``"D = 64"`` for the 64-d study."""
+    return f"{'D' if c['d'] == wide else 'd'} = {c['d']}"
+
+
 def _floor_lines(payload: Mapping[str, Any]) -> list[str]:
-    """Per dataset: the best model at every d against the PCA floor of its bytes, and the
-    pixels' own R@1."""
+    """Per dataset: the best read at every d against the PCA floor of its bytes; then
+    every read against the pixels and against the PCA floor of its own bytes."""
     floors = summary.floors(payload)
     if floors.empty:
         return [
             "These results were saved before the floors (PCA of pixels) were recorded; "
             "running the chapter again adds them."
         ]
-    best = summary.against_floor(payload)
+    best, every = summary.against_floor(payload), summary.beside_floors(payload)
     wide = payload["settings"]["wide_dim"]
     lines = []
     for dataset in payload["settings"]["datasets"]:
         mine = best[best["dataset"] == dataset].to_dict("records")
+        if not mine:
+            lines.append(f"{_name(dataset)}: no finished model to set beside the floors yet.")
+            continue
         parts = [
-            f"{'D' if c['d'] == wide else 'd'} = {c['d']}: {c['model']} ({c['bytes']} B) "
-            f"{_pm(c['R@1'], c['R@1 std'])} % vs {c['floor']} ({c['floor bytes']} B) "
-            f"{c['floor R@1']:.1f} % ({c['difference']:+.1f} points)"
+            f"{_at(c, wide)}: {c['model']} ({c['bytes']} B) {_pm(c['R@1'], c['R@1 std'])} % "
+            f"vs {c['floor']} ({c['floor bytes']} B) {c['floor R@1']:.1f} % "
+            f"({c['difference']:+.1f} points)"
             for c in mine
         ]
-        if mine:
-            above = sum(c["difference"] > 0 for c in mine)
-            text = (
-                f"{_name(dataset)}, the best model at each dimension against the PCA floor "
-                f"of its bytes: {'; '.join(parts)}; above its floor at {above} of the "
-                f"{len(mine)} dimensions."
-            )
-        else:
-            text = f"{_name(dataset)}: no finished model to set beside the floors yet."
+        above = sum(c["difference"] > 0 for c in mine)
+        text = (
+            f"{_name(dataset)}, the best model at each dimension against the PCA floor of its "
+            f"bytes: {'; '.join(parts)}; above its floor at {above} of the {len(mine)} "
+            "dimensions"
+        )
+        if above:
+            top = max(c["difference"] for c in mine)
+            text += f", by {top:.1f} points at most"
+            if top <= NOISE_FLOOR:
+                text += f" (the noise rule never calls {NOISE_FLOOR:g} point or less a win)"
+        lines.append(text + ".")
         pixels = floors[(floors["dataset"] == dataset) & (floors["floor"] == "pixels")]
-        for p in pixels.to_dict("records"):
+        reads = every[every["dataset"] == dataset]
+        lines.append(_every_read_line(dataset, reads, pixels.to_dict("records"), wide))
+    return lines
+
+
+def _every_read_line(
+    dataset: str, reads: pd.DataFrame, pixels: list[Mapping[str, Any]], wide: int
+) -> str:
+    """Every read of a dataset (rows of :func:`summary.beside_floors`) against the pixels
+    and against the PCA floor of its bytes, naming the smaller of the groups above and
+    below their floor."""
+    n = len(reads)
+    best = reads.loc[reads["R@1"].idxmax()]
+    text = f"{_name(dataset)}, every trained read against the floors: "
+    for p in pixels:
+        beat = int((reads["R@1"] > p["R@1"]).sum())
+        who = (
+            f"none of the {n} trained reads does as well"
+            if beat == 0
+            else f"{beat} of the {n} trained reads do better"
+        )
+        text += (
+            f"the L2-normalised pixels themselves ({p['floats']} floats, {p['bytes']} B) reach "
+            f"{p['R@1']:.1f} %, and {who} (the best: {best['model']} at {_at(best, wide)}, "
+            f"{best['R@1']:.1f} %). "
+        )
+    floor_wins = reads["difference"] < 0
+    text += (
+        f"PCA of the pixels in the bytes of a read does better than {int(floor_wins.sum())} of "
+        f"the {n}"
+    )
+    group, where = (
+        (reads[~floor_wins], "above") if (~floor_wins).sum() <= floor_wins.sum() else
+        (reads[floor_wins], "below")
+    )  # fmt: skip
+    if len(group):
+        items = "; ".join(
+            f"{r['model']} at {_at(r, wide)} ({r['bytes']} B, {r['difference']:+.1f} points)"
+            for r in group.to_dict("records")
+        )
+        text += f"; the reads {where} their PCA floor: {items}"
+    return (
+        f"{text} (read − floor from {reads['difference'].min():+.1f} to "
+        f"{reads['difference'].max():+.1f} points)."
+    )
+
+
+def _limit_lines(payload: Mapping[str, Any]) -> list[str]:
+    """Per dataset: how far its models trained at all: the span of held-out R@1 against a
+    random ranking, the validation R@1 at the kept epochs (training classes), the triplet
+    term of the last epoch against the margin, and how many comparisons have the noise
+    rule's floor as their margin."""
+    cells, frame = summary.cells(payload), summary.comparisons(payload)
+    lines = []
+    for dataset, records in _by_dataset(payload).items():
+        name = _name(dataset)
+        recall = cells.loc[cells["dataset"] == dataset, "R@1"]
+        held_out = IMAGE_SETS[dataset] - TRAIN_CLASSES[dataset]
+        validation = [100 * _kept(r)["validation_recall_at_1"] for r in records]
+        triplet = [r["history"][-1]["triplet"] for r in records]
+        margin = records[0]["config"]["margin"]
+        text = (
+            f"{name}: the trained reads' held-out R@1 spans {recall.min():.1f}–"
+            f"{recall.max():.1f} % (a random ranking: about {100 / held_out:.1f} %, one of "
+            f"{held_out} held-out classes); on the training classes themselves (validation "
+            f"R@1 at the kept epochs) the models reach {min(validation):.1f}–"
+            f"{max(validation):.1f} %; the triplet term of the loss, which pml averages over "
+            f"the triplets still inside the margin, ends training at {min(triplet):.3f}–"
+            f"{max(triplet):.3f}, against the margin {margin:g}, its value when an anchor's "
+            "positive and negative are equally far."
+        )
+        if max(validation) < WEAK:
             text += (
-                f" The L2-normalised pixels themselves ({p['floats']} floats, {p['bytes']} B) "
-                f"reach {p['R@1']:.1f} %."
+                f" No model retrieves a same-class first neighbour for {WEAK:g} % of the "
+                "queries even among the classes it trained on: the networks are far from "
+                f"trained, every comparison on {name} is between weak models, and its "
+                "verdicts say little about a trained metric. At R@1 values this small the "
+                f"noise rule's floor ({NOISE_FLOOR:g} point) and the plateau criterion "
+                f"({PLATEAU_POINTS:g} point in {PLATEAU_EPOCHS} epochs) are coarse."
+            )
+        judged = frame[(frame["dataset"] == dataset) & (frame["verdict"] != "pending")]
+        at_floor = int((judged["margin"] <= NOISE_FLOOR).sum())
+        if at_floor:
+            text += (
+                f" {at_floor} of its {len(judged)} comparisons have the noise rule's floor of "
+                f"{NOISE_FLOOR:g} point as their margin (twice their pooled seed standard "
+                "deviation is smaller)."
             )
         lines.append(text)
     return lines
@@ -481,10 +625,11 @@ def _floor_lines(payload: Mapping[str, Any]) -> list[str]:
 
 def findings(payload: Mapping[str, Any]) -> dict[str, list[str]]:
     """Computed sentences, by topic: ``equal dimension``, ``equal storage``, ``one chart``,
-    ``64-d study`` (one line per comparison), ``floors`` (one line per dataset: the best
-    model at each d against the PCA-of-pixels floor of its bytes), ``training`` (epoch
-    noise, convergence) and ``compression`` (the atlas store against faiss at equal
-    bytes)."""
+    ``64-d study`` (one line per comparison), ``floors`` (two lines per dataset: the best
+    model at each d against the PCA-of-pixels floor of its bytes; every read against the
+    pixels and the PCA floor of its bytes), ``limits`` (one line per dataset: how far its
+    models trained at all, see :data:`WEAK`), ``training`` (epoch noise, convergence) and
+    ``compression`` (the atlas store against faiss at equal bytes)."""
     check_mapping("payload", payload, "settings", "models", "compression")
     frame = summary.comparisons(payload)
     out: dict[str, list[str]] = {}
@@ -496,6 +641,7 @@ def findings(payload: Mapping[str, Any]) -> dict[str, list[str]]:
             if not (math.isnan(c["A R@1"]) or math.isnan(c["B R@1"]))  # a side not trained yet
         ]
     out["floors"] = _floor_lines(payload)
+    out["limits"] = _limit_lines(payload)
     out["training"] = [_epoch_noise(payload), _convergence(payload)]
     out["compression"] = _store_lines(payload)
     return out
@@ -606,15 +752,24 @@ def _store_speed(payloads: list[Mapping[str, Any]]) -> tuple[str | None, str]:
     frame = _stores(payloads)
     if frame.empty:
         return None, "–"
-    ratios = []
+    ratios, faiss, recalls = [], [], []
     for _, mine in frame.groupby(["dataset", "charts", "dim"], sort=False):
-        seconds = mine.set_index("store")["µs / query"]
+        mine = mine.set_index("store")
+        seconds = mine["µs / query"]
         ratios.append(seconds["atlas"] / seconds["float32"])
+        faiss += [seconds[s] / seconds["float32"] for s in ("PCA + 8-bit", "PQ") if s in seconds]
+        recalls.append(mine.loc["atlas", "recall@10"])
     faster = sum(r < 1 for r in ratios)
     measured = (
         f"atlas store's time per query / exact search's: {min(ratios):.2f}–{max(ratios):.2f}; "
-        f"faster in {faster} of {len(ratios)} (dataset, k, d) configurations"
+        f"faster in {faster} of {len(ratios)} (dataset, k, d) configurations, at a recall@10 "
+        f"of {min(recalls):.1f}–{max(recalls):.1f} %"
     )
+    if faiss:
+        measured += (
+            f"; the same ratio for the faiss stores of the same bytes: "
+            f"{min(faiss):.2f}–{max(faiss):.2f}"
+        )
     return ("partly" if faster == len(ratios) else "not reproduced"), measured
 
 

@@ -6,7 +6,8 @@ seed); :func:`cells` averages over the seeds; :func:`comparisons` applies the no
 (:func:`~toposhape.studies.triplet.protocol.compare`) to the comparisons fixed before the
 runs (:func:`pairs`); :func:`stores` averages the compression study over seeds;
 :func:`floors` lays out the trivial floors (pixels, PCA of pixels) and
-:func:`against_floor` sets the best model at each d beside the PCA floor of its bytes.
+:func:`beside_floors` sets every read beside the PCA floor of its bytes and the pixels,
+:func:`against_floor` the best read at each d.
 Plain numbers only: no figures, no text.
 """
 
@@ -22,6 +23,7 @@ __all__ = [
     "MIN_SEEDS",
     "Pair",
     "against_floor",
+    "beside_floors",
     "cells",
     "comparisons",
     "floor_label",
@@ -284,47 +286,64 @@ def floors(payload: Mapping[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
-def against_floor(payload: Mapping[str, Any]) -> pd.DataFrame:
-    """The best read at every d (and D) of every dataset beside the PCA floor of its bytes.
+def beside_floors(payload: Mapping[str, Any]) -> pd.DataFrame:
+    """Every read of every d (and D) of every dataset beside the floors of its dataset.
 
-    The best read is the one with the highest mean R@1 over its seeds among every model
-    and read of that d; its floor is the PCA of pixels to
+    A read's PCA floor is the PCA of pixels to
     :func:`~toposhape.studies.triplet.protocol.floor_width` of its bytes (the fewest whole
-    floats storing at least as much). Context only: no noise rule applies.
+    floats storing at least as much); context only, no noise rule applies.
 
     Columns: ``dataset``, ``d``, ``model`` (label), ``bytes``, ``R@1``, ``R@1 std``,
-    ``seeds``, ``floor`` (label), ``floor bytes``, ``floor R@1`` and ``difference`` (model
-    − floor, points). No row for a dataset without floors or finished models.
+    ``seeds`` (of the read, mean over seeds), ``floor`` (label), ``floor bytes``, ``floor
+    R@1``, ``difference`` (read − floor, points) and ``pixels R@1`` (all the pixels; NaN if
+    the floors hold none), in the order of :func:`cells`. No row for a dataset without
+    floors or finished models.
     """
     check_mapping("payload", payload, "settings", "models")
-    mine, pca = cells(payload), floors(payload)
-    pca = pca[pca["floor"] == "pca"]
+    mine, floors_ = cells(payload), floors(payload)
     rows = []
     for dataset in payload["settings"]["datasets"]:
-        models = mine[mine["dataset"] == dataset]
-        widths = pca[pca["dataset"] == dataset].set_index("floats")
+        own = floors_[floors_["dataset"] == dataset]
+        widths = own[own["floor"] == "pca"].set_index("floats")
         if widths.empty:
             continue
-        for d in sorted(models["d"].unique()):
-            best = models.loc[models.loc[models["d"] == d, "R@1"].idxmax()]  # first on ties
-            floor = widths.loc[floor_width(int(best["bytes"]))]
+        pixels = own.loc[own["floor"] == "pixels", "R@1"]
+        for read in mine[mine["dataset"] == dataset].to_dict("records"):
+            floor = widths.loc[floor_width(int(read["bytes"]))]
             rows.append(
                 {
                     "dataset": dataset,
-                    "d": int(d),
-                    "model": best["label"],
-                    "bytes": int(best["bytes"]),
-                    "R@1": best["R@1"],
-                    "R@1 std": best["R@1 std"],
-                    "seeds": int(best["seeds"]),
+                    "d": int(read["d"]),
+                    "model": read["label"],
+                    "bytes": int(read["bytes"]),
+                    "R@1": read["R@1"],
+                    "R@1 std": read["R@1 std"],
+                    "seeds": int(read["seeds"]),
                     "floor": floor["label"],
                     "floor bytes": int(floor["bytes"]),
                     "floor R@1": floor["R@1"],
-                    "difference": best["R@1"] - floor["R@1"],
+                    "difference": read["R@1"] - floor["R@1"],
+                    "pixels R@1": pixels.iloc[0] if len(pixels) else float("nan"),
                 }
             )
     columns = [
         *("dataset", "d", "model", "bytes", "R@1", "R@1 std", "seeds"),
-        *("floor", "floor bytes", "floor R@1", "difference"),
+        *("floor", "floor bytes", "floor R@1", "difference", "pixels R@1"),
     ]
     return pd.DataFrame(rows, columns=columns)
+
+
+def against_floor(payload: Mapping[str, Any]) -> pd.DataFrame:
+    """The best read at every d (and D) of every dataset beside the PCA floor of its bytes.
+
+    The best read is the one with the highest mean R@1 over its seeds among every model
+    and read of that d (the first on ties); its floor as in :func:`beside_floors`.
+    Context only: no noise rule applies.
+
+    Columns: those of :func:`beside_floors` but ``pixels R@1``, one row per (dataset, d).
+    """
+    every = beside_floors(payload)
+    best = every.loc[every.groupby(["dataset", "d"], sort=False)["R@1"].idxmax()]
+    order = {d: i for i, d in enumerate(payload["settings"]["datasets"])}
+    best = best.assign(order=best["dataset"].map(order)).sort_values(["order", "d"])
+    return best.drop(columns=["order", "pixels R@1"]).reset_index(drop=True)
