@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from toposhape.studies import scorecard, style
-from toposhape.studies.triplet import protocol, report, run, summary, train
+from toposhape.studies.triplet import protocol, report, run, sentences, summary, train
 from toposhape.studies.triplet.data import Split
 from toposhape.studies.triplet.floors import floors_key, pixel_floors, read_floors
 from toposhape.studies.triplet.protocol import (
@@ -244,10 +244,10 @@ def test_page_figures_fit_and_say_what_is_missing(tmp_path) -> None:
 
 def test_findings_and_setup_are_computed_from_the_payload() -> None:
     payload = _payload(_atlas_wins, seeds=(0, 1))
-    found = report.findings(payload)
+    found = sentences.findings(payload)
     assert all("pending" in line for line in found["equal dimension"])
     assert "moves by" in found["training"][0] and "met the plateau" in found["training"][1]
-    text = report.setup(payload)
+    text = sentences.setup(payload)
     assert "48 of 72 jobs" in text and "**Pending**" in text and "full/mnist/seed2/" in text
 
 
@@ -417,8 +417,8 @@ def test_run_without_training_lists_every_job_as_pending(tmp_path, monkeypatch) 
     payload = run.run("full", results_root=tmp_path, log=None)
     assert payload["models"] == [] and len(payload["pending"]) == len(jobs(["full"]))
     assert list(payload["floors"]) == ["mnist", "fashion-mnist"]
-    assert "0 of 72 jobs" in report.setup(payload)
-    assert report.findings(payload)["training"] == [
+    assert "0 of 72 jobs" in sentences.setup(payload)
+    assert sentences.findings(payload)["training"] == [
         "No finished model has enough epochs to see how R@1 moves between them.",
         "No model has finished yet.",
     ]
@@ -622,7 +622,7 @@ def test_the_floors_are_shown_beside_the_models_and_change_no_verdict() -> None:
     assert first["A − B"] == pytest.approx(70.0 - 42.4)
     # D = 64: the MMD model (256 B) against PCA to 64 floats
     assert context.iloc[2]["B: R@1 (%)"] == "PCA of pixels, 64 floats, 256 B: 46.4"
-    line, every = report.findings(payload)["floors"][:2]
+    line, every = sentences.findings(payload)["floors"][:2]
     assert line.startswith("MNIST, the best model at each dimension against the PCA floor")
     assert "d = 2: atlas k = 8, soft (96 B) 70.0 ± 1.0 % vs PCA of pixels, 24 floats (96 B) " \
         "42.4 % (+27.6 points)" in line  # fmt: skip
@@ -634,7 +634,7 @@ def test_the_floors_are_shown_beside_the_models_and_change_no_verdict() -> None:
     assert labels.count("PCA of pixels") == 2 and labels.count("all pixels") == 2
     # a payload saved before the floors: no floor rows, one sentence saying so
     assert "–" not in set(report.tables(plain)["retrieval"]["d"])
-    assert "before the floors" in report.findings(plain)["floors"][0]
+    assert "before the floors" in sentences.findings(plain)["floors"][0]
 
 
 def _reads(profile: str, r1) -> list[tuple[str, int, str, int, float]]:
@@ -657,7 +657,7 @@ def test_every_read_is_set_beside_the_pixels_and_its_pca_floor(pixels: float) ->
     payload = _with_floors(_payload(r1), lambda w: 0.6)
     for record in payload["floors"].values():
         record["rows"][0]["metrics"]["recall_at_1"] = pixels
-    lines = report.findings(payload)["floors"]
+    lines = sentences.findings(payload)["floors"]
     assert len(lines) == 4  # two per dataset
     for dataset, name, line in (("mnist", "MNIST", lines[1]), ("fashion-mnist", "Fashion-MNIST",
                                                                 lines[3])):  # fmt: skip
@@ -692,7 +692,7 @@ def test_the_limits_and_the_training_lines_follow_the_numbers(validation: float)
         return 0.03 + 0.01 * key.startswith("sphere") + 0.001 * seed
 
     payload = _with_validation(_payload(weak, "tinyimagenet"), validation)
-    found = report.findings(payload)
+    found = sentences.findings(payload)
     (line,) = found["limits"]
     values = [r[4] for r in _reads("tinyimagenet", weak)]
     assert line.startswith(
@@ -701,7 +701,7 @@ def test_the_limits_and_the_training_lines_follow_the_numbers(validation: float)
     )
     assert f"the models reach {100 * validation:.1f}–{100 * validation:.1f} %" in line
     assert "ends training at 0.200–0.200, against the margin 0.2," in line  # the fixture's
-    assert ("No model retrieves" in line) == (100 * validation < report.WEAK)
+    assert ("No model retrieves" in line) == (100 * validation < sentences.WEAK)
     # seeds 0.1 point apart: every margin is the noise rule's floor
     assert line.endswith(
         "8 of its 8 comparisons have the noise rule's floor of 1 point as "
@@ -709,15 +709,15 @@ def test_the_limits_and_the_training_lines_follow_the_numbers(validation: float)
     )
     noise, _ = found["training"]
     assert f"has a median of TinyImageNet-200 {100 * validation:.1f} %" in noise
-    assert ("hardly tell the epochs apart" in noise) == (100 * validation >= report.SATURATED)
-    full = report.findings(_payload(_atlas_wins))
+    assert ("hardly tell the epochs apart" in noise) == (100 * validation >= sentences.SATURATED)
+    full = sentences.findings(_payload(_atlas_wins))
     assert "random ranking: about 20.0 %, one of 5 held-out classes" in full["limits"][0]
     assert "No model retrieves" not in full["limits"][0]  # validation 58 % at the kept epoch
     assert "(MNIST 0 of 33, Fashion-MNIST 0 of 33)" in full["training"][1]
 
 
 def test_the_sentences_name_the_winner_and_the_cost() -> None:
-    found = report.findings(_payload(_atlas_wins))
+    found = sentences.findings(_payload(_atlas_wins))
     assert found["equal dimension"][0].endswith(
         "+20.0 points, noise margin 2.0: **atlas k = 8, soft wins**."
     )
@@ -729,10 +729,10 @@ def test_the_sentences_name_the_winner_and_the_cost() -> None:
     stores = found["compression"]
     assert stores[0].endswith("+20.0 points, margin 1.0: **atlas store wins**.")
     assert stores[1].endswith("+0.0 points, margin 1.0: **within noise**.")
-    losing = report.findings(_payload(_atlas_wins, atlas=0.2))["compression"]
+    losing = sentences.findings(_payload(_atlas_wins, atlas=0.2))["compression"]
     assert losing[0].endswith("**PCA + 8-bit wins**.") and losing[1].endswith("**PQ wins**.")
     # every model 2 s per epoch, evaluations 1 s per epoch, compression studies 30 s
-    text = report.setup(_payload(_atlas_wins))
+    text = sentences.setup(_payload(_atlas_wins))
     models, compression = 66, 6
     minutes = (models * 8 * 2.0, models * 8 * 1.0, compression * 30.0)
     assert (
@@ -793,8 +793,8 @@ BAD_ARGUMENTS = [
     (run.train, (["full"],), {"only": 3}, TypeError, "only"),
     (report.page_figures, ({"settings": {}},), {"tinyimagenet": None}, ValueError, "full"),
     (report.tables, ({"settings": {}, "models": []},), {}, ValueError, "payload"),
-    (report.setup, ({},), {}, ValueError, "payload"),
-    (report.findings, ([],), {}, TypeError, "payload"),
+    (sentences.setup, ({},), {}, ValueError, "payload"),
+    (sentences.findings, ([],), {}, TypeError, "payload"),
     (report.benchmark_table, ([],), {}, TypeError, "status"),
     (report.claims, ("full",), {}, TypeError, "load"),
     (floor_width, (0,), {}, ValueError, "size"),

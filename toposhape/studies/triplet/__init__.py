@@ -19,8 +19,10 @@
     floors into the results payload; the command line records the floors and trains every
     unfinished job in priority order;
     whether the reference's benchmarks (CUB-200-2011, Stanford Cars) are on this machine.
-``summary``, ``figures``, ``report``
-    A payload in, the chapter out: numbers across seeds and the comparisons, figures,
-    tables (DataFrames), computed sentences and the claims for the reproduction scorecard.
-    No training.
+``summary``, ``text``, ``figures``, ``sentences``, ``claims``, ``report``
+    A payload in, the chapter out, no training: ``summary`` the numbers across seeds and
+    the comparisons, ``text`` the dataset names and ``mean ± std`` they are printed with,
+    ``figures`` the figures, ``sentences`` the computed sentences (setup, rules, findings),
+    ``claims`` the rows of the reproduction scorecard, and ``report`` the page: the
+    figures it places, the tables (DataFrames) and the claims where the scorecard looks.
 """

@@ -23,11 +23,9 @@ from toposhape.checks import check_choice, check_mapping
 from toposhape.studies import style
 from toposhape.studies.triplet import summary
 from toposhape.studies.triplet.protocol import model_specs
+from toposhape.studies.triplet.text import dataset_name
 
 __all__ = ["figure_bytes", "figure_compression", "figure_curves", "figure_embedding"]
-
-DATASET_NAMES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST",
-                 "tinyimagenet": "TinyImageNet-200"}  # fmt: skip
 
 # family of a (model, read) -> (legend label, marker style, colour)
 _FAMILIES: dict[str, tuple[str, str, str]] = {
@@ -69,7 +67,7 @@ def _data(records: list[Mapping[str, Any]], dataset: str) -> dict[str, Any]:
 def _held_out_title(payload: Mapping[str, Any], dataset: str) -> str:
     """What a dataset's held-out R@1 is measured on, e.g. ``"MNIST test, classes 5–9"``."""
     test = _data(payload["models"], dataset).get("test")
-    name = DATASET_NAMES.get(dataset, dataset)
+    name = dataset_name(dataset)
     return f"{_split_name(test)}, classes {test['classes']}" if test else name
 
 
@@ -77,7 +75,7 @@ def _curves_title(payload: Mapping[str, Any], dataset: str) -> str:
     """The held-out split, and the classes of the validation and the held-out rows."""
     data = _data(payload["models"], dataset)
     if "validation" not in data or "test" not in data:
-        return DATASET_NAMES.get(dataset, dataset)
+        return dataset_name(dataset)
     return (
         f"{_split_name(data['test'])}\nvalidation: classes {data['validation']['classes']}, "
         f"held out: {data['test']['classes']}"
@@ -87,7 +85,7 @@ def _curves_title(payload: Mapping[str, Any], dataset: str) -> str:
 def _compression_title(payload: Mapping[str, Any], dataset: str) -> str:
     """The classes of a dataset's compression study, what it stores and what queries it."""
     data = _data(payload["compression"], dataset)
-    name = DATASET_NAMES.get(dataset, dataset)
+    name = dataset_name(dataset)
     if "database" not in data or "test" not in data:
         return name
     database = data["database"]

@@ -7,7 +7,8 @@ leaves in the profile's records folder; it trains what is missing only when aske
 ``smoke`` profile does), and lists the rest as pending. Beside them, every dataset's
 floors (:mod:`~toposhape.studies.triplet.floors`: retrieval on the pixels and their
 principal components, no training), computed and recorded the first time. No plotting:
-the payload's figures, tables and claims are in :mod:`toposhape.studies.triplet.report`.
+the payload's figures, tables and claims are in :mod:`toposhape.studies.triplet.report`,
+its sentences in :mod:`toposhape.studies.triplet.sentences`.
 
 Command line (training ahead of the chapter, resumable, in priority order)::
 
