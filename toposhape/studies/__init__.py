@@ -10,7 +10,8 @@
     the chapter's findings, and ``claims(load)`` for the reproduction scorecard
     (:mod:`toposhape.studies.scorecard`). No training.
 
-Shared by every chapter: :mod:`~toposhape.studies.style` (one look for every figure) and
+Shared by every chapter: :mod:`~toposhape.studies.style` (one look for every figure),
 :mod:`~toposhape.studies.present` (how a notebook shows results: glued, captioned figures,
-tables, the line that says where the numbers came from).
+tables, the line that says where the numbers came from) and :mod:`~toposhape.studies.study`
+(a long study's profiles and folders, checked in one place).
 """

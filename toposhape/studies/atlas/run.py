@@ -49,17 +49,11 @@ from toposhape.checks import (
 )
 from toposhape.covers import COVERS
 from toposhape.manifolds import MANIFOLDS, sample_manifold
-from toposhape.results import (
-    atomic_write_bytes,
-    load_record,
-    profile_settings,
-    records_dir,
-    save_record,
-)
-from toposhape.results import work_dir as chapter_work_dir
+from toposhape.results import atomic_write_bytes, load_record, save_record
 from toposhape.studies.atlas import readout
 from toposhape.studies.atlas.controls import control_study, standardise
 from toposhape.studies.atlas.reads import manifold_read, mnist_read, torus3_read
+from toposhape.studies.study import Study
 from toposhape.training import MAX_SEED, checkpoint_epochs, seeded
 
 __all__ = [
@@ -73,6 +67,7 @@ __all__ = [
     "jobs",
     "main",
     "one_thread",
+    "record_dir",
     "run",
     "train",
     "work_dir",
@@ -149,16 +144,11 @@ def one_thread() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def get_profile(profile: str) -> dict[str, Any]:
-    """Settings of a profile (a deep copy); ValueError naming the valid ones if unknown."""
-    return profile_settings(PROFILES, check_choice("profile", profile, tuple(PROFILES)))
-
-
-def work_dir(profile: str, results_root: str | Path | None = None) -> Path:
-    """Checkpoint folder of a profile: ``<results>/atlas/<profile>/_work`` (git-ignored)."""
-    check_choice("profile", profile, tuple(PROFILES))
-    check_path("results_root", results_root)
-    return chapter_work_dir(CHAPTER, profile, results_root)
+#: The chapter's profiles and where their files go.
+STUDY = Study(CHAPTER, PROFILES)
+get_profile = STUDY.settings
+work_dir = STUDY.work_dir
+record_dir = STUDY.records_dir
 
 
 def _check_folder(folder: object) -> Path:
@@ -434,7 +424,7 @@ def train(
     seed = check_int("seed", seed, 0, MAX_SEED)
     check_bool("progress", progress)
     folder = work_dir(profile, results_root)
-    records = records_dir(CHAPTER, profile, results_root)
+    records = record_dir(profile, results_root)
     todo = [
         job
         for job in jobs(settings, seed)
@@ -496,7 +486,7 @@ def run(
     say = log or (lambda _msg: None)
     folder = work_dir(profile, results_root)
     with one_thread():
-        records = records_dir(CHAPTER, profile, results_root)
+        records = record_dir(profile, results_root)
         return _run(profile, settings, seed, folder, records, progress, say, train_missing)
 
 
@@ -578,7 +568,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{len(done)} models trained")
             return
         settings = get_profile(args.profile)
-        folder, records = work_dir(args.profile), records_dir(CHAPTER, args.profile)
+        folder, records = work_dir(args.profile), record_dir(args.profile)
         for job in jobs(settings, args.seed):
             if args.only is None or fnmatch.fnmatchcase(job.name, args.only):
                 if _saved_read(job, settings, records) is not None:

@@ -30,16 +30,16 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from toposhape.checks import check_bool, check_callable, check_choice, check_int, check_path
+from toposhape.checks import check_bool, check_callable, check_int, check_path
 from toposhape.image_sets import ImageSplit, describe
-from toposhape.results import profile_settings, records_dir, writable_folder
-from toposhape.results import work_dir as chapter_work_dir
+from toposhape.results import writable_folder
 from toposhape.studies.connectivity.backbones import RECIPE, backbone_settings, backbone_specs
 from toposhape.studies.connectivity.records import collect
 from toposhape.studies.connectivity.theory import gradient_study
 from toposhape.studies.connectivity.toy import toy_study, vr_demo
 from toposhape.studies.oneclass.protocol import BackboneSpec
 from toposhape.studies.oneclass.train import load_split
+from toposhape.studies.study import Study
 from toposhape.training import MAX_SEED
 
 CHAPTER = "connectivity"
@@ -108,16 +108,11 @@ PAYLOAD_KEYS = (
 )
 
 
-def get_profile(profile: str) -> dict[str, Any]:
-    """Settings of a profile (a deep copy); ValueError naming the valid ones if unknown."""
-    return profile_settings(PROFILES, check_choice("profile", profile, tuple(PROFILES)))
-
-
-def work_dir(profile: str, results_root: str | Path | None = None) -> Path:
-    """Checkpoint folder of a profile: ``<results>/connectivity/<profile>/_work`` (git-ignored)."""
-    check_choice("profile", profile, tuple(PROFILES))
-    check_path("results_root", results_root)
-    return chapter_work_dir(CHAPTER, profile, results_root)
+#: The chapter's profiles and where their files go.
+STUDY = Study(CHAPTER, PROFILES)
+get_profile = STUDY.settings
+work_dir = STUDY.work_dir
+record_dir = STUDY.records_dir
 
 
 def data_record(split: ImageSplit) -> dict[str, Any]:
@@ -127,13 +122,6 @@ def data_record(split: ImageSplit) -> dict[str, Any]:
     if used < read:
         label += f", {used} used (seeded subset)"
     return {"label": label, "record": split.record}
-
-
-def record_dir(profile: str, results_root: str | Path | None = None) -> Path:
-    """Committed records of a profile's backbones: ``<results>/connectivity/<profile>/records``."""
-    check_choice("profile", profile, tuple(PROFILES))
-    check_path("results_root", results_root)
-    return records_dir(CHAPTER, profile, results_root)
 
 
 def _splits(settings: Mapping[str, Any], seed: int, progress: bool) -> dict[str, ImageSplit]:

@@ -39,7 +39,7 @@ from typing import Any, NamedTuple
 
 import torch
 
-from toposhape.checks import check_bool, check_callable, check_choice, check_path
+from toposhape.checks import check_bool, check_callable, check_path
 from toposhape.contrastive import (
     ContrastiveConfig,
     MSimCLRModel,
@@ -50,14 +50,7 @@ from toposhape.contrastive import (
     train_contrastive,
 )
 from toposhape.data import random_subset
-from toposhape.results import (
-    load_record,
-    process_running,
-    profile_settings,
-    records_dir,
-    save_record,
-)
-from toposhape.results import work_dir as chapter_work_dir
+from toposhape.results import load_record, process_running, save_record
 from toposhape.studies.msimclr.schedule import (
     ModelSpec,
     check_schedule,
@@ -65,6 +58,7 @@ from toposhape.studies.msimclr.schedule import (
     stop_point,
     training_plan,
 )
+from toposhape.studies.study import Study
 from toposhape.training import read_checkpoint
 
 __all__ = [
@@ -178,23 +172,11 @@ PROFILES: dict[str, dict[str, Any]] = {
 }
 
 
-def get_profile(profile: str) -> dict[str, Any]:
-    """Settings of a profile (a deep copy); ValueError naming the valid ones if unknown."""
-    return profile_settings(PROFILES, check_choice("profile", profile, tuple(PROFILES)))
-
-
-def work_dir(profile: str, results_root: str | Path | None = None) -> Path:
-    """Checkpoint folder of a profile: ``<results>/msimclr/<profile>/_work`` (git-ignored)."""
-    check_choice("profile", profile, tuple(PROFILES))
-    check_path("results_root", results_root)
-    return chapter_work_dir(CHAPTER, profile, results_root)
-
-
-def record_dir(profile: str, results_root: str | Path | None = None) -> Path:
-    """Record folder of a profile: ``<results>/msimclr/<profile>/records`` (committed)."""
-    check_choice("profile", profile, tuple(PROFILES))
-    check_path("results_root", results_root)
-    return records_dir(CHAPTER, profile, results_root)
+#: The chapter's profiles and where their files go.
+STUDY = Study(CHAPTER, PROFILES)
+get_profile = STUDY.settings
+work_dir = STUDY.work_dir
+record_dir = STUDY.records_dir
 
 
 # --------------------------------------------------------------------------- records

@@ -41,9 +41,8 @@ from typing import Any
 
 import numpy as np
 
-from toposhape.checks import check_bool, check_callable, check_choice, check_path
-from toposhape.results import json_ready, load_record, profile_settings, records_dir, save_record
-from toposhape.results import work_dir as chapter_work_dir
+from toposhape.checks import check_bool, check_callable, check_path
+from toposhape.results import json_ready, load_record, save_record
 from toposhape.studies.nvae import measure
 from toposhape.studies.nvae.grid import (
     MODELS,
@@ -65,6 +64,7 @@ from toposhape.studies.nvae.records import (
     model_record,
     unpack_images,
 )
+from toposhape.studies.study import Study
 from toposhape.training import read_checkpoint
 
 __all__ = [
@@ -163,23 +163,11 @@ PROFILES: dict[str, dict[str, Any]] = {
 }
 
 
-def get_profile(profile: str) -> dict[str, Any]:
-    """Settings of a profile (a deep copy); ValueError naming the valid ones if unknown."""
-    return profile_settings(PROFILES, check_choice("profile", profile, tuple(PROFILES)))
-
-
-def work_dir(profile: str, results_root: str | Path | None = None) -> Path:
-    """Checkpoint folder of a profile: ``<results>/nvae/<profile>/_work`` (git-ignored)."""
-    check_choice("profile", profile, tuple(PROFILES))
-    check_path("results_root", results_root)
-    return chapter_work_dir(CHAPTER, profile, results_root)
-
-
-def record_dir(profile: str, results_root: str | Path | None = None) -> Path:
-    """Record folder of a profile: ``<results>/nvae/<profile>/records`` (committed)."""
-    check_choice("profile", profile, tuple(PROFILES))
-    check_path("results_root", results_root)
-    return records_dir(CHAPTER, profile, results_root)
+#: The chapter's profiles and where their files go.
+STUDY = Study(CHAPTER, PROFILES)
+get_profile = STUDY.settings
+work_dir = STUDY.work_dir
+record_dir = STUDY.records_dir
 
 
 def _dataset_name(dataset: str) -> str:

@@ -27,8 +27,7 @@ from toposhape.checks import check_bool, check_path
 from toposhape.image_sets import ImageSplit, describe, load_image_set
 from toposhape.losses import RECONSTRUCTION
 from toposhape.oneclass import encode
-from toposhape.results import cached, file_digest, profile_settings
-from toposhape.results import work_dir as chapter_work_dir
+from toposhape.results import cached, file_digest
 from toposhape.studies.connectivity.deaths import death_summary, heldout_deaths
 from toposhape.studies.oneclass.evaluate import (
     ball_aurocs,
@@ -55,6 +54,7 @@ from toposhape.studies.oneclass.train import (
     train_backbones,
     train_one,
 )
+from toposhape.studies.study import Study
 from toposhape.training import checkpoint_epochs, profile_device
 
 CHAPTER = "oneclass"
@@ -171,29 +171,10 @@ PAYLOAD_KEYS = (
 )
 
 
-def get_profile(profile: str) -> dict[str, Any]:
-    """Settings of a profile (a deep copy); ValueError naming the valid ones if unknown.
-
-    Raises
-    ------
-    TypeError
-        If ``profile`` is not a string.
-    ValueError
-        If it is not a key of :data:`PROFILES`.
-    """
-    if not isinstance(profile, str):
-        raise TypeError(f"profile must be a string, got {profile!r} ({type(profile).__name__})")
-    return profile_settings(PROFILES, profile)
-
-
-def work_dir(profile: str, results_root: str | Path | None = None) -> Path:
-    """Checkpoint folder of a profile: ``<results>/oneclass/<profile>/_work`` (git-ignored).
-
-    ``profile`` is a key of :data:`PROFILES`; ``results_root`` a path or None.
-    """
-    get_profile(profile)
-    check_path("results_root", results_root)
-    return chapter_work_dir(CHAPTER, profile, results_root)
+#: The chapter's profiles and where their files go.
+STUDY = Study(CHAPTER, PROFILES, wording="unknown")
+get_profile = STUDY.settings
+work_dir = STUDY.work_dir
 
 
 def run(

@@ -12,15 +12,13 @@ criterion of convergence (:func:`plateaued`); and the widths of the PCA-of-pixel
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from toposhape.checks import check_choice, check_int, check_mapping, check_path, check_sequence
+from toposhape.checks import check_choice, check_int, check_mapping, check_sequence
 from toposhape.compression import FLOAT32_BYTES, embedding_bytes
-from toposhape.results import profile_settings
-from toposhape.results import work_dir as chapter_work_dir
+from toposhape.studies.study import Study
 
 __all__ = [
     "CHAPTER",
@@ -142,16 +140,10 @@ PROFILES: dict[str, dict[str, Any]] = {
 }
 
 
-def get_profile(profile: str) -> dict[str, Any]:
-    """Settings of a profile (a deep copy); ValueError naming the valid ones if unknown."""
-    return profile_settings(PROFILES, check_choice("profile", profile, tuple(PROFILES)))
-
-
-def work_dir(profile: str, results_root: str | Path | None = None) -> Path:
-    """Checkpoint folder of a profile: ``<results>/triplet/<profile>/_work`` (git-ignored)."""
-    check_choice("profile", profile, tuple(PROFILES))
-    check_path("results_root", results_root)
-    return chapter_work_dir(CHAPTER, profile, results_root)
+#: The chapter's profiles and where their files go.
+STUDY = Study(CHAPTER, PROFILES)
+get_profile = STUDY.settings
+work_dir = STUDY.work_dir
 
 
 @dataclass(frozen=True)
