@@ -87,7 +87,10 @@ def read_only(monkeypatch: pytest.MonkeyPatch) -> Callable[[Path], Path]:
     ("args", "needles"),
     [
         (("toposhape.chapters", "reproduce", "nope", "smoke"), ("unknown chapter 'nope'",)),
-        (("toposhape.studies.oneclass.run", "train", "huge"), ("unknown profile 'huge'",)),
+        (
+            ("toposhape.studies.oneclass.run", "train", "huge"),
+            ("profile must be one of", "got 'huge'"),
+        ),
         (("benchmarks", "--repeats", "0"), ("--repeats must be an int >= 1, got 0",)),
         (("toposhape.book_check", "/nonexistent"), ("no built book in",)),
     ],

@@ -606,7 +606,10 @@ def test_deep_svdd_rejects_bad_input(kwargs: dict, error: type, match: str) -> N
 # the one-class study's helpers (toposhape.studies.oneclass)
 # ----------------------------------------------------------------------------------------------
 def test_get_profile() -> None:
-    with pytest.raises(ValueError, match=r"unknown profile 'nope'.*cifar.*full.*smoke"):
+    with pytest.raises(
+        ValueError,
+        match=r"^profile must be one of 'smoke', 'full', 'natural', 'cifar', got 'nope'$",
+    ):
         get_profile("nope")
     a = get_profile("full")
     a["ns"].append(1)

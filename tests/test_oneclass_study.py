@@ -379,9 +379,9 @@ def _toy_images() -> torch.Tensor:
     ("call", "error", "pattern"),
     [
         (lambda: run.get_profile(3), TypeError, r"^profile must be a string"),
-        (lambda: run.get_profile("nope"), ValueError, r"^unknown profile 'nope'"),
+        (lambda: run.get_profile("nope"), ValueError, r"^profile must be one of .*, got 'nope'$"),
         (lambda: run.work_dir(None), TypeError, r"^profile must be a string"),
-        (lambda: run.work_dir("nope"), ValueError, r"^unknown profile 'nope'"),
+        (lambda: run.work_dir("nope"), ValueError, r"^profile must be one of .*, got 'nope'$"),
         (lambda: run.work_dir("smoke", 3), TypeError, r"^results_root must be a path"),
         (lambda: protocol.train_seeds(_SMOKE, -1), ValueError, r"^seed must be an int in"),
         (lambda: protocol.train_seeds(_SMOKE, 1.0), TypeError, r"^seed must be an int"),
@@ -472,7 +472,7 @@ def test_resume_check_rejects_bad_arguments(
     ("kwargs", "error", "pattern"),
     [
         ({"profile": 3}, TypeError, r"^profile must be a string"),
-        ({"profile": "nope"}, ValueError, r"^unknown profile 'nope'"),
+        ({"profile": "nope"}, ValueError, r"^profile must be one of .*, got 'nope'$"),
         ({"seed": -1}, ValueError, r"^seed must be an int in"),
         ({"seed": 1.0}, TypeError, r"^seed must be an int"),
         ({"results_root": 3}, TypeError, r"^results_root must be a path"),

@@ -112,20 +112,6 @@ def test_provenance_keeps_the_commit_the_run_started_from(monkeypatch) -> None:
     assert prov["git_at_save"]["commit"] != "f" * 40  # the tree moved on: both are recorded
 
 
-def test_profile_settings_is_a_deep_copy_and_names_the_valid_profiles():
-    from toposhape.results import profile_settings
-
-    profiles = {"smoke": {"sizes": [1, 2], "nested": {"a": [3]}}, "full": {}}
-    copy = profile_settings(profiles, "smoke")
-    copy["sizes"].append(99)
-    copy["nested"]["a"].append(99)
-    assert profiles["smoke"] == {"sizes": [1, 2], "nested": {"a": [3]}}
-    with pytest.raises(ValueError, match="expected one of \\['full', 'smoke'\\]"):
-        profile_settings(profiles, "medium")
-    with pytest.raises(TypeError, match=r"^profile must be a string, got list"):
-        profile_settings(profiles, ["smoke"])
-
-
 def test_work_dir_is_under_the_chapter_and_profile(tmp_path):
     from toposhape.results import work_dir
 

@@ -584,34 +584,6 @@ def load_results(chapter: str, profile: str, root: str | Path | None = None) -> 
     return record
 
 
-def known_profile(profiles: Mapping[str, Mapping[str, Any]], profile: object) -> str:
-    """``profile`` if it is a key of a chapter's ``PROFILES``.
-
-    Raises
-    ------
-    TypeError
-        If ``profile`` is not a string.
-    ValueError
-        If ``profile`` is not a key of ``profiles``; the message lists the valid ones.
-    """
-    if not isinstance(profile, str):
-        raise TypeError(f"profile must be a string, got {type(profile).__name__}")
-    if profile not in profiles:
-        raise ValueError(f"unknown profile {profile!r}: expected one of {sorted(profiles)}")
-    return profile
-
-
-def profile_settings(profiles: Mapping[str, Mapping[str, Any]], profile: str) -> dict[str, Any]:
-    """One profile of a chapter's ``PROFILES``, as a deep copy (the caller may change it).
-
-    Raises
-    ------
-    TypeError, ValueError
-        As :func:`known_profile`.
-    """
-    return json.loads(json.dumps(profiles[known_profile(profiles, profile)]))
-
-
 def work_dir(chapter: str, profile: str, results_root: str | Path | None = None) -> Path:
     """Checkpoint folder of a chapter's profile, ``<results>/<chapter>/<profile>/_work``.
 

@@ -9,14 +9,14 @@ folders from that::
     record_dir = STUDY.records_dir
 
 The folders are those of :func:`toposhape.results.work_dir` and
-:func:`toposhape.results.records_dir`; the settings those of
-:func:`toposhape.results.profile_settings`.
+:func:`toposhape.results.records_dir`.
 """
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from toposhape import results
 from toposhape.checks import check_choice, check_path
@@ -35,17 +35,10 @@ class Study:
     profiles : mapping
         Its ``PROFILES``, profile name -> settings. Held, not copied: a profile added to
         the mapping later (a test's) is a valid profile from then on.
-    wording : {"choice", "unknown"}
-        How an unknown profile is reported: ``"choice"``, ``profile must be one of
-        'smoke', 'full', got 'x'`` (:func:`~toposhape.checks.check_choice`, the profiles in
-        their order), or ``"unknown"``, ``unknown profile 'x': expected one of ['full',
-        'smoke']`` (:func:`~toposhape.results.known_profile`, sorted), which the one-class
-        chapter's command line prints.
     """
 
     chapter: str
     profiles: Mapping[str, Mapping[str, Any]]
-    wording: Literal["choice", "unknown"] = "choice"
 
     def check(self, profile: object) -> str:
         """``profile`` if it is one of :attr:`profiles`.
@@ -55,10 +48,9 @@ class Study:
         TypeError
             If it is not a string.
         ValueError
-            If it is not a profile; the message names ``profile`` and lists the valid ones.
+            If it is not a profile; the message names ``profile`` and lists the valid ones
+            (``profile must be one of 'smoke', 'full', got 'x'``).
         """
-        if self.wording == "unknown" and isinstance(profile, str):
-            return results.known_profile(self.profiles, profile)
         return check_choice("profile", profile, tuple(self.profiles))
 
     def settings(self, profile: str) -> dict[str, Any]:
@@ -69,7 +61,7 @@ class Study:
         TypeError, ValueError
             As :meth:`check`.
         """
-        return results.profile_settings(self.profiles, self.check(profile))
+        return json.loads(json.dumps(self.profiles[self.check(profile)]))
 
     def work_dir(self, profile: str, results_root: str | Path | None = None) -> Path:
         """Checkpoint folder of a profile: ``<results>/<chapter>/<profile>/_work`` (git-ignored).

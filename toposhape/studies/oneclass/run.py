@@ -172,7 +172,7 @@ PAYLOAD_KEYS = (
 
 
 #: The chapter's profiles and where their files go.
-STUDY = Study(CHAPTER, PROFILES, wording="unknown")
+STUDY = Study(CHAPTER, PROFILES)
 get_profile = STUDY.settings
 work_dir = STUDY.work_dir
 
