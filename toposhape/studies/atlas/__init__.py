@@ -12,11 +12,14 @@
 ``controls``
     The read-out applied to hand-built covers (positive and negative controls).
 ``rules``
-    The decision rules fixed before any learned result: Wilson intervals, the noise rule,
-    the T³ elbow rule.
+    The decision rules fixed before any learned result: Wilson intervals, the homology
+    rule on them, the noise rule, the T³ elbow rule.
+``failures``
+    Why a learned atlas's nerve misses the homology, and whether another threshold the
+    controls accept would have read it right.
 ``plots``
     One function per figure, each drawn from a payload alone.
-``report`` and ``claims``
+``report``, ``sentences`` and ``claims``
     A payload in, the reader's view out: ``figures``, ``tables`` (DataFrames), ``findings``
-    and ``claims`` for the reproduction scorecard. No training.
+    (the sentences) and ``claims`` for the reproduction scorecard. No training.
 """

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+from matplotlib import colormaps
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
@@ -26,6 +27,7 @@ __all__ = [
     "REG_NAMES",
     "betti_text",
     "cells",
+    "chart_colors",
     "charts_in_use",
     "plot_barcode_grid",
     "plot_charts",
@@ -45,6 +47,7 @@ __all__ = [
 
 #: How the regularisers are named on the page.
 REG_NAMES: Mapping[str, str] = {"gan": "GAN", "mmd": "MMD"}
+
 
 #: The MNIST graph joins two charts when their overlap u is at least this share of the
 #: largest overlap between two different charts.
@@ -97,6 +100,13 @@ def torus3_values(payload: Mapping[str, Any], key: str) -> dict[int, np.ndarray]
     for r in payload["torus3"]:
         out.setdefault(r["dim"], []).append(r[key])
     return {d: np.asarray(v) for d, v in sorted(out.items())}
+
+
+def chart_colors(k: int) -> np.ndarray:
+    """RGB colours (k, 3) of k charts, one per chart (distinct hues up to 10, pairs of shades of
+    ten hues up to 20, then repeated), for the points and decoded grids alike."""
+    table = colormaps["tab10" if k <= 10 else "tab20"].colors
+    return np.asarray(table)[np.arange(k) % len(table)]
 
 
 def _pending(ax: Any, what: str) -> None:
@@ -217,9 +227,10 @@ def _axes_3d_quiet(ax: Any) -> None:
 def plot_charts(payload: Mapping[str, Any], reg: str) -> Figure:
     """Each manifold's first-seed atlas (largest k) with regulariser ``reg``.
 
-    The points are coloured by their chart (argmax q); in the chart's colour, each decoder
-    drawn over a grid of [0,1]^d. RP² (in R⁶) is drawn as its points' representatives on
-    the upper hemisphere of S², without decoders.
+    The points are coloured by their chart (argmax q); in the chart's colour, the decoder
+    of every chart in use (:func:`charts_in_use`) drawn over a grid of [0,1]^d. RP² (in
+    R⁶) is drawn as its points' representatives on the upper hemisphere of S², without
+    decoders.
     """
     check_mapping("payload", payload, "settings", "manifolds")
     check_choice("reg", reg, tuple(payload["settings"]["regularisers"]))
@@ -242,10 +253,12 @@ def plot_charts(payload: Mapping[str, Any], reg: str) -> Figure:
             x = np.asarray(r["sample"]["params"])
         chart = np.asarray(r["sample"]["chart"])
         grids = np.asarray(r["chart_grids"])  # (k, G, D)
-        ax.scatter(*x.T, c=chart % 20, cmap="tab20", s=3, vmin=0, vmax=19)
+        colors = chart_colors(k)
+        ax.scatter(*x.T, color=colors[chart], s=3)
+        used = np.asarray(r["usage"]) > 0.5 / k  # as charts_in_use counts them
         if grids.shape[2] == x.shape[1]:
-            for j, g in enumerate(grids):
-                color = f"C{j % 10}"
+            for j in np.flatnonzero(used):
+                g, color = grids[j], colors[j]
                 if MANIFOLDS[name].dim == 1:
                     ax.plot(*g.T, color=color, lw=1.5)
                 else:
@@ -259,6 +272,8 @@ def plot_charts(payload: Mapping[str, Any], reg: str) -> Figure:
         ax.set_ylim(low[1] - pad[1], high[1] + pad[1])
         if x.shape[1] == 3:
             ax.set_zlim(low[2] - pad[2], high[2] + pad[2])
+            ax.set_box_aspect(tuple(high - low + 2 * pad))  # equal scales: a torus keeps its hole
+            ax.view_init(elev=55)  # from above enough to see through the torus's hole
             _axes_3d_quiet(ax)
         else:
             ax.set_aspect("equal")
@@ -417,8 +432,9 @@ def plot_torus3_final(payload: Mapping[str, Any]) -> Figure:
     ax_rec.set_yscale("log")
     found = elbow(torus3_values(payload, "reconstruction"))
     if found is not None:
-        ax_rec.annotate("elbow", (found, 1.0), xycoords=ax_rec.get_xaxis_transform(),
-                        ha="center", va="bottom")  # fmt: skip
+        ax_rec.axvline(found, color="tab:blue", lw=0.8, ls=":")
+        ax_rec.annotate(f"elbow rule: d = {found}", (found, 1.0), ha="center", va="bottom",
+                        xycoords=ax_rec.get_xaxis_transform())  # fmt: skip
     ax_rec.set_ylabel("held-out reconstruction (MSE)")
     ax_mmd.set_ylabel("held-out MMD")
     return fig
@@ -505,6 +521,7 @@ def plot_mnist_graph(payload: Mapping[str, Any]) -> Figure:
         for spine in inset.spines.values():
             spine.set_color("0.7")
         label = f"{i}: " + (f"mostly {counts[i].argmax()}" if counts[i].sum() else "unused")
-        ax.text(x, y - half - 0.01, label, ha="center", va="top",
+        # above the insets (zorder 5), so that a neighbouring chart's grid cannot hide it
+        ax.text(x, y - half - 0.01, label, ha="center", va="top", zorder=6,
                 bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.5})  # fmt: skip
     return fig

@@ -2,7 +2,8 @@
 
 :func:`figures` (drawn by :mod:`.plots`), :func:`tables` (DataFrames), :func:`findings`
 (sentences answering the chapter's questions from the numbers, by the rules of
-:mod:`.rules`) and :func:`claims` (the scorecard's rows, :mod:`.claims`). No training.
+:mod:`.rules`; written by :mod:`.sentences`) and :func:`claims` (the scorecard's rows,
+:mod:`.claims`). No training.
 Models that are not trained yet are left out and named (``pending``).
 """
 
@@ -19,11 +20,10 @@ from toposhape.manifolds import MANIFOLDS
 from toposhape.studies.atlas.claims import (
     PAYLOAD_KEYS,
     claims,
-    homology_cells,
     mnist_overlap_ratio,
     mnist_purity,
-    seed_cv,
 )
+from toposhape.studies.atlas.failures import DIAGNOSES, SHORT_DIAGNOSES, diagnosis
 from toposhape.studies.atlas.plots import (
     REG_NAMES,
     betti_text,
@@ -42,9 +42,11 @@ from toposhape.studies.atlas.plots import (
     runs_of,
     torus3_values,
 )
-from toposhape.studies.atlas.rules import ELBOW_DROP, NOISE, elbow, exceeds, seed_sd, wilson
+from toposhape.studies.atlas.rules import seed_sd, wilson
+from toposhape.studies.atlas.sentences import findings
 
 __all__ = [
+    "DIAGNOSES",
     "PAYLOAD_KEYS",
     "budget_line",
     "claims",
@@ -58,15 +60,6 @@ __all__ = [
     "training_seconds",
 ]
 
-#: Why a run's nerve missed the homology, in the order they are tested.
-DIAGNOSES = (
-    "recovered",
-    "non-contractible chart",
-    "memberships outside the controls' entropies",
-    "contractible charts, wrong nerve",
-)
-#: One word per diagnosis, for the tables (narrow enough for the page).
-SHORT_DIAGNOSES = dict(zip(DIAGNOSES, ("recovered", "chart", "entropy", "nerve"), strict=True))
 #: The rates table's column of failure counts, "a / b / c" in the order of DIAGNOSES[1:].
 FAILED_COLUMN = f"failed ({' / '.join(SHORT_DIAGNOSES[why] for why in DIAGNOSES[1:])})"
 
@@ -86,22 +79,6 @@ def figures(payload: Mapping[str, Any]) -> dict[str, Figure]:
         "mnist_graph": plot_mnist_graph(payload),
         "mnist_digits": plot_mnist_digits(payload),
     }
-
-
-def diagnosis(run: Mapping[str, Any], band: list[float]) -> str:
-    """Why a run's nerve missed the homology (one of :data:`DIAGNOSES`).
-
-    A chart that is not one contractible piece comes first (no nerve rule can repair it);
-    then memberships softer or sharper than every control the threshold was chosen on
-    (mean entropy outside the band); otherwise the charts are fine and the nerve is not.
-    """
-    if run["correct"]:
-        return DIAGNOSES[0]
-    if any(c["contractible"] is False for c in run["chart_checks"]):
-        return DIAGNOSES[1]
-    if not min(band) <= run["entropy"] <= max(band):
-        return DIAGNOSES[2]
-    return DIAGNOSES[3]
 
 
 def _non_contractible(run: Mapping[str, Any]) -> int:
@@ -135,9 +112,10 @@ def budget_line(payload: Mapping[str, Any]) -> str:
         return "No model of the profile is trained yet."
     seconds = sum(r["history"]["seconds"] for r in runs)
     epochs = sum(len(r["history"]["reconstruction"]) for r in runs)
+    done = "Trained so far" if payload["pending"] else "Trained (every model of the profile)"
     return (
-        f"Trained so far: {len(runs)} models, {epochs:,} epochs, {seconds / 3600:.2f} h of "
-        "training in all (the epochs' own time, summed over the models, on one CPU thread)."
+        f"{done}: {len(runs)} models, {epochs:,} epochs, {seconds / 3600:.2f} h of training "
+        "in all (the epochs' own time, summed over the models, on one CPU thread)."
     )
 
 
@@ -280,150 +258,4 @@ def tables(payload: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
         "runs": pd.DataFrame(runs),
         "torus3": torus3,
         "mnist": pd.DataFrame(mnist),
-    }
-
-
-def _control_findings(payload: Mapping[str, Any]) -> list[str]:
-    controls = payload["controls"]
-    thr, band = controls["threshold"], set(controls["band"])
-    good = [c for c in controls["covers"] if c["good"]]
-    bad = [c for c in controls["covers"] if not c["good"]]
-    in_band = [lv["recovered"] for c in good for lv in c["levels"] if lv["entropy"] in band]
-    misses = [
-        f"{c['cover']} at {lv['entropy']:g}"
-        for c in good
-        for lv in c["levels"]
-        if not lv["recovered"]
-    ]
-    every = sum(len(c["levels"]) for c in good)
-    false_alarms = sum(lv["recovered"] for c in bad for lv in c["levels"])
-    good_charts = [ch["contractible"] for c in good for ch in c["chart_checks"]]
-    flagged = [
-        c["cover"] for c in bad if any(ch["contractible"] is False for ch in c["chart_checks"])
-    ]
-    lines = [
-        f"Threshold, chosen on the good covers at mean entropies "
-        f"{', '.join(f'{e:g}' for e in sorted(band))} nats: a bar counts when it spans at least "
-        f"**{thr['threshold']:.2f} decades** of ε inside the window (every one of those covers "
-        f"is read right by any threshold in ({thr['low']:.2f}, {thr['high']:.2f}]).",
-        f"Every good cover read right at those entropies, over Z/2 and Z/3: "
-        f"**{'yes' if all(in_band) else 'no'}** ({sum(in_band)} of {len(in_band)}); at every "
-        f"entropy tried: {every - len(misses)} of {every}"
-        + (f" (not: {', '.join(misses)})." if misses else "."),
-        f"No bad cover read as its manifold: **{'yes' if not false_alarms else 'no'}** "
-        f"({false_alarms} of {sum(len(c['levels']) for c in bad)} readings).",
-    ]
-    if good_charts:
-        lines.append(
-            f"Every chart of a good cover passes the contractibility check: "
-            f"**{'yes' if all(good_charts) else 'no'}** ({sum(good_charts)} of "
-            f"{len(good_charts)}); bad covers with a chart that fails it: "
-            f"{', '.join(flagged) or 'none'} (of {len(bad)})."
-        )
-    return lines
-
-
-def _pm(values: np.ndarray, spec: str) -> str:
-    """``mean ± std`` over seeds, or ``mean (1 seed)``."""
-    sd = seed_sd(values)
-    spread = f" ± {sd:{spec}}" if not math.isnan(sd) else " (1 seed)"
-    return f"{np.mean(values):{spec}}{spread}"
-
-
-def _word(low: float, high: float) -> str:
-    return "yes" if low > 0.5 else ("no" if high < 0.5 else "undecided")
-
-
-def findings(payload: Mapping[str, Any]) -> dict[str, list[str]]:
-    """The chapter's questions, answered from the payload's numbers by the rules.
-
-    Returns
-    -------
-    dict of str to list of str
-        ``"controls"``, ``"homology"`` (per manifold), ``"regularisers"``, ``"torus3"``
-        and ``"mnist"``; a section whose models are not trained yet says so.
-    """
-    check_mapping("payload", payload, *PAYLOAD_KEYS)
-    homology = []
-    for name in payload["settings"]["manifolds"]:
-        found = homology_cells(payload, name)
-        if not found:
-            continue
-        best = max(found, key=lambda cell: (cell["low"], cell["rate"]))
-        homology.append(
-            f"{name}: some cell recovers the homology in more than half of its seeds (Wilson "
-            f"interval above 1/2): **{_word(best['low'], max(c['high'] for c in found))}** "
-            f"(best: {best['label']}, {best['c']} of {best['n']}, {best['low']:.2f}–"
-            f"{best['high']:.2f})."
-        )
-    band = payload["controls"]["band"]
-    reasons: dict[str, int] = {}
-    for r in payload["manifolds"]:
-        why = diagnosis(r, band)
-        reasons[why] = reasons.get(why, 0) + 1
-    if payload["manifolds"]:
-        failed = sum(v for k, v in reasons.items() if k != DIAGNOSES[0])
-        homology.append(
-            f"Why runs failed ({failed} of {len(payload['manifolds'])}): "
-            + "; ".join(f"{why}: {reasons.get(why, 0)}" for why in DIAGNOSES[1:])
-            + "."
-        )
-    regularisers = []
-    regs = payload["settings"]["regularisers"]
-    if payload["manifolds"] and {"gan", "mmd"} <= set(regs):
-        for reg in ("mmd", "gan"):
-            found = [r for r in payload["manifolds"] if r["regulariser"] == reg]
-            full = sum(charts_in_use(r["usage"]) == len(r["usage"]) for r in found)
-            ok = sum(r["correct"] for r in found)
-            used_low, used_high = wilson(full, len(found))
-            low, high = wilson(ok, len(found))
-            cv = seed_cv(payload, reg)
-            spread = "not measured yet (one seed per cell)" if math.isnan(cv) else f"{cv:.2f}"
-            regularisers.append(
-                f"{REG_NAMES[reg]}: every chart in use in {full} of {len(found)} runs "
-                f"({used_low:.2f}–{used_high:.2f}); seed-to-seed variation of the held-out "
-                f"reconstruction error (coefficient of variation, mean over the cells): "
-                f"{spread}; homology recovered in {ok} of {len(found)} ({low:.2f}–{high:.2f})."
-            )
-    torus3 = []
-    rec, mmd = torus3_values(payload, "reconstruction"), torus3_values(payload, "mmd")
-    if len(rec) >= 3:
-        found = elbow(rec)
-        torus3.append(
-            f"Elbow rule (error below {1 - ELBOW_DROP:.0%} of d − 1's, no gain beyond "
-            f"{NOISE:g} seed-std at d + 1): **d = {found}**" if found is not None else
-            "Elbow rule: **no d qualifies**"
-        )  # fmt: skip
-        torus3[-1] += " (" + ", ".join(f"d = {d}: {_pm(v, '.4f')}" for d, v in rec.items()) + ")."
-        if {3, 4, 5} <= set(mmd):
-            higher = exceeds(mmd[4], mmd[3]) and exceeds(mmd[5], mmd[3])
-            torus3.append(
-                f"The held-out MMD at d = 4 and 5 exceeds d = 3's beyond noise: "
-                f"**{'yes' if higher else 'no'}** ("
-                + ", ".join(f"d = {d}: {_pm(v, '.2e')}" for d, v in mmd.items())
-                + ")."
-            )
-    mnist = []
-    if payload["mnist"]:
-        reads = payload["mnist"]
-        purity = np.array([mnist_purity(r) for r in reads])
-        ratio = np.array([mnist_overlap_ratio(r) for r in reads])
-        pairs = zip(reads, purity, ratio, strict=True)
-        each = ", ".join(f"seed {r['seed']}: {p:.1%}, {q:.1f}" for r, p, q in pairs)
-        mnist = [
-            f"Purity (share of test images whose chart's majority digit is theirs): "
-            f"{_pm(purity, '.1%')}" + (f" over {len(reads)} seeds." if len(reads) > 1 else "."),
-            "Charts with the same majority digit overlap more than twice as strongly as the "
-            f"other pairs in every seed: **{'yes' if np.all(ratio > 2) else 'no'}** (mean "
-            f"overlap ratio {_pm(ratio, '.1f')}).",
-            f"Per seed (purity, overlap ratio): {each}. The figures and the table show seed "
-            f"{reads[0]['seed']}'s atlas.",
-        ]
-    waiting = ["Not run yet: none of the models of this section is trained."]
-    return {
-        "controls": _control_findings(payload),
-        "homology": homology or waiting,
-        "regularisers": regularisers or waiting,
-        "torus3": torus3 or waiting,
-        "mnist": mnist or waiting,
     }

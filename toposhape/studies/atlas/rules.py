@@ -2,6 +2,9 @@
 
 * Rates: a success rate over seeds is reported with its Wilson score interval
   (:data:`CONFIDENCE`), from scipy's ``binomtest``.
+* Homology (:func:`majority`): a manifold's nerve gives its homology more often than not
+  if the Wilson interval of some (k, regulariser) cell lies above 1/2, not if every
+  cell's lies below 1/2, and the seeds cannot tell otherwise.
 * Noise: a mean over seeds exceeds another when the difference is more than twice the
   larger of the two seed standard deviations (:func:`exceeds`); with one seed nothing
   exceeds anything.
@@ -14,14 +17,23 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from scipy.stats import binomtest
 
 from toposhape.checks import check_float, check_int
 
-__all__ = ["CONFIDENCE", "ELBOW_DROP", "NOISE", "elbow", "exceeds", "seed_sd", "wilson"]
+__all__ = [
+    "CONFIDENCE",
+    "ELBOW_DROP",
+    "NOISE",
+    "elbow",
+    "exceeds",
+    "majority",
+    "seed_sd",
+    "wilson",
+]
 
 #: Coverage of the Wilson intervals of success rates.
 CONFIDENCE = 0.95
@@ -48,6 +60,15 @@ def wilson(successes: int, n: int, confidence: float = CONFIDENCE) -> tuple[floa
         return 0.0, 1.0
     ci = binomtest(successes, n).proportion_ci(confidence_level=confidence, method="wilson")
     return float(ci.low), float(ci.high)
+
+
+def majority(intervals: Sequence[tuple[float, float]]) -> str:
+    """The homology rule on the Wilson intervals ``(low, high)`` of a manifold's cells:
+    ``"yes"`` if some interval lies above 1/2, ``"no"`` if every one lies below it,
+    ``"undecided"`` otherwise (also when there are none)."""
+    if any(low > 0.5 for low, _ in intervals):
+        return "yes"
+    return "no" if intervals and all(high < 0.5 for _, high in intervals) else "undecided"
 
 
 def seed_sd(values: np.ndarray) -> float:
