@@ -560,7 +560,9 @@ def test_findings_tables_and_missing_come_from_the_payload() -> None:
     assert set(acc["representation"]) >= {"PCA of the pixels", "untrained network"}
     outcomes = tables["comparisons"]["outcome"]
     assert "A wins" in set(outcomes) and "not trained" not in set(outcomes)
-    assert tables["collapse"]["units alive after training, per seed"].iloc[0] == "1, 1, 1 of 2"
+    collapse = tables["collapse"]
+    assert collapse["head units alive after training, per seed"].iloc[0] == "1, 1, 1 of 2"
+    assert len(collapse) == 2 * 10  # every model of both datasets, MSimCLR included
     assert tables["charts"]["uniform share (%)"].tolist() == [25.0, 12.5] * 4
     text = report.missing(payload)
     assert text.startswith("**6 of the 60 models")
@@ -571,6 +573,40 @@ def test_findings_tables_and_missing_come_from_the_payload() -> None:
     )
 
 
+def test_a_stuck_contrastive_term_is_counted_and_the_one_chart_model_meets_the_floor() -> None:
+    payload = _payload(_WIN)
+    bound = math.log(2 * payload["settings"]["batch_size"] - 1)
+    runs = payload["datasets"]["mnist"]["models"]["msimclr-k1-d2"]["seeds"]
+    for i, run in enumerate(runs.values()):  # two seeds stuck, one 0.02 nats below the bound
+        run["history"] = [{**h, "ntxent": bound - (0.02 if i == 2 else 0.001)}
+                          for h in run["history"]]  # fmt: skip
+    collapse = report.tables(payload)["collapse"]
+    stuck = collapse.filter(like="seeds stuck").columns[0]
+    rows = collapse[(collapse["model"] == "MSimCLR, k = 1 (MMD alone)") & (collapse["d"] == 2)]
+    assert rows[stuck].tolist() == ["2 of 3", "0 of 3"]  # MNIST, then Fashion-MNIST
+    assert rows["head units alive after training, per seed"].tolist() == ["–", "–"]
+    line = next(x for x in report.findings(payload) if "stuck at log(2B − 1)" in x)
+    assert line.startswith("MNIST, d = 2") and "in 2 of 3 seeds" in line
+    assert "62.0 ± 0.3 % against an untrained network's 20.0 ± 0.0 %" in line
+
+
+def test_a_test_split_in_another_format_is_named_and_budgets_come_from_the_records() -> None:
+    cifar = _payload(_WIN, ms.get_profile("cifar10"))
+    entry = cifar["datasets"]["cifar10"]
+    entry["train"] = entry["train"] | {"label": "CIFAR-10 train: 50000 PNG"}
+    entry["test"] = entry["test"] | {"label": "CIFAR-10 test: 10000 JPEG"}
+    assert draw.data_name(cifar, "cifar10") == "CIFAR-10 (JPEG test split)"
+    assert draw.data_name(None, "cifar10") == "CIFAR-10"
+    full = _payload(_WIN)
+    assert draw.data_name(full, "mnist") == "MNIST"  # IDX both: no note
+    assert report.tables(cifar)["accuracy"]["dataset"].iloc[0] == "CIFAR-10 (JPEG test split)"
+    assert any(x.startswith("CIFAR-10 (JPEG test split), d = 2") for x in report.findings(cifar))
+    text = report.budgets([full, cifar])
+    assert "MNIST 3000 steps of batch 128 (6.4 % of the reference's 46,875 steps)" in text
+    assert "CIFAR-10 (JPEG test split) 3000 steps of batch 128 (0.77 %" in text
+    assert report.budgets([ms.empty_payload("cifar10")]) == ""
+
+
 @pytest.mark.parametrize("profile", ["smoke", "full", "cifar10"])
 @pytest.mark.parametrize("trained", [True, False])
 def test_every_figure_is_drawn_at_page_width_whatever_is_trained(profile, trained) -> None:
@@ -578,7 +614,7 @@ def test_every_figure_is_drawn_at_page_width_whatever_is_trained(profile, traine
     payload = _payload(_WIN, settings, seeds=2) if trained else ms.empty_payload(profile)
     figures = report.figures(payload)
     embeddings = [f"embedding-{d}" for d in settings["datasets"]]
-    assert list(figures) == ["accuracy", "curves", "chart-use", *embeddings]
+    assert list(figures) == ["accuracy", "curves", "ntxent", "chart-use", *embeddings]
     for key, fig in figures.items():
         style.check_figure(fig, key)
         assert fig.get_size_inches()[1] <= 8.0, key

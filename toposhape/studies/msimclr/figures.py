@@ -16,12 +16,13 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from toposhape.checks import check_choice
 from toposhape.image_sets import DISPLAY_NAMES
 from toposhape.studies import style
 from toposhape.studies.msimclr.compare import accuracies, floor, mean_std, seeds_of
 from toposhape.studies.msimclr.schedule import model_keys
 
-__all__ = ["COLUMNS", "accuracy", "chart_use", "curves", "embedding", "keys_at"]
+__all__ = ["COLUMNS", "accuracy", "chart_use", "curves", "data_name", "embedding", "keys_at"]
 
 COLUMNS = 5  # panels per row of an embedding figure
 
@@ -46,8 +47,23 @@ def _short(key: str) -> str:
     return "MMD alone (k = 1)" if k == "1" else f"MSimCLR, k = {k}"
 
 
-def _name(dataset: str) -> str:
-    return DISPLAY_NAMES.get(dataset, dataset)
+def _formats(label: str) -> list[str]:
+    """The image formats named in a data label, e.g. ``["JPEG"]`` for
+    ``"CIFAR-10 test: 10000 JPEG"``."""
+    counts = label.split(": ", 1)[-1].split(", resized")[0]
+    return sorted(part.split()[-1] for part in counts.split(", "))
+
+
+def data_name(payload: Mapping[str, Any] | None, dataset: str) -> str:
+    """The dataset's display name, naming the test split's format when it differs from the
+    training split's (read from the payload's data labels), e.g. ``"CIFAR-10 (JPEG test
+    split)"``; the plain name when the payload has no entry for ``dataset``."""
+    name = DISPLAY_NAMES.get(dataset, dataset)
+    entry = None if payload is None else payload["datasets"].get(dataset)
+    if entry is None:
+        return name
+    train, test = (_formats(entry[split]["label"]) for split in ("train", "test"))
+    return name if test == train else f"{name} ({', '.join(test)} test split)"
 
 
 def _panels(payload: Mapping[str, Any], height: float) -> tuple[Figure, list[tuple]]:
@@ -80,7 +96,7 @@ def accuracy(payload: Mapping[str, Any]) -> Figure:
     settings = payload["settings"]
     fig, panels = _panels(payload, 3.0)
     for ax, dataset, d in panels:
-        ax.set_title(f"{_name(dataset)}, d = {d}")
+        ax.set_title(f"{data_name(payload, dataset)}, d = {d}")
         entry = _entry(payload, dataset)
         if entry is None:
             _empty(ax, "not evaluated yet")
@@ -128,18 +144,28 @@ def accuracy(payload: Mapping[str, Any]) -> Figure:
     return fig
 
 
-def curves(payload: Mapping[str, Any]) -> Figure:
-    """Training loss against steps, one line per model and seed, per (dataset, d).
+def curves(payload: Mapping[str, Any], term: str = "loss") -> Figure:
+    """A training curve against steps, one line per model and seed, per (dataset, d).
 
-    Every point is the mean loss of one block of ``block_steps`` steps; the dashed line
+    Every point is the mean of one block of ``block_steps`` steps; the dashed vertical line
     marks ``min_steps``, where the convergence criterion is first checked.
+
+    Parameters
+    ----------
+    payload : mapping
+        The chapter's payload.
+    term : {"loss", "ntxent"}
+        ``"loss"``: the training loss the stopping rule reads (NT-Xent plus the MMD term);
+        ``"ntxent"``: the contrastive term alone, with a dotted line at log(2B − 1), its
+        value when the embedding tells no image from any other.
     """
+    check_choice("term", term, ("loss", "ntxent"))
     settings = payload["settings"]
     block, first = settings["block_steps"], settings["min_steps"]
     fig, panels = _panels(payload, 2.4)
     colours = {}
     for ax, dataset, d in panels:
-        ax.set_title(f"{_name(dataset)}, d = {d}")
+        ax.set_title(f"{data_name(payload, dataset)}, d = {d}")
         entry = _entry(payload, dataset)
         keys = keys_at(settings, d)
         if entry is None or not any(entry["models"][key]["seeds"] for key in keys):
@@ -150,13 +176,19 @@ def curves(payload: Mapping[str, Any]) -> Figure:
             for seed in seeds_of(entry, key):
                 history = entry["models"][key]["seeds"][seed]["history"]
                 steps = block * np.arange(1, len(history) + 1)
-                ax.plot(steps, [h["loss"] for h in history], color=colour, lw=0.9, alpha=0.8)
+                ax.plot(steps, [h[term] for h in history], color=colour, lw=0.9, alpha=0.8)
         ax.axvline(first, color="0.5", ls="--", lw=0.8)
-        ax.set(xlabel="training step", ylabel="training loss")
+        if term == "ntxent":
+            ax.axhline(math.log(2 * settings["batch_size"] - 1), color="k", ls=":", lw=1)
+        ax.set(xlabel="training step", ylabel="training loss" if term == "loss" else "NT-Xent")
         ax.grid(alpha=0.3)
     if colours:
         handles = [Line2D([], [], color=c, lw=2) for c in colours.values()]
-        fig.legend(handles, list(colours), loc="outside lower center", ncols=min(len(colours), 3))
+        names = list(colours)
+        if term == "ntxent":
+            handles.append(Line2D([], [], color="k", ls=":", lw=1))
+            names.append("log(2B − 1): no image told apart")
+        fig.legend(handles, names, loc="outside lower center", ncols=min(len(names), 3))
     return fig
 
 
@@ -171,7 +203,7 @@ def chart_use(payload: Mapping[str, Any]) -> Figure:
     fig = style.figure(height=rows * (0.9 + 0.3 * len(models)) + 0.5)
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
     for ax, dataset in zip(axes, datasets, strict=False):
-        ax.set_title(_name(dataset))
+        ax.set_title(data_name(payload, dataset))
         entry = _entry(payload, dataset)
         for row, (d, k) in enumerate(models):
             run = (
@@ -266,7 +298,8 @@ def embedding(payload: Mapping[str, Any], dataset: str) -> Figure:
     groups = _embedding_groups(payload, dataset) if _entry(payload, dataset) else []
     if not groups:
         fig = style.figure(height=1.2)
-        _empty(fig.add_subplot(), f"{_name(dataset)}: no d = 2 model of the first seed trained yet")
+        name = data_name(payload, dataset)
+        _empty(fig.add_subplot(), f"{name}: no d = 2 model of the first seed trained yet")
         return fig
     labels = np.asarray(payload["datasets"][dataset]["labels"])
     colours = {c: f"C{i % 10}" for i, c in enumerate(np.unique(labels))}

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -46,6 +46,8 @@ from toposhape.studies.msimclr.schedule import training_plan
 __all__ = [
     "DRASTIC",
     "REFERENCE",
+    "STUCK",
+    "budgets",
     "claims",
     "figures",
     "findings",
@@ -71,6 +73,11 @@ REFERENCE: Mapping[str, Mapping[str, Any]] = {
 
 #: Points of linear-probe accuracy by which the MMD term alone must lead to help "drastically".
 DRASTIC = 5.0
+
+#: A run's contrastive term is *stuck* when its last-block NT-Xent is within this many nats of
+#: log(2B − 1), the value of an embedding that tells no image in the batch from any other.
+STUCK = 0.01
+
 
 _BACKBONES = {
     "tiny": "a small CNN (`SmallConvNet` of width 16: 3×3 convolutions with 16, 32 and 64 "
@@ -215,6 +222,18 @@ def _steps(payload: Mapping[str, Any], dataset: str) -> str:
     return f"{text} ({share} % of the reference's {ref:,} steps)"
 
 
+def budgets(payloads: Sequence[Mapping[str, Any]]) -> str:
+    """One sentence: each dataset's trained steps and their share of the reference's steps,
+    over the given payloads (e.g. the MNIST profile's and CIFAR-10's)."""
+    parts = [
+        f"{draw.data_name(payload, dataset)} {_steps(payload, dataset)}"
+        for payload in map(_check_payload, payloads)
+        for dataset in payload["settings"]["datasets"]
+        if _steps_range(payload, dataset) is not None
+    ]
+    return "The trained models saw: " + "; ".join(parts) + "." if parts else ""
+
+
 def _budget(payload: Mapping[str, Any], dataset: str) -> str:
     s = payload["settings"]
     return (
@@ -299,13 +318,31 @@ def missing(payload: Mapping[str, Any]) -> str:
     )
 
 
+def _one_chart_signal(payload: Mapping[str, Any], dataset: str) -> str:
+    """What the one-chart model learned beyond its MMD term: how many seeds' NT-Xent is
+    stuck at log(2B − 1), and its linear probe against the untrained network's."""
+    settings = payload["settings"]
+    entry = payload["datasets"][dataset]
+    bound = math.log(2 * settings["batch_size"] - 1)
+    runs = [entry["models"]["msimclr-k1-d2"]["seeds"][s] for s in seeds_of(entry, "msimclr-k1-d2")]
+    stuck = sum(bound - run["history"][-1]["ntxent"] < STUCK for run in runs)
+    model = mean_std(accuracies(entry, "msimclr-k1-d2", "linear"))
+    untrained = mean_std(floor(entry, "random", 2, "linear"))
+    return (
+        f"{draw.data_name(payload, dataset)}, d = 2: the one-chart model's NT-Xent ends stuck at "
+        f"log(2B − 1) in {stuck} of {len(runs)} seeds; its linear probe "
+        f"{model[0]:.1f} ± {model[1]:.1f} % against an untrained network's "
+        f"{untrained[0]:.1f} ± {untrained[1]:.1f} % (descriptive, no rule)."
+    )
+
+
 def findings(payload: Mapping[str, Any]) -> list[str]:
     """The claims answered from the payload, one sentence per dataset and comparison."""
     _check_payload(payload)
     settings = payload["settings"]
     lines = []
     for dataset in settings["datasets"]:
-        name = _name(dataset)
+        name = draw.data_name(payload, dataset)
         entry = payload["datasets"].get(dataset)
         for d, found in low_d(payload, dataset).items():
             if found is None:
@@ -329,8 +366,11 @@ def findings(payload: Mapping[str, Any]) -> list[str]:
                     f"{name}, d = 2: the MMD term alone (one chart) beats {label(key)}: "
                     f"**{'yes' if wins else 'no'}**, drastically (> {DRASTIC:g} points): "
                     f"**{'yes' if drastic else 'no'}** (linear {_points(found['linear'])}, "
-                    f"k-NN {_points(found['knn'])} points)."
+                    f"k-NN {_points(found['knn'])} points; {found['seeds']} "
+                    f"seed{'s' * (found['seeds'] != 1)}{', some capped' * found['capped']})."
                 )
+            if entry is not None and entry["models"]["msimclr-k1-d2"]["seeds"]:
+                lines.append(_one_chart_signal(payload, dataset))
         if entry is not None:
             for d in settings["dims"]:
                 keys = [key for key in draw.keys_at(settings, d) if entry["models"][key]["seeds"]]
@@ -349,22 +389,23 @@ def findings(payload: Mapping[str, Any]) -> list[str]:
 # --------------------------------------------------------------------------- tables
 
 
-def _cell(values: list[float]) -> str:
+def _cell(values: list[float], digits: int = 1) -> str:
     if not values:
         return "–"
     mean, std = mean_std(values)
-    return f"{mean:.1f} ± {std:.1f}" if len(values) > 1 else f"{mean:.1f}"
+    return f"{mean:.{digits}f} ± {std:.{digits}f}" if len(values) > 1 else f"{mean:.{digits}f}"
 
 
 def _accuracy_table(payload: Mapping[str, Any]) -> pd.DataFrame:
     settings = payload["settings"]
     rows = []
     for dataset, entry in payload["datasets"].items():
+        name = draw.data_name(payload, dataset)
         for d in settings["dims"]:
             for kind, what in (("pca", "PCA of the pixels"), ("random", "untrained network")):
                 found = {p: floor(entry, kind, d, p) for p in PROBES}
                 rows.append({
-                    "dataset": _name(dataset), "d": d, "representation": what,
+                    "dataset": name, "d": d, "representation": what,
                     "seeds": len(found["linear"]),
                     **{f"{PROBES[p]} (%)": _cell(values) for p, values in found.items()},
                     "per-chart probes (%)": "–", "steps": "–", "stopped by": "–",
@@ -374,7 +415,7 @@ def _accuracy_table(payload: Mapping[str, Any]) -> pd.DataFrame:
                 capped = sum(run["criterion"]["capped"] for run in runs)
                 steps = sorted({run["criterion"]["steps"] for run in runs})
                 rows.append({
-                    "dataset": _name(dataset), "d": d, "representation": label(key),
+                    "dataset": name, "d": d, "representation": label(key),
                     "seeds": len(runs),
                     **{f"{PROBES[p]} (%)": _cell(accuracies(entry, key, p)) for p in PROBES},
                     "per-chart probes (%)": _cell(accuracies(entry, key, "chart_probe"))
@@ -391,10 +432,11 @@ def _comparison_table(payload: Mapping[str, Any]) -> pd.DataFrame:
     rows = []
 
     def add(dataset: str, d: int, a: str, b: str, found: Mapping[str, Any] | None) -> None:
-        for probe, name in PROBES.items():
+        for probe, probe_name in PROBES.items():
             c = None if found is None else found[probe]
             rows.append({
-                "dataset": _name(dataset), "d": d, "A": label(a), "B": label(b), "probe": name,
+                "dataset": draw.data_name(payload, dataset), "d": d, "A": label(a), "B": label(b),
+                "probe": probe_name,
                 "A − B (points)": math.nan if c is None else c.diff,
                 "margin (points)": math.nan if c is None else c.margin,
                 "outcome": "not trained" if c is None else f"A {c.outcome}"
@@ -420,18 +462,25 @@ def _collapse_table(payload: Mapping[str, Any]) -> pd.DataFrame:
     rows = []
     for dataset, entry in payload["datasets"].items():
         for d in settings["dims"]:
-            for key in (k for k in (f"simclr-d{d}", _wide(settings, d)) if k):
+            for key in draw.keys_at(settings, d):
                 model = entry["models"][key]
-                width = model["hidden"] or d
                 runs = [model["seeds"][s] for s in seeds_of(entry, key)]
-                fresh = None if model["hidden"] else 100 * entry["collapsed_at_init"][f"d{d}"]
+                last = [run["history"][-1]["ntxent"] for run in runs]
+                simclr = not model["charts"]
+                width = (model["hidden"] or d) if simclr else None
+                fresh = (
+                    100 * entry["collapsed_at_init"][f"d{d}"]
+                    if simclr and not model["hidden"]
+                    else None
+                )
                 rows.append({
-                    "dataset": _name(dataset), "d": d, "head width": width,
-                    "units alive after training, per seed":
+                    "dataset": draw.data_name(payload, dataset), "d": d, "model": label(key),
+                    "head units alive after training, per seed":
                         ", ".join(f"{run['alive_units']}" for run in runs) + f" of {width}"
-                        if runs else "–",
-                    f"last-block NT-Xent (log(2B − 1) = {bound:.3f})":
-                        _cell([run["history"][-1]["ntxent"] for run in runs]) if runs else "–",
+                        if runs and simclr else "–",
+                    f"last-block NT-Xent (log(2B − 1) = {bound:.3f})": _cell(last, 3),
+                    f"seeds stuck (within {STUCK:g} of it)":
+                        f"{sum(bound - x < STUCK for x in last)} of {len(runs)}" if runs else "–",
                     f"fresh heads collapsed, % of {seeds}": fresh,
                 })  # fmt: skip
     return pd.DataFrame(rows)
@@ -449,7 +498,7 @@ def _chart_table(payload: Mapping[str, Any]) -> pd.DataFrame:
                 used = [sum(c > 0 for c in run["test_counts"]) for run in runs]
                 largest = [100 * max(run["test_counts"]) / sum(run["test_counts"]) for run in runs]
                 rows.append({
-                    "dataset": _name(dataset), "d": d, "k": k, "seeds": len(used),
+                    "dataset": draw.data_name(payload, dataset), "d": d, "k": k, "seeds": len(used),
                     "charts holding test points": _cell(used),
                     "largest chart's share (%)": _cell(largest),
                     "uniform share (%)": 100 / k,
@@ -462,7 +511,8 @@ def tables(payload: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
 
     ``accuracy`` (every model and floor: test accuracy in %, mean ± std over seeds, under
     each probe; steps and what stopped training), ``comparisons`` (every comparison the
-    claims read, by the noise rule), ``collapse`` (SimCLR's projection heads) and
+    claims read, by the noise rule), ``collapse`` (every model's contrastive term at the end
+    of training and SimCLR's projection heads) and
     ``charts`` (how many charts MSimCLR fills, and how unevenly).
     """
     _check_payload(payload)
@@ -478,12 +528,17 @@ def tables(payload: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
 
 
 def figures(payload: Mapping[str, Any]) -> dict[str, Figure]:
-    """Every figure of a payload, by key: ``accuracy``, ``curves``, ``chart-use`` (when some
-    k > 1) and, when the profile has d = 2, ``embedding-<dataset>`` per dataset. The keys
-    depend on the profile's settings only, whatever is trained."""
+    """Every figure of a payload, by key: ``accuracy``, ``curves`` (training loss),
+    ``ntxent`` (its contrastive term), ``chart-use`` (when some k > 1) and, when the profile
+    has d = 2, ``embedding-<dataset>`` per dataset. The keys depend on the profile's settings
+    only, whatever is trained."""
     _check_payload(payload)
     settings = payload["settings"]
-    out = {"accuracy": draw.accuracy(payload), "curves": draw.curves(payload)}
+    out = {
+        "accuracy": draw.accuracy(payload),
+        "curves": draw.curves(payload),
+        "ntxent": draw.curves(payload, "ntxent"),
+    }
     if any(k > 1 for k in settings["charts"]):
         out["chart-use"] = draw.chart_use(payload)
     if 2 in settings["dims"]:
