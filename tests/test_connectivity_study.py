@@ -2,12 +2,14 @@
 
 The measures get independent oracles: greedy η-nets against a plain sequential loop over
 scipy distances and against brute-force smallest covers and largest packings; the
-densification counts against scipy distances; the verdict rules against synthetic numbers.
-The study itself runs end to end on random images at a tiny profile (training, reuse of the
+densification counts against scipy distances; the verdict rules against synthetic numbers
+and, for densification, against codes of a tighter and a looser synthetic encoder. The
+study itself runs end to end on random images at a tiny profile (training, reuse of the
 one-class study's checkpoints, the committed per-backbone records read on a machine without
-checkpoints, partial results, the report).
+checkpoints, partial results, the status listing, the report).
 """
 
+import copy
 import itertools
 import json
 import math
@@ -204,11 +206,25 @@ def test_inlier_counts_match_scipy_distances():
     train, test = torch.randn(120, 4, generator=gen), torch.randn(40, 4, generator=gen)
     train_y, test_y = torch.arange(120) % 3, torch.arange(40) % 3
     radii, ns = [0.8, 2.0], [5, 10, 30]
-    out = densify.inlier_counts(test, test_y, train, train_y, 2, radii, ns, 1.0, seed=7)
+    out = densify.inlier_counts(test, test_y, train, train_y, 2, radii, ns, 12, 1.0, seed=7)
     draws = class_draws(train_y, [0, 1, 2], 30, 1, 7)
+    pooled = np.concatenate([draws[c][0, :12].numpy() for c in (0, 1, 2)])
+
+    def within(members: np.ndarray, codes: np.ndarray, r: float) -> np.ndarray:
+        """Codes within r of each member, per branch: (branches, members)."""
+        return np.stack(
+            [(cdist(members[:, 2 * b : 2 * b + 2], codes[:, 2 * b : 2 * b + 2], "cityblock")
+              <= r).sum(axis=1) for b in range(2)]
+        )  # fmt: skip
+
     for ci, c in enumerate(out["classes"]):
         members = test[test_y == c].numpy()
         for ri, r in enumerate(radii):
+            own = within(members, train[draws[c][0, :12]].numpy(), r)
+            every = within(members, train[pooled].numpy(), r)
+            assert out["purity"]["own"][ri][ci] == pytest.approx(own.mean())
+            assert out["purity"]["all"][ri][ci] == pytest.approx(every.mean())
+            assert (own <= every).all() and every.sum() > own.sum()  # other classes come in
             for ni, n in enumerate(ns):
                 inliers = train[draws[c][0, :n]].numpy()
                 counts = np.stack(
@@ -220,7 +236,7 @@ def test_inlier_counts_match_scipy_distances():
                 )  # fmt: skip
                 assert out["mean_count"][ri][ci][ni] == pytest.approx(counts.mean())
                 assert out["coverage"][ri][ci][ni] == pytest.approx((counts > 0).mean())
-    assert out["test_codes"] == [14, 13, 13]
+    assert out["test_codes"] == [14, 13, 13] and out["purity"]["n"] == 12
 
 
 # ---------------------------------------------------------------------------
@@ -238,22 +254,17 @@ def test_compare_applies_the_noise_rule():
     assert out["pooled_std"] == pytest.approx(1.0) and out["verdict"] == "within noise"
 
 
-def test_growth_is_the_exponent_of_a_power_law():
-    ns = [50, 100, 200, 400]
-    assert summary.growth(ns, [3 * n**1.5 for n in ns], 100) == pytest.approx(1.5)
-    assert math.isnan(summary.growth(ns, [0, 0, 1, 2], 100))  # a zero count
-    assert math.isnan(summary.growth(ns, [1, 2, 3, 4], 400))  # one point
+def _synthetic(n_eta: Callable, growth: float = 0.0) -> dict:
+    """A payload with λ = 20 at B ∈ {25, 100, 400} × 3 seeds, λ = 0 at 100.
 
-
-def _synthetic(n_eta: Callable, alphas: dict[float, list[float]] | None = None) -> dict:
-    """A payload with λ = 20 at B ∈ {25, 100, 400} × 3 seeds, λ = 0 at 100."""
-    ns = [50, 100, 200, 400]
+    N_η is ``n_eta(B, seed)`` at 1000 test codes, and ``growth`` is its growth exponent
+    from the sample of 500 before.
+    """
     payload: dict = {"settings": {"ns": [120]}, "backbones": {}, "models": {}}
     for seed in range(3):
         for lam, b in [(20.0, 25), (20.0, 100), (0.0, 100), (20.0, 400)]:
             name = f"lam{lam:g}-b{b}-s{seed}"
-            alpha = (alphas or {}).get(lam, [1.0] * 3)[seed]
-            curve = [float(n**alpha) for n in ns]
+            size = n_eta(b, seed)
             payload["backbones"][name] = {
                 "spec": {"lam": lam, "batch_size": b, "seed": seed},
                 "history": [{"connectivity": 10.0, "reconstruction_l1": 1.0}] * 10,
@@ -261,13 +272,9 @@ def _synthetic(n_eta: Callable, alphas: dict[float, list[float]] | None = None) 
             payload["models"][name] = {
                 "deaths": {"abs_gap": 0.5, "mean": 1.9, "std": 0.3, "frac_within": 0.8},
                 "auroc": {"rows": [{"n": 120, "radius": 2.0, "mean": 0.9}]},
-                "covering": {"sizes": [1000], "per_branch": [[n_eta(b, seed)] * 16]},
-                "densification": {
-                    "ns": ns,
-                    "classes": [0, 1],
-                    "radii": [2.0, 1.0],
-                    "mean_count": [[curve, curve], [curve, curve]],
-                    "coverage": [[[0.5] * 4] * 2] * 2,
+                "covering": {
+                    "sizes": [500, 1000],
+                    "per_branch": [[size / 2**growth] * 16, [size] * 16],
                 },
             }
     return payload
@@ -278,6 +285,7 @@ def test_guideline_rule_on_synthetic_metric_entropies():
     holds = summary.guideline(_synthetic(lambda b, s: b * wobble[s]))
     assert holds["verdict"] == "holds" and holds["slope"][0] == pytest.approx(1.0, abs=0.05)
     assert holds["ratios"][100] == pytest.approx(np.mean(list(wobble.values())))
+    assert holds["growth"][100] == pytest.approx(0.0, abs=1e-12) and holds["levelled"]
     assert summary.guideline(_synthetic(lambda b, s: 5 * b))["verdict"] == "proportional only"
     assert summary.guideline(_synthetic(lambda b, s: 100 + s))["verdict"] == "fails"
     assert (
@@ -286,14 +294,106 @@ def test_guideline_rule_on_synthetic_metric_entropies():
     )
 
 
-def test_densification_rule_on_synthetic_counts():
-    linear = summary.densification(_synthetic(lambda b, s: b))
-    assert linear["verdict"] == "within noise"
-    assert linear["variants"]["λ = 20, r = η"]["alpha"] == pytest.approx([1.0] * 3)
-    faster = _synthetic(lambda b, s: b, {20.0: [1.3, 1.31, 1.29], 0.0: [1.0, 1.01, 0.99]})
-    assert summary.densification(faster)["verdict"] == "faster"
-    slower = _synthetic(lambda b, s: b, {20.0: [0.7, 0.71, 0.69], 0.0: [1.0, 1.01, 0.99]})
-    assert summary.densification(slower)["verdict"] == "slower"
+def test_guideline_reads_the_ratio_only_where_n_eta_has_levelled_off():
+    still = summary.guideline(_synthetic(lambda b, s: b, growth=0.5))  # N_η still grows
+    assert still["growth"][25] == pytest.approx(0.5) and not still["levelled"]
+    assert still["ratio_holds"] and still["verdict"] == "proportional only"
+    just = summary.guideline(_synthetic(lambda b, s: b, growth=0.09))
+    assert just["levelled"] and just["verdict"] == "holds"
+
+
+def test_guideline_slope_within_noise_when_the_seeds_spread_wider_than_the_tolerance():
+    exponents = {0: 0.7, 1: 1.0, 2: 1.35}  # slopes 0.7, 1.0, 1.35: std 0.33, 2 std > 0.25
+    noisy = summary.guideline(_synthetic(lambda b, s: b ** exponents[s]))
+    mean, std = noisy["slope"]
+    assert mean == pytest.approx(np.mean(list(exponents.values())))
+    assert abs(mean - 1) <= 2 * std and 2 * std > summary.SLOPE_TOLERANCE
+    assert noisy["slope_test"] == noisy["verdict"] == "within noise"
+    off = {0: 1.8, 1: 2.1, 2: 2.45}  # as spread, but far from 1: beyond noise
+    assert summary.guideline(_synthetic(lambda b, s: b ** off[s]))["verdict"] == "fails"
+
+
+def _codes(seed: int, spread: float) -> dict:
+    """Densification of a synthetic encoder: 3 classes around fixed centres in 2 branches of
+    2-D, 150 training and 30 test codes per class, scattered with ``spread``."""
+    gen = torch.Generator().manual_seed(seed)
+    centres = torch.tensor([[0.0, 0.0, 0.0, 0.0], [9.0, 0.0, 9.0, 0.0], [0.0, 9.0, 0.0, 9.0]])
+    train_y, test_y = torch.arange(450) % 3, torch.arange(90) % 3
+    train = centres[train_y] + spread * torch.randn(450, 4, generator=gen)
+    test = centres[test_y] + spread * torch.randn(90, 4, generator=gen)
+    return densify.inlier_counts(test, test_y, train, train_y, 2, [1.0, 1.0], [25, 50, 100, 150],
+                                 50, 1.0, seed)  # fmt: skip
+
+
+def _density_payload(spreads: dict[float, float]) -> dict:
+    """Three seeds of λ -> an encoder of that spread, at B = 100 (both radii equal)."""
+    payload: dict = {"backbones": {}, "models": {}}
+    for seed in range(3):
+        for lam, spread in spreads.items():
+            name = f"lam{lam:g}-s{seed}"
+            payload["backbones"][name] = {"spec": {"lam": lam, "batch_size": 100, "seed": seed}}
+            payload["models"][name] = {"densification": _codes(seed, spread)}
+    return payload
+
+
+def test_densification_rule_on_a_tighter_and_a_looser_encoder():
+    tighter = summary.densification(_density_payload({20.0: 0.4, 0.0: 1.5}))
+    assert tighter["n_at_b"] == 100 and tighter["ns"] == [25, 50, 100, 150]
+    ours, theirs = (tighter["variants"][label] for label in summary.DENSITY_PAIR)
+    # at the same n the tighter encoder's balls hold more of their class
+    assert min(ours["mass"]) > max(theirs["mass"])
+    assert min(ours["coverage_at_b"]) > max(theirs["coverage_at_b"])
+    # the mass is count / n: flat in n in expectation, not growing like the count
+    curve = ours["per_seed"][0]["mass_curve"]
+    assert max(curve) / min(curve) < 1.5
+    d = _codes(0, 0.4)
+    assert ours["per_seed"][0]["mass"] == pytest.approx(
+        np.mean(np.asarray(d["mean_count"][0])[:, -1]) / 150
+    )
+    assert tighter["tests"]["coverage_at_b"]["verdict"] == "higher"
+    assert tighter["tests"]["mass"]["verdict"] == "higher"
+    assert tighter["verdict"] == "denser"
+    looser = summary.densification(_density_payload({20.0: 1.5, 0.0: 0.4}))
+    assert looser["verdict"] == "not denser"
+    same = summary.densification(_density_payload({20.0: 1.0, 0.0: 1.0}))  # identical codes
+    assert all(t["diff"] == 0 for t in same["tests"].values())
+    assert same["verdict"] == "within noise"
+    assert summary.densification({"backbones": {}, "models": {}})["verdict"] == "too few seeds"
+
+
+def test_density_verdict_needs_both_levels_for_denser():
+    def tests(coverage: str, mass: str, purity: str = "within noise") -> dict:
+        return {
+            "coverage_at_b": {"verdict": coverage},
+            "mass": {"verdict": mass},
+            "purity": {"verdict": purity},
+        }
+
+    assert summary.density_verdict(tests("higher", "higher")) == "denser"
+    assert summary.density_verdict(tests("higher", "higher", "higher")) == "denser"
+    assert summary.density_verdict(tests("higher", "higher", "too few seeds")) == "denser"
+    # balls that fill with codes of every class: the guard demotes it
+    assert summary.density_verdict(tests("higher", "higher", "lower")) == "partly denser"
+    assert summary.density_verdict(tests("within noise", "within noise", "lower")) == (
+        "within noise"
+    )
+    assert summary.density_verdict(tests("higher", "within noise")) == "partly denser"
+    assert summary.density_verdict(tests("lower", "higher")) == "partly denser"
+    assert summary.density_verdict(tests("within noise", "within noise")) == "within noise"
+    assert summary.density_verdict(tests("within noise", "lower")) == "not denser"
+    assert summary.density_verdict(tests("too few seeds", "higher")) == "too few seeds"
+
+
+def test_the_noise_rule_gives_within_noise_where_the_seed_spread_covers_the_difference():
+    a, b = [1.0, 2.0, 3.0], [1.5, 2.5, 3.5]  # difference 0.5, seed std 1
+    assert summary.compare(a, b)["verdict"] == "within noise"
+    assert summary.compare(a, a) == {"diff": 0.0, "pooled_std": 1.0, "verdict": "within noise"}
+
+
+def test_reference_n_is_the_smallest_n_at_least_b():
+    assert summary.reference_n([50, 100, 200], 100) == 100
+    assert summary.reference_n([50, 150, 200], 100) == 150
+    assert summary.reference_n([5, 10, 20], 100) == 20
 
 
 def test_convergence_rule():
@@ -325,6 +425,7 @@ _TINY = {
     "draws": 2,
     "covering_sizes": [50, 250],
     "densify_ns": [5, 10, 20],
+    "purity_n": 10,
     "toy_per_cluster": 8,
     "toy_steps": 5,
     "latent_points": 50,
@@ -374,6 +475,7 @@ def test_run_payload_keys_and_json(tiny_payload):
     assert ref["deaths"]["count"] == 2 * 16 * 99
     assert ref["densification"]["ns"] == [5, 10, 20]
     assert ref["densification"]["radii"][1] == ref["calibrated_radius"]
+    assert ref["densification"]["purity"]["n"] == 10
     assert [r["n"] for r in ref["auroc"]["rows"]] == [5, 10]
     # the first-seed B = 100 codes are kept for the latent picture, nobody else's
     assert {n for n, m in payload["models"].items() if "latent" in m} == {
@@ -590,6 +692,34 @@ def test_training_command_line(fake_mnist, tmp_path, monkeypatch, capsys):
     assert record.read_bytes() == written
 
 
+def test_status_command_line(fake_mnist, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(study, "work_dir", lambda profile, root=None: tmp_path / "work")
+    monkeypatch.setattr(study, "record_dir", lambda profile, root=None: tmp_path / "records")
+    names = [s.name for s in backbones.backbone_specs(study.get_profile("tiny"), 0)]
+
+    def listed() -> dict[str, str]:
+        assert study.main(["status", "tiny"]) == 0
+        *lines, total = capsys.readouterr().out.splitlines()
+        rows = dict(line.split(": ", 1) for line in lines)
+        assert list(rows) == names  # every backbone, in training order
+        done = sum(v == "done (record)" for v in rows.values())
+        assert total == f"{done} of {len(names)} backbones done"
+        return rows
+
+    assert set(listed().values()) == {"missing"}
+    trained = "mnist-lam20-16x10-b25-seed0"
+    assert study.main(["train", "tiny", "--only", trained]) == 0
+    capsys.readouterr()
+    rows = listed()
+    assert rows.pop(trained) == "done (record)" and set(rows.values()) == {"missing"}
+    (tmp_path / "records" / f"{trained}.json").unlink()
+    assert listed()[trained] == "trained, not recorded"
+    monkeypatch.setitem(study.PROFILES, "tiny", dict(_TINY, epochs=3))  # 2 of 3 epochs now
+    assert listed()[trained] == "partial (2/3 epochs)"
+    assert study.main(["status", "nope"]) == 2
+    assert "profile must be one of" in capsys.readouterr().err
+
+
 def _notebook() -> tuple[str, str]:
     """The chapter notebook's Markdown and code, each joined into one string."""
     cells = json.loads((REPO / "book" / "connectivity.ipynb").read_text())["cells"]
@@ -622,6 +752,38 @@ def test_claims_on_the_tiny_payload_and_when_not_run(tiny_payload):
     assert {c.verdict for c in report.claims(lambda profile: None)} == {"not run yet"}
     stale = {key: payload[key] for key in ("toy", "gradients")}  # an older layout
     assert {c.verdict for c in report.claims(lambda profile: stale)} == {"not run yet"}
+
+
+def _levels(
+    ns: list[int], classes: list[int], mass: float, coverage: float, purity: float = 0.5
+) -> dict:
+    """A densification record with the same levels at every n, class and radius."""
+    rows = [[mass * n for n in ns] for _ in classes]
+    return {
+        "ns": ns, "classes": classes, "radii": [2.0, 1.0],
+        "mean_count": [rows, rows], "coverage": [[[coverage] * len(ns)] * len(classes)] * 2,
+        "purity": {"n": ns[0], "own": [[purity] * len(classes)] * 2,
+                   "all": [[1.0] * len(classes)] * 2},
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("theirs", "verdict"),
+    [((0.1, 0.5), "within noise"), ((0.05, 0.25), "reproduced"), ((0.05, 0.5), "partly"),
+     ((0.05, 0.25, 0.9), "partly"), ((0.2, 0.9), "not reproduced")],
+)  # fmt: skip
+def test_densification_claim_verdicts(tiny_payload, theirs, verdict):
+    payload = copy.deepcopy(tiny_payload[0])
+    d = next(m for m in payload["models"].values() if "densification" in m)["densification"]
+    ns, classes = d["ns"], d["classes"]
+    for name in summary.runs(payload, 20.0, 100):
+        payload["models"][name]["densification"] = _levels(ns, classes, 0.1, 0.5)
+    for name in summary.runs(payload, 0.0, 100):
+        payload["models"][name]["densification"] = _levels(ns, classes, *theirs)
+    claim = report.claims(lambda profile: payload)[4]
+    assert claim.section == "connectivity-densification"
+    assert claim.verdict == verdict, claim.measured
+    assert "n = B = 20, largest n = 20" in claim.measured
 
 
 def test_claims_on_the_committed_full_results():
@@ -711,20 +873,29 @@ BAD_ARGUMENTS = [
     (covering.covering_numbers, (_CODES, 2, math.inf, 1.0, [10], 0), {}, ValueError, "radius"),
     (covering.covering_numbers, (_CODES, 2, 1.0, 1.0, [10, 1], 0), {}, ValueError, "sizes[1]"),
     (covering.covering_numbers, (_CODES, 2, 1.0, 1.0, [10], -1), {}, ValueError, "seed"),
-    (densify.inlier_counts, (_CODES, _LABELS, _CODES[:, :2], _LABELS, 2, [1.0], [5], 1.0, 0), {},
+    (densify.inlier_counts, (_CODES, _LABELS, _CODES[:, :2], _LABELS, 2, [1.0], [5], 5, 1.0, 0), {},
      ValueError, "train_codes"),
-    (densify.inlier_counts, (_CODES, _LABELS[:5], _CODES, _LABELS, 2, [1.0], [5], 1.0, 0), {},
+    (densify.inlier_counts, (_CODES, _LABELS[:5], _CODES, _LABELS, 2, [1.0], [5], 5, 1.0, 0), {},
      ValueError, "test_labels"),
-    (densify.inlier_counts, (_CODES, _LABELS.float(), _CODES, _LABELS, 2, [1.0], [5], 1.0, 0), {},
+    (densify.inlier_counts,
+     (_CODES, _LABELS.float(), _CODES, _LABELS, 2, [1.0], [5], 5, 1.0, 0), {},
      TypeError, "test_labels"),
-    (densify.inlier_counts, (_CODES, _LABELS, _CODES, _LABELS, 2, [-1.0], [5], 1.0, 0), {},
+    (densify.inlier_counts, (_CODES, _LABELS, _CODES, _LABELS, 2, [-1.0], [5], 5, 1.0, 0), {},
      ValueError, "radii[0]"),
-    (densify.inlier_counts, (_CODES, _LABELS, _CODES, _LABELS, 2, [1.0], [5, 0], 1.0, 0), {},
+    (densify.inlier_counts, (_CODES, _LABELS, _CODES, _LABELS, 2, [1.0], [5, 0], 5, 1.0, 0), {},
      ValueError, "ns[1]"),
-    (densify.inlier_counts, (_CODES, _LABELS, _CODES, _LABELS, 2, [1.0], [11], 1.0, 0), {},
+    (densify.inlier_counts, (_CODES, _LABELS, _CODES, _LABELS, 2, [1.0], [11], 5, 1.0, 0), {},
      ValueError, "n"),  # more than a class has
-    (densify.inlier_counts, (_CODES, _LABELS, _CODES, _LABELS, 2, [1.0], [5], 1.0, -2), {},
+    (densify.inlier_counts, (_CODES, _LABELS, _CODES, _LABELS, 2, [1.0], [5], 5, 1.0, -2), {},
      ValueError, "seed"),
+    (densify.inlier_counts, (_CODES, _LABELS, _CODES, _LABELS, 2, [1.0], [5], 0, 1.0, 0), {},
+     ValueError, "purity_n"),
+    (densify.inlier_counts, (_CODES, _LABELS, _CODES, _LABELS, 2, [1.0], [5], 5.0, 1.0, 0), {},
+     TypeError, "purity_n"),
+    (densify.inlier_counts, (_CODES, _LABELS, _CODES, _LABELS, 2, [1.0], [5], 11, 1.0, 0), {},
+     ValueError, "n"),  # more than a class has
+    (study.status, ("nope",), {}, ValueError, "profile"),
+    (study.status, ("smoke",), {"seed": -1}, ValueError, "seed"),
     (study.run, ("nope",), {}, ValueError, "profile"),
     (study.run, ("smoke",), {"seed": -1}, ValueError, "seed"),
     (study.run, ("smoke",), {"seed": 0.5}, TypeError, "seed"),

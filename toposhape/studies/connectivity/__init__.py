@@ -4,7 +4,7 @@ Compute (no plotting):
 
 ``run``
     The chapter's ``CHAPTER`` name and ``PROFILES``, :func:`~.run.run` (the payload) and the
-    training command line (``python -m toposhape.studies.connectivity.run train full``).
+    command line (``python -m toposhape.studies.connectivity.run train full``, ``status full``).
 ``backbones``
     The ``RECIPE``; which MNIST autoencoders a profile trains (λ = 20 at several batch
     sizes, λ = 0 at B = 100, several seeds), in priority order, with the one-class study's

@@ -191,6 +191,11 @@ def is_finished(
     return checkpoint_epochs(_checkpoint(folder, spec)) >= settings["epochs"]
 
 
+def trained_epochs(spec: BackboneSpec, folder: Path) -> int:
+    """Epochs held by ``spec``'s checkpoint in ``folder`` (0 if it has none)."""
+    return checkpoint_epochs(_checkpoint(folder, spec))
+
+
 def _checkpoint(folder: Path, spec: BackboneSpec) -> Path:
     return folder / f"{spec.name}.pt"
 

@@ -10,13 +10,23 @@ from typing import Any, NamedTuple
 from toposhape.studies import scorecard
 from toposhape.studies.connectivity import summary
 from toposhape.studies.connectivity.backbones import RECIPE
-from toposhape.studies.connectivity.run import CHAPTER, PAYLOAD_KEYS
+from toposhape.studies.connectivity.run import CHAPTER, PAYLOAD_KEYS, get_profile
 from toposhape.studies.connectivity.tables import over_seeds, pm
+
+#: The profile the scorecard reads, whose settings the rules quote.
+_FULL = get_profile("full")
+_B, _LAM, _ETA, _WITHIN = (RECIPE[key] for key in ("batch_size", "lam", "eta", "within"))
 
 
 def current(payload: Mapping[str, Any]) -> bool:
-    """Whether a payload has this study's layout (an older saved one does not)."""
-    return isinstance(payload, Mapping) and all(key in payload for key in PAYLOAD_KEYS)
+    """Whether a payload has this study's layout (an older saved one does not).
+
+    Its top-level keys (:data:`PAYLOAD_KEYS`), and the class purity in every densification.
+    """
+    if not isinstance(payload, Mapping) or not all(key in payload for key in PAYLOAD_KEYS):
+        return False
+    models = payload["models"].values()
+    return all("purity" in m["densification"] for m in models if "densification" in m)
 
 
 _REFERENCE = "CIFAR-10, CIFAR-100, TinyImageNet; 50 epochs, batch 100, λ = 20 (code)"
@@ -100,18 +110,34 @@ def _differentiability(p: Mapping[str, Any]) -> _Measured:
     )
 
 
+#: The guideline's and the densification rule's verdicts as scorecard verdicts.
+_GUIDELINE_VERDICTS = {
+    "holds": "reproduced",
+    "proportional only": "partly",
+    "within noise": "within noise",
+    "fails": "not reproduced",
+}
+_DENSITY_VERDICTS = {
+    "denser": "reproduced",
+    "partly denser": "partly",
+    "within noise": "within noise",
+    "not denser": "not reproduced",
+}
+
+
 def _batch_size(p: Mapping[str, Any]) -> _Measured:
     g = summary.guideline(p)
     rows = summary.sweep(p)
     seeds = min((len(r["seeds"]) for r in rows), default=0)
     if g["verdict"] == "not measured":
         return _Measured("not run yet", "–", *_mnist(p), seeds)
-    verdict = {"holds": "reproduced", "proportional only": "partly", "fails": "not reproduced"}
     mean, std = g["slope"]
     ratios = ", ".join(f"{r:.2g}" for _, r in sorted(g["ratios"].items()))
+    growth = ", ".join(f"{r:.2g}" for _, r in sorted(g["growth"].items()))
     return _Measured(
-        verdict[g["verdict"]],
-        f"slope of log N_η on log B {pm(mean, std)}; N_η / B = {ratios} at B = "
+        _GUIDELINE_VERDICTS[g["verdict"]],
+        f"slope of log N_η on log B {pm(mean, std)}; N_η / B = {ratios} and growth exponent "
+        f"of N_η over the last two samples {growth} at B = "
         f"{', '.join(str(r['B']) for r in rows)}",
         *_mnist(p),
         seeds,
@@ -121,15 +147,23 @@ def _batch_size(p: Mapping[str, Any]) -> _Measured:
 def _densification(p: Mapping[str, Any]) -> _Measured:
     dens = summary.densification(p)
     v = dens["variants"]
-    seeds = min(len(v["λ = 20, r = η"]["alpha"]), len(v["λ = 0, r = η"]["alpha"]))
+    seeds = min(len(v[label]["mass"]) for label in summary.DENSITY_PAIR)
     if dens["verdict"] == "too few seeds":
         return _Measured("not run yet", "–", *_mnist(p), seeds)
     measured = "; ".join(
-        f"α {label}: {over_seeds(v[label]['alpha'])}"
-        for label in ("λ = 20, r = η", "λ = 0, r = η", "λ = 0, r = calibrated")
+        f"{summary.LEVELS[key]}: "
+        + ", ".join(f"{label} {over_seeds(v[label][key])}" for label in summary.DENSITY_PAIR)
+        + f" ({dens['tests'][key]['verdict']})"
+        for key in (*summary.JUDGED, summary.GUARD)
     )
-    verdict = "reproduced" if dens["verdict"] == "faster" else "not reproduced"
-    return _Measured(verdict, measured, *_mnist(p), seeds)
+    measured = f"n = B = {dens['n_at_b']}, largest n = {dens['ns'][-1]}; {measured}"
+    return _Measured(_DENSITY_VERDICTS[dens["verdict"]], measured, *_mnist(p), seeds)
+
+
+def _n_range(ns: list[int]) -> str:
+    """The range of ``ns``, also in multiples of B: ``"50 to 5000 (0.5 B to 50 B)"``."""
+    low, high = min(ns), max(ns)
+    return f"{low} to {high} ({low / _B:g} B to {high / _B:g} B)"
 
 
 _SPECS = (
@@ -145,12 +179,13 @@ _SPECS = (
         measure=_toy,
     ),
     _Spec(
-        claim="Trained with the connectivity loss (λ = 20), an autoencoder's latent death times "
-        "concentrate at η.",
-        rule="On held-out batches of 100 test codes of the B = 100 backbones: in every training "
-        "seed, the λ = 20 mean lies within η ± 0.5, more than half of its death times lie "
-        "within η ± 0.5, and a larger share than λ = 0's of the same seed. At best partly "
-        "(MNIST instead of the reference's CIFAR); not reproduced if any seed fails.",
+        claim=f"Trained with the connectivity loss (λ = {_LAM:g}), an autoencoder's latent death "
+        "times concentrate at η.",
+        rule=f"On held-out batches of {_B} test codes of the B = {_B} backbones: in every "
+        f"training seed, the λ = {_LAM:g} mean lies within η ± {_WITHIN:g}, more than half of "
+        f"its death times lie within η ± {_WITHIN:g}, and a larger share than λ = 0's of the "
+        "same seed. At best partly (MNIST instead of the reference's CIFAR); not reproduced "
+        "if any seed fails.",
         section="connectivity-death-times",
         reference=_REFERENCE,
         measure=_death_times,
@@ -169,10 +204,14 @@ _SPECS = (
     _Spec(
         claim="Metric-entropy guideline for the batch size: B should match the number of "
         "η-balls needed to cover the latent codes.",
-        rule="λ = 20 backbones trained at each B (same epochs); N_η = greedy η-net size of the "
-        "test codes (ℓ1, median over branches). Reproduced if the slope of log N_η on log B "
-        "(per seed; mean ± std over seeds) lies within 1 ± max(0.25, 2 std) and N_η / B lies "
-        "in [1/3, 3] at every B; partly if only the slope does; not reproduced otherwise.",
+        rule=f"λ = {_LAM:g} backbones trained at each B (same epochs); N_η = greedy η-net size "
+        f"of the largest sample of test codes (ℓ1, median over branches), levelled off if its "
+        f"growth exponent between the last two sample sizes is below {summary.LEVEL_EXPONENT:g}"
+        ". Slope of log N_η on log B per seed, m ± s over seeds. Reproduced if 2 s ≤ "
+        f"{summary.SLOPE_TOLERANCE:g} and |m − 1| ≤ {summary.SLOPE_TOLERANCE:g}, N_η / B lies "
+        f"in [{summary.RATIO_RANGE[0]:.2g}, {summary.RATIO_RANGE[1]:g}] and N_η has levelled "
+        "off at every B; partly if only the slope holds; within noise if 2 s > "
+        f"{summary.SLOPE_TOLERANCE:g} and |m − 1| ≤ 2 s; not reproduced otherwise.",
         section="connectivity-batch-size",
         reference="a guideline of the paper (slides: 'metric-entropy based guidelines')",
         measure=_batch_size,
@@ -180,12 +219,18 @@ _SPECS = (
     _Spec(
         claim="Densification: samples of N > B embedded codes are denser than a training "
         "batch, so η-balls around new codes fill with samples of their class.",
-        rule="Per class, n ∈ {B/2 … 50 B} training codes of the class around its test codes, "
-        "B = 100 backbones. The mean count within η grows with n for any encoder, so the claim "
-        "is specific to the loss only if it grows faster: reproduced if the growth exponent "
-        "(slope of log count on log n, n ≥ B) of λ = 20 at η exceeds that of λ = 0 at its "
-        "calibrated radius (mean death time of its held-out batches of 100) by more than 2 "
-        "pooled seed stds; not reproduced otherwise.",
+        rule=f"B = {_B} backbones; per class, the first n = {_n_range(_FULL['densify_ns'])} "
+        "of a random order of the class's training codes around its test codes. Levels, not "
+        "growth (the mean count is n × the ball's mass for any encoder): the ball mass (mean "
+        "count / n, at the largest n) and the coverage at n = B (share of test codes, per "
+        f"branch, with ≥ 1 code within r). λ = {_LAM:g} at r = η against λ = 0 at its "
+        f"calibrated radius (mean death time of its held-out batches of {_B}), seed means "
+        f"compared with {summary.NOISE_STDS:g} pooled seed stds, also on the class purity "
+        "(the class's share of all training codes within r, equal numbers per class): "
+        f"reproduced if λ = {_LAM:g} is higher beyond noise on both levels and its purity is "
+        "not lower beyond noise; partly if higher on one level (or on both with a lower "
+        "purity); within noise if neither level differs beyond noise; not reproduced "
+        "otherwise.",
         section="connectivity-densification",
         reference="a claim of the paper (slides: 'densification effects')",
         measure=_densification,

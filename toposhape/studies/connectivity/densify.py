@@ -4,7 +4,8 @@ The paper's claim is that samples of N > B codes are denser than a training batc
 η-ball around a new code of the class holds training codes of the class once N passes B;
 this is what the one-class score counts. :func:`inlier_counts` measures it directly: for
 each class, n of its training codes (nested random draws) and every test code of the class,
-the number of the n within ℓp distance r, in each latent branch.
+the number of the n within ℓp distance r, in each latent branch; and, for the class purity
+of those balls, the number within r when every class contributes the same number of codes.
 """
 
 from collections.abc import Sequence
@@ -27,13 +28,15 @@ def inlier_counts(
     branches: int,
     radii: Sequence[float],
     ns: Sequence[int],
+    purity_n: int,
     p: float,
     seed: int,
 ) -> dict[str, Any]:
     """Training codes of a class within radius r of its test codes, per branch, as n grows.
 
     For each class c (every label of ``test_labels``), one seeded random order of c's
-    training codes; its first n are the sample of size n (so the samples are nested).
+    training codes; its first n are the sample of size n (so the samples are nested). For
+    the purity, the first ``purity_n`` codes of every class's order are pooled.
 
     Parameters
     ----------
@@ -47,6 +50,8 @@ def inlier_counts(
         Ball radii, each finite and > 0.
     ns : sequence of int
         Sample sizes, each in [1, the smallest class's number of training codes].
+    purity_n : int
+        Codes per class in the pooled sample of the purity, in the same range.
     p : float
         ℓp metric, ≥ 1 (or inf).
     seed : int
@@ -58,7 +63,11 @@ def inlier_counts(
         ``classes``, ``ns``, ``radii``, ``test_codes`` (per class), and per radius, class
         and n: ``mean_count`` (the mean over the class's test codes and the branches of
         the number of the n training codes within r) and ``coverage`` (the share of
-        (test code, branch) pairs with at least one), nested lists [radius][class][n].
+        (test code, branch) pairs with at least one), nested lists [radius][class][n]; and
+        ``purity``: ``n`` (``purity_n``), ``own`` and ``all``, nested lists [radius][class]:
+        the mean over the class's test codes and the branches of the number within r of the
+        class's first ``purity_n`` codes, and of the ``purity_n`` codes of every class. Their
+        ratio, own / all, is the class's share of the training codes in its balls.
     """
     test_codes, branches = check_codes(test_codes, branches)
     train_codes, _ = check_codes(train_codes, branches)
@@ -79,13 +88,16 @@ def inlier_counts(
         for i, r in enumerate(check_sequence("radii", radii))
     ]
     ns = [check_int(f"ns[{i}]", n, 1) for i, n in enumerate(check_sequence("ns", ns))]
+    purity_n = check_int("purity_n", purity_n, 1)
     p = check_p(p)
     seed = check_int("seed", seed, 0, MAX_SEED)
     classes = sorted(int(c) for c in torch.unique(test_labels))
-    draws = class_draws(train_labels, classes, max(ns), 1, seed)
+    draws = class_draws(train_labels, classes, max(*ns, purity_n), 1, seed)
+    pooled = torch.cat([draws[c][:, :purity_n] for c in classes])  # (classes, purity_n)
     dim = test_codes.shape[1] // branches
     shape = (len(radii), len(classes), len(ns))
     mean, cover = torch.zeros(shape, dtype=torch.float64), torch.zeros(shape, dtype=torch.float64)
+    own, every = (torch.zeros(shape[:2], dtype=torch.float64) for _ in range(2))
     sizes = []
     for ci, c in enumerate(classes):
         members = test_codes[(test_labels == c).to(test_codes.device)]
@@ -97,6 +109,11 @@ def inlier_counts(
             )[0].double()  # (radii, ns, test codes of c)
             mean[:, ci] += counts.mean(dim=-1) / branches
             cover[:, ci] += (counts > 0).double().mean(dim=-1) / branches
+            mixed = draw_ball_counts(
+                members[:, part], train_codes[:, part], pooled, 1, radii, [purity_n], p
+            )[..., 0, :].double()  # (classes, radii, test codes of c)
+            own[:, ci] += mixed[ci].mean(dim=-1) / branches
+            every[:, ci] += mixed.sum(dim=0).mean(dim=-1) / branches
     return {
         "classes": classes,
         "ns": ns,
@@ -104,4 +121,5 @@ def inlier_counts(
         "test_codes": sizes,
         "mean_count": mean.tolist(),
         "coverage": cover.tolist(),
+        "purity": {"n": purity_n, "own": own.tolist(), "all": every.tolist()},
     }

@@ -64,7 +64,7 @@ def evaluate_backbone(
         The dataset's splits as the profile reads them (uint8 images).
     settings : mapping
         The profile's settings (``ns``, ``draws``, ``covering_sizes``, ``densify_ns``,
-        ``latent_points``).
+        ``purity_n``, ``latent_points``).
     seed : int
         Seeds the one-class draws (as the one-class study's, the same for every backbone).
         The covering order and the densification draws are seeded by the backbone's training
@@ -81,7 +81,8 @@ def evaluate_backbone(
         times at batch size B, plus ``abs_gap``: the mean |η − t|, the held-out connectivity
         loss per death time); ``covering`` (:func:`covering_numbers` at radius η); ``auroc``
         (:func:`ball_aurocs` at radius η); at B = 100 also ``calibrated_radius`` and
-        ``densification`` (:func:`inlier_counts` at η and at that radius); and ``latent``
+        ``densification`` (:func:`inlier_counts` at η and at that radius, with the class
+        purity at ``purity_n`` codes per class); and ``latent``
         if asked for.
     """
     eta, p, branches = RECIPE["eta"], RECIPE["p"], spec.branches
@@ -121,6 +122,7 @@ def evaluate_backbone(
             branches,
             [eta, radius],
             settings["densify_ns"],
+            settings["purity_n"],
             p,
             spec.seed,
         )

@@ -33,6 +33,7 @@ from toposhape.studies.connectivity.backbones import (
     is_finished,
     load_backbone,
     train_missing,
+    trained_epochs,
     weights_digest,
 )
 from toposhape.studies.connectivity.evaluate import evaluate_backbone
@@ -40,11 +41,11 @@ from toposhape.studies.oneclass.protocol import BackboneSpec, train_config
 from toposhape.training import history_seconds
 
 #: Format tag of the records this module writes (part of their key).
-RECORD_FORMAT = "toposhape-connectivity-record/1"
+RECORD_FORMAT = "toposhape-connectivity-record/2"
 
 #: The profile settings a backbone's read-out depends on (``latent_points`` only where
 #: the latent codes are kept, see :func:`keeps_latent`).
-READOUT_SETTINGS = ("ns", "draws", "covering_sizes", "densify_ns")
+READOUT_SETTINGS = ("ns", "draws", "covering_sizes", "densify_ns", "purity_n")
 
 
 def keeps_latent(spec: BackboneSpec, seed: int) -> bool:
@@ -134,6 +135,29 @@ def measure(
     if saved is None:
         raise RuntimeError(f"the record of {spec.name} was written but cannot be read back")
     return saved
+
+
+def state(
+    spec: BackboneSpec,
+    settings: Mapping[str, Any],
+    seed: int,
+    splits: Mapping[str, ImageSplit],
+    folders: Mapping[str, Path],
+    results_root: str | Path | None,
+) -> str:
+    """Where a backbone stands: ``"done (record)"`` (a record of this key),
+    ``"trained, not recorded"`` (a finished checkpoint here or the one-class study's),
+    ``"partial (E/N epochs)"`` (a checkpoint of E of the profile's N epochs) or ``"missing"``.
+
+    Arguments as :func:`collect`'s.
+    """
+    key = record_key(spec, settings, seed, splits)
+    if load_record(folders["records"], spec.name, key) is not None:
+        return "done (record)"
+    if is_finished(spec, settings, folders["work"], results_root):
+        return "trained, not recorded"
+    epochs = trained_epochs(spec, folders["work"])
+    return f"partial ({epochs}/{settings['epochs']} epochs)" if epochs else "missing"
 
 
 def collect(

@@ -21,7 +21,8 @@ MNIST at the reference's budget.
 
 Command line: ``python -m toposhape.studies.connectivity.run train full`` trains (or
 resumes) the backbones of a profile that have no record ahead of the chapter run, in
-priority order, and writes each one's record when it finishes (:func:`main`).
+priority order, and writes each one's record when it finishes; ``... run status full``
+lists where each backbone stands (:func:`main`).
 """
 
 import fnmatch
@@ -34,7 +35,7 @@ from toposhape.checks import check_bool, check_callable, check_int, check_path
 from toposhape.image_sets import ImageSplit, describe
 from toposhape.results import writable_folder
 from toposhape.studies.connectivity.backbones import RECIPE, backbone_settings, backbone_specs
-from toposhape.studies.connectivity.records import collect
+from toposhape.studies.connectivity.records import collect, state
 from toposhape.studies.connectivity.theory import gradient_study
 from toposhape.studies.connectivity.toy import toy_study, vr_demo
 from toposhape.studies.oneclass.protocol import BackboneSpec
@@ -54,7 +55,8 @@ CHAPTER = "connectivity"
 #: * ``workers``: backbones trained at once, in processes of one torch thread each;
 #: * ``ns``, ``draws``: one-class inliers per draw and draws per class (η-ball AUROC);
 #: * ``covering_sizes``: samples of test codes whose greedy η-net is counted;
-#: * ``densify_ns``: training codes per class around the class's test codes (B = 100 only).
+#: * ``densify_ns``: training codes per class around the class's test codes (B = 100 only);
+#: * ``purity_n``: codes per class pooled over the classes for the class purity of the balls.
 PROFILES: dict[str, dict[str, Any]] = {
     "smoke": {
         "train_images": 3000,
@@ -69,6 +71,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "draws": 2,
         "covering_sizes": [250, 500, 1000],
         "densify_ns": [50, 100, 200],
+        "purity_n": 100,
         "toy_per_cluster": 40,
         "toy_steps": 150,
         "latent_points": 500,
@@ -86,6 +89,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "draws": 5,
         "covering_sizes": [1000, 2000, 5000, 10000],
         "densify_ns": [50, 100, 200, 500, 1000, 2000, 5000],
+        "purity_n": 1000,
         "toy_per_cluster": 60,
         "toy_steps": 400,
         "latent_points": 2000,
@@ -238,16 +242,40 @@ def train(
     return specs
 
 
+def status(
+    profile: str, seed: int = 0, results_root: str | Path | None = None
+) -> list[tuple[str, str]]:
+    """Every backbone of a profile, in training priority order, with where it stands.
+
+    Each as :func:`~.records.state` says: done (a record of the current key), trained but
+    not recorded, partial (epochs so far) or missing. Reads the data (the record key names
+    it) and the checkpoints' histories; trains and writes nothing.
+    """
+    settings = get_profile(profile)
+    seed = check_int("seed", seed, 0, MAX_SEED - settings["train_seeds"])
+    check_path("results_root", results_root)
+    folders = {
+        "work": work_dir(profile, results_root),
+        "records": record_dir(profile, results_root),
+    }
+    splits = _splits(settings, seed, False)
+    return [
+        (s.name, state(s, settings, seed, splits, folders, results_root))
+        for s in backbone_specs(settings, seed)
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Command line: train a profile's backbones ahead of the chapter run.
+    """Command line: train a profile's backbones ahead of the chapter run, or list them.
 
     ``python -m toposhape.studies.connectivity.run train full [--only PATTERN] [--seed 0]``
     trains (or resumes) every backbone of the profile that has no record, seed after seed, in
     the profile's ``workers`` processes, and measures each one and writes its record as soon
     as it has finished; it can be stopped at any time and started again (each backbone
     checkpoints every epoch; commit the records, the checkpoints stay on this machine).
-    Errors are reported as :mod:`toposhape.cli` describes (one line, exit status 2; 130
-    when interrupted).
+    ``status full [--seed 0]`` lists every backbone as done (a record), trained but not
+    recorded, partial (epochs so far) or missing (:func:`status`). Errors are reported as
+    :mod:`toposhape.cli` describes (one line, exit status 2; 130 when interrupted).
     """
     from toposhape.cli import Parser, run_command
 
@@ -255,11 +283,20 @@ def main(argv: list[str] | None = None) -> int:
         parser = Parser(prog="python -m toposhape.studies.connectivity.run")
         sub = parser.add_subparsers(dest="command", required=True)
         cmd = sub.add_parser("train", help="train (or resume) the backbones of a profile")
-        cmd.add_argument("profile", help=f"one of {', '.join(PROFILES)}")
         cmd.add_argument("--only", help="only backbones whose name matches this fnmatch pattern")
-        cmd.add_argument("--seed", type=int, default=0, help="base seed (as the chapter's)")
+        show = sub.add_parser("status", help="list the backbones of a profile and their state")
+        for parser_ in (cmd, show):
+            parser_.add_argument("profile", help=f"one of {', '.join(PROFILES)}")
+            parser_.add_argument("--seed", type=int, default=0, help="base seed (as the chapter's)")
         args = parser.parse_args(argv)
-        train(args.profile, args.seed, args.only)
+        if args.command == "train":
+            train(args.profile, args.seed, args.only)
+            return
+        rows = status(args.profile, args.seed)
+        for name, where in rows:
+            print(f"{name}: {where}")
+        done = sum(where == "done (record)" for _, where in rows)
+        print(f"{done} of {len(rows)} backbones done")
 
     return run_command(command, argv)
 

@@ -8,20 +8,39 @@ verdict rules are fixed here, before the full profile's numbers exist:
   pooled seed standard deviation, sqrt((s1² + s2²) / 2); otherwise they are within noise.
   With fewer than two seeds on either side there is no noise estimate and no verdict.
 * **Batch-size guideline** (:func:`guideline`). The metric entropy N_η of the λ = 20 codes
-  (greedy η-net size of the test codes, median over the 16 branches) should match the
-  batch size: it holds if the log–log slope of N_η on B (per seed, then mean ± std over
-  seeds) lies within 1 ± max(0.25, 2 std), and N_η / B lies within [1/3, 3] at every B.
+  (greedy η-net size of the largest sample of test codes, median over the 16 branches)
+  should match the batch size. N_η has *levelled off* at a B if the seed mean of its growth
+  exponent between the last two sample sizes, log(N_last / N_before) / log(size_last /
+  size_before), is below 0.1 (doubling the sample adds less than 7 %); otherwise N_η still
+  depends on how many codes were sampled. The log–log slope of N_η on B is fitted per seed
+  (mean m ± std s over seeds): it *holds* if 2 s ≤ 0.25 and |m − 1| ≤ 0.25, is *within
+  noise* if 2 s > 0.25 and |m − 1| ≤ 2 s (the seeds cannot place it inside the tolerance),
+  and fails otherwise. The guideline holds if the slope holds, N_η / B lies within
+  [1/3, 3] at every B and N_η has levelled off at every B; it holds proportionally only if
+  the slope holds but not both of the others; it is within noise if the slope is; it fails
+  otherwise.
 * **Convergence** (:func:`convergence`). A λ = 20 run has converged if its training loss
   per death time, averaged over the last 5 epochs, differs by less than 2 % from its
   average over the 5 epochs before.
-* **Densification** (:func:`densification`). The mean number of a class's training codes
-  within η of the class's test codes grows with n for any encoder (for nested random
-  samples its expectation is exactly linear in n). What would be specific to the loss is
-  faster growth: the growth exponent α (least-squares slope of log mean count on log n, at
-  n ≥ B) of λ = 20 at radius η must exceed that of λ = 0 at its calibrated radius (the
-  scale at which its batches connect, as λ = 20's do at η) by more than twice the pooled
-  seed std. (λ = 0 at radius η is shown, not judged: its codes live at a scale of their
-  own, so there the count measures that scale.)
+* **Densification** (:func:`densification`). The claim is about a level: once a sample of
+  N ≥ B codes of a class is embedded, the η-ball around a new code of the class holds some
+  of them. (How the count grows with n says nothing: for nested random samples its
+  expectation is n times the ball's mass, linear in n for any encoder.) Per B = 100
+  backbone, averaged over the classes: the *ball mass*, mean count / n, the share of the
+  class's training codes within r of its test codes (the same at every n in expectation;
+  read at the largest n, where it is least noisy), and the *coverage at n = B*, the share
+  of (test code, branch) pairs with at least one of the first B training codes of the
+  class within r (at the smallest recorded n ≥ B). λ = 20 at r = η is compared with λ = 0
+  at its calibrated radius (the mean death time of its held-out batches of B test codes:
+  the scale at which its batches connect, as λ = 20's do at η) by the noise rule, on both,
+  and on the *class purity* of the balls (the class's share of the training codes within
+  r when every class contributes the same number), for "of their class": a ball that
+  fills with codes of every class is not what the claim says. Densification is specific to
+  the loss (*denser*) if λ = 20 is higher beyond noise on both levels and its purity is not
+  lower beyond noise; *partly denser* if it is higher on one level (or on both, with a lower
+  purity); *within noise* if neither level differs beyond noise; *not denser* otherwise
+  (neither higher, one lower beyond noise). The other two variants (λ = 0 at r = η, λ = 20
+  at its calibrated radius) are shown with their comparisons, not judged.
 """
 
 import math
@@ -38,10 +57,12 @@ CONVERGENCE_WINDOW = 5
 CONVERGENCE_TOLERANCE = 0.02
 #: Noise rule: a difference counts when it exceeds this many pooled seed stds.
 NOISE_STDS = 2.0
-#: Guideline rule: the slope of log N_η on log B must be within this of 1 (or 2 stds) ...
+#: Guideline rule: the slope of log N_η on log B must be within this of 1 ...
 SLOPE_TOLERANCE = 0.25
-#: ... and N_η / B within this range at every B.
+#: ... N_η / B within this range at every B ...
 RATIO_RANGE = (1 / 3, 3.0)
+#: ... and N_η levelled off: its growth exponent over the last two samples below this.
+LEVEL_EXPONENT = 0.1
 
 
 def runs(payload: Mapping[str, Any], lam: float, batch_size: int) -> list[str]:
@@ -99,6 +120,19 @@ def n_eta(model: Mapping[str, Any], size: int | None = None) -> float:
     return float(np.median(cov["per_branch"][k]))
 
 
+def n_eta_growth(model: Mapping[str, Any]) -> float:
+    """Growth exponent of :func:`n_eta` between the last two sample sizes (nan with one).
+
+    log(N_last / N_before) / log(size_last / size_before): 0 where N_η has levelled off,
+    1 where every new code is a new centre.
+    """
+    sizes = model["covering"]["sizes"]
+    if len(sizes) < 2:
+        return math.nan
+    before, last = n_eta(model, sizes[-2]), n_eta(model, sizes[-1])
+    return math.log(last / before) / math.log(sizes[-1] / sizes[-2])
+
+
 def headline_n(payload: Mapping[str, Any]) -> int:
     """The n of the reference's main table (120), or the profile's middle n."""
     ns = check_mapping("payload", payload, "settings")["settings"]["ns"]
@@ -141,6 +175,10 @@ def measures(payload: Mapping[str, Any]) -> dict[str, tuple[str, Measure]]:
     for n in payload["settings"]["ns"]:
         out[f"auroc_{n}"] = (f"AUROC n = {n}", lambda p, name, n=n: auroc(p["models"][name], n))
     out["n_eta"] = ("N_η (η-net size)", lambda p, name: n_eta(p["models"][name]))
+    out["n_eta_growth"] = (
+        "N_η growth exponent, last two samples",
+        lambda p, name: n_eta_growth(p["models"][name]),
+    )
     out["n_eta_over_b"] = (
         "N_η / B",
         lambda p, name: n_eta(p["models"][name]) / p["backbones"][name]["spec"]["batch_size"],
@@ -184,13 +222,23 @@ def _slope(x: Sequence[float], y: Sequence[float]) -> float:
     return float(np.polyfit(np.log(x), np.log(y), 1)[0])
 
 
+def _slope_test(mean: float, std: float, count: int) -> str:
+    """The guideline's slope rule: ``"holds"``, ``"within noise"`` or ``"fails"``."""
+    noise = NOISE_STDS * std if count > 1 else 0.0
+    if noise > SLOPE_TOLERANCE:
+        return "within noise" if abs(mean - 1.0) <= noise else "fails"
+    return "holds" if abs(mean - 1.0) <= SLOPE_TOLERANCE else "fails"
+
+
 def guideline(payload: Mapping[str, Any]) -> dict[str, Any]:
-    """The batch-size guideline's rule: slope of log N_η on log B, and N_η / B per B.
+    """The batch-size guideline's rule: slope of log N_η on log B, N_η / B and levelling.
 
     Returns ``slopes`` (per seed with at least two batch sizes), ``slope`` (mean, std),
-    ``ratios`` (B -> seed mean of N_η / B), ``slope_holds``, ``ratio_holds`` and
-    ``verdict``: ``"holds"`` (both), ``"proportional only"`` (the slope), ``"fails"`` or
-    ``"not measured"`` (fewer than two batch sizes).
+    ``slope_test`` (``"holds"``, ``"within noise"`` or ``"fails"``), ``ratios`` (B -> seed
+    mean of N_η / B), ``growth`` (B -> seed mean of :func:`n_eta_growth`), ``ratio_holds``,
+    ``levelled`` (N_η levelled off at every B) and ``verdict``: ``"holds"``,
+    ``"proportional only"``, ``"within noise"``, ``"fails"`` or ``"not measured"`` (fewer
+    than two batch sizes).
     """
     by_seed: dict[int, list[tuple[int, float]]] = {}
     for b in batch_sizes(payload):
@@ -201,17 +249,22 @@ def guideline(payload: Mapping[str, Any]) -> dict[str, Any]:
         seed: _slope(*zip(*pairs, strict=True)) for seed, pairs in by_seed.items() if len(pairs) > 1
     }
     mean, std, count = mean_std(list(slopes.values()))
-    ratios = {r["B"]: r["n_eta_over_b"]["mean"] for r in sweep(payload)}
-    out: dict[str, Any] = {"slopes": slopes, "slope": (mean, std), "ratios": ratios}
-    if not count:
-        return out | {"slope_holds": False, "ratio_holds": False, "verdict": "not measured"}
-    tolerance = max(SLOPE_TOLERANCE, NOISE_STDS * std) if count > 1 else SLOPE_TOLERANCE
-    slope_holds = abs(mean - 1.0) <= tolerance
+    rows = sweep(payload)
+    ratios = {r["B"]: r["n_eta_over_b"]["mean"] for r in rows}
+    growth = {r["B"]: r["n_eta_growth"]["mean"] for r in rows}
     ratio_holds = all(RATIO_RANGE[0] <= r <= RATIO_RANGE[1] for r in ratios.values())
-    verdict = "fails"
-    if slope_holds:
-        verdict = "holds" if ratio_holds else "proportional only"
-    return out | {"slope_holds": slope_holds, "ratio_holds": ratio_holds, "verdict": verdict}
+    levelled = bool(growth) and all(g < LEVEL_EXPONENT for g in growth.values())  # nan: no
+    out: dict[str, Any] = {
+        "slopes": slopes, "slope": (mean, std), "ratios": ratios, "growth": growth,
+        "ratio_holds": ratio_holds, "levelled": levelled,
+    }  # fmt: skip
+    if not count:
+        return out | {"slope_test": "fails", "verdict": "not measured"}
+    test = _slope_test(mean, std, count)
+    verdict = {"within noise": "within noise", "fails": "fails"}.get(test)
+    if verdict is None:
+        verdict = "holds" if ratio_holds and levelled else "proportional only"
+    return out | {"slope_test": test, "verdict": verdict}
 
 
 #: Densification variants: label -> (λ, index of the radius: 0 = η, 1 = calibrated).
@@ -221,52 +274,97 @@ VARIANTS: dict[str, tuple[float, int]] = {
     "λ = 0, r = calibrated": (0.0, 1),
     "λ = 20, r = calibrated": (RECIPE["lam"], 1),
 }
+#: The densification rule's comparison: λ = 20 at η against λ = 0 at its calibrated radius.
+DENSITY_PAIR = ("λ = 20, r = η", "λ = 0, r = calibrated")
+#: Per-backbone levels of densification: key -> label. The rule judges :data:`JUDGED`,
+#: guarded by :data:`GUARD`; the coverage at the largest n is shown.
+LEVELS = {
+    "coverage_at_b": "coverage at n = B",
+    "mass": "ball mass (count / n), largest n",
+    "coverage_last": "coverage, largest n",
+    "purity": "class purity",
+}
+JUDGED = ("coverage_at_b", "mass")
+GUARD = "purity"
 
 
-def growth(ns: Sequence[int], counts: Sequence[float], start: int) -> float:
-    """Slope of log count on log n over the n ≥ ``start`` (nan with fewer than 2, or a 0)."""
-    pairs = [(n, c) for n, c in zip(ns, counts, strict=True) if n >= start]
-    if len(pairs) < 2 or any(c <= 0 for _, c in pairs):
-        return math.nan
-    return _slope(*zip(*pairs, strict=True))
+def reference_n(ns: Sequence[int], batch_size: int) -> int:
+    """The n the coverage is judged at: the smallest of ``ns`` ≥ B (the largest if none is)."""
+    return min((n for n in ns if n >= batch_size), default=max(ns))
+
+
+def _purity(purity: Mapping[str, Any], k: int) -> float:
+    """Mean over classes of own / all at radius ``k`` (classes with empty balls left out)."""
+    own, every = np.asarray(purity["own"][k]), np.asarray(purity["all"][k])
+    shares = own[every > 0] / every[every > 0]
+    return float(shares.mean()) if len(shares) else math.nan
+
+
+def _levels(d: Mapping[str, Any], k: int, batch_size: int) -> dict[str, Any]:
+    """One backbone's densification at radius ``k``: curves over n, the levels, per class."""
+    ns = d["ns"]
+    mass = np.asarray(d["mean_count"][k]) / np.asarray(ns, dtype=np.float64)  # (classes, ns)
+    cover = np.asarray(d["coverage"][k])
+    at_b = ns.index(reference_n(ns, batch_size))
+    return {
+        "mass_curve": mass.mean(axis=0).tolist(),
+        "coverage_curve": cover.mean(axis=0).tolist(),
+        "coverage_at_b": float(cover[:, at_b].mean()),
+        "mass": float(mass[:, -1].mean()),
+        "coverage_last": float(cover[:, -1].mean()),
+        "purity": _purity(d["purity"], k),
+        "by_class": {"coverage_at_b": cover[:, at_b].tolist(), "mass": mass[:, -1].tolist()},
+    }
+
+
+def density_verdict(tests: Mapping[str, Mapping[str, Any]]) -> str:
+    """The densification rule on the :func:`compare` results of :data:`JUDGED` and
+    :data:`GUARD`.
+
+    ``"denser"`` (higher beyond noise on both levels, the purity not lower), ``"partly
+    denser"`` (higher on one level, or on both with a lower purity), ``"within noise"``
+    (neither level differs beyond noise), ``"not denser"`` (neither higher, one lower) or
+    ``"too few seeds"``.
+    """
+    outcomes = [tests[key]["verdict"] for key in JUDGED]
+    if "too few seeds" in outcomes:
+        return "too few seeds"
+    higher = outcomes.count("higher")
+    if higher == len(outcomes) and tests[GUARD]["verdict"] != "lower":
+        return "denser"
+    if higher:
+        return "partly denser"
+    return "not denser" if "lower" in outcomes else "within noise"
 
 
 def densification(payload: Mapping[str, Any]) -> dict[str, Any]:
-    """Per variant (:data:`VARIANTS`): the growth exponent α, the counts and the coverage.
+    """Per variant (:data:`VARIANTS`): the levels of :data:`LEVELS` per seed, and the rule.
 
-    Per backbone, the counts are averaged over the classes; ``per_seed`` keeps each
-    backbone's curve, ``alpha`` the seeds' exponents, ``alpha_by_class`` the exponent of
-    each class (per seed). ``test`` compares λ = 20 at η with λ = 0 at its calibrated
-    radius (:func:`compare`), and ``verdict`` applies the rule of this module: ``"faster"``,
-    ``"slower"``, ``"within noise"`` or ``"too few seeds"``.
+    ``variants[label]`` holds ``per_seed`` (each backbone's seed, radius, ``mass_curve``
+    and ``coverage_curve`` over ``ns``, its levels and ``by_class``), ``radii`` and, per
+    key of :data:`LEVELS`, the list of the seeds' values. ``tests`` compares
+    :data:`DENSITY_PAIR` on every level (:func:`compare`); ``verdict`` is
+    :func:`density_verdict`'s. ``ns``, ``n_at_b`` (:func:`reference_n`), ``purity_n`` and
+    ``classes`` come with the first backbone.
     """
     b = RECIPE["batch_size"]
     out: dict[str, Any] = {"B": b, "variants": {}}
     for label, (lam, k) in VARIANTS.items():
-        curves, alphas, by_class, radii = [], [], [], []
+        per_seed = []
         for name in runs(payload, lam, b):
             d = payload["models"][name]["densification"]
-            counts = np.asarray(d["mean_count"][k])  # (classes, ns)
-            cover = np.asarray(d["coverage"][k])
-            curve = counts.mean(axis=0)
-            curves.append(
-                {"seed": payload["backbones"][name]["spec"]["seed"], "mean_count": curve.tolist(),
-                 "coverage": cover.mean(axis=0).tolist()}
-            )  # fmt: skip
-            alphas.append(growth(d["ns"], curve, b))
-            by_class.append([growth(d["ns"], row, b) for row in counts])
-            radii.append(d["radii"][k])
-            out["ns"], out["classes"] = d["ns"], d["classes"]
+            seed = payload["backbones"][name]["spec"]["seed"]
+            per_seed.append({"seed": seed, "radius": d["radii"][k]} | _levels(d, k, b))
+            out |= {"ns": d["ns"], "n_at_b": reference_n(d["ns"], b), "classes": d["classes"],
+                    "purity_n": d["purity"]["n"]}  # fmt: skip
         out["variants"][label] = {
-            "per_seed": curves,
-            "alpha": alphas,
-            "alpha_by_class": by_class,
-            "radii": radii,
+            "per_seed": per_seed,
+            "radii": [s["radius"] for s in per_seed],
+            **{key: [s[key] for s in per_seed] for key in LEVELS},
         }
-    v = out["variants"]
-    out["test"] = compare(v["λ = 20, r = η"]["alpha"], v["λ = 0, r = calibrated"]["alpha"])
-    words = {"higher": "faster", "lower": "slower"}
-    out["verdict"] = words.get(out["test"]["verdict"], out["test"]["verdict"])
+    ours, theirs = (out["variants"][label] for label in DENSITY_PAIR)
+    out["tests"] = {key: compare(ours[key], theirs[key]) for key in LEVELS}
+    out["verdict"] = density_verdict(out["tests"])
     return out
 
 

@@ -163,7 +163,7 @@ def plot_covering(payload: Mapping[str, Any]) -> Figure:
 
 
 def plot_densification(payload: Mapping[str, Any]) -> Figure:
-    """Training codes of a class within r of its test codes, per branch, against n / B."""
+    """Ball mass (count / n) and coverage of a class's test codes, per branch, against n / B."""
     check_mapping("payload", payload, "backbones", "models")
     dens = summary.densification(payload)
     b = dens["B"]
@@ -173,7 +173,7 @@ def plot_densification(payload: Mapping[str, Any]) -> Figure:
         if not v["per_seed"]:
             continue
         x = np.asarray(dens["ns"]) / b
-        for key, ax in (("mean_count", ax1), ("coverage", ax2)):
+        for key, ax in (("mass_curve", ax1), ("coverage_curve", ax2)):
             curves = np.array([c[key] for c in v["per_seed"]])
             ax.plot(x, curves.mean(axis=0), label=label, **_VARIANT_STYLES[label])
             ax.fill_between(x, curves.min(axis=0), curves.max(axis=0),
@@ -181,8 +181,8 @@ def plot_densification(payload: Mapping[str, Any]) -> Figure:
     drawn = any(v["per_seed"] for v in dens["variants"].values())
     if drawn:
         _plain_log(ax1, "y")
-    ax1.set_ylabel("mean count within r")
-    ax1.set_title("class codes within r of a test code")
+    ax1.set_ylabel("mean count within r / n")
+    ax1.set_title("ball mass: share of the class within r")
     ax2.set_ylim(0, 1.02)
     ax2.set_ylabel("share with ≥ 1")
     ax2.set_title("test codes with a class code within r")

@@ -133,6 +133,9 @@ def _covering_table(payload: Mapping[str, Any]) -> pd.DataFrame:
                 [float(np.median(c["per_branch"][k])) for c in covs]
             )
         row["N_η / B"] = over_seeds([summary.n_eta(payload["models"][m]) / b for m in names])
+        row["growth exponent, last two"] = over_seeds(
+            [summary.n_eta_growth(payload["models"][m]) for m in names]
+        )
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -141,28 +144,28 @@ def _densification_tables(payload: Mapping[str, Any]) -> tuple[pd.DataFrame, pd.
     dens = summary.densification(payload)
     if "ns" not in dens:
         return pd.DataFrame(), pd.DataFrame()
-    ns, b = dens["ns"], dens["B"]
-    at_b = ns.index(min((n for n in ns if n >= b), default=ns[-1]))
-    rows, by_class = [], {}
-    for label, v in dens["variants"].items():
-        curves = v["per_seed"]
-        rows.append(
-            {
-                "variant": label,
-                "seeds": len(curves),
-                "radius r": over_seeds(v["radii"]),
-                "growth exponent α (n ≥ B)": over_seeds(v["alpha"]),
-                f"mean count at n = {ns[at_b]}": over_seeds(
-                    [c["mean_count"][at_b] for c in curves]
-                ),
-                f"share ≥ 1 at n = {ns[at_b]}": over_seeds([c["coverage"][at_b] for c in curves]),
-                f"share ≥ 1 at n = {ns[-1]}": over_seeds([c["coverage"][-1] for c in curves]),
-            }
-        )
-        per_class = np.array(v["alpha_by_class"], dtype=np.float64).reshape(len(curves), -1)
-        by_class[f"α, {label}"] = [
-            over_seeds(list(per_class[:, i])) for i in range(per_class.shape[1])
-        ]
+    labels = {
+        "coverage_at_b": f"coverage at n = {dens['n_at_b']}",
+        "mass": f"ball mass at n = {dens['ns'][-1]}",
+        "coverage_last": f"coverage at n = {dens['ns'][-1]}",
+        "purity": f"class purity ({dens['purity_n']} per class)",
+    }
+    rows = [
+        {"variant": label, "seeds": len(v["per_seed"]), "radius r": over_seeds(v["radii"])}
+        | {labels[key]: over_seeds(v[key]) for key in summary.LEVELS}
+        for label, v in dens["variants"].items()
+    ]
+    pair = [dens["variants"][label]["per_seed"] for label in summary.DENSITY_PAIR]
+    rows.append(
+        {"variant": f"difference {' − '.join(summary.DENSITY_PAIR)}", "seeds": min(map(len, pair))}
+        | {labels[key]: f"{t['diff']:+.3g} ({t['verdict']})" for key, t in dens["tests"].items()}
+    )
+    by_class = {}
+    for label, per_seed in zip(summary.DENSITY_PAIR, pair, strict=True):
+        for key in summary.JUDGED:
+            values = np.array([s["by_class"][key] for s in per_seed], dtype=np.float64)
+            values = values.reshape(len(per_seed), len(dens["classes"]))  # (seeds, classes)
+            by_class[f"{labels[key]}, {label}"] = [over_seeds(list(col)) for col in values.T]
     classes = pd.DataFrame({"class": dens["classes"]} | by_class)
     return pd.DataFrame(rows), classes
 
@@ -190,7 +193,9 @@ def tables(payload: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
     ``toy``; ``gradcheck`` and ``gradient_sample`` (differentiability); ``models`` (λ = 0
     and λ = 20 at B = 100, mean ± std over seeds); ``sweep`` (every measure per B),
     ``effects`` (each B against B = 100 by the noise rule), ``covering`` (N_η per sample
-    size); ``densification`` and ``densification_by_class``; ``backbones`` (where each was
+    size, and its growth exponent over the last two); ``densification`` (the levels per
+    variant and the rule's comparison) and ``densification_by_class`` (the judged levels per
+    class); ``backbones`` (where each was
     trained, how long, which are pending) and ``timings``.
     """
     check_mapping("payload", payload, *PAYLOAD_KEYS)
