@@ -13,8 +13,11 @@ import toposhape.nvae as nvae
 from toposhape.nvae import (
     KINDS,
     LatentVAE,
+    OutdatedCheckpointError,
     bernoulli_log_likelihood,
+    best_epoch,
     build_vae,
+    checkpoint_history,
     classifier_accuracy,
     converged,
     elbo,
@@ -25,6 +28,7 @@ from toposhape.nvae import (
     train_vae,
     traversal,
 )
+from toposhape.training import Checkpoint, read_checkpoint, state_digest, write_checkpoint
 
 K, L, M = 3, 2, 3
 
@@ -367,6 +371,83 @@ def test_train_vae_does_not_depend_on_global_rng_and_refuses_other_configs(tmp_p
         _fit(_model(), images, labels, checkpoint=checkpoint, validation=(images[:9], labels[:9]))
 
 
+def _scripted(monkeypatch, values: list[float]) -> None:
+    """Make the validation ELBO of the next epochs ``values``, in turn (training is unchanged)."""
+    draws = iter(values)
+    monkeypatch.setattr(nvae, "elbo", lambda *_args, **_kwargs: next(draws))
+
+
+def test_train_vae_returns_the_weights_of_the_best_validation_epoch(monkeypatch) -> None:
+    images, labels = _bars(60, seed=12)
+    settings = {"max_epochs": 4, "seed": 3}
+    _scripted(monkeypatch, [-10.0, -5.0, -7.0, -8.0])  # worse after epoch 2
+    model = _model(seed=5)
+    history = _fit(model, images, labels, **settings)
+    assert [h["val_elbo"] for h in history] == [-10.0, -5.0, -7.0, -8.0]  # every epoch ran
+    assert best_epoch(history) == 2
+    _scripted(monkeypatch, [-10.0, -9.0, -8.0, -7.0])  # best at the last epoch
+    last = _model(seed=5)
+    _fit(last, images, labels, **settings)
+    monkeypatch.undo()
+    at_two = _model(seed=5)  # oracle: the same run stopped after epoch 2
+    _fit(at_two, images, labels, **(settings | {"max_epochs": 2}))
+    assert state_digest(model) == state_digest(at_two) != state_digest(last)
+
+
+def _saved_digest(state: dict[str, torch.Tensor]) -> str:
+    """:func:`state_digest` of a model state dict read from a checkpoint."""
+    model = _model()
+    model.load_state_dict(state)
+    return state_digest(model)
+
+
+def test_a_resumed_run_ends_at_the_best_weights_of_an_uninterrupted_one(
+    tmp_path, monkeypatch
+) -> None:
+    images, labels = _bars(60, seed=13)
+    values = [-10.0, -5.0, -7.0, -6.0, -9.0]  # best at epoch 2
+    _scripted(monkeypatch, values)
+    whole = _model(seed=6)
+    _fit(whole, images, labels, max_epochs=5, seed=4)
+    checkpoint = tmp_path / "resumed.pt"
+    _scripted(monkeypatch, values[:3])
+    first = _model(seed=6)
+    _fit(first, images, labels, max_epochs=3, seed=4, checkpoint=checkpoint)
+    saved = read_checkpoint(checkpoint)
+    assert _saved_digest(saved.state["best"]) == state_digest(first)  # kept in the checkpoint
+    assert _saved_digest(saved.state["model"]) != state_digest(first)  # beside the last
+    _scripted(monkeypatch, values[3:])
+    resumed = _model(seed=6)
+    history = _fit(resumed, images, labels, max_epochs=5, seed=4, checkpoint=checkpoint)
+    assert [h["val_elbo"] for h in history] == values and checkpoint_history(checkpoint) == history
+    assert state_digest(resumed) == state_digest(whole) == state_digest(first)
+
+
+def test_a_checkpoint_without_best_weights_is_refused(tmp_path) -> None:
+    images, labels = _bars(40, seed=14)
+    checkpoint = tmp_path / "old.pt"
+    _fit(_model(), images, labels, checkpoint=checkpoint)
+    saved = read_checkpoint(checkpoint)  # as an earlier toposhape wrote it: no best weights
+    saved.identity["state"].pop("best")
+    old = {k: v for k, v in saved.state.items() if k != "best"}
+    write_checkpoint(checkpoint, Checkpoint(saved.identity, saved.history, old))
+    before = checkpoint.read_bytes()
+    with pytest.raises(OutdatedCheckpointError, match="before train_vae kept the best"):
+        _fit(_model(), images, labels, checkpoint=checkpoint, max_epochs=2)
+    with pytest.raises(OutdatedCheckpointError, match=str(checkpoint)):
+        checkpoint_history(checkpoint)
+    assert checkpoint.read_bytes() == before  # neither resumed nor overwritten
+    assert checkpoint_history(tmp_path / "none.pt") == [] == checkpoint_history(None)
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [([-3.0], 1), ([-3.0, -1.0, -2.0], 2), ([-3.0, -1.0, -1.0], 2), ([-1.0, -2.0, -3.0], 1)],
+)
+def test_best_epoch_is_the_first_of_the_highest(values, expected) -> None:
+    assert best_epoch([{"val_elbo": v} for v in values]) == expected
+
+
 @pytest.mark.parametrize(
     ("values", "patience", "tolerance", "expected"),
     [
@@ -400,9 +481,10 @@ def test_training_stops_by_the_rule_and_resumes_under_a_stricter_one(tmp_path) -
         checkpoint=checkpoint,
     )  # fmt: skip
     assert strict[:2] == lax and 2 < len(strict) <= 5  # resumed, not started over
-    # the recorded validation ELBO is elbo() with the training seed's draws, on the final model
+    # the recorded validation ELBO is elbo() with the training seed's draws, on the model
+    # returned: that of the best epoch
     expected = elbo(model, *validation, torch.Generator().manual_seed(0))
-    assert strict[-1]["val_elbo"] == pytest.approx(expected, rel=1e-6)
+    assert strict[best_epoch(strict) - 1]["val_elbo"] == pytest.approx(expected, rel=1e-6)
 
 
 # ------------------------------------------------------------------ likelihood bounds

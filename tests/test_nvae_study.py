@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 import torch
 
+from toposhape.nvae import best_epoch
 from toposhape.results import repo_root
 from toposhape.studies import present, style
 from toposhape.studies.nvae import grid as nvgrid
@@ -22,7 +23,7 @@ from toposhape.studies.nvae import measure, records, report, summary
 from toposhape.studies.nvae import run as nv
 from toposhape.studies.nvae.standin import AZIMUTHS, ELEVATIONS, write_standin
 from toposhape.studies.scorecard import VERDICTS, chapter_loader
-from toposhape.training import tensor_digest
+from toposhape.training import read_checkpoint, state_digest, tensor_digest, write_checkpoint
 from toposhape.yale import load_yale
 
 # ---------------------------------------------------------------------- grid and data
@@ -107,6 +108,26 @@ def test_status_follows_the_checkpoint_and_a_finished_model_is_only_reloaded(tmp
     before = (tmp_path / f"{spec.name}.pt").read_bytes()
     nvgrid.train_model(spec, data, cfg, tmp_path, progress=False)
     assert (tmp_path / f"{spec.name}.pt").read_bytes() == before
+
+
+def test_a_checkpoint_without_best_weights_is_set_aside_and_trained_again(tmp_path) -> None:
+    data, spec = _tiny_data(), nvgrid.ModelSpec("mnist", "N-VAE", 0)
+    cfg = {"max_epochs": 2, "patience": 1, "tolerance": 1.0}
+    path = tmp_path / f"{spec.name}.pt"
+    fresh, history = nvgrid.train_model(spec, data, cfg, tmp_path, progress=False)
+    saved = read_checkpoint(path)  # as an earlier toposhape wrote it: no best weights
+    saved.identity["state"].pop("best")
+    old = {k: v for k, v in saved.state.items() if k != "best"}
+    write_checkpoint(path, saved._replace(state=old))
+    assert nvgrid.status(spec, cfg, tmp_path) == "outdated"
+    before = path.read_bytes()
+    with pytest.warns(UserWarning, match="no best validation weights.*trained again"):
+        model, again = nvgrid.train_model(spec, data, cfg, tmp_path, progress=False)
+    assert (tmp_path / f"{spec.name}.outdated.pt").read_bytes() == before
+    assert nvgrid.status(spec, cfg, tmp_path) == "finished"
+    # trained from the start, not resumed: the same run as the first
+    assert [h["val_elbo"] for h in again] == [h["val_elbo"] for h in history]
+    assert state_digest(model) == state_digest(fresh)
 
 
 # ---------------------------------------------------------------------------- measures
@@ -255,6 +276,13 @@ def test_records_alone_rebuild_the_payload_on_a_fresh_machine(tiny, tmp_path, mo
         assert path.stat().st_size < 300_000
     entry = made["datasets"]["mnist"]
     assert entry["pending"] == [] and [r["name"] for r in entry["runs"]] == names
+    assert all(r["best_epoch"] == best_epoch(r["history"]) for r in entry["runs"])
+    evaluator = measure.fit_classifier(  # its finished checkpoint, reloaded
+        *_tiny_data().splits["train"], 10, 1, 0, nv.work_dir("smoke", tmp_path) / "evaluator.pt"
+    )
+    weights = state_digest(evaluator)
+    assert entry["evaluator"]["weights"] == weights
+    assert {r["evaluator_weights"] for r in entry["runs"]} == {weights}
     examples = entry["examples"]
     assert list(examples["samples"]) == ["N-VAE", "VAE"]  # the first seed's models only
     assert np.asarray(examples["codes"]["VAE"]).shape == (60, 10)
@@ -311,6 +339,36 @@ def test_a_record_of_other_settings_is_stale_and_its_model_trained_again(
     monkeypatch.setattr(nv, "load_data", lambda *_args, **_kwargs: _tiny_data(100))
     with pytest.raises(ValueError, match="mnist data read here differ from those of the records"):
         nv.run("smoke", results_root=tmp_path, log=None)
+
+
+def _edit_record(path: Path, edit) -> None:
+    saved = json.loads(path.read_text())
+    edit(saved["record"])
+    path.write_text(json.dumps(saved))
+
+
+def test_records_of_another_evaluator_are_never_mixed(tiny, tmp_path) -> None:
+    nv.run("smoke", results_root=tmp_path, log=None)
+    folder, tiny["train"][:] = nv.record_dir("smoke", tmp_path), []
+    other = "f" * 64
+
+    # a model record scored by another evaluator: no payload is built from it
+    def scored_elsewhere(record: dict) -> None:
+        record["run"]["evaluator_weights"] = other
+
+    _edit_record(folder / "mnist-vae-b1-s1.json", scored_elsewhere)
+    with pytest.raises(ValueError, match=r"mnist-vae-b1-s1\.json has another real-data evaluator"):
+        nv.run("smoke", results_root=tmp_path, log=None)
+    # the evaluator at hand differs from the dataset record's: refused before any training
+    (folder / "mnist-vae-b1-s1.json").unlink()
+
+    def evaluator_elsewhere(record: dict) -> None:
+        record["evaluator"]["weights"] = other
+
+    _edit_record(folder / "mnist-data.json", evaluator_elsewhere)
+    with pytest.raises(ValueError, match=r"the evaluator trained in .* mnist-data\.json"):
+        nv.run("smoke", results_root=tmp_path, log=None)
+    assert tiny["train"] == []
 
 
 def test_train_command_records_each_model_and_status_reads_the_records(
@@ -383,6 +441,10 @@ def _u8(n: int, h: int, w: int, seed: int) -> list:
     return np.random.default_rng(seed).integers(0, 256, (n, h, w)).tolist()
 
 
+#: The weights digest of the made-up payload's evaluator.
+_EVALUATOR = "e" * 64
+
+
 def _run(dataset: str, model: str, seed: int, factors: list[str], classes: int) -> dict:
     kind, beta = nv.MODELS[model]
     rng = np.random.default_rng(seed)
@@ -393,10 +455,11 @@ def _run(dataset: str, model: str, seed: int, factors: list[str], classes: int) 
         "seed": seed,
         "name": nvgrid.ModelSpec(dataset, model, seed).name,
         "epochs": 20,
+        "best_epoch": 15,
         "converged": True,
         "train_seconds": 100.0,
         "history": [
-            {"epoch": e, "loss": 120.0 - e, "val_elbo": -120.0 + e, "seconds": 5.0}
+            {"epoch": e, "loss": 120.0 - e, "val_elbo": -120.0 + min(e, 30 - e), "seconds": 5.0}
             for e in range(1, 21)
         ],
         "elbo": -100.0 + 0.01 * seed,
@@ -419,6 +482,7 @@ def _run(dataset: str, model: str, seed: int, factors: list[str], classes: int) 
         },
     }
     if dataset == "mnist":
+        run["evaluator_weights"] = _EVALUATOR
         est = [0.001 + 0.0001 * seed] * 4
         run["prior_match"] = {
             "median_bandwidth": 4.3,
@@ -474,7 +538,10 @@ def _payload(seeds: tuple[int, ...] = (0, 1, 2)) -> dict:
         "image_shape": [1, 28, 28],
         "classes": 10,
         "split": "made up",
-        "splits": {"train": {"images": 10, "fingerprint": "0" * 64}},
+        "splits": {
+            split: {"images": n, "fingerprint": "0" * 64}
+            for split, n in (("train", 55000), ("validation", 5000), ("test", 10000))
+        },
     }
     stroke = ["slant", "thickness", "width"]
     mnist = {
@@ -486,6 +553,7 @@ def _payload(seeds: tuple[int, ...] = (0, 1, 2)) -> dict:
         "floors": _floors(stroke),
         "examples": _examples(_MNIST_MODELS, 10, (28, 28)),
         "evaluator": {
+            "weights": _EVALUATOR,
             "epochs": 5,
             "train_images": 55000,
             "test_accuracy": 0.99,
@@ -512,8 +580,16 @@ def _payload(seeds: tuple[int, ...] = (0, 1, 2)) -> dict:
         "record": {
             **record,
             "dataset": "Extended Yale B",
+            "source": "CroppedYale PGM files",
             "classes": 38,
             "image_shape": [1, 48, 40],
+            "splits": {
+                "train": {"images": 1510, "fingerprint": "0" * 64},
+                "validation": {"images": 301, "fingerprint": "1" * 64},
+                "test": {"images": 603, "fingerprint": "2" * 64},
+            },
+            "read_size": [48, 42],
+            "light_directions": 64,
         },
         "factor_names": light,
         "classes": 38,
@@ -595,6 +671,9 @@ def test_a_profile_not_run_yet_shows_every_model_missing_without_any_work(
         style.check_figure(fig, key)
     assert all(t.empty for t in report.tables(empty).values())
     assert report.findings(empty) == []
+    text = report.prose(empty)  # from the settings alone
+    assert "steps" not in text["training"] and "at most" in text["likelihood"]
+    assert "Not read yet" in text["yale"]
     assert report.setup(empty).count("not run yet") == len(settings["datasets"])
     assert {c.verdict for c in report.claims(lambda _p: empty)} == {"not run yet"}
 
@@ -605,6 +684,8 @@ def test_tables_hold_seed_means_and_mark_what_each_sampler_meets(payload) -> Non
     assert len(models) == len(_MNIST_MODELS) + len(_YALE_MODELS)
     nvae = models[(models["data"] == "MNIST") & (models["model"] == "N-VAE")].iloc[0]
     assert nvae["IWAE (nats)"] == "-97.99 ± 0.01" and nvae["stopped by the rule"] == "3 of 3"
+    assert nvae["epochs per seed"] == "20, 20, 20"
+    assert nvae["best epoch per seed (measured)"] == "15, 15, 15"
     prior = tables["prior"].set_index(["model", "posterior"])
     assert ("VAE", "pooled ← sampler") in prior.index
     assert ("N-VAE", "per class (mean) ← sampler") in prior.index
@@ -614,6 +695,57 @@ def test_tables_hold_seed_means_and_mark_what_each_sampler_meets(payload) -> Non
     assert synthetic["seeds"].iloc[1] == "3 generator × 3 classifier"
     html = present.table(models).to_html()
     assert "IWAE (nats)" in html
+
+
+def test_the_pages_settings_and_data_are_written_from_the_payload() -> None:
+    p = _payload()
+    settings = p["settings"]
+    settings["datasets"]["yaleb"] |= {"patience": 17, "max_epochs": 321, "test_share": 0.3}
+    settings |= {"iwae_k": 37, "evaluator_epochs": 4, "quality_samples": 777}
+    settings |= {"classifier_images": 5555, "classifier_seeds": [0, 1], "fractions": [0.25]}
+    text = report.prose(p)
+    assert (
+        "MNIST: patience 5 epochs, tolerance 0.2 %, cap 60 epochs of 550 steps"
+        in (text["training"])
+    )
+    assert (
+        "Extended Yale B: patience 17 epochs, tolerance 0.2 %, cap 321 epochs of 15 steps"
+        in (text["training"])
+    )
+    assert "best validation epoch" in text["training"]
+    assert "37 posterior samples" in text["likelihood"]
+    assert "2000 on MNIST, 603 on Extended Yale B" in text["likelihood"]
+    assert text["samples"].startswith("The samples themselves, at σ = 1 and at σ = 1.4,")
+    assert "four epochs" in text["scoring"] and "777 samples" in text["scoring"]
+    assert "5555 images of which 0 % or 25 % are ancestral samples" in text["synthetic"]
+    assert "of the N-VAE or the CVAE" in text["synthetic"]
+    assert "two classifiers (two classifier seeds)" in text["synthetic"]
+    yale = text["yale"]
+    assert yale.startswith("CroppedYale PGM files: the faces of 38 subjects (the subjects are")
+    assert "2414 images lit from 64 directions each, fewer for some subjects" in yale  # < 38·64
+    assert "30 % of its images for testing and 12.5 % for validation" in yale
+    assert "about 8 validation and 16 test images per subject" in yale  # 301 / 38, 603 / 38
+    assert "Images are 48 × 40 (read at 48 × 42" in yale
+
+
+def test_the_chapter_types_no_setting_or_count_by_hand() -> None:
+    """What the payload states (settings, data counts) is generated, not typed in Markdown."""
+    cells = json.loads((repo_root() / "book" / f"{nv.CHAPTER}.ipynb").read_text())["cells"]
+    text = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    typed = ("2414", "38 subjects", "10 000", "0.2 %", "48 × 40", "five epochs", "100 samples")
+    assert [t for t in typed if t in text] == []
+    assert "lumps" not in text  # no description of a figure written before its models ran
+
+
+def test_claims_name_the_data_with_their_image_size(payload) -> None:
+    by_section = {c.section: c for c in report.claims(lambda _profile: payload)}
+    assert by_section["nvae-yale"].data == (
+        "Extended Yale B (CroppedYale PGM files, 2414 images at 48 × 40: 1510 train, "
+        "301 validation, 603 test)"
+    )
+    assert "MNIST (test, 70000 images at 28 × 28: 55000 train" in by_section["nvae-shared"].data
+    assert "over the 38 subjects" in by_section["nvae-yale"].rule
+    assert "over the subjects" in report.claims(lambda _profile: None)[-1].rule
 
 
 def test_findings_name_the_noise_rule_outcome(payload) -> None:
@@ -752,6 +884,30 @@ def test_a_difference_the_seed_spread_covers_is_within_noise_either_way() -> Non
     # beyond noise below on one dataset fails the claim
     _set(p, "yaleb", "N-VAE", ("iwae",), [-120.0, -120.1, -119.9])
     assert _verdicts(p)["nvae-likelihood"] == ["not reproduced"]
+
+
+def test_a_comparison_the_seed_spread_covers_decides_within_noise() -> None:
+    p = _payload()  # every model alike: captured, and as close to the prior as the VAE
+    assert _verdicts(p)["nvae-shared"] == ["within noise"]
+    assert _verdicts(p)["nvae-sampling"] == ["within noise"]
+    # the N-VAE above the VAE beyond noise for two factors, within noise for the third
+    for f in ("slant", "thickness"):
+        _set(p, "mnist", "N-VAE", ("factor_scores", "factors", f, "abs_rho"), [0.8, 0.81, 0.79])
+    assert _verdicts(p)["nvae-shared"] == ["within noise"]
+    # below the VAE beyond noise for one: a condition fails, though all three are captured
+    _set(p, "mnist", "VAE", ("factor_scores", "factors", "slant", "abs_rho"), [0.95, 0.96, 0.97])
+    assert _verdicts(p)["nvae-shared"] == ["partly"]
+    # sampling: one test within noise and the other failed is no longer undecided
+    for run in summary.runs(p, "mnist", "N-VAE"):
+        run["quality"]["1.4"]["fd"] = 50.0 + run["seed"]
+    assert _verdicts(p)["nvae-sampling"] == ["not reproduced"]
+    # one test holding makes it partly, whatever the other
+    for run in summary.runs(p, "mnist", "N-VAE"):
+        run["prior_match"]["per_class"]["mean"] = [0.0001 + 0.00001 * run["seed"]] * 4
+    assert _verdicts(p)["nvae-sampling"] == ["partly"]
+    for run in summary.runs(p, "mnist", "N-VAE"):
+        run["quality"]["1.4"]["fd"] = 20.05 + 0.01 * run["seed"]  # within the VAE's spread
+    assert _verdicts(p)["nvae-sampling"] == ["partly"]
 
 
 def test_one_seed_can_be_at_best_partly() -> None:

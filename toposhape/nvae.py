@@ -16,7 +16,10 @@ equal capacity; their z_c/z_s split means nothing): a VAE and a conditional VAE
 head stays untrained and its accuracy is reported as absent.
 
 :func:`train_vae` trains to convergence: after every epoch it measures the ELBO of
-held-out images, and it stops once :func:`converged` holds (or at a cap).
+held-out images, and it stops once :func:`converged` holds (or at a cap). The model it
+returns has the weights of its best held-out epoch (:func:`best_epoch`), not its last: the
+stopping rule ends a run only once the held-out ELBO has stopped improving, so mostly some
+epochs past its best, and a different number of them in every run.
 
 Posteriors are diagonal Gaussians, sampled once per image by reparameterisation. The
 likelihood is a Bernoulli on grey levels, −log p(x|y,z) = binary cross-entropy with
@@ -25,6 +28,7 @@ normalised density: the log-likelihoods here compare the models of this module w
 another, not with published numbers on binarised MNIST.
 """
 
+import copy
 import math
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -48,11 +52,14 @@ from toposhape.checks import (
     check_sequence,
     check_tensor,
 )
-from toposhape.training import MAX_SEED, fit_epochs, seeded, tensor_digest
+from toposhape.training import MAX_SEED, fit_epochs, read_checkpoint, seeded, tensor_digest
 
 KINDS = ("nvae", "vae", "cvae")
 _CONDITIONAL = ("nvae", "cvae")
 _STATS = ("loss", "reconstruction", "kl_c", "kl_s", "classification")
+
+#: The entry of a :func:`train_vae` checkpoint's state that holds the best validation weights.
+_BEST = "best"
 
 
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -439,6 +446,58 @@ def converged(history: Sequence[dict], patience: int, tolerance: float) -> bool:
     return recent - before < tolerance * abs(before)
 
 
+def best_epoch(history: Sequence[dict]) -> int:
+    """The epoch (1-based) of the highest ``val_elbo`` in ``history``; the first of ties.
+
+    The epoch whose weights :func:`train_vae` returns.
+
+    Parameters
+    ----------
+    history : sequence of dict
+        Per-epoch entries with a ``val_elbo`` (nats per image), at least one.
+    """
+    check_sequence("history", history)
+    values = [float(entry["val_elbo"]) for entry in history]
+    return values.index(max(values)) + 1
+
+
+class OutdatedCheckpointError(ValueError):
+    """A :func:`train_vae` checkpoint written before checkpoints held the best weights.
+
+    Its run cannot end with the weights of its best validation epoch (unless that was its
+    last), so it is not resumed: it must be set aside and the run started over.
+    """
+
+
+def checkpoint_history(checkpoint: str | Path | None) -> list[dict]:
+    """The per-epoch history of a :func:`train_vae` checkpoint; ``[]`` when there is none.
+
+    Parameters
+    ----------
+    checkpoint : path or None
+        None, or where :func:`train_vae` writes its checkpoint (it need not exist).
+
+    Raises
+    ------
+    OutdatedCheckpointError
+        If the checkpoint holds no best validation weights (written by an earlier
+        toposhape).
+    ValueError
+        If it is damaged (see :func:`toposhape.training.read_checkpoint`).
+    """
+    check_path("checkpoint", checkpoint)
+    if checkpoint is None or not Path(checkpoint).exists():
+        return []
+    saved = read_checkpoint(checkpoint)
+    if _BEST not in saved.state:
+        raise OutdatedCheckpointError(
+            f"checkpoint {checkpoint} was written before train_vae kept the best validation "
+            f"weights in its checkpoints, so its run cannot end with them; delete it (or move "
+            f"it away) to train that model again from the start"
+        )
+    return saved.history
+
+
 def train_vae(
     model: LatentVAE,
     images: torch.Tensor,
@@ -460,12 +519,17 @@ def train_vae(
     the same posterior draws every epoch, so epochs differ by the model only) and the
     run stops as soon as ``converged(history, patience, tolerance)`` holds, or after
     ``max_epochs``. The stopping settings are not part of the checkpoint's identity: a
-    finished run resumes under a stricter rule or a higher cap.
+    finished run resumes under a stricter rule or a higher cap (from its last weights).
+
+    On return ``model`` holds the weights of the epoch with the best validation ELBO
+    (:func:`best_epoch` of the history), which the checkpoint keeps beside the last
+    weights; so a resumed run ends with exactly the weights of an uninterrupted one.
 
     Parameters
     ----------
     model : LatentVAE
-        Trained in place (build it with :func:`build_vae` for seeded weights).
+        Trained in place, left at its best validation weights (build it with
+        :func:`build_vae` for seeded weights).
     images : Tensor, shape (N, 1, H, W)
         Training images in [0, 1], of the weights' dtype, on the CPU or the model's
         device; moved to the model's device.
@@ -486,16 +550,21 @@ def train_vae(
         Seeds batch order, reparameterisation noise and the validation draws; in
         [0, 2**32 - 1].
     checkpoint : path, optional
-        Written atomically after every epoch; training resumes from it (see
-        :func:`toposhape.training.fit_epochs`).
+        Written atomically after every epoch, with the best weights so far; training
+        resumes from it (see :func:`toposhape.training.fit_epochs`).
     progress : bool
 
     Returns
     -------
     list of dict
-        Per epoch: means of ``loss``, ``reconstruction``, ``kl_c``, ``kl_s``,
-        ``classification`` (untrained head for kinds other than "nvae"), ``seconds``
-        and ``val_elbo``.
+        Per epoch (every epoch run, also those after the best): means of ``loss``,
+        ``reconstruction``, ``kl_c``, ``kl_s``, ``classification`` (untrained head for
+        kinds other than "nvae"), ``seconds`` and ``val_elbo``.
+
+    Raises
+    ------
+    OutdatedCheckpointError
+        If ``checkpoint`` exists but holds no best weights (see :func:`checkpoint_history`).
     """
     labels = _check_data(model, images, labels)
     if not isinstance(validation, tuple | list) or len(validation) != 2:
@@ -508,10 +577,12 @@ def train_vae(
     check_int("batch_size", batch_size, 1)
     check_float("lr", lr, 0.0, low_open=True)
     check_int("seed", seed, 0, MAX_SEED)
-    check_path("checkpoint", checkpoint)
     check_bool("progress", progress)
+    earlier = checkpoint_history(checkpoint)
+    top = max((float(entry["val_elbo"]) for entry in earlier), default=-math.inf)
     images, labels = images.to(model.device), labels.to(model.device)
     optimiser = torch.optim.Adam(model.parameters(), lr=lr)
+    best = copy.deepcopy(model).requires_grad_(False)  # its weights are loaded on resume
 
     def step(indices: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
         terms = model(images[indices], labels[indices], generator)
@@ -521,9 +592,13 @@ def train_vae(
         return {key: terms[key].detach() for key in _STATS}
 
     def validate(_epoch: int) -> dict[str, float]:
+        nonlocal top
         model.eval()
         value = elbo(model, val_images, val_labels, torch.Generator().manual_seed(seed))
         model.train()
+        if value > top:  # strictly: the first of equal epochs stays the best
+            top = value
+            best.load_state_dict(model.state_dict())
         return {"val_elbo": value}
 
     model.train()
@@ -531,7 +606,7 @@ def train_vae(
     history = fit_epochs(
         (images, labels),
         step,
-        {"model": model, "optimiser": optimiser},
+        {"model": model, "optimiser": optimiser, _BEST: best},
         epochs=max_epochs,
         batch_size=batch_size,
         seed=seed,
@@ -546,6 +621,7 @@ def train_vae(
         on_epoch=validate,
         until=lambda h: converged(h, patience, tolerance),
     )
+    model.load_state_dict(best.state_dict())
     model.eval()
     return history
 

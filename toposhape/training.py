@@ -145,14 +145,24 @@ def tensor_digest(*tensors: torch.Tensor) -> str:
     return h.hexdigest()
 
 
+def state_digest(module: nn.Module) -> str:
+    """sha256 (:func:`tensor_digest`) of a module's ``state_dict``, entries in name order.
+
+    Two modules with equal weights and buffers give the same digest, whatever their device.
+    """
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
+    state = module.state_dict()
+    return tensor_digest(*(state[k] for k in sorted(state)))
+
+
 def _describe(obj: nn.Module | torch.optim.Optimizer) -> dict[str, Any]:
     """What defines one entry of a trainer's state: class, config and initial weights."""
     if isinstance(obj, nn.Module):
-        state = obj.state_dict()
         return {
             "class": type(obj).__qualname__,
             "config": getattr(obj, "config", None),
-            "initial_weights": tensor_digest(*(state[k] for k in sorted(state))),
+            "initial_weights": state_digest(obj),
         }
     settings = ("lr", "betas", "eps", "weight_decay", "momentum")
     return {
@@ -359,7 +369,8 @@ def fit_epochs(
         ``on_epoch(epoch) -> dict`` runs after every epoch (1-based), before the
         checkpoint is written; its numbers (e.g. a validation metric) join that epoch's
         history entry, so a resumed run keeps them. It must not draw from torch's global
-        RNG or change the training state.
+        RNG or change the training state; it may update a ``state`` entry that training
+        does not read (e.g. a copy of the best weights so far, checkpointed with the rest).
     until : callable, optional
         ``until(history) -> bool``, asked before every epoch (also of a resumed run):
         training stops early once it returns True (a convergence rule on the history),

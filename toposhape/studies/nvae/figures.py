@@ -56,7 +56,8 @@ def _end_ticks(ax: Any, values: list[float], width: int) -> None:
 
 
 def _curves(payload: Mapping[str, Any]) -> Figure:
-    """Validation ELBO per epoch of every run, a panel per dataset; seeds share a colour."""
+    """Validation ELBO per epoch of every run, a panel per dataset; seeds share a colour. A dot
+    marks the last epoch, a ring the best (the weights measured)."""
     names = [d for d in payload["datasets"] if payload["datasets"][d]["runs"]]
     if not names:
         return _placeholder("No model is trained yet.")
@@ -71,6 +72,8 @@ def _curves(payload: Mapping[str, Any]) -> Figure:
             labelled.add(run["model"])
             ax.plot(epochs, values, color=COLOURS[run["model"]], lw=1, label=label)
             ax.plot(epochs[-1], values[-1], "o", color=COLOURS[run["model"]], ms=3)
+            best = run["best_epoch"] - 1
+            ax.plot(epochs[best], values[best], "o", color=COLOURS[run["model"]], mfc="none", ms=6)
         top = max(
             max(h["val_elbo"] for h in r["history"]) for r in payload["datasets"][dataset]["runs"]
         )

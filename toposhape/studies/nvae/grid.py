@@ -5,7 +5,9 @@ seed. :func:`grid` lists a profile's models in the order they are trained (cheap
 comparisons first: every model of seed 0, then seed 1, then seed 2). Each is trained to
 convergence (:func:`toposhape.nvae.converged` on the held-out ELBO, with a cap) into its
 own per-epoch checkpoint ``<work>/<name>.pt``, so a run killed at any moment loses at most
-one epoch and training resumes where it stopped.
+one epoch and training resumes where it stopped; it is measured at the weights of its best
+validation epoch, which the checkpoint keeps. A checkpoint of an earlier toposhape, without
+those weights, is set aside as ``<name>.outdated.pt`` and the model trained from the start.
 
 Data (:func:`load_data`): MNIST's training split is divided once, by class, into training
 and validation images (the held-out ELBO of the stopping rule); the test split is only
@@ -16,6 +18,7 @@ split does not depend on the training seed.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,8 +30,15 @@ from toposhape.checks import check_choice, check_path
 from toposhape.data import load_images, random_subset, stratified_split, user_root
 from toposhape.morphometry import FACTORS as STROKE_FACTORS
 from toposhape.morphometry import stroke_measures
-from toposhape.nvae import LatentVAE, build_vae, converged, train_vae
-from toposhape.training import read_checkpoint, tensor_digest
+from toposhape.nvae import (
+    LatentVAE,
+    OutdatedCheckpointError,
+    build_vae,
+    checkpoint_history,
+    converged,
+    train_vae,
+)
+from toposhape.training import tensor_digest
 from toposhape.yale import load_yale
 
 __all__ = [
@@ -133,7 +143,9 @@ class Data:
     classes : int
     record : dict
         What was read: source, image shape, split rule, and per split the number of
-        images and a sha256 fingerprint of images and labels.
+        images and a sha256 fingerprint of images and labels; for Extended Yale B also
+        ``read_size`` (the (H, W) the files are read at, before a column is cropped off
+        each side) and ``light_directions`` (distinct light directions in the files read).
     """
 
     name: str
@@ -148,7 +160,12 @@ class Data:
         return tuple(self.splits["train"][0].shape[1:])
 
 
-def _mnist(settings: dict[str, Any], factors: bool) -> tuple[dict, dict, list[str], str, str]:
+#: What a dataset reader returns: splits, factors, factor names, source, split rule and the
+#: facts of the data's record particular to that dataset.
+_Read = tuple[dict, dict, list[str], str, str, dict[str, Any]]
+
+
+def _mnist(settings: dict[str, Any], factors: bool) -> _Read:
     train_x, train_y = load_images("mnist", "train")
     test_x, test_y = load_images("mnist", "test")
     share = settings["validation_images"] / len(train_y)
@@ -161,10 +178,10 @@ def _mnist(settings: dict[str, Any], factors: bool) -> tuple[dict, dict, list[st
         f"MNIST training split: {settings['validation_images']} images held out by class for "
         "validation (the stopping rule), the rest for training; test split for every measure"
     )
-    return splits, measured, list(STROKE_FACTORS), "IDX files, md5-checked", rule
+    return splits, measured, list(STROKE_FACTORS), "IDX files, md5-checked", rule, {}
 
 
-def _yale(settings: dict[str, Any], folder: Path) -> tuple[dict, dict, list[str], str, str]:
+def _yale(settings: dict[str, Any], folder: Path) -> _Read:
     if settings["source"] == "stand-in":
         from toposhape.studies.nvae.standin import write_standin
 
@@ -183,7 +200,11 @@ def _yale(settings: dict[str, Any], folder: Path) -> tuple[dict, dict, list[str]
         "for validation (the stopping rule), the rest for training; files without a light "
         "direction in their name (ambient images, .bad and .info files) are not read"
     )
-    return splits, factors, ["azimuth", "elevation"], source, rule
+    facts = {
+        "read_size": list(YALE_READ_SIZE),
+        "light_directions": len(np.unique(light, axis=0)),
+    }
+    return splits, factors, ["azimuth", "elevation"], source, rule, facts
 
 
 def load_data(name: str, settings: dict[str, Any], folder: Path, factors: bool = True) -> Data:
@@ -197,9 +218,9 @@ def load_data(name: str, settings: dict[str, Any], folder: Path, factors: bool =
     check_choice("name", name, tuple(DATASETS))
     check_path("folder", folder)
     if name == "mnist":
-        splits, measured, names, source, rule = _mnist(settings, factors)
+        splits, measured, names, source, rule, facts = _mnist(settings, factors)
     else:
-        splits, measured, names, source, rule = _yale(settings, Path(folder))
+        splits, measured, names, source, rule, facts = _yale(settings, Path(folder))
     classes = int(max(int(y.max()) for _, y in splits.values())) + 1
     record = {
         "dataset": DATASETS[name],
@@ -211,6 +232,7 @@ def load_data(name: str, settings: dict[str, Any], folder: Path, factors: bool =
             split: {"images": len(y), "fingerprint": tensor_digest(x, y)}
             for split, (x, y) in splits.items()
         },
+        **facts,
     }
     return Data(name, splits, measured, names, classes, record)
 
@@ -223,15 +245,24 @@ def _build(spec: ModelSpec, data: Data) -> LatentVAE:
     )  # fmt: skip
 
 
+def _checkpoint(spec: ModelSpec, folder: Path) -> Path:
+    return Path(folder) / f"{spec.name}.pt"
+
+
 def status(spec: ModelSpec, settings: dict[str, Any], folder: Path) -> str:
-    """``"finished"`` (converged or at the cap), ``"partial"`` or ``"missing"``.
+    """``"finished"`` (converged or at the cap), ``"partial"``, ``"missing"`` or
+    ``"outdated"`` (a checkpoint without best weights, see
+    :class:`~toposhape.nvae.OutdatedCheckpointError`; :func:`train_model` trains that model
+    again from the start).
 
     ``settings`` is the dataset's entry of the profile.
     """
-    path = Path(folder) / f"{spec.name}.pt"
-    if not path.exists():
+    try:
+        history = checkpoint_history(_checkpoint(spec, folder))
+    except OutdatedCheckpointError:
+        return "outdated"
+    if not history:
         return "missing"
-    history = read_checkpoint(path).history
     done = len(history) >= settings["max_epochs"] or converged(
         history, settings["patience"], settings["tolerance"]
     )
@@ -241,13 +272,26 @@ def status(spec: ModelSpec, settings: dict[str, Any], folder: Path) -> str:
 def train_model(
     spec: ModelSpec, data: Data, settings: dict[str, Any], folder: Path, progress: bool
 ) -> tuple[LatentVAE, list[dict]]:
-    """Train (or resume, or reload when finished) one model; ``settings`` as in :func:`status`."""
+    """Train (or resume, or reload when finished) one model, at its best validation weights.
+
+    ``settings`` as in :func:`status`. An outdated checkpoint is renamed
+    ``<name>.outdated.pt`` (with a warning) and the model trained from the start.
+    """
+    path = _checkpoint(spec, folder)
+    if status(spec, settings, folder) == "outdated":
+        aside = path.with_name(f"{spec.name}.outdated.pt")
+        path.replace(aside)
+        warnings.warn(
+            f"{path} holds no best validation weights (an earlier toposhape wrote it): moved "
+            f"to {aside.name}; {spec.name} is trained again from the start",
+            stacklevel=2,
+        )
     model = _build(spec, data)
     history = train_vae(
         model, *data.splits["train"], validation=data.splits["validation"],
         max_epochs=settings["max_epochs"], patience=settings["patience"],
         tolerance=settings["tolerance"], batch_size=RECIPE["batch_size"], lr=RECIPE["lr"],
-        seed=spec.seed, checkpoint=Path(folder) / f"{spec.name}.pt", progress=progress,
+        seed=spec.seed, checkpoint=path, progress=progress,
     )  # fmt: skip
     return model, history
 

@@ -37,7 +37,7 @@ from toposhape.nvae import (
     posterior,
 )
 from toposhape.studies.nvae.grid import RECIPE, Data
-from toposhape.training import fit_epochs, seeded
+from toposhape.training import fit_epochs, seeded, state_digest
 from toposhape.two_sample import frechet_distance, median_bandwidth, mmd2_bootstrap
 
 __all__ = [
@@ -149,9 +149,10 @@ def train_evaluator(
     """The real-data classifier that scores samples, and its record.
 
     Trained once (seed 0) on the training images for ``settings["evaluator_epochs"]``
-    epochs, checkpointed in ``folder``. The record holds its test accuracy and
-    confidence, and the real-data floor of the Fréchet distance: ``quality_samples``
-    real training images against the test images.
+    epochs, checkpointed in ``folder``. The record holds its ``weights`` (sha256 of its
+    state dict, :func:`toposhape.training.state_digest`: every sample score must come from
+    these weights), its test accuracy and confidence, and the real-data floor of the
+    Fréchet distance: ``quality_samples`` real training images against the test images.
     """
     x, y = data.splits["train"]
     net = fit_classifier(
@@ -163,6 +164,7 @@ def train_evaluator(
     real_x, _ = random_subset(x, y, settings["quality_samples"], 0)
     real_feats, _ = _outputs(net, real_x)
     record = {
+        "weights": state_digest(net),
         "epochs": settings["evaluator_epochs"],
         "train_images": len(y),
         "test_accuracy": float((probs.argmax(1) == test_y.numpy()).mean()),

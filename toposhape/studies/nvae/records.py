@@ -6,12 +6,13 @@ finishes, everything the chapter reads from that model alone is measured and wri
 to ``<results>/nvae/<profile>/records/<name>.json``
 (:func:`toposhape.results.save_record`), which is committed:
 
-* :func:`model_record`: the model's numbers (:mod:`.measure`: history, likelihoods,
-  shared-factor scores and, on the sampling dataset, MMD² to the prior and sample
-  quality); for a generator of the sampling dataset, the classifiers trained on its
-  samples (every generated share and classifier seed); for a model of the first seed,
-  the figures' examples (samples, test codes, shared traversals; images zlib-packed,
-  :func:`pack_images`).
+* :func:`model_record`: the model's numbers, measured at the weights of its best
+  validation epoch (:mod:`.measure`: history and best epoch, likelihoods, shared-factor
+  scores and, on the sampling dataset, MMD² to the prior and sample quality, with the
+  digest of the evaluator's weights that scored the samples); for a generator of the
+  sampling dataset, the classifiers trained on its samples (every generated share and
+  classifier seed); for a model of the first seed, the figures' examples (samples, test
+  codes, shared traversals; images zlib-packed, :func:`pack_images`).
 * :func:`dataset_record` (``<dataset>-data.json``): what depends on the data only: the
   data's record, the factor floors, the shown classes and, on the sampling dataset, the
   real-data evaluator's record and the real-data classifiers.
@@ -31,10 +32,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from toposhape.nvae import LatentVAE, converged, posterior, traversal
+from toposhape.nvae import LatentVAE, best_epoch, converged, posterior, traversal
 from toposhape.studies.nvae import measure
 from toposhape.studies.nvae.grid import RECIPE, Data, ModelSpec, untrained
-from toposhape.training import history_seconds
+from toposhape.training import history_seconds, state_digest
 
 __all__ = [
     "RECORD_FORMAT",
@@ -51,8 +52,9 @@ __all__ = [
 ]
 
 #: Bumped when what a record holds (or how it is measured) changes: every saved record
-#: becomes stale and its model is measured again.
-RECORD_FORMAT = "nvae-record/1"
+#: becomes stale and its model is measured again. 2: models measured at their best
+#: validation epoch (``best_epoch``), evaluator weights' digest with every sample score.
+RECORD_FORMAT = "nvae-record/2"
 
 #: The dataset whose models are sampled: MMD² to the prior, sample quality, classifiers
 #: trained on generated images.
@@ -234,7 +236,8 @@ def model_record(
     Parameters
     ----------
     spec, model, history
-        The model, trained, and its per-epoch history.
+        The model, at its best validation weights (:func:`~toposhape.nvae.train_vae`), and
+        its per-epoch history (every epoch run).
     data : Data
         Its dataset, with factors.
     settings : dict
@@ -248,8 +251,9 @@ def model_record(
     Returns
     -------
     dict
-        ``run`` (the payload's entry of the model), and where they apply ``examples``
-        and ``synthetic`` (classifier rows).
+        ``run`` (the payload's entry of the model; on the sampling dataset with
+        ``evaluator_weights``, the digest of the evaluator that scored its samples), and
+        where they apply ``examples`` and ``synthetic`` (classifier rows).
     """
     rule = settings["datasets"][spec.dataset]
     run: dict[str, Any] = {
@@ -259,6 +263,7 @@ def model_record(
         "seed": spec.seed,
         "name": spec.name,
         "epochs": len(history),
+        "best_epoch": best_epoch(history),
         "converged": converged(history, rule["patience"], rule["tolerance"]),
         "train_seconds": history_seconds(history),
         "history": [
@@ -269,6 +274,7 @@ def model_record(
     }
     if evaluator is not None:
         net, test_features = evaluator
+        run["evaluator_weights"] = state_digest(net)
         run["prior_match"] = measure.prior_match(model, data, settings, spec.seed)
         run["quality"] = {
             f"{sigma:g}": measure.sample_quality(

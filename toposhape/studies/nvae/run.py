@@ -24,6 +24,14 @@ session may start on a fresh machine. So two folders are kept per profile:
   Lost with the machine; what it holds of an unfinished model is at most the epochs so
   far.
 
+The real-data evaluator that scores the samples is trained once per work folder; the
+dataset record and every model record name the digest of its weights. Records scored by
+different evaluators (e.g. a checkpoint folder lost and the evaluator trained again on
+another machine, where its weights came out otherwise) are never mixed: measuring a
+model with an evaluator other than the dataset record's, or building a payload from
+records of two evaluators, raises ValueError. (Measuring again is no alternative: the
+records outlive the models' checkpoints.)
+
 Command line (the long training, ahead of the chapter run; resumable, priority order;
 commit the records it writes)::
 
@@ -42,6 +50,7 @@ from typing import Any
 import numpy as np
 
 from toposhape.checks import check_bool, check_callable, check_path
+from toposhape.nvae import checkpoint_history
 from toposhape.results import json_ready, load_record, save_record
 from toposhape.studies.nvae import measure
 from toposhape.studies.nvae.grid import (
@@ -65,7 +74,6 @@ from toposhape.studies.nvae.records import (
     unpack_images,
 )
 from toposhape.studies.study import Study
-from toposhape.training import read_checkpoint
 
 __all__ = [
     "CHAPTER",
@@ -85,7 +93,7 @@ CHAPTER = "nvae"
 
 #: The layout of the payload :func:`run` returns; results of another layout (an earlier
 #: version of the chapter, with other measures) are not read as this one.
-PAYLOAD_FORMAT = "nvae/2"
+PAYLOAD_FORMAT = "nvae/3"
 
 #: Per profile: training seeds; per dataset the models, data sizes and the stopping rule
 #: (:func:`toposhape.nvae.converged`: stop once the best validation ELBO of the last
@@ -175,6 +183,22 @@ def _dataset_name(dataset: str) -> str:
     return f"{dataset}-data"
 
 
+def _check_evaluator(dataset: str, base: dict[str, Any], weights: str, what: str) -> None:
+    """ValueError unless ``weights``, the digest of the real-data evaluator of ``what`` (the
+    evaluator at hand, or the one that scored a record's samples), is that of the dataset's
+    record ``base``."""
+    expected = base["evaluator"]["weights"]
+    if weights != expected:
+        stem = _dataset_name(dataset)
+        raise ValueError(
+            f"{what} has another real-data evaluator (weights {weights[:12]}…) than "
+            f"{stem}.json ({expected[:12]}…), and the sample scores of a page must all come "
+            f"from one evaluator: bring back the evaluator.pt of the checkpoint folder the "
+            f"records were made in, or delete {stem}.json and the records of every {dataset} "
+            f"model to measure them all again"
+        )
+
+
 class _Bench:
     """A profile's data, dataset records and evaluators, each read or made once when needed,
     and the recording of its models.
@@ -235,6 +259,9 @@ class _Bench:
         if name not in self._evaluators:
             data = self.data(name)
             net, record = measure.train_evaluator(data, self.settings, self.folder, self.progress)
+            if self._bases[name] is not None:
+                where = f"the evaluator trained in {self.folder}"
+                _check_evaluator(name, self._bases[name], record["weights"], where)
             features = measure.sample_features(net, data.splits["test"][0])
             self._evaluators[name] = (net, features, record)
             self.lap(f"{name} evaluator")
@@ -255,12 +282,13 @@ class _Bench:
 
     def record_model(self, spec: ModelSpec) -> dict[str, Any]:
         """Train ``spec`` (or resume it, or reload it when finished), measure it and save its
-        record; returns the record as saved."""
+        record; returns the record as saved. The evaluator is checked against the dataset's
+        record before the training."""
         self.base(spec.dataset)
         data = self.data(spec.dataset)
+        evaluator = self._evaluator(spec.dataset)
         cfg = self.settings["datasets"][spec.dataset]
         model, history = train_model(spec, data, cfg, self.folder, self.progress)
-        evaluator = self._evaluator(spec.dataset)
         record = model_record(
             spec, model, history, data, self.settings,
             None if evaluator is None else evaluator[:2], self.progress,
@@ -296,8 +324,12 @@ def _examples(base: dict[str, Any], shown: dict[str, dict[str, Any]]) -> dict[st
 def _entry(
     base: dict[str, Any], specs: list[ModelSpec], records: dict[ModelSpec, dict | None], first: int
 ) -> dict[str, Any]:
-    """A dataset's part of the payload from its record and its models' (``specs``)."""
+    """A dataset's part of the payload from its record and its models' (``specs``);
+    ValueError if their samples were scored by different evaluators."""
     done = [s for s in specs if records[s] is not None]
+    for spec in done if "evaluator" in base else []:
+        weights = records[spec]["run"]["evaluator_weights"]
+        _check_evaluator(spec.dataset, base, weights, f"the record {spec.name}.json")
     entry: dict[str, Any] = {
         "record": base["record"],
         "factor_names": base["factor_names"],
@@ -413,12 +445,14 @@ def _select(profile: str, only: str | None) -> list[ModelSpec]:
 
 def _state(spec: ModelSpec, settings: dict[str, Any], folder: Path, records: Path) -> str:
     """``done (record)``, ``trained, not recorded`` (a finished checkpoint), ``partial (N
-    epochs)`` or ``missing``."""
+    epochs)``, ``outdated checkpoint (...)`` or ``missing``."""
     if load_record(records, spec.name, model_key(spec, settings)) is not None:
         return "done (record)"
     state = status(spec, settings["datasets"][spec.dataset], folder)
     if state == "partial":
-        return f"partial ({len(read_checkpoint(folder / f'{spec.name}.pt').history)} epochs)"
+        return f"partial ({len(checkpoint_history(folder / f'{spec.name}.pt'))} epochs)"
+    if state == "outdated":
+        return "outdated checkpoint (no best weights: set aside and trained again)"
     return "trained, not recorded" if state == "finished" else state
 
 
@@ -462,10 +496,10 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             started = time.perf_counter()
             run = bench.record_model(spec)["run"]
-            elbo = run["history"][-1]["val_elbo"]
+            elbo = run["history"][run["best_epoch"] - 1]["val_elbo"]
             print(
-                f"{spec.name}: {run['epochs']} epochs, val ELBO {elbo:.2f}, recorded, "
-                f"{time.perf_counter() - started:.0f} s this call"
+                f"{spec.name}: {run['epochs']} epochs, best val ELBO {elbo:.2f} at epoch "
+                f"{run['best_epoch']}, recorded, {time.perf_counter() - started:.0f} s this call"
             )
 
     return run_command(command, argv)

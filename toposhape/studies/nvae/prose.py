@@ -1,0 +1,190 @@
+"""The N-VAE chapter's paragraphs that state settings or data, written from a payload only.
+
+The page's text names no setting or count by hand: every number in these paragraphs (the
+stopping rules, the likelihood bound's samples, the evaluator's epochs, the generated
+training sets, the Extended Yale B images) is read from the payload's ``settings``,
+``recipe`` and data records, so the text says what the numbers beside it were made with.
+A dataset the payload does not hold yet is described by its settings alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from toposhape.studies.nvae.grid import DATASETS
+from toposhape.studies.nvae.summary import check_payload
+
+__all__ = ["prose"]
+
+#: Small counts written as words ("three classifier seeds").
+_WORDS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+
+
+def _plural(n: int, noun: str, words: bool = False) -> str:
+    """``"12 epochs"``, ``"1 epoch"``; with ``words`` small counts spelled out: ``"three
+    epochs"``, ``"one epoch"``."""
+    number = _WORDS[n] if words and 0 <= n < len(_WORDS) else str(n)
+    return f"{number} {noun}{'' if n == 1 else 's'}"
+
+
+def _percent(share: float) -> str:
+    return f"{100 * share:g} %"
+
+
+def _either(items: list[str]) -> str:
+    """``"a"``, ``"a or b"``, ``"a, b or c"``."""
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} or {items[-1]}"
+
+
+def _record(payload: Mapping[str, Any], dataset: str) -> dict[str, Any] | None:
+    entry = payload["datasets"].get(dataset)
+    return None if entry is None else entry["record"]
+
+
+def _rule(payload: Mapping[str, Any], dataset: str) -> str:
+    """A dataset's stopping rule, and its steps per epoch once its data are read."""
+    cfg = payload["settings"]["datasets"][dataset]
+    text = (
+        f"{DATASETS.get(dataset, dataset)}: patience {_plural(cfg['patience'], 'epoch')}, "
+        f"tolerance {_percent(cfg['tolerance'])}, cap {_plural(cfg['max_epochs'], 'epoch')}"
+    )
+    record = _record(payload, dataset)
+    if record is not None:
+        steps = record["splits"]["train"]["images"] // payload["recipe"]["batch_size"]
+        text += f" of {_plural(steps, 'step')}"
+    return text
+
+
+def _training(payload: Mapping[str, Any]) -> str:
+    rules = "; ".join(_rule(payload, d) for d in payload["settings"]["datasets"])
+    return (
+        "Every model is trained with Adam until its ELBO on held-out *validation* images "
+        "(never the test images) stops improving. After each epoch the validation ELBO is "
+        "measured with the same posterior draws, and training stops once the best value of "
+        "the last *patience* epochs improves on the best before them by less than a relative "
+        f"*tolerance*, or at a cap ({rules}). The rule stops a run only once the validation "
+        "ELBO has stopped improving, so mostly some epochs past its best, and a different "
+        "number of them in every run: every model is therefore measured with the weights of "
+        "its best validation epoch (kept in its checkpoint), not with its last; the table "
+        "below gives both epochs of every run."
+    )
+
+
+def _likelihood(payload: Mapping[str, Any]) -> str:
+    settings = payload["settings"]
+    most = settings["iwae_images"]
+    measured = [
+        f"{min(most, record['splits']['test']['images'])} on {DATASETS.get(d, d)}"
+        for d in settings["datasets"]
+        if (record := _record(payload, d)) is not None
+    ]
+    images = ", ".join(measured) if measured else f"at most {most} per dataset"
+    return (
+        "**The likelihood.** Images are grey levels in [0, 1], and every model uses a "
+        "Bernoulli likelihood on them (binary cross-entropy against the grey levels, not "
+        "binarised data). That is the usual choice for MNIST-like data, but it is not a "
+        "normalised density for non-binary targets: the log-likelihoods below compare our "
+        "models with each other, not with papers that binarise MNIST. The importance-weighted "
+        f"bound (IWAE, {settings['iwae_k']} posterior samples per image, on the first test "
+        f"images: {images}) bounds $\\log p(x\\mid y)$ for the conditional models (N-VAE, "
+        "CVAE) and $\\log p(x)$ for the VAE, so only the N-VAE and the CVAE are compared on it."
+    )
+
+
+def _samples(recipe: Mapping[str, Any]) -> str:
+    sigmas = " and at ".join(f"σ = {s:g}" for s in recipe["sigmas"])
+    return (
+        f"The samples themselves, at {sigmas}, where a model whose aggregate posterior does "
+        "not fill the prior draws from regions its decoder never saw:"
+    )
+
+
+def _scoring(settings: Mapping[str, Any]) -> str:
+    epochs = _plural(settings["evaluator_epochs"], "epoch", words=True)
+    return (
+        "And scored, by a classifier trained on the real training images (a small CNN, "
+        f"{epochs}, one seed: a fixed measuring instrument, whose weights' digest every score "
+        "is recorded with, so that scores of two evaluators are never mixed): for "
+        f"{settings['quality_samples']} samples of each model at each σ, the share it assigns "
+        "to the label they were drawn for, the probability it gives that label, its mean top "
+        "probability (confidence), and the Fréchet distance between its penultimate-layer "
+        "features of the samples and of the real test images (as FID does with Inception "
+        "features). The first row is the real-data reference."
+    )
+
+
+def _synthetic(settings: Mapping[str, Any]) -> str:
+    shares = _either([_percent(f) for f in [0.0, *settings["fractions"]]])
+    generators = _either([f"the {g}" for g in settings["generators"]])
+    seeds = len(settings["classifier_seeds"])
+    epochs = _plural(settings["classifier_epochs"], "epoch", words=True)
+    return (
+        f"A small CNN is trained for {epochs} on {settings['classifier_images']} images of "
+        f"which {shares} are ancestral samples (σ = 1, balanced labels) of {generators}, and "
+        "tested on the real test images. Every generator seed trains "
+        f"{_plural(seeds, 'classifier', words=True)} "
+        f"({_plural(seeds, 'classifier seed', words=True)}); the table gives the mean and std "
+        "over generator seeds of the classifier-seed means."
+    )
+
+
+def _yale(payload: Mapping[str, Any]) -> str:
+    cfg = payload["settings"]["datasets"].get("yaleb")
+    if cfg is None:
+        return "This profile does not train on Extended Yale B."
+    shares = (
+        f"Every subject keeps {_percent(cfg['test_share'])} of its images for testing and "
+        f"{_percent(cfg['validation_share'])} for validation"
+    )
+    light = (
+        "the file name gives the light's azimuth and elevation, the two shared factors the "
+        "slides show. Ambient images and files marked bad are not read."
+    )
+    record = _record(payload, "yaleb")
+    if record is None:
+        return (
+            f"The cropped faces of Extended Yale B (the subjects are the classes); {light} "
+            f"{shares}. Not read yet on this page: its image counts appear once it is run."
+        )
+    splits, subjects = record["splits"], record["classes"]
+    total = sum(v["images"] for v in splits.values())
+    directions = record["light_directions"]
+    fewer = ", fewer for some subjects" if total < subjects * directions else ""
+    per = {s: round(splits[s]["images"] / subjects) for s in ("validation", "test")}
+    height, width = record["image_shape"][1:]
+    return (
+        f"{record['source']}: the faces of {subjects} subjects (the subjects are the classes), "
+        f"{total} images lit from {directions} directions each{fewer}; {light} {shares}: "
+        f"about {per['validation']} validation and {per['test']} test images per subject. "
+        "The shared factors are measured exactly as on MNIST, with the light direction in "
+        "place of the stroke measures, but every per-subject correlation rests on that few "
+        f"images (the dimension is picked on about {per['validation']}, scored on about "
+        f"{per['test']}), so each is noisy; only their mean over the {subjects} subjects is "
+        f"judged. Images are {height} × {width} (read at "
+        f"{' × '.join(map(str, record['read_size']))}, less a column on each side)."
+    )
+
+
+def prose(payload: Mapping[str, Any]) -> dict[str, str]:
+    """Markdown paragraphs of the page, by name: ``training`` (the stopping rule and the
+    weights measured), ``likelihood`` (the IWAE bound), ``samples`` (the σ shown),
+    ``scoring`` (the real-data evaluator), ``synthetic`` (classifiers on generated images)
+    and ``yale`` (the Extended Yale B data).
+
+    Raises
+    ------
+    TypeError
+        If ``payload`` is not a mapping.
+    ValueError
+        If it lacks a key or was written by an earlier version of the chapter.
+    """
+    check_payload(payload)
+    return {
+        "training": _training(payload),
+        "likelihood": _likelihood(payload),
+        "samples": _samples(payload["recipe"]),
+        "scoring": _scoring(payload["settings"]),
+        "synthetic": _synthetic(payload["settings"]),
+        "yale": _yale(payload),
+    }
