@@ -673,6 +673,7 @@ def test_a_profile_not_run_yet_shows_every_model_missing_without_any_work(
     assert report.findings(empty) == []
     text = report.prose(empty)  # from the settings alone
     assert "steps" not in text["training"] and "at most" in text["likelihood"]
+    assert text["training"].endswith("No model is trained yet.")
     assert "Not read yet" in text["yale"]
     assert report.setup(empty).count("not run yet") == len(settings["datasets"])
     assert {c.verdict for c in report.claims(lambda _p: empty)} == {"not run yet"}
@@ -713,6 +714,11 @@ def test_the_pages_settings_and_data_are_written_from_the_payload() -> None:
         in (text["training"])
     )
     assert "best validation epoch" in text["training"]
+    runs = [r for entry in p["datasets"].values() for r in entry["runs"]]
+    hours = sum(r["train_seconds"] for r in runs) / 3600
+    assert (
+        f"Training the {len(runs)} measured runs took {hours:.1f} core-hours" in (text["training"])
+    )
     assert "37 posterior samples" in text["likelihood"]
     assert "2000 on MNIST, 603 on Extended Yale B" in text["likelihood"]
     assert text["samples"].startswith("The samples themselves, at σ = 1 and at σ = 1.4,")

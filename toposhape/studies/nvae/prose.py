@@ -67,7 +67,19 @@ def _training(payload: Mapping[str, Any]) -> str:
         "ELBO has stopped improving, so mostly some epochs past its best, and a different "
         "number of them in every run: every model is therefore measured with the weights of "
         "its best validation epoch (kept in its checkpoint), not with its last; the table "
-        "below gives both epochs of every run."
+        f"below gives both epochs of every run. {_time(payload)}"
+    )
+
+
+def _time(payload: Mapping[str, Any]) -> str:
+    """The training time of the measured runs, summed over datasets (one core each)."""
+    runs = [r for entry in payload["datasets"].values() for r in entry["runs"]]
+    if not runs:
+        return "No model is trained yet."
+    hours = sum(r["train_seconds"] for r in runs) / 3600
+    return (
+        f"Training the {_plural(len(runs), 'measured run')} took {hours:.1f} core-hours "
+        "in all (one CPU core each, measurement not included)."
     )
 
 
