@@ -45,6 +45,7 @@ from toposhape.studies.connectivity import tables as conn_tables
 from toposhape.studies.connectivity import toy as toy_example
 from toposhape.studies.oneclass import run as oneclass_run
 from toposhape.studies.oneclass import train as oneclass_train
+from toposhape.training import tensor_digest
 
 REPO = Path(__file__).resolve().parents[1]
 _METRICS = {1.0: "cityblock", 2.0: "euclidean", math.inf: "chebyshev"}
@@ -584,7 +585,7 @@ def test_finished_one_class_backbones_are_read_not_retrained(tiny_payload, tmp_p
         split = oneclass_train.load_split(
             "mnist", "train", backbones.backbone_settings(settings), 1
         )
-        _, history, source = backbones.load_backbone(
+        model, history, source = backbones.load_backbone(
             spec, settings, folder, tmp_path, split.images.float().div_(255.0)
         )
         assert source == "oneclass/tiny" and history == payload["backbones"][name]["history"]
@@ -601,6 +602,9 @@ def test_finished_one_class_backbones_are_read_not_retrained(tiny_payload, tmp_p
         entry = payload["backbones"][name] | {"source": "oneclass/tiny"}
         assert recorded[name]["backbone"] == entry
         assert recorded[name]["model"] == payload["models"][name]
+        # the weights' digest is the formula the committed records were written with
+        state = model.state_dict()
+        assert recorded[name]["weights"] == tensor_digest(*(state[k] for k in sorted(state)))
         shutil.rmtree(shared)
         again = conn_records.collect([spec], settings, 1, splits, folders, tmp_path, False,
                                      log=None)  # fmt: skip

@@ -36,7 +36,7 @@ from toposhape.studies import scorecard, style
 from toposhape.studies.msimclr import compare, evaluate, report, schedule
 from toposhape.studies.msimclr import figures as draw
 from toposhape.studies.msimclr import run as ms
-from toposhape.training import read_checkpoint
+from toposhape.training import read_checkpoint, tensor_digest
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "book" / "msimclr.ipynb"
 
@@ -327,6 +327,9 @@ def test_records_score_models_and_floors_with_the_same_probes(tmp_path) -> None:
     assert run["knn"] == knn_probe(rep[0], data.train_y, rep[1], data.test_y, 3)
     assert run["linear"] == linear_probe(rep[0], data.train_y, rep[1], data.test_y, 0)
     assert records[spec]["data"] == {"train": "a", "test": "b"}
+    # the weights' digest is the formula the committed records were written with
+    state = model.state_dict()
+    assert records[spec]["weights"] == tensor_digest(*(state[name] for name in sorted(state)))
     # the untrained floor: the initial weights of the seed's reference SimCLR
     fresh = ms._build(
         schedule.ModelSpec("mnist", "simclr-d2", 0, 2, None, 0), settings, data.train_x

@@ -1,5 +1,6 @@
 """The reference autoencoder, the resumable trainer, and backbone files."""
 
+import hashlib
 import json
 
 import pytest
@@ -14,6 +15,7 @@ from toposhape.training import (
     read_checkpoint,
     save_backbone,
     seeded,
+    state_digest,
     tensor_digest,
     train_autoencoder,
     train_backbone,
@@ -205,6 +207,38 @@ def test_tensor_digest_sees_values_dtype_and_shape_not_layout() -> None:
     assert tensor_digest(x, y) != tensor_digest(y, x)
     assert tensor_digest(torch.tensor(1.0)) != tensor_digest(torch.tensor(2.0))  # 0-dim
     assert tensor_digest(torch.tensor([True])) != tensor_digest(torch.tensor([False]))
+
+
+def _fixed_module() -> torch.nn.Module:
+    """A small module with fixed weights and buffers (float and int64, one of them 0-dim)."""
+    module = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
+    with torch.no_grad():
+        for i, tensor in enumerate(module.state_dict().values()):
+            tensor.copy_(torch.arange(tensor.numel()).reshape(tensor.shape) + i)
+    return module
+
+
+def test_state_digest_is_the_sha256_of_the_state_entries_in_name_order() -> None:
+    """The digest that records name weights by: an independent hashlib oracle and a pinned value.
+
+    Committed records hold such digests, so its bytes must never change.
+    """
+    module = _fixed_module()
+    state = module.state_dict()
+    oracle = hashlib.sha256()
+    for name in sorted(state):
+        tensor = state[name]
+        oracle.update(f"{tensor.dtype}{tuple(tensor.shape)};".encode())
+        oracle.update(tensor.contiguous().numpy().tobytes())
+    assert state_digest(module) == oracle.hexdigest()
+    assert state_digest(module) == tensor_digest(*(state[name] for name in sorted(state)))
+    pinned = "378f6f5af419d7de51cea302df5fb08f5f078e37e716ede961e7faa23d6d95d1"
+    assert state_digest(module) == pinned
+    with torch.no_grad():
+        module[1].running_var[0] += 1  # a buffer is part of the digest
+    assert state_digest(module) != oracle.hexdigest()
+    with pytest.raises(TypeError, match=r"^module must be a torch\.nn\.Module, got dict$"):
+        state_digest(dict(state))
 
 
 def test_until_stops_early_and_a_resumed_run_continues_under_a_laxer_rule(tmp_path) -> None:

@@ -29,7 +29,6 @@ from toposhape.training import (
     MAX_SEED,
     checkpoint_epochs,
     read_checkpoint,
-    tensor_digest,
     train_backbone,
 )
 
@@ -198,9 +197,3 @@ def trained_epochs(spec: BackboneSpec, folder: Path) -> int:
 
 def _checkpoint(folder: Path, spec: BackboneSpec) -> Path:
     return folder / f"{spec.name}.pt"
-
-
-def weights_digest(model: ConnectivityAutoencoder) -> str:
-    """sha256 of a model's weights (the key of its cached evaluations)."""
-    state = model.state_dict()
-    return tensor_digest(*(state[key] for key in sorted(state)))

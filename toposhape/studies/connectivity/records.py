@@ -34,11 +34,10 @@ from toposhape.studies.connectivity.backbones import (
     load_backbone,
     train_missing,
     trained_epochs,
-    weights_digest,
 )
 from toposhape.studies.connectivity.evaluate import evaluate_backbone
 from toposhape.studies.oneclass.protocol import BackboneSpec, train_config
-from toposhape.training import history_seconds
+from toposhape.training import history_seconds, state_digest
 
 #: Format tag of the records this module writes (part of their key).
 RECORD_FORMAT = "toposhape-connectivity-record/2"
@@ -102,7 +101,7 @@ def measure(
     "work" to the profile's checkpoint folder and "records" to its records folder. The
     record holds ``backbone`` (the payload's entry: ``spec``, ``setting``, ``source``,
     ``history``, ``training_seconds``), ``model`` (:func:`~.evaluate.evaluate_backbone`),
-    ``weights`` (:func:`~.backbones.weights_digest`) and ``evaluation_seconds``.
+    ``weights`` (:func:`toposhape.training.state_digest`) and ``evaluation_seconds``.
     """
     model, history, source = load_backbone(spec, settings, folders["work"], results_root, images)
     started = time.perf_counter()
@@ -126,7 +125,7 @@ def measure(
             "training_seconds": history_seconds(history),
         },
         "model": evaluation,
-        "weights": weights_digest(model),
+        "weights": state_digest(model),
         "evaluation_seconds": round(time.perf_counter() - started, 2),
     }
     key = record_key(spec, settings, seed, splits)

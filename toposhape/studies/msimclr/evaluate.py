@@ -44,7 +44,7 @@ from toposhape.contrastive import (
 )
 from toposhape.studies.msimclr.run import Data, Fitted
 from toposhape.studies.msimclr.schedule import ModelSpec, model_keys
-from toposhape.training import tensor_digest
+from toposhape.training import state_digest
 
 __all__ = [
     "alive_units",
@@ -249,16 +249,15 @@ def model_record(
     dict
         ``evaluation`` (:func:`evaluate_model`, with ``spec.seed`` as the probes' seed),
         ``history`` and ``criterion`` (of ``fitted``), ``weights`` (sha256 of the state dict,
-        :func:`toposhape.training.tensor_digest`) and ``data`` (``train`` / ``test`` →
+        :func:`toposhape.training.state_digest`) and ``data`` (``train`` / ``test`` →
         fingerprint of the files the splits were read from).
     """
     model, history, criterion = fitted
-    state = model.state_dict()
     return {
         "evaluation": evaluate_model(model, data, neighbours, spec.seed, points),
         "history": history,
         "criterion": criterion,
-        "weights": tensor_digest(*(state[name] for name in sorted(state))),
+        "weights": state_digest(model),
         "data": _fingerprints(data),
     }
 
