@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 
 from toposhape.studies import style
 from toposhape.studies.nvae import summary
+from toposhape.studies.nvae.grid import DATASETS
 
 __all__ = ["COLOURS", "figures"]
 
@@ -27,8 +28,6 @@ COLOURS: Mapping[str, str] = {
     "PCA of pixels": "0.45",
     "random encoder": "0.75",
 }
-
-_NAMES = {"mnist": "MNIST", "yaleb": "Extended Yale B"}
 
 
 def _unit(images: Any) -> np.ndarray:
@@ -79,7 +78,7 @@ def _curves(payload: Mapping[str, Any]) -> Figure:
         )
         span = max(abs(top) * 0.04, 1.0)
         ax.set_ylim(top - span, top + span * 0.15)
-        ax.set(xlabel="epoch", title=_NAMES.get(dataset, dataset))
+        ax.set(xlabel="epoch", title=DATASETS.get(dataset, dataset))
         ax.legend(loc="lower right", frameon=False)
     axes[0].set_ylabel("validation ELBO (nats)")
     return fig
@@ -280,6 +279,6 @@ def figures(payload: Mapping[str, Any]) -> dict[str, Figure]:
         else:
             for kind in ("factors", "shared", "samples"):
                 out[f"{kind}_{dataset}"] = style.not_run(
-                    f"{_NAMES.get(dataset, dataset)}: not run yet."
+                    f"{DATASETS.get(dataset, dataset)}: not run yet."
                 )
     return out

@@ -28,6 +28,7 @@ import torch
 
 from toposhape.checks import check_choice, check_path
 from toposhape.data import load_images, random_subset, stratified_split, user_root
+from toposhape.image_sets import DISPLAY_NAMES
 from toposhape.morphometry import FACTORS as STROKE_FACTORS
 from toposhape.morphometry import stroke_measures
 from toposhape.nvae import (
@@ -84,7 +85,7 @@ PRIORITY: tuple[tuple[str, str], ...] = (
 )
 
 #: The datasets the chapter knows, with their display names.
-DATASETS: dict[str, str] = {"mnist": "MNIST", "yaleb": "Extended Yale B"}
+DATASETS: dict[str, str] = {"mnist": DISPLAY_NAMES["mnist"], "yaleb": "Extended Yale B"}
 
 #: Seed of the data splits (the same for every model).
 SPLIT_SEED = 0

@@ -19,7 +19,7 @@ import pandas as pd
 from toposhape.checks import check_callable, check_mapping
 from toposhape.studies.nvae import summary
 from toposhape.studies.nvae.figures import figures
-from toposhape.studies.nvae.grid import grid
+from toposhape.studies.nvae.grid import DATASETS, grid
 from toposhape.studies.nvae.prose import prose
 from toposhape.studies.nvae.run import CHAPTER, PAYLOAD_FORMAT
 from toposhape.studies.nvae.summary import check_payload
@@ -36,13 +36,11 @@ __all__ = [
     "tables",
 ]
 
-NAMES: Mapping[str, str] = {"mnist": "MNIST", "yaleb": "Extended Yale B"}
-
 _REFERENCE = "slides: MNIST, Fashion-MNIST and Extended Yale B; no numbers, budget or seeds given"
 
 
 def _name(dataset: str) -> str:
-    return NAMES.get(dataset, dataset)
+    return DATASETS.get(dataset, dataset)
 
 
 def _pm(values: list[float], scale: float = 1.0, digits: int = 2) -> str:
