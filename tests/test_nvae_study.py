@@ -6,8 +6,10 @@ from __future__ import annotations
 import copy
 import itertools
 import json
+import os
 import re
 import shutil
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +25,14 @@ from toposhape.studies.nvae import measure, records, report, summary
 from toposhape.studies.nvae import run as nv
 from toposhape.studies.nvae.standin import AZIMUTHS, ELEVATIONS, write_standin
 from toposhape.studies.scorecard import VERDICTS, chapter_loader
-from toposhape.training import read_checkpoint, state_digest, tensor_digest, write_checkpoint
+from toposhape.training import (
+    read_checkpoint,
+    save_weights,
+    seeded,
+    state_digest,
+    tensor_digest,
+    write_checkpoint,
+)
 from toposhape.yale import load_yale
 
 # ---------------------------------------------------------------------- grid and data
@@ -268,9 +277,9 @@ def test_records_alone_rebuild_the_payload_on_a_fresh_machine(tiny, tmp_path, mo
     folder = nv.record_dir("smoke", tmp_path)
     assert folder == tmp_path / "nvae" / "smoke" / "records"
     assert sorted(p.name for p in folder.iterdir()) == sorted(
-        [f"{n}.json" for n in names] + ["mnist-data.json"]
+        [f"{n}.json" for n in names] + ["mnist-data.json", "mnist-evaluator.pt"]
     )
-    for path in folder.iterdir():
+    for path in folder.glob("*.json"):
         saved = json.loads(path.read_text())
         assert saved["name"] == path.stem and saved["key"]["format"] == records.RECORD_FORMAT
         assert path.stat().st_size < 300_000
@@ -282,6 +291,10 @@ def test_records_alone_rebuild_the_payload_on_a_fresh_machine(tiny, tmp_path, mo
     )
     weights = state_digest(evaluator)
     assert entry["evaluator"]["weights"] == weights
+    # its committed weights: the state dict alone, of exactly these tensors
+    state = torch.load(folder / "mnist-evaluator.pt", weights_only=True)
+    assert list(state) == list(evaluator.state_dict())
+    assert all(torch.equal(state[k], v) for k, v in evaluator.state_dict().items())
     assert {r["evaluator_weights"] for r in entry["runs"]} == {weights}
     examples = entry["examples"]
     assert list(examples["samples"]) == ["N-VAE", "VAE"]  # the first seed's models only
@@ -366,9 +379,123 @@ def test_records_of_another_evaluator_are_never_mixed(tiny, tmp_path) -> None:
         record["evaluator"]["weights"] = other
 
     _edit_record(folder / "mnist-data.json", evaluator_elsewhere)
-    with pytest.raises(ValueError, match=r"the evaluator trained in .* mnist-data\.json"):
+    committed = folder / "mnist-evaluator.pt"
+    with pytest.raises(
+        ValueError, match=rf"the committed {re.escape(str(committed))} has .* mnist-data\.json"
+    ):
+        nv.run("smoke", results_root=tmp_path, log=None)
+    # ... and so does the one trained again (its weights reloaded) when they are missing
+    committed.unlink()
+    work = re.escape(str(nv.work_dir("smoke", tmp_path)))
+    missing = rf"the work folder {work} \(the committed .*mnist-evaluator\.pt is missing\) has"
+    with pytest.raises(ValueError, match=rf"{missing} .* mnist-data\.json \({other[:12]}…\)"):
+        nv.run("smoke", results_root=tmp_path, log=None)
+    assert tiny["train"] == [] and not committed.exists()  # refused, not written
+
+
+def _one_model_to_measure_again(tmp_path: Path, tiny: dict[str, list]) -> tuple[Path, str]:
+    """After a run: the records folder with the record of one model removed, and the
+    dataset record's evaluator digest."""
+    folder = nv.record_dir("smoke", tmp_path)
+    (folder / "mnist-vae-b1-s1.json").unlink()
+    tiny["train"].clear()
+    base = json.loads((folder / "mnist-data.json").read_text())["record"]
+    return folder, base["evaluator"]["weights"]
+
+
+def test_a_fresh_clone_measures_with_the_committed_evaluator(tiny, tmp_path, monkeypatch) -> None:
+    nv.run("smoke", results_root=tmp_path, log=None)
+    shutil.rmtree(nv.work_dir("smoke", tmp_path))  # a fresh clone: records and weights only
+    folder, digest = _one_model_to_measure_again(tmp_path, tiny)
+    committed = (folder / "mnist-evaluator.pt").read_bytes()
+
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("the evaluator must be loaded from its committed weights")
+
+    monkeypatch.setattr(measure, "train_evaluator", refuse)
+    nv.run("smoke", results_root=tmp_path, log=None)
+    assert tiny["train"] == ["mnist-vae-b1-s1"]
+    record = json.loads((folder / "mnist-vae-b1-s1.json").read_text())["record"]
+    assert record["run"]["evaluator_weights"] == digest
+    assert (folder / "mnist-evaluator.pt").read_bytes() == committed
+    net = measure.DigitClassifier(10)
+    net.load_state_dict(torch.load(folder / "mnist-evaluator.pt", weights_only=True))
+    assert state_digest(net) == digest
+
+
+def test_tampered_or_damaged_evaluator_weights_are_refused(tiny, tmp_path) -> None:
+    nv.run("smoke", results_root=tmp_path, log=None)
+    folder, digest = _one_model_to_measure_again(tmp_path, tiny)
+    path = folder / "mnist-evaluator.pt"
+    state = torch.load(path, weights_only=True)
+    state["head.bias"][3] += 1e-3  # one value
+    torch.save(state, path)
+    net = measure.DigitClassifier(10)
+    net.load_state_dict(state)
+    tampered = state_digest(net)
+    assert tampered != digest
+    expected = (
+        rf"the committed {re.escape(str(path))} has another real-data evaluator "
+        rf"\(weights {tampered[:12]}…\) than mnist-data\.json \({digest[:12]}…\)"
+    )
+    with pytest.raises(ValueError, match=expected):
+        nv.run("smoke", results_root=tmp_path, log=None)
+    path.write_bytes(path.read_bytes()[:1000])  # truncated
+    with pytest.raises(ValueError, match=rf"{re.escape(str(path))} is unreadable .* from git"):
         nv.run("smoke", results_root=tmp_path, log=None)
     assert tiny["train"] == []
+
+
+def test_evaluator_weights_come_back_bit_for_bit_and_only_into_their_classifier(
+    tmp_path,
+) -> None:
+    with seeded(3):
+        net = measure.DigitClassifier(10)
+    save_weights(net, tmp_path / "e.pt")
+    back = measure.load_evaluator(tmp_path / "e.pt", 10, "do this")
+    assert state_digest(back) == state_digest(net) and not back.training
+    with pytest.raises(ValueError, match=r"(?s)e\.pt does not fit DigitClassifier .*; do this$"):
+        measure.load_evaluator(tmp_path / "e.pt", 5, "do this")
+    with pytest.raises(FileNotFoundError, match=r"weights file .*f\.pt does not exist"):
+        measure.load_evaluator(tmp_path / "f.pt", 10, "do this")
+
+
+def test_an_interrupted_write_of_the_evaluator_weights_leaves_no_file(
+    tiny, tmp_path, monkeypatch
+) -> None:
+    folder = nv.record_dir("smoke", tmp_path)
+    save, replace = torch.save, os.replace
+
+    def names() -> list[str]:
+        return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+    def save_halfway(obj, f, *args, **kwargs):
+        if isinstance(obj, dict) and "head.weight" in obj:  # the evaluator's state dict
+            with open(f, "wb") if isinstance(f, str | os.PathLike) else nullcontext(f) as out:
+                out.write(b"PK\x03\x04")  # a first part, to a buffer or a file
+            raise KeyboardInterrupt
+        return save(obj, f, *args, **kwargs)
+
+    def replace_halfway(src, dst):
+        if Path(dst).name == "mnist-evaluator.pt":  # its temporary file is written
+            assert Path(src).read_bytes()
+            raise KeyboardInterrupt
+        return replace(src, dst)
+
+    for module, name, interrupted in (
+        (torch, "save", save_halfway),
+        (os, "replace", replace_halfway),
+    ):
+        with monkeypatch.context() as patch:
+            patch.setattr(module, name, interrupted)
+            with pytest.raises(KeyboardInterrupt):
+                nv.run("smoke", results_root=tmp_path, log=None)
+        assert names() == []  # neither the weights, nor a part of them, nor a record
+    assert tiny["train"] == []
+    made = nv.run("smoke", results_root=tmp_path, log=None)  # the evaluator reloaded
+    assert "mnist-evaluator.pt" in names() and not [n for n in names() if n.startswith(".")]
+    net = measure.load_evaluator(folder / "mnist-evaluator.pt", 10, "")
+    assert state_digest(net) == made["datasets"]["mnist"]["evaluator"]["weights"]
 
 
 def test_train_command_records_each_model_and_status_reads_the_records(
@@ -380,6 +507,7 @@ def test_train_command_records_each_model_and_status_reads_the_records(
     assert "mnist-vae-b1-s1: 2 epochs" in capsys.readouterr().out
     assert sorted(p.name for p in (tmp_path / "records").iterdir()) == [
         "mnist-data.json",
+        "mnist-evaluator.pt",
         "mnist-vae-b1-s1.json",
     ]
     cfg = nv.get_profile("smoke")["datasets"]["mnist"]

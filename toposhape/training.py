@@ -230,11 +230,48 @@ def _torch_bytes(obj: Any) -> bytes:
     return buf.getvalue()
 
 
-def _torch_load(data: bytes, what: str) -> Any:
+def _torch_load(data: bytes, what: str, hint: str = _START_OVER) -> Any:
     try:
         return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises RuntimeError, EOFError, UnpicklingError, ...
-        raise ValueError(f"{what} is unreadable or truncated ({err}); {_START_OVER}") from err
+        raise ValueError(f"{what} is unreadable or truncated ({err}); {hint}") from err
+
+
+def save_weights(module: nn.Module, path: str | Path) -> None:
+    """Write a module's ``state_dict`` (its tensors only, no optimiser) to ``path``
+    atomically (:func:`toposhape.results.atomic_write_bytes`), for :func:`load_weights`."""
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
+    check_path("path", path)
+    atomic_write_bytes(Path(path), _torch_bytes(module.state_dict()))
+
+
+def load_weights(module: nn.Module, path: str | Path, hint: str) -> nn.Module:
+    """Load the ``state_dict`` :func:`save_weights` wrote to ``path`` into ``module``
+    (read with ``weights_only=True``); returns ``module`` in eval mode.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` is not a file.
+    ValueError
+        Naming the file, followed by ``hint`` (what to do): if it cannot be read or its
+        tensors do not fit ``module``.
+    """
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
+    check_path("path", path)
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"weights file {path} does not exist")
+    state = _torch_load(path.read_bytes(), f"weights file {path}", hint)
+    try:
+        module.load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError) as err:
+        raise ValueError(
+            f"weights file {path} does not fit {type(module).__name__} ({err}); {hint}"
+        ) from err
+    return module.eval()
 
 
 def write_checkpoint(path: Path, checkpoint: Checkpoint) -> None:

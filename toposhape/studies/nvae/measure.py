@@ -9,7 +9,8 @@
   over classes and per class, at a sweep of Gaussian bandwidths around the median
   heuristic of the prior, with bootstrap intervals (:mod:`toposhape.two_sample`).
 * :func:`sample_quality`: ancestral samples at σ scored by a classifier trained on real
-  data (:func:`train_evaluator`): accuracy against the label the sample was drawn for,
+  data (:func:`train_evaluator`, or its saved weights :func:`load_evaluator`; its record
+  :func:`evaluator_record`): accuracy against the label the sample was drawn for,
   confidence, and the Fréchet distance of its penultimate features to the real test
   images'.
 * :func:`synthetic_accuracy`: a classifier trained on a mix of real and generated images,
@@ -37,15 +38,17 @@ from toposhape.nvae import (
     posterior,
 )
 from toposhape.studies.nvae.grid import RECIPE, Data
-from toposhape.training import fit_epochs, seeded, state_digest
+from toposhape.training import fit_epochs, load_weights, seeded, state_digest
 from toposhape.two_sample import frechet_distance, median_bandwidth, mmd2_bootstrap
 
 __all__ = [
     "BANDWIDTH_FACTORS",
     "DigitClassifier",
+    "evaluator_record",
     "factor_scores",
     "fit_classifier",
     "likelihoods",
+    "load_evaluator",
     "pca_codes",
     "prior_match",
     "sample_features",
@@ -145,25 +148,41 @@ def sample_features(net: DigitClassifier, x: torch.Tensor) -> np.ndarray:
 
 def train_evaluator(
     data: Data, settings: dict[str, Any], folder: Path, progress: bool
-) -> tuple[DigitClassifier, dict[str, Any]]:
-    """The real-data classifier that scores samples, and its record.
+) -> DigitClassifier:
+    """The real-data classifier that scores samples, trained.
 
     Trained once (seed 0) on the training images for ``settings["evaluator_epochs"]``
-    epochs, checkpointed in ``folder``. The record holds its ``weights`` (sha256 of its
-    state dict, :func:`toposhape.training.state_digest`: every sample score must come from
-    these weights), its test accuracy and confidence, and the real-data floor of the
-    Fréchet distance: ``quality_samples`` real training images against the test images.
+    epochs, checkpointed in ``folder`` (a finished checkpoint is only reloaded). Its
+    weights are kept for good with the profile's records (:func:`load_evaluator`).
     """
     x, y = data.splits["train"]
-    net = fit_classifier(
+    return fit_classifier(
         x, y, data.classes, settings["evaluator_epochs"], 0, Path(folder) / "evaluator.pt",
         progress,
     )  # fmt: skip
+
+
+def load_evaluator(path: Path, classes: int, hint: str) -> DigitClassifier:
+    """The real-data classifier of ``classes`` whose weights
+    :func:`toposhape.training.save_weights` wrote to ``path``; ValueError naming the file,
+    then ``hint``, if they cannot be read or do not fit."""
+    return load_weights(DigitClassifier(classes), path, hint)
+
+
+def evaluator_record(net: DigitClassifier, data: Data, settings: dict[str, Any]) -> dict[str, Any]:
+    """The record of the real-data classifier ``net`` (:func:`train_evaluator`).
+
+    It holds its ``weights`` (sha256 of its state dict,
+    :func:`toposhape.training.state_digest`: every sample score must come from these
+    weights), its test accuracy and confidence, and the real-data floor of the Fréchet
+    distance: ``quality_samples`` real training images against the test images.
+    """
+    x, y = data.splits["train"]
     test_x, test_y = data.splits["test"]
     feats, probs = _outputs(net, test_x)
     real_x, _ = random_subset(x, y, settings["quality_samples"], 0)
     real_feats, _ = _outputs(net, real_x)
-    record = {
+    return {
         "weights": state_digest(net),
         "epochs": settings["evaluator_epochs"],
         "train_images": len(y),
@@ -172,7 +191,6 @@ def train_evaluator(
         "fd_real_train_vs_test": frechet_distance(real_feats, feats),
         "fd_images": len(real_x),
     }
-    return net, record
 
 
 def sample_quality(

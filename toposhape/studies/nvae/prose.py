@@ -116,8 +116,9 @@ def _scoring(settings: Mapping[str, Any]) -> str:
     epochs = _plural(settings["evaluator_epochs"], "epoch", words=True)
     return (
         "And scored, by a classifier trained on the real training images (a small CNN, "
-        f"{epochs}, one seed: a fixed measuring instrument, whose weights' digest every score "
-        "is recorded with, so that scores of two evaluators are never mixed): for "
+        f"{epochs}, one seed: a fixed measuring instrument, trained once and its weights "
+        "committed with the records, whose digest every score is recorded with, so that "
+        "scores of two evaluators are never mixed): for "
         f"{settings['quality_samples']} samples of each model at each σ, the share it assigns "
         "to the label they were drawn for, the probability it gives that label, its mean top "
         "probability (confidence), and the Fréchet distance between its penultimate-layer "

@@ -15,7 +15,8 @@ to ``<results>/nvae/<profile>/records/<name>.json``
   codes, shared traversals; images zlib-packed, :func:`pack_images`).
 * :func:`dataset_record` (``<dataset>-data.json``): what depends on the data only: the
   data's record, the factor floors, the shown classes and, on the sampling dataset, the
-  real-data evaluator's record and the real-data classifiers.
+  real-data evaluator's record and the real-data classifiers. (The evaluator's weights
+  are committed beside it, ``<dataset>-evaluator.pt``: see :mod:`.run`.)
 
 Every record is saved under a key (:func:`model_key`, :func:`dataset_key`) naming the
 profile settings it depends on and :data:`RECORD_FORMAT`, so a change of either makes it

@@ -14,26 +14,31 @@ session may start on a fresh machine. So two folders are kept per profile:
 * ``<results>/nvae/<profile>/records`` (:func:`record_dir`, committed): one small JSON
   record per finished model, written the moment it finishes, holding everything the
   chapter reads from that model alone (:mod:`.records`: its numbers, its classifiers
-  trained on generated images, its figure examples), and one per dataset (floors,
-  real-data evaluator and classifiers). :func:`run` builds the whole payload from these
+  trained on generated images, its figure examples), one per dataset (floors,
+  real-data evaluator and classifiers), and the real-data evaluator's weights
+  (``<dataset>-evaluator.pt``). :func:`run` builds the whole payload from these
   alone: a model with a record is neither trained nor loaded, and with every record
   there no data is read. A record saved for other settings or an earlier record format
   is stale and ignored: that model is trained and measured again.
 * ``<results>/nvae/<profile>/_work`` (:func:`work_dir`, git-ignored): per-epoch
-  checkpoints of the models in training, the real-data evaluator, the Yale B stand-in.
-  Lost with the machine; what it holds of an unfinished model is at most the epochs so
-  far.
+  checkpoints of the models in training and of the real-data evaluator, the Yale B
+  stand-in. Lost with the machine; what it holds of an unfinished model is at most the
+  epochs so far.
 
-The real-data evaluator that scores the samples is trained once per work folder; the
-dataset record and every model record name the digest of its weights. Records scored by
-different evaluators (e.g. a checkpoint folder lost and the evaluator trained again on
-another machine, where its weights came out otherwise) are never mixed: measuring a
-model with an evaluator other than the dataset record's, or building a payload from
-records of two evaluators, raises ValueError. (Measuring again is no alternative: the
-records outlive the models' checkpoints.)
+The real-data evaluator that scores the samples is trained once per profile: the moment
+it is trained, its weights (its state dict) are written beside the records as
+``<dataset>-evaluator.pt``, to be committed with them, and every later run, on any
+machine, loads them instead of training it again (trained again elsewhere, its weights
+may come out otherwise, bit for bit). They belong to the profile's evaluator settings
+(``evaluator_epochs``, the data): delete them with the records after changing those. The
+dataset record and every model record name the digest of its weights, and records scored
+by different evaluators are never mixed: committed weights other than the dataset
+record's evaluator, an evaluator trained again (its weights missing) whose weights came
+out otherwise, or a payload from records of two evaluators raise ValueError. (Measuring
+again is no alternative: the records outlive the models' checkpoints.)
 
 Command line (the long training, ahead of the chapter run; resumable, priority order;
-commit the records it writes)::
+commit the records and the evaluator's weights it writes)::
 
     python -m toposhape.studies.nvae.run train full [--only PATTERN]
     python -m toposhape.studies.nvae.run status full
@@ -74,6 +79,7 @@ from toposhape.studies.nvae.records import (
     unpack_images,
 )
 from toposhape.studies.study import Study
+from toposhape.training import save_weights, state_digest
 
 __all__ = [
     "CHAPTER",
@@ -183,19 +189,32 @@ def _dataset_name(dataset: str) -> str:
     return f"{dataset}-data"
 
 
+def _evaluator_name(dataset: str) -> str:
+    """File name of the committed weights of a dataset's real-data evaluator (beside its
+    record)."""
+    return f"{dataset}-evaluator.pt"
+
+
+def _start_over(dataset: str) -> str:
+    """What to delete to measure every model of ``dataset`` again with a new evaluator."""
+    return (
+        f"delete {_dataset_name(dataset)}.json, {_evaluator_name(dataset)} and the "
+        f"records of every {dataset} model to measure them all again"
+    )
+
+
 def _check_evaluator(dataset: str, base: dict[str, Any], weights: str, what: str) -> None:
     """ValueError unless ``weights``, the digest of the real-data evaluator of ``what`` (the
-    evaluator at hand, or the one that scored a record's samples), is that of the dataset's
-    record ``base``."""
+    committed weights or the work folder of the evaluator at hand, or a record whose samples
+    it scored), is that of the dataset's record ``base``."""
     expected = base["evaluator"]["weights"]
     if weights != expected:
-        stem = _dataset_name(dataset)
         raise ValueError(
             f"{what} has another real-data evaluator (weights {weights[:12]}…) than "
-            f"{stem}.json ({expected[:12]}…), and the sample scores of a page must all come "
-            f"from one evaluator: bring back the evaluator.pt of the checkpoint folder the "
-            f"records were made in, or delete {stem}.json and the records of every {dataset} "
-            f"model to measure them all again"
+            f"{_dataset_name(dataset)}.json ({expected[:12]}…), and the sample scores of a "
+            f"page must all come from one evaluator: restore the records and "
+            f"{_evaluator_name(dataset)} of one evaluator from git, or "
+            f"{_start_over(dataset)}"
         )
 
 
@@ -252,20 +271,38 @@ class _Bench:
         return self._data[name]
 
     def _evaluator(self, name: str) -> tuple[measure.DigitClassifier, np.ndarray, dict] | None:
-        """On the sampling dataset, the real-data classifier (trained once per work folder),
-        its features of the test images and its record; None elsewhere."""
+        """On the sampling dataset, the real-data classifier (:meth:`_evaluator_net`), its
+        features of the test images and its record; None elsewhere."""
         if name != SAMPLING_DATASET:
             return None
         if name not in self._evaluators:
             data = self.data(name)
-            net, record = measure.train_evaluator(data, self.settings, self.folder, self.progress)
-            if self._bases[name] is not None:
-                where = f"the evaluator trained in {self.folder}"
-                _check_evaluator(name, self._bases[name], record["weights"], where)
+            net = self._evaluator_net(name, data)
             features = measure.sample_features(net, data.splits["test"][0])
+            record = measure.evaluator_record(net, data, self.settings)
             self._evaluators[name] = (net, features, record)
             self.lap(f"{name} evaluator")
         return self._evaluators[name]
+
+    def _evaluator_net(self, name: str, data: Data) -> measure.DigitClassifier:
+        """The dataset's real-data classifier: its committed weights (beside the records)
+        where they exist, else trained (or reloaded from the work folder) and its weights
+        saved there. Either way ValueError unless it is the evaluator of the dataset's
+        record, when there is one."""
+        file, base = self.records / _evaluator_name(name), self._bases[name]
+        committed = file.is_file()
+        if committed:
+            hint = f"restore it from git, or {_start_over(name)}"
+            net = measure.load_evaluator(file, data.classes, hint)
+            what = f"the committed {file}"
+        else:
+            net = measure.train_evaluator(data, self.settings, self.folder, self.progress)
+            what = f"the work folder {self.folder} (the committed {file} is missing)"
+        if base is not None:
+            _check_evaluator(name, base, state_digest(net), what)
+        if not committed:
+            save_weights(net, file)
+        return net
 
     def base(self, name: str) -> dict[str, Any]:
         """The dataset's record, read, or measured and saved."""
