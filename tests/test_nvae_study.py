@@ -292,7 +292,9 @@ def test_records_alone_rebuild_the_payload_on_a_fresh_machine(tiny, tmp_path, mo
     weights = state_digest(evaluator)
     assert entry["evaluator"]["weights"] == weights
     # its committed weights: the state dict alone, of exactly these tensors
-    state = torch.load(folder / "mnist-evaluator.pt", weights_only=True)
+    saved = torch.load(folder / "mnist-evaluator.pt", weights_only=True)
+    assert saved["identity"] == json.dumps(nv.dataset_key("mnist", settings), sort_keys=True)
+    state = saved["state"]
     assert list(state) == list(evaluator.state_dict())
     assert all(torch.equal(state[k], v) for k, v in evaluator.state_dict().items())
     assert {r["evaluator_weights"] for r in entry["runs"]} == {weights}
@@ -419,7 +421,7 @@ def test_a_fresh_clone_measures_with_the_committed_evaluator(tiny, tmp_path, mon
     assert record["run"]["evaluator_weights"] == digest
     assert (folder / "mnist-evaluator.pt").read_bytes() == committed
     net = measure.DigitClassifier(10)
-    net.load_state_dict(torch.load(folder / "mnist-evaluator.pt", weights_only=True))
+    net.load_state_dict(torch.load(folder / "mnist-evaluator.pt", weights_only=True)["state"])
     assert state_digest(net) == digest
 
 
@@ -427,9 +429,10 @@ def test_tampered_or_damaged_evaluator_weights_are_refused(tiny, tmp_path) -> No
     nv.run("smoke", results_root=tmp_path, log=None)
     folder, digest = _one_model_to_measure_again(tmp_path, tiny)
     path = folder / "mnist-evaluator.pt"
-    state = torch.load(path, weights_only=True)
+    saved = torch.load(path, weights_only=True)
+    state = saved["state"]
     state["head.bias"][3] += 1e-3  # one value
-    torch.save(state, path)
+    torch.save(saved, path)
     net = measure.DigitClassifier(10)
     net.load_state_dict(state)
     tampered = state_digest(net)
@@ -451,13 +454,20 @@ def test_evaluator_weights_come_back_bit_for_bit_and_only_into_their_classifier(
 ) -> None:
     with seeded(3):
         net = measure.DigitClassifier(10)
-    save_weights(net, tmp_path / "e.pt")
-    back = measure.load_evaluator(tmp_path / "e.pt", 10, "do this")
+    key = {"evaluator_epochs": 5, "data": "x"}
+    save_weights(net, tmp_path / "e.pt", key)
+    back = measure.load_evaluator(tmp_path / "e.pt", 10, key, "do this")
     assert state_digest(back) == state_digest(net) and not back.training
     with pytest.raises(ValueError, match=r"(?s)e\.pt does not fit DigitClassifier .*; do this$"):
-        measure.load_evaluator(tmp_path / "e.pt", 5, "do this")
+        measure.load_evaluator(tmp_path / "e.pt", 5, key, "do this")
+    other = key | {"evaluator_epochs": 6}  # weights of other settings are never reused
+    with pytest.raises(ValueError, match=r"e\.pt was saved for other settings .*; do this$"):
+        measure.load_evaluator(tmp_path / "e.pt", 10, other, "do this")
+    torch.save(net.state_dict(), tmp_path / "g.pt")  # a bare state dict: no identity
+    with pytest.raises(ValueError, match=r"g\.pt was not written by save_weights; do this$"):
+        measure.load_evaluator(tmp_path / "g.pt", 10, key, "do this")
     with pytest.raises(FileNotFoundError, match=r"weights file .*f\.pt does not exist"):
-        measure.load_evaluator(tmp_path / "f.pt", 10, "do this")
+        measure.load_evaluator(tmp_path / "f.pt", 10, key, "do this")
 
 
 def test_an_interrupted_write_of_the_evaluator_weights_leaves_no_file(
@@ -470,7 +480,7 @@ def test_an_interrupted_write_of_the_evaluator_weights_leaves_no_file(
         return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
 
     def save_halfway(obj, f, *args, **kwargs):
-        if isinstance(obj, dict) and "head.weight" in obj:  # the evaluator's state dict
+        if isinstance(obj, dict) and "head.weight" in obj.get("state", {}):  # the evaluator
             with open(f, "wb") if isinstance(f, str | os.PathLike) else nullcontext(f) as out:
                 out.write(b"PK\x03\x04")  # a first part, to a buffer or a file
             raise KeyboardInterrupt
@@ -494,7 +504,8 @@ def test_an_interrupted_write_of_the_evaluator_weights_leaves_no_file(
     assert tiny["train"] == []
     made = nv.run("smoke", results_root=tmp_path, log=None)  # the evaluator reloaded
     assert "mnist-evaluator.pt" in names() and not [n for n in names() if n.startswith(".")]
-    net = measure.load_evaluator(folder / "mnist-evaluator.pt", 10, "")
+    key = nv.dataset_key("mnist", nv.get_profile("smoke"))
+    net = measure.load_evaluator(folder / "mnist-evaluator.pt", 10, key, "")
     assert state_digest(net) == made["datasets"]["mnist"]["evaluator"]["weights"]
 
 

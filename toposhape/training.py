@@ -27,6 +27,7 @@ from toposhape.checks import (
     check_float,
     check_images,
     check_int,
+    check_mapping,
     check_optional_int,
     check_path,
     check_sequence,
@@ -237,16 +238,22 @@ def _torch_load(data: bytes, what: str, hint: str = _START_OVER) -> Any:
         raise ValueError(f"{what} is unreadable or truncated ({err}); {hint}") from err
 
 
-def save_weights(module: nn.Module, path: str | Path) -> None:
+def save_weights(module: nn.Module, path: str | Path, identity: Mapping[str, Any]) -> None:
     """Write a module's ``state_dict`` (its tensors only, no optimiser) to ``path``
-    atomically (:func:`toposhape.results.atomic_write_bytes`), for :func:`load_weights`."""
+    atomically (:func:`toposhape.results.atomic_write_bytes`), for :func:`load_weights`,
+    with ``identity`` (JSON-serialisable: what the weights were made from), which
+    :func:`load_weights` must be given again."""
     if not isinstance(module, nn.Module):
         raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
     check_path("path", path)
-    atomic_write_bytes(Path(path), _torch_bytes(module.state_dict()))
+    check_mapping("identity", identity)
+    content = {"identity": json.dumps(identity, sort_keys=True), "state": module.state_dict()}
+    atomic_write_bytes(Path(path), _torch_bytes(content))
 
 
-def load_weights(module: nn.Module, path: str | Path, hint: str) -> nn.Module:
+def load_weights(
+    module: nn.Module, path: str | Path, identity: Mapping[str, Any], hint: str
+) -> nn.Module:
     """Load the ``state_dict`` :func:`save_weights` wrote to ``path`` into ``module``
     (read with ``weights_only=True``); returns ``module`` in eval mode.
 
@@ -255,18 +262,27 @@ def load_weights(module: nn.Module, path: str | Path, hint: str) -> nn.Module:
     FileNotFoundError
         If ``path`` is not a file.
     ValueError
-        Naming the file, followed by ``hint`` (what to do): if it cannot be read or its
-        tensors do not fit ``module``.
+        Naming the file, followed by ``hint`` (what to do): if it cannot be read, was saved
+        with another ``identity`` (e.g. for other settings), or its tensors do not fit
+        ``module``.
     """
     if not isinstance(module, nn.Module):
         raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
     check_path("path", path)
+    check_mapping("identity", identity)
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"weights file {path} does not exist")
-    state = _torch_load(path.read_bytes(), f"weights file {path}", hint)
+    content = _torch_load(path.read_bytes(), f"weights file {path}", hint)
+    if not isinstance(content, dict) or set(content) != {"identity", "state"}:
+        raise ValueError(f"weights file {path} was not written by save_weights; {hint}")
+    if content["identity"] != json.dumps(identity, sort_keys=True):
+        raise ValueError(
+            f"weights file {path} was saved for other settings ({content['identity']}, not "
+            f"{json.dumps(identity, sort_keys=True)}); {hint}"
+        )
     try:
-        module.load_state_dict(state)
+        module.load_state_dict(content["state"])
     except (RuntimeError, TypeError, AttributeError) as err:
         raise ValueError(
             f"weights file {path} does not fit {type(module).__name__} ({err}); {hint}"

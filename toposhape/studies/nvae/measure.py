@@ -162,11 +162,14 @@ def train_evaluator(
     )  # fmt: skip
 
 
-def load_evaluator(path: Path, classes: int, hint: str) -> DigitClassifier:
+def load_evaluator(
+    path: Path, classes: int, identity: dict[str, Any], hint: str
+) -> DigitClassifier:
     """The real-data classifier of ``classes`` whose weights
-    :func:`toposhape.training.save_weights` wrote to ``path``; ValueError naming the file,
-    then ``hint``, if they cannot be read or do not fit."""
-    return load_weights(DigitClassifier(classes), path, hint)
+    :func:`toposhape.training.save_weights` wrote to ``path`` with ``identity``; ValueError
+    naming the file, then ``hint``, if they cannot be read, were saved for another identity
+    or do not fit."""
+    return load_weights(DigitClassifier(classes), path, identity, hint)
 
 
 def evaluator_record(net: DigitClassifier, data: Data, settings: dict[str, Any]) -> dict[str, Any]:

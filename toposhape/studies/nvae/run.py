@@ -29,8 +29,9 @@ The real-data evaluator that scores the samples is trained once per profile: the
 it is trained, its weights (its state dict) are written beside the records as
 ``<dataset>-evaluator.pt``, to be committed with them, and every later run, on any
 machine, loads them instead of training it again (trained again elsewhere, its weights
-may come out otherwise, bit for bit). They belong to the profile's evaluator settings
-(``evaluator_epochs``, the data): delete them with the records after changing those. The
+may come out otherwise, bit for bit). They are saved with the dataset record's key and
+refused under other settings (e.g. another ``evaluator_epochs``): delete them with the
+records after changing those. The
 dataset record and every model record name the digest of its weights, and records scored
 by different evaluators are never mixed: committed weights other than the dataset
 record's evaluator, an evaluator trained again (its weights missing) whose weights came
@@ -287,13 +288,15 @@ class _Bench:
     def _evaluator_net(self, name: str, data: Data) -> measure.DigitClassifier:
         """The dataset's real-data classifier: its committed weights (beside the records)
         where they exist, else trained (or reloaded from the work folder) and its weights
-        saved there. Either way ValueError unless it is the evaluator of the dataset's
-        record, when there is one."""
+        saved there, with the dataset record's key as their identity (weights saved for
+        other settings are refused). Either way ValueError unless it is the evaluator of
+        the dataset's record, when there is one."""
         file, base = self.records / _evaluator_name(name), self._bases[name]
+        identity = dataset_key(name, self.settings)  # the weights belong to that record
         committed = file.is_file()
         if committed:
             hint = f"restore it from git, or {_start_over(name)}"
-            net = measure.load_evaluator(file, data.classes, hint)
+            net = measure.load_evaluator(file, data.classes, identity, hint)
             what = f"the committed {file}"
         else:
             net = measure.train_evaluator(data, self.settings, self.folder, self.progress)
@@ -301,7 +304,7 @@ class _Bench:
         if base is not None:
             _check_evaluator(name, base, state_digest(net), what)
         if not committed:
-            save_weights(net, file)
+            save_weights(net, file, identity)
         return net
 
     def base(self, name: str) -> dict[str, Any]:
