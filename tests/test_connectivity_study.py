@@ -238,6 +238,31 @@ def test_inlier_counts_match_scipy_distances():
                 assert out["mean_count"][ri][ci][ni] == pytest.approx(counts.mean())
                 assert out["coverage"][ri][ci][ni] == pytest.approx((counts > 0).mean())
     assert out["test_codes"] == [14, 13, 13] and out["purity"]["n"] == 12
+    assert out["radii"] == [[0.8, 0.8], [2.0, 2.0]]  # one radius for every branch
+
+
+def test_calibrated_radii_are_per_branch_and_make_the_branches_comparable():
+    """Two branches of one encoder, the second the first scaled by 10: its radius is 10×
+    the first's, and at each branch's own radius both count what the first alone does."""
+    gen = torch.Generator().manual_seed(4)
+    first = torch.randn(300, 2, dtype=torch.float64, generator=gen)
+    codes = torch.cat([first, 10 * first], dim=1)  # (300, 2 branches of 2)
+    labels = torch.arange(300) % 3
+    radii = death_times.branch_radii(codes, 2, 100, 1.0)
+    assert radii[1] == pytest.approx(10 * radii[0], rel=1e-3)
+    deaths = death_times.heldout_deaths(codes, 2, 100, 1.0)
+    assert radii[0] == pytest.approx(float(deaths[:, 0].mean()), abs=1e-4)
+    test, train = codes[:90], codes[90:]
+    test_y, train_y = labels[:90], labels[90:]
+    args = ([20, 60], 20, 1.0, 3)
+    own = densify.inlier_counts(test, test_y, train, train_y, 2, [radii], *args)
+    alone = densify.inlier_counts(test[:, :2], test_y, train[:, :2], train_y, 1, [radii[0]], *args)
+    assert own["radii"] == [radii]
+    np.testing.assert_allclose(own["mean_count"], alone["mean_count"])
+    np.testing.assert_allclose(own["coverage"], alone["coverage"])
+    # one radius for both (their mean): the small branch's balls swallow everything
+    mean = densify.inlier_counts(test, test_y, train, train_y, 2, [float(np.mean(radii))], *args)
+    assert np.min(mean["mean_count"]) > 1.5 * np.max(own["mean_count"])
 
 
 # ---------------------------------------------------------------------------
@@ -253,6 +278,15 @@ def test_compare_applies_the_noise_rule():
     assert summary.compare([1.0, math.nan], [0.0, 0.1])["verdict"] == "too few seeds"
     out = summary.compare([1.0, 3.0], [0.0, 0.0])  # diff 2, pooled std 1: exactly at the line
     assert out["pooled_std"] == pytest.approx(1.0) and out["verdict"] == "within noise"
+
+
+def test_compare_needs_the_share_floor_for_shares():
+    a, b = [0.9990, 0.9991, 0.9989], [0.9980, 0.9981, 0.9979]  # 0.001 apart, std 1e-4
+    assert summary.compare(a, b)["verdict"] == "higher"  # beyond 2 pooled stds ...
+    out = summary.compare(a, b, summary.SHARE_FLOOR)  # ... but not beyond the floor
+    assert out["verdict"] == "within noise" and out["diff"] == pytest.approx(0.001)
+    far = [v - 0.03 for v in b]
+    assert summary.compare(far, b, summary.SHARE_FLOOR)["verdict"] == "lower"
 
 
 def _synthetic(n_eta: Callable, growth: float = 0.0) -> dict:
@@ -301,6 +335,22 @@ def test_guideline_reads_the_ratio_only_where_n_eta_has_levelled_off():
     assert still["ratio_holds"] and still["verdict"] == "proportional only"
     just = summary.guideline(_synthetic(lambda b, s: b, growth=0.09))
     assert just["levelled"] and just["verdict"] == "holds"
+
+
+def test_guideline_fits_every_seed_on_the_batch_sizes_all_seeds_have():
+    # N_η = B up to 100, flat beyond: a slope over {25, 100, 400} is below 1, over {25, 100} 1
+    payload = _synthetic(lambda b, s: min(b, 100))
+    assert summary.guideline(payload)["slope"][0] < 0.8
+    for name in ("lam20-b400-s2", "lam20-b400-s1"):  # seeds 1 and 2 lack B = 400 (partial)
+        del payload["backbones"][name], payload["models"][name]
+    g = summary.guideline(payload)
+    assert g["slope_bs"] == [25, 100] and set(g["slopes"]) == {0, 1, 2}
+    assert all(v == pytest.approx(1.0) for v in g["slopes"].values())  # not seed 0's 400
+    assert 400 in g["ratios"]  # the ratios stay per B
+    for name in ("lam20-b25-s0",):  # no two B shared by every seed any more
+        del payload["backbones"][name], payload["models"][name]
+    g = summary.guideline(payload)
+    assert g["slope_bs"] == [100] and g["verdict"] == "not measured" and not g["slopes"]
 
 
 def test_guideline_slope_within_noise_when_the_seeds_spread_wider_than_the_tolerance():
@@ -373,11 +423,10 @@ def test_density_verdict_needs_both_levels_for_denser():
     assert summary.density_verdict(tests("higher", "higher")) == "denser"
     assert summary.density_verdict(tests("higher", "higher", "higher")) == "denser"
     assert summary.density_verdict(tests("higher", "higher", "too few seeds")) == "denser"
-    # balls that fill with codes of every class: the guard demotes it
-    assert summary.density_verdict(tests("higher", "higher", "lower")) == "partly denser"
-    assert summary.density_verdict(tests("within noise", "within noise", "lower")) == (
-        "within noise"
-    )
+    # balls that fill with codes of every class: not the claim, whatever the levels
+    assert summary.density_verdict(tests("higher", "higher", "lower")) == "not denser"
+    assert summary.density_verdict(tests("higher", "within noise", "lower")) == "not denser"
+    assert summary.density_verdict(tests("within noise", "within noise", "lower")) == ("not denser")
     assert summary.density_verdict(tests("higher", "within noise")) == "partly denser"
     assert summary.density_verdict(tests("lower", "higher")) == "partly denser"
     assert summary.density_verdict(tests("within noise", "within noise")) == "within noise"
@@ -475,7 +524,8 @@ def test_run_payload_keys_and_json(tiny_payload):
     ref = payload["models"]["mnist-lam0-16x10-seed2"]
     assert ref["deaths"]["count"] == 2 * 16 * 99
     assert ref["densification"]["ns"] == [5, 10, 20]
-    assert ref["densification"]["radii"][1] == ref["calibrated_radius"]
+    assert ref["densification"]["radii"][1] == ref["calibrated_radii"]
+    assert len(ref["calibrated_radii"]) == 16 and ref["densification"]["radii"][0] == [2.0] * 16
     assert ref["densification"]["purity"]["n"] == 10
     assert [r["n"] for r in ref["auroc"]["rows"]] == [5, 10]
     # the first-seed B = 100 codes are kept for the latent picture, nobody else's
@@ -774,7 +824,8 @@ def _levels(
 @pytest.mark.parametrize(
     ("theirs", "verdict"),
     [((0.1, 0.5), "within noise"), ((0.05, 0.25), "reproduced"), ((0.05, 0.5), "partly"),
-     ((0.05, 0.25, 0.9), "partly"), ((0.2, 0.9), "not reproduced")],
+     ((0.05, 0.25, 0.9), "not reproduced"), ((0.05, 0.5, 0.51), "partly"),
+     ((0.2, 0.9), "not reproduced"), ((0.099, 0.499), "within noise")],
 )  # fmt: skip
 def test_densification_claim_verdicts(tiny_payload, theirs, verdict):
     payload = copy.deepcopy(tiny_payload[0])
@@ -886,6 +937,11 @@ BAD_ARGUMENTS = [
      TypeError, "test_labels"),
     (densify.inlier_counts, (_CODES, _LABELS, _CODES, _LABELS, 2, [-1.0], [5], 5, 1.0, 0), {},
      ValueError, "radii[0]"),
+    (densify.inlier_counts, (_CODES, _LABELS, _CODES, _LABELS, 2, [[1.0]], [5], 5, 1.0, 0), {},
+     ValueError, "radii[0]"),
+    (densify.inlier_counts,
+     (_CODES, _LABELS, _CODES, _LABELS, 2, [[1.0, 0.0]], [5], 5, 1.0, 0), {},
+     ValueError, "radii[0][1]"),
     (densify.inlier_counts, (_CODES, _LABELS, _CODES, _LABELS, 2, [1.0], [5, 0], 5, 1.0, 0), {},
      ValueError, "ns[1]"),
     (densify.inlier_counts, (_CODES, _LABELS, _CODES, _LABELS, 2, [1.0], [11], 5, 1.0, 0), {},

@@ -21,12 +21,17 @@ _B, _LAM, _ETA, _WITHIN = (RECIPE[key] for key in ("batch_size", "lam", "eta", "
 def current(payload: Mapping[str, Any]) -> bool:
     """Whether a payload has this study's layout (an older saved one does not).
 
-    Its top-level keys (:data:`PAYLOAD_KEYS`), and the class purity in every densification.
+    Its top-level keys (:data:`PAYLOAD_KEYS`), and the class purity and the per-branch
+    calibrated radii with every densification.
     """
     if not isinstance(payload, Mapping) or not all(key in payload for key in PAYLOAD_KEYS):
         return False
     models = payload["models"].values()
-    return all("purity" in m["densification"] for m in models if "densification" in m)
+    return all(
+        "purity" in m["densification"] and "calibrated_radii" in m
+        for m in models
+        if "densification" in m
+    )
 
 
 _REFERENCE = "CIFAR-10, CIFAR-100, TinyImageNet; 50 epochs, batch 100, λ = 20 (code)"
@@ -138,7 +143,8 @@ def _batch_size(p: Mapping[str, Any]) -> _Measured:
         _GUIDELINE_VERDICTS[g["verdict"]],
         f"slope of log N_η on log B {pm(mean, std)}; N_η / B = {ratios} and growth exponent "
         f"of N_η over the last two samples {growth} at B = "
-        f"{', '.join(str(r['B']) for r in rows)}",
+        f"{', '.join(str(r['B']) for r in rows)}; slope fitted on B = "
+        f"{', '.join(map(str, g['slope_bs']))} (those every seed has)",
         *_mnist(p),
         seeds,
     )
@@ -207,7 +213,8 @@ _SPECS = (
         rule=f"λ = {_LAM:g} backbones trained at each B (same epochs); N_η = greedy η-net size "
         f"of the largest sample of test codes (ℓ1, median over branches), levelled off if its "
         f"growth exponent between the last two sample sizes is below {summary.LEVEL_EXPONENT:g}"
-        ". Slope of log N_η on log B per seed, m ± s over seeds. Reproduced if 2 s ≤ "
+        ". Slope of log N_η on log B per seed, fitted on the B every seed has (fewer than two: "
+        "not run yet), m ± s over seeds. Reproduced if 2 s ≤ "
         f"{summary.SLOPE_TOLERANCE:g} and |m − 1| ≤ {summary.SLOPE_TOLERANCE:g}, N_η / B lies "
         f"in [{summary.RATIO_RANGE[0]:.2g}, {summary.RATIO_RANGE[1]:g}] and N_η has levelled "
         "off at every B; partly if only the slope holds; within noise if 2 s > "
@@ -223,14 +230,15 @@ _SPECS = (
         "of a random order of the class's training codes around its test codes. Levels, not "
         "growth (the mean count is n × the ball's mass for any encoder): the ball mass (mean "
         "count / n, at the largest n) and the coverage at n = B (share of test codes, per "
-        f"branch, with ≥ 1 code within r). λ = {_LAM:g} at r = η against λ = 0 at its "
-        f"calibrated radius (mean death time of its held-out batches of {_B}), seed means "
-        f"compared with {summary.NOISE_STDS:g} pooled seed stds, also on the class purity "
-        "(the class's share of all training codes within r, equal numbers per class): "
-        f"reproduced if λ = {_LAM:g} is higher beyond noise on both levels and its purity is "
-        "not lower beyond noise; partly if higher on one level (or on both with a lower "
-        "purity); within noise if neither level differs beyond noise; not reproduced "
-        "otherwise.",
+        f"branch, with ≥ 1 code within r). Each model at its own calibrated radius, per "
+        f"branch (mean death time of the branch's held-out batches of {_B} test codes): "
+        f"λ = {_LAM:g} against λ = 0, seed means compared with {summary.NOISE_STDS:g} pooled "
+        f"seed stds and at least {summary.SHARE_FLOOR:g} apart (all three are shares), also "
+        "on the class purity (the class's share of all training codes within r, equal "
+        f"numbers per class): not reproduced if λ = {_LAM:g}'s purity is lower beyond noise; "
+        "otherwise reproduced if it is higher beyond noise on both levels, partly if on one, "
+        "within noise if neither level differs beyond noise, not reproduced if neither is "
+        f"higher and one is lower. λ = {_LAM:g} and λ = 0 at r = η are shown, not judged.",
         section="connectivity-densification",
         reference="a claim of the paper (slides: 'densification effects')",
         measure=_densification,

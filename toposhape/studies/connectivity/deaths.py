@@ -81,6 +81,27 @@ def heldout_deaths(codes: torch.Tensor, branches: int, batch: int, p: float) -> 
     return vr_persistence0(clouds, p)
 
 
+def branch_radii(codes: torch.Tensor, branches: int, batch: int, p: float) -> list[float]:
+    """Calibrated radius per branch: the mean death time of each branch's held-out batches.
+
+    The scale at which a batch of ``batch`` codes connects in that branch (as a λ = 20
+    batch does at η); branches of one encoder can live at very different scales, so each
+    gets its own. Rounded to 4 decimals, as records store them.
+
+    Parameters
+    ----------
+    codes, branches, batch, p
+        As for :func:`heldout_deaths`.
+
+    Returns
+    -------
+    list of float
+        One radius per branch, length ``branches``.
+    """
+    deaths = heldout_deaths(codes, branches, batch, p).double()  # (batches, branches, b - 1)
+    return [round(float(r), 4) for r in deaths.mean(dim=(0, 2))]
+
+
 def death_summary(
     deaths: torch.Tensor, eta: float, within: float, bins: int = 60
 ) -> dict[str, Any]:

@@ -4,8 +4,9 @@ The paper's claim is that samples of N > B codes are denser than a training batc
 η-ball around a new code of the class holds training codes of the class once N passes B;
 this is what the one-class score counts. :func:`inlier_counts` measures it directly: for
 each class, n of its training codes (nested random draws) and every test code of the class,
-the number of the n within ℓp distance r, in each latent branch; and, for the class purity
-of those balls, the number within r when every class contributes the same number of codes.
+the number of the n within ℓp distance r, in each latent branch (r may differ between
+branches: a radius calibrated per branch); and, for the class purity of those balls, the
+number within r when every class contributes the same number of codes.
 """
 
 from collections.abc import Sequence
@@ -26,7 +27,7 @@ def inlier_counts(
     train_codes: torch.Tensor,
     train_labels: torch.Tensor,
     branches: int,
-    radii: Sequence[float],
+    radii: Sequence[float | Sequence[float]],
     ns: Sequence[int],
     purity_n: int,
     p: float,
@@ -46,8 +47,9 @@ def inlier_counts(
     train_labels : LongTensor, shape (M,)
     branches : int
         ≥ 1, dividing L.
-    radii : sequence of float
-        Ball radii, each finite and > 0.
+    radii : sequence of (float or sequence of float)
+        Ball radii, each finite and > 0: per radius, one value for every branch or one
+        value per branch (length ``branches``).
     ns : sequence of int
         Sample sizes, each in [1, the smallest class's number of training codes].
     purity_n : int
@@ -60,10 +62,11 @@ def inlier_counts(
     Returns
     -------
     dict
-        ``classes``, ``ns``, ``radii``, ``test_codes`` (per class), and per radius, class
-        and n: ``mean_count`` (the mean over the class's test codes and the branches of
-        the number of the n training codes within r) and ``coverage`` (the share of
-        (test code, branch) pairs with at least one), nested lists [radius][class][n]; and
+        ``classes``, ``ns``, ``radii`` (per radius, the radius of each branch: nested lists
+        [radius][branch]), ``test_codes`` (per class), and per radius, class and n:
+        ``mean_count`` (the mean over the class's test codes and the branches of the
+        number of the n training codes within r) and ``coverage`` (the share of (test
+        code, branch) pairs with at least one), nested lists [radius][class][n]; and
         ``purity``: ``n`` (``purity_n``), ``own`` and ``all``, nested lists [radius][class]:
         the mean over the class's test codes and the branches of the number within r of the
         class's first ``purity_n`` codes, and of the ``purity_n`` codes of every class. Their
@@ -84,7 +87,7 @@ def inlier_counts(
         if len(labels) != len(codes):
             raise ValueError(f"{name} has {len(labels)} entries for {len(codes)} codes")
     radii = [
-        check_float(f"radii[{i}]", r, 0.0, low_open=True)
+        _branch_radii(f"radii[{i}]", r, branches)
         for i, r in enumerate(check_sequence("radii", radii))
     ]
     ns = [check_int(f"ns[{i}]", n, 1) for i, n in enumerate(check_sequence("ns", ns))]
@@ -104,13 +107,14 @@ def inlier_counts(
         sizes.append(len(members))
         for b in range(branches):
             part = slice(b * dim, (b + 1) * dim)
+            at = [r[b] for r in radii]
             counts = draw_ball_counts(
-                members[:, part], train_codes[:, part], draws[c], 1, radii, ns, p
+                members[:, part], train_codes[:, part], draws[c], 1, at, ns, p
             )[0].double()  # (radii, ns, test codes of c)
             mean[:, ci] += counts.mean(dim=-1) / branches
             cover[:, ci] += (counts > 0).double().mean(dim=-1) / branches
             mixed = draw_ball_counts(
-                members[:, part], train_codes[:, part], pooled, 1, radii, [purity_n], p
+                members[:, part], train_codes[:, part], pooled, 1, at, [purity_n], p
             )[..., 0, :].double()  # (classes, radii, test codes of c)
             own[:, ci] += mixed[ci].mean(dim=-1) / branches
             every[:, ci] += mixed.sum(dim=0).mean(dim=-1) / branches
@@ -123,3 +127,14 @@ def inlier_counts(
         "coverage": cover.tolist(),
         "purity": {"n": purity_n, "own": own.tolist(), "all": every.tolist()},
     }
+
+
+def _branch_radii(name: str, radius: object, branches: int) -> list[float]:
+    """One radius (a float, or one float per branch) as a list of ``branches`` radii > 0."""
+    if isinstance(radius, Sequence) and not isinstance(radius, str):
+        if len(radius) != branches:
+            raise ValueError(
+                f"{name} must have one radius per branch ({branches}), got {len(radius)}"
+            )
+        return [check_float(f"{name}[{b}]", r, 0.0, low_open=True) for b, r in enumerate(radius)]
+    return [check_float(name, radius, 0.0, low_open=True)] * branches

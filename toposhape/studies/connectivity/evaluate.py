@@ -18,9 +18,9 @@ from toposhape.image_sets import ImageSplit
 from toposhape.oneclass import encode
 from toposhape.studies.connectivity.backbones import RECIPE
 from toposhape.studies.connectivity.covering import covering_numbers
-from toposhape.studies.connectivity.deaths import death_summary, heldout_deaths
+from toposhape.studies.connectivity.deaths import branch_radii, death_summary, heldout_deaths
 from toposhape.studies.connectivity.densify import inlier_counts
-from toposhape.studies.oneclass.evaluate import ball_aurocs, calibrated_radius
+from toposhape.studies.oneclass.evaluate import ball_aurocs
 from toposhape.studies.oneclass.protocol import BackboneSpec
 
 
@@ -80,10 +80,11 @@ def evaluate_backbone(
         ``test_reconstruction_l1``; ``deaths`` (:func:`death_summary` of the held-out death
         times at batch size B, plus ``abs_gap``: the mean |η − t|, the held-out connectivity
         loss per death time); ``covering`` (:func:`covering_numbers` at radius η); ``auroc``
-        (:func:`ball_aurocs` at radius η); at B = 100 also ``calibrated_radius`` and
-        ``densification`` (:func:`inlier_counts` at η and at that radius, with the class
-        purity at ``purity_n`` codes per class); and ``latent``
-        if asked for.
+        (:func:`ball_aurocs` at radius η); at B = 100 also ``calibrated_radii`` (one per
+        branch: :func:`branch_radii`, the mean death time of the branch's held-out batches
+        of B test codes) and ``densification`` (:func:`inlier_counts` at η and at each
+        branch's calibrated radius, with the class purity at ``purity_n`` codes per class);
+        and ``latent`` if asked for.
     """
     eta, p, branches = RECIPE["eta"], RECIPE["p"], spec.branches
     test_codes = encode(model, test.images).cpu()
@@ -112,15 +113,15 @@ def evaluate_backbone(
         progress,
     )
     if spec.batch_size == RECIPE["batch_size"]:
-        radius = calibrated_radius(test_codes, branches)
-        out["calibrated_radius"] = radius
+        radii = branch_radii(test_codes, branches, spec.batch_size, p)
+        out["calibrated_radii"] = radii
         out["densification"] = inlier_counts(
             test_codes,
             test.labels,
             train_codes,
             train.labels,
             branches,
-            [eta, radius],
+            [eta, radii],
             settings["densify_ns"],
             settings["purity_n"],
             p,

@@ -65,7 +65,10 @@ def _finding_convergence(payload: Mapping[str, Any]) -> str:
 def _finding_guideline(payload: Mapping[str, Any]) -> str:
     g = summary.guideline(payload)
     if g["verdict"] == "not measured":
-        return "The guideline needs λ = 20 backbones at two batch sizes at least; none yet."
+        return (
+            "The guideline needs λ = 20 backbones at two batch sizes at least, in every seed; "
+            "none yet."
+        )
     mean, std = g["slope"]
     ratios = ", ".join(f"{r:.2g} at B = {b}" for b, r in sorted(g["ratios"].items()))
     growth = ", ".join(f"{r:.2g} at B = {b}" for b, r in sorted(g["growth"].items()))
@@ -89,7 +92,8 @@ def _finding_guideline(payload: Mapping[str, Any]) -> str:
         }[g["verdict"]]
     return (
         f"Slope of log N_η on log B: **{pm(mean, std)}** (mean ± std over "
-        f"{len(g['slopes'])} seeds; rule: within 1 ± {summary.SLOPE_TOLERANCE:g}, and 2 std "
+        f"{len(g['slopes'])} seeds, fitted on B = {', '.join(map(str, g['slope_bs']))}, the "
+        f"batch sizes every seed has; rule: within 1 ± {summary.SLOPE_TOLERANCE:g}, and 2 std "
         f"no wider than that). N_η / B: {ratios} (rule: within [{low:.2g}, {high:g}]). "
         f"Growth exponent of N_η between the last two sample sizes: {growth} (levelled off "
         f"below {summary.LEVEL_EXPONENT:g}). Verdict: **{verdict}**."
@@ -146,18 +150,20 @@ def _finding_densification(payload: Mapping[str, Any]) -> str:
             f"{over_seeds(v[theirs][key])} ({theirs}): {t['verdict']}{judged}"
         )
     words = {
-        "denser": "λ = 20 is denser than λ = 0 at its calibrated radius on both levels, and "
-        "its balls are no less pure",
-        "partly denser": "λ = 20 is denser than λ = 0 at its calibrated radius on one level, "
-        "or on both with less pure balls",
+        "denser": "at their calibrated radii, λ = 20 is denser than λ = 0 on both levels, "
+        "and its balls are no less pure",
+        "partly denser": "at their calibrated radii, λ = 20 is denser than λ = 0 on one "
+        "level, and its balls are no less pure",
         "within noise": "no level differs beyond the seeds' noise",
-        "not denser": "λ = 20 is not denser than λ = 0 at its calibrated radius",
+        "not denser": "at their calibrated radii, λ = 20 is not denser than λ = 0, or its "
+        "balls are less pure",
         "too few seeds": "too few seeds for a verdict",
     }
     return (
         f"At n = B = {dens['n_at_b']} (coverage) and the largest n = {dens['ns'][-1]} (ball "
         f"mass; class purity at {dens['purity_n']} codes per class), mean ± std over seeds "
-        f"(noise rule: {summary.NOISE_STDS:g} pooled seed stds): "
+        f"(noise rule: {summary.NOISE_STDS:g} pooled seed stds and at least "
+        f"{summary.SHARE_FLOOR:g} apart): "
         + "; ".join(parts)
         + f". Verdict: **{words[dens['verdict']]}**."
     )

@@ -40,7 +40,7 @@ from toposhape.studies.oneclass.protocol import BackboneSpec, train_config
 from toposhape.training import history_seconds, state_digest
 
 #: Format tag of the records this module writes (part of their key).
-RECORD_FORMAT = "toposhape-connectivity-record/2"
+RECORD_FORMAT = "toposhape-connectivity-record/3"
 
 #: The profile settings a backbone's read-out depends on (``latent_points`` only where
 #: the latent codes are kept, see :func:`keeps_latent`).

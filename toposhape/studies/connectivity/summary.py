@@ -5,20 +5,24 @@ and returns plain numbers; :mod:`.report` and :mod:`.plots` format and draw them
 verdict rules are fixed here, before the full profile's numbers exist:
 
 * **Noise.** Two settings differ when their seed means differ by more than twice the
-  pooled seed standard deviation, sqrt((s1² + s2²) / 2); otherwise they are within noise.
-  With fewer than two seeds on either side there is no noise estimate and no verdict.
+  pooled seed standard deviation, sqrt((s1² + s2²) / 2), and, for shares (ball mass,
+  coverage, class purity, share of death times within η ± 0.5, AUROC), by more than 0.02
+  absolute (:data:`SHARE_FLOOR`: a difference of a few thousandths near the ceiling is not
+  an effect, however small the seeds' spread); otherwise they are within noise. With fewer
+  than two seeds on either side there is no noise estimate and no verdict.
 * **Batch-size guideline** (:func:`guideline`). The metric entropy N_η of the λ = 20 codes
   (greedy η-net size of the largest sample of test codes, median over the 16 branches)
   should match the batch size. N_η has *levelled off* at a B if the seed mean of its growth
   exponent between the last two sample sizes, log(N_last / N_before) / log(size_last /
   size_before), is below 0.1 (doubling the sample adds less than 7 %); otherwise N_η still
   depends on how many codes were sampled. The log–log slope of N_η on B is fitted per seed
-  (mean m ± std s over seeds): it *holds* if 2 s ≤ 0.25 and |m − 1| ≤ 0.25, is *within
-  noise* if 2 s > 0.25 and |m − 1| ≤ 2 s (the seeds cannot place it inside the tolerance),
-  and fails otherwise. The guideline holds if the slope holds, N_η / B lies within
-  [1/3, 3] at every B and N_η has levelled off at every B; it holds proportionally only if
-  the slope holds but not both of the others; it is within noise if the slope is; it fails
-  otherwise.
+  on the batch sizes *every* seed has (so that no seed's slope rests on other B than
+  another's; fewer than two shared B: not measured), mean m ± std s over seeds: it
+  *holds* if 2 s ≤ 0.25 and |m − 1| ≤ 0.25, is *within noise* if 2 s > 0.25 and
+  |m − 1| ≤ 2 s (the seeds cannot place it inside the tolerance), and fails otherwise.
+  The guideline holds if the slope holds, N_η / B lies within [1/3, 3] at every B and N_η
+  has levelled off at every B; it holds proportionally only if the slope holds but not
+  both of the others; it is within noise if the slope is; it fails otherwise.
 * **Convergence** (:func:`convergence`). A λ = 20 run has converged if its training loss
   per death time, averaged over the last 5 epochs, differs by less than 2 % from its
   average over the 5 epochs before.
@@ -30,17 +34,20 @@ verdict rules are fixed here, before the full profile's numbers exist:
   class's training codes within r of its test codes (the same at every n in expectation;
   read at the largest n, where it is least noisy), and the *coverage at n = B*, the share
   of (test code, branch) pairs with at least one of the first B training codes of the
-  class within r (at the smallest recorded n ≥ B). λ = 20 at r = η is compared with λ = 0
-  at its calibrated radius (the mean death time of its held-out batches of B test codes:
-  the scale at which its batches connect, as λ = 20's do at η) by the noise rule, on both,
-  and on the *class purity* of the balls (the class's share of the training codes within
-  r when every class contributes the same number), for "of their class": a ball that
-  fills with codes of every class is not what the claim says. Densification is specific to
-  the loss (*denser*) if λ = 20 is higher beyond noise on both levels and its purity is not
-  lower beyond noise; *partly denser* if it is higher on one level (or on both, with a lower
-  purity); *within noise* if neither level differs beyond noise; *not denser* otherwise
-  (neither higher, one lower beyond noise). The other two variants (λ = 0 at r = η, λ = 20
-  at its calibrated radius) are shown with their comparisons, not judged.
+  class within r (at the smallest recorded n ≥ B). Both models are read at the same role
+  of radius, their *calibrated* one: per backbone and branch, the mean death time of that
+  branch's held-out batches of B test codes (the scale at which its batches connect; the
+  branches of one encoder may live at different scales, so each has its own). λ = 20 at
+  its calibrated radius is compared with λ = 0 at its calibrated radius by the noise rule
+  (with the share floor), on both levels and on the *class purity* of the balls (the
+  class's share of the training codes within r when every class contributes the same
+  number), for "of their class": a ball that fills with codes of every class is not what
+  the claim says. Densification is specific to the loss (*denser*) if λ = 20 is higher
+  beyond noise on both levels and its purity is not lower beyond noise; *not denser* if
+  its purity is lower beyond noise, or neither level is higher and one is lower beyond
+  noise; *partly denser* if it is higher on one level only (purity not lower); *within
+  noise* if neither level differs beyond noise (purity not lower). The other two variants
+  (λ = 20 at r = η, λ = 0 at r = η) are shown with their comparisons, not judged.
 """
 
 import math
@@ -55,8 +62,10 @@ from toposhape.studies.connectivity.backbones import RECIPE
 #: Convergence rule: epochs per window, and the largest relative change between windows.
 CONVERGENCE_WINDOW = 5
 CONVERGENCE_TOLERANCE = 0.02
-#: Noise rule: a difference counts when it exceeds this many pooled seed stds.
+#: Noise rule: a difference counts when it exceeds this many pooled seed stds ...
 NOISE_STDS = 2.0
+#: ... and, for a share (a number in [0, 1]), this absolute difference.
+SHARE_FLOOR = 0.02
 #: Guideline rule: the slope of log N_η on log B must be within this of 1 ...
 SLOPE_TOLERANCE = 0.25
 #: ... N_η / B within this range at every B ...
@@ -92,12 +101,13 @@ def mean_std(values: Sequence[float]) -> tuple[float, float, int]:
     return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else math.nan, len(v)
 
 
-def compare(a: Sequence[float], b: Sequence[float]) -> dict[str, Any]:
+def compare(a: Sequence[float], b: Sequence[float], floor: float = 0.0) -> dict[str, Any]:
     """Seed means of ``a`` minus ``b``, the pooled seed std and the noise rule's verdict.
 
-    ``verdict`` is ``"higher"``, ``"lower"``, ``"within noise"`` or ``"too few seeds"``
-    (fewer than two finite values on a side; NaNs, e.g. an exponent that could not be
-    fitted, are left out).
+    ``verdict`` is ``"higher"``, ``"lower"`` (the difference exceeds both
+    :data:`NOISE_STDS` pooled seed stds and ``floor``, e.g. :data:`SHARE_FLOOR` for
+    shares), ``"within noise"`` or ``"too few seeds"`` (fewer than two finite values on a
+    side; NaNs, e.g. an exponent that could not be fitted, are left out).
     """
     a = [v for v in a if not math.isnan(v)]
     b = [v for v in b if not math.isnan(v)]
@@ -108,7 +118,7 @@ def compare(a: Sequence[float], b: Sequence[float]) -> dict[str, Any]:
         return {"diff": diff, "pooled_std": math.nan, "verdict": "too few seeds"}
     pooled = math.sqrt((sa**2 + sb**2) / 2)
     verdict = "within noise"
-    if abs(diff) > NOISE_STDS * pooled:
+    if abs(diff) > max(NOISE_STDS * pooled, floor):
         verdict = "higher" if diff > 0 else "lower"
     return {"diff": diff, "pooled_std": pooled, "verdict": verdict}
 
@@ -204,14 +214,25 @@ def sweep(payload: Mapping[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def is_share(key: str) -> bool:
+    """Whether a measure of :func:`measures` is a share (compared with :data:`SHARE_FLOOR`)."""
+    return key == "frac_within" or key.startswith("auroc_")
+
+
 def effects(payload: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
-    """Every measure at every B against the reference B = 100, by the noise rule."""
+    """Every measure at every B against the reference B = 100, by the noise rule (shares,
+    :func:`is_share`, with the floor :data:`SHARE_FLOOR`)."""
     rows = sweep(payload)
     ref = next((r for r in rows if r["B"] == RECIPE["batch_size"]), None)
     out: dict[str, list[dict[str, Any]]] = {}
     for key in measures(payload):
         out[key] = [
-            {"B": r["B"], **compare(r[key]["values"], ref[key]["values"])}
+            {
+                "B": r["B"],
+                **compare(
+                    r[key]["values"], ref[key]["values"], SHARE_FLOOR if is_share(key) else 0.0
+                ),
+            }
             for r in rows
             if ref is not None and r is not ref
         ]
@@ -233,20 +254,24 @@ def _slope_test(mean: float, std: float, count: int) -> str:
 def guideline(payload: Mapping[str, Any]) -> dict[str, Any]:
     """The batch-size guideline's rule: slope of log N_η on log B, N_η / B and levelling.
 
-    Returns ``slopes`` (per seed with at least two batch sizes), ``slope`` (mean, std),
+    Returns ``slope_bs`` (the batch sizes every seed has, on which each seed's slope is
+    fitted), ``slopes`` (per seed, when there are two such B at least), ``slope`` (mean, std),
     ``slope_test`` (``"holds"``, ``"within noise"`` or ``"fails"``), ``ratios`` (B -> seed
     mean of N_η / B), ``growth`` (B -> seed mean of :func:`n_eta_growth`), ``ratio_holds``,
     ``levelled`` (N_η levelled off at every B) and ``verdict``: ``"holds"``,
     ``"proportional only"``, ``"within noise"``, ``"fails"`` or ``"not measured"`` (fewer
-    than two batch sizes).
+    than two batch sizes that every seed has).
     """
-    by_seed: dict[int, list[tuple[int, float]]] = {}
+    by_seed: dict[int, dict[int, float]] = {}
     for b in batch_sizes(payload):
         for name in runs(payload, RECIPE["lam"], b):
             seed = payload["backbones"][name]["spec"]["seed"]
-            by_seed.setdefault(seed, []).append((b, n_eta(payload["models"][name])))
+            by_seed.setdefault(seed, {})[b] = n_eta(payload["models"][name])
+    shared = sorted(set.intersection(*(set(v) for v in by_seed.values()))) if by_seed else []
     slopes = {
-        seed: _slope(*zip(*pairs, strict=True)) for seed, pairs in by_seed.items() if len(pairs) > 1
+        seed: _slope(shared, [n[b] for b in shared])
+        for seed, n in by_seed.items()
+        if len(shared) > 1
     }
     mean, std, count = mean_std(list(slopes.values()))
     rows = sweep(payload)
@@ -255,7 +280,8 @@ def guideline(payload: Mapping[str, Any]) -> dict[str, Any]:
     ratio_holds = all(RATIO_RANGE[0] <= r <= RATIO_RANGE[1] for r in ratios.values())
     levelled = bool(growth) and all(g < LEVEL_EXPONENT for g in growth.values())  # nan: no
     out: dict[str, Any] = {
-        "slopes": slopes, "slope": (mean, std), "ratios": ratios, "growth": growth,
+        "slope_bs": shared, "slopes": slopes, "slope": (mean, std), "ratios": ratios,
+        "growth": growth,
         "ratio_holds": ratio_holds, "levelled": levelled,
     }  # fmt: skip
     if not count:
@@ -274,8 +300,8 @@ VARIANTS: dict[str, tuple[float, int]] = {
     "λ = 0, r = calibrated": (0.0, 1),
     "λ = 20, r = calibrated": (RECIPE["lam"], 1),
 }
-#: The densification rule's comparison: λ = 20 at η against λ = 0 at its calibrated radius.
-DENSITY_PAIR = ("λ = 20, r = η", "λ = 0, r = calibrated")
+#: The densification rule's comparison: each model at its own calibrated radii (per branch).
+DENSITY_PAIR = ("λ = 20, r = calibrated", "λ = 0, r = calibrated")
 #: Per-backbone levels of densification: key -> label. The rule judges :data:`JUDGED`,
 #: guarded by :data:`GUARD`; the coverage at the largest n is shown.
 LEVELS = {
@@ -321,16 +347,18 @@ def density_verdict(tests: Mapping[str, Mapping[str, Any]]) -> str:
     """The densification rule on the :func:`compare` results of :data:`JUDGED` and
     :data:`GUARD`.
 
-    ``"denser"`` (higher beyond noise on both levels, the purity not lower), ``"partly
-    denser"`` (higher on one level, or on both with a lower purity), ``"within noise"``
-    (neither level differs beyond noise), ``"not denser"`` (neither higher, one lower) or
-    ``"too few seeds"``.
+    ``"too few seeds"`` (on a level), ``"not denser"`` (the purity lower beyond noise, or
+    neither level higher and one lower), ``"denser"`` (higher beyond noise on both levels),
+    ``"partly denser"`` (higher on one level) or ``"within noise"`` (neither level differs
+    beyond noise).
     """
     outcomes = [tests[key]["verdict"] for key in JUDGED]
     if "too few seeds" in outcomes:
         return "too few seeds"
+    if tests[GUARD]["verdict"] == "lower":
+        return "not denser"
     higher = outcomes.count("higher")
-    if higher == len(outcomes) and tests[GUARD]["verdict"] != "lower":
+    if higher == len(outcomes):
         return "denser"
     if higher:
         return "partly denser"
@@ -340,10 +368,12 @@ def density_verdict(tests: Mapping[str, Mapping[str, Any]]) -> str:
 def densification(payload: Mapping[str, Any]) -> dict[str, Any]:
     """Per variant (:data:`VARIANTS`): the levels of :data:`LEVELS` per seed, and the rule.
 
-    ``variants[label]`` holds ``per_seed`` (each backbone's seed, radius, ``mass_curve``
+    ``variants[label]`` holds ``per_seed`` (each backbone's seed, radius (the mean over
+    branches of the radii it was read at), ``mass_curve``
     and ``coverage_curve`` over ``ns``, its levels and ``by_class``), ``radii`` and, per
     key of :data:`LEVELS`, the list of the seeds' values. ``tests`` compares
-    :data:`DENSITY_PAIR` on every level (:func:`compare`); ``verdict`` is
+    :data:`DENSITY_PAIR` on every level (:func:`compare`, with :data:`SHARE_FLOOR`);
+    ``verdict`` is
     :func:`density_verdict`'s. ``ns``, ``n_at_b`` (:func:`reference_n`), ``purity_n`` and
     ``classes`` come with the first backbone.
     """
@@ -354,7 +384,8 @@ def densification(payload: Mapping[str, Any]) -> dict[str, Any]:
         for name in runs(payload, lam, b):
             d = payload["models"][name]["densification"]
             seed = payload["backbones"][name]["spec"]["seed"]
-            per_seed.append({"seed": seed, "radius": d["radii"][k]} | _levels(d, k, b))
+            radius = float(np.mean(d["radii"][k]))
+            per_seed.append({"seed": seed, "radius": radius} | _levels(d, k, b))
             out |= {"ns": d["ns"], "n_at_b": reference_n(d["ns"], b), "classes": d["classes"],
                     "purity_n": d["purity"]["n"]}  # fmt: skip
         out["variants"][label] = {
@@ -363,7 +394,7 @@ def densification(payload: Mapping[str, Any]) -> dict[str, Any]:
             **{key: [s[key] for s in per_seed] for key in LEVELS},
         }
     ours, theirs = (out["variants"][label] for label in DENSITY_PAIR)
-    out["tests"] = {key: compare(ours[key], theirs[key]) for key in LEVELS}
+    out["tests"] = {key: compare(ours[key], theirs[key], SHARE_FLOOR) for key in LEVELS}
     out["verdict"] = density_verdict(out["tests"])
     return out
 
