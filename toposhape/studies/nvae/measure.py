@@ -227,13 +227,15 @@ def sample_quality(
 def likelihoods(
     model: LatentVAE, data: Data, settings: dict[str, Any], seed: int
 ) -> dict[str, Any]:
-    """Test ELBO, importance-weighted bound, q(y|x) accuracy (N-VAE) and per-class KL."""
+    """Test ELBO (all test images, and the first ``iwae_images`` of them), importance-weighted
+    bound (those first images), q(y|x) accuracy (N-VAE) and per-class KL."""
     x, y = data.splits["test"]
     gen = torch.Generator().manual_seed(seed)
     n = settings["iwae_images"]
     return {
         "elbo": elbo(model, x, y, gen),
         "iwae": iwae_log_likelihood(model, x[:n], y[:n], settings["iwae_k"], gen),
+        "elbo_iwae_images": elbo(model, x[:n], y[:n], gen),
         "iwae_images": min(n, len(y)),
         "accuracy": classifier_accuracy(model, x, y) if model.kind == "nvae" else None,
         "kl_per_class": kl_per_class(model, x, y).round(4).tolist(),

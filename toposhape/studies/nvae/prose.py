@@ -1,9 +1,11 @@
 """The N-VAE chapter's paragraphs that state settings or data, written from a payload only.
 
-The page's text names no setting or count by hand: every number in these paragraphs (the
-stopping rules, the likelihood bound's samples, the evaluator's epochs, the generated
-training sets, the Extended Yale B images) is read from the payload's ``settings``,
-``recipe`` and data records, so the text says what the numbers beside it were made with.
+The page's text names no setting, count or rule threshold by hand: every number in these
+paragraphs (the stopping rules, the likelihood bound's samples, the latent layout, the
+evaluator's epochs, the generated training sets, the Extended Yale B images) is read from the
+payload's ``settings``, ``recipe`` and data records, and every threshold of a verdict rule
+from :mod:`toposhape.studies.nvae.summary`, so the text says what the numbers beside it were
+made with and judged by.
 A dataset the payload does not hold yet is described by its settings alone.
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from toposhape.studies.nvae import summary
 from toposhape.studies.nvae.grid import DATASETS
 from toposhape.studies.nvae.summary import check_payload
 
@@ -100,7 +103,29 @@ def _likelihood(payload: Mapping[str, Any]) -> str:
         "models with each other, not with papers that binarise MNIST. The importance-weighted "
         f"bound (IWAE, {settings['iwae_k']} posterior samples per image, on the first test "
         f"images: {images}) bounds $\\log p(x\\mid y)$ for the conditional models (N-VAE, "
-        "CVAE) and $\\log p(x)$ for the VAE, so only the N-VAE and the CVAE are compared on it."
+        "CVAE) and $\\log p(x)$ for the VAE, so only the N-VAE and the CVAE are compared on it. "
+        "The table gives the ELBO on all test images and on those first ones, where the IWAE "
+        "bound can be set beside it."
+    )
+
+
+def _factors(recipe: Mapping[str, Any]) -> str:
+    latent = recipe["class_dim"] + recipe["shared_dim"]
+    return (
+        f"The N-VAE is scored on its {_plural(recipe['shared_dim'], 'shared dimension')} only; "
+        f"the CVAE and the VAE on all {latent} of theirs (a head start for the baselines). Two "
+        f"floors: the first {latent} principal components of the pixels, and the encoder of an "
+        f"untrained model. The verdict rule: {summary.capture_rule()}."
+    )
+
+
+def _detector(recipe: Mapping[str, Any]) -> str:
+    return (
+        f"Counted here: {summary.selective_rule()}. The slides expect $\\beta_c = 4$ to switch "
+        "more dimensions off per class; the findings compare the count at $\\beta_c = 4$ with "
+        "that at $\\beta_c = 1$ by the noise rule. The CVAE, with no class-specific decoder "
+        f"weights, is counted on its first {recipe['class_dim']} dimensions as a floor: what a "
+        "class leaves at the prior without the N-VAE's decoder."
     )
 
 
@@ -181,7 +206,9 @@ def _yale(payload: Mapping[str, Any]) -> str:
 
 def prose(payload: Mapping[str, Any]) -> dict[str, str]:
     """Markdown paragraphs of the page, by name: ``training`` (the stopping rule and the
-    weights measured), ``likelihood`` (the IWAE bound), ``samples`` (the σ shown),
+    weights measured), ``likelihood`` (the IWAE bound), ``factors`` (the latents scored and the
+    rule of a captured factor), ``detector`` (the rule of a class leaving a dimension at the
+    prior, and its comparisons), ``samples`` (the σ shown),
     ``scoring`` (the real-data evaluator), ``synthetic`` (classifiers on generated images)
     and ``yale`` (the Extended Yale B data).
 
@@ -196,6 +223,8 @@ def prose(payload: Mapping[str, Any]) -> dict[str, str]:
     return {
         "training": _training(payload),
         "likelihood": _likelihood(payload),
+        "factors": _factors(payload["recipe"]),
+        "detector": _detector(payload["recipe"]),
         "samples": _samples(payload["recipe"]),
         "scoring": _scoring(payload["settings"]),
         "synthetic": _synthetic(payload["settings"]),

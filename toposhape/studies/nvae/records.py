@@ -55,7 +55,9 @@ __all__ = [
 #: Bumped when what a record holds (or how it is measured) changes: every saved record
 #: becomes stale and its model is measured again. 2: models measured at their best
 #: validation epoch (``best_epoch``), evaluator weights' digest with every sample score.
-RECORD_FORMAT = "nvae-record/2"
+#: 3: the test ELBO also on the images of the importance-weighted bound
+#: (``elbo_iwae_images``).
+RECORD_FORMAT = "nvae-record/3"
 
 #: The dataset whose models are sampled: MMD² to the prior, sample quality, classifiers
 #: trained on generated images.

@@ -4,7 +4,8 @@ Every headline number is a mean over training seeds with its sample standard dev
 The noise rule, fixed before the full runs: A differs from B when their seed means differ
 by more than :data:`NOISE` times the pooled seed standard deviation √((s_A² + s_B²)/2);
 otherwise the difference is "within noise". With fewer than two seeds on a side the rule
-cannot be applied ("one seed").
+cannot be applied ("one seed"). A verdict rests on at least :data:`MIN_SEEDS` training seeds
+of every model it compares; with fewer it is at best "partly".
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ __all__ = [
     "CAPTURE_RHO",
     "CAPTURE_SIGN",
     "KL_USED",
+    "MIN_SEEDS",
     "NOISE",
     "SHARE_USED",
+    "capture_rule",
     "check_payload",
     "compare",
     "mean_std",
@@ -30,11 +33,15 @@ __all__ = [
     "runs",
     "sampler_mmd",
     "selective_classes",
+    "selective_rule",
     "synthetic_by_seed",
 ]
 
 #: Differences beyond this many pooled seed standard deviations count.
 NOISE = 2.0
+
+#: Training seeds of every compared model that a verdict above "partly" needs.
+MIN_SEEDS = 3
 
 #: A factor is captured by a latent dimension when its mean |ρ| over classes reaches this ...
 CAPTURE_RHO = 0.5
@@ -45,6 +52,24 @@ CAPTURE_SIGN = 0.9
 KL_USED = 0.5
 #: ... and a class leaves it at the prior when its KL there is below this share of that largest.
 SHARE_USED = 0.1
+
+
+def capture_rule() -> str:
+    """The rule, in words, by which a latent dimension captures a factor (seed means)."""
+    return (
+        f"a factor is captured when one shared dimension has mean |ρ| over classes ≥ "
+        f"{CAPTURE_RHO:g} (Spearman, test images, dimension picked on validation images) with "
+        f"the same sign in ≥ {100 * CAPTURE_SIGN:g} % of the classes (seed means)"
+    )
+
+
+def selective_rule() -> str:
+    """The rule, in words, by which a class leaves a z_c dimension at the prior."""
+    return (
+        f"a class leaves a z_c dimension at the prior when the dimension is used (its largest "
+        f"per-class KL exceeds {KL_USED:g} nats) but the class's KL there is below "
+        f"{SHARE_USED:g} × that largest"
+    )
 
 
 def check_payload(payload: object, where: str = "payload") -> Mapping[str, Any]:
