@@ -34,6 +34,7 @@ __all__ = [
     "is_capped",
     "label",
     "mean_std",
+    "ntxent_bound",
     "seeds_of",
 ]
 
@@ -76,6 +77,12 @@ def floor(entry: Mapping[str, Any], kind: str, d: int, probe: str) -> list[float
     if kind == "pca":
         return [100 * found[probe]]
     return [100 * found[s][probe] for s in sorted(found, key=int)]
+
+
+def ntxent_bound(settings: Mapping[str, Any]) -> float:
+    """log(2B − 1): NT-Xent of an embedding that tells no image of a batch of B from any
+    other (every similarity equal)."""
+    return math.log(2 * settings["batch_size"] - 1)
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float]:

@@ -19,7 +19,7 @@ from matplotlib.lines import Line2D
 from toposhape.checks import check_choice
 from toposhape.image_sets import DISPLAY_NAMES
 from toposhape.studies import style
-from toposhape.studies.msimclr.compare import accuracies, floor, mean_std, seeds_of
+from toposhape.studies.msimclr.compare import accuracies, floor, mean_std, ntxent_bound, seeds_of
 from toposhape.studies.msimclr.schedule import model_keys
 
 __all__ = ["COLUMNS", "accuracy", "chart_use", "curves", "data_name", "embedding", "keys_at"]
@@ -179,7 +179,7 @@ def curves(payload: Mapping[str, Any], term: str = "loss") -> Figure:
                 ax.plot(steps, [h[term] for h in history], color=colour, lw=0.9, alpha=0.8)
         ax.axvline(first, color="0.5", ls="--", lw=0.8)
         if term == "ntxent":
-            ax.axhline(math.log(2 * settings["batch_size"] - 1), color="k", ls=":", lw=1)
+            ax.axhline(ntxent_bound(settings), color="k", ls=":", lw=1)
         ax.set(xlabel="training step", ylabel="training loss" if term == "loss" else "NT-Xent")
         ax.grid(alpha=0.3)
     if colours:

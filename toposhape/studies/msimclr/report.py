@@ -38,6 +38,7 @@ from toposhape.studies.msimclr.compare import (
     is_capped,
     label,
     mean_std,
+    ntxent_bound,
     seeds_of,
 )
 from toposhape.studies.msimclr.run import CHAPTER
@@ -323,7 +324,7 @@ def _one_chart_signal(payload: Mapping[str, Any], dataset: str) -> str:
     stuck at log(2B − 1), and its linear probe against the untrained network's."""
     settings = payload["settings"]
     entry = payload["datasets"][dataset]
-    bound = math.log(2 * settings["batch_size"] - 1)
+    bound = ntxent_bound(settings)
     runs = [entry["models"]["msimclr-k1-d2"]["seeds"][s] for s in seeds_of(entry, "msimclr-k1-d2")]
     stuck = sum(bound - run["history"][-1]["ntxent"] < STUCK for run in runs)
     model = mean_std(accuracies(entry, "msimclr-k1-d2", "linear"))
@@ -458,7 +459,7 @@ def _comparison_table(payload: Mapping[str, Any]) -> pd.DataFrame:
 def _collapse_table(payload: Mapping[str, Any]) -> pd.DataFrame:
     settings = payload["settings"]
     seeds = settings["init_seeds"]
-    bound = math.log(2 * settings["batch_size"] - 1)
+    bound = ntxent_bound(settings)
     rows = []
     for dataset, entry in payload["datasets"].items():
         for d in settings["dims"]:
