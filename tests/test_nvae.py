@@ -452,9 +452,14 @@ def test_best_epoch_is_the_first_of_the_highest(values, expected) -> None:
     ("values", "patience", "tolerance", "expected"),
     [
         ([-100.0, -99.0, -98.0], 2, 0.01, False),  # fewer than 2·patience epochs
-        ([-100.0, -99.0, -98.9, -98.85], 2, 0.001, False),  # best 98.85 vs 99.0: a 0.15 % gain
-        ([-100.0, -99.0, -98.9, -98.85], 2, 0.002, True),
-        ([-100.0, -99.0, -98.9, -98.0], 2, 0.002, False),  # a 1 % gain in the last two
+        ([-100.0, -99.0, -98.9, -98.85], 2, 0.1, False),  # best -98.85 vs -99.0: 0.15 nats
+        ([-100.0, -99.0, -98.9, -98.85], 2, 0.2, True),
+        ([-100.0, -99.0, -98.9, -98.75], 2, 0.2, False),  # 0.25 nats: continues
+        ([-100.0, -99.0, -98.9, -98.75], 2, 0.25, False),  # a gain of exactly the tolerance
+        ([-900.0, -899.0, -898.9, -898.4], 2, 0.5, False),  # 0.6 nats: continues, though a
+        ([-900.0, -899.0, -898.9, -898.6], 2, 0.5, True),  # 0.4 nats stop; not relative
+        ([-90.0, -89.0, -88.95, -88.9], 2, 0.15, True),  # 0.1 nats < 0.15: stops
+        ([-90.0, -89.0, -88.95, -88.8], 2, 0.15, False),  # 0.2 nats: continues
         ([-100.0, -99.0, -99.5, -99.6], 2, 0.0, True),  # worse than before: stops
         ([-100.0, -99.0, -99.0, -99.0], 2, 0.001, True),  # no gain at all
         ([-10.0, -5.0, -4.999], 1, 0.0, False),  # any gain continues at tolerance 0
@@ -465,16 +470,26 @@ def test_converged_against_hand_computed_cases(values, patience, tolerance, expe
     assert converged(history, patience, tolerance) is expected
 
 
+def test_the_stopping_tolerance_is_absolute_in_nats() -> None:
+    """A gain of 0.3 nats per window stops under tolerance 0.5 whatever the ELBO's size, and
+    continues under 0.2: the rule does not scale with |ELBO| (a relative 0.2 % would stop
+    the first history at -900 nats, 1.8 nats, but not the second at -9)."""
+    for offset in (-9.0, -90.0, -900.0, -9000.0):
+        history = [{"val_elbo": offset + v} for v in (0.0, 1.0, 1.1, 1.3)]
+        assert converged(history, 2, 0.5) and not converged(history, 2, 0.2)
+        assert not converged(history, 2, 0.3 - 1e-9) and converged(history, 2, 0.3 + 1e-9)
+
+
 def test_training_stops_by_the_rule_and_resumes_under_a_stricter_one(tmp_path) -> None:
     images, labels = _bars(60, seed=10)
     validation = _bars(20, seed=11)
     checkpoint = tmp_path / "rule.pt"
     lax = _fit(
         _model(seed=3), images, labels, validation=validation, max_epochs=30, patience=1,
-        tolerance=0.5, checkpoint=checkpoint,
+        tolerance=1e6, checkpoint=checkpoint,
     )  # fmt: skip
-    assert len(lax) == 2  # two epochs are the least the rule looks at; a 50 % gain is not met
-    assert converged(lax, 1, 0.5) and not converged(lax[:1], 1, 0.5)
+    assert len(lax) == 2  # two epochs are the least the rule looks at; 1e6 nats are not met
+    assert converged(lax, 1, 1e6) and not converged(lax[:1], 1, 1e6)
     model = _model(seed=3)
     strict = _fit(
         model, images, labels, validation=validation, max_epochs=5, patience=1, tolerance=0.0,

@@ -425,7 +425,10 @@ def converged(history: Sequence[dict], patience: int, tolerance: float) -> bool:
 
     True once the history holds at least 2·``patience`` epochs and the best ``val_elbo``
     of the last ``patience`` epochs exceeds the best of all earlier epochs by less than
-    ``tolerance`` · |that earlier best| (a held-out ELBO that got worse also stops).
+    ``tolerance`` nats (absolute; a held-out ELBO that got worse also stops). An absolute
+    tolerance, not one relative to the ELBO: most of a grey-level image's ELBO is the
+    irreducible entropy of its Bernoulli targets, which would make a relative tolerance
+    looser the more pixels an image has.
 
     Parameters
     ----------
@@ -434,7 +437,7 @@ def converged(history: Sequence[dict], patience: int, tolerance: float) -> bool:
     patience : int
         ≥ 1 epochs.
     tolerance : float
-        Relative improvement ≥ 0.
+        Improvement ≥ 0, in nats per image.
     """
     check_sequence("history", history, nonempty=False)
     patience = check_int("patience", patience, 1)
@@ -443,7 +446,7 @@ def converged(history: Sequence[dict], patience: int, tolerance: float) -> bool:
         return False
     values = [float(entry["val_elbo"]) for entry in history]
     before, recent = max(values[:-patience]), max(values[-patience:])
-    return recent - before < tolerance * abs(before)
+    return recent - before < tolerance
 
 
 def best_epoch(history: Sequence[dict]) -> int:
@@ -541,7 +544,7 @@ def train_vae(
     patience : int
         ≥ 1 (see :func:`converged`).
     tolerance : float
-        ≥ 0 (see :func:`converged`).
+        ≥ 0 nats (see :func:`converged`).
     batch_size : int
         ≥ 1; N ≥ batch_size.
     lr : float

@@ -26,7 +26,7 @@ COLOURS: Mapping[str, str] = {
     "CVAE": "tab:orange",
     "VAE": "tab:green",
     "PCA of pixels": "0.45",
-    "random encoder": "0.75",
+    "untrained encoder": "0.75",
 }
 
 
@@ -108,8 +108,9 @@ def _latents(payload: Mapping[str, Any]) -> Figure:
     return fig
 
 
-def _factor_bars(payload: Mapping[str, Any], dataset: str) -> Figure:
-    """Consistent-dimension mean |ρ| per factor: models (mean ± seed std) and floors."""
+def _factor_bars(payload: Mapping[str, Any], dataset: str, threshold: bool) -> Figure:
+    """Consistent-dimension mean |ρ| per factor: models and floors (mean ± seed std); with
+    ``threshold`` a dotted line at :data:`~.summary.CAPTURE_RHO` (a rule of that dataset)."""
     entry = payload["datasets"][dataset]
     factors = entry["factor_names"]
     models = [m for m in payload["models"] if summary.runs(payload, dataset, m)]
@@ -121,23 +122,20 @@ def _factor_bars(payload: Mapping[str, Any], dataset: str) -> Figure:
     for i, name in enumerate(bars):
         if name in models:
             values = [
-                summary.mean_std(
-                    summary.per_model(
-                        payload, dataset, name,
-                        lambda r, f=f: r["factor_scores"]["factors"][f]["abs_rho"],
-                    )
-                )
+                summary.per_model(payload, dataset, name, lambda r, f=f: summary.factor_value(r, f))
                 for f in factors
-            ]  # fmt: skip
-            means, stds = [v[0] for v in values], [np.nan_to_num(v[1]) for v in values]
+            ]
             what = "$z_s$" if name.startswith("N-VAE") else "$z$"
             label = f"{name}, {what}"
         else:
-            means = [entry["floors"][name]["factors"][f]["abs_rho"] for f in factors]
-            stds, label = [0.0] * len(factors), f"{name} (floor)"
+            values = [summary.floor_values(entry, name, f) for f in factors]
+            label = f"{name} ({'floor' if name == summary.UNTRAINED else 'reference'})"
+        stats = [summary.mean_std(v) for v in values]
+        means, stds = [v[0] for v in stats], [np.nan_to_num(v[1]) for v in stats]
         x = np.arange(len(factors)) + (i - (len(bars) - 1) / 2) * width
         ax.bar(x, means, width, yerr=stds, color=COLOURS[name], label=label, capsize=2)
-    ax.axhline(summary.CAPTURE_RHO, color="k", lw=0.8, ls=":")
+    if threshold:
+        ax.axhline(summary.CAPTURE_RHO, color="k", lw=0.8, ls=":")
     ax.set_xticks(range(len(factors)), factors)
     ax.set(ylim=(0, 1), ylabel="mean |ρ| over classes")
     ax.legend(ncol=2, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
@@ -186,6 +184,31 @@ def _kl(payload: Mapping[str, Any]) -> Figure:
         ax.set_yticks(range(len(kl)))
     axes[0].set_ylabel("class")
     fig.colorbar(im, ax=axes, label="mean KL (nats)", shrink=0.9)
+    return fig
+
+
+def _kl_training(payload: Mapping[str, Any]) -> Figure:
+    """KL of z_c (training mean per epoch) of the MNIST N-VAE at β_c = 1 and 4, every seed;
+    a ring marks the best validation epoch (the weights measured)."""
+    entry = payload["datasets"].get("mnist")
+    found = [r for r in (entry or {}).get("runs", []) if r["model"] in ("N-VAE", "N-VAE β_c=4")]
+    if not found:
+        return _placeholder("No MNIST N-VAE is trained yet.")
+    fig = style.figure(height=2.6)
+    ax = fig.add_subplot()
+    labelled = set()
+    for run in found:
+        epochs = [h["epoch"] for h in run["history"]]
+        values = [h["kl_c"] for h in run["history"]]
+        beta = payload["models"][run["model"]][1]
+        label = None if run["model"] in labelled else f"β_c = {beta:g}"
+        labelled.add(run["model"])
+        colour = COLOURS[run["model"]]
+        ax.plot(epochs, values, color=colour, lw=1, label=label)
+        best = run["best_epoch"] - 1
+        ax.plot(epochs[best], values[best], "o", color=colour, mfc="none", ms=6)
+    ax.set(xlabel="epoch", ylabel="KL of $z_c$ (nats, training mean)", ylim=(0, None))
+    ax.legend(frameon=False)
     return fig
 
 
@@ -254,9 +277,9 @@ def _samples(payload: Mapping[str, Any], dataset: str) -> Figure:
 def figures(payload: Mapping[str, Any]) -> dict[str, Figure]:
     """Every figure of the chapter, by glue key.
 
-    Keys: ``curves``, ``latents``, ``kl``, ``mmd``, and per dataset ``d`` of the profile
-    ``factors_<d>``, ``shared_<d>`` and ``samples_<d>`` (a "not run yet" note for a dataset
-    the payload does not hold).
+    Keys: ``curves``, ``latents``, ``kl``, ``kl_training``, ``mmd``, and per dataset ``d``
+    of the profile ``factors_<d>``, ``shared_<d>`` and ``samples_<d>`` (a "not run yet"
+    note for a dataset the payload does not hold).
 
     Raises
     ------
@@ -269,11 +292,12 @@ def figures(payload: Mapping[str, Any]) -> dict[str, Figure]:
         "curves": _curves(payload),
         "latents": _latents(payload),
         "kl": _kl(payload),
+        "kl_training": _kl_training(payload),
         "mmd": _mmd(payload),
     }
     for dataset in payload["settings"]["datasets"]:
         if dataset in payload["datasets"]:
-            out[f"factors_{dataset}"] = _factor_bars(payload, dataset)
+            out[f"factors_{dataset}"] = _factor_bars(payload, dataset, dataset == "mnist")
             out[f"shared_{dataset}"] = _shared_traversals(payload, dataset)
             out[f"samples_{dataset}"] = _samples(payload, dataset)
         else:

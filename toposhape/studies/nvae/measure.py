@@ -1,10 +1,10 @@
 """The measures of the N-VAE chapter, one trained model (or one classifier) at a time.
 
-* :func:`factor_scores`: do the shared latents carry the known shared factors (MNIST:
-  slant, stroke thickness, width measured on the image; Extended Yale B: the light's
-  azimuth and elevation from the file names) in every class?
-  (:mod:`toposhape.factors` on posterior means: dimension picked on the validation
-  images, scored on the test images.)
+* :func:`factor_scores`: how every latent dimension moves with the known shared factors
+  (MNIST: slant, stroke thickness, width measured on the image; Extended Yale B: the
+  light's azimuth and elevation from the file names) in every class: Spearman ρ per class
+  of the posterior means (:func:`toposhape.factors.class_correlations`) on the validation
+  and the test images, the whole table kept.
 * :func:`prior_match`: MMD² between the aggregate posterior and the prior N(0, I), pooled
   over classes and per class, at a sweep of Gaussian bandwidths around the median
   heuristic of the prior, with bootstrap intervals (:mod:`toposhape.two_sample`).
@@ -13,8 +13,8 @@
   :func:`evaluator_record`): accuracy against the label the sample was drawn for,
   confidence, and the Fréchet distance of its penultimate features to the real test
   images'.
-* :func:`synthetic_accuracy`: a classifier trained on a mix of real and generated images,
-  tested on real ones.
+* :func:`synthetic_accuracy`: a classifier trained on a mix of real and generated images
+  (or on the same real images alone), tested on real ones.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from sklearn.decomposition import PCA
 from torch import nn
 
 from toposhape.data import random_subset
-from toposhape.factors import class_correlations, consistent_dimension
+from toposhape.factors import class_correlations
 from toposhape.nvae import (
     LatentVAE,
     classifier_accuracy,
@@ -209,17 +209,27 @@ def sample_quality(
     Labels 0, 1, …, K−1 in turn (balanced). Returns ``accuracy`` (share classified as the
     label they were drawn for; None for the unconditional VAE), ``confidence`` (mean top
     probability), ``label_probability`` (mean probability of the drawn label; None for
-    the VAE) and ``fd`` (Fréchet distance of the features to ``test_features``).
+    the VAE), ``per_label`` (those three per drawn label, lists of K; None for the VAE),
+    ``predicted`` (how many samples the classifier assigns to each class, K integers: the
+    classes a sampler covers, for the VAE too) and ``fd`` (Fréchet distance of the
+    features to ``test_features``).
     """
     labels = torch.arange(n) % model.classes
     samples = model.sample(labels, torch.Generator().manual_seed(seed), sigma=sigma)
     feats, probs = _outputs(net, samples.float())
     conditional = model.kind != "vae"
-    picked = probs[np.arange(n), labels.numpy()]
+    drawn = labels.numpy()
+    hit, picked, top = probs.argmax(1) == drawn, probs[np.arange(n), drawn], probs.max(1)
+    per_label = {
+        name: [round(float(values[drawn == k].mean()), 4) for k in range(model.classes)]
+        for name, values in (("accuracy", hit), ("label_probability", picked), ("confidence", top))
+    }
     return {
-        "accuracy": float((probs.argmax(1) == labels.numpy()).mean()) if conditional else None,
-        "confidence": float(probs.max(1).mean()),
+        "accuracy": float(hit.mean()) if conditional else None,
+        "confidence": float(top.mean()),
         "label_probability": float(picked.mean()) if conditional else None,
+        "per_label": per_label if conditional else None,
+        "predicted": np.bincount(probs.argmax(1), minlength=probs.shape[1]).tolist(),
         "fd": frechet_distance(feats, test_features),
     }
 
@@ -242,29 +252,48 @@ def likelihoods(
     }
 
 
-def _scores(val_codes: np.ndarray, test_codes: np.ndarray, data: Data) -> dict[str, Any]:
-    labels = {s: data.splits[s][1].numpy() for s in ("validation", "test")}
-    rho_val = class_correlations(
-        val_codes, data.factors["validation"], labels["validation"], data.classes
-    )
-    rho_test = class_correlations(test_codes, data.factors["test"], labels["test"], data.classes)
-    scores = consistent_dimension(rho_val, rho_test)
-    return {"factors": dict(zip(data.factor_names, scores, strict=True))}
+def _table(rho: np.ndarray) -> list:
+    """A (K, D, F) table of ρ as nested lists rounded to 3 decimals, NaN as None (JSON)."""
+    return [[[None if np.isnan(v) else round(float(v), 3) for v in row] for row in k] for k in rho]
 
 
-def factor_scores(model: LatentVAE, data: Data, dims: list[int]) -> dict[str, Any]:
-    """:func:`toposhape.factors.consistent_dimension` of the posterior means' ``dims``."""
+def _scores(
+    val_codes: np.ndarray, test_codes: np.ndarray, data: Data, shared: list[int]
+) -> dict[str, Any]:
+    """Spearman ρ of every code dimension with every factor, per class, on the validation and
+    the test images (:func:`toposhape.factors.class_correlations`)."""
+    tables = {}
+    for split, codes in (("validation", val_codes), ("test", test_codes)):
+        labels = data.splits[split][1].numpy()
+        rho = class_correlations(codes, data.factors[split], labels, data.classes)
+        tables[f"rho_{split}"] = _table(rho)
+    return {"factors": list(data.factor_names), "shared_dims": list(shared), **tables}
+
+
+def factor_scores(model: LatentVAE, data: Data) -> dict[str, Any]:
+    """The factor table of a model's posterior means: every latent dimension (for the N-VAE
+    z_c and z_s alike) against every factor, per class.
+
+    Returns ``factors`` (F names), ``shared_dims`` (the dimensions the chapter's claims
+    score, :func:`shared_dims`: the N-VAE's z_s, every dimension of the others) and
+    ``rho_validation``, ``rho_test``: Spearman ρ, (K, D, F) nested lists rounded to 3
+    decimals, None where undefined (a class with fewer than 3 measured images, or a
+    constant code or factor in it). Which dimension carries a factor is read from these
+    tables on the page (:func:`toposhape.studies.nvae.summary.factor_summary`).
+    """
     gen = torch.Generator().manual_seed(0)  # the means do not depend on it
-    val = posterior(model, data.splits["validation"][0], gen)[0].numpy()[:, dims]
-    test = posterior(model, data.splits["test"][0], gen)[0].numpy()[:, dims]
-    return {"dims": list(dims), **_scores(val, test, data)}
+    val = posterior(model, data.splits["validation"][0], gen)[0].numpy()
+    test = posterior(model, data.splits["test"][0], gen)[0].numpy()
+    return _scores(val, test, data, shared_dims(model))
 
 
 def pca_codes(data: Data, components: int) -> dict[str, Any]:
-    """The factor scores of the pixels' principal components (a floor), fit on training images."""
+    """The factor table (:func:`factor_scores`) of the pixels' principal components, fit on
+    the training images: a reference (the light direction of a face is most of its pixels'
+    variance)."""
     pca = PCA(components, random_state=0).fit(data.splits["train"][0].flatten(1).numpy())
     codes = {s: pca.transform(data.splits[s][0].flatten(1).numpy()) for s in ("validation", "test")}
-    return {"dims": list(range(components)), **_scores(codes["validation"], codes["test"], data)}
+    return _scores(codes["validation"], codes["test"], data, list(range(components)))
 
 
 def _interval(boot: np.ndarray) -> list[list[float]]:
@@ -280,8 +309,9 @@ def prior_match(
     ``pooled``: ``mmd_images`` test images at random (all classes) against as many prior
     draws, what the VAE's sampler assumes it meets. ``per_class``: every class's images
     against as many prior draws, what a conditional model's sampler assumes for each
-    label; ``mean`` is the mean over classes, with a bootstrap interval that resamples
-    every class independently. Bandwidths: :data:`BANDWIDTH_FACTORS` times the median
+    label: ``values`` (K, B) with ``intervals`` (K, B, 2, each class's bootstrap
+    interval); ``mean`` is the mean over classes, with a bootstrap ``interval`` that
+    resamples every class independently. Bandwidths: :data:`BANDWIDTH_FACTORS` times the median
     heuristic of prior draws with a fixed seed (so every model of one latent size is
     measured with the same kernels).
     """
@@ -306,6 +336,7 @@ def prior_match(
         boots.append(boot_k)
     per_class = {
         "values": np.asarray(values).tolist(),  # (K, B)
+        "intervals": [_interval(b) for b in boots],  # (K, B, 2)
         "mean": np.mean(values, axis=0).tolist(),
         "interval": _interval(np.mean(boots, axis=0)),
     }
@@ -321,23 +352,26 @@ def prior_match(
 def synthetic_accuracy(
     generator: LatentVAE | None,
     data: Data,
-    fraction: float,
+    real: int,
+    generated: int,
     settings: dict[str, Any],
     seed: int,
 ) -> float:
-    """Test accuracy of a classifier trained on ``classifier_images`` images, a share
-    ``fraction`` of them ancestral samples (σ = 1, balanced labels) of ``generator``.
+    """Test accuracy of a classifier trained on ``real`` real training images and
+    ``generated`` ancestral samples (σ = 1, balanced labels) of ``generator``.
 
-    ``generator`` None (with ``fraction`` 0) trains on real images only. The classifier
-    seed ``seed`` sets its weights and batches, the real subset and the sample draws.
+    ``generator`` None (with ``generated`` 0) trains on real images only. The classifier
+    seed ``seed`` sets its weights and batches, the real subset (the first ``real`` images
+    of the seed's permutation of the training images: the same images whether samples are
+    added or not) and the sample draws.
     """
-    n = settings["classifier_images"]
-    fake = round(n * fraction)
+    if generated and generator is None:
+        raise ValueError(f"generated must be 0 without a generator, got {generated}")
     train_x, train_y = data.splits["train"]
-    real_x, real_y = random_subset(train_x, train_y, n - fake, seed)
-    real_x, real_y = real_x[: n - fake], real_y[: n - fake]
-    if fake:
-        labels = torch.arange(fake) % data.classes
+    real_x, real_y = random_subset(train_x, train_y, real, seed)
+    real_x, real_y = real_x[:real], real_y[:real]
+    if generated:
+        labels = torch.arange(generated) % data.classes
         samples = generator.sample(labels, torch.Generator().manual_seed(10_000 + seed))
         real_x, real_y = torch.cat([real_x, samples]), torch.cat([real_y, labels])
     net = fit_classifier(real_x, real_y, data.classes, settings["classifier_epochs"], seed)

@@ -45,6 +45,7 @@ __all__ = [
     "TRAVERSAL_VALUES",
     "dataset_key",
     "dataset_record",
+    "evaluator_key",
     "model_key",
     "model_record",
     "pack_images",
@@ -56,8 +57,12 @@ __all__ = [
 #: becomes stale and its model is measured again. 2: models measured at their best
 #: validation epoch (``best_epoch``), evaluator weights' digest with every sample score.
 #: 3: the test ELBO also on the images of the importance-weighted bound
-#: (``elbo_iwae_images``).
-RECORD_FORMAT = "nvae-record/3"
+#: (``elbo_iwae_images``). 4: the whole factor table (every latent dimension, every
+#: factor, every class, validation and test), per-class MMD² intervals, per-label sample
+#: scores and predicted-class counts, every per-epoch quantity of the training, the
+#: untrained-encoder floor of every seed and the real-data classifiers on the real part of
+#: each generated share alone; stopping tolerances absolute (nats).
+RECORD_FORMAT = "nvae-record/4"
 
 #: The dataset whose models are sampled: MMD² to the prior, sample quality, classifiers
 #: trained on generated images.
@@ -71,6 +76,12 @@ TRAVERSAL_VALUES: tuple[float, ...] = (-2.5, -1.5, -0.75, 0.0, 0.75, 1.5, 2.5)
 
 #: Test images whose codes the latents figure shows.
 _CODES = 500
+
+#: What a record keeps of every epoch: every quantity :func:`~toposhape.nvae.train_vae`
+#: returns (the training loss and its terms, the validation ELBO, the time).
+_HISTORY = (
+    "epoch", "loss", "reconstruction", "kl_c", "kl_s", "classification", "val_elbo", "seconds",
+)  # fmt: skip
 
 #: Settings of the measures of every model, of sampled models, of generators.
 _MEASURES = ("iwae_k", "iwae_images")
@@ -124,21 +135,31 @@ def model_key(spec: ModelSpec, settings: dict[str, Any]) -> dict[str, Any]:
 
 def dataset_key(dataset: str, settings: dict[str, Any]) -> dict[str, Any]:
     """What a dataset's record depends on: its data settings, the settings of the evaluator
-    and the real-data classifiers (sampling dataset), the recipe, the first seed (the
-    random-encoder floor) and :data:`RECORD_FORMAT`."""
+    and the real-data classifiers (sampling dataset), the recipe, the training seeds (the
+    untrained-encoder floors) and :data:`RECORD_FORMAT`."""
     sampled = dataset == SAMPLING_DATASET
     return {
         "format": RECORD_FORMAT,
         "dataset": dataset,
         "data": _data_settings(settings, dataset),
         "recipe": RECIPE,
-        "first_seed": settings["seeds"][0],
-        "measures": (
-            {k: settings[k] for k in (*_SAMPLING, *_CLASSIFIERS) if k != "fractions"}
-            if sampled
-            else None
-        ),
+        "seeds": settings["seeds"],
+        "measures": {k: settings[k] for k in (*_SAMPLING, *_CLASSIFIERS)} if sampled else None,
     }
+
+
+#: The data settings the real-data evaluator's weights do not depend on.
+_STOPPING = ("max_epochs", "patience", "tolerance")
+
+
+def evaluator_key(dataset: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """What the real-data evaluator's weights depend on, and only that: the dataset, its
+    data settings less the models' stopping rule, and ``evaluator_epochs`` (its seed and
+    recipe are fixed in :func:`.measure.train_evaluator`). Its committed weights are saved
+    under this identity, so a change of the record format or of any other measure keeps
+    them."""
+    data = {k: v for k, v in _data_settings(settings, dataset).items() if k not in _STOPPING}
+    return {"evaluator": dataset, "data": data, "epochs": settings["evaluator_epochs"]}
 
 
 def pack_images(images: torch.Tensor) -> dict[str, Any]:
@@ -209,19 +230,29 @@ def _classifier_rows(
     settings: dict[str, Any],
     progress: bool,
 ) -> list[dict[str, Any]]:
-    """Classifiers trained on real data only (``generator`` None), or on each generated
-    share of ``generator``'s samples; one row per share and classifier seed."""
-    fractions = [0.0] if generator is None else settings["fractions"]
-    jobs = [(f, s) for f in fractions for s in settings["classifier_seeds"]]
+    """Classifiers trained on each generated share of ``generator``'s samples (with the rest
+    real images); with ``generator`` None, on real images only: all ``classifier_images``
+    of them, and the real part of every generated share below 100 % alone (the control:
+    the same real images without the samples). One row per set and classifier seed, with
+    its ``real_images`` and ``generated_images``."""
+    n = settings["classifier_images"]
+    if generator is None:
+        sets = [(0.0, n, 0)] + [(0.0, n - round(n * f), 0) for f in settings["fractions"]]
+        sets = [s for s in dict.fromkeys(sets) if s[1] > 0]
+    else:
+        sets = [(f, n - round(n * f), round(n * f)) for f in settings["fractions"]]
+    jobs = [(*s, seed) for s in sets for seed in settings["classifier_seeds"]]
     return [
         {
             "generator": "real data" if generator is None else generator.model,
             "generator_seed": None if generator is None else generator.seed,
             "fraction": fraction,
+            "real_images": real,
+            "generated_images": fake,
             "classifier_seed": seed,
-            "accuracy": measure.synthetic_accuracy(model, data, fraction, settings, seed),
+            "accuracy": measure.synthetic_accuracy(model, data, real, fake, settings, seed),
         }
-        for fraction, seed in tqdm(jobs, desc="classifiers", disable=not progress)
+        for fraction, real, fake, seed in tqdm(jobs, desc="classifiers", disable=not progress)
     ]
 
 
@@ -269,11 +300,9 @@ def model_record(
         "best_epoch": best_epoch(history),
         "converged": converged(history, rule["patience"], rule["tolerance"]),
         "train_seconds": history_seconds(history),
-        "history": [
-            {k: entry[k] for k in ("epoch", "loss", "val_elbo", "seconds")} for entry in history
-        ],
+        "history": [{k: entry[k] for k in _HISTORY} for entry in history],
         **measure.likelihoods(model, data, settings, spec.seed),
-        "factor_scores": measure.factor_scores(model, data, measure.shared_dims(model)),
+        "factor_scores": measure.factor_scores(model, data),
     }
     if evaluator is not None:
         net, test_features = evaluator
@@ -303,22 +332,24 @@ def dataset_record(
 
     ``evaluator`` is the real-data classifier's record (:func:`.measure.train_evaluator`)
     on the sampling dataset, None elsewhere. Returns the data's ``record``,
-    ``factor_names``, ``classes``, the factor ``floors`` (PCA of pixels; the encoder of an
-    untrained VAE of the first seed), the test ``labels`` of the shown codes and the
-    ``shown_classes``; on the sampling dataset also ``evaluator`` and ``synthetic`` (the
-    real-data classifiers).
+    ``factor_names``, ``classes``, the factor ``floors`` (each a list of factor tables,
+    :func:`.measure.factor_scores`, with their ``seed``: ``PCA of pixels``, one, seed
+    None; ``untrained encoder``, the encoder of an untrained VAE of every training seed,
+    all its dimensions), the test ``labels`` of the shown codes and the ``shown_classes``;
+    on the sampling dataset also ``evaluator`` and ``synthetic`` (the real-data
+    classifiers).
     """
     latent = RECIPE["class_dim"] + RECIPE["shared_dim"]
-    floor_spec = ModelSpec(data.name, "VAE", settings["seeds"][0])
     out: dict[str, Any] = {
         "record": data.record,
         "factor_names": data.factor_names,
         "classes": data.classes,
         "floors": {
-            "PCA of pixels": measure.pca_codes(data, latent),
-            "random encoder": measure.factor_scores(
-                untrained(floor_spec, data), data, list(range(latent))
-            ),
+            "PCA of pixels": [{"seed": None, **measure.pca_codes(data, latent)}],
+            "untrained encoder": [
+                {"seed": seed, **measure.factor_scores(untrained(floor, data), data)}
+                for seed, floor in ((s, ModelSpec(data.name, "VAE", s)) for s in settings["seeds"])
+            ],
         },
         "labels": data.splits["test"][1][:_CODES].tolist(),
         "shown_classes": shown_classes(data.classes),

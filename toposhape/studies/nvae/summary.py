@@ -16,20 +16,30 @@ from typing import Any
 import numpy as np
 
 from toposhape.checks import check_mapping
+from toposhape.factors import consistent_dimension
 from toposhape.studies.nvae.run import PAYLOAD_FORMAT
 
 __all__ = [
     "CAPTURE_RHO",
     "CAPTURE_SIGN",
+    "DISTINCT_SHARE",
     "KL_USED",
     "MIN_SEEDS",
     "NOISE",
     "SHARE_USED",
+    "UNTRAINED",
     "capture_rule",
     "check_payload",
     "compare",
+    "distinct_needed",
+    "distinct_seeds",
+    "factor_summary",
+    "factor_value",
+    "floor_values",
     "mean_std",
     "per_model",
+    "real_by_seed",
+    "real_part",
     "runs",
     "sampler_mmd",
     "selective_classes",
@@ -47,6 +57,14 @@ MIN_SEEDS = 3
 CAPTURE_RHO = 0.5
 #: ... and the sign of ρ agrees in at least this share of the classes.
 CAPTURE_SIGN = 0.9
+
+#: The floor every factor claim is judged against: the encoder of an untrained model of
+#: every training seed (the PCA of the pixels is shown as a reference, not judged).
+UNTRAINED = "untrained encoder"
+
+#: Distinct factors must be carried by distinct dimensions in at least this share of the
+#: seeds (rounded up: 2 of 3).
+DISTINCT_SHARE = 2 / 3
 
 #: A z_c dimension is used when its largest per-class mean KL exceeds this (nats) ...
 KL_USED = 0.5
@@ -156,13 +174,9 @@ def selective_classes(kl_per_class: list[list[float]], class_dim: int) -> int:
 def synthetic_by_seed(
     rows: list[Mapping[str, Any]], generator: str, fraction: float
 ) -> list[float]:
-    """Mean test accuracy over classifier seeds, one value per generator seed (or per
-    classifier seed for the real-data rows, ``generator`` ``"real data"``)."""
-    if generator == "real data":
-        return [r["accuracy"] for r in rows if r["generator"] == generator]
-    seeds = sorted(
-        {r["generator_seed"] for r in rows if r["generator"] == generator}, key=lambda s: s
-    )
+    """Mean test accuracy over classifier seeds of the classifiers trained with a share
+    ``fraction`` of ``generator``'s samples, one value per generator seed."""
+    seeds = sorted({r["generator_seed"] for r in rows if r["generator"] == generator})
     return [
         float(
             np.mean(
@@ -177,3 +191,95 @@ def synthetic_by_seed(
         )
         for s in seeds
     ]
+
+
+def real_by_seed(rows: list[Mapping[str, Any]], images: int) -> list[float]:
+    """Test accuracy of the classifiers trained on ``images`` real images alone, one value per
+    classifier seed (all of a classifier's training images, or the real part of a generated
+    share: the control of that share)."""
+    return [
+        r["accuracy"] for r in rows if r["generator"] == "real data" and r["real_images"] == images
+    ]
+
+
+def real_part(settings: Mapping[str, Any], fraction: float) -> int:
+    """The real images of a classifier's training set with a generated share ``fraction``."""
+    n = settings["classifier_images"]
+    return n - round(n * fraction)
+
+
+def _mean_abs(rho: np.ndarray) -> np.ndarray:
+    """Mean |ρ| over classes (axis 0) of a (K, D) table, NaN classes left out; NaN where a
+    dimension has no finite value (without numpy's warning for an empty mean)."""
+    finite = np.isfinite(rho)
+    count = finite.sum(axis=0)
+    total = np.where(finite, np.abs(rho), 0.0).sum(axis=0)
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+def factor_summary(scores: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Which dimension carries each factor in every class, from a record's factor table.
+
+    ``scores`` is a factor table (:func:`toposhape.studies.nvae.measure.factor_scores`):
+    ``factors``, ``shared_dims`` and ``rho_validation``, ``rho_test`` (K, D, F; None for an
+    undefined ρ). Among the ``shared_dims`` (the N-VAE's z_s; every dimension of the
+    others), :func:`toposhape.factors.consistent_dimension` picks a dimension per factor
+    on the validation table and scores it on the test table.
+
+    Returns
+    -------
+    dict
+        Factor name -> ``dim`` (the latent index, None if no ρ is defined), ``abs_rho``,
+        ``sign_agreement``, ``any_dim`` (as :func:`~toposhape.factors.consistent_dimension`)
+        and ``runner_up``: the largest mean |ρ| over classes (test) of any *other* latent
+        dimension, z_c included (NaN with none): a factor has a dimension of its own when
+        this is well below ``abs_rho``.
+    """
+    shared = list(scores["shared_dims"])
+    select = np.asarray(scores["rho_validation"], dtype=float)
+    evaluate = np.asarray(scores["rho_test"], dtype=float)
+    picked = consistent_dimension(select[:, shared], evaluate[:, shared])
+    out = {}
+    for f, (name, found) in enumerate(zip(scores["factors"], picked, strict=True)):
+        dim = None if found["dim"] is None else shared[found["dim"]]
+        others = np.delete(_mean_abs(evaluate[:, :, f]), [] if dim is None else [dim])
+        others = others[np.isfinite(others)]
+        out[name] = {
+            "dim": dim,
+            "abs_rho": found["abs_rho"],
+            "sign_agreement": found["sign_agreement"],
+            "any_dim": found["any_dim"],
+            "runner_up": float(others.max()) if len(others) else float("nan"),
+        }
+    return out
+
+
+def factor_value(run: Mapping[str, Any], factor: str, key: str = "abs_rho") -> float:
+    """``key`` of :func:`factor_summary` of a run's factor table, for ``factor``."""
+    return factor_summary(run["factor_scores"])[factor][key]
+
+
+def floor_values(
+    entry: Mapping[str, Any], floor: str, factor: str, key: str = "abs_rho"
+) -> list[Any]:
+    """``key`` of :func:`factor_summary` for ``factor`` of every seed of a dataset's floor
+    (one value for the PCA of the pixels, one per training seed for the untrained
+    encoder)."""
+    return [factor_summary(table)[factor][key] for table in entry["floors"][floor]]
+
+
+def distinct_seeds(found: list[Mapping[str, Any]], factors: list[str]) -> int:
+    """Runs in which every factor of ``factors`` is carried by a dimension of its own (the
+    dimensions :func:`factor_summary` picks all differ, and are all defined)."""
+    count = 0
+    for run in found:
+        summary = factor_summary(run["factor_scores"])
+        dims = [summary[f]["dim"] for f in factors]
+        count += None not in dims and len(set(dims)) == len(dims)
+    return count
+
+
+def distinct_needed(seeds: int) -> int:
+    """Of ``seeds`` runs, how many must carry every factor in a dimension of its own
+    (:data:`DISTINCT_SHARE`, rounded up; at least one)."""
+    return max(1, int(np.ceil(DISTINCT_SHARE * seeds - 1e-9)))
