@@ -118,8 +118,9 @@ def _factors(payload: Mapping[str, Any]) -> str:
     return (
         f"The N-VAE is scored on its {_plural(recipe['shared_dim'], 'shared dimension')} only; "
         f"the CVAE and the VAE on all {latent} of theirs (a head start for the baselines). The "
-        f"floor: the encoder of an untrained VAE, all {latent} dimensions, for each of the "
-        f"{seeds}; every claim asks the N-VAE to beat it beyond noise. A reference, not "
+        f"floor: the encoder of an untrained VAE, all {latent} dimensions, at the initial "
+        f"weights of each training seed ({seeds}); every claim asks the N-VAE to beat it "
+        "beyond noise. A reference, not "
         f"judged: the first {latent} principal components of the pixels. Every model's "
         "correlations are kept for all its dimensions (the N-VAE's z_c too), so the table also "
         "gives the next dimension's |ρ| for each factor: a factor has a dimension of its own "

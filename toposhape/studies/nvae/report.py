@@ -560,8 +560,8 @@ _FLOOR = (
 )
 
 _PCA_NOTE = (
-    "The principal components of the pixels are shown as a reference, not judged: the "
-    "light direction and the stroke are much of the pixels' variance."
+    "The principal components of the pixels are shown as a reference, not judged: these "
+    "factors are much of the pixels' own variance."
 )
 
 
@@ -961,7 +961,7 @@ def claims(load: Loader) -> list[Claim]:
             "validation images). A factor passes if that score is above the "
             f"{_FLOOR} beyond noise and not below the CVAE's (all its dimensions) beyond "
             "noise. Reproduced if both factors pass and are carried by different dimensions "
-            f"in at least {_distinct()} of the seeds; partly if only one passes, or both pass "
+            f"in at least {_distinct()} seeds; partly if only one passes, or both pass "
             "but share a dimension in more seeds; not reproduced if neither passes and one "
             "fails (below the floor, or below the CVAE, beyond noise); within noise if the "
             "seed spread covers a difference and none fails. No |ρ| threshold: with so few test "
