@@ -116,23 +116,25 @@ def evaluate_backbone(
             train_codes, branches, eta, p, settings["covering_sizes"], spec.seed
         )
 
-    def aurocs(name: str, codes: torch.Tensor, labels: torch.Tensor, at: list[float]) -> dict:
+    def aurocs(
+        name: str, codes: dict[str, torch.Tensor], split: dict[str, ImageSplit], at: list
+    ) -> dict[str, Any]:
+        """ball_aurocs of dataset ``name`` at η and at the per-branch radii ``at``."""
         return ball_aurocs(
-            spec, name, lambda: codes, labels, *held[name], [eta, at],
-            settings["ns"], settings["draws"], seed, progress,
+            spec, name, lambda: codes["train"], split["train"].labels, codes["test"],
+            split["test"].labels, [eta, at], settings["ns"], settings["draws"], seed, progress,
         )  # fmt: skip
 
-    held = {RECIPE["dataset"]: (test_codes, test.labels)}
-    out["auroc"] = aurocs(RECIPE["dataset"], train_codes, train.labels, radii)
+    mnist = {"train": train_codes, "test": test_codes}
+    out["auroc"] = aurocs(RECIPE["dataset"], mnist, {"train": train, "test": test}, radii)
     out["transfer"] = {}
     for name in settings["transfer"]:
-        other_train, other_test = splits[f"{name}/train"], splits[f"{name}/test"]
-        held[name] = (encode(model, other_test.images).cpu(), other_test.labels)
-        other_radii = branch_radii(held[name][0], branches, batch, p, spec.seed)
-        codes = encode(model, other_train.images).cpu()
+        split = {s: splits[f"{name}/{s}"] for s in ("train", "test")}
+        codes = {s: encode(model, split[s].images).cpu() for s in ("train", "test")}
+        other_radii = branch_radii(codes["test"], branches, batch, p, spec.seed)
         out["transfer"][name] = {
             "calibrated_radii": other_radii,
-            "auroc": aurocs(name, codes, other_train.labels, other_radii),
+            "auroc": aurocs(name, codes, split, other_radii),
         }
     out["densification"] = inlier_counts(
         test_codes,

@@ -155,6 +155,15 @@ def plot_covering(payload: Mapping[str, Any]) -> Figure:
     return fig
 
 
+def _density_labels(mass: Axes, coverage: Axes, radius: str, titles: tuple[str, str]) -> None:
+    """Axis labels and titles of a pair of ball-mass and coverage panels at ``radius``."""
+    mass.set_ylabel(f"mean count within {radius} / n")
+    coverage.set_ylim(0, 1.02)
+    coverage.set_ylabel("share with ≥ 1")
+    mass.set_title(titles[0])
+    coverage.set_title(titles[1])
+
+
 def plot_densification(payload: Mapping[str, Any]) -> Figure:
     """Ball mass (count / n) and coverage of a class's test codes, per branch, against n / B."""
     check_mapping("payload", payload, "backbones", "models")
@@ -174,11 +183,8 @@ def plot_densification(payload: Mapping[str, Any]) -> Figure:
     drawn = any(v["per_seed"] for v in dens["variants"].values())
     if drawn:
         _plain_log(ax1, "y")
-    ax1.set_ylabel("mean count within r / n")
-    ax1.set_title("ball mass: share of the class within r")
-    ax2.set_ylim(0, 1.02)
-    ax2.set_ylabel("share with ≥ 1")
-    ax2.set_title("test codes with a class code within r")
+    _density_labels(ax1, ax2, "r", ("ball mass: share of the class within r",
+                                     "test codes with a class code within r"))  # fmt: skip
     for ax in (ax1, ax2):
         if drawn:
             _plain_log(ax, "x")
@@ -206,11 +212,8 @@ def plot_densification_by_b(payload: Mapping[str, Any]) -> Figure:
         _plain_log(ax1)
         _plain_log(ax2, "x")
         ax2.legend(loc="lower right")
-    ax1.set_ylabel("mean count within η / n")
-    ax1.set_title("ball mass at r = η (dot: n = B)")
-    ax2.set_ylim(0, 1.02)
-    ax2.set_ylabel("share with ≥ 1")
-    ax2.set_title("coverage at r = η (dot: n = B)")
+    _density_labels(ax1, ax2, "η", ("ball mass at r = η (dot: n = B)",
+                                     "coverage at r = η (dot: n = B)"))  # fmt: skip
     for ax in (ax1, ax2):
         ax.set_xlabel("training codes of the class, n")
     return fig
