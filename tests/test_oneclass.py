@@ -109,6 +109,23 @@ def test_ball_counts_match_brute_force(problem, p) -> None:
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problem=ball_problems(), p=st.sampled_from(list(SCIPY_METRIC)), data=st.data())
+def test_ball_counts_with_one_radius_per_branch_sum_each_branch_alone(problem, p, data) -> None:
+    test, inl, branches, _, ns = problem
+    per_branch = data.draw(st.lists(st.sampled_from(RADII), min_size=branches, max_size=branches))
+    dim = test.shape[1] // branches
+    expected = sum(
+        brute_counts(test[:, b * dim : (b + 1) * dim], inl[:, b * dim : (b + 1) * dim], 1,
+                     [per_branch[b]], ns, p)
+        for b in range(branches)
+    )  # fmt: skip
+    got = ball_counts(torch.from_numpy(test), torch.from_numpy(inl), branches, [per_branch], ns, p)
+    np.testing.assert_array_equal(got.numpy(), expected)
+    with pytest.raises(ValueError, match=r"radii\[0\] must have one radius per branch"):
+        ball_counts(torch.from_numpy(test), torch.from_numpy(inl), branches, [[1.0] * 99], ns, p)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(problem=ball_problems(), p=st.sampled_from(list(SCIPY_METRIC)))
 def test_ball_counts_bounds_and_monotonicity(problem, p) -> None:
     test, inl, branches, _, _ = problem
