@@ -107,6 +107,43 @@ def test_death_summary_statistics():
     assert len(s["histogram"]["edges"]) == 11
 
 
+def test_share_within_from_quantiles_matches_the_direct_share():
+    rng = np.random.default_rng(3)
+    for scale in (0.3, 1.0, 2.0):
+        deaths = torch.from_numpy(rng.gamma(4.0, scale / 2, size=(7, 3, 99)))
+        quantiles = death_times.death_quantiles(deaths)
+        assert len(quantiles) == 1001
+        for within in (0.0, 0.1, 0.5, 3.0):
+            direct = float((torch.abs(deaths - 2.0) <= within).double().mean())
+            got = death_times.share_within(quantiles, 2.0, within)
+            assert got == pytest.approx(direct, abs=1e-3)
+    assert death_times.share_within([2.0] * 5, 2.0, 0.0) == 1.0
+    assert death_times.share_within([0.0, 1.0], 5.0, 1.0) == 0.0
+
+
+def test_heldout_batches_follow_a_seeded_order():
+    """Two groups of codes in file order (as MNIST's two writer groups): consecutive batches
+    see one group each, shuffled batches both; the seed fixes the order."""
+    gen = torch.Generator().manual_seed(0)
+    codes = torch.cat([torch.randn(200, 2, generator=gen), 50 + torch.randn(200, 2, generator=gen)])
+    plain = death_times.heldout_deaths(codes, 1, 100, 1.0)
+    mixed = death_times.heldout_deaths(codes, 1, 100, 1.0, seed=3)
+    assert float(plain.max()) < 20 < float(mixed.max(dim=-1).values.min())
+    assert torch.equal(mixed, death_times.heldout_deaths(codes, 1, 100, 1.0, seed=3))
+    assert not torch.equal(mixed, death_times.heldout_deaths(codes, 1, 100, 1.0, seed=4))
+
+
+def test_branch_radii_keep_tiny_scales_and_refuse_a_collapsed_branch():
+    gen = torch.Generator().manual_seed(2)
+    first = torch.randn(200, 2, dtype=torch.float64, generator=gen)
+    codes = torch.cat([first, 1e-7 * first], dim=1)  # the second branch far below 4 decimals
+    radii = death_times.branch_radii(codes, 2, 100, 1.0, seed=0)
+    assert radii[1] == pytest.approx(1e-7 * radii[0], rel=1e-9) and radii[1] > 0
+    codes[:, 2:] = 0.5  # every code of the branch at one point
+    with pytest.raises(ValueError, match="branch 1"):
+        death_times.branch_radii(codes, 2, 100, 1.0, seed=0)
+
+
 def test_death_summary_of_a_tensor_that_requires_grad():
     deaths = torch.rand(3, 2, 9, dtype=torch.float64)
     expected = death_times.death_summary(deaths, eta=0.5, within=0.1, bins=5)
@@ -185,16 +222,64 @@ def test_eta_net_of_one_cluster_and_of_separated_points():
     assert covering.eta_net(grid, 2.9).tolist() == list(range(10))
 
 
-def test_covering_numbers_are_nested_branch_nets():
+def _partial_covers_oracle(points: np.ndarray, radius: float, p: float, shares: list) -> list:
+    """k_q by brute force: a sequential greedy net, every point to its nearest centre (ties:
+    the earlier centre), then the fewest largest centres whose points reach a share q."""
+    centres = _sequential_net(points, radius, p)
+    counts = [0] * len(centres)
+    for x in points:
+        dists = [cdist(x[None], points[c][None], _METRICS[p])[0, 0] for c in centres]
+        counts[dists.index(min(dists))] += 1
+    counts.sort(reverse=True)
+    out = []
+    for q in shares:
+        k, held = 0, 0
+        while held < q * len(points) - 1e-9:
+            held += counts[k]
+            k += 1
+        out.append(k)
+    return out
+
+
+def test_covering_numbers_are_nested_branch_nets_with_their_partial_covers():
     gen = torch.Generator().manual_seed(1)
     codes = torch.randn(300, 6, generator=gen)
     out = covering.covering_numbers(codes, 3, 1.5, 1.0, [50, 300, 1000], seed=4)
     assert out["sizes"] == [50, 300]  # 1000 > the 300 codes: skipped
+    assert out["quantiles"] == list(covering.QUANTILES) and out["quantiles"][-1] == 1.0
     order = torch.randperm(300, generator=torch.Generator().manual_seed(4 + 13))
     for b in range(3):
         branch = codes[order, 2 * b : 2 * b + 2].double().numpy()
-        assert out["per_branch"][1][b] == len(_sequential_net(branch, 1.5, 1.0))
-        assert out["per_branch"][0][b] == len(_sequential_net(branch[:50], 1.5, 1.0))
+        for i, m in enumerate(out["sizes"]):
+            expected = _partial_covers_oracle(branch[:m], 1.5, 1.0, out["quantiles"])
+            assert [k[b] for k in out["k"][i]] == expected
+            assert out["k"][i][-1][b] == len(_sequential_net(branch[:m], 1.5, 1.0))  # N_η
+
+
+@pytest.mark.parametrize("p", [1.0, 2.0, math.inf])
+@pytest.mark.parametrize("seed", range(3))
+def test_partial_covers_match_a_brute_force_oracle(p, seed):
+    rng = np.random.default_rng(seed)
+    # a dense cluster, a sparse halo and a few strays: k_q differ strongly across q
+    points = np.concatenate(
+        [rng.normal(0, 0.3, (60, 2)), rng.normal(0, 2.0, (30, 2)), rng.uniform(-9, 9, (6, 2))]
+    )
+    points = points[rng.permutation(len(points))]
+    shares = [0.5, 0.9, 0.99, 1.0, 1 / 3]
+    net = covering.eta_net(torch.from_numpy(points), 0.8, p)
+    got = covering.partial_covers(
+        torch.from_numpy(points), torch.from_numpy(points[net]), shares, p
+    )
+    assert got == _partial_covers_oracle(points, 0.8, p, shares)
+    assert got[3] == len(net) and got[0] <= got[1] <= got[2] <= got[3]
+
+
+def test_partial_covers_of_known_clusters():
+    """Clusters of 6, 3 and 1 points around three centres: k at 0.5, 0.6, 0.9, 0.91, 1."""
+    centres = torch.tensor([[0.0, 0.0], [10.0, 0.0], [20.0, 0.0]], dtype=torch.float64)
+    points = torch.cat([centres[[0] * 6], centres[[1] * 3], centres[[2]]]) + 0.01
+    shares = [0.5, 0.6, 0.61, 0.9, 0.91, 1.0]
+    assert covering.partial_covers(points, centres, shares) == [1, 1, 2, 2, 3, 3]
 
 
 # ---------------------------------------------------------------------------
@@ -248,10 +333,10 @@ def test_calibrated_radii_are_per_branch_and_make_the_branches_comparable():
     first = torch.randn(300, 2, dtype=torch.float64, generator=gen)
     codes = torch.cat([first, 10 * first], dim=1)  # (300, 2 branches of 2)
     labels = torch.arange(300) % 3
-    radii = death_times.branch_radii(codes, 2, 100, 1.0)
-    assert radii[1] == pytest.approx(10 * radii[0], rel=1e-3)
-    deaths = death_times.heldout_deaths(codes, 2, 100, 1.0)
-    assert radii[0] == pytest.approx(float(deaths[:, 0].mean()), abs=1e-4)
+    radii = death_times.branch_radii(codes, 2, 100, 1.0, seed=5)
+    assert radii[1] == pytest.approx(10 * radii[0], rel=1e-9)
+    deaths = death_times.heldout_deaths(codes, 2, 100, 1.0, seed=5)
+    assert radii[0] == pytest.approx(float(deaths[:, 0].mean()), rel=1e-12)
     test, train = codes[:90], codes[90:]
     test_y, train_y = labels[:90], labels[90:]
     args = ([20, 60], 20, 1.0, 3)
@@ -292,10 +377,11 @@ def test_compare_needs_the_share_floor_for_shares():
 def _synthetic(n_eta: Callable, growth: float = 0.0) -> dict:
     """A payload with λ = 20 at B ∈ {25, 100, 400} × 3 seeds, λ = 0 at 100.
 
-    N_η is ``n_eta(B, seed)`` at 1000 test codes, and ``growth`` is its growth exponent
-    from the sample of 500 before.
+    The 90 % covering number k₀.₉ is ``n_eta(B, seed)`` at 1000 codes, and ``growth`` is its
+    growth exponent from the sample of 500 before; the other k_q are far off (k₀.₅ a tenth,
+    N_η = k₁ ten times and growing like the sample), so a rule that read them would differ.
     """
-    payload: dict = {"settings": {"ns": [120]}, "backbones": {}, "models": {}}
+    payload: dict = {"settings": {"ns": [120], "transfer": []}, "backbones": {}, "models": {}}
     for seed in range(3):
         for lam, b in [(20.0, 25), (20.0, 100), (0.0, 100), (20.0, 400)]:
             name = f"lam{lam:g}-b{b}-s{seed}"
@@ -305,13 +391,23 @@ def _synthetic(n_eta: Callable, growth: float = 0.0) -> dict:
                 "history": [{"connectivity": 10.0, "reconstruction_l1": 1.0}] * 10,
             }
             payload["models"][name] = {
-                "deaths": {"abs_gap": 0.5, "mean": 1.9, "std": 0.3, "frac_within": 0.8},
-                "auroc": {"rows": [{"n": 120, "radius": 2.0, "mean": 0.9}]},
+                "deaths": {"abs_gap": 0.5, "mean": 1.9, "std": 0.3, "quantiles": [1.0, 2.0, 3.0]},
+                "auroc": {
+                    "rows": [
+                        {"n": 120, "radius": 2.0, "mean": 0.9},
+                        {"n": 120, "radius": [1.5] * 16, "mean": 0.8},
+                    ]
+                },
                 "covering": {
                     "sizes": [500, 1000],
-                    "per_branch": [[size / 2**growth] * 16, [size] * 16],
+                    "quantiles": [0.5, 0.9, 0.99, 1.0],
+                    "k": [
+                        [[k * f] * 16 for f in (0.1, 1.0, 2.0, 5.0)]
+                        for k in (size / 2**growth, size)
+                    ],
                 },
             }
+            payload["models"][name]["covering"]["k"][1][3] = [10 * size] * 16
     return payload
 
 
@@ -324,7 +420,9 @@ def test_guideline_rule_on_synthetic_metric_entropies():
     assert summary.guideline(_synthetic(lambda b, s: 5 * b))["verdict"] == "proportional only"
     assert summary.guideline(_synthetic(lambda b, s: 100 + s))["verdict"] == "fails"
     assert (
-        summary.guideline({"backbones": {}, "models": {}, "settings": {"ns": [1]}})["verdict"]
+        summary.guideline({"backbones": {}, "models": {}, "settings": {"ns": [1], "transfer": []}})[
+            "verdict"
+        ]
         == "not measured"
     )
 
@@ -474,6 +572,7 @@ _TINY = {
     "ns": [5, 10],
     "draws": 2,
     "covering_sizes": [50, 250],
+    "transfer": ["fashion-mnist"],
     "densify_ns": [5, 10, 20],
     "purity_n": 10,
     "toy_per_cluster": 8,
@@ -520,14 +619,21 @@ def test_run_payload_keys_and_json(tiny_payload):
     assert payload["data"]["test"]["label"] == "MNIST test: 250 IDX"
     m = payload["models"]["mnist-lam20-16x10-b25-seed1"]
     assert m["deaths"]["count"] == 10 * 16 * 24  # 250 test codes -> 10 batches of 25
-    assert m["covering"]["sizes"] == [50, 250] and "densification" not in m
+    assert m["covering"]["sizes"] == [50, 250] and len(m["covering"]["k"][1]) == 4
+    assert m["densification"]["ns"] == [5, 10, 20]  # at every B
+    assert m["auroc"]["radii"] == [2.0, m["calibrated_radii"]]
+    fashion = m["transfer"]["fashion-mnist"]
+    assert fashion["auroc"]["radii"] == [2.0, fashion["calibrated_radii"]]
+    assert len(fashion["auroc"]["rows"]) == 2 * 2  # two radii, two n
+    assert payload["data"]["fashion-mnist/test"]["label"].startswith("Fashion-MNIST test")
     ref = payload["models"]["mnist-lam0-16x10-seed2"]
+    assert "covering" not in ref  # λ = 20 only
     assert ref["deaths"]["count"] == 2 * 16 * 99
     assert ref["densification"]["ns"] == [5, 10, 20]
     assert ref["densification"]["radii"][1] == ref["calibrated_radii"]
     assert len(ref["calibrated_radii"]) == 16 and ref["densification"]["radii"][0] == [2.0] * 16
     assert ref["densification"]["purity"]["n"] == 10
-    assert [r["n"] for r in ref["auroc"]["rows"]] == [5, 10]
+    assert [r["n"] for r in ref["auroc"]["rows"]] == [5, 10, 5, 10]  # at η, calibrated
     # the first-seed B = 100 codes are kept for the latent picture, nobody else's
     assert {n for n, m in payload["models"].items() if "latent" in m} == {
         "mnist-lam20-16x10-seed1", "mnist-lam0-16x10-seed1"
@@ -645,7 +751,12 @@ def test_finished_one_class_backbones_are_read_not_retrained(tiny_payload, tmp_p
         # measured from the one-class checkpoint, it is recorded here; with the record, a
         # machine without that checkpoint needs nothing else
         test = oneclass_train.load_split("mnist", "test", backbones.backbone_settings(settings), 1)
-        splits = {"train": split, "test": test}
+        splits = {"train": split, "test": test} | {
+            f"fashion-mnist/{s}": oneclass_train.load_split(
+                "fashion-mnist", s, backbones.backbone_settings(settings), 1
+            )
+            for s in ("train", "test")
+        }
         folders = {"work": folder, "records": study.record_dir("tiny", tmp_path)}
         recorded = conn_records.collect([spec], settings, 1, splits, folders, tmp_path, False,
                                         log=None)  # fmt: skip

@@ -109,6 +109,23 @@ def test_ball_counts_match_brute_force(problem, p) -> None:
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problem=ball_problems(), p=st.sampled_from(list(SCIPY_METRIC)), data=st.data())
+def test_ball_counts_with_one_radius_per_branch_sum_each_branch_alone(problem, p, data) -> None:
+    test, inl, branches, _, ns = problem
+    per_branch = data.draw(st.lists(st.sampled_from(RADII), min_size=branches, max_size=branches))
+    dim = test.shape[1] // branches
+    expected = sum(
+        brute_counts(test[:, b * dim : (b + 1) * dim], inl[:, b * dim : (b + 1) * dim], 1,
+                     [per_branch[b]], ns, p)
+        for b in range(branches)
+    )  # fmt: skip
+    got = ball_counts(torch.from_numpy(test), torch.from_numpy(inl), branches, [per_branch], ns, p)
+    np.testing.assert_array_equal(got.numpy(), expected)
+    with pytest.raises(ValueError, match=r"radii\[0\] must have one radius per branch"):
+        ball_counts(torch.from_numpy(test), torch.from_numpy(inl), branches, [[1.0] * 99], ns, p)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(problem=ball_problems(), p=st.sampled_from(list(SCIPY_METRIC)))
 def test_ball_counts_bounds_and_monotonicity(problem, p) -> None:
     test, inl, branches, _, _ = problem
@@ -170,12 +187,12 @@ NAN, INF = float("nan"), float("inf")
         ({"branches": 3}, ValueError, "divide the latent size 4"),
         ({"branches": 0}, ValueError, "^branches must be an int >= 1"),
         ({"branches": 2.0}, TypeError, "^branches must be an int"),
-        ({"radii": [1.0, 0.0]}, ValueError, "^radii must be in"),
-        ({"radii": [-1.0]}, ValueError, "^radii must be in"),
+        ({"radii": [1.0, 0.0]}, ValueError, r"^radii\[1\] must be in"),
+        ({"radii": [-1.0]}, ValueError, r"^radii\[0\] must be in"),
         ({"radii": []}, ValueError, "^radii must not be empty"),
         ({"radii": 2.0}, TypeError, "^radii must be a sequence"),
-        ({"radii": [NAN]}, ValueError, "^radii must be finite"),
-        ({"radii": [INF]}, ValueError, "^radii must be finite"),
+        ({"radii": [NAN]}, ValueError, r"^radii\[0\] must be finite"),
+        ({"radii": [INF]}, ValueError, r"^radii\[0\] must be finite"),
         ({"ns": [0, 1]}, ValueError, r"^ns must be an int in \[1, 3\]"),
         ({"ns": [4]}, ValueError, r"^ns must be an int in \[1, 3\]"),
         ({"ns": [1.5]}, TypeError, "^ns must be an int"),

@@ -95,11 +95,25 @@ def encode(model: ConnectivityAutoencoder, images: torch.Tensor, chunk: int = 10
     return torch.cat(out)
 
 
+def per_branch_radii(name: str, radius: object, branches: int) -> list[float]:
+    """One ball radius (a float, or one float per branch) as a list of ``branches`` radii > 0.
+
+    ``name`` names the argument in errors; ``branches`` is the number of latent branches.
+    """
+    if isinstance(radius, Sequence) and not isinstance(radius, str):
+        if len(radius) != branches:
+            raise ValueError(
+                f"{name} must have one radius per branch ({branches}), got {len(radius)}"
+            )
+        return [check_float(f"{name}[{b}]", r, 0.0, low_open=True) for b, r in enumerate(radius)]
+    return [check_float(name, radius, 0.0, low_open=True)] * branches
+
+
 def ball_counts(
     test_codes: torch.Tensor,
     inlier_codes: torch.Tensor,
     branches: int,
-    radii: Sequence[float],
+    radii: Sequence[float | Sequence[float]],
     ns: Sequence[int],
     p: float = 1.0,
     chunk: int | None = None,
@@ -113,8 +127,10 @@ def ball_counts(
         Codes of the inliers, in draw order; the first ``n`` are used for each ``n``.
     branches : int
         Latent branches; ``L`` must be divisible by it (one 160-d branch: ``branches=1``).
-    radii : sequence of float, each > 0
-        Ball radii (η = 2 in the reference).
+    radii : sequence of (float or sequence of float)
+        Ball radii (η = 2 in the reference), each finite and > 0: per radius, one value for
+        every branch or one value per branch (length ``branches``, e.g. radii calibrated
+        per branch).
     ns : sequence of int, each in [1, M]
         Numbers of inliers.
     p : float
@@ -145,7 +161,7 @@ def draw_ball_counts(
     pool_codes: torch.Tensor,
     orders: torch.Tensor,
     branches: int,
-    radii: Sequence[float],
+    radii: Sequence[float | Sequence[float]],
     ns: Sequence[int],
     p: float = 1.0,
     chunk: int | None = None,
@@ -185,8 +201,10 @@ def draw_ball_counts(
     branches = check_int("branches", branches, 1)
     if latent % branches:
         raise ValueError(f"branches={branches} must divide the latent size {latent}")
-    check_sequence("radii", radii)
-    radii = [check_float("radii", r, 0.0, low_open=True) for r in radii]
+    radii = [
+        per_branch_radii(f"radii[{i}]", r, branches)
+        for i, r in enumerate(check_sequence("radii", radii))
+    ]
     check_tensor("orders", orders, ndim=2)
     if orders.dtype != torch.int64:
         raise TypeError(f"orders must be an int64 tensor (draws, n), got {orders.dtype}")
@@ -200,7 +218,7 @@ def draw_ball_counts(
     used, positions = torch.unique(orders, return_inverse=True)  # positions: (D, N)
     inl = pool_codes[used.to(pool_codes.device)]
     inl = inl.reshape(len(used), branches, dim).transpose(0, 1)  # (branches, U, dim)
-    r = torch.as_tensor(list(radii), dtype=inl.dtype, device=inl.device)
+    r = torch.as_tensor(radii, dtype=inl.dtype, device=inl.device)  # (radii, branches)
     if chunk is None:  # the boolean block (radii, branches, chunk, U) stays near 64 MB
         chunk = max(1, min(2048, (1 << 26) // max(1, len(radii) * branches * len(used))))
     picks = torch.as_tensor([n - 1 for n in ns], device=inl.device)
@@ -212,7 +230,7 @@ def draw_ball_counts(
         stop = start + rows.shape[0]
         rows = rows.reshape(rows.shape[0], branches, dim).transpose(0, 1)
         dist = torch.cdist(rows, inl, p=p)  # (branches, t, U)
-        inside = (dist.unsqueeze(0) <= r.view(-1, 1, 1, 1)).sum(dim=1, dtype=torch.int32)
+        inside = (dist.unsqueeze(0) <= r[:, :, None, None]).sum(dim=1, dtype=torch.int32)
         for d in range(len(orders)):
             counts = inside[..., positions[d]].cumsum(dim=-1)[..., picks]  # (R, t, len(ns))
             out[d, :, :, start:stop] = counts.transpose(1, 2).cpu()

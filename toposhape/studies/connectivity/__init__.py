@@ -15,8 +15,8 @@ Compute (no plotting):
     One committed record per finished autoencoder (its curves and measurements), written
     as soon as it finishes; the chapter reads them instead of checkpoints.
 ``deaths``, ``covering``, ``densify``
-    Death times of held-out batches; greedy η-nets (metric entropy); codes of a class
-    within η of its test codes.
+    Death times of held-out batches; greedy η-nets and partial covering numbers (metric
+    entropy); codes of a class within η of its test codes.
 ``toy``, ``theory``
     The two toy pictures; the differentiability check.
 

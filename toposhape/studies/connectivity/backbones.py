@@ -42,19 +42,19 @@ RECIPE: dict[str, Any] = {
     "batch_size": 100,
     "lr": 1e-3,
     "lam": 20.0,
-    "within": 0.5,  # a death time "hits" η if it lies in [η - within, η + within]
 }
 
 
 def backbone_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
     """A chapter profile's settings in the form the one-class study's training reads.
 
-    One dataset (:data:`RECIPE`'s), read whole or as a seeded subset, no baselines.
+    One training dataset (:data:`RECIPE`'s), evaluated on itself and on the profile's
+    ``transfer`` datasets, each read whole or as a seeded subset, no baselines.
     """
     dataset = RECIPE["dataset"]
     return {
         "datasets": [dataset],
-        "eval_datasets": [dataset],
+        "eval_datasets": [dataset, *settings["transfer"]],
         "baseline_sets": [],
         "train_images": settings["train_images"],
         "test_images": settings["test_images"],

@@ -15,22 +15,24 @@ from toposhape.studies.connectivity.tables import over_seeds, pm
 
 #: The profile the scorecard reads, whose settings the rules quote.
 _FULL = get_profile("full")
-_B, _LAM, _ETA, _WITHIN = (RECIPE[key] for key in ("batch_size", "lam", "eta", "within"))
+_B, _LAM, _ETA = (RECIPE[key] for key in ("batch_size", "lam", "eta"))
+_WITHIN = summary.WITHIN
 
 
 def current(payload: Mapping[str, Any]) -> bool:
     """Whether a payload has this study's layout (an older saved one does not).
 
-    Its top-level keys (:data:`PAYLOAD_KEYS`), and the class purity and the per-branch
-    calibrated radii with every densification.
+    Its top-level keys (:data:`PAYLOAD_KEYS`), and with every model the densification, the
+    death-time quantiles and the transfer AUROCs, and with every λ > 0 one the partial
+    covering numbers.
     """
     if not isinstance(payload, Mapping) or not all(key in payload for key in PAYLOAD_KEYS):
         return False
-    models = payload["models"].values()
     return all(
-        "purity" in m["densification"] and "calibrated_radii" in m
-        for m in models
-        if "densification" in m
+        all(key in m for key in ("densification", "transfer", "calibrated_radii"))
+        and "quantiles" in m["deaths"]
+        and ("k" in m["covering"] if payload["backbones"][name]["spec"]["lam"] > 0 else True)
+        for name, m in payload["models"].items()
     )
 
 
@@ -89,7 +91,7 @@ def _death_times(p: Mapping[str, Any]) -> _Measured:
     d = summary.death_times(p)
     if not d["rows"]:
         return _Measured("not run yet", "–", *_mnist(p), 0)
-    within = RECIPE["within"]
+    within = summary.WITHIN
     parts = [
         f"λ = {key}: mean {over_seeds([r[key]['mean'] for r in d['rows']])}, "
         f"{over_seeds([100 * r[key]['frac_within'] for r in d['rows']], 2)} % within "
@@ -141,8 +143,8 @@ def _batch_size(p: Mapping[str, Any]) -> _Measured:
     growth = ", ".join(f"{r:.2g}" for _, r in sorted(g["growth"].items()))
     return _Measured(
         _GUIDELINE_VERDICTS[g["verdict"]],
-        f"slope of log N_η on log B {pm(mean, std)}; N_η / B = {ratios} and growth exponent "
-        f"of N_η over the last two samples {growth} at B = "
+        f"slope of log k₀.₉ on log B {pm(mean, std)}; k₀.₉ / B = {ratios} and growth "
+        f"exponent of k₀.₉ over the last two samples {growth} at B = "
         f"{', '.join(str(r['B']) for r in rows)}; slope fitted on B = "
         f"{', '.join(map(str, g['slope_bs']))} (those every seed has)",
         *_mnist(p),
@@ -210,13 +212,15 @@ _SPECS = (
     _Spec(
         claim="Metric-entropy guideline for the batch size: B should match the number of "
         "η-balls needed to cover the latent codes.",
-        rule=f"λ = {_LAM:g} backbones trained at each B (same epochs); N_η = greedy η-net size "
-        f"of the largest sample of test codes (ℓ1, median over branches), levelled off if its "
-        f"growth exponent between the last two sample sizes is below {summary.LEVEL_EXPONENT:g}"
-        ". Slope of log N_η on log B per seed, fitted on the B every seed has (fewer than two: "
-        "not run yet), m ± s over seeds. Reproduced if 2 s ≤ "
-        f"{summary.SLOPE_TOLERANCE:g} and |m − 1| ≤ {summary.SLOPE_TOLERANCE:g}, N_η / B lies "
-        f"in [{summary.RATIO_RANGE[0]:.2g}, {summary.RATIO_RANGE[1]:g}] and N_η has levelled "
+        rule=f"λ = {_LAM:g} backbones trained at each B (same epochs); k₀.₉ = 90 % covering "
+        "number of the largest sample of training codes (greedy η-net, ℓ1, each code assigned "
+        "to its nearest centre; the fewest centres, largest first, holding 90 % of the codes; "
+        "median over branches), levelled off if its growth exponent between the last two "
+        f"sample sizes (up to {_FULL['covering_sizes'][-1]} codes) is below "
+        f"{summary.LEVEL_EXPONENT:g}. Slope of log k₀.₉ on log B per seed, fitted on the B "
+        "every seed has (fewer than two: not run yet), m ± s over seeds. Reproduced if 2 s ≤ "
+        f"{summary.SLOPE_TOLERANCE:g} and |m − 1| ≤ {summary.SLOPE_TOLERANCE:g}, k₀.₉ / B lies "
+        f"in [{summary.RATIO_RANGE[0]:.2g}, {summary.RATIO_RANGE[1]:g}] and k₀.₉ has levelled "
         "off at every B; partly if only the slope holds; within noise if 2 s > "
         f"{summary.SLOPE_TOLERANCE:g} and |m − 1| ≤ 2 s; not reproduced otherwise.",
         section="connectivity-batch-size",
@@ -238,7 +242,10 @@ _SPECS = (
         f"numbers per class): not reproduced if λ = {_LAM:g}'s purity is lower beyond noise; "
         "otherwise reproduced if it is higher beyond noise on both levels, partly if on one, "
         "within noise if neither level differs beyond noise, not reproduced if neither is "
-        f"higher and one is lower. λ = {_LAM:g} and λ = 0 at r = η are shown, not judged.",
+        f"higher and one is lower. At its calibrated radius any encoder's ball mass is about "
+        "c / B, so the levels measure class clustering and uniformity at that scale, not "
+        f"density at a fixed η. λ = {_LAM:g} and λ = 0 at r = η, and λ = {_LAM:g} at every B, "
+        "are shown, not judged.",
         section="connectivity-densification",
         reference="a claim of the paper (slides: 'densification effects')",
         measure=_densification,

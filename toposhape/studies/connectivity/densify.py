@@ -14,8 +14,8 @@ from typing import Any
 
 import torch
 
-from toposhape.checks import check_float, check_int, check_labels, check_sequence
-from toposhape.oneclass import class_draws, draw_ball_counts
+from toposhape.checks import check_int, check_labels, check_sequence
+from toposhape.oneclass import class_draws, draw_ball_counts, per_branch_radii
 from toposhape.pershom import check_p
 from toposhape.studies.connectivity.deaths import check_codes
 from toposhape.training import MAX_SEED
@@ -87,7 +87,7 @@ def inlier_counts(
         if len(labels) != len(codes):
             raise ValueError(f"{name} has {len(labels)} entries for {len(codes)} codes")
     radii = [
-        _branch_radii(f"radii[{i}]", r, branches)
+        per_branch_radii(f"radii[{i}]", r, branches)
         for i, r in enumerate(check_sequence("radii", radii))
     ]
     ns = [check_int(f"ns[{i}]", n, 1) for i, n in enumerate(check_sequence("ns", ns))]
@@ -127,14 +127,3 @@ def inlier_counts(
         "coverage": cover.tolist(),
         "purity": {"n": purity_n, "own": own.tolist(), "all": every.tolist()},
     }
-
-
-def _branch_radii(name: str, radius: object, branches: int) -> list[float]:
-    """One radius (a float, or one float per branch) as a list of ``branches`` radii > 0."""
-    if isinstance(radius, Sequence) and not isinstance(radius, str):
-        if len(radius) != branches:
-            raise ValueError(
-                f"{name} must have one radius per branch ({branches}), got {len(radius)}"
-            )
-        return [check_float(f"{name}[{b}]", r, 0.0, low_open=True) for b, r in enumerate(radius)]
-    return [check_float(name, radius, 0.0, low_open=True)] * branches

@@ -2,10 +2,12 @@
 
 :func:`evaluate_backbone` encodes the test (and training) images and returns the test
 reconstruction error, the held-out death times at the backbone's own batch size (their
-spread and how far they stay from η: the reachable connectivity loss), the greedy η-net
-sizes of the test codes (:mod:`.covering`), the one-class AUROCs of the η-ball score
-(the one-class study's :func:`~toposhape.studies.oneclass.evaluate.ball_aurocs`), and, at
-the reference batch size, the densification counts (:mod:`.densify`).
+spread and how far they stay from η: the reachable connectivity loss) and the calibrated
+radius of each branch, the partial covering numbers of the training codes (:mod:`.covering`,
+λ = 20 backbones only), the one-class AUROCs of the ball score at η and at the calibrated
+radii (the one-class study's :func:`~toposhape.studies.oneclass.evaluate.ball_aurocs`), on
+MNIST and on the transfer datasets (MNIST backbone, another dataset's codes), and the
+densification counts (:mod:`.densify`).
 """
 
 from collections.abc import Mapping
@@ -18,7 +20,12 @@ from toposhape.image_sets import ImageSplit
 from toposhape.oneclass import encode
 from toposhape.studies.connectivity.backbones import RECIPE
 from toposhape.studies.connectivity.covering import covering_numbers
-from toposhape.studies.connectivity.deaths import branch_radii, death_summary, heldout_deaths
+from toposhape.studies.connectivity.deaths import (
+    branch_radii,
+    death_quantiles,
+    death_summary,
+    heldout_deaths,
+)
 from toposhape.studies.connectivity.densify import inlier_counts
 from toposhape.studies.oneclass.evaluate import ball_aurocs
 from toposhape.studies.oneclass.protocol import BackboneSpec
@@ -45,8 +52,7 @@ def reconstruction_l1(
 def evaluate_backbone(
     model: ConnectivityAutoencoder,
     spec: BackboneSpec,
-    train: ImageSplit,
-    test: ImageSplit,
+    splits: Mapping[str, ImageSplit],
     settings: Mapping[str, Any],
     seed: int,
     latent: bool,
@@ -60,15 +66,17 @@ def evaluate_backbone(
         Trained, on any device.
     spec : BackboneSpec
         Its training setting; its batch size is the size of the held-out batches.
-    train, test : ImageSplit
-        The dataset's splits as the profile reads them (uint8 images).
+    splits : mapping
+        The profile's splits (uint8 images): "train" and "test" of MNIST, and
+        "<name>/train", "<name>/test" of each dataset ``name`` of ``settings["transfer"]``.
     settings : mapping
         The profile's settings (``ns``, ``draws``, ``covering_sizes``, ``densify_ns``,
-        ``purity_n``, ``latent_points``).
+        ``purity_n``, ``transfer``, ``latent_points``).
     seed : int
         Seeds the one-class draws (as the one-class study's, the same for every backbone).
-        The covering order and the densification draws are seeded by the backbone's training
-        seed, so the two λ of a seed share them and the spread over seeds includes theirs.
+        The held-out batches, the covering order and the densification draws are seeded by
+        the backbone's training seed, so the two λ of a seed share them and the spread over
+        seeds includes theirs.
     latent : bool
         Also return the first ``latent_points`` test codes' first two coordinates.
     progress : bool
@@ -78,55 +86,68 @@ def evaluate_backbone(
     -------
     dict
         ``test_reconstruction_l1``; ``deaths`` (:func:`death_summary` of the held-out death
-        times at batch size B, plus ``abs_gap``: the mean |η − t|, the held-out connectivity
-        loss per death time); ``covering`` (:func:`covering_numbers` at radius η); ``auroc``
-        (:func:`ball_aurocs` at radius η); at B = 100 also ``calibrated_radii`` (one per
-        branch: :func:`branch_radii`, the mean death time of the branch's held-out batches
-        of B test codes) and ``densification`` (:func:`inlier_counts` at η and at each
-        branch's calibrated radius, with the class purity at ``purity_n`` codes per class);
-        and ``latent`` if asked for.
+        times at batch size B, in batches of a seeded random order of the test codes, plus
+        ``abs_gap``, the mean |η − t|, the held-out connectivity loss per death time, and
+        ``quantiles``, :func:`death_quantiles`); ``calibrated_radii`` (one per branch:
+        :func:`branch_radii`, the mean death time of the branch's held-out batches);
+        ``covering`` (λ > 0 only: :func:`covering_numbers` of the training codes at radius
+        η); ``auroc`` (:func:`ball_aurocs` at radius η and at the calibrated radii);
+        ``transfer`` (per dataset of ``settings["transfer"]``: its own ``calibrated_radii``,
+        from its test codes as above, and ``auroc`` at η and at those radii);
+        ``densification`` (:func:`inlier_counts` at η and at the calibrated radii, with the
+        class purity at ``purity_n`` codes per class); and ``latent`` if asked for.
     """
-    eta, p, branches = RECIPE["eta"], RECIPE["p"], spec.branches
+    eta, p, branches, batch = RECIPE["eta"], RECIPE["p"], spec.branches, spec.batch_size
+    train, test = splits["train"], splits["test"]
     test_codes = encode(model, test.images).cpu()
-    deaths = heldout_deaths(test_codes, branches, spec.batch_size, p).double()
-    summary = death_summary(deaths, eta, RECIPE["within"])
+    deaths = heldout_deaths(test_codes, branches, batch, p, spec.seed).double()
+    summary = death_summary(deaths, eta, None)
     summary["abs_gap"] = float((deaths - eta).abs().mean())
+    summary["quantiles"] = death_quantiles(deaths)
+    radii = branch_radii(test_codes, branches, batch, p, spec.seed)
     out: dict[str, Any] = {
         "test_reconstruction_l1": reconstruction_l1(model, test.images),
         "deaths": summary,
-        "covering": covering_numbers(
-            test_codes, branches, eta, p, settings["covering_sizes"], spec.seed
-        ),
+        "calibrated_radii": radii,
     }
     train_codes = encode(model, train.images).cpu()
-    out["auroc"] = ball_aurocs(
-        spec,
-        RECIPE["dataset"],
-        lambda: train_codes,
-        train.labels,
+    if spec.lam > 0:
+        out["covering"] = covering_numbers(
+            train_codes, branches, eta, p, settings["covering_sizes"], spec.seed
+        )
+
+    def aurocs(
+        name: str, codes: dict[str, torch.Tensor], split: dict[str, ImageSplit], at: list
+    ) -> dict[str, Any]:
+        """ball_aurocs of dataset ``name`` at η and at the per-branch radii ``at``."""
+        return ball_aurocs(
+            spec, name, lambda: codes["train"], split["train"].labels, codes["test"],
+            split["test"].labels, [eta, at], settings["ns"], settings["draws"], seed, progress,
+        )  # fmt: skip
+
+    mnist = {"train": train_codes, "test": test_codes}
+    out["auroc"] = aurocs(RECIPE["dataset"], mnist, {"train": train, "test": test}, radii)
+    out["transfer"] = {}
+    for name in settings["transfer"]:
+        split = {s: splits[f"{name}/{s}"] for s in ("train", "test")}
+        codes = {s: encode(model, split[s].images).cpu() for s in ("train", "test")}
+        other_radii = branch_radii(codes["test"], branches, batch, p, spec.seed)
+        out["transfer"][name] = {
+            "calibrated_radii": other_radii,
+            "auroc": aurocs(name, codes, split, other_radii),
+        }
+    out["densification"] = inlier_counts(
         test_codes,
         test.labels,
-        [eta],
-        settings["ns"],
-        settings["draws"],
-        seed,
-        progress,
+        train_codes,
+        train.labels,
+        branches,
+        [eta, radii],
+        settings["densify_ns"],
+        settings["purity_n"],
+        p,
+        spec.seed,
     )
-    if spec.batch_size == RECIPE["batch_size"]:
-        radii = branch_radii(test_codes, branches, spec.batch_size, p)
-        out["calibrated_radii"] = radii
-        out["densification"] = inlier_counts(
-            test_codes,
-            test.labels,
-            train_codes,
-            train.labels,
-            branches,
-            [eta, radii],
-            settings["densify_ns"],
-            settings["purity_n"],
-            p,
-            spec.seed,
-        )
     if latent:
         m = min(settings["latent_points"], len(test_codes))
         out["latent"] = {

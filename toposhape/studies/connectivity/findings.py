@@ -77,25 +77,26 @@ def _finding_guideline(payload: Mapping[str, Any]) -> str:
         missing = [
             text
             for text, held in (
-                (f"N_η / B is not within [{low:.2g}, {high:g}] at every B", g["ratio_holds"]),
-                ("N_η has not levelled off at every B, so its size depends on the sample",
+                (f"k₀.₉ / B is not within [{low:.2g}, {high:g}] at every B", g["ratio_holds"]),
+                ("k₀.₉ has not levelled off at every B, so its size depends on the sample",
                  g["levelled"]),
             )
             if not held
         ]  # fmt: skip
-        verdict = f"N_η grows in proportion to B, but {' and '.join(missing)}"
+        verdict = f"k₀.₉ grows in proportion to B, but {' and '.join(missing)}"
     else:
         verdict = {
-            "holds": "N_η tracks B, matches it and has levelled off: the guideline holds",
+            "holds": "k₀.₉ tracks B, matches it and has levelled off: the guideline holds",
             "within noise": "the seeds' spread of the slope exceeds the tolerance: within noise",
-            "fails": "N_η does not grow in proportion to B: the guideline fails",
+            "fails": "k₀.₉ does not grow in proportion to B: the guideline fails",
         }[g["verdict"]]
     return (
-        f"Slope of log N_η on log B: **{pm(mean, std)}** (mean ± std over "
+        f"Judged on the {100 * summary.COVER_SHARE:g} % covering number k₀.₉ of the training "
+        f"codes. Slope of log k₀.₉ on log B: **{pm(mean, std)}** (mean ± std over "
         f"{len(g['slopes'])} seeds, fitted on B = {', '.join(map(str, g['slope_bs']))}, the "
         f"batch sizes every seed has; rule: within 1 ± {summary.SLOPE_TOLERANCE:g}, and 2 std "
-        f"no wider than that). N_η / B: {ratios} (rule: within [{low:.2g}, {high:g}]). "
-        f"Growth exponent of N_η between the last two sample sizes: {growth} (levelled off "
+        f"no wider than that). k₀.₉ / B: {ratios} (rule: within [{low:.2g}, {high:g}]). "
+        f"Growth exponent of k₀.₉ between the last two sample sizes: {growth} (levelled off "
         f"below {summary.LEVEL_EXPONENT:g}). Verdict: **{verdict}**."
     )
 
@@ -165,7 +166,12 @@ def _finding_densification(payload: Mapping[str, Any]) -> str:
         f"(noise rule: {summary.NOISE_STDS:g} pooled seed stds and at least "
         f"{summary.SHARE_FLOOR:g} apart): "
         + "; ".join(parts)
-        + f". Verdict: **{words[dens['verdict']]}**."
+        + f". Verdict: **{words[dens['verdict']]}**. What the judged levels measure: at its "
+        "calibrated radius (where its batches of B codes connect) any encoder's ball mass is "
+        "about c / B, so they compare how tightly and how evenly each model's class codes "
+        "fill their region at that scale (class clustering and uniformity), not whether "
+        "λ = 20 puts more codes within a fixed η; the curves at r = η of every batch size "
+        "show that, unjudged."
     )
 
 

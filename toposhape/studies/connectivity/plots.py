@@ -165,7 +165,7 @@ def plot_training_curves(payload: Mapping[str, Any]) -> Figure:
 def plot_death_histograms(payload: Mapping[str, Any]) -> Figure:
     """Per-branch death times on held-out test batches of 100, one panel per λ (first seed)."""
     check_mapping("payload", payload, "backbones", "models")
-    eta, within = RECIPE["eta"], RECIPE["within"]
+    eta, within = RECIPE["eta"], summary.WITHIN
     shown = {key: names[0] for key, names in _reference_runs(payload).items() if names}
     fig = style.figure(2.9)
     axes = np.atleast_1d(fig.subplots(1, max(1, len(shown))))
@@ -179,7 +179,7 @@ def plot_death_histograms(payload: Mapping[str, Any]) -> Figure:
         seed = payload["backbones"][name]["spec"]["seed"]
         ax.set_title(
             f"λ = {key}, seed {seed}: mean {s['mean']:.3g}, std {s['std']:.2g}\n"
-            f"{100 * s['frac_within']:.0f} % within η ± {within:g}"
+            f"{100 * summary.frac_within(s):.0f} % within η ± {within:g}"
         )
         ax.set_xlabel("death time (ℓ1)")
         ax.set_ylabel("count")

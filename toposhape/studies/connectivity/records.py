@@ -40,11 +40,11 @@ from toposhape.studies.oneclass.protocol import BackboneSpec, train_config
 from toposhape.training import history_seconds, state_digest
 
 #: Format tag of the records this module writes (part of their key).
-RECORD_FORMAT = "toposhape-connectivity-record/3"
+RECORD_FORMAT = "toposhape-connectivity-record/4"
 
 #: The profile settings a backbone's read-out depends on (``latent_points`` only where
 #: the latent codes are kept, see :func:`keeps_latent`).
-READOUT_SETTINGS = ("ns", "draws", "covering_sizes", "densify_ns", "purity_n")
+READOUT_SETTINGS = ("ns", "draws", "covering_sizes", "densify_ns", "purity_n", "transfer")
 
 
 def keeps_latent(spec: BackboneSpec, seed: int) -> bool:
@@ -57,10 +57,12 @@ def record_key(
 ) -> dict[str, Any]:
     """Everything a backbone's record depends on.
 
-    The backbone (``spec``), its training settings, the data (fingerprint of each split
-    read and the number of images used; the subset is seeded by ``seed``), the base
+    The backbone (``spec``), its training settings, the recipe (:data:`~.backbones.RECIPE`,
+    which holds nothing that only the page's rules read), the data (fingerprint of each
+    split read and the number of images used; the subset is seeded by ``seed``), the base
     ``seed`` (the one-class draws), the read-out settings and :data:`RECORD_FORMAT`.
-    ``splits`` maps "train" and "test" to the profile's splits.
+    ``splits`` maps "train", "test" and each transfer dataset's "<name>/train" and
+    "<name>/test" to the profile's splits.
     """
     latent = keeps_latent(spec, seed)
     config = train_config(backbone_settings(settings), spec.lam, spec.seed, spec.batch_size)
@@ -108,8 +110,7 @@ def measure(
     evaluation = evaluate_backbone(
         model,
         spec,
-        splits["train"],
-        splits["test"],
+        splits,
         settings,
         seed,
         keeps_latent(spec, seed),

@@ -39,4 +39,5 @@ def figures(payload: Mapping[str, Any]) -> dict[str, Figure]:
         "batch_sweep": sweep_plots.plot_batch_sweep(payload),
         "covering": sweep_plots.plot_covering(payload),
         "densification": sweep_plots.plot_densification(payload),
+        "densification_by_b": sweep_plots.plot_densification_by_b(payload),
     }

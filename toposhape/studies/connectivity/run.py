@@ -4,7 +4,8 @@
 small 0-dim persistence demo (:mod:`.toy`), the differentiability check (:mod:`.theory`),
 and the MNIST backbones of :mod:`.backbones` (λ = 20 at every batch size B of the profile,
 λ = 0 at B = 100, several training seeds), each measured by :mod:`.evaluate`: held-out death
-times, the metric entropy of its codes, one-class AUROCs and, at B = 100, densification.
+times, the metric entropy of its codes, one-class AUROCs (on MNIST and, with the MNIST
+backbone, on Fashion-MNIST) and densification.
 :mod:`.report` draws it.
 
 Each backbone's measurements are computed once, as soon as it has finished training, and
@@ -54,8 +55,11 @@ CHAPTER = "connectivity"
 #:   are read instead of trained again (None: train everything here);
 #: * ``workers``: backbones trained at once, in processes of one torch thread each;
 #: * ``ns``, ``draws``: one-class inliers per draw and draws per class (η-ball AUROC);
-#: * ``covering_sizes``: samples of test codes whose greedy η-net is counted;
-#: * ``densify_ns``: training codes per class around the class's test codes (B = 100 only);
+#: * ``covering_sizes``: nested samples of training codes whose partial covering numbers by
+#:   a greedy η-net are counted (λ = 20 backbones only);
+#: * ``transfer``: datasets whose one-class AUROCs are also measured with the MNIST
+#:   backbones (read with the same image counts as MNIST);
+#: * ``densify_ns``: training codes per class around the class's test codes;
 #: * ``purity_n``: codes per class pooled over the classes for the class purity of the balls.
 PROFILES: dict[str, dict[str, Any]] = {
     "smoke": {
@@ -69,7 +73,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "workers": 1,
         "ns": [20, 40],
         "draws": 2,
-        "covering_sizes": [250, 500, 1000],
+        "covering_sizes": [250, 1000, 3000],
+        "transfer": ["fashion-mnist"],
         "densify_ns": [50, 100, 200],
         "purity_n": 100,
         "toy_per_cluster": 40,
@@ -87,7 +92,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "workers": 2,
         "ns": [80, 120, 500],
         "draws": 5,
-        "covering_sizes": [1000, 2000, 5000, 10000],
+        "covering_sizes": [1000, 3000, 10000, 30000, 60000],
+        "transfer": ["fashion-mnist"],
         "densify_ns": [50, 100, 200, 500, 1000, 2000, 5000],
         "purity_n": 1000,
         "toy_per_cluster": 60,
@@ -129,8 +135,13 @@ def data_record(split: ImageSplit) -> dict[str, Any]:
 
 
 def _splits(settings: Mapping[str, Any], seed: int, progress: bool) -> dict[str, ImageSplit]:
+    """MNIST's "train" and "test", and each transfer dataset's "<name>/train", "<name>/test"."""
     trained = backbone_settings(settings)
-    return {s: load_split(RECIPE["dataset"], s, trained, seed, progress) for s in ("train", "test")}
+    out = {s: load_split(RECIPE["dataset"], s, trained, seed, progress) for s in ("train", "test")}
+    for name in settings["transfer"]:
+        for s in ("train", "test"):
+            out[f"{name}/{s}"] = load_split(name, s, trained, seed, progress)
+    return out
 
 
 def run(

@@ -10,18 +10,22 @@ verdict rules are fixed here, before the full profile's numbers exist:
   absolute (:data:`SHARE_FLOOR`: a difference of a few thousandths near the ceiling is not
   an effect, however small the seeds' spread); otherwise they are within noise. With fewer
   than two seeds on either side there is no noise estimate and no verdict.
-* **Batch-size guideline** (:func:`guideline`). The metric entropy N_η of the λ = 20 codes
-  (greedy η-net size of the largest sample of test codes, median over the 16 branches)
-  should match the batch size. N_η has *levelled off* at a B if the seed mean of its growth
-  exponent between the last two sample sizes, log(N_last / N_before) / log(size_last /
-  size_before), is below 0.1 (doubling the sample adds less than 7 %); otherwise N_η still
-  depends on how many codes were sampled. The log–log slope of N_η on B is fitted per seed
+* **Batch-size guideline** (:func:`guideline`). The metric entropy of the λ = 20 codes
+  should match the batch size. It is measured by the 90 % covering number k₀.₉ (greedy
+  η-net of the largest sample of training codes, each code assigned to its nearest
+  centre; the fewest centres, largest first, holding 90 % of the sample; median over the
+  16 branches), not by the net's size N_η: N_η counts a ball for every stray code in the
+  tails and grows with the sample on any cloud, even on ideal ones. k₀.₉ has *levelled
+  off* at a B if the seed mean of its growth exponent between the last two sample sizes,
+  log(k_last / k_before) / log(size_last / size_before), is below 0.1 (doubling the sample
+  adds less than 7 %); otherwise it still depends on how many codes were sampled. The
+  log–log slope of k₀.₉ on B is fitted per seed
   on the batch sizes *every* seed has (so that no seed's slope rests on other B than
   another's; fewer than two shared B: not measured), mean m ± std s over seeds: it
   *holds* if 2 s ≤ 0.25 and |m − 1| ≤ 0.25, is *within noise* if 2 s > 0.25 and
   |m − 1| ≤ 2 s (the seeds cannot place it inside the tolerance), and fails otherwise.
-  The guideline holds if the slope holds, N_η / B lies within [1/3, 3] at every B and N_η
-  has levelled off at every B; it holds proportionally only if the slope holds but not
+  The guideline holds if the slope holds, k₀.₉ / B lies within [1/3, 3] at every B and
+  k₀.₉ has levelled off at every B; it holds proportionally only if the slope holds but not
   both of the others; it is within noise if the slope is; it fails otherwise.
 * **Convergence** (:func:`convergence`). A λ = 20 run has converged if its training loss
   per death time, averaged over the last 5 epochs, differs by less than 2 % from its
@@ -46,8 +50,13 @@ verdict rules are fixed here, before the full profile's numbers exist:
   beyond noise on both levels and its purity is not lower beyond noise; *not denser* if
   its purity is lower beyond noise, or neither level is higher and one is lower beyond
   noise; *partly denser* if it is higher on one level only (purity not lower); *within
-  noise* if neither level differs beyond noise (purity not lower). The other two variants
-  (λ = 20 at r = η, λ = 0 at r = η) are shown with their comparisons, not judged.
+  noise* if neither level differs beyond noise (purity not lower). At its calibrated
+  radius, the ball mass of *any* encoder is about c / B (the radius is where B codes
+  connect), so these levels measure how tightly and how evenly a class's codes fill their
+  region relative to that scale (class clustering and uniformity), not whether λ = 20
+  packs more codes within a fixed η. The other two variants (λ = 20 at r = η, λ = 0 at
+  r = η) are shown with their comparisons, not judged; every λ = 20 batch size's curves
+  at r = η are shown against n (:func:`densification_by_b`), not judged.
 """
 
 import math
@@ -58,6 +67,7 @@ import numpy as np
 
 from toposhape.checks import check_mapping
 from toposhape.studies.connectivity.backbones import RECIPE
+from toposhape.studies.connectivity.deaths import share_within
 
 #: Convergence rule: epochs per window, and the largest relative change between windows.
 CONVERGENCE_WINDOW = 5
@@ -66,12 +76,17 @@ CONVERGENCE_TOLERANCE = 0.02
 NOISE_STDS = 2.0
 #: ... and, for a share (a number in [0, 1]), this absolute difference.
 SHARE_FLOOR = 0.02
-#: Guideline rule: the slope of log N_η on log B must be within this of 1 ...
+#: Guideline rule: the share q of the codes whose covering number k_q is judged ...
+COVER_SHARE = 0.9
+#: ... the slope of log k_q on log B must be within this of 1 ...
 SLOPE_TOLERANCE = 0.25
-#: ... N_η / B within this range at every B ...
+#: ... k_q / B within this range at every B ...
 RATIO_RANGE = (1 / 3, 3.0)
-#: ... and N_η levelled off: its growth exponent over the last two samples below this.
+#: ... and k_q levelled off: its growth exponent over the last two samples below this.
 LEVEL_EXPONENT = 0.1
+#: A death time "hits" η if it lies in [η − WITHIN, η + WITHIN] (read from the recorded
+#: quantiles, :func:`frac_within`).
+WITHIN = 0.5
 
 
 def runs(payload: Mapping[str, Any], lam: float, batch_size: int) -> list[str]:
@@ -123,24 +138,30 @@ def compare(a: Sequence[float], b: Sequence[float], floor: float = 0.0) -> dict[
     return {"diff": diff, "pooled_std": pooled, "verdict": verdict}
 
 
-def n_eta(model: Mapping[str, Any], size: int | None = None) -> float:
-    """Median over branches of the greedy η-net size, at the largest sample (or ``size``)."""
+def cover_k(model: Mapping[str, Any], q: float = COVER_SHARE, size: int | None = None) -> float:
+    """Median over branches of the partial covering number k_q, at the largest sample (or
+    ``size``); q = 1 gives the η-net size N_η."""
     cov = model["covering"]
-    k = len(cov["sizes"]) - 1 if size is None else cov["sizes"].index(size)
-    return float(np.median(cov["per_branch"][k]))
+    i = len(cov["sizes"]) - 1 if size is None else cov["sizes"].index(size)
+    return float(np.median(cov["k"][i][cov["quantiles"].index(q)]))
 
 
-def n_eta_growth(model: Mapping[str, Any]) -> float:
-    """Growth exponent of :func:`n_eta` between the last two sample sizes (nan with one).
+def cover_growth(model: Mapping[str, Any], q: float = COVER_SHARE) -> float:
+    """Growth exponent of :func:`cover_k` between the last two sample sizes (nan with one).
 
-    log(N_last / N_before) / log(size_last / size_before): 0 where N_η has levelled off,
-    1 where every new code is a new centre.
+    log(k_last / k_before) / log(size_last / size_before): 0 where k_q has levelled off,
+    1 where it grows like the sample.
     """
     sizes = model["covering"]["sizes"]
     if len(sizes) < 2:
         return math.nan
-    before, last = n_eta(model, sizes[-2]), n_eta(model, sizes[-1])
+    before, last = cover_k(model, q, sizes[-2]), cover_k(model, q, sizes[-1])
     return math.log(last / before) / math.log(sizes[-1] / sizes[-2])
+
+
+def frac_within(deaths: Mapping[str, Any]) -> float:
+    """Share of a record's held-out death times within η ± :data:`WITHIN` (to within 0.001)."""
+    return share_within(deaths["quantiles"], RECIPE["eta"], WITHIN)
 
 
 def headline_n(payload: Mapping[str, Any]) -> int:
@@ -149,12 +170,19 @@ def headline_n(payload: Mapping[str, Any]) -> int:
     return 120 if 120 in ns else ns[len(ns) // 2]
 
 
-def auroc(model: Mapping[str, Any], n: int) -> float:
-    """Mean one-class AUROC over classes at radius η with n inliers."""
-    for row in model["auroc"]["rows"]:
-        if row["n"] == n and row["radius"] == RECIPE["eta"]:
+def auroc(
+    model: Mapping[str, Any], n: int, calibrated: bool = False, dataset: str | None = None
+) -> float:
+    """Mean one-class AUROC over classes with n inliers, at radius η or at the calibrated
+    radii (one per branch); on MNIST, or on a transfer ``dataset`` (MNIST backbone)."""
+    table = model["auroc"] if dataset is None else model["transfer"][dataset]["auroc"]
+    for row in table["rows"]:
+        if row["n"] == n and (
+            isinstance(row["radius"], list) if calibrated else row["radius"] == RECIPE["eta"]
+        ):
             return float(row["mean"])
-    raise ValueError(f"the model has no AUROC at n = {n}")
+    radius = "the calibrated radii" if calibrated else "η"
+    raise ValueError(f"the model has no AUROC at n = {n} and {radius} on {dataset or 'MNIST'}")
 
 
 #: Per-backbone measures of the sweep: key -> (label, function(payload, name)).
@@ -178,20 +206,33 @@ def measures(payload: Mapping[str, Any]) -> dict[str, tuple[str, Measure]]:
         "death_mean": ("death mean", lambda p, name: p["models"][name]["deaths"]["mean"]),
         "death_std": ("death std", lambda p, name: p["models"][name]["deaths"]["std"]),
         "frac_within": (
-            f"share within η ± {RECIPE['within']:g}",
-            lambda p, name: p["models"][name]["deaths"]["frac_within"],
+            f"share within η ± {WITHIN:g}",
+            lambda p, name: frac_within(p["models"][name]["deaths"]),
         ),
     }
     for n in payload["settings"]["ns"]:
         out[f"auroc_{n}"] = (f"AUROC n = {n}", lambda p, name, n=n: auroc(p["models"][name], n))
-    out["n_eta"] = ("N_η (η-net size)", lambda p, name: n_eta(p["models"][name]))
-    out["n_eta_growth"] = (
-        "N_η growth exponent, last two samples",
-        lambda p, name: n_eta_growth(p["models"][name]),
+    n = headline_n(payload)
+    out[f"auroc_cal_{n}"] = (
+        f"AUROC n = {n}, calibrated r",
+        lambda p, name: auroc(p["models"][name], n, calibrated=True),
     )
-    out["n_eta_over_b"] = (
-        "N_η / B",
-        lambda p, name: n_eta(p["models"][name]) / p["backbones"][name]["spec"]["batch_size"],
+    for data in payload["settings"]["transfer"]:
+        for cal, text in ((False, "r = η"), (True, "calibrated r")):
+            key = f"auroc_{data}{'_cal' if cal else ''}_{n}"
+            out[key] = (
+                f"AUROC {data} n = {n}, {text}",
+                lambda p, name, d=data, c=cal: auroc(p["models"][name], n, c, d),
+            )
+    q = f"{COVER_SHARE:g}"
+    out["cover_k"] = (f"k_{q} (covering number)", lambda p, name: cover_k(p["models"][name]))
+    out["cover_growth"] = (
+        f"k_{q} growth exponent, last two samples",
+        lambda p, name: cover_growth(p["models"][name]),
+    )
+    out["cover_over_b"] = (
+        f"k_{q} / B",
+        lambda p, name: cover_k(p["models"][name]) / p["backbones"][name]["spec"]["batch_size"],
     )
     return out
 
@@ -252,13 +293,14 @@ def _slope_test(mean: float, std: float, count: int) -> str:
 
 
 def guideline(payload: Mapping[str, Any]) -> dict[str, Any]:
-    """The batch-size guideline's rule: slope of log N_η on log B, N_η / B and levelling.
+    """The batch-size guideline's rule: slope of log k₀.₉ on log B, k₀.₉ / B and levelling
+    (k₀.₉: :func:`cover_k` at :data:`COVER_SHARE`).
 
     Returns ``slope_bs`` (the batch sizes every seed has, on which each seed's slope is
     fitted), ``slopes`` (per seed, when there are two such B at least), ``slope`` (mean, std),
     ``slope_test`` (``"holds"``, ``"within noise"`` or ``"fails"``), ``ratios`` (B -> seed
-    mean of N_η / B), ``growth`` (B -> seed mean of :func:`n_eta_growth`), ``ratio_holds``,
-    ``levelled`` (N_η levelled off at every B) and ``verdict``: ``"holds"``,
+    mean of k₀.₉ / B), ``growth`` (B -> seed mean of :func:`cover_growth`), ``ratio_holds``,
+    ``levelled`` (k₀.₉ levelled off at every B) and ``verdict``: ``"holds"``,
     ``"proportional only"``, ``"within noise"``, ``"fails"`` or ``"not measured"`` (fewer
     than two batch sizes that every seed has).
     """
@@ -266,7 +308,7 @@ def guideline(payload: Mapping[str, Any]) -> dict[str, Any]:
     for b in batch_sizes(payload):
         for name in runs(payload, RECIPE["lam"], b):
             seed = payload["backbones"][name]["spec"]["seed"]
-            by_seed.setdefault(seed, {})[b] = n_eta(payload["models"][name])
+            by_seed.setdefault(seed, {})[b] = cover_k(payload["models"][name])
     shared = sorted(set.intersection(*(set(v) for v in by_seed.values()))) if by_seed else []
     slopes = {
         seed: _slope(shared, [n[b] for b in shared])
@@ -275,8 +317,8 @@ def guideline(payload: Mapping[str, Any]) -> dict[str, Any]:
     }
     mean, std, count = mean_std(list(slopes.values()))
     rows = sweep(payload)
-    ratios = {r["B"]: r["n_eta_over_b"]["mean"] for r in rows}
-    growth = {r["B"]: r["n_eta_growth"]["mean"] for r in rows}
+    ratios = {r["B"]: r["cover_over_b"]["mean"] for r in rows}
+    growth = {r["B"]: r["cover_growth"]["mean"] for r in rows}
     ratio_holds = all(RATIO_RANGE[0] <= r <= RATIO_RANGE[1] for r in ratios.values())
     levelled = bool(growth) and all(g < LEVEL_EXPONENT for g in growth.values())  # nan: no
     out: dict[str, Any] = {
@@ -399,18 +441,40 @@ def densification(payload: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def densification_by_b(payload: Mapping[str, Any], k: int = 0) -> dict[str, Any]:
+    """Every λ = 20 batch size's densification curves at radius ``k`` (0: η, 1: calibrated).
+
+    ``ns`` (of the first backbone) and ``curves``: B -> ``mass_curve`` and
+    ``coverage_curve`` over ``ns`` (seed means) and ``seeds``. Shown against n with a mark
+    at n = B (does the coverage rise once n passes B?), not judged.
+    """
+    out: dict[str, Any] = {"curves": {}}
+    for b in batch_sizes(payload):
+        levels = []
+        for name in runs(payload, RECIPE["lam"], b):
+            d = payload["models"][name]["densification"]
+            out.setdefault("ns", d["ns"])
+            levels.append(_levels(d, k, b))
+        out["curves"][b] = {
+            key: np.mean([s[key] for s in levels], axis=0).tolist()
+            for key in ("mass_curve", "coverage_curve")
+        } | {"seeds": len(levels)}
+    return out
+
+
 def death_times(payload: Mapping[str, Any]) -> dict[str, Any]:
     """Held-out death times at B = 100 per seed, λ = 20 and λ = 0, and the claim's rule.
 
-    The rule holds in a seed if the λ = 20 mean lies within η ± ``within``, more than half
+    The rule holds in a seed if the λ = 20 mean lies within η ± :data:`WITHIN`, more than half
     of its death times lie there, and a larger share than λ = 0's of the same seed.
     """
-    b, eta, within = RECIPE["batch_size"], RECIPE["eta"], RECIPE["within"]
+    b, eta, within = RECIPE["batch_size"], RECIPE["eta"], WITHIN
     seeds: dict[int, dict[str, Any]] = {}
     for lam in (RECIPE["lam"], 0.0):
         for name in runs(payload, lam, b):
             seed = payload["backbones"][name]["spec"]["seed"]
-            seeds.setdefault(seed, {})[f"{lam:g}"] = payload["models"][name]["deaths"]
+            deaths = payload["models"][name]["deaths"]
+            seeds.setdefault(seed, {})[f"{lam:g}"] = deaths | {"frac_within": frac_within(deaths)}
     rows = []
     for seed, d in sorted(seeds.items()):
         if len(d) < 2:

@@ -118,7 +118,7 @@ def plot_batch_sweep(payload: Mapping[str, Any]) -> Figure:
 
 
 def plot_covering(payload: Mapping[str, Any]) -> Figure:
-    """Metric entropy against batch size: N_η vs B (left) and N_η vs the number of codes."""
+    """Metric entropy against batch size: k₀.₉ vs B (left) and vs the number of codes."""
     check_mapping("payload", payload, "backbones", "models")
     rows = summary.sweep(payload)
     sizes = [r["B"] for r in rows]
@@ -129,37 +129,39 @@ def plot_covering(payload: Mapping[str, Any]) -> Figure:
         grid = np.geomspace(lo, hi, 50)
         low, high = summary.RATIO_RANGE
         ax1.fill_between(grid, low * grid, high * grid, color="tab:blue", alpha=0.1,
-                         label=f"N_η / B in [{low:.2g}, {high:g}]")  # fmt: skip
-        ax1.plot(grid, grid, color="tab:blue", ls="--", lw=1, label="N_η = B")
-    _seed_dots(ax1, sizes, rows, "n_eta", "tab:red")
-    zero = [
-        summary.n_eta(payload["models"][m])
-        for m in summary.runs(payload, 0.0, RECIPE["batch_size"])
-    ]
-    if zero:
-        ax1.scatter([RECIPE["batch_size"]] * len(zero), zero, marker="s", s=14,
-                    color="tab:gray", label="λ = 0")  # fmt: skip
-    if sizes or zero:
+                         label=f"k / B in [{low:.2g}, {high:g}]")  # fmt: skip
+        ax1.plot(grid, grid, color="tab:blue", ls="--", lw=1, label="k = B")
+        _seed_dots(ax1, sizes, rows, "cover_k", "tab:red")
         _plain_log(ax1, "y")
-    ax1.set_ylabel("N_η (median over branches)")
-    ax1.set_title("η-net size of the test codes")
+    ax1.set_ylabel(f"k_{summary.COVER_SHARE:g} (median over branches)")
+    ax1.set_title(f"{100 * summary.COVER_SHARE:g} % covering number, training codes")
     if ax1.get_legend_handles_labels()[0]:
         ax1.legend(loc="upper left")
     colours = _b_colours(sizes)
     for b in sizes:
         curves = []
         for name in summary.runs(payload, RECIPE["lam"], b):
-            cov = payload["models"][name]["covering"]
-            curves.append([float(np.median(per)) for per in cov["per_branch"]])
+            model = payload["models"][name]
+            cov = model["covering"]
+            curves.append([summary.cover_k(model, size=m) for m in cov["sizes"]])
         ax2.plot(cov["sizes"], np.mean(curves, axis=0), "o-", color=colours[b], label=f"B = {b}")
     if sizes:
         _plain_log(ax2)
-    ax2.set_xlabel("test codes in the sample")
-    ax2.set_ylabel("N_η (seed mean)")
-    ax2.set_title("does N_η saturate?")
+    ax2.set_xlabel("training codes in the sample")
+    ax2.set_ylabel(f"k_{summary.COVER_SHARE:g} (seed mean)")
+    ax2.set_title("does it level off?")
     if sizes:
         ax2.legend(ncols=2)
     return fig
+
+
+def _density_labels(mass: Axes, coverage: Axes, radius: str, titles: tuple[str, str]) -> None:
+    """Axis labels and titles of a pair of ball-mass and coverage panels at ``radius``."""
+    mass.set_ylabel(f"mean count within {radius} / n")
+    coverage.set_ylim(0, 1.02)
+    coverage.set_ylabel("share with ≥ 1")
+    mass.set_title(titles[0])
+    coverage.set_title(titles[1])
 
 
 def plot_densification(payload: Mapping[str, Any]) -> Figure:
@@ -181,11 +183,8 @@ def plot_densification(payload: Mapping[str, Any]) -> Figure:
     drawn = any(v["per_seed"] for v in dens["variants"].values())
     if drawn:
         _plain_log(ax1, "y")
-    ax1.set_ylabel("mean count within r / n")
-    ax1.set_title("ball mass: share of the class within r")
-    ax2.set_ylim(0, 1.02)
-    ax2.set_ylabel("share with ≥ 1")
-    ax2.set_title("test codes with a class code within r")
+    _density_labels(ax1, ax2, "r", ("ball mass: share of the class within r",
+                                     "test codes with a class code within r"))  # fmt: skip
     for ax in (ax1, ax2):
         if drawn:
             _plain_log(ax, "x")
@@ -193,4 +192,28 @@ def plot_densification(payload: Mapping[str, Any]) -> Figure:
         ax.set_xlabel(f"n / B (B = {b})")
     if ax2.get_legend_handles_labels()[0]:
         ax2.legend(loc="lower right")
+    return fig
+
+
+def plot_densification_by_b(payload: Mapping[str, Any]) -> Figure:
+    """Ball mass and coverage at r = η against n for every λ = 20 batch size, marked at n = B."""
+    check_mapping("payload", payload, "backbones", "models")
+    by_b = summary.densification_by_b(payload)
+    colours = _b_colours(list(by_b["curves"]))
+    fig = style.figure(3.0)
+    ax1, ax2 = fig.subplots(1, 2)
+    for b, curves in by_b["curves"].items():
+        ns = np.asarray(by_b["ns"])
+        for key, ax in (("mass_curve", ax1), ("coverage_curve", ax2)):
+            y = np.asarray(curves[key])
+            ax.plot(ns, y, "-", color=colours[b], label=f"B = {b} ({curves['seeds']} seeds)")
+            ax.plot([b], [np.interp(np.log(b), np.log(ns), y)], "o", color=colours[b])
+    if by_b["curves"]:
+        _plain_log(ax1)
+        _plain_log(ax2, "x")
+        ax2.legend(loc="lower right")
+    _density_labels(ax1, ax2, "η", ("ball mass at r = η (dot: n = B)",
+                                     "coverage at r = η (dot: n = B)"))  # fmt: skip
+    for ax in (ax1, ax2):
+        ax.set_xlabel("training codes of the class, n")
     return fig

@@ -83,8 +83,8 @@ def _models_table(payload: Mapping[str, Any]) -> pd.DataFrame:
                 "test L1 (per image)": over_seeds([m["test_reconstruction_l1"] for m in models]),
                 "death mean": over_seeds([m["deaths"]["mean"] for m in models]),
                 "death std": over_seeds([m["deaths"]["std"] for m in models]),
-                f"within η ± {RECIPE['within']:g} (%)": over_seeds(
-                    [100 * m["deaths"]["frac_within"] for m in models]
+                f"within η ± {summary.WITHIN:g} (%)": over_seeds(
+                    [100 * summary.frac_within(m["deaths"]) for m in models]
                 ),
                 "final train L_η": over_seeds([h["connectivity"] for h in last]),
                 f"AUROC n = {n}": over_seeds([summary.auroc(m, n) for m in models]),
@@ -126,16 +126,24 @@ def _covering_table(payload: Mapping[str, Any]) -> pd.DataFrame:
     rows = []
     for b in summary.batch_sizes(payload):
         names = summary.runs(payload, RECIPE["lam"], b)
-        covs = [payload["models"][m]["covering"] for m in names]
+        models = [payload["models"][m] for m in names]
         row: dict[str, Any] = {"B": b, "seeds": len(names)}
-        for k, size in enumerate(covs[0]["sizes"]):
-            row[f"N_η of {size} codes"] = over_seeds(
-                [float(np.median(c["per_branch"][k])) for c in covs]
+        q = f"{summary.COVER_SHARE:g}"
+        for size in models[0]["covering"]["sizes"]:
+            row[f"k_{q} of {size} codes"] = over_seeds(
+                [summary.cover_k(m, size=size) for m in models]
             )
-        row["N_η / B"] = over_seeds([summary.n_eta(payload["models"][m]) / b for m in names])
-        row["growth exponent, last two"] = over_seeds(
-            [summary.n_eta_growth(payload["models"][m]) for m in names]
+        row[f"k_{q} / B"] = over_seeds([summary.cover_k(m) / b for m in models])
+        row[f"k_{q} growth exponent, last two"] = over_seeds(
+            [summary.cover_growth(m) for m in models]
         )
+        last = models[0]["covering"]["sizes"][-1]
+        for share in models[0]["covering"]["quantiles"]:
+            if share != summary.COVER_SHARE:
+                label = "N_η" if share == 1 else f"k_{share:g}"
+                row[f"{label} of {last} codes"] = over_seeds(
+                    [summary.cover_k(m, share) for m in models]
+                )
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -192,8 +200,9 @@ def tables(payload: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
 
     ``toy``; ``gradcheck`` and ``gradient_sample`` (differentiability); ``models`` (λ = 0
     and λ = 20 at B = 100, mean ± std over seeds); ``sweep`` (every measure per B),
-    ``effects`` (each B against B = 100 by the noise rule), ``covering`` (N_η per sample
-    size, and its growth exponent over the last two); ``densification`` (the levels per
+    ``effects`` (each B against B = 100 by the noise rule), ``covering`` (k₀.₉ per sample
+    size, its ratio to B and growth exponent over the last two, and the other partial
+    covering numbers and N_η of the largest sample); ``densification`` (the levels per
     variant and the rule's comparison) and ``densification_by_class`` (the judged levels per
     class); ``backbones`` (where each was
     trained, how long, which are pending) and ``timings``.

@@ -76,7 +76,10 @@ def eta_ball_toy(seed: int, n: int = 14, eta: float = 1.0, grid: int = 61) -> di
 
 
 def _rows(
-    table: np.ndarray, classes: list[str], variants: list[float | None], ns: list[int]
+    table: np.ndarray,
+    classes: list[str],
+    variants: list[float | list[float] | None],
+    ns: list[int],
 ) -> list[dict[str, Any]]:
     """Summaries of an AUROC table (classes, draws, variants, ns), one row per (variant, n)."""
     rows = []
@@ -172,7 +175,7 @@ def ball_aurocs(
     train_labels: torch.Tensor,
     test_codes: torch.Tensor,
     test_labels: torch.Tensor,
-    radii: list[float],
+    radii: list[float | list[float]],
     ns: list[int],
     draws: int,
     seed: int,
@@ -181,7 +184,8 @@ def ball_aurocs(
     """η-ball AUROCs of one backbone on one evaluation set (all classes, draws, n, radii).
 
     ``train_codes()`` returns the codes of the evaluation set's training images, the pool the
-    inliers are drawn from.
+    inliers are drawn from. Each radius is one value for every branch or a list of one per
+    branch (:func:`toposhape.oneclass.ball_counts`); a row's ``radius`` is that entry.
     """
     classes = class_names(eval_name)
     pool = train_codes()
