@@ -19,9 +19,9 @@ Report (a payload in, what the chapter shows out; no training):
     The reference's own numbers and the cells that cannot be run here.
 ``summary``
     Checks of a payload, seed statistics, the noise rule, labels of what was read.
-``tables``, ``figures``, ``findings``
-    DataFrames, figures drawn at the page's size, sentences.
+``tables``, ``figures``, ``findings``, ``reading``
+    DataFrames, figures drawn at the page's size, sentences, paragraphs.
 ``report``
-    ``tables``, ``figures``, ``findings``, the page's figures and ``claims`` for the
-    reproduction scorecard.
+    ``tables``, ``figures``, ``findings``, the readings, the page's figures and ``claims``
+    for the reproduction scorecard.
 """

@@ -63,24 +63,39 @@ def _table1(payload: Mapping[str, Any], n0: int) -> list[str]:
     return lines
 
 
+def death_spread(
+    payload: Mapping[str, Any], train: str
+) -> dict[float, tuple[float, float, float]] | None:
+    """How much the held-out death times of the λ = 0 and λ = 20 backbones of ``train`` spread.
+
+    Returns
+    -------
+    dict or None
+        λ (0 and 20) -> (coefficient of variation averaged over runs, lowest and highest
+        per-branch mean death time over runs); None unless both settings have backbones.
+    """
+    spreads = {}
+    for lam in (0.0, RECIPE["lam"]):
+        runs = [
+            b["deaths"]
+            for b in payload["backbones"].values()
+            if b["setting"] == setting_name(train, lam)
+        ]
+        if runs:
+            spreads[lam] = (
+                float(np.mean([d["cv"] for d in runs])),
+                min(min(d["per_branch_mean"]) for d in runs),
+                max(max(d["per_branch_mean"]) for d in runs),
+            )
+    return spreads if len(spreads) == 2 else None
+
+
 def _deaths(payload: Mapping[str, Any]) -> list[str]:
     """How much the held-out death times of λ = 0 and λ = 20 backbones spread."""
     lines = []
     for train in payload["settings"]["datasets"]:
-        spreads = {}
-        for lam in (0.0, RECIPE["lam"]):
-            runs = [
-                b["deaths"]
-                for b in payload["backbones"].values()
-                if b["setting"] == setting_name(train, lam)
-            ]
-            if runs:
-                spreads[lam] = (
-                    np.mean([d["cv"] for d in runs]),
-                    min(min(d["per_branch_mean"]) for d in runs),
-                    max(max(d["per_branch_mean"]) for d in runs),
-                )
-        if len(spreads) == 2:
+        spreads = death_spread(payload, train)
+        if spreads is not None:
             (cv0, lo0, hi0), (cv20, lo20, hi20) = spreads[0.0], spreads[RECIPE["lam"]]
             lines.append(
                 f"Held-out death times of the {dataset_name(train)} backbones (batches of 100 "
@@ -115,6 +130,20 @@ def _jpeg(payload: Mapping[str, Any], n0: int) -> list[str]:
     return lines
 
 
+def baseline_stats(payload: Mapping[str, Any], e: str, n0: int) -> dict[str, dict[str, Any]]:
+    """Method -> its AUROC × 100 on ``e`` at ``n0``, as a one-run summary for ``verdict``.
+
+    A baseline is one run: its ``seed_std`` is None, so a comparison borrows a noise std.
+    """
+    out = {}
+    for entry in payload["baselines"]:
+        found = [r for r in entry["rows"] if r["n"] == n0] if entry["eval"] == e else []
+        if found:
+            mean = 100 * found[0]["mean"]
+            out[entry["method"]] = {"mean": mean, "seed_std": None, "values": [mean]}
+    return out
+
+
 def _baselines(payload: Mapping[str, Any], n0: int) -> list[str]:
     """η-balls (λ = 20) against each baseline at the headline n."""
     s, lines = payload["settings"], []
@@ -123,19 +152,23 @@ def _baselines(payload: Mapping[str, Any], n0: int) -> list[str]:
             ours = seed_stats(payload, setting_name(train, RECIPE["lam"]), e, n0)
             if ours is None:
                 continue
-            for entry in payload["baselines"]:
-                found = [r for r in entry["rows"] if r["n"] == n0] if entry["eval"] == e else []
-                if not found:
-                    continue
-                base = {"mean": 100 * found[0]["mean"], "seed_std": None, "values": [0]}
+            for method, base in baseline_stats(payload, e, n0).items():
                 answer, _, _ = verdict(ours, base, noise_std=ours["seed_std"])
                 lines.append(
                     f"On {scored_on(payload, e)}, η-balls (λ = 20, {dataset_name(train)} "
-                    f"backbone) beat {BASELINES[entry['method']]}: {_say(answer)} "
+                    f"backbone) beat {BASELINES[method]}: {_say(answer)} "
                     f"({ours['mean']:.2f} vs {base['mean']:.2f}; the baseline is one run, so "
                     "the backbones' seed std stands in for its noise)."
                 )
     return lines
+
+
+def ablation_noise(payload: Mapping[str, Any], e: str, n0: int) -> float | None:
+    """The noise a one-run ablation point borrows: the larger seed std of the ablation set's
+    λ = 0 and λ = 20 settings scored on ``e`` at ``n0`` (None without a seed spread)."""
+    ablation = payload["settings"]["ablation_dataset"]
+    ref = [seed_stats(payload, setting_name(ablation, lam), e, n0) for lam in (0.0, RECIPE["lam"])]
+    return max((r["seed_std"] for r in ref if r and r["seed_std"] is not None), default=None)
 
 
 def _ablations(payload: Mapping[str, Any], n0: int) -> list[str]:
@@ -144,10 +177,7 @@ def _ablations(payload: Mapping[str, Any], n0: int) -> list[str]:
     ablation = s["ablation_dataset"]
     for e in s["ablation_evals"]:
         pair = f"{dataset_name(ablation)} → {scored_on(payload, e)}"
-        ref = [
-            seed_stats(payload, setting_name(ablation, lam), e, n0) for lam in (0.0, RECIPE["lam"])
-        ]
-        noise = max((r["seed_std"] for r in ref if r and r["seed_std"] is not None), default=None)
+        noise = ablation_noise(payload, e, n0)
         by_lam = {
             lam: seed_stats(payload, setting_name(ablation, float(lam)), e, n0)
             for lam in s["lambdas"]

@@ -62,6 +62,9 @@ BASELINES: dict[str, str] = {
     "deep-svdd": "Deep SVDD",
 }
 
+#: The baselines that work on raw pixels (no network).
+PIXEL_BASELINES = ("kde", "ocsvm")
+
 
 def _each(check: Callable[[str, object], Any], nonempty: bool = False) -> Callable:
     """The check of a sequence (non-empty if required) whose every item passes ``check``."""

@@ -11,6 +11,9 @@ into what the chapter shows:
 * :func:`findings` (from :mod:`~toposhape.studies.oneclass.findings`) and
   :func:`not_runnable_line` (from :mod:`~toposhape.studies.oneclass.tables`), the chapter's
   answers in sentences;
+* :func:`lambda0_reading`, :func:`offline_reading` and :func:`ablation_reading` (from
+  :mod:`~toposhape.studies.oneclass.reading`), the chapter's readings of those answers in
+  paragraphs, every outcome computed;
 * :func:`claims` — the chapter's rows of the reproduction scorecard.
 
 Every function checks the parts of a payload it reads first
@@ -24,8 +27,9 @@ from matplotlib.figure import Figure
 
 from toposhape.studies.oneclass.anchors import ANCHORS, CIFAR_COMMAND, UNOBTAINABLE
 from toposhape.studies.oneclass.figures import FIGURES, figures
-from toposhape.studies.oneclass.findings import findings
+from toposhape.studies.oneclass.findings import ablation_noise, findings
 from toposhape.studies.oneclass.protocol import RECIPE
+from toposhape.studies.oneclass.reading import ablation_reading, lambda0_reading, offline_reading
 from toposhape.studies.oneclass.summary import (
     checked,
     dataset_label,
@@ -39,7 +43,17 @@ from toposhape.studies.oneclass.tables import not_runnable_line, tables
 from toposhape.studies.scorecard import Claim, Loader
 from toposhape.studies.style import not_run
 
-__all__ = ["claims", "figures", "findings", "not_runnable_line", "page_figures", "tables"]
+__all__ = [
+    "ablation_reading",
+    "claims",
+    "figures",
+    "findings",
+    "lambda0_reading",
+    "not_runnable_line",
+    "offline_reading",
+    "page_figures",
+    "tables",
+]
 
 #: The figures of each section of the chapter page (keys of ``FIGURES``); the page glues
 #: them as ``<section>-<key>``, besides ``eta-balls`` and ``scores`` of the profile shown.
@@ -271,9 +285,7 @@ def _ablation_stats(
         return None
     s = payload["settings"]
     ablation, e, n0 = s["ablation_dataset"], s["ablation_evals"][0], headline_n(payload)
-    ref = [seed_stats(payload, setting_name(ablation, lam), e, n0) for lam in (0.0, RECIPE["lam"])]
-    noise = max((r["seed_std"] for r in ref if r and r["seed_std"] is not None), default=None)
-    return ablation, e, noise, n0
+    return ablation, e, ablation_noise(payload, e, n0), n0
 
 
 _ABLATION_REFERENCE = "CIFAR-100 backbones scored on CIFAR-10, n = 120, one training run each"

@@ -2,16 +2,15 @@
 
 import math
 
-__all__ = ["DATASET_NAMES", "dataset_name", "plus_minus"]
+from toposhape.image_sets import DISPLAY_NAMES
 
-#: Dataset key -> the name the page prints.
-DATASET_NAMES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST",
-                 "tinyimagenet": "TinyImageNet-200"}  # fmt: skip
+__all__ = ["dataset_name", "plus_minus"]
 
 
 def dataset_name(dataset: str) -> str:
-    """The printed name of a dataset key (the key itself when it has none)."""
-    return DATASET_NAMES.get(dataset, dataset)
+    """The printed name of a dataset key (:data:`~toposhape.image_sets.DISPLAY_NAMES`; the
+    key itself when it has none)."""
+    return DISPLAY_NAMES.get(dataset, dataset)
 
 
 def plus_minus(mean: float, std: float, digits: int = 1) -> str:
