@@ -1098,6 +1098,7 @@ def test_the_chapter_types_no_setting_or_count_by_hand() -> None:
     text = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
     typed = ("2414", "38 subjects", "10 000", "0.2 %", "48 × 40", "five epochs", "100 samples")
     typed += ("4 shared", "all 10", "first 10", "line at 0.5", "the 0.5", "0.5 nats", "a tenth")
+    typed += ("three seeds", "three training seeds", "twice the pooled", "two epochs", "2000 MNIST")
     assert [t for t in typed if t in text] == []
     assert "lumps" not in text  # no description of a figure written before its models ran
 
@@ -1119,6 +1120,20 @@ def test_the_rule_thresholds_on_the_page_are_the_rules_own(monkeypatch) -> None:
     assert "counted on its first 5 dimensions as a floor" in text["detector"]
     rules = {c.section: c.rule for c in report.claims(lambda _profile: p)}
     assert "≥ 0.37" in rules["nvae-shared"] and "exceeds 0.77 nats" in rules["nvae-class-factors"]
+
+
+def test_the_noise_rule_on_the_page_is_the_rules_own(monkeypatch) -> None:
+    p = _payload()
+    text = report.prose(p)["noise"]
+    assert text.startswith("Every model is trained from three seeds (0, 1, 2).")
+    assert "more than 2× the pooled seed std" in text
+    monkeypatch.setattr(summary, "NOISE", 1.5)
+    p["settings"]["seeds"] = [4, 7]
+    text = report.prose(p)["noise"]
+    assert text.startswith("Every model is trained from two seeds (4, 7).")
+    assert "more than 1.5× the pooled seed std" in text
+    rules = {c.section: c.rule for c in report.claims(lambda _profile: p)}
+    assert "more than 1.5× the pooled seed std" in rules["nvae-likelihood"]
 
 
 def test_claims_name_the_data_with_their_image_size(payload) -> None:

@@ -222,13 +222,24 @@ def _yale(payload: Mapping[str, Any]) -> str:
     )
 
 
+def _noise(settings: Mapping[str, Any]) -> str:
+    """How many seeds each model has and the rule its comparisons follow."""
+    seeds = settings["seeds"]
+    return (
+        f"Every model is trained from {_plural(len(seeds), 'seed', words=True)} "
+        f'({", ".join(map(str, seeds))}). {summary.noise_rule()} "One seed" below means '
+        "that the rule could not be applied."
+    )
+
+
 def prose(payload: Mapping[str, Any]) -> dict[str, str]:
     """Markdown paragraphs of the page, by name: ``training`` (the stopping rule and the
     weights measured), ``likelihood`` (the IWAE bound), ``factors`` (the latents scored and the
     rule of a captured factor), ``detector`` (the rule of a class leaving a dimension at the
     prior, and its comparisons), ``samples`` (the σ shown),
-    ``scoring`` (the real-data evaluator), ``synthetic`` (classifiers on generated images)
-    and ``yale`` (the Extended Yale B data).
+    ``scoring`` (the real-data evaluator), ``synthetic`` (classifiers on generated images),
+    ``yale`` (the Extended Yale B data) and ``noise`` (the training seeds and the noise rule
+    the comparisons follow).
 
     Raises
     ------
@@ -247,4 +258,5 @@ def prose(payload: Mapping[str, Any]) -> dict[str, str]:
         "scoring": _scoring(payload["settings"]),
         "synthetic": _synthetic(payload["settings"]),
         "yale": _yale(payload),
+        "noise": _noise(payload["settings"]),
     }

@@ -549,11 +549,6 @@ _NOT_RUN: Mapping[str, Any] = {
     "seeds": 0,
 }
 
-_RULE_NOISE = (
-    f"Noise rule: two models differ when their seed means differ by more than "
-    f"{summary.NOISE:g}× the pooled seed std."
-)
-
 _FLOOR = (
     f"{summary.UNTRAINED} floor (the encoder of an untrained VAE of every training seed, best "
     "of all its dimensions)"
@@ -892,7 +887,7 @@ def claims(load: Loader) -> list[Claim]:
             "within noise if the seed spread covers the difference on some dataset; partly "
             "otherwise (above on one seed only). While a dataset of the profile lacks runs of "
             "either model, the measured datasets decide, at best partly; with none measured, "
-            "not run yet. " + _RULE_NOISE,
+            "not run yet. " + summary.noise_rule(),
             _judge_likelihood,
         ),
         (
@@ -905,7 +900,7 @@ def claims(load: Loader) -> list[Claim]:
             "above the VAE's (best of all its dimensions) beyond noise; within noise if all "
             "three are captured and, for each, it is above both beyond noise or the seed "
             "spread covers the difference; partly if at least one is captured; not reproduced "
-            f"otherwise. {_PCA_NOTE} " + _RULE_NOISE,
+            f"otherwise. {_PCA_NOTE} " + summary.noise_rule(),
             _judge_shared,
         ),
         (
@@ -932,7 +927,7 @@ def claims(load: Loader) -> list[Claim]:
             "one seed (for (a): at some bandwidth); it cannot be told when the seed spread "
             "covers a difference (for (a): at some bandwidth, none failing). Reproduced if both "
             "hold; partly if one holds, or with one seed if neither fails; not reproduced if "
-            "neither holds and one fails; within noise otherwise. " + _RULE_NOISE,
+            "neither holds and one fails; within noise otherwise. " + summary.noise_rule(),
             _judge_sampling,
         ),
         (
@@ -942,7 +937,7 @@ def claims(load: Loader) -> list[Claim]:
             "Mean test accuracy over classifier seeds, per generator seed: reproduced if with "
             "40 % N-VAE samples it is above that with 40 % CVAE samples beyond noise, within "
             "noise if the seed spread covers the difference, partly if above with one seed, not "
-            "reproduced if below (beyond noise, or on one seed). " + _RULE_NOISE,
+            "reproduced if below (beyond noise, or on one seed). " + summary.noise_rule(),
             lambda p: _judge_synthetic(p, 0.4),
         ),
         (
@@ -966,7 +961,7 @@ def claims(load: Loader) -> list[Claim]:
             "fails (below the floor, or below the CVAE, beyond noise); within noise if the "
             "seed spread covers a difference and none fails. No |ρ| threshold: with so few test "
             "images per subject, mean |ρ| is biased upward even for unrelated values, the "
-            f"floor's too. {_PCA_NOTE} " + _RULE_NOISE,
+            f"floor's too. {_PCA_NOTE} " + summary.noise_rule(),
             _judge_yale,
         ),
     ]

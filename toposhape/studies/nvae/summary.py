@@ -37,6 +37,7 @@ __all__ = [
     "factor_value",
     "floor_values",
     "mean_std",
+    "noise_rule",
     "per_model",
     "real_by_seed",
     "real_part",
@@ -49,6 +50,15 @@ __all__ = [
 
 #: Differences beyond this many pooled seed standard deviations count.
 NOISE = 2.0
+
+
+def noise_rule() -> str:
+    """The noise rule in one sentence, with the current :data:`NOISE`."""
+    return (
+        "Noise rule: two models differ when their seed means differ by more than "
+        f"{NOISE:g}× the pooled seed std."
+    )
+
 
 #: Training seeds of every compared model that a verdict above "partly" needs.
 MIN_SEEDS = 3
