@@ -552,7 +552,9 @@ def test_findings_tables_and_missing_come_from_the_payload() -> None:
     assert "MNIST, d = 2: MSimCLR beats SimCLR under both probes: **yes**" in lines[0]
     assert any("beats SimCLR, width-64 head: **yes**, drastically (> 5 points): **yes**" in line
                for line in lines)  # fmt: skip
-    assert any("principal components of the pixels, linear probe: +22.0 points" in line
+    assert any(line.startswith("MNIST, d = 2: the best trained model against the floors")
+               and "linear probe, MSimCLR, k = 1 (MMD alone): − PCA of the pixels +22.0 "
+               "(clears it, margin 1.0), − untrained network +42.0 (clears it" in line
                for line in lines)  # fmt: skip
     tables = report.tables(payload)
     assert all(isinstance(t, pd.DataFrame) for t in tables.values())
@@ -590,7 +592,125 @@ def test_a_stuck_contrastive_term_is_counted_and_the_one_chart_model_meets_the_f
     assert rows["head units alive after training, per seed"].tolist() == ["–", "–"]
     line = next(x for x in report.findings(payload) if "stuck at log(2B − 1)" in x)
     assert line.startswith("MNIST, d = 2") and "in 2 of 3 seeds" in line
+    head = next(x for x in report.findings(payload) if "narrow design" in x)
+    assert head.startswith("MNIST: the one-chart model's chart head has the reference's")
+    assert "stuck at log(2B − 1) in 2 of 3 seeds at d = 2, 0 of 3 seeds at d = 8" in head
+    assert "confounds the head's width with the MMD term" in head
     assert "62.0 ± 0.3 % against an untrained network's 20.0 ± 0.0 %" in line
+
+
+def _set(payload: dict, key: str, **values: float) -> None:
+    """Set ``values`` (probe -> accuracy in %) for every seed of model ``key`` of MNIST,
+    keeping the payload's ±0.3 seed spread."""
+    runs = payload["datasets"]["mnist"]["models"][key]["seeds"].values()
+    for i, run in enumerate(runs):
+        run |= {probe: (value + 0.3 * (i - 1)) / 100 for probe, value in values.items()}
+
+
+def _floor_line(payload: dict) -> str:
+    start = "MNIST, d = 8: the best trained model against the floors"
+    return next(x for x in report.findings(payload) if x.startswith(start))
+
+
+def test_floors_are_compared_by_the_noise_rule_under_both_probes() -> None:
+    # every model at 40.5 %: within noise of PCA's 40 % (linear), below its 45 % (k-NN)
+    payload = _payload({})
+    for key in payload["datasets"]["mnist"]["models"]:
+        _set(payload, key, linear=40.5, knn=40.5)
+    line = _floor_line(payload)
+    linear, knn = line.split("; ")
+    assert "− PCA of the pixels +0.5 (within noise, margin 1.0)" in linear
+    assert "− untrained network +20.5 (clears it" in linear
+    assert "− PCA of the pixels -4.5 (below it, margin 1.0)" in knn
+    # the margin against PCA comes from the model's seeds alone (PCA has spread 0)
+    for key in payload["datasets"]["mnist"]["models"]:
+        _set(payload, key, linear=43.0, knn=43.0)
+    found = compare.compare([42.7, 43.0, 43.3], [40.0])
+    line = _floor_line(payload)
+    assert f"+3.0 (clears it, margin {found.margin:.1f})" in line
+    assert report.findings(payload)[-1].startswith("Floors are compared by the same noise rule")
+
+
+def test_the_per_chart_probe_is_compared_and_the_findings_say_whether_the_verdict_depends_on_it(
+) -> None:  # fmt: skip
+    # MSimCLR ties SimCLR under the linear probe, wins under k-NN and the per-chart probe
+    payload = _payload({"msimclr-k4-d2": 49.0, "msimclr-k4-d8": 49.0})
+    for d in (2, 8):
+        _set(payload, f"msimclr-k8-d{d}", linear=50.0, knn=60.0, chart_probe=60.0)
+    comparisons = report.tables(payload)["comparisons"]
+    rows = comparisons[(comparisons["dataset"] == "MNIST") & (comparisons["d"] == 2)
+                       & (comparisons["A"] == "MSimCLR, k = 8")]  # fmt: skip
+    assert rows["probe"].tolist() == ["linear probe", "k-NN probe",
+                                      "per-chart (A), linear (B): outside the rule"]  # fmt: skip
+    assert rows["outcome"].tolist() == ["within noise", "A wins", "A wins"]
+    assert rows["A − B (points)"].tolist() == pytest.approx([0.0, 10.0, 10.0])
+    assert _claims(payload)[0].verdict == "within noise"  # the rule is unchanged
+    line = next(x for x in report.findings(payload)
+                if x.startswith("MNIST, MSimCLR beats SimCLR at low d"))  # fmt: skip
+    assert "verdict by the rule (linear and k-NN probes) **within noise**" in line
+    assert "the verdict depends on the probe: under per-chart probes it would be reproduced" in line
+    for d in (2, 8):  # the per-chart probe no better than the linear one: the same verdict
+        _set(payload, f"msimclr-k8-d{d}", chart_probe=50.0)
+    line = next(x for x in report.findings(payload)
+                if x.startswith("MNIST, MSimCLR beats SimCLR at low d"))  # fmt: skip
+    assert line.endswith("**within noise**: the verdict does not depend on the probe.")
+    # the MMD claim: a drastic lead only under the per-chart probe
+    _set(payload, "msimclr-k1-d2", linear=53.0, knn=60.0, chart_probe=60.0)
+    assert _claims(payload)[3].verdict == "partly"
+    line = next(x for x in report.findings(payload)
+                if x.startswith("MNIST, the MMD term alone drastically improves"))  # fmt: skip
+    assert "**partly**" in line and "under per-chart probes it would be reproduced" in line
+
+
+def test_stopping_and_cost_sentences_come_from_the_curves_and_step_times() -> None:
+    payload = _payload({})
+    assert report.stopping(payload).startswith(
+        "The stopping criterion reads the total loss relative to its value, not NT-Xent's "
+        "learnable range: 0 of the 60 trained runs still had NT-Xent falling by more than "
+        "0.02 nats over their last 1000 steps"
+    )
+    run = payload["datasets"]["mnist"]["models"]["simclr-d2"]["seeds"]["1"]
+    run["history"] = list(run["history"])
+    run["history"][-11] = {**run["history"][-11], "ntxent": 4.1}  # 1000 steps before the end
+    text = report.stopping(payload)
+    assert "1 of the 60 trained runs" in text
+    assert "(largest drop 0.100 nats, `mnist-simclr-d2-s1`)" in text
+    acc = report.tables(payload)["accuracy"]
+    column = "NT-Xent drop over the last 1000 steps, per seed (nats)"
+    row = acc[(acc["dataset"] == "MNIST") & (acc["d"] == 2) & (acc["representation"] == "SimCLR")]
+    assert row[column].tolist() == ["0.000, 0.100, 0.000"]
+    assert acc[acc["representation"] == "PCA of the pixels"][column].unique().tolist() == ["–"]
+    # 60 models, 0.01 s per step (1 s per block of 100 steps)
+    assert report.cost(payload).startswith(
+        "At the median measured 0.01 s per step, the profile's 60 models take 60 × 3000 steps × "
+        "0.01 s = 0.5 h of training if each stops at the minimum, and 60 × 6000 × 0.01 s = 1.0 h"
+    )
+    for entry in payload["datasets"].values():
+        for model in entry["models"].values():
+            for r in model["seeds"].values():
+                r["history"] = [{**h, "seconds": 3.0} for h in r["history"]]
+    assert "0.03 s = 1.5 h" in report.cost(payload)
+    assert report.cost(ms.empty_payload("cifar10")) == report.stopping(ms.empty_payload("full"))
+    assert report.cost(ms.empty_payload("cifar10")) == ""
+
+
+def test_the_curves_are_cut_above_the_first_blocks_and_the_accuracy_figure_marks_chart_probes(
+) -> None:  # fmt: skip
+    payload = _payload(_WIN)
+    run = payload["datasets"]["mnist"]["models"]["simclr-d2"]["seeds"]["0"]
+    run["history"] = [{**h, "loss": 6.5 if i == 0 else 4.0 + 0.1 * (i == 20)}
+                      for i, h in enumerate(run["history"])]  # fmt: skip
+    ax = report.figures(payload)["curves"].get_axes()[0]
+    low, high = ax.get_ylim()
+    assert 4.1 < high < 4.2 and low < 4.0  # the first block's 6.5 runs off the top
+    fig = report.figures(payload)["accuracy"]
+    ax = fig.get_axes()[0]  # MNIST, d = 2
+    names = [t.get_text() for t in ax.get_xticklabels()]
+    keys = draw.keys_at(payload["settings"], 2)
+    assert names[2:] == [compare.label(key) for key in keys]  # one display name everywhere
+    triangles = {round(float(x)) for line in ax.get_lines() if line.get_marker() == "^"
+                 for x in line.get_xdata()}  # fmt: skip
+    assert triangles == {i + 2 for i, key in enumerate(keys) if key.startswith("msimclr")}
 
 
 def test_a_test_split_in_another_format_is_named_and_budgets_come_from_the_records() -> None:

@@ -139,13 +139,13 @@ def label(key: str) -> str:
     return "MSimCLR, k = 1 (MMD alone)" if k == 1 else f"MSimCLR, k = {k}"
 
 
-def best(entry: Mapping[str, Any], keys: Sequence[str]) -> str | None:
-    """Of ``keys``, the trained model with the highest mean linear-probe accuracy (None if
-    none is trained)."""
+def best(entry: Mapping[str, Any], keys: Sequence[str], probe: str = "linear") -> str | None:
+    """Of ``keys``, the trained model with the highest mean accuracy under ``probe`` (None
+    if none is trained)."""
     trained = [key for key in keys if entry["models"][key]["seeds"]]
     if not trained:
         return None
-    return max(trained, key=lambda key: mean_std(accuracies(entry, key, "linear"))[0])
+    return max(trained, key=lambda key: mean_std(accuracies(entry, key, probe))[0])
 
 
 def is_capped(entry: Mapping[str, Any], keys: Sequence[str]) -> bool:

@@ -19,7 +19,15 @@ from matplotlib.lines import Line2D
 from toposhape.checks import check_choice
 from toposhape.image_sets import DISPLAY_NAMES
 from toposhape.studies import style
-from toposhape.studies.msimclr.compare import accuracies, floor, mean_std, ntxent_bound, seeds_of
+from toposhape.studies.msimclr.compare import (
+    PROBES,
+    accuracies,
+    floor,
+    label,
+    mean_std,
+    ntxent_bound,
+    seeds_of,
+)
 from toposhape.studies.msimclr.schedule import model_keys
 
 __all__ = ["COLUMNS", "accuracy", "chart_use", "curves", "data_name", "embedding", "keys_at"]
@@ -30,21 +38,18 @@ _SHORT = {"pca": "PCA of pixels", "random": "untrained net"}
 _PROBE_STYLE = {
     "linear": {"marker": "o", "color": "C0", "label": "linear probe"},
     "knn": {"marker": "s", "color": "C3", "label": "k-NN probe", "mfc": "white"},
+    "chart_probe": {"marker": "^", "color": "C2", "label": "per-chart probe (MSimCLR)"},
 }
+
+#: The curves' y-axis is cut at their highest value after this share of ``min_steps``, so
+#: the first blocks' high losses do not squeeze the band where flatness is judged.
+ZOOM_AFTER = 0.1
 
 
 def keys_at(settings: Mapping[str, Any], d: int) -> list[str]:
     """The model keys at dimension d in display order: SimCLR, wide-head SimCLR, MSimCLR."""
     keys = [(key, k, hidden) for key, k, dim, hidden in model_keys(settings) if dim == d]
     return [key for key, k, hidden in sorted(keys, key=lambda t: (t[1] > 0, t[1], t[2] or 0))]
-
-
-def _short(key: str) -> str:
-    parts = key.split("-")
-    if parts[0] == "simclr":
-        return "SimCLR" if len(parts) == 2 else f"SimCLR, width {parts[1][1:]}"
-    k = parts[1][1:]
-    return "MMD alone (k = 1)" if k == "1" else f"MSimCLR, k = {k}"
 
 
 def _formats(label: str) -> list[str]:
@@ -87,11 +92,12 @@ def _entry(payload: Mapping[str, Any], dataset: str) -> Mapping[str, Any] | None
 
 
 def accuracy(payload: Mapping[str, Any]) -> Figure:
-    """Test accuracy of every model and floor under both probes, seed by seed.
+    """Test accuracy of every model and floor under every probe, seed by seed.
 
     One panel per (dataset, d); per column (PCA of the pixels, untrained network, then
-    every model) the linear probe (filled circles) and the k-NN probe (open squares): small
-    markers for the seeds, a large one with a bar for their mean ± standard deviation.
+    every model) the linear probe (filled circles), the k-NN probe (open squares) and, for
+    MSimCLR, the reference's per-chart probe (triangles): small markers for the seeds, a
+    large one with a bar for their mean ± standard deviation.
     """
     settings = payload["settings"]
     fig, panels = _panels(payload, 3.0)
@@ -102,19 +108,22 @@ def accuracy(payload: Mapping[str, Any]) -> Figure:
             _empty(ax, "not evaluated yet")
             continue
         columns: list[tuple[str, dict[str, list[float]]]] = [
-            (_SHORT[kind], {p: floor(entry, kind, d, p) for p in _PROBE_STYLE})
+            (_SHORT[kind],
+             {p: floor(entry, kind, d, p) if p in PROBES else [] for p in _PROBE_STYLE})
             for kind in ("pca", "random")
-        ]
+        ]  # fmt: skip
         columns += [
-            (_short(key), {p: accuracies(entry, key, p) for p in _PROBE_STYLE})
+            (label(key), {p: accuracies(entry, key, p)
+                          if p in PROBES or entry["models"][key]["charts"] else []
+                          for p in _PROBE_STYLE})
             for key in keys_at(settings, d)
-        ]
+        ]  # fmt: skip
         for i, (_, values) in enumerate(columns):
             for j, (probe, look) in enumerate(_PROBE_STYLE.items()):
                 points = values[probe]
                 if not points:
                     continue
-                x = i + (j - 0.5) * 0.3
+                x = i + (j - 1) * 0.25
                 marker = {k: v for k, v in look.items() if k != "label"}
                 ax.plot([x] * len(points), points, ls="", ms=3, alpha=0.6, **marker)
                 mean, std = mean_std(points)
@@ -139,7 +148,7 @@ def accuracy(payload: Mapping[str, Any]) -> Figure:
         handles,
         [look["label"] for look in _PROBE_STYLE.values()],
         loc="outside lower center",
-        ncols=2,
+        ncols=len(_PROBE_STYLE),
     )
     return fig
 
@@ -148,7 +157,10 @@ def curves(payload: Mapping[str, Any], term: str = "loss") -> Figure:
     """A training curve against steps, one line per model and seed, per (dataset, d).
 
     Every point is the mean of one block of ``block_steps`` steps; the dashed vertical line
-    marks ``min_steps``, where the convergence criterion is first checked.
+    marks ``min_steps``, where the convergence criterion is first checked. The y-axis runs
+    from the lowest value to the highest one after the first :data:`ZOOM_AFTER` ×
+    ``min_steps`` steps (and, for NT-Xent, at least to log(2B − 1)): higher values of the
+    first blocks run off the top, so the late curves stay readable.
 
     Parameters
     ----------
@@ -171,15 +183,22 @@ def curves(payload: Mapping[str, Any], term: str = "loss") -> Figure:
         if entry is None or not any(entry["models"][key]["seeds"] for key in keys):
             _empty(ax, "no model trained yet")
             continue
+        low, high = math.inf, -math.inf
         for key in keys:
-            colour = colours.setdefault(_short(key), f"C{len(colours)}")
+            colour = colours.setdefault(label(key), f"C{len(colours)}")
             for seed in seeds_of(entry, key):
                 history = entry["models"][key]["seeds"][seed]["history"]
                 steps = block * np.arange(1, len(history) + 1)
-                ax.plot(steps, [h[term] for h in history], color=colour, lw=0.9, alpha=0.8)
+                values = np.array([h[term] for h in history])
+                ax.plot(steps, values, color=colour, lw=0.9, alpha=0.8)
+                low = min(low, values.min())
+                high = max(high, values[steps > ZOOM_AFTER * first].max(initial=values[-1]))
         ax.axvline(first, color="0.5", ls="--", lw=0.8)
         if term == "ntxent":
             ax.axhline(ntxent_bound(settings), color="k", ls=":", lw=1)
+            high = max(high, ntxent_bound(settings))
+        pad = 0.05 * (high - low) or 0.05
+        ax.set_ylim(low - pad, high + pad)
         ax.set(xlabel="training step", ylabel="training loss" if term == "loss" else "NT-Xent")
         ax.grid(alpha=0.3)
     if colours:
@@ -236,8 +255,8 @@ def chart_use(payload: Mapping[str, Any]) -> Figure:
 
 def _panel(ax: Axes, points: np.ndarray, labels: np.ndarray, colours: dict, unit: bool) -> None:
     """Scatter one embedding panel coloured by class: a unit square if ``unit``, else R²."""
-    for label, colour in colours.items():
-        mine = labels == label
+    for cls, colour in colours.items():
+        mine = labels == cls
         ax.scatter(*points[mine].T, s=3, color=colour, alpha=0.7, linewidths=0)
     if unit:
         ax.set(xlim=(0, 1), ylim=(0, 1))
@@ -261,12 +280,12 @@ def _embedding_groups(payload: Mapping[str, Any], dataset: str) -> list[tuple[st
             continue
         points = np.asarray(run["points"])
         if key.startswith("simclr"):
-            single.append((_short(key), points, labels, False))
+            single.append((label(key), points, labels, False))
             continue
         charts = np.asarray(run["point_charts"])
         k = entry["models"][key]["charts"]
         if k == 1:
-            single.append((_short(key), points, labels, True))
+            single.append((label(key), points, labels, True))
             continue
         panels = [
             (f"chart {j} ({int((charts == j).sum())})", points[charts == j],

@@ -46,10 +46,13 @@ from toposhape.studies.msimclr.schedule import training_plan
 
 __all__ = [
     "DRASTIC",
+    "DROP_STEPS",
     "REFERENCE",
+    "STILL_FALLING",
     "STUCK",
     "budgets",
     "claims",
+    "cost",
     "figures",
     "findings",
     "low_d",
@@ -57,6 +60,7 @@ __all__ = [
     "mmd_alone",
     "reference_steps",
     "setup",
+    "stopping",
     "tables",
     "training_seconds",
 ]
@@ -74,6 +78,19 @@ REFERENCE: Mapping[str, Mapping[str, Any]] = {
 
 #: Points of linear-probe accuracy by which the MMD term alone must lead to help "drastically".
 DRASTIC = 5.0
+
+#: A curve's NT-Xent drop is read over this many final training steps.
+DROP_STEPS = 1000
+
+#: Nats of NT-Xent drop over the last :data:`DROP_STEPS` steps above which a curve counts as
+#: still falling when it stopped (a reading, not part of the stopping rule).
+STILL_FALLING = 0.02
+
+#: The comparisons a verdict reads: the rule's two probes, and (to show whether the verdict
+#: depends on the probe) MSimCLR read by the reference's per-chart probe in place of the
+#: linear one, against SimCLR's linear probe (for one embedding the same classifier).
+_RULE_PROBES = tuple(PROBES)
+_CHART_PROBES = ("per_chart", "knn")
 
 #: A run's contrastive term is *stuck* when its last-block NT-Xent is within this many nats of
 #: log(2B − 1), the value of an embedding that tells no image in the batch from any other.
@@ -128,10 +145,15 @@ def _wide(settings: Mapping[str, Any], d: int) -> str | None:
 
 
 def _both(entry: Mapping[str, Any], a: str, b: str) -> dict[str, Comparison] | None:
-    """A vs B under both probes, or None if either has no trained seed."""
+    """MSimCLR A vs SimCLR B under both probes, and (``per_chart``) A's per-chart probe
+    against B's linear probe; None if either has no trained seed."""
     if not (entry["models"][a]["seeds"] and entry["models"][b]["seeds"]):
         return None
-    return {p: compare(accuracies(entry, a, p), accuracies(entry, b, p)) for p in PROBES}
+    found = {p: compare(accuracies(entry, a, p), accuracies(entry, b, p)) for p in PROBES}
+    found["per_chart"] = compare(
+        accuracies(entry, a, "chart_probe"), accuracies(entry, b, "linear")
+    )
+    return found
 
 
 def low_d(payload: Mapping[str, Any], dataset: str) -> dict[int, dict[str, Any] | None]:
@@ -144,8 +166,10 @@ def low_d(payload: Mapping[str, Any], dataset: str) -> dict[int, dict[str, Any] 
     -------
     dict
         d → None (a side has no trained model) or ``msimclr``, ``simclr`` (the keys),
-        ``linear`` and ``knn`` (:class:`~toposhape.studies.msimclr.compare.Comparison`
-        of MSimCLR against SimCLR), ``seeds`` and ``capped``.
+        ``linear``, ``knn`` and ``per_chart``
+        (:class:`~toposhape.studies.msimclr.compare.Comparison` of MSimCLR against SimCLR,
+        the last with MSimCLR's per-chart probe against SimCLR's linear probe), ``seeds``
+        and ``capped``.
     """
     _check_payload(payload)
     settings = payload["settings"]
@@ -175,8 +199,8 @@ def mmd_alone(payload: Mapping[str, Any], dataset: str) -> dict[str, dict[str, A
     -------
     dict
         SimCLR key (reference head, and the wide head where d = 2 has one) → None (either
-        side untrained) or ``linear``, ``knn`` (Comparisons of k = 1 against it), ``seeds``
-        and ``capped``.
+        side untrained) or ``linear``, ``knn``, ``per_chart`` (Comparisons of k = 1 against
+        it, as in :func:`low_d`), ``seeds`` and ``capped``.
     """
     _check_payload(payload)
     settings = payload["settings"]
@@ -278,10 +302,10 @@ def setup(payload: Mapping[str, Any]) -> str:
         for run in _runs(entry)
         for block in run["history"]
     ]
+    step = _median_step(payload)
     speed = (
-        f" (median {statistics.median(blocks) / s['block_steps']:.2f} s per step, as measured "
-        "on the machine that trained them)"
-        if blocks
+        f" (median {step:.2f} s per step, as measured on the machine that trained them)"
+        if step is not None
         else ""
     )
     return (
@@ -294,6 +318,67 @@ def setup(payload: Mapping[str, Any]) -> str:
         f"models, in {sum(blocks) / 3600:.1f} h of training summed over their blocks{speed}. "
         "Probes: "
         f"logistic regression on standardised features, and {s['knn']} nearest neighbours."
+    )
+
+
+def _median_step(payload: Mapping[str, Any]) -> float | None:
+    """Median measured seconds per training step over every block of the payload."""
+    blocks = [
+        block["seconds"]
+        for entry in payload["datasets"].values()
+        for run in _runs(entry)
+        for block in run["history"]
+    ]
+    return statistics.median(blocks) / payload["settings"]["block_steps"] if blocks else None
+
+
+def cost(payload: Mapping[str, Any]) -> str:
+    """One sentence: what the profile's whole plan costs at the measured step time, at the
+    minimum steps and at the cap ("" when nothing is trained)."""
+    _check_payload(payload)
+    s, step = payload["settings"], _median_step(payload)
+    if step is None:
+        return ""
+    n = len(training_plan(s))
+    low, high = (n * steps * step / 3600 for steps in (s["min_steps"], s["max_steps"]))
+    return (
+        f"At the median measured {step:.2f} s per step, the profile's {n} models take "
+        f"{n} × {s['min_steps']} steps × {step:.2f} s = {low:.1f} h of training if each stops "
+        f"at the minimum, and {n} × {s['max_steps']} × {step:.2f} s = {high:.1f} h if each "
+        "runs to the cap, the hours the training budget was sized against."
+    )
+
+
+def _drop(run: Mapping[str, Any], settings: Mapping[str, Any]) -> float | None:
+    """NT-Xent of the block :data:`DROP_STEPS` steps before the last minus the last block's
+    (positive: still falling); None if the curve is not that long."""
+    back = DROP_STEPS // settings["block_steps"]
+    history = run["history"]
+    return history[-1 - back]["ntxent"] - history[-1]["ntxent"] if len(history) > back else None
+
+
+def stopping(payload: Mapping[str, Any]) -> str:
+    """One sentence: how many trained runs' NT-Xent still fell by more than
+    :data:`STILL_FALLING` nats over their last :data:`DROP_STEPS` steps ("" if no run is
+    that long)."""
+    _check_payload(payload)
+    drops = [
+        (drop, f"{dataset}-{key}-s{seed}")
+        for dataset, entry in payload["datasets"].items()
+        for key, model in entry["models"].items()
+        for seed, run in model["seeds"].items()
+        if (drop := _drop(run, payload["settings"])) is not None
+    ]
+    if not drops:
+        return ""
+    falling = [name for drop, name in drops if drop > STILL_FALLING]
+    top, where = max(drops)
+    return (
+        f"The stopping criterion reads the total loss relative to its value, not NT-Xent's "
+        f"learnable range: {len(falling)} of the {len(drops)} trained runs still had NT-Xent "
+        f"falling by more than {STILL_FALLING:g} nats over their last {DROP_STEPS} steps when "
+        f"they stopped (largest drop {top:.3f} nats, `{where}`); see the column in the "
+        "accuracy table."
     )
 
 
@@ -324,17 +409,90 @@ def _one_chart_signal(payload: Mapping[str, Any], dataset: str) -> str:
     stuck at log(2B − 1), and its linear probe against the untrained network's."""
     settings = payload["settings"]
     entry = payload["datasets"][dataset]
-    bound = ntxent_bound(settings)
-    runs = [entry["models"]["msimclr-k1-d2"]["seeds"][s] for s in seeds_of(entry, "msimclr-k1-d2")]
-    stuck = sum(bound - run["history"][-1]["ntxent"] < STUCK for run in runs)
+    stuck, runs = _stuck(entry, "msimclr-k1-d2", ntxent_bound(settings))
     model = mean_std(accuracies(entry, "msimclr-k1-d2", "linear"))
     untrained = mean_std(floor(entry, "random", 2, "linear"))
     return (
         f"{draw.data_name(payload, dataset)}, d = 2: the one-chart model's NT-Xent ends stuck at "
-        f"log(2B − 1) in {stuck} of {len(runs)} seeds; its linear probe "
+        f"log(2B − 1) in {stuck} of {runs} seeds; its linear probe "
         f"{model[0]:.1f} ± {model[1]:.1f} % against an untrained network's "
         f"{untrained[0]:.1f} ± {untrained[1]:.1f} % (descriptive, no rule)."
     )
+
+
+def _stuck(entry: Mapping[str, Any], key: str, bound: float) -> tuple[int, int]:
+    """Seeds of ``key`` whose last-block NT-Xent is stuck at ``bound``, and its seeds."""
+    runs = [entry["models"][key]["seeds"][s] for s in seeds_of(entry, key)]
+    return sum(bound - run["history"][-1]["ntxent"] < STUCK for run in runs), len(runs)
+
+
+def _one_chart_head(payload: Mapping[str, Any], dataset: str) -> str | None:
+    """That the one-chart model has the reference's narrow head and how often it is stuck,
+    per d: the confound of its comparison with the width-64 head (None if untrained)."""
+    settings, entry = payload["settings"], payload["datasets"].get(dataset)
+    if entry is None:
+        return None
+    bound = ntxent_bound(settings)
+    counts = [
+        (d, *_stuck(entry, f"msimclr-k1-d{d}", bound))
+        for d in settings["dims"]
+        if entry["models"][f"msimclr-k1-d{d}"]["seeds"]
+    ]
+    if not counts:
+        return None
+    listed = ", ".join(f"{n} of {m} seeds at d = {d}" for d, n, m in counts)
+    return (
+        f"{draw.data_name(payload, dataset)}: the one-chart model's chart head has the "
+        f"reference's narrow design (d → d without bias, ReLU, d → 64), as SimCLR's reference "
+        f"head, and its NT-Xent ends stuck at log(2B − 1) in {listed}; so comparing it with "
+        f"the width-{settings['wide_head']} head confounds the head's width with the MMD term."
+    )
+
+
+_FLOOR_WORDS = {"wins": "clears it", "loses": "below it", "within noise": "within noise"}
+
+_FLOOR_RULE = (
+    "Floors are compared by the same noise rule, the best trained model under each probe "
+    "against each floor under that probe; the untrained network has one value per "
+    "initialisation seed, and PCA of the pixels, being deterministic, one value with spread "
+    "0, so against it the margin comes from the model's seeds alone."
+)
+
+
+def _floors(payload: Mapping[str, Any], dataset: str, d: int) -> str | None:
+    """The best trained model at d under each probe against both floors, by the noise rule
+    (None if no model at d is trained)."""
+    entry = payload["datasets"][dataset]
+    keys = [key for key in draw.keys_at(payload["settings"], d) if entry["models"][key]["seeds"]]
+    if not keys:
+        return None
+    parts = []
+    for probe, name in PROBES.items():
+        top = best(entry, keys, probe)
+        values = accuracies(entry, top, probe)
+        against = ", ".join(
+            f"{what} {c.diff:+.1f} ({_FLOOR_WORDS[c.outcome]}, margin {c.margin:.1f})"
+            for kind, what in (("pca", "− PCA of the pixels"), ("random", "− untrained network"))
+            for c in [compare(values, floor(entry, kind, d, probe))]
+        )
+        parts.append(f"{name}, {label(top)}: {against}")
+    return (
+        f"{draw.data_name(payload, dataset)}, d = {d}: the best trained model against the "
+        f"floors, in points: {'; '.join(parts)}."
+    )
+
+
+def _probe_dependence(name: str, what: str, rule: str, chart: str) -> str:
+    """One sentence: a claim's verdict by the rule and with MSimCLR read by the per-chart
+    probe in place of the linear one."""
+    same = rule == chart
+    return (
+        f"{name}, {what}: verdict by the rule (linear and k-NN probes) **{rule}**; with "
+        "MSimCLR read by the reference's per-chart probe in place of the linear probe "
+        f"(against SimCLR's linear probe) **{chart}**: "
+        + ("the verdict does not depend on the probe." if same else
+           f"the verdict depends on the probe: under per-chart probes it would be {chart}.")
+    )  # fmt: skip
 
 
 def findings(payload: Mapping[str, Any]) -> list[str]:
@@ -345,7 +503,8 @@ def findings(payload: Mapping[str, Any]) -> list[str]:
     for dataset in settings["datasets"]:
         name = draw.data_name(payload, dataset)
         entry = payload["datasets"].get(dataset)
-        for d, found in low_d(payload, dataset).items():
+        low = low_d(payload, dataset)
+        for d, found in low.items():
             if found is None:
                 lines.append(f"{name}, d = {d}: MSimCLR vs SimCLR not measurable yet.")
                 continue
@@ -372,19 +531,23 @@ def findings(payload: Mapping[str, Any]) -> list[str]:
                 )
             if entry is not None and entry["models"]["msimclr-k1-d2"]["seeds"]:
                 lines.append(_one_chart_signal(payload, dataset))
-        if entry is not None:
-            for d in settings["dims"]:
-                keys = [key for key in draw.keys_at(settings, d) if entry["models"][key]["seeds"]]
-                if not keys:
-                    continue
-                top = best(entry, keys)
-                pca = floor(entry, "pca", d, "linear")[0]
-                gap = mean_std(accuracies(entry, top, "linear"))[0] - pca
-                lines.append(
-                    f"{name}, d = {d}: the best trained model ({label(top)}) against the first "
-                    f"{d} principal components of the pixels, linear probe: {gap:+.1f} points."
-                )
-    return lines
+        head = _one_chart_head(payload, dataset)
+        lines += [head] if head else []
+        if any(low.values()):
+            lines.append(_probe_dependence(
+                name, "MSimCLR beats SimCLR at low d", _low_d_verdict(low),
+                _low_d_verdict(low, _CHART_PROBES),
+            ))  # fmt: skip
+        if 2 in settings["dims"] and 1 in settings["charts"]:
+            alone = mmd_alone(payload, dataset)
+            if alone.get("simclr-d2"):
+                lines.append(_probe_dependence(
+                    name, "the MMD term alone drastically improves SimCLR at d = 2",
+                    _mmd_verdict(alone), _mmd_verdict(alone, _CHART_PROBES),
+                ))  # fmt: skip
+        floors = [] if entry is None else [_floors(payload, dataset, d) for d in settings["dims"]]
+        lines += [line for line in floors if line]
+    return [*lines, _FLOOR_RULE] if any("against the floors" in x for x in lines) else lines
 
 
 # --------------------------------------------------------------------------- tables
@@ -395,6 +558,9 @@ def _cell(values: list[float], digits: int = 1) -> str:
         return "–"
     mean, std = mean_std(values)
     return f"{mean:.{digits}f} ± {std:.{digits}f}" if len(values) > 1 else f"{mean:.{digits}f}"
+
+
+_DROP_COLUMN = f"NT-Xent drop over the last {DROP_STEPS} steps, per seed (nats)"
 
 
 def _accuracy_table(payload: Mapping[str, Any]) -> pd.DataFrame:
@@ -410,6 +576,7 @@ def _accuracy_table(payload: Mapping[str, Any]) -> pd.DataFrame:
                     "seeds": len(found["linear"]),
                     **{f"{PROBES[p]} (%)": _cell(values) for p, values in found.items()},
                     "per-chart probes (%)": "–", "steps": "–", "stopped by": "–",
+                    _DROP_COLUMN: "–",
                 })  # fmt: skip
             for key in draw.keys_at(settings, d):
                 runs = [entry["models"][key]["seeds"][s] for s in seeds_of(entry, key)]
@@ -424,8 +591,15 @@ def _accuracy_table(payload: Mapping[str, Any]) -> pd.DataFrame:
                     "steps": ", ".join(map(str, steps)) or "–",
                     "stopped by": "–" if not runs else
                     f"{len(runs) - capped} criterion, {capped} cap",
+                    _DROP_COLUMN: ", ".join(
+                        "–" if x is None else f"{x:.3f}" for x in (_drop(r, settings) for r in runs)
+                    ) or "–",
                 })  # fmt: skip
     return pd.DataFrame(rows)
+
+
+#: The comparisons' probes as the table names them: the rule's, then the per-chart reading.
+_COMPARED = {**PROBES, "per_chart": "per-chart (A), linear (B): outside the rule"}
 
 
 def _comparison_table(payload: Mapping[str, Any]) -> pd.DataFrame:
@@ -433,7 +607,7 @@ def _comparison_table(payload: Mapping[str, Any]) -> pd.DataFrame:
     rows = []
 
     def add(dataset: str, d: int, a: str, b: str, found: Mapping[str, Any] | None) -> None:
-        for probe, probe_name in PROBES.items():
+        for probe, probe_name in _COMPARED.items():
             c = None if found is None else found[probe]
             rows.append({
                 "dataset": draw.data_name(payload, dataset), "d": d, "A": label(a), "B": label(b),
@@ -511,10 +685,11 @@ def tables(payload: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
     """The chapter's tables.
 
     ``accuracy`` (every model and floor: test accuracy in %, mean ± std over seeds, under
-    each probe; steps and what stopped training), ``comparisons`` (every comparison the
-    claims read, by the noise rule), ``collapse`` (every model's contrastive term at the end
-    of training and SimCLR's projection heads) and
-    ``charts`` (how many charts MSimCLR fills, and how unevenly).
+    each probe; steps, what stopped training and NT-Xent's drop over the last
+    :data:`DROP_STEPS` steps), ``comparisons`` (every comparison the claims read, by the
+    noise rule, and the same with MSimCLR's per-chart probe), ``collapse`` (every model's
+    contrastive term at the end of training and SimCLR's projection heads) and ``charts``
+    (how many charts MSimCLR fills, and how unevenly).
     """
     _check_payload(payload)
     return {
@@ -558,8 +733,11 @@ _LIMIT = (
 
 _LOW_D_RULE = (
     "At every d run, compare the best MSimCLR with k > 1 charts against the better SimCLR "
-    "(reference head or width-64 head; best and better by mean linear-probe accuracy) under "
-    "the linear and the k-NN probe. " + NOISE_RULE + " A win at d is a win under both probes. "
+    "under the linear and the k-NN probe. The baseline is the better of SimCLR with the "
+    "reference head and SimCLR with the width-64 head, and MSimCLR the better of its k > 1 "
+    "models, each by mean linear-probe accuracy over its seeds: this pick of the best on "
+    "each side is part of the rule, fixed before the runs, and the noise margin is not "
+    "widened for it. " + NOISE_RULE + " A win at d is a win under both probes. "
     "Reproduced if MSimCLR wins at every d; partly if it wins at some d; within noise if it "
     "wins nowhere and loses nowhere (every difference inside the margin); not reproduced "
     "otherwise. " + _LIMIT
@@ -586,9 +764,42 @@ def _verdict(strong: bool, weak: bool, limited: bool, noise: bool = False) -> st
     return "within noise" if noise else "not reproduced"
 
 
-def _no_loss(found: Mapping[str, Any]) -> bool:
-    """Whether no comparison in ``found`` (comparisons by probe) is lost beyond the margin."""
-    return all(f[p].outcome != "loses" for f in found.values() for p in PROBES)
+def _no_loss(found: Mapping[str, Any], probes: Sequence[str]) -> bool:
+    """Whether no comparison in ``found`` (comparisons by probe) is lost beyond the margin
+    under ``probes``."""
+    return all(f[p].outcome != "loses" for f in found.values() for p in probes)
+
+
+def _limited(measured: Mapping[str, Any]) -> bool:
+    seeds = min(f["seeds"] for f in measured.values())
+    return seeds < MIN_SEEDS or any(f["capped"] for f in measured.values())
+
+
+def _low_d_verdict(found: Mapping[int, Any], probes: Sequence[str] = _RULE_PROBES) -> str:
+    """The low-d rule's verdict from :func:`low_d`'s comparisons, read under ``probes``
+    (the rule's, or :data:`_CHART_PROBES`); ``not run yet`` when nothing is measured."""
+    measured = {d: f for d, f in found.items() if f is not None}
+    if not measured:
+        return "not run yet"
+    wins = [d for d, f in measured.items() if all(f[p].outcome == "wins" for p in probes)]
+    return _verdict(
+        len(wins) == len(found), bool(wins), _limited(measured), _no_loss(measured, probes)
+    )
+
+
+def _mmd_verdict(found: Mapping[str, Any], probes: Sequence[str] = _RULE_PROBES) -> str:
+    """The MMD rule's verdict from :func:`mmd_alone`'s comparisons, read under ``probes``
+    (the first one is the one the drastic lead is measured with)."""
+    measured = {key: f for key, f in found.items() if f is not None}
+    if "simclr-d2" not in measured:
+        return "not run yet"
+    complete = len(measured) == len(found)
+    wins = all(all(f[p].outcome == "wins" for p in probes) for f in measured.values())
+    drastic = wins and all(f[probes[0]].diff > DRASTIC for f in measured.values())
+    return _verdict(
+        drastic and complete, wins, _limited(measured) or not complete,
+        _no_loss(measured, probes),
+    )  # fmt: skip
 
 
 def _reference(dataset: str) -> str:
@@ -625,9 +836,6 @@ def _low_d_claim(payload: Mapping[str, Any] | None, dataset: str) -> scorecard.C
     measured = {d: f for d, f in found.items() if f is not None}
     if not measured:
         return _unmeasured(common)
-    wins = [d for d, f in measured.items() if all(f[p].outcome == "wins" for p in PROBES)]
-    seeds = min(f["seeds"] for f in measured.values())
-    limited = seeds < MIN_SEEDS or any(f["capped"] for f in measured.values())
     text = "; ".join(
         f"d = {d}: {label(f['msimclr'])} − {label(f['simclr'])} {f['linear'].diff:+.1f} "
         f"linear, {f['knn'].diff:+.1f} k-NN"
@@ -635,11 +843,11 @@ def _low_d_claim(payload: Mapping[str, Any] | None, dataset: str) -> scorecard.C
     )
     return scorecard.Claim(
         **common,
-        verdict=_verdict(len(wins) == len(found), bool(wins), limited, _no_loss(measured)),
+        verdict=_low_d_verdict(found),
         measured=f"points: {text}",
         data=_data(payload, dataset),
         budget=_budget(payload, dataset),
-        seeds=seeds,
+        seeds=min(f["seeds"] for f in measured.values()),
     )
 
 
@@ -658,22 +866,17 @@ def _mmd_claim(payload: Mapping[str, Any] | None, dataset: str) -> scorecard.Cla
     measured = {key: f for key, f in found.items() if f is not None}
     if "simclr-d2" not in measured:
         return _unmeasured(common)
-    complete = len(measured) == len(found)
-    wins = all(all(f[p].outcome == "wins" for p in PROBES) for f in measured.values())
-    drastic = wins and all(f["linear"].diff > DRASTIC for f in measured.values())
-    seeds = min(f["seeds"] for f in measured.values())
-    limited = seeds < MIN_SEEDS or any(f["capped"] for f in measured.values())
     text = "; ".join(
         f"− {label(key)} {f['linear'].diff:+.1f} linear, {f['knn'].diff:+.1f} k-NN"
         for key, f in measured.items()
     )
     return scorecard.Claim(
         **common,
-        verdict=_verdict(drastic and complete, wins, limited or not complete, _no_loss(measured)),
+        verdict=_mmd_verdict(found),
         measured=f"one chart, points: {text}",
         data=_data(payload, dataset),
         budget=_budget(payload, dataset),
-        seeds=seeds,
+        seeds=min(f["seeds"] for f in measured.values()),
     )
 
 

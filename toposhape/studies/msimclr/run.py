@@ -104,9 +104,9 @@ _SCHEDULE = {
 #: exercises the code in seconds (its numbers mean nothing); ``full`` and ``cifar10`` are
 #: trained by the command line (``train_in_run`` False: the chapter run evaluates what is
 #: finished and lists the rest as missing). CIFAR-10 uses the same criterion and cap
-#: (6000 steps, 1.5 % of the reference's 390 625). A step of its small network took 0.62 s
-#: on one core of a 2-core machine shared with another trainer (the first record's timings),
-#: so its 12 models take 6-12 core-hours, trained over several sessions from their records.
+#: (6000 steps, 1.5 % of the reference's 390 625); what its 12 models cost at the measured
+#: step time is computed from the records (:func:`~toposhape.studies.msimclr.report.cost`),
+#: and they are trained over several sessions from their records.
 PROFILES: dict[str, dict[str, Any]] = {
     "smoke": {
         "datasets": ["mnist"],
