@@ -648,18 +648,21 @@ def test_the_per_chart_probe_is_compared_and_the_findings_say_whether_the_verdic
     line = next(x for x in report.findings(payload)
                 if x.startswith("MNIST, MSimCLR beats SimCLR at low d"))  # fmt: skip
     assert "verdict by the rule (linear and k-NN probes) **within noise**" in line
-    assert "the verdict depends on the probe: under per-chart probes it would be reproduced" in line
+    assert "the verdict depends on the probe: under per-chart probes" in line
+    assert line.endswith("against SimCLR's linear probe) it would be **reproduced**.")
     for d in (2, 8):  # the per-chart probe no better than the linear one: the same verdict
         _set(payload, f"msimclr-k8-d{d}", chart_probe=50.0)
     line = next(x for x in report.findings(payload)
                 if x.startswith("MNIST, MSimCLR beats SimCLR at low d"))  # fmt: skip
-    assert line.endswith("**within noise**: the verdict does not depend on the probe.")
+    assert "verdict by the rule (linear and k-NN probes) **within noise**" in line
+    assert line.endswith("it is the same, so the verdict does not depend on the probe.")
     # the MMD claim: a drastic lead only under the per-chart probe
     _set(payload, "msimclr-k1-d2", linear=53.0, knn=60.0, chart_probe=60.0)
     assert _claims(payload)[3].verdict == "partly"
     line = next(x for x in report.findings(payload)
                 if x.startswith("MNIST, the MMD term alone drastically improves"))  # fmt: skip
-    assert "**partly**" in line and "under per-chart probes it would be reproduced" in line
+    assert "rule (linear and k-NN probes) **partly**" in line
+    assert line.endswith("it would be **reproduced**.")
 
 
 def test_stopping_and_cost_sentences_come_from_the_curves_and_step_times() -> None:

@@ -485,14 +485,15 @@ def _floors(payload: Mapping[str, Any], dataset: str, d: int) -> str | None:
 def _probe_dependence(name: str, what: str, rule: str, chart: str) -> str:
     """One sentence: a claim's verdict by the rule and with MSimCLR read by the per-chart
     probe in place of the linear one."""
-    same = rule == chart
-    return (
-        f"{name}, {what}: verdict by the rule (linear and k-NN probes) **{rule}**; with "
-        "MSimCLR read by the reference's per-chart probe in place of the linear probe "
-        f"(against SimCLR's linear probe) **{chart}**: "
-        + ("the verdict does not depend on the probe." if same else
-           f"the verdict depends on the probe: under per-chart probes it would be {chart}.")
-    )  # fmt: skip
+    reading = (
+        "under per-chart probes (MSimCLR read by the reference's per-chart probe in place of "
+        "the linear one, against SimCLR's linear probe)"
+    )
+    return f"{name}, {what}: verdict by the rule (linear and k-NN probes) **{rule}**; " + (
+        f"{reading} it is the same, so the verdict does not depend on the probe."
+        if rule == chart
+        else f"the verdict depends on the probe: {reading} it would be **{chart}**."
+    )
 
 
 def findings(payload: Mapping[str, Any]) -> list[str]:
