@@ -296,12 +296,7 @@ def setup(payload: Mapping[str, Any]) -> str:
         f"lower than over the {100 * s['flat_window']:.0f} % before by more than "
         f"{100 * s['flat_threshold']:g} %, up to {s['max_steps']} steps"
     )
-    blocks = [
-        block["seconds"]
-        for entry in payload["datasets"].values()
-        for run in _runs(entry)
-        for block in run["history"]
-    ]
+    blocks = _block_seconds(payload)
     step = _median_step(payload)
     speed = (
         f" (median {step:.2f} s per step, as measured on the machine that trained them)"
@@ -321,14 +316,19 @@ def setup(payload: Mapping[str, Any]) -> str:
     )
 
 
-def _median_step(payload: Mapping[str, Any]) -> float | None:
-    """Median measured seconds per training step over every block of the payload."""
-    blocks = [
+def _block_seconds(payload: Mapping[str, Any]) -> list[float]:
+    """Measured seconds of every training block of every run of the payload."""
+    return [
         block["seconds"]
         for entry in payload["datasets"].values()
         for run in _runs(entry)
         for block in run["history"]
     ]
+
+
+def _median_step(payload: Mapping[str, Any]) -> float | None:
+    """Median measured seconds per training step over every block of the payload."""
+    blocks = _block_seconds(payload)
     return statistics.median(blocks) / payload["settings"]["block_steps"] if blocks else None
 
 
