@@ -16,7 +16,7 @@ import os
 import subprocess
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -241,6 +241,22 @@ def test_parallel_training_matches_in_process_training(tmp_path: Path) -> None:
         a = torch.load(parallel / f"{spec.name}-backbone.pt", weights_only=True)
         b = torch.load(serial / f"{spec.name}-backbone.pt", weights_only=True)
         assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_failing_worker_is_reported_at_once_and_the_rest_cancelled(tmp_path: Path) -> None:
+    """A backbone whose training fails: its error is logged and raised, none is trained."""
+    settings = run.get_profile("smoke") | {"train_images": 300, "steps_per_epoch": 2}
+    specs = [
+        replace(spec, dataset="cifar100")  # valid spec, but no training images in this study
+        for spec in protocol.backbone_specs(settings)[:4]
+    ]
+    said: list[str] = []
+    with pytest.raises(ValueError, match="got 'cifar100'"):
+        train.train_backbones(
+            specs, settings | {"workers": 2}, 0, tmp_path, log=said.append, on_trained=print
+        )
+    assert sum("failed" in line for line in said) == 1
+    assert not list(tmp_path.glob("*-backbone.pt"))
 
 
 def test_one_backbone_is_never_trained_by_two_processes_at_once(tmp_path) -> None:

@@ -23,6 +23,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from toposhape.checks import check_choice, check_mapping
+from toposhape.contrastive import ContrastiveConfig
 from toposhape.image_sets import DISPLAY_NAMES
 from toposhape.studies import scorecard
 from toposhape.studies.msimclr import figures as draw
@@ -306,7 +307,8 @@ def setup(payload: Mapping[str, Any]) -> str:
     return (
         f"Backbone: {_BACKBONES.get(s['backbone'], s['backbone'])}, trained from scratch. "
         f"Batch {s['batch_size']} images (two augmented views each), Adam with learning rate "
-        f"{s['lr']:g} and weight decay 2e-6, τ = {s['temperature']:g}; every model trains "
+        f"{s['lr']:g} and weight decay {ContrastiveConfig.weight_decay:g}, "
+        f"τ = {s['temperature']:g}; every model trains "
         f"{criterion}, with a checkpoint every {s['block_steps']} steps. Training seeds "
         f"{', '.join(map(str, s['seeds']))}: each seeds the initial weights, batch order, "
         f"augmentations and MMD draws. {data} Trained so far: {trained} of the {len(plan)} "

@@ -197,7 +197,9 @@ def train_backbones(
     backbone checkpoints every epoch, so an interrupted call resumes where it stopped; a
     finished backbone is not trained again. With ``workers`` = 1 nothing is started.
     ``on_trained(spec)`` is called in this process as each backbone trained here finishes,
-    while the pool goes on with the others.
+    while the pool goes on with the others. If one backbone's training fails, the error is
+    logged at once, the backbones not yet started are cancelled, and the error is raised
+    when the ones already in training have finished (their checkpoints stay usable).
     """
     workers = settings["workers"]
     todo = [
@@ -218,6 +220,15 @@ def train_backbones(
             pool.submit(_train_in_worker, spec, dict(settings), seed, folder): spec for spec in todo
         }
         for job in as_completed(jobs):
+            if job.exception() is not None:
+                # Leaving the pool waits for the jobs already running; the error is shown now
+                # and the backbones not yet started are not trained.
+                for other in jobs:
+                    other.cancel()
+                say(
+                    f"training {jobs[job].name} failed ({job.exception()!r}); "
+                    "waiting for the backbones already in training, then stopping"
+                )
             name, seconds = job.result()
             bar.update()
             say(f"trained {name}: {seconds / 60:.1f} min of training steps")
