@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import torchvision
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pytorch_metric_learning.losses import NTXentLoss
@@ -426,11 +427,29 @@ def test_the_noise_rule_against_statistics() -> None:
     assert found.margin == pytest.approx(max(2 * pooled, 1.0))
     assert found.outcome == "wins" and found.seeds == 3
     assert compare.compare(b, a).outcome == "loses"
-    assert compare.compare([50.0], [50.9]).outcome == "within noise"  # the 1-point floor
-    assert compare.compare([52.0], [50.9]).outcome == "wins"
+    assert compare.compare([50.0] * 2, [50.9] * 2).outcome == "within noise"  # the 1-point floor
+    assert compare.compare([52.0] * 2, [50.9] * 2).outcome == "wins"
     assert compare.compare([60, 70, 50], [55, 56, 57]).outcome == "within noise"  # wide seeds
     with pytest.raises(ValueError, match="values must not be empty"):
         compare.compare([], [1.0])
+
+
+def test_one_seed_is_too_few_to_compare_except_against_an_exact_value() -> None:
+    # one seed has no spread to measure against: no outcome and no margin, however large
+    # the difference (the old rule called +80 points a win from one seed)
+    for a, b in (([90.0], [10.0, 11.0]), ([90.0, 91.0], [10.0]), ([90.0], [10.0])):
+        found = compare.compare(a, b)
+        assert found.outcome == compare.TOO_FEW == "too few seeds"
+        assert math.isnan(found.margin) and found.seeds == 1
+        assert found.diff == pytest.approx(statistics.mean(a) - statistics.mean(b))
+    # an exact B (PCA of the pixels) needs no seeds and pools as a spread of 0: the margin
+    # is 2 sqrt(s^2 / 2) = sqrt(2) s, so +5 with s = 3 wins (it would not against 2 s = 6)
+    a = [42.0, 45.0, 48.0]
+    found = compare.compare(a, [40.0], exact=True)
+    assert found.margin == pytest.approx(math.sqrt(2) * statistics.stdev(a))
+    assert found.outcome == "wins" and found.seeds == 3
+    assert compare.compare([45.0], [40.0], exact=True).outcome == compare.TOO_FEW
+    assert compare.compare([45.0, 45.0], [40.0], exact=True).outcome == "wins"
 
 
 # --------------------------------------------------------------------------- report
@@ -499,7 +518,10 @@ _WIN = {"msimclr-k8-d2": 60.0, "msimclr-k8-d8": 60.0, "msimclr-k1-d2": 62.0}
 def test_low_d_claim_needs_wins_under_both_probes_at_every_d_with_three_converged_seeds() -> None:
     assert _claims(_payload(_WIN))[0].verdict == "reproduced"
     assert _claims(_payload(_WIN, capped=True))[0].verdict == "partly"
-    assert _claims(_payload(_WIN, seeds=1))[0].verdict == "partly"
+    assert _claims(_payload(_WIN, seeds=2))[0].verdict == "partly"  # short of 3 seeds
+    single = _claims(_payload(_WIN, seeds=1))[0]  # one seed: nothing can be compared
+    assert single.verdict == "not run yet" and single.seeds == 1
+    assert single.measured.startswith("1 of 3 seeds, too few to compare; points: d = 2:")
     only_d2 = _payload({"msimclr-k8-d2": 60.0})
     assert _claims(only_d2)[0].verdict == "partly"
     # the better SimCLR is the wide head: as good as the best atlas -> within noise
@@ -519,6 +541,10 @@ def test_low_d_claim_needs_wins_under_both_probes_at_every_d_with_three_converge
     claim = _claims(_payload(_WIN))[0]
     assert "d = 2: MSimCLR, k = 8 − SimCLR +10.0 linear, +10.0 k-NN" in claim.measured
     assert claim.seeds == 3 and "6.4–6.4" not in claim.budget and "6.4 %" in claim.budget
+    # the claim names the dims run (MNIST: 2 and 8, so "every d" is not one d)
+    assert claim.claim == (
+        "At low dimension d (here d = 2 and 8), MSimCLR beats SimCLR at the same d on MNIST."
+    )
 
 
 def test_mmd_claim_needs_a_drastic_win_over_both_heads() -> None:
@@ -531,6 +557,30 @@ def test_mmd_claim_needs_a_drastic_win_over_both_heads() -> None:
     assert mmd({"msimclr-k1-d2": 60.0, "simclr-h64-d2": 65.0}) == "not reproduced"
     assert mmd({"msimclr-k1-d2": 60.0}, untrained=("simclr-h64-d2",)) == "partly"
     assert mmd({"msimclr-k1-d2": 60.0}, untrained=("simclr-d2",)) == "not run yet"
+    assert mmd({"msimclr-k1-d2": 60.0}, seeds=1) == "not run yet"
+
+
+def test_the_mmd_claim_names_the_comparison_that_limits_its_verdict() -> None:
+    def measured(acc: dict, **kwargs) -> str:
+        return _claims(_payload(acc, **kwargs))[3].measured
+
+    assert "limited by" not in measured({"msimclr-k1-d2": 60.0})  # reproduced: nothing limits
+    # within noise of the wide head, a clear win over the reference head
+    text = measured({"msimclr-k1-d2": 60.0, "simclr-h64-d2": 59.5})
+    assert text.endswith(
+        "; limited by SimCLR, width-64 head: linear +0.5 (within noise, margin 1.0)"
+    )
+    # a loss limits before a tie: the reference head ahead beyond noise
+    text = measured({"msimclr-k1-d2": 60.0, "simclr-h64-d2": 59.5, "simclr-d2": 70.0})
+    assert "limited by SimCLR: linear -10.0 (loses, margin 1.0)" in text
+    # wins over both, but by under 5 points over the reference head
+    text = measured({"msimclr-k1-d2": 53.0, "simclr-h64-d2": 40.0})
+    assert text.endswith("; limited by SimCLR: linear +3.0, not more than 5 points")
+    text = measured({"msimclr-k1-d2": 60.0}, untrained=("simclr-h64-d2",))
+    assert text.endswith("; limited by SimCLR, width-64 head: not trained")
+    assert measured({"msimclr-k1-d2": 60.0}, seeds=2).endswith(
+        "; limited by fewer than 3 seeds or a capped model"
+    )
 
 
 def test_claims_without_results_are_not_run_yet() -> None:
@@ -544,6 +594,12 @@ def test_claims_without_results_are_not_run_yet() -> None:
         "not run yet", "reproduced"]  # fmt: skip
     assert cifar[2].section == cifar[4].section == "msimclr-cifar"
     assert "390,625 steps" in cifar[2].reference and "0.77 %" in cifar[2].budget
+    # CIFAR-10 runs d = 2 alone: the claim says so, its text built from the dims run
+    assert cifar[2].claim == "At d = 2, MSimCLR beats SimCLR on CIFAR-10."
+    assert _claims()[2].claim == cifar[2].claim  # the same before anything is run
+    single = _claims(cifar=_payload(_WIN, ms.get_profile("cifar10"), seeds=1))
+    assert [c.verdict for c in single[2::2]] == ["not run yet"] * 2
+    assert all(c.measured.startswith("1 of 3 seeds, too few to compare; ") for c in single[2::2])
 
 
 def test_findings_tables_and_missing_come_from_the_payload() -> None:
@@ -552,10 +608,17 @@ def test_findings_tables_and_missing_come_from_the_payload() -> None:
     assert "MNIST, d = 2: MSimCLR beats SimCLR under both probes: **yes**" in lines[0]
     assert any("beats SimCLR, width-64 head: **yes**, drastically (> 5 points): **yes**" in line
                for line in lines)  # fmt: skip
-    assert any(line.startswith("MNIST, d = 2: the best trained model against the floors")
-               and "linear probe, MSimCLR, k = 1 (MMD alone): − PCA of the pixels +22.0 "
+    assert any(line.startswith("MNIST, d = 2, MSimCLR, k = 1 (MMD alone) against the floors")
+               and "linear probe: − PCA of the pixels +22.0 "
                "(clears it, margin 1.0), − untrained network +42.0 (clears it" in line
                for line in lines)  # fmt: skip
+    # every model a claim reads is held against the floors, the wide head and the one-chart
+    # model included; a model no claim reads (k = 4, beaten by k = 8) is not
+    compared = {line.split(", ", 2)[2].split(" against the floors")[0]
+                for line in lines if line.startswith("MNIST, d = 2, ")
+                and "against the floors" in line}  # fmt: skip
+    assert compared == {"SimCLR", "SimCLR, width-64 head", "MSimCLR, k = 1 (MMD alone)",
+                        "MSimCLR, k = 8"}  # fmt: skip
     tables = report.tables(payload)
     assert all(isinstance(t, pd.DataFrame) for t in tables.values())
     acc = tables["accuracy"]
@@ -573,8 +636,9 @@ def test_findings_tables_and_missing_come_from_the_payload() -> None:
     assert text.startswith("**6 of the 60 models")
     assert "seed 0: `mnist-simclr-h64-d8`, `fashion-mnist-simclr-h64-d8`" in text
     assert report.missing(_payload({})) == "All 60 models of the profile are trained and evaluated."
-    assert "3000 steps of batch 128 (6.4 % of the reference's 46,875 steps)" in report.setup(
-        payload
+    assert (
+        "3000 steps of batch 128 (6.4 epochs of the 60,000 training images; 6.4 % of the "
+        "reference's 46,875 steps)" in report.setup(payload)
     )
 
 
@@ -596,7 +660,39 @@ def test_a_stuck_contrastive_term_is_counted_and_the_one_chart_model_meets_the_f
     assert head.startswith("MNIST: the one-chart model's chart head has the reference's")
     assert "stuck at log(2B − 1) in 2 of 3 seeds at d = 2, 0 of 3 seeds at d = 8" in head
     assert "confounds the head's width with the MMD term" in head
-    assert "62.0 ± 0.3 % against an untrained network's 20.0 ± 0.0 %" in line
+    assert "62.0 ± 0.3 % (3 seeds) against an untrained network's 20.0 ± 0.0 % (3 init" in line
+    # one seed: its single value and "1 seed", no spread of 0 made up for it
+    line = next(x for x in report.findings(_payload(_WIN, seeds=1)) if "stuck at log(2B" in x)
+    assert "its linear probe 61.7 % (1 seed) against" in line and "± 0.0" not in line
+    assert "an untrained network's 20.0 % (1 initialisation)" in line
+
+
+def test_the_reference_head_stuck_is_counted_and_held_against_the_untrained_network() -> None:
+    payload = _payload(_WIN)
+    line = next(x for x in report.findings(payload) if "reference head is stuck" in x)
+    assert line.startswith("MNIST: SimCLR with the reference head is stuck")
+    assert line.endswith("in 0 of 3 seeds at d = 2, 0 of 3 seeds at d = 8.")
+    bound = math.log(2 * payload["settings"]["batch_size"] - 1)
+    runs = payload["datasets"]["mnist"]["models"]["simclr-d2"]["seeds"]
+    for seed, run in runs.items():  # seeds 0 and 1 stuck at the bound, seed 2 learned
+        run["history"] = [{**h, "ntxent": bound - (0.5 if seed == "2" else 0.0)}
+                          for h in run["history"]]  # fmt: skip
+    runs["0"]["points"] = [[0.0, 0.25]] * len(runs["0"]["points"])  # one point
+    runs["0"] |= {"linear": 0.097, "knn": 0.097}
+    runs["1"] |= {"linear": 0.103, "knn": 0.103}
+    line = next(x for x in report.findings(payload) if "reference head is stuck" in x)
+    assert "in 2 of 3 seeds at d = 2, 0 of 3 seeds at d = 8" in line
+    # only the stuck seeds are read: 10.0 ± 0.4 % against the untrained network's 20 %
+    expected = (
+        "linear probe 10.0 ± 0.4 % (2 seeds) against the untrained network's 20.0 ± 0.0 % "
+        "(3 initialisations), -10.0 (below it, margin 1.0) points"
+    )
+    assert expected in line
+    assert "chance is 10.0 % (1 / 10 classes)" in line
+    assert line.endswith(
+        "the first seed's 40 plotted test embeddings lie on 1 distinct point (at the "
+        "precision of the record)."
+    )
 
 
 def _set(payload: dict, key: str, **values: float) -> None:
@@ -608,7 +704,7 @@ def _set(payload: dict, key: str, **values: float) -> None:
 
 
 def _floor_line(payload: dict) -> str:
-    start = "MNIST, d = 8: the best trained model against the floors"
+    start = "MNIST, d = 8, SimCLR against the floors"
     return next(x for x in report.findings(payload) if x.startswith(start))
 
 
@@ -622,13 +718,18 @@ def test_floors_are_compared_by_the_noise_rule_under_both_probes() -> None:
     assert "− PCA of the pixels +0.5 (within noise, margin 1.0)" in linear
     assert "− untrained network +20.5 (clears it" in linear
     assert "− PCA of the pixels -4.5 (below it, margin 1.0)" in knn
-    # the margin against PCA comes from the model's seeds alone (PCA has spread 0)
-    for key in payload["datasets"]["mnist"]["models"]:
-        _set(payload, key, linear=43.0, knn=43.0)
-    found = compare.compare([42.7, 43.0, 43.3], [40.0])
+    # against PCA (exact) the margin is 2 sqrt(s^2 / 2) = sqrt(2) s: +5.0 with s = 3 clears it
+    runs = payload["datasets"]["mnist"]["models"]["simclr-d8"]["seeds"].values()
+    for value, run in zip((0.42, 0.45, 0.48), runs, strict=True):
+        run["linear"] = value
     line = _floor_line(payload)
-    assert f"+3.0 (clears it, margin {found.margin:.1f})" in line
-    assert report.findings(payload)[-1].startswith("Floors are compared by the same noise rule")
+    assert f"+5.0 (clears it, margin {math.sqrt(2) * 3.0:.1f})" in line.split("; ")[0]
+    rule = report.findings(payload)[-1]
+    assert rule.startswith("Floors are compared by the same noise rule")
+    assert "2 × sqrt(s²/2) = √2 × s" in rule
+    # one seed: too few against either floor, and no margin is given
+    line = _floor_line(_payload({}, seeds=1))
+    assert line.count("(too few seeds)") == 4 and "margin" not in line
 
 
 def test_the_per_chart_probe_is_compared_and_the_findings_say_whether_the_verdict_depends_on_it(
@@ -684,9 +785,10 @@ def test_stopping_and_cost_sentences_come_from_the_curves_and_step_times() -> No
     assert row[column].tolist() == ["0.000, 0.100, 0.000"]
     assert acc[acc["representation"] == "PCA of the pixels"][column].unique().tolist() == ["–"]
     # 60 models, 0.01 s per step (1 s per block of 100 steps)
-    assert report.cost(payload).startswith(
-        "At the median measured 0.01 s per step, the profile's 60 models take 60 × 3000 steps × "
-        "0.01 s = 0.5 h of training if each stops at the minimum, and 60 × 6000 × 0.01 s = 1.0 h"
+    assert report.cost(payload) == (
+        "Projected from the median measured 0.01 s per training step, all 60 models of the "
+        "profile would take 60 × 3000 steps × 0.01 s = 0.5 h of training if each stopped at the "
+        "minimum, and 60 × 6000 × 0.01 s = 1.0 h if each ran to the cap."
     )
     for entry in payload["datasets"].values():
         for model in entry["models"].values():
@@ -716,21 +818,101 @@ def test_the_curves_are_cut_above_the_first_blocks_and_the_accuracy_figure_marks
     assert triangles == {i + 2 for i, key in enumerate(keys) if key.startswith("msimclr")}
 
 
-def test_a_test_split_in_another_format_is_named_and_budgets_come_from_the_records() -> None:
-    cifar = _payload(_WIN, ms.get_profile("cifar10"))
+_SOURCE = {
+    "train": "50000 PNG, pixel-identical to the originals",
+    "test": "10000 JPEG re-encodings of the test split (lossy)",
+    "jpeg_psnr_db_vs_lossless": {"min": 23.29, "mean": 30.49, "max": 38.78, "images": 1000},
+}
+
+
+def _cifar_payload(**kwargs) -> dict:
+    """A CIFAR-10 payload whose splits are labelled as the image folders' (PNG training
+    split, JPEG test split), with the data record's source."""
+    cifar = _payload(_WIN, ms.get_profile("cifar10"), **kwargs)
     entry = cifar["datasets"]["cifar10"]
-    entry["train"] = entry["train"] | {"label": "CIFAR-10 train: 50000 PNG"}
-    entry["test"] = entry["test"] | {"label": "CIFAR-10 test: 10000 JPEG"}
-    assert draw.data_name(cifar, "cifar10") == "CIFAR-10 (JPEG test split)"
-    assert draw.data_name(None, "cifar10") == "CIFAR-10"
-    full = _payload(_WIN)
-    assert draw.data_name(full, "mnist") == "MNIST"  # IDX both: no note
-    assert report.tables(cifar)["accuracy"]["dataset"].iloc[0] == "CIFAR-10 (JPEG test split)"
-    assert any(x.startswith("CIFAR-10 (JPEG test split), d = 2") for x in report.findings(cifar))
+    entry["train"] = entry["train"] | {"label": "CIFAR-10 train: 50000 PNG", "images": 50000,
+                                       "of": 50000, "source": _SOURCE}  # fmt: skip
+    entry["test"] = entry["test"] | {"label": "CIFAR-10 test: 10000 JPEG", "source": _SOURCE}
+    return cifar
+
+
+def test_each_thing_is_named_by_the_split_it_comes_from() -> None:
+    cifar, full = _cifar_payload(), _payload(_WIN)
+    assert draw.data_name(cifar, "cifar10", "test") == "CIFAR-10 test (JPEG)"
+    assert draw.data_name(cifar, "cifar10", "train") == "CIFAR-10 train (PNG)"
+    assert draw.data_name(None, "cifar10", "test") == "CIFAR-10"
+    assert draw.data_name(full, "mnist", "train") == "MNIST"  # IDX both: no note
+    tables = report.tables(cifar)
+    for key in ("accuracy", "comparisons", "charts"):  # probes, chart use: test images
+        assert set(tables[key]["dataset"]) == {"CIFAR-10 test (JPEG)"}, key
+    assert set(tables["collapse"]["dataset"]) == {"CIFAR-10 train (PNG)"}  # training's NT-Xent
+    assert any(x.startswith("CIFAR-10 test (JPEG), d = 2") for x in report.findings(cifar))
+    figures = report.figures(cifar)
+    assert figures["accuracy"].get_axes()[0].get_title() == "CIFAR-10 test (JPEG), d = 2"
+    for key in ("curves", "ntxent"):  # losses on the training split
+        assert figures[key].get_axes()[0].get_title() == "CIFAR-10 train (PNG), d = 2"
+    assert figures["chart-use"].get_axes()[0].get_title() == "CIFAR-10 test (JPEG)"
+    legend = figures["embedding-cifar10"].subfigs[-1].legends[0]  # the legend's strip
+    assert legend.get_title().get_text() == "class of the CIFAR-10 test (JPEG) images"
+    # the source sentence: what the splits are, how lossy, where the probes are fit and scored
+    text = report.splits(cifar)
+    assert text == (
+        "CIFAR-10: the training images are 50000 PNG, pixel-identical to the originals, the "
+        "test images 10000 JPEG re-encodings of the test split (lossy); on the 1000 test "
+        "images that also exist losslessly, the re-encodings' PSNR against the originals is "
+        "23.3–38.8 dB (mean 30.5 dB). Every probe is fit on the training split (CIFAR-10 train "
+        "(PNG)) and scored on the test split (CIFAR-10 test (JPEG))."
+    )
+    assert report.splits(full) == "" and report.splits(ms.empty_payload("cifar10")) == ""
+
+
+def test_budgets_give_epochs_shares_and_backbone_sizes_from_the_records() -> None:
+    cifar, full = _cifar_payload(), _payload(_WIN)
+    # independent counts: SmallConvNet built directly; torchvision's ResNets with their
+    # 7×7 RGB first convolution and classifier taken off and the 3×3 CIFAR stem added
+    ours = {c: sum(p.numel() for p in SmallConvNet(c, w).parameters())
+            for c, w in ((1, 16), (3, 32))}  # fmt: skip
+    assert ours[3] == 93_696
+    theirs = {}
+    for name, channels in (("resnet18", 1), ("resnet50", 3)):
+        model = getattr(torchvision.models, name)()
+        total = sum(p.numel() for p in model.parameters())
+        fc = sum(p.numel() for p in model.fc.parameters())
+        theirs[name] = total - fc - 7 * 7 * 3 * 64 + 3 * 3 * channels * 64
+    assert report.reference_parameters("cifar10") == theirs["resnet50"]
+    assert report.reference_parameters("mnist") == theirs["resnet18"]
     text = report.budgets([full, cifar])
-    assert "MNIST 3000 steps of batch 128 (6.4 % of the reference's 46,875 steps)" in text
-    assert "CIFAR-10 (JPEG test split) 3000 steps of batch 128 (0.77 %" in text
+    assert text.startswith(
+        "The trained models saw: MNIST 3000 steps of batch 128 (6.4 epochs of the 60,000 "
+        "training images; 6.4 % of the reference's 46,875 steps), with a backbone of "
+        f"{ours[1]:,} parameters against the {theirs['resnet18']:,} of the reference's "
+        "ResNet-18 (CIFAR stem, without its classifier)"
+    )
+    share = 100 * ours[3] / theirs["resnet50"]  # 0.3987: two significant digits, "0.40"
+    assert (
+        "; CIFAR-10 train (PNG) 3000 steps of batch 128 (7.7 epochs of the 50,000 training "
+        "images; 0.77 % of the reference's 390,625 steps), with a backbone of 93,696 parameters "
+        f"against the {theirs['resnet50']:,} of the reference's ResNet-50 (CIFAR stem, without "
+        f"its classifier): {share:.2f} % of them."
+    ) in text
+    # a range: both ends at the precision of the lower one
+    runs = cifar["datasets"]["cifar10"]["models"]["simclr-d2"]["seeds"]
+    runs["1"]["criterion"] = runs["1"]["criterion"] | {"steps": 4000}
+    assert "3000–4000 steps of batch 128 (7.7–10.2 epochs" in report.budgets([cifar])
+    assert "; 0.77–1.02 % of the reference's" in report.budgets([cifar])
     assert report.budgets([ms.empty_payload("cifar10")]) == ""
+
+
+def test_the_source_line_says_the_numbers_were_computed_from_the_records() -> None:
+    payload = _payload(_WIN) | {
+        "profile": "full",
+        "timings_s": {"mnist": 1.4, "fashion-mnist": 2.0},
+    }
+    assert report.source(payload) == (
+        "Profile **full**: numbers computed in this run (3.4 s) from the records of its 60 "
+        "trained models and of its floors; a model without one is listed as missing, not "
+        "trained."
+    )
 
 
 @pytest.mark.parametrize("profile", ["smoke", "full", "cifar10"])
@@ -748,6 +930,59 @@ def test_every_figure_is_drawn_at_page_width_whatever_is_trained(profile, traine
         panels = 2 + sum(settings["charts"])
         grid = figures[embeddings[0]]
         assert sum(len(ax.collections) > 0 for ax in grid.get_axes()) == panels
+
+
+def _line_at(ax, y: float) -> list:
+    return [line for line in ax.get_lines() if list(line.get_ydata()) == [y, y]]
+
+
+def test_the_figures_show_chance_the_bound_behind_stuck_curves_and_the_used_axis() -> None:
+    payload = _payload(_WIN)
+    bound = math.log(2 * payload["settings"]["batch_size"] - 1)
+    stuck = payload["datasets"]["mnist"]["models"]["simclr-d2"]["seeds"]
+    for run in stuck.values():  # the reference head stuck on the bound, as on CIFAR-10
+        run["history"] = [{**h, "ntxent": bound} for h in run["history"]]
+    figures = report.figures(payload)
+    ax = figures["accuracy"].get_axes()[0]
+    (chance,) = _line_at(ax, 100 / 10)  # 10 classes
+    assert chance.get_linestyle() == "-."
+    legend = [t.get_text() for t in figures["accuracy"].legends[0].get_texts()]
+    assert legend[-1] == "chance (1 / classes)"
+    ax = figures["ntxent"].get_axes()[0]
+    (line,) = _line_at(ax, bound)
+    curves = [x for x in ax.get_lines() if len(set(x.get_xdata())) > 1 and x is not line]
+    assert all(line.get_zorder() < curve.get_zorder() for curve in curves)
+    assert line.get_linewidth() < min(curve.get_linewidth() for curve in curves)
+    ends = [x for x in ax.get_lines() if x.get_marker() == "o"]  # the stuck curves end in dots
+    assert len(ends) == len(curves) and sum(list(x.get_ydata()) == [bound] for x in ends) == 3
+    # chart use: uniform shares of 25 % and 12.5 %, the axis ends a tenth past the largest
+    ax = figures["chart-use"].get_axes()[0]
+    assert ax.get_xlim()[1] == pytest.approx(1.1 * 25.0)
+
+
+def test_embedding_titles_do_not_overlap_and_the_legend_names_the_classes() -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    for profile, dataset, names in (
+        ("full", "mnist", [str(c) for c in range(10)]),
+        ("full", "fashion-mnist", ["T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
+                                   "Shirt", "Sneaker", "Bag", "Boot"]),
+        ("cifar10", "cifar10", ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog",
+                                "horse", "ship", "truck"]),
+    ):  # fmt: skip
+        fig = report.figures(_payload(_WIN, ms.get_profile(profile)))[f"embedding-{dataset}"]
+        FigureCanvasAgg(fig).draw()
+        boxes = [ax.title.get_window_extent() for ax in fig.get_axes() if ax.get_title()]
+        assert len(boxes) == 2 + sum(ms.get_profile(profile)["charts"])
+        for i, a in enumerate(boxes):
+            for b in boxes[i + 1 :]:
+                assert not a.overlaps(b), (dataset, a, b)
+        titles = [ax.get_title() for ax in fig.get_axes()]
+        assert "MSimCLR, k = 1\n(MMD alone)" in titles and "SimCLR,\nwidth-64 head" in titles
+        legend = fig.subfigs[-1].legends[0]  # the legend's strip
+        assert [t.get_text() for t in legend.get_texts()] == names
+        assert legend.get_title().get_text() == "class"  # one format for both splits
+        style.check_figure(fig, dataset)
 
 
 def test_embedding_bands_pack_small_groups_on_one_row() -> None:
@@ -777,6 +1012,27 @@ def test_the_notebook_places_every_figure_of_both_profiles() -> None:
     assert all(c["metadata"].get("tags") for c in code), "every code cell says how it is shown"
     for claim in _claims():
         assert f"({claim.section})=" in markdown, claim.section
+
+
+def test_the_cifar_section_types_no_number_and_quotes_the_blog() -> None:
+    cells = json.loads(NOTEBOOK.read_text())["cells"]
+    text = ["".join(c["source"]) for c in cells]
+    start = next(i for i, x in enumerate(text) if x.startswith("(msimclr-cifar)="))
+    end = next(i for i, x in enumerate(text) if i > start and x.startswith("## "))
+    cifar = "".join(text[start:end])
+    for typed in ("390 625", "390,625", "7.7", "15 epochs", "1.5 %", "50 000", "50,000",
+                  "width 32", "τ = 0.5", "1000 epochs", "(JPEG test split)"):  # fmt: skip
+        assert typed not in cifar, typed
+    calls = ("report.setup(cifar)", "report.splits(cifar)", "report.budgets([cifar])",
+             "report.cost(cifar)", "report.stopping(cifar)", 'cifar_tables["charts"]')  # fmt: skip
+    for call in calls:
+        assert call in cifar, call
+    # the blog's words, as the blog has them
+    assert "(the latter of which was impossible to\ntrain without it)" in cifar
+    assert '"The * denotes that we were not able to get a model to converge when\ntraining."' in (
+        cifar
+    )
+    assert "could not be trained" not in "".join(text)
 
 
 # --------------------------------------------------------------------------- bad arguments
@@ -850,6 +1106,10 @@ BAD_ARGUMENTS = [
     (report.low_d, (ms.empty_payload("smoke"), "cifar10"), {}, ValueError, "dataset"),
     (report.mmd_alone, (ms.empty_payload("smoke"), 3), {}, TypeError, "dataset"),
     (report.reference_steps, ("svhn",), {}, ValueError, "dataset"),
+    (report.reference_parameters, ("svhn",), {}, ValueError, "dataset"),
+    (report.backbone_parameters, ("tiny", "svhn"), {}, ValueError, "dataset"),
+    (draw.data_name, (None, "mnist", "val"), {}, ValueError, "split"),
+    (compare.compare, ([1.0, 2.0], [1.0, 2.0]), {"exact": True}, ValueError, "b"),
 ]  # fmt: skip
 
 

@@ -8,8 +8,13 @@ two cells are compared by one rule, fixed before any run:
 seed standard deviation and by more than one point of test accuracy; B beats A likewise;
 otherwise the two are within noise.*
 
-The one-point floor keeps two cells with nearly equal seeds (or a single seed each) from
-being called different on a fraction of a point.
+The one-point floor keeps two cells with nearly equal seeds from being called different on a
+fraction of a point. A cell with fewer than :data:`MIN_COMPARED` seeds has no spread to
+measure a difference against, so it is not compared at all (outcome :data:`TOO_FEW`); the
+one exception is a deterministic B (PCA of the pixels: one exact value), which needs no
+seeds and pools as a spread of 0. Against it the margin is 2·sqrt(s²/2) = √2·s for A's seed
+spread s: for n seeds of A that is √(2n) standard errors of the difference of the means,
+the same multiple as between two cells of n seeds with equal spreads.
 """
 
 from __future__ import annotations
@@ -21,11 +26,13 @@ from typing import Any, NamedTuple
 import numpy as np
 
 __all__ = [
+    "MIN_COMPARED",
     "MIN_MARGIN",
     "MIN_SEEDS",
     "NOISE_FACTOR",
     "NOISE_RULE",
     "PROBES",
+    "TOO_FEW",
     "Comparison",
     "accuracies",
     "best",
@@ -47,13 +54,21 @@ NOISE_FACTOR = 2.0
 #: Training seeds per cell that a "reproduced" verdict needs.
 MIN_SEEDS = 3
 
+#: Seeds a cell needs to be compared at all (a spread needs two).
+MIN_COMPARED = 2
+
+#: The outcome of a comparison in which a cell has fewer than :data:`MIN_COMPARED` seeds.
+TOO_FEW = "too few seeds"
+
 #: The probes every representation is read with, by payload key.
 PROBES: Mapping[str, str] = {"linear": "linear probe", "knn": "k-NN probe"}
 
 NOISE_RULE = (
     f"A beats B when the mean over A's training seeds exceeds B's by more than "
     f"{NOISE_FACTOR:g} × their pooled seed standard deviation and by more than "
-    f"{MIN_MARGIN:g} point of test accuracy; otherwise they are within noise."
+    f"{MIN_MARGIN:g} point of test accuracy; otherwise they are within noise. A model with "
+    f"fewer than {MIN_COMPARED} training seeds has no spread to measure against and is not "
+    "compared (too few seeds)."
 )
 
 
@@ -101,11 +116,13 @@ class Comparison(NamedTuple):
     diff : float
         Mean of A minus mean of B, in points.
     margin : float
-        What ``diff`` had to exceed: max(NOISE_FACTOR × pooled std, MIN_MARGIN).
+        What ``diff`` had to exceed: max(NOISE_FACTOR × pooled std, MIN_MARGIN); NaN when
+        the outcome is :data:`TOO_FEW`.
     outcome : str
-        ``"wins"`` (A beats B), ``"loses"`` (B beats A) or ``"within noise"``.
+        ``"wins"`` (A beats B), ``"loses"`` (B beats A), ``"within noise"`` or
+        :data:`TOO_FEW`.
     seeds : int
-        The smaller number of seeds of the two.
+        The smaller number of seeds of the two (A's against an exact B).
     """
 
     diff: float
@@ -114,20 +131,32 @@ class Comparison(NamedTuple):
     seeds: int
 
 
-def compare(a: Sequence[float], b: Sequence[float]) -> Comparison:
+def compare(a: Sequence[float], b: Sequence[float], exact: bool = False) -> Comparison:
     """Compare two cells' per-seed accuracies (in %) by the noise rule.
+
+    Parameters
+    ----------
+    a, b : sequence of float
+        Per-seed accuracies of A and B.
+    exact : bool
+        B is one deterministic value, not a mean over seeds (PCA of the pixels): it needs
+        no seeds and pools as a spread of 0.
 
     Raises
     ------
     ValueError
-        If either is empty.
+        If either is empty, or ``exact`` and ``b`` has more than one value.
     """
+    if exact and len(b) > 1:
+        raise ValueError(f"b must hold one value when exact, got {len(b)}")
     (mean_a, std_a), (mean_b, std_b) = mean_std(a), mean_std(b)
+    diff, seeds = mean_a - mean_b, len(a) if exact else min(len(a), len(b))
+    if seeds < MIN_COMPARED:
+        return Comparison(diff, math.nan, TOO_FEW, seeds)
     pooled = math.sqrt((std_a**2 + std_b**2) / 2)
     margin = max(NOISE_FACTOR * pooled, MIN_MARGIN)
-    diff = mean_a - mean_b
     outcome = "wins" if diff > margin else "loses" if -diff > margin else "within noise"
-    return Comparison(diff, margin, outcome, min(len(a), len(b)))
+    return Comparison(diff, margin, outcome, seeds)
 
 
 def label(key: str) -> str:

@@ -8,6 +8,7 @@ models missing still shows the same figures.
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,7 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from toposhape.checks import check_choice
-from toposhape.image_sets import DISPLAY_NAMES
+from toposhape.image_sets import DISPLAY_NAMES, IMAGE_SETS
 from toposhape.studies import style
 from toposhape.studies.msimclr.compare import (
     PROBES,
@@ -29,6 +30,7 @@ from toposhape.studies.msimclr.compare import (
     seeds_of,
 )
 from toposhape.studies.msimclr.schedule import model_keys
+from toposhape.studies.oneclass.protocol import class_names
 
 __all__ = ["COLUMNS", "accuracy", "chart_use", "curves", "data_name", "embedding", "keys_at"]
 
@@ -45,6 +47,15 @@ _PROBE_STYLE = {
 #: the first blocks' high losses do not squeeze the band where flatness is judged.
 ZOOM_AFTER = 0.1
 
+#: Characters per line of an embedding panel's title (a fifth of the page).
+TITLE_CHARS = 15
+
+#: The chance line of the accuracy figure.
+_CHANCE_STYLE = {"color": "0.3", "ls": "-.", "lw": 0.9}
+
+#: The line at log(2B − 1) of the NT-Xent figure: thin and grey, behind the curves.
+_BOUND_STYLE = {"color": "0.45", "ls": ":", "lw": 0.8}
+
 
 def keys_at(settings: Mapping[str, Any], d: int) -> list[str]:
     """The model keys at dimension d in display order: SimCLR, wide-head SimCLR, MSimCLR."""
@@ -59,16 +70,28 @@ def _formats(label: str) -> list[str]:
     return sorted(part.split()[-1] for part in counts.split(", "))
 
 
-def data_name(payload: Mapping[str, Any] | None, dataset: str) -> str:
-    """The dataset's display name, naming the test split's format when it differs from the
-    training split's (read from the payload's data labels), e.g. ``"CIFAR-10 (JPEG test
-    split)"``; the plain name when the payload has no entry for ``dataset``."""
+def data_name(payload: Mapping[str, Any] | None, dataset: str, split: str) -> str:
+    """The dataset's display name for what was read from ``split``, naming the split and its
+    format when the training and test splits differ in format (read from the payload's data
+    labels), e.g. ``"CIFAR-10 train (PNG)"`` for training curves and ``"CIFAR-10 test
+    (JPEG)"`` for probe accuracies; the plain name when they agree or the payload has no
+    entry for ``dataset``.
+
+    Parameters
+    ----------
+    payload : mapping or None
+    dataset : str
+    split : {"train", "test"}
+    """
+    check_choice("split", split, ("train", "test"))
     name = DISPLAY_NAMES.get(dataset, dataset)
     entry = None if payload is None else payload["datasets"].get(dataset)
     if entry is None:
         return name
-    train, test = (_formats(entry[split]["label"]) for split in ("train", "test"))
-    return name if test == train else f"{name} ({', '.join(test)} test split)"
+    formats = {part: _formats(entry[part]["label"]) for part in ("train", "test")}
+    if formats["train"] == formats["test"]:
+        return name
+    return f"{name} {split} ({', '.join(formats[split])})"
 
 
 def _panels(payload: Mapping[str, Any], height: float) -> tuple[Figure, list[tuple]]:
@@ -97,16 +120,18 @@ def accuracy(payload: Mapping[str, Any]) -> Figure:
     One panel per (dataset, d); per column (PCA of the pixels, untrained network, then
     every model) the linear probe (filled circles), the k-NN probe (open squares) and, for
     MSimCLR, the reference's per-chart probe (triangles): small markers for the seeds, a
-    large one with a bar for their mean ± standard deviation.
+    large one with a bar for their mean ± standard deviation; a dash-dotted line at chance,
+    100 / the number of classes.
     """
     settings = payload["settings"]
     fig, panels = _panels(payload, 3.0)
     for ax, dataset, d in panels:
-        ax.set_title(f"{data_name(payload, dataset)}, d = {d}")
+        ax.set_title(f"{data_name(payload, dataset, 'test')}, d = {d}")
         entry = _entry(payload, dataset)
         if entry is None:
             _empty(ax, "not evaluated yet")
             continue
+        ax.axhline(100 / IMAGE_SETS[dataset], zorder=1, **_CHANCE_STYLE)
         columns: list[tuple[str, dict[str, list[float]]]] = [
             (_SHORT[kind],
              {p: floor(entry, kind, d, p) if p in PROBES else [] for p in _PROBE_STYLE})
@@ -144,11 +169,12 @@ def accuracy(payload: Mapping[str, Any]) -> Figure:
         Line2D([], [], ls="", ms=6, **{k: v for k, v in look.items() if k != "label"})
         for look in _PROBE_STYLE.values()
     ]
+    handles.append(Line2D([], [], **_CHANCE_STYLE))
     fig.legend(
         handles,
-        [look["label"] for look in _PROBE_STYLE.values()],
+        [look["label"] for look in _PROBE_STYLE.values()] + ["chance (1 / classes)"],
         loc="outside lower center",
-        ncols=len(_PROBE_STYLE),
+        ncols=len(handles),
     )
     return fig
 
@@ -156,8 +182,9 @@ def accuracy(payload: Mapping[str, Any]) -> Figure:
 def curves(payload: Mapping[str, Any], term: str = "loss") -> Figure:
     """A training curve against steps, one line per model and seed, per (dataset, d).
 
-    Every point is the mean of one block of ``block_steps`` steps; the dashed vertical line
-    marks ``min_steps``, where the convergence criterion is first checked. The y-axis runs
+    Every point is the mean of one block of ``block_steps`` steps, and a dot marks each
+    curve's last block; the dashed vertical line marks ``min_steps``, where the convergence
+    criterion is first checked. The panels name the training split. The y-axis runs
     from the lowest value to the highest one after the first :data:`ZOOM_AFTER` ×
     ``min_steps`` steps (and, for NT-Xent, at least to log(2B − 1)): higher values of the
     first blocks run off the top, so the late curves stay readable.
@@ -168,8 +195,9 @@ def curves(payload: Mapping[str, Any], term: str = "loss") -> Figure:
         The chapter's payload.
     term : {"loss", "ntxent"}
         ``"loss"``: the training loss the stopping rule reads (NT-Xent plus the MMD term);
-        ``"ntxent"``: the contrastive term alone, with a dotted line at log(2B − 1), its
-        value when the embedding tells no image from any other.
+        ``"ntxent"``: the contrastive term alone, with a thin dotted line at log(2B − 1),
+        its value when the embedding tells no image from any other, drawn behind the curves
+        so a curve stuck on it stays visible.
     """
     check_choice("term", term, ("loss", "ntxent"))
     settings = payload["settings"]
@@ -177,7 +205,7 @@ def curves(payload: Mapping[str, Any], term: str = "loss") -> Figure:
     fig, panels = _panels(payload, 2.4)
     colours = {}
     for ax, dataset, d in panels:
-        ax.set_title(f"{data_name(payload, dataset)}, d = {d}")
+        ax.set_title(f"{data_name(payload, dataset, 'train')}, d = {d}")
         entry = _entry(payload, dataset)
         keys = keys_at(settings, d)
         if entry is None or not any(entry["models"][key]["seeds"] for key in keys):
@@ -190,12 +218,13 @@ def curves(payload: Mapping[str, Any], term: str = "loss") -> Figure:
                 history = entry["models"][key]["seeds"][seed]["history"]
                 steps = block * np.arange(1, len(history) + 1)
                 values = np.array([h[term] for h in history])
-                ax.plot(steps, values, color=colour, lw=0.9, alpha=0.8)
+                ax.plot(steps, values, color=colour, lw=0.9, alpha=0.8, zorder=2)
+                ax.plot(steps[-1], values[-1], "o", ms=3, color=colour, zorder=3)
                 low = min(low, values.min())
                 high = max(high, values[steps > ZOOM_AFTER * first].max(initial=values[-1]))
         ax.axvline(first, color="0.5", ls="--", lw=0.8)
         if term == "ntxent":
-            ax.axhline(ntxent_bound(settings), color="k", ls=":", lw=1)
+            ax.axhline(ntxent_bound(settings), zorder=1, **_BOUND_STYLE)
             high = max(high, ntxent_bound(settings))
         pad = 0.05 * (high - low) or 0.05
         ax.set_ylim(low - pad, high + pad)
@@ -205,14 +234,16 @@ def curves(payload: Mapping[str, Any], term: str = "loss") -> Figure:
         handles = [Line2D([], [], color=c, lw=2) for c in colours.values()]
         names = list(colours)
         if term == "ntxent":
-            handles.append(Line2D([], [], color="k", ls=":", lw=1))
+            handles.append(Line2D([], [], **_BOUND_STYLE))
             names.append("log(2B − 1): no image told apart")
         fig.legend(handles, names, loc="outside lower center", ncols=min(len(names), 3))
     return fig
 
 
 def chart_use(payload: Mapping[str, Any]) -> Figure:
-    """Each MSimCLR model's share of test points per chart (first seed), against 1/k."""
+    """Each MSimCLR model's share of test points per chart (first seed), against 1/k.
+
+    The x-axis runs from 0 to a tenth past the largest share or 1/k of the panel."""
     settings = payload["settings"]
     datasets = settings["datasets"]
     seed = str(settings["seeds"][0])
@@ -222,22 +253,29 @@ def chart_use(payload: Mapping[str, Any]) -> Figure:
     fig = style.figure(height=rows * (0.9 + 0.3 * len(models)) + 0.5)
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
     for ax, dataset in zip(axes, datasets, strict=False):
-        ax.set_title(data_name(payload, dataset))
+        ax.set_title(data_name(payload, dataset, "test"))
         entry = _entry(payload, dataset)
+        top, empty = 0.0, []
         for row, (d, k) in enumerate(models):
             run = (
                 None if entry is None else entry["models"][f"msimclr-k{k}-d{d}"]["seeds"].get(seed)
             )
             if run is None:
-                ax.text(50, row, "not trained", ha="center", va="center", fontsize=9, color="0.4")
+                empty.append(row)
                 continue
             counts = np.asarray(run["test_counts"])
             share = 100 * counts / counts.sum()
             colour = f"C{settings['charts'].index(k)}"
             ax.plot(share, np.full(k, row), "o", ms=5, color=colour, alpha=0.8, mew=0)
             ax.plot([100 / k], [row], "|", ms=12, mew=2, color="k")
+            top = max(top, share.max(), 100 / k)
+        right = 1.1 * top if top else 100.0
+        for row in empty:
+            ax.text(right / 2, row, "not trained", ha="center", va="center", fontsize=9,
+                    color="0.4")  # fmt: skip
         ax.set_yticks(range(len(models)), [f"d = {d}, k = {k}" for d, k in models])
-        ax.set(xlim=(-2, 102), ylim=(len(models) - 0.5, -0.5), xlabel="share of test points (%)")
+        ax.set(xlim=(-0.02 * right, right), ylim=(len(models) - 0.5, -0.5),
+               xlabel="share of test points (%)")  # fmt: skip
         ax.grid(axis="x", alpha=0.3)
     for ax in axes[len(datasets) :]:
         ax.set_axis_off()
@@ -279,13 +317,14 @@ def _embedding_groups(payload: Mapping[str, Any], dataset: str) -> list[tuple[st
         if run is None:
             continue
         points = np.asarray(run["points"])
+        title = textwrap.fill(label(key), TITLE_CHARS)
         if key.startswith("simclr"):
-            single.append((label(key), points, labels, False))
+            single.append((title, points, labels, False))
             continue
         charts = np.asarray(run["point_charts"])
         k = entry["models"][key]["charts"]
         if k == 1:
-            single.append((label(key), points, labels, True))
+            single.append((title, points, labels, True))
             continue
         panels = [
             (f"chart {j} ({int((charts == j).sum())})", points[charts == j],
@@ -313,20 +352,25 @@ def _bands(sizes: list[int]) -> list[list[int]]:
 
 
 def embedding(payload: Mapping[str, Any], dataset: str) -> Figure:
-    """The d = 2 test embeddings of one dataset (first seed) on one grid, by class."""
+    """The d = 2 test embeddings of one dataset (first seed) on one grid, by class.
+
+    Panel titles are wrapped at :data:`TITLE_CHARS` characters; the legend names the
+    classes and, when its format differs from the training split's, the test split."""
+    split = data_name(payload, dataset, "test")
     groups = _embedding_groups(payload, dataset) if _entry(payload, dataset) else []
     if not groups:
         fig = style.figure(height=1.2)
-        name = data_name(payload, dataset)
-        _empty(fig.add_subplot(), f"{name}: no d = 2 model of the first seed trained yet")
+        _empty(fig.add_subplot(), f"{split}: no d = 2 model of the first seed trained yet")
         return fig
     labels = np.asarray(payload["datasets"][dataset]["labels"])
     colours = {c: f"C{i % 10}" for i, c in enumerate(np.unique(labels))}
+    names = class_names(dataset)
+    columns = len(colours) if max(len(names[c]) for c in colours) <= 2 else COLUMNS
     panel = style.PAGE_WIDTH / COLUMNS
     sizes = [len(panels) for _, panels in groups]
     bands = _bands(sizes)
     rows = [max(math.ceil(sizes[i] / COLUMNS) for i in band) for band in bands]
-    heights = [r * panel + 0.4 for r in rows] + [0.45]
+    heights = [r * panel + 0.4 for r in rows] + [0.3 + 0.22 * math.ceil(len(colours) / columns)]
     fig = style.figure(height=sum(heights))
     strips = fig.subfigures(len(heights), 1, height_ratios=heights)
     for strip, band, nrows in zip(strips, bands, rows, strict=False):
@@ -343,8 +387,10 @@ def embedding(payload: Mapping[str, Any], dataset: str) -> Figure:
             for ax in axes[len(panels) :]:
                 ax.set_axis_off()
     handles = [Line2D([], [], ls="", marker="o", ms=6, color=c) for c in colours.values()]
+    plain = DISPLAY_NAMES.get(dataset, dataset)
     strips[-1].legend(
-        handles, [str(c) for c in colours], loc="center", ncols=len(colours), title="class",
+        handles, [names[c] for c in colours], loc="center", ncols=columns,
+        title="class" if split == plain else f"class of the {split} images",
         frameon=False, handletextpad=0.1, columnspacing=1.0,
     )  # fmt: skip
     return fig

@@ -3,7 +3,8 @@
 A payload is what :func:`toposhape.studies.msimclr.run.run` returns for one profile
 (fresh, or loaded with :func:`toposhape.results.load_results`), or
 :func:`~toposhape.studies.msimclr.run.empty_payload` for a profile nothing of which was
-evaluated. From it: :func:`figures`, :func:`tables` (DataFrames), :func:`setup`,
+evaluated. From it: :func:`figures`, :func:`tables` (DataFrames), :func:`source`,
+:func:`setup`, :func:`splits`, :func:`budgets`, :func:`cost`, :func:`stopping`,
 :func:`missing` and :func:`findings` (sentences), and :func:`claims`, this chapter's rows
 of the reproduction scorecard (:mod:`toposhape.studies.scorecard`). Comparisons follow the
 noise rule of :mod:`toposhape.studies.msimclr.compare`.
@@ -14,23 +15,32 @@ difference of accuracies is in percentage *points*.
 
 from __future__ import annotations
 
+import functools
 import math
 import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import torch
+import torchvision
 from matplotlib.figure import Figure
+from torch import nn
 
 from toposhape.checks import check_choice, check_mapping
-from toposhape.contrastive import ContrastiveConfig
-from toposhape.image_sets import DISPLAY_NAMES
+from toposhape.contrastive import ContrastiveConfig, build_simclr
+from toposhape.image_sets import DISPLAY_NAMES, IMAGE_SETS
 from toposhape.studies import scorecard
 from toposhape.studies.msimclr import figures as draw
 from toposhape.studies.msimclr.compare import (
+    MIN_COMPARED,
+    MIN_MARGIN,
     MIN_SEEDS,
+    NOISE_FACTOR,
     NOISE_RULE,
     PROBES,
+    TOO_FEW,
     Comparison,
     accuracies,
     best,
@@ -42,7 +52,7 @@ from toposhape.studies.msimclr.compare import (
     ntxent_bound,
     seeds_of,
 )
-from toposhape.studies.msimclr.run import CHAPTER
+from toposhape.studies.msimclr.run import CHAPTER, empty_payload
 from toposhape.studies.msimclr.schedule import training_plan
 
 __all__ = [
@@ -51,6 +61,7 @@ __all__ = [
     "REFERENCE",
     "STILL_FALLING",
     "STUCK",
+    "backbone_parameters",
     "budgets",
     "claims",
     "cost",
@@ -59,22 +70,26 @@ __all__ = [
     "low_d",
     "missing",
     "mmd_alone",
+    "reference_parameters",
     "reference_steps",
     "setup",
+    "source",
+    "splits",
     "stopping",
     "tables",
     "training_seconds",
 ]
 
-#: The reference's training per dataset (neurve's code, REFERENCE.md §3): its backbone,
-#: epochs over the whole training split, that split's size, the batch size and τ.
+#: The reference's training per dataset (neurve's code, REFERENCE.md §3): its backbone (a
+#: torchvision ResNet with the CIFAR stem, for images of ``channels`` channels), epochs over
+#: the whole training split, that split's size, the batch size and τ.
 REFERENCE: Mapping[str, Mapping[str, Any]] = {
-    "mnist": {"backbone": "ResNet-18", "epochs": 100, "train_images": 60_000, "batch": 128,
-              "temperature": 1.0},
-    "fashion-mnist": {"backbone": "ResNet-18", "epochs": 100, "train_images": 60_000,
-                      "batch": 128, "temperature": 1.0},
-    "cifar10": {"backbone": "ResNet-50", "epochs": 1000, "train_images": 50_000, "batch": 128,
-                "temperature": 0.5},
+    "mnist": {"resnet": "resnet18", "channels": 1, "epochs": 100, "train_images": 60_000,
+              "batch": 128, "temperature": 1.0},
+    "fashion-mnist": {"resnet": "resnet18", "channels": 1, "epochs": 100,
+                      "train_images": 60_000, "batch": 128, "temperature": 1.0},
+    "cifar10": {"resnet": "resnet50", "channels": 3, "epochs": 1000, "train_images": 50_000,
+                "batch": 128, "temperature": 0.5},
 }  # fmt: skip
 
 #: Points of linear-probe accuracy by which the MMD term alone must lead to help "drastically".
@@ -119,6 +134,38 @@ def reference_steps(dataset: str) -> int:
     images / batch size."""
     ref = REFERENCE[check_choice("dataset", dataset, tuple(REFERENCE))]
     return ref["epochs"] * ref["train_images"] // ref["batch"]
+
+
+def _resnet_name(dataset: str) -> str:
+    """The reference's backbone as the text names it, e.g. ``"ResNet-50"``."""
+    return "ResNet-" + REFERENCE[dataset]["resnet"].removeprefix("resnet")
+
+
+def _count(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+@functools.cache
+def reference_parameters(dataset: str) -> int:
+    """Parameters of the reference's backbone on ``dataset``, counted on a fresh build:
+    torchvision's ResNet with the CIFAR stem (a 3×3 first convolution for the dataset's
+    channels, no max-pool) and without its classifier, as neurve builds it (built on the
+    meta device: nothing is allocated)."""
+    ref = REFERENCE[check_choice("dataset", dataset, tuple(REFERENCE))]
+    with torch.device("meta"):
+        model = getattr(torchvision.models, ref["resnet"])(weights=None)
+        model.conv1 = nn.Conv2d(ref["channels"], 64, 3, stride=1, padding=1, bias=False)
+    model.maxpool = model.fc = nn.Identity()
+    return _count(model)
+
+
+@functools.cache
+def backbone_parameters(backbone: str, dataset: str) -> int:
+    """Parameters of this chapter's backbone ``backbone`` (a profile's setting) for the
+    images of ``dataset``, counted on a fresh build (without the linear map to d and the
+    projection head)."""
+    ref = REFERENCE[check_choice("dataset", dataset, tuple(REFERENCE))]
+    return _count(build_simclr(backbone, ref["channels"], 32, dim=2, seed=0).backbone)
 
 
 def _runs(entry: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -220,8 +267,33 @@ def mmd_alone(payload: Mapping[str, Any], dataset: str) -> dict[str, dict[str, A
     return out
 
 
-def _points(c: Comparison) -> str:
-    return f"{c.diff:+.1f} ({c.outcome}, margin {c.margin:.1f})"
+def _points(c: Comparison, words: Mapping[str, str] | None = None) -> str:
+    """A comparison's difference with its outcome (named by ``words`` where given) and the
+    margin it had to exceed (none when there were too few seeds)."""
+    outcome = (words or {}).get(c.outcome, c.outcome)
+    return (
+        f"{c.diff:+.1f} ({outcome})"
+        if c.outcome == TOO_FEW
+        else f"{c.diff:+.1f} ({outcome}, margin {c.margin:.1f})"
+    )
+
+
+def _too_few(found: Mapping[Any, Mapping[str, Any] | None], probes: Sequence[str]) -> bool:
+    """Whether a comparison in ``found`` (comparisons by probe, or None) under ``probes``
+    had too few seeds to be made."""
+    return any(f[p].outcome == TOO_FEW for f in found.values() if f for p in probes)
+
+
+def _seeds_of_plan(payload: Mapping[str, Any], found: Mapping[Any, Any]) -> str:
+    """``"n of m seeds"``: the fewest seeds behind the comparisons in ``found`` and the
+    profile's seeds."""
+    seeds = min(f["seeds"] for f in found.values() if f)
+    return f"{seeds} of {len(payload['settings']['seeds'])} seeds"
+
+
+def _percent(values: list[float], unit: str = "seed") -> str:
+    """A cell in % with how many values it has, e.g. ``"24.0 % (1 seed)"``."""
+    return f"{_cell(values)} % ({len(values)} {unit}{'s' * (len(values) != 1)})"
 
 
 # --------------------------------------------------------------------------- sentences
@@ -233,26 +305,54 @@ def _steps_range(payload: Mapping[str, Any], dataset: str) -> tuple[int, int] | 
     return (min(steps), max(steps)) if steps else None
 
 
+def _span(low: float, high: float) -> str:
+    """``low``–``high`` (one value when they are equal), both to the decimals that give
+    ``low`` two significant digits."""
+    digits = max(0, 1 - math.floor(math.log10(low))) if low > 0 else 0
+    return f"{low:.{digits}f}" + ("" if high == low else f"–{high:.{digits}f}")
+
+
 def _steps(payload: Mapping[str, Any], dataset: str) -> str:
-    """The trained models' steps, and their share of the reference's."""
+    """The trained models' steps, as epochs of the training images they were drawn from,
+    and their share of the reference's steps."""
     span = _steps_range(payload, dataset)
     if span is None:
         return "no model trained yet"
     low, high = span
+    batch = payload["settings"]["batch_size"]
+    images = payload["datasets"][dataset]["train"]["images"]
     steps = f"{low}" if low == high else f"{low}–{high}"
-    text = f"{steps} steps of batch {payload['settings']['batch_size']}"
+    text = (
+        f"{steps} steps of batch {batch} ({_span(low * batch / images, high * batch / images)} "
+        f"epochs of the {images:,} training images"
+    )
     if dataset not in REFERENCE:
-        return text
+        return f"{text})"
     ref = reference_steps(dataset)
-    share = f"{100 * low / ref:.2g}" + ("" if low == high else f"–{100 * high / ref:.2g}")
-    return f"{text} ({share} % of the reference's {ref:,} steps)"
+    share = _span(100 * low / ref, 100 * high / ref)
+    return f"{text}; {share} % of the reference's {ref:,} steps)"
+
+
+def _parameters(payload: Mapping[str, Any], dataset: str) -> str:
+    """Our backbone's parameters against the reference's (the clause of :func:`budgets`)."""
+    ours = backbone_parameters(payload["settings"]["backbone"], dataset)
+    theirs = reference_parameters(dataset)
+    share = 100 * ours / theirs
+    return (
+        f", with a backbone of {ours:,} parameters against the {theirs:,} of the reference's "
+        f"{_resnet_name(dataset)} (CIFAR stem, without its classifier): {_span(share, share)} % "
+        "of them"
+    )
 
 
 def budgets(payloads: Sequence[Mapping[str, Any]]) -> str:
-    """One sentence: each dataset's trained steps and their share of the reference's steps,
-    over the given payloads (e.g. the MNIST profile's and CIFAR-10's)."""
+    """One sentence: per dataset, the trained models' steps, as epochs of the training
+    images and as a share of the reference's steps, and the parameters of their backbone
+    against the reference's (both counted on a fresh build), over the given payloads (e.g.
+    the MNIST profile's and CIFAR-10's)."""
     parts = [
-        f"{draw.data_name(payload, dataset)} {_steps(payload, dataset)}"
+        f"{draw.data_name(payload, dataset, 'train')} {_steps(payload, dataset)}"
+        + (_parameters(payload, dataset) if dataset in REFERENCE else "")
         for payload in map(_check_payload, payloads)
         for dataset in payload["settings"]["datasets"]
         if _steps_range(payload, dataset) is not None
@@ -335,8 +435,9 @@ def _median_step(payload: Mapping[str, Any]) -> float | None:
 
 
 def cost(payload: Mapping[str, Any]) -> str:
-    """One sentence: what the profile's whole plan costs at the measured step time, at the
-    minimum steps and at the cap ("" when nothing is trained)."""
+    """One sentence: the training hours of all the profile's models projected from the
+    median measured step time, if each stopped at the minimum steps and if each ran to the
+    cap ("" when nothing is trained)."""
     _check_payload(payload)
     s, step = payload["settings"], _median_step(payload)
     if step is None:
@@ -344,11 +445,59 @@ def cost(payload: Mapping[str, Any]) -> str:
     n = len(training_plan(s))
     low, high = (n * steps * step / 3600 for steps in (s["min_steps"], s["max_steps"]))
     return (
-        f"At the median measured {step:.2f} s per step, the profile's {n} models take "
-        f"{n} × {s['min_steps']} steps × {step:.2f} s = {low:.1f} h of training if each stops "
-        f"at the minimum, and {n} × {s['max_steps']} × {step:.2f} s = {high:.1f} h if each "
-        "runs to the cap, the hours the training budget was sized against."
+        f"Projected from the median measured {step:.2f} s per training step, all {n} models "
+        f"of the profile would take {n} × {s['min_steps']} steps × {step:.2f} s = {low:.1f} h "
+        f"of training if each stopped at the minimum, and {n} × {s['max_steps']} × "
+        f"{step:.2f} s = {high:.1f} h if each ran to the cap."
     )
+
+
+def source(payload: Mapping[str, Any]) -> str:
+    """One Markdown sentence for a payload computed in this run: from what, and how long
+    building it took."""
+    _check_payload(payload)
+    trained = sum(len(_runs(entry)) for entry in payload["datasets"].values())
+    seconds = sum(payload["timings_s"].values())
+    rest = (
+        "a model without one was trained and recorded first"
+        if payload["settings"]["train_in_run"]
+        else "a model without one is listed as missing, not trained"
+    )
+    return (
+        f"Profile **{payload['profile']}**: numbers computed in this run ({seconds:.1f} s) from "
+        f"the records of its {trained} trained models and of its floors; {rest}."
+    )
+
+
+def splits(payload: Mapping[str, Any]) -> str:
+    """Sentences on every dataset whose test split is in another format than its training
+    split: what both are (the data record's ``source``), how far the test images are from
+    the lossless originals where that was measured, and which split the probes are fit and
+    scored on ("" if no dataset's splits differ)."""
+    _check_payload(payload)
+    out = []
+    for dataset, entry in payload["datasets"].items():
+        train, test = (draw.data_name(payload, dataset, split) for split in ("train", "test"))
+        if train == test:
+            continue
+        found = entry["test"].get("source") or {}
+        text = (
+            f"{_name(dataset)}: the training images are "
+            f"{found.get('train', entry['train']['label'])}, the test images "
+            f"{found.get('test', entry['test']['label'])}"
+        )
+        psnr = found.get("jpeg_psnr_db_vs_lossless")
+        if psnr:
+            text += (
+                f"; on the {psnr['images']} test images that also exist losslessly, the "
+                f"re-encodings' PSNR against the originals is {psnr['min']:.1f}–"
+                f"{psnr['max']:.1f} dB (mean {psnr['mean']:.1f} dB)"
+            )
+        out.append(
+            f"{text}. Every probe is fit on the training split ({train}) and scored on the "
+            f"test split ({test})."
+        )
+    return " ".join(out)
 
 
 def _drop(run: Mapping[str, Any], settings: Mapping[str, Any]) -> float | None:
@@ -412,20 +561,80 @@ def _one_chart_signal(payload: Mapping[str, Any], dataset: str) -> str:
     settings = payload["settings"]
     entry = payload["datasets"][dataset]
     stuck, runs = _stuck(entry, "msimclr-k1-d2", ntxent_bound(settings))
-    model = mean_std(accuracies(entry, "msimclr-k1-d2", "linear"))
-    untrained = mean_std(floor(entry, "random", 2, "linear"))
+    model = accuracies(entry, "msimclr-k1-d2", "linear")
+    untrained = floor(entry, "random", 2, "linear")
     return (
-        f"{draw.data_name(payload, dataset)}, d = 2: the one-chart model's NT-Xent ends stuck at "
-        f"log(2B − 1) in {stuck} of {runs} seeds; its linear probe "
-        f"{model[0]:.1f} ± {model[1]:.1f} % against an untrained network's "
-        f"{untrained[0]:.1f} ± {untrained[1]:.1f} % (descriptive, no rule)."
+        f"{draw.data_name(payload, dataset, 'test')}, d = 2: the one-chart model's NT-Xent ends "
+        f"stuck at log(2B − 1) in {stuck} of {runs} seeds; its linear probe {_percent(model)} "
+        f"against an untrained network's {_percent(untrained, 'initialisation')} (descriptive, "
+        "no rule)."
     )
+
+
+def _stuck_seeds(entry: Mapping[str, Any], key: str, bound: float) -> list[str]:
+    """The trained seeds of ``key`` whose last-block NT-Xent is within :data:`STUCK` of
+    ``bound``."""
+    seeds = entry["models"][key]["seeds"]
+    return [s for s in seeds_of(entry, key) if bound - seeds[s]["history"][-1]["ntxent"] < STUCK]
 
 
 def _stuck(entry: Mapping[str, Any], key: str, bound: float) -> tuple[int, int]:
     """Seeds of ``key`` whose last-block NT-Xent is stuck at ``bound``, and its seeds."""
-    runs = [entry["models"][key]["seeds"][s] for s in seeds_of(entry, key)]
-    return sum(bound - run["history"][-1]["ntxent"] < STUCK for run in runs), len(runs)
+    return len(_stuck_seeds(entry, key, bound)), len(seeds_of(entry, key))
+
+
+def _stuck_reading(payload: Mapping[str, Any], dataset: str, d: int, stuck: list[str]) -> str:
+    """The stuck seeds of SimCLR with the reference head at d against the untrained network
+    (noise rule) and chance, and on how many distinct points its plotted test points lie."""
+    settings, entry = payload["settings"], payload["datasets"][dataset]
+    runs = entry["models"][f"simclr-d{d}"]["seeds"]
+    parts = []
+    for probe, name in PROBES.items():
+        values = [100 * runs[s][probe] for s in stuck]
+        untrained = floor(entry, "random", d, probe)
+        parts.append(
+            f"{name} {_percent(values)} against the untrained network's "
+            f"{_percent(untrained, 'initialisation')}, "
+            f"{_points(compare(values, untrained), _FLOOR_WORDS)} points"
+        )
+    text = f"at d = {d} the stuck seeds score: {'; '.join(parts)}; chance is " + (
+        f"{100 / IMAGE_SETS[dataset]:.1f} % (1 / {IMAGE_SETS[dataset]} classes)"
+    )
+    first = runs.get(str(settings["seeds"][0]))
+    if str(settings["seeds"][0]) in stuck and first.get("points"):
+        points = np.asarray(first["points"])
+        distinct = len(np.unique(points, axis=0))
+        text += (
+            f"; the first seed's {len(points)} plotted test embeddings lie on {distinct} "
+            f"distinct point{'s' * (distinct != 1)} (at the precision of the record)"
+        )
+    return text
+
+
+def _reference_head_stuck(payload: Mapping[str, Any], dataset: str) -> str | None:
+    """How often SimCLR with the reference head is stuck, per d, and where it is, what its
+    stuck seeds score against the untrained network and chance (None if untrained)."""
+    settings, entry = payload["settings"], payload["datasets"].get(dataset)
+    if entry is None:
+        return None
+    bound = ntxent_bound(settings)
+    counts, readings = [], []
+    for d in settings["dims"]:
+        key = f"simclr-d{d}"
+        if not entry["models"][key]["seeds"]:
+            continue
+        stuck = _stuck_seeds(entry, key, bound)
+        counts.append(f"{len(stuck)} of {len(seeds_of(entry, key))} seeds at d = {d}")
+        if stuck:
+            readings.append(_stuck_reading(payload, dataset, d, stuck))
+    if not counts:
+        return None
+    text = (
+        f"{draw.data_name(payload, dataset, 'test')}: SimCLR with the reference head is stuck "
+        f"(last-block NT-Xent within {STUCK:g} nats of log(2B − 1): its projections tell no "
+        f"image from any other) in {', '.join(counts)}"
+    )
+    return text + (f"; {'; '.join(readings)}." if readings else ".")
 
 
 def _one_chart_head(payload: Mapping[str, Any], dataset: str) -> str | None:
@@ -444,44 +653,63 @@ def _one_chart_head(payload: Mapping[str, Any], dataset: str) -> str | None:
         return None
     listed = ", ".join(f"{n} of {m} seeds at d = {d}" for d, n, m in counts)
     return (
-        f"{draw.data_name(payload, dataset)}: the one-chart model's chart head has the "
+        f"{draw.data_name(payload, dataset, 'train')}: the one-chart model's chart head has the "
         f"reference's narrow design (d → d without bias, ReLU, d → 64), as SimCLR's reference "
         f"head, and its NT-Xent ends stuck at log(2B − 1) in {listed}; so comparing it with "
         f"the width-{settings['wide_head']} head confounds the head's width with the MMD term."
     )
 
 
-_FLOOR_WORDS = {"wins": "clears it", "loses": "below it", "within noise": "within noise"}
+_FLOOR_WORDS = {"wins": "clears it", "loses": "below it"}
 
 _FLOOR_RULE = (
-    "Floors are compared by the same noise rule, the best trained model under each probe "
-    "against each floor under that probe; the untrained network has one value per "
-    "initialisation seed, and PCA of the pixels, being deterministic, one value with spread "
-    "0, so against it the margin comes from the model's seeds alone."
+    "Floors are compared by the same noise rule, every model a claim reads against each "
+    "floor under each probe. The untrained network has one value per initialisation seed, "
+    "pooled with the model's seeds as any two models' are. PCA of the pixels is "
+    "deterministic, one exact value that pools as a spread of 0, so against it the margin is "
+    f"{NOISE_FACTOR:g} × sqrt(s²/2) = √2 × s for a model of seed standard deviation s (at "
+    f"least {MIN_MARGIN:g} point): for n seeds, the same multiple of the standard error of "
+    "the difference of the means as between two models of n seeds with equal spreads; the "
+    f"model needs {MIN_COMPARED} seeds, PCA none."
 )
 
 
-def _floors(payload: Mapping[str, Any], dataset: str, d: int) -> str | None:
-    """The best trained model at d under each probe against both floors, by the noise rule
-    (None if no model at d is trained)."""
+#: The floors: payload key, as a difference reads, whether it is one exact value.
+_FLOOR_KINDS = (("pca", "− PCA of the pixels", True), ("random", "− untrained network", False))
+
+
+def _claimed(payload: Mapping[str, Any], dataset: str, d: int) -> list[str]:
+    """The trained models at d that a claim reads, in display order: the pair of
+    :func:`low_d` and, at d = 2, the one-chart model and every SimCLR of :func:`mmd_alone`."""
+    settings = payload["settings"]
+    found = low_d(payload, dataset)[d]
+    keys = {found["msimclr"], found["simclr"]} if found else set()
+    if d == 2 and 1 in settings["charts"]:
+        for key, f in mmd_alone(payload, dataset).items():
+            keys |= {"msimclr-k1-d2", key} if f else set()
+    return [key for key in draw.keys_at(settings, d) if key in keys]
+
+
+def _floors(payload: Mapping[str, Any], dataset: str, d: int) -> list[str]:
+    """Every model at d that a claim reads against both floors under both probes, by the
+    noise rule: one sentence per model."""
     entry = payload["datasets"][dataset]
-    keys = [key for key in draw.keys_at(payload["settings"], d) if entry["models"][key]["seeds"]]
-    if not keys:
-        return None
-    parts = []
-    for probe, name in PROBES.items():
-        top = best(entry, keys, probe)
-        values = accuracies(entry, top, probe)
-        against = ", ".join(
-            f"{what} {c.diff:+.1f} ({_FLOOR_WORDS[c.outcome]}, margin {c.margin:.1f})"
-            for kind, what in (("pca", "− PCA of the pixels"), ("random", "− untrained network"))
-            for c in [compare(values, floor(entry, kind, d, probe))]
+    lines = []
+    for key in _claimed(payload, dataset, d):
+        parts = []
+        for probe, name in PROBES.items():
+            values = accuracies(entry, key, probe)
+            against = [
+                f"{what} {_points(c, _FLOOR_WORDS)}"
+                for kind, what, exact in _FLOOR_KINDS
+                for c in [compare(values, floor(entry, kind, d, probe), exact)]
+            ]
+            parts.append(f"{name}: {', '.join(against)}")
+        lines.append(
+            f"{draw.data_name(payload, dataset, 'test')}, d = {d}, {label(key)} against the "
+            f"floors, in points: {'; '.join(parts)}."
         )
-        parts.append(f"{name}, {label(top)}: {against}")
-    return (
-        f"{draw.data_name(payload, dataset)}, d = {d}: the best trained model against the "
-        f"floors, in points: {'; '.join(parts)}."
-    )
+    return lines
 
 
 def _probe_dependence(name: str, what: str, rule: str, chart: str) -> str:
@@ -498,25 +726,33 @@ def _probe_dependence(name: str, what: str, rule: str, chart: str) -> str:
     )
 
 
+def _answer(payload: Mapping[str, Any], found: Mapping[str, Any], yes: bool) -> str:
+    """A finding's bold answer: yes or no, or that its seeds are too few to tell."""
+    if _too_few({0: found}, PROBES):
+        return f"**too few seeds to tell ({_seeds_of_plan(payload, {0: found})})**"
+    return f"**{'yes' if yes else 'no'}**"
+
+
 def findings(payload: Mapping[str, Any]) -> list[str]:
     """The claims answered from the payload, one sentence per dataset and comparison."""
     _check_payload(payload)
     settings = payload["settings"]
     lines = []
     for dataset in settings["datasets"]:
-        name = draw.data_name(payload, dataset)
+        name = draw.data_name(payload, dataset, "test")
         entry = payload["datasets"].get(dataset)
         low = low_d(payload, dataset)
         for d, found in low.items():
             if found is None:
                 lines.append(f"{name}, d = {d}: MSimCLR vs SimCLR not measurable yet.")
                 continue
-            verdict = "yes" if all(found[p].outcome == "wins" for p in PROBES) else "no"
+            wins = all(found[p].outcome == "wins" for p in PROBES)
             lines.append(
-                f"{name}, d = {d}: MSimCLR beats SimCLR under both probes: **{verdict}** "
-                f"({label(found['msimclr'])} − {label(found['simclr'])}: linear "
-                f"{_points(found['linear'])}, k-NN {_points(found['knn'])} points; "
-                f"{found['seeds']} seed{'s' * (found['seeds'] != 1)})."
+                f"{name}, d = {d}: MSimCLR beats SimCLR under both probes: "
+                f"{_answer(payload, found, wins)} ({label(found['msimclr'])} − "
+                f"{label(found['simclr'])}: linear {_points(found['linear'])}, k-NN "
+                f"{_points(found['knn'])} points; {found['seeds']} "
+                f"seed{'s' * (found['seeds'] != 1)})."
             )
         if 2 in settings["dims"] and 1 in settings["charts"]:
             for key, found in mmd_alone(payload, dataset).items():
@@ -525,31 +761,36 @@ def findings(payload: Mapping[str, Any]) -> list[str]:
                     continue
                 wins = all(found[p].outcome == "wins" for p in PROBES)
                 drastic = wins and found["linear"].diff > DRASTIC
+                answer = _answer(payload, found, wins) + (
+                    "" if _too_few({0: found}, PROBES)
+                    else f", drastically (> {DRASTIC:g} points): **{'yes' if drastic else 'no'}**"
+                )  # fmt: skip
                 lines.append(
                     f"{name}, d = 2: the MMD term alone (one chart) beats {label(key)}: "
-                    f"**{'yes' if wins else 'no'}**, drastically (> {DRASTIC:g} points): "
-                    f"**{'yes' if drastic else 'no'}** (linear {_points(found['linear'])}, "
-                    f"k-NN {_points(found['knn'])} points; {found['seeds']} "
+                    f"{answer} (linear {_points(found['linear'])}, k-NN "
+                    f"{_points(found['knn'])} points; {found['seeds']} "
                     f"seed{'s' * (found['seeds'] != 1)}{', some capped' * found['capped']})."
                 )
             if entry is not None and entry["models"]["msimclr-k1-d2"]["seeds"]:
                 lines.append(_one_chart_signal(payload, dataset))
         head = _one_chart_head(payload, dataset)
         lines += [head] if head else []
-        if any(low.values()):
+        stuck = _reference_head_stuck(payload, dataset)
+        lines += [stuck] if stuck else []
+        if any(low.values()) and _low_d_verdict(low) != "not run yet":
             lines.append(_probe_dependence(
                 name, "MSimCLR beats SimCLR at low d", _low_d_verdict(low),
                 _low_d_verdict(low, _CHART_PROBES),
             ))  # fmt: skip
         if 2 in settings["dims"] and 1 in settings["charts"]:
             alone = mmd_alone(payload, dataset)
-            if alone.get("simclr-d2"):
+            if alone.get("simclr-d2") and _mmd_verdict(alone) != "not run yet":
                 lines.append(_probe_dependence(
                     name, "the MMD term alone drastically improves SimCLR at d = 2",
                     _mmd_verdict(alone), _mmd_verdict(alone, _CHART_PROBES),
                 ))  # fmt: skip
-        floors = [] if entry is None else [_floors(payload, dataset, d) for d in settings["dims"]]
-        lines += [line for line in floors if line]
+        if entry is not None:
+            lines += [line for d in settings["dims"] for line in _floors(payload, dataset, d)]
     return [*lines, _FLOOR_RULE] if any("against the floors" in x for x in lines) else lines
 
 
@@ -570,7 +811,7 @@ def _accuracy_table(payload: Mapping[str, Any]) -> pd.DataFrame:
     settings = payload["settings"]
     rows = []
     for dataset, entry in payload["datasets"].items():
-        name = draw.data_name(payload, dataset)
+        name = draw.data_name(payload, dataset, "test")
         for d in settings["dims"]:
             for kind, what in (("pca", "PCA of the pixels"), ("random", "untrained network")):
                 found = {p: floor(entry, kind, d, p) for p in PROBES}
@@ -613,12 +854,12 @@ def _comparison_table(payload: Mapping[str, Any]) -> pd.DataFrame:
         for probe, probe_name in _COMPARED.items():
             c = None if found is None else found[probe]
             rows.append({
-                "dataset": draw.data_name(payload, dataset), "d": d, "A": label(a), "B": label(b),
-                "probe": probe_name,
+                "dataset": draw.data_name(payload, dataset, "test"), "d": d, "A": label(a),
+                "B": label(b), "probe": probe_name,
                 "A − B (points)": math.nan if c is None else c.diff,
                 "margin (points)": math.nan if c is None else c.margin,
                 "outcome": "not trained" if c is None else f"A {c.outcome}"
-                if c.outcome != "within noise" else "within noise",
+                if c.outcome in ("wins", "loses") else c.outcome,
                 "seeds": 0 if c is None else c.seeds,
             })  # fmt: skip
 
@@ -652,7 +893,8 @@ def _collapse_table(payload: Mapping[str, Any]) -> pd.DataFrame:
                     else None
                 )
                 rows.append({
-                    "dataset": draw.data_name(payload, dataset), "d": d, "model": label(key),
+                    "dataset": draw.data_name(payload, dataset, "train"), "d": d,
+                    "model": label(key),
                     "head units alive after training, per seed":
                         ", ".join(f"{run['alive_units']}" for run in runs) + f" of {width}"
                         if runs and simclr else "–",
@@ -676,7 +918,8 @@ def _chart_table(payload: Mapping[str, Any]) -> pd.DataFrame:
                 used = [sum(c > 0 for c in run["test_counts"]) for run in runs]
                 largest = [100 * max(run["test_counts"]) / sum(run["test_counts"]) for run in runs]
                 rows.append({
-                    "dataset": draw.data_name(payload, dataset), "d": d, "k": k, "seeds": len(used),
+                    "dataset": draw.data_name(payload, dataset, "test"), "d": d, "k": k,
+                    "seeds": len(used),
                     "charts holding test points": _cell(used),
                     "largest chart's share (%)": _cell(largest),
                     "uniform share (%)": 100 / k,
@@ -780,9 +1023,10 @@ def _limited(measured: Mapping[str, Any]) -> bool:
 
 def _low_d_verdict(found: Mapping[int, Any], probes: Sequence[str] = _RULE_PROBES) -> str:
     """The low-d rule's verdict from :func:`low_d`'s comparisons, read under ``probes``
-    (the rule's, or :data:`_CHART_PROBES`); ``not run yet`` when nothing is measured."""
+    (the rule's, or :data:`_CHART_PROBES`); ``not run yet`` when nothing is measured or a
+    comparison has too few seeds."""
     measured = {d: f for d, f in found.items() if f is not None}
-    if not measured:
+    if not measured or _too_few(measured, probes):
         return "not run yet"
     wins = [d for d, f in measured.items() if all(f[p].outcome == "wins" for p in probes)]
     return _verdict(
@@ -792,9 +1036,10 @@ def _low_d_verdict(found: Mapping[int, Any], probes: Sequence[str] = _RULE_PROBE
 
 def _mmd_verdict(found: Mapping[str, Any], probes: Sequence[str] = _RULE_PROBES) -> str:
     """The MMD rule's verdict from :func:`mmd_alone`'s comparisons, read under ``probes``
-    (the first one is the one the drastic lead is measured with)."""
+    (the first one is the one the drastic lead is measured with); ``not run yet`` when the
+    reference head's comparison is not measured or a comparison has too few seeds."""
     measured = {key: f for key, f in found.items() if f is not None}
-    if "simclr-d2" not in measured:
+    if "simclr-d2" not in measured or _too_few(measured, probes):
         return "not run yet"
     complete = len(measured) == len(found)
     wins = all(all(f[p].outcome == "wins" for p in probes) for f in measured.values())
@@ -805,10 +1050,37 @@ def _mmd_verdict(found: Mapping[str, Any], probes: Sequence[str] = _RULE_PROBES)
     )  # fmt: skip
 
 
+def _mmd_limit(found: Mapping[str, Any]) -> str:
+    """What keeps the MMD claim from a better verdict under the rule's probes: the
+    comparison furthest from a win (a loss before a tie), else the smallest linear lead not
+    above :data:`DRASTIC`, else an untrained SimCLR, a seed short of :data:`MIN_SEEDS` or a
+    capped model ("" when nothing does)."""
+    measured = {key: f for key, f in found.items() if f is not None}
+    short = {"linear": "linear", "knn": "k-NN"}
+    failing = {
+        (key, p): f[p] for key, f in measured.items() for p in _RULE_PROBES
+        if f[p].outcome != "wins"
+    }  # fmt: skip
+    if failing:  # the first of equals, in the order of the comparisons and the probes
+        (key, probe), c = min(failing.items(), key=lambda item: item[1].diff - item[1].margin)
+        return f"limited by {label(key)}: {short[probe]} {_points(c)}"
+    small = [key for key, f in measured.items() if f["linear"].diff <= DRASTIC]
+    if small:
+        key = min(small, key=lambda k: measured[k]["linear"].diff)
+        lead = measured[key]["linear"].diff
+        return f"limited by {label(key)}: linear {lead:+.1f}, not more than {DRASTIC:g} points"
+    missing = [key for key, f in found.items() if f is None]
+    if missing:
+        return f"limited by {label(missing[0])}: not trained"
+    if _limited(measured):
+        return f"limited by fewer than {MIN_SEEDS} seeds or a capped model"
+    return ""
+
+
 def _reference(dataset: str) -> str:
     ref = REFERENCE[dataset]
     return (
-        f"{_name(dataset)}: {ref['backbone']} from scratch, {ref['epochs']} epochs of the "
+        f"{_name(dataset)}: {_resnet_name(dataset)} from scratch, {ref['epochs']} epochs of the "
         f"{ref['train_images']:,} training images at batch {ref['batch']} "
         f"({reference_steps(dataset):,} steps), τ = {ref['temperature']:g}, Adam 1e-4 "
         "(neurve's code)"
@@ -825,17 +1097,28 @@ def _unmeasured(common: Mapping[str, Any]) -> scorecard.Claim:
     )
 
 
-def _low_d_claim(payload: Mapping[str, Any] | None, dataset: str) -> scorecard.Claim:
+def _low_d_text(dims: Sequence[int], dataset: str) -> str:
+    """The low-d claim as the dims run test it: at the one d, or at low d naming them."""
+    if len(dims) == 1:
+        return f"At d = {dims[0]}, MSimCLR beats SimCLR on {_name(dataset)}."
+    listed = ", ".join(map(str, dims[:-1])) + f" and {dims[-1]}"
+    return (
+        f"At low dimension d (here d = {listed}), MSimCLR beats SimCLR at the same d on "
+        f"{_name(dataset)}."
+    )
+
+
+def _low_d_claim(payload: Mapping[str, Any], dataset: str) -> scorecard.Claim:
     common = {
         "source": "korman",
-        "claim": f"At low dimension d, MSimCLR beats SimCLR at the same d on {_name(dataset)}.",
+        "claim": _low_d_text(payload["settings"]["dims"], dataset),
         "rule": _LOW_D_RULE,
         "anchor": "",
         "reference": _reference(dataset),
         "chapter": CHAPTER,
         "section": _section(dataset, "accuracy"),
     }
-    found = {} if payload is None else low_d(payload, dataset)
+    found = low_d(payload, dataset)
     measured = {d: f for d, f in found.items() if f is not None}
     if not measured:
         return _unmeasured(common)
@@ -844,17 +1127,21 @@ def _low_d_claim(payload: Mapping[str, Any] | None, dataset: str) -> scorecard.C
         f"linear, {f['knn'].diff:+.1f} k-NN"
         for d, f in measured.items()
     )
+    if _too_few(measured, _RULE_PROBES):
+        text = f"{_seeds_of_plan(payload, measured)}, too few to compare; points: {text}"
+    else:
+        text = f"points: {text}"
     return scorecard.Claim(
         **common,
         verdict=_low_d_verdict(found),
-        measured=f"points: {text}",
+        measured=text,
         data=_data(payload, dataset),
         budget=_budget(payload, dataset),
         seeds=min(f["seeds"] for f in measured.values()),
     )
 
 
-def _mmd_claim(payload: Mapping[str, Any] | None, dataset: str) -> scorecard.Claim:
+def _mmd_claim(payload: Mapping[str, Any], dataset: str) -> scorecard.Claim:
     common = {
         "source": "korman",
         "claim": "At d = 2, the MMD term alone (MSimCLR with one chart) drastically improves "
@@ -865,7 +1152,7 @@ def _mmd_claim(payload: Mapping[str, Any] | None, dataset: str) -> scorecard.Cla
         "chapter": CHAPTER,
         "section": _section(dataset, "mmd"),
     }
-    found = {} if payload is None else mmd_alone(payload, dataset)
+    found = mmd_alone(payload, dataset)
     measured = {key: f for key, f in found.items() if f is not None}
     if "simclr-d2" not in measured:
         return _unmeasured(common)
@@ -873,10 +1160,15 @@ def _mmd_claim(payload: Mapping[str, Any] | None, dataset: str) -> scorecard.Cla
         f"− {label(key)} {f['linear'].diff:+.1f} linear, {f['knn'].diff:+.1f} k-NN"
         for key, f in measured.items()
     )
+    if _too_few(measured, _RULE_PROBES):
+        text = f"{_seeds_of_plan(payload, measured)}, too few to compare; one chart, points: {text}"
+    else:
+        limit = _mmd_limit(found)
+        text = f"one chart, points: {text}" + (f"; {limit}" if limit else "")
     return scorecard.Claim(
         **common,
         verdict=_mmd_verdict(found),
-        measured=f"one chart, points: {text}",
+        measured=text,
         data=_data(payload, dataset),
         budget=_budget(payload, dataset),
         seeds=min(f["seeds"] for f in measured.values()),
@@ -887,14 +1179,18 @@ def claims(load: scorecard.Loader) -> list[scorecard.Claim]:
     """This chapter's claims of Korman's blog (MSimCLR part), with verdicts from the results.
 
     MNIST and Fashion-MNIST come from the ``full`` profile, CIFAR-10 from the ``cifar10``
-    profile; a claim none of whose comparisons has trained models is "not run yet".
+    profile; a claim none of whose comparisons has trained models, or one of whose
+    comparisons has too few seeds, is "not run yet".
 
     Parameters
     ----------
     load : callable
         ``load(profile)`` -> that profile's saved payload, or None.
     """
-    full, cifar = load("full"), load("cifar10")
+    full, cifar = (
+        empty_payload(profile) if (found := load(profile)) is None else found
+        for profile in ("full", "cifar10")
+    )
     return [
         _low_d_claim(full, "mnist"),
         _low_d_claim(full, "fashion-mnist"),
