@@ -34,7 +34,7 @@ from toposhape.contrastive import (
     train_contrastive,
 )
 from toposhape.studies import scorecard, style
-from toposhape.studies.msimclr import compare, evaluate, report, schedule
+from toposhape.studies.msimclr import budget, compare, evaluate, pairs, report, schedule
 from toposhape.studies.msimclr import figures as draw
 from toposhape.studies.msimclr import run as ms
 from toposhape.training import read_checkpoint, tensor_digest
@@ -768,7 +768,7 @@ def test_the_per_chart_probe_is_compared_and_the_findings_say_whether_the_verdic
 
 def test_stopping_and_cost_sentences_come_from_the_curves_and_step_times() -> None:
     payload = _payload({})
-    assert report.stopping(payload).startswith(
+    assert budget.stopping(payload).startswith(
         "The stopping criterion reads the total loss relative to its value, not NT-Xent's "
         "learnable range: 0 of the 60 trained runs still had NT-Xent falling by more than "
         "0.02 nats over their last 1000 steps"
@@ -776,7 +776,7 @@ def test_stopping_and_cost_sentences_come_from_the_curves_and_step_times() -> No
     run = payload["datasets"]["mnist"]["models"]["simclr-d2"]["seeds"]["1"]
     run["history"] = list(run["history"])
     run["history"][-11] = {**run["history"][-11], "ntxent": 4.1}  # 1000 steps before the end
-    text = report.stopping(payload)
+    text = budget.stopping(payload)
     assert "1 of the 60 trained runs" in text
     assert "(largest drop 0.100 nats, `mnist-simclr-d2-s1`)" in text
     acc = report.tables(payload)["accuracy"]
@@ -785,7 +785,7 @@ def test_stopping_and_cost_sentences_come_from_the_curves_and_step_times() -> No
     assert row[column].tolist() == ["0.000, 0.100, 0.000"]
     assert acc[acc["representation"] == "PCA of the pixels"][column].unique().tolist() == ["–"]
     # 60 models, 0.01 s per step (1 s per block of 100 steps)
-    assert report.cost(payload) == (
+    assert budget.cost(payload) == (
         "Projected from the median measured 0.01 s per training step, all 60 models of the "
         "profile would take 60 × 3000 steps × 0.01 s = 0.5 h of training if each stopped at the "
         "minimum, and 60 × 6000 × 0.01 s = 1.0 h if each ran to the cap."
@@ -794,9 +794,9 @@ def test_stopping_and_cost_sentences_come_from_the_curves_and_step_times() -> No
         for model in entry["models"].values():
             for r in model["seeds"].values():
                 r["history"] = [{**h, "seconds": 3.0} for h in r["history"]]
-    assert "0.03 s = 1.5 h" in report.cost(payload)
-    assert report.cost(ms.empty_payload("cifar10")) == report.stopping(ms.empty_payload("full"))
-    assert report.cost(ms.empty_payload("cifar10")) == ""
+    assert "0.03 s = 1.5 h" in budget.cost(payload)
+    assert budget.cost(ms.empty_payload("cifar10")) == budget.stopping(ms.empty_payload("full"))
+    assert budget.cost(ms.empty_payload("cifar10")) == ""
 
 
 def test_the_curves_are_cut_above_the_first_blocks_and_the_accuracy_figure_marks_chart_probes(
@@ -879,9 +879,9 @@ def test_budgets_give_epochs_shares_and_backbone_sizes_from_the_records() -> Non
         total = sum(p.numel() for p in model.parameters())
         fc = sum(p.numel() for p in model.fc.parameters())
         theirs[name] = total - fc - 7 * 7 * 3 * 64 + 3 * 3 * channels * 64
-    assert report.reference_parameters("cifar10") == theirs["resnet50"]
-    assert report.reference_parameters("mnist") == theirs["resnet18"]
-    text = report.budgets([full, cifar])
+    assert budget.reference_parameters("cifar10") == theirs["resnet50"]
+    assert budget.reference_parameters("mnist") == theirs["resnet18"]
+    text = budget.budgets([full, cifar])
     assert text.startswith(
         "The trained models saw: MNIST 3000 steps of batch 128 (6.4 epochs of the 60,000 "
         "training images; 6.4 % of the reference's 46,875 steps), with a backbone of "
@@ -898,9 +898,9 @@ def test_budgets_give_epochs_shares_and_backbone_sizes_from_the_records() -> Non
     # a range: both ends at the precision of the lower one
     runs = cifar["datasets"]["cifar10"]["models"]["simclr-d2"]["seeds"]
     runs["1"]["criterion"] = runs["1"]["criterion"] | {"steps": 4000}
-    assert "3000–4000 steps of batch 128 (7.7–10.2 epochs" in report.budgets([cifar])
-    assert "; 0.77–1.02 % of the reference's" in report.budgets([cifar])
-    assert report.budgets([ms.empty_payload("cifar10")]) == ""
+    assert "3000–4000 steps of batch 128 (7.7–10.2 epochs" in budget.budgets([cifar])
+    assert "; 0.77–1.02 % of the reference's" in budget.budgets([cifar])
+    assert budget.budgets([ms.empty_payload("cifar10")]) == ""
 
 
 def test_the_source_line_says_the_numbers_were_computed_from_the_records() -> None:
@@ -995,7 +995,8 @@ def test_embedding_bands_pack_small_groups_on_one_row() -> None:
 def test_training_seconds_sum_the_blocks_of_both_profiles() -> None:
     full, cifar = _payload({}, seeds=1), _payload({}, ms.get_profile("cifar10"), seeds=1)
     loads = {"full": full, "cifar10": cifar}
-    assert report.training_seconds(loads.get) == (2 * 2 * 5 + 4) * 30 * 1.0
+    assert budget.training_seconds(loads.get) == (2 * 2 * 5 + 4) * 30 * 1.0
+    assert report.training_seconds is budget.training_seconds  # where the scorecard looks
 
 
 def test_the_notebook_places_every_figure_of_both_profiles() -> None:
@@ -1023,8 +1024,8 @@ def test_the_cifar_section_types_no_number_and_quotes_the_blog() -> None:
     for typed in ("390 625", "390,625", "7.7", "15 epochs", "1.5 %", "50 000", "50,000",
                   "width 32", "τ = 0.5", "1000 epochs", "(JPEG test split)"):  # fmt: skip
         assert typed not in cifar, typed
-    calls = ("report.setup(cifar)", "report.splits(cifar)", "report.budgets([cifar])",
-             "report.cost(cifar)", "report.stopping(cifar)", 'cifar_tables["charts"]')  # fmt: skip
+    calls = ("report.setup(cifar)", "report.splits(cifar)", "budget.budgets([cifar])",
+             "budget.cost(cifar)", "budget.stopping(cifar)", 'cifar_tables["charts"]')  # fmt: skip
     for call in calls:
         assert call in cifar, call
     # the blog's words, as the blog has them
@@ -1103,11 +1104,11 @@ BAD_ARGUMENTS = [
     (report.tables, ([],), {}, TypeError, "payload"),
     (report.findings, ({"datasets": {}},), {}, ValueError, "payload"),
     (report.setup, ({"settings": {}},), {}, ValueError, "payload"),
-    (report.low_d, (ms.empty_payload("smoke"), "cifar10"), {}, ValueError, "dataset"),
-    (report.mmd_alone, (ms.empty_payload("smoke"), 3), {}, TypeError, "dataset"),
-    (report.reference_steps, ("svhn",), {}, ValueError, "dataset"),
-    (report.reference_parameters, ("svhn",), {}, ValueError, "dataset"),
-    (report.backbone_parameters, ("tiny", "svhn"), {}, ValueError, "dataset"),
+    (pairs.low_d, (ms.empty_payload("smoke"), "cifar10"), {}, ValueError, "dataset"),
+    (pairs.mmd_alone, (ms.empty_payload("smoke"), 3), {}, TypeError, "dataset"),
+    (budget.reference_steps, ("svhn",), {}, ValueError, "dataset"),
+    (budget.reference_parameters, ("svhn",), {}, ValueError, "dataset"),
+    (budget.backbone_parameters, ("tiny", "svhn"), {}, ValueError, "dataset"),
     (draw.data_name, (None, "mnist", "val"), {}, ValueError, "split"),
     (compare.compare, ([1.0, 2.0], [1.0, 2.0]), {"exact": True}, ValueError, "b"),
 ]  # fmt: skip

@@ -17,7 +17,15 @@
     diagnostic: what a model's record and a dataset's floors record hold, and the payload
     entry built from them. No training.
 :mod:`~toposhape.studies.msimclr.compare`
-    Accuracies across seeds and the noise rule every comparison follows.
+    Accuracies across seeds, the noise rule every comparison follows, and how both print.
+:mod:`~toposhape.studies.msimclr.pairs`
+    The comparisons the claims read: ``low_d`` and ``mmd_alone``.
+:mod:`~toposhape.studies.msimclr.budget`
+    The reference's training (``REFERENCE``) and this chapter's against it: ``budgets``,
+    ``cost``, ``stopping`` (sentences) and ``training_seconds``.
+:mod:`~toposhape.studies.msimclr.floors`
+    The findings on stuck runs (``STUCK``) and on the models the claims read against the
+    floors.
 :mod:`~toposhape.studies.msimclr.figures` and :mod:`~toposhape.studies.msimclr.report`
     A payload in, the reader's view out: figures, ``tables`` (DataFrames), ``setup``,
     ``missing`` and ``findings`` (sentences) and ``claims`` for the scorecard. No training.

@@ -1,4 +1,4 @@
-"""The chapter's numbers from a payload: accuracies across training seeds and the noise rule.
+"""The chapter's numbers from a payload: accuracies across seeds, the noise rule, how they print.
 
 A payload (:func:`toposhape.studies.msimclr.run.run`) holds, per dataset, every finished
 model's probe accuracies seed by seed, and the floors. Here they are read in percent, and
@@ -15,6 +15,10 @@ one exception is a deterministic B (PCA of the pixels: one exact value), which n
 seeds and pools as a spread of 0. Against it the margin is 2·sqrt(s²/2) = √2·s for A's seed
 spread s: for n seeds of A that is √(2n) standard errors of the difference of the means,
 the same multiple as between two cells of n seeds with equal spreads.
+
+:func:`trained_runs` lists a dataset entry's trained runs; :func:`cell` (mean ± std),
+:func:`in_points` (a comparison's difference, outcome and margin) and :func:`label` (a
+model's name) are how the chapter prints them.
 """
 
 from __future__ import annotations
@@ -36,13 +40,16 @@ __all__ = [
     "Comparison",
     "accuracies",
     "best",
+    "cell",
     "compare",
     "floor",
+    "in_points",
     "is_capped",
     "label",
     "mean_std",
     "ntxent_bound",
     "seeds_of",
+    "trained_runs",
 ]
 
 #: Points of test accuracy a difference must exceed, whatever the seed spread.
@@ -77,6 +84,11 @@ def seeds_of(entry: Mapping[str, Any], key: str) -> list[str]:
     return sorted(entry["models"][key]["seeds"], key=int)
 
 
+def trained_runs(entry: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """Every trained run of a dataset entry: each model's records, seed by seed."""
+    return [run for model in entry["models"].values() for run in model["seeds"].values()]
+
+
 def accuracies(entry: Mapping[str, Any], key: str, probe: str) -> list[float]:
     """Test accuracy in % of model ``key`` under ``probe``, one value per trained seed.
 
@@ -106,6 +118,15 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
     if array.size == 0:
         raise ValueError("values must not be empty")
     return float(array.mean()), float(array.std(ddof=1)) if array.size > 1 else 0.0
+
+
+def cell(values: list[float], digits: int = 1) -> str:
+    """A cell as printed: ``"mean ± std"`` of ``values`` to ``digits`` decimals, the mean
+    alone for one value, ``"–"`` for none."""
+    if not values:
+        return "–"
+    mean, std = mean_std(values)
+    return f"{mean:.{digits}f} ± {std:.{digits}f}" if len(values) > 1 else f"{mean:.{digits}f}"
 
 
 class Comparison(NamedTuple):
@@ -157,6 +178,17 @@ def compare(a: Sequence[float], b: Sequence[float], exact: bool = False) -> Comp
     margin = max(NOISE_FACTOR * pooled, MIN_MARGIN)
     outcome = "wins" if diff > margin else "loses" if -diff > margin else "within noise"
     return Comparison(diff, margin, outcome, seeds)
+
+
+def in_points(c: Comparison, words: Mapping[str, str] | None = None) -> str:
+    """A comparison's difference with its outcome (named by ``words`` where given) and the
+    margin it had to exceed (none when there were too few seeds)."""
+    outcome = (words or {}).get(c.outcome, c.outcome)
+    return (
+        f"{c.diff:+.1f} ({outcome})"
+        if c.outcome == TOO_FEW
+        else f"{c.diff:+.1f} ({outcome}, margin {c.margin:.1f})"
+    )
 
 
 def label(key: str) -> str:

@@ -39,7 +39,7 @@ from typing import Any, NamedTuple
 
 import torch
 
-from toposhape.checks import check_bool, check_callable, check_path
+from toposhape.checks import check_bool, check_callable, check_mapping, check_path
 from toposhape.contrastive import (
     ContrastiveConfig,
     MSimCLRModel,
@@ -67,6 +67,7 @@ __all__ = [
     "RECORD_FORMAT",
     "Data",
     "Fitted",
+    "check_payload",
     "empty_payload",
     "fit",
     "floors_key",
@@ -99,14 +100,15 @@ _SCHEDULE = {
 #: Every profile trains SimCLR (reference head ``simclr-d{d}``, wide head
 #: ``simclr-h{wide_head}-d{d}``) and MSimCLR (``msimclr-k{k}-d{d}``, k = 1: the MMD term
 #: alone) with the schedule of :mod:`~toposhape.studies.msimclr.schedule`. Adam with
-#: learning rate 1e-3 (the reference's is 1e-4 for 100 (F)MNIST or 1000 CIFAR-10 epochs;
-#: these runs have 6-13 % resp. 0.8-1.5 % of its steps) and the reference's τ. ``smoke``
-#: exercises the code in seconds (its numbers mean nothing); ``full`` and ``cifar10`` are
-#: trained by the command line (``train_in_run`` False: the chapter run evaluates what is
-#: finished and lists the rest as missing). CIFAR-10 uses the same criterion and cap
-#: (6000 steps, 1.5 % of the reference's 390 625); what its 12 models cost at the measured
-#: step time is computed from the records (:func:`~toposhape.studies.msimclr.report.cost`),
-#: and they are trained over several sessions from their records.
+#: learning rate 1e-3 (the reference's is 1e-4, for its epochs and batch in
+#: :data:`~toposhape.studies.msimclr.budget.REFERENCE`; what share of its steps these runs
+#: have is computed from the records, :func:`~toposhape.studies.msimclr.budget.budgets`) and
+#: the reference's τ. ``smoke`` exercises the code in seconds (its numbers mean nothing);
+#: ``full`` and ``cifar10`` are trained by the command line (``train_in_run`` False: the
+#: chapter run evaluates what is finished and lists the rest as missing). CIFAR-10 uses the
+#: same criterion and cap; what its 12 models cost at the measured step time is computed
+#: from the records (:func:`~toposhape.studies.msimclr.budget.cost`), and they are trained
+#: over several sessions from their records.
 PROFILES: dict[str, dict[str, Any]] = {
     "smoke": {
         "datasets": ["mnist"],
@@ -584,6 +586,12 @@ def empty_payload(profile: str) -> dict[str, Any]:
         "missing": [spec.name for spec in training_plan(settings)],
         "timings_s": {},
     }
+
+
+def check_payload(payload: object) -> Mapping[str, Any]:
+    """``payload``, raising unless it is a mapping with a payload's ``settings``,
+    ``datasets`` and ``missing`` (what every reader of a payload checks first)."""
+    return check_mapping("payload", payload, "settings", "datasets", "missing")
 
 
 def run(
