@@ -65,7 +65,7 @@ def test_profiles_state_a_stopping_rule_and_three_seeds_at_full() -> None:
         "max_epochs": 60,
     }  # fmt: skip
     yale = full["datasets"]["yaleb"]
-    assert (yale["patience"], yale["tolerance"], yale["max_epochs"]) == (20, 0.5, 400)
+    assert (yale["patience"], yale["tolerance"], yale["max_epochs"]) == (100, 0.5, 600)
     with pytest.raises(ValueError, match=r"^profile must be one of 'smoke', 'full'"):
         nv.get_profile("huge")
 
