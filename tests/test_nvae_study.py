@@ -18,7 +18,7 @@ import pytest
 import torch
 from scipy import stats as scipy_stats
 
-from toposhape.nvae import best_epoch
+from toposhape.nvae import best_epoch, converged
 from toposhape.results import repo_root
 from toposhape.studies import present, style
 from toposhape.studies.nvae import grid as nvgrid
@@ -299,6 +299,77 @@ def test_the_factor_summary_is_read_from_the_whole_table() -> None:
     ]
     assert summary.distinct_seeds(found, ["a", "b"]) == 1  # the second: both in latent 8
     assert [summary.distinct_needed(n) for n in (1, 2, 3, 4)] == [1, 2, 2, 3]
+
+
+def test_the_best_z_c_dimension_is_read_from_a_hand_made_table() -> None:
+    """The largest mean |ρ| (test) outside the scored dimensions, by |ρ| whatever its sign,
+    an undefined ρ left out; none for a model whose every dimension is scored."""
+    k, d = 4, 10
+    test = np.full((k, d, 2), 0.05)
+    test[:, 8, 0] = 0.9  # factor a: its shared dimension, far above any z_c one
+    test[:, 2, 0] = [0.6, -0.6, 0.6, -0.6]  # z_c[2]: mean |ρ| 0.6 though the signs cancel
+    test[:, 4, 0] = 0.5
+    test[:, 1, 1] = [np.nan, 0.4, 0.4, 0.4]  # factor b: z_c[1], mean over the 3 defined: 0.4
+    test[:, 3, 1] = [0.9, 0.0, 0.0, 0.0]  # mean 0.225
+    test[:, 9, 1] = 0.99  # a shared dimension: not a z_c one
+    table = [[[None if np.isnan(v) else v for v in r] for r in c] for c in test]
+    scores = {
+        "factors": ["a", "b"],
+        "shared_dims": [6, 7, 8, 9],
+        "rho_validation": table,
+        "rho_test": table,
+    }
+    out = summary.factor_summary(scores)
+    assert out["a"]["class_dim"] == 2 and out["a"]["class_rho"] == pytest.approx(0.6)
+    assert out["b"]["class_dim"] == 1 and out["b"]["class_rho"] == pytest.approx(0.4)
+    every = summary.factor_summary(scores | {"shared_dims": list(range(d))})
+    assert every["a"]["class_dim"] is None and np.isnan(every["a"]["class_rho"])
+
+
+def _history(values: list[float]) -> list[dict]:
+    return [{"epoch": e, "val_elbo": v} for e, v in enumerate(values, 1)]
+
+
+def test_the_tail_gain_is_what_the_stopping_rule_reads() -> None:
+    history = _history([0.0, 1.0, 3.0, 2.0, 2.5, 2.4])
+    assert summary.tail_gain(history, 2) == pytest.approx(2.5 - 3.0)  # fell: negative
+    assert summary.tail_gain(history, 4) == pytest.approx(3.0 - 1.0)
+    assert np.isnan(summary.tail_gain(history, 6))  # nothing before the window
+    with pytest.raises(ValueError, match="epochs"):
+        summary.tail_gain(history, 0)
+    # the rule stops exactly when the gain over its patience is below its tolerance
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        h = _history(np.cumsum(rng.normal(0.2, 1.0, rng.integers(4, 30))).tolist())
+        patience, tolerance = int(rng.integers(1, 6)), float(rng.uniform(0, 1))
+        if len(h) >= 2 * patience:
+            gain = summary.tail_gain(h, patience)
+            assert converged(h, patience, tolerance) == (gain < tolerance)
+
+
+@pytest.mark.parametrize("n", [8, 16])
+def test_the_chance_level_of_abs_rho_matches_a_permutation_simulation(n) -> None:
+    """Spearman's ρ between a factor (with ties, as the light grid has) and a dimension
+    unrelated to it: its mean |ρ| over permutations."""
+    rng = np.random.default_rng(0)
+    factor = scipy_stats.rankdata(np.repeat(np.arange((n + 1) // 2), 2)[:n])  # tied pairs
+    ranks = rng.permuted(np.tile(np.arange(n, dtype=float), (20000, 1)), axis=1)
+    a, b = ranks - ranks.mean(axis=1, keepdims=True), factor - factor.mean()
+    rho = (a @ b) / np.sqrt((a**2).sum(axis=1) * (b**2).sum())  # Pearson of the ranks
+    assert rho[0] == pytest.approx(scipy_stats.spearmanr(ranks[0], factor)[0])
+    assert summary.chance_abs_rho(n) == pytest.approx(np.abs(rho).mean(), abs=0.005)
+
+
+def test_the_chance_level_of_a_mean_over_classes_spreads_the_images_evenly() -> None:
+    assert summary.chance_mean_abs_rho(160, 10) == pytest.approx(summary.chance_abs_rho(16))
+    # 604 over 38: 34 classes of 16 images and 4 of 15
+    expected = (34 * summary.chance_abs_rho(16) + 4 * summary.chance_abs_rho(15)) / 38
+    assert summary.chance_mean_abs_rho(604, 38) == pytest.approx(expected)
+    assert summary.chance_abs_rho(2) == pytest.approx(1.0)  # two pairs: ρ = ±1
+    with pytest.raises(ValueError, match="images"):
+        summary.chance_mean_abs_rho(75, 38)
+    entry = {"record": {"splits": {"test": {"images": 20}}}, "classes": 38}
+    assert summary.chance_level(entry) is None
 
 
 def test_the_iwae_bound_and_an_elbo_are_measured_on_the_same_test_images(monkeypatch) -> None:
@@ -1019,12 +1090,14 @@ def test_tables_hold_seed_means_and_mark_what_each_sampler_meets(payload) -> Non
     models = tables["models"]
     assert len(models) == len(_MNIST_MODELS) + len(_YALE_MODELS)
     nvae = models[(models["data"] == "MNIST") & (models["model"] == "N-VAE")].iloc[0]
-    assert nvae["IWAE (nats, first 2000 test images)"] == "-97.99 ± 0.01"
-    assert nvae["ELBO (nats, first 2000 test images)"] == "-99.49 ± 0.01"
+    assert nvae["images of the IWAE bound"] == "the first 2000 of 10000 test images"
+    assert nvae["IWAE (nats, those images)"] == "-97.99 ± 0.01"
+    assert nvae["ELBO (nats, those images)"] == "-99.49 ± 0.01"
+    assert nvae["IWAE − ELBO (nats, those images)"] == "1.50 ± 0.00"
     assert nvae["ELBO (nats, all test images)"] == "-99.99 ± 0.01"
-    assert nvae["stopped by the rule"] == "3 of 3"
-    assert nvae["epochs per seed"] == "20, 20, 20"
-    assert nvae["best epoch per seed (measured)"] == "15, 15, 15"
+    assert nvae["q(y|x) accuracy (%, test images)"] == "98.0 ± 0.0"
+    yale = models[models["data"] == "Extended Yale B"]
+    assert set(yale["images of the IWAE bound"]) == {"all 603 test images"}  # < 2000
     prior = tables["prior"].set_index(["model", "posterior"])
     assert ("VAE", "pooled ← sampler") in prior.index
     assert ("N-VAE", "per class (mean) ← sampler") in prior.index
@@ -1038,6 +1111,10 @@ def test_tables_hold_seed_means_and_mark_what_each_sampler_meets(payload) -> Non
     row = factors.loc[("MNIST", "N-VAE, z_s", "width")]
     assert row["latent index per seed"] == "8, 8, 8"  # z_s[2]: latent 8 of the N-VAE's 10
     assert row["|ρ| of the next dimension (any)"] == "0.02 ± 0.00"
+    assert row["per seed"] == "0.60, 0.61, 0.62"
+    assert row["|ρ| of the best z_c dimension (test)"] == "0.02 ± 0.00"
+    assert "picked on test" in row.index[[c.startswith("|ρ| of each") for c in row.index]][0]
+    assert factors.loc[("MNIST", "VAE, z", "width"), "|ρ| of the best z_c dimension (test)"] == "–"
     floor = factors.loc[("Extended Yale B", f"{summary.UNTRAINED} (floor)", "elevation")]
     assert floor["|ρ| of one dimension"] == "0.41 ± 0.01"  # one per training seed
     assert ("MNIST", "PCA of pixels (reference)", "slant") in factors.index
@@ -1048,12 +1125,49 @@ def test_tables_hold_seed_means_and_mark_what_each_sampler_meets(payload) -> Non
     per_class = intervals[intervals["posterior"] == "per class (mean)"]
     assert set(per_class["classes with their interval above 0"]) == {"3 of 10"}
     html = present.table(models).to_html()
-    assert "IWAE (nats, first 2000 test images)" in html
+    assert "IWAE (nats, those images)" in html
     selective = tables["selective"]["model"].tolist()
     assert selective == ["N-VAE", "N-VAE β_c=4", "CVAE (floor: its first 6 dimensions)"]
     other = copy.deepcopy(payload)
     other["settings"]["iwae_images"] = 1234  # the labels follow the settings
-    assert "IWAE (nats, first 1234 test images)" in report.tables(other)["models"]
+    bound = report.tables(other)["models"]["images of the IWAE bound"]
+    assert bound.iloc[0] == "the first 1234 of 10000 test images"
+
+
+def test_the_stopping_table_and_text_read_every_runs_history(payload) -> None:
+    """The made-up histories rise to epoch 15 of 20, then fall by one nat an epoch."""
+    payload = copy.deepcopy(payload)
+    payload["settings"]["datasets"]["mnist"]["patience"] = 5
+    payload["settings"]["datasets"]["yaleb"]["patience"] = 30  # longer than the runs
+    table = report.tables(payload)["stopping"]
+    assert len(table) == sum(len(e["runs"]) for e in payload["datasets"].values())
+    assert table[["data", "model", "seed"]].iloc[:4].values.tolist() == [
+        ["MNIST", "N-VAE", 0], ["MNIST", "N-VAE", 1], ["MNIST", "N-VAE", 2],
+        ["MNIST", "N-VAE β_c=4", 0],
+    ]  # fmt: skip
+    mnist = table[table["data"] == "MNIST"]
+    longer = f"gain, last {summary.LONGER_WINDOW} × patience epochs (nats)"
+    assert set(mnist["gain, last patience epochs (nats)"]) == {-1.0}  # 5 epochs: -106 vs -105
+    assert set(mnist[longer]) == {5.0}  # 10 epochs: -105 vs -110
+    assert set(mnist["ended by"]) == {"the rule"} and set(mnist["cap"]) == {60}
+    assert set(mnist["best epoch (measured)"]) == {15}
+    yale = table[table["data"] == "Extended Yale B"]  # a patience longer than the runs
+    assert yale["gain, last patience epochs (nats)"].isna().all()
+    text = report.prose(payload)["training"]
+    assert (
+        "MNIST: the 12 runs stopped after 20 epochs (0 of them at the cap); the best epoch was "
+        "the last one in 0 of 12 and at most 5 epochs before the end in every run. Their best "
+        "validation ELBO moved by -1.00 nats over their last 5 epochs (tolerance 0.15) and by "
+        "+5.00 nats over their last 10 epochs: 0 of 12 runs were still improving when they "
+        "stopped."
+    ) in text
+    assert "Extended Yale B: the 6 runs" in text
+    assert "by an undefined amount over their last 30 epochs (shorter runs)" in text
+    assert "mostly some epochs past its best" not in text
+    capped = copy.deepcopy(payload)
+    run = capped["datasets"]["mnist"]["runs"][0]
+    run["converged"], run["epochs"] = False, 60
+    assert report.tables(capped)["stopping"]["ended by"].iloc[0] == "the cap"
 
 
 def test_the_pages_settings_and_data_are_written_from_the_payload() -> None:
@@ -1078,7 +1192,10 @@ def test_the_pages_settings_and_data_are_written_from_the_payload() -> None:
         f"Training the {len(runs)} measured runs took {hours:.1f} core-hours" in (text["training"])
     )
     assert "37 posterior samples" in text["likelihood"]
-    assert "2000 on MNIST, 603 on Extended Yale B" in text["likelihood"]
+    assert (
+        "the first 2000 of 10000 test images on MNIST, all 603 test images on Extended Yale B"
+        in text["likelihood"]
+    )
     assert text["samples"].startswith("The samples themselves, at σ = 1 and at σ = 1.4,")
     assert "four epochs" in text["scoring"] and "777 samples" in text["scoring"]
     assert "5555 images of which 0 % or 25 % are ancestral samples" in text["synthetic"]
@@ -1430,7 +1547,11 @@ def test_the_yale_claim_is_judged_against_the_untrained_floor_and_the_cvae() -> 
     claim = {c.section: c for c in report.claims(lambda _profile: p)}["nvae-yale"]
     assert "in different dimensions in 1 of 3 seeds" in claim.measured
     assert "in at least 2 of 3 seeds;" in claim.rule and "≥" not in claim.rule
-    assert "PCA of pixels (reference) 0.80;" in claim.measured  # no seeds: one value
+    # the PCA of the pixels has one value: compared by the noise rule with no spread of its own
+    assert "below the PCA of pixels (reference) 0.80 (lower, Δ = -0.19);" in claim.measured
+    assert "vs CVAE 0.61 ± 0.01 (seeds: 0.60, 0.61, 0.62): not below (within noise)" in (
+        claim.measured
+    )
     # ... in one seed only: the factors still have their own dimensions
     p = _reproducing()
     _share_a_dimension(summary.runs(p, "yaleb", "N-VAE")[:1])
@@ -1453,6 +1574,96 @@ def test_the_mnist_factor_claim_needs_the_untrained_floor_beaten_too() -> None:
     assert _verdicts(p)["nvae-shared"] == ["not reproduced"]
     line = next(x for x in report.findings(p) if x.startswith("MNIST, slant"))
     assert f"vs the {summary.UNTRAINED} floor **lower**" in line
+
+
+def test_the_curves_show_the_end_of_every_run_below_its_best(payload) -> None:
+    """Bottom row: each run's last five patiences of epochs (all 20 here, MNIST's patience
+    being 5), in nats below its best (-105 at epoch 15; -110 at its last), with the rule's
+    window and tolerance."""
+    payload = copy.deepcopy(payload)
+    payload["settings"]["datasets"]["mnist"]["patience"] = 5
+    fig = report.figures(payload)["curves"]
+    tail = next(ax for ax in fig.axes if ax.get_title() == "last 25 epochs of each run")
+    curves = [line for line in tail.get_lines() if len(line.get_xdata()) == 20]
+    assert len(curves) == len(payload["datasets"]["mnist"]["runs"])
+    for line in curves:
+        assert list(line.get_xdata()) == list(range(-19, 1))
+        assert line.get_ydata()[-1] == pytest.approx(-5.0)
+        assert max(line.get_ydata()) == pytest.approx(0.0)
+    rules = {  # axvline: (x, x) by (0, 1) of the axes; axhline: (0, 1) by (y, y)
+        (tuple(line.get_xdata()), tuple(line.get_ydata()))
+        for line in tail.get_lines()
+        if line.get_linestyle() == ":"
+    }
+    assert rules == {((-5, -5), (0, 1)), ((0, 1), (-0.15, -0.15))}  # patience, tolerance
+
+
+def test_the_factor_figure_shows_every_seed_the_chance_level_and_whole_error_bars(payload) -> None:
+    payload = copy.deepcopy(payload)
+    _set_rho(payload, "yaleb", "CVAE", "elevation", [0.95, 0.98, 0.5])  # mean + std > 1
+    fig = report.figures(payload)["factors_yaleb"]
+    ax = fig.axes[0]
+    entry = payload["datasets"]["yaleb"]
+    dashed = [line for line in ax.get_lines() if line.get_linestyle() == "--"]
+    assert [float(line.get_ydata()[0]) for line in dashed] == [
+        pytest.approx(summary.chance_level(entry))
+    ]
+    dots = [line for line in ax.get_lines() if line.get_marker() == "o"]
+    assert len(dots) == (len(_YALE_MODELS) + 1) * 2  # the models and the untrained floor
+    seeds = sorted(tuple(np.round(line.get_ydata(), 4)) for line in dots)
+    assert (0.95, 0.98, 0.5) in seeds and (0.6, 0.61, 0.62) in seeds
+    mean, std, _n = summary.mean_std([0.95, 0.98, 0.5])
+    assert ax.get_ylim()[1] > mean + std > 1
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "chance (one unrelated dimension)" in labels and not ax.get_legend()
+
+
+def test_the_traversal_titles_name_what_the_record_measured(payload) -> None:
+    """The made-up N-VAE carries factor i in z_s[i] with |ρ| 0.6 at seed 0, every KL 1."""
+    figures = report.figures(payload)
+    yale = [ax.get_title() for ax in figures["shared_yaleb"].axes]
+    assert yale == [
+        "$z_s[0]$, KL 1.00\nazimuth 0.60",
+        "$z_s[1]$, KL 1.00\nelevation 0.60",
+        "$z_s[2]$, KL 1.00\nno factor",
+        "$z_s[3]$, KL 1.00\nno factor",
+    ]
+    assert len(figures["shared_mnist"].axes) == 4  # five classes: one row of panels
+    p = copy.deepcopy(payload)
+    first = summary.runs(p, "yaleb", "N-VAE")[0]
+    first["kl_per_class"] = [[0.0] * 9 + [2.5]] * 38  # z_s[3] = latent 9
+    assert report.figures(p)["shared_yaleb"].axes[3].get_title().startswith("$z_s[3]$, KL 2.50")
+
+
+def test_findings_set_the_elbo_the_gap_and_the_z_c_beside_the_iwae(payload) -> None:
+    p = copy.deepcopy(payload)
+    _set(p, "yaleb", "CVAE", ("elbo",), [-99.0, -99.1, -98.9])  # above the N-VAE's -100
+    for run in summary.runs(p, "yaleb", "CVAE"):
+        run["iwae"] = run["elbo_iwae_images"] + 1.0 + 0.01 * run["seed"]  # N-VAE: 1.5
+    for run in summary.runs(p, "yaleb", "N-VAE"):
+        for per_class in run["factor_scores"]["rho_test"]:
+            per_class[0][1] = -0.7  # elevation also in z_c[0], with either sign
+    _set_rho(p, "yaleb", "N-VAE", "azimuth", [0.79, 0.8, 0.81])  # as the PCA's 0.8
+    lines = report.findings(p)
+    elbo = next(x for x in lines if x.startswith("Extended Yale B: N-VAE vs CVAE, test ELBO"))
+    assert "**lower** (Δ = -0.99 nats;" in elbo
+    assert "by 1.50 ± 0.00 nats for the N-VAE and 1.01 ± 0.01 for the CVAE" in elbo
+    assert "the N-VAE's gap **higher**" in elbo
+    iwae = next(x for x in lines if x.startswith("Extended Yale B: N-VAE vs CVAE, test IWAE"))
+    assert "(all 603 test images)" in iwae and "over their last" not in iwae  # runs < patience
+    iwae = next(x for x in lines if x.startswith("MNIST: N-VAE vs CVAE, test IWAE"))
+    assert "(the first 2000 of 10000 test images)" in iwae
+    assert "moved by -1.00 nats over their last 5 epochs" in iwae
+    zc = next(x for x in lines if x.startswith("Extended Yale B, elevation: the N-VAE's z_c"))
+    assert "0.70 ± 0.00 (seeds: 0.70, 0.70, 0.70); vs its shared dimension **higher**" in zc
+    assert "vs the CVAE's next dimension" in zc and "0.02 ± 0.00" in zc
+    azimuth = next(x for x in lines if x.startswith("Extended Yale B, azimuth: one shared"))
+    assert "no better than the PCA of pixels (reference) 0.80 (within noise" in azimuth
+    assert "(seeds: 0.79, 0.80, 0.81)" in azimuth
+    claim = {c.section: c for c in report.claims(lambda _profile: p)}["nvae-yale"]
+    assert "azimuth 0.80 ± 0.01 (seeds: 0.79, 0.80, 0.81)" in claim.measured
+    assert "no better than the PCA of pixels (reference) 0.80" in claim.measured
+    assert "its best z_c dimension (test) 0.70 ± 0.00" in claim.measured
 
 
 def test_the_kl_of_z_c_is_drawn_per_epoch_for_both_beta_c(payload) -> None:

@@ -54,34 +54,61 @@ def _end_ticks(ax: Any, values: list[float], width: int) -> None:
     ax.set_xticks([width / 2, (len(values) - 0.5) * width], [f"{values[0]:g}", f"{values[-1]:g}"])
 
 
+#: The tail panels of the curves figure show each run's last this-many patiences of epochs.
+_TAIL = 5
+
+
 def _curves(payload: Mapping[str, Any]) -> Figure:
-    """Validation ELBO per epoch of every run, a panel per dataset; seeds share a colour. A dot
-    marks the last epoch, a ring the best (the weights measured)."""
+    """Validation ELBO per epoch of every run, a column per dataset; seeds share a colour. Top:
+    the whole runs, a dot at the last epoch and a ring at the best (the weights measured).
+    Bottom: the tail of every run (its last :data:`_TAIL` patiences), in nats below the run's
+    best, against epochs before its end, with the stopping rule's window (dotted, vertical)
+    and its tolerance (dotted, horizontal)."""
     names = [d for d in payload["datasets"] if payload["datasets"][d]["runs"]]
     if not names:
         return _placeholder("No model is trained yet.")
-    fig = style.figure(height=2.8)
-    axes = fig.subplots(1, len(names), squeeze=False)[0]
-    for ax, dataset in zip(axes, names, strict=True):
-        labelled = set()
-        for run in payload["datasets"][dataset]["runs"]:
-            epochs = [h["epoch"] for h in run["history"]]
-            values = [h["val_elbo"] for h in run["history"]]
-            label = None if run["model"] in labelled else run["model"]
-            labelled.add(run["model"])
-            ax.plot(epochs, values, color=COLOURS[run["model"]], lw=1, label=label)
-            ax.plot(epochs[-1], values[-1], "o", color=COLOURS[run["model"]], ms=3)
-            best = run["best_epoch"] - 1
-            ax.plot(epochs[best], values[best], "o", color=COLOURS[run["model"]], mfc="none", ms=6)
-        top = max(
-            max(h["val_elbo"] for h in r["history"]) for r in payload["datasets"][dataset]["runs"]
-        )
-        span = max(abs(top) * 0.04, 1.0)
-        ax.set_ylim(top - span, top + span * 0.15)
-        ax.set(xlabel="epoch", title=DATASETS.get(dataset, dataset))
-        ax.legend(loc="lower right", frameon=False)
-    axes[0].set_ylabel("validation ELBO (nats)")
+    fig = style.figure(height=5.4)
+    axes = fig.subplots(2, len(names), squeeze=False)
+    for (ax, tail), dataset in zip(axes.T, names, strict=True):
+        _whole_runs(ax, payload, dataset)
+        _tails(tail, payload, dataset)
+    axes[0, 0].set_ylabel("validation ELBO (nats)")
+    axes[1, 0].set_ylabel("below the run's best (nats)")
     return fig
+
+
+def _whole_runs(ax: Any, payload: Mapping[str, Any], dataset: str) -> None:
+    """The curves figure's top panel of a dataset: every run from its first epoch."""
+    runs = payload["datasets"][dataset]["runs"]
+    labelled = set()
+    for run in runs:
+        epochs = [h["epoch"] for h in run["history"]]
+        values = [h["val_elbo"] for h in run["history"]]
+        label = None if run["model"] in labelled else run["model"]
+        labelled.add(run["model"])
+        ax.plot(epochs, values, color=COLOURS[run["model"]], lw=1, label=label)
+        ax.plot(epochs[-1], values[-1], "o", color=COLOURS[run["model"]], ms=3)
+        best = run["best_epoch"] - 1
+        ax.plot(epochs[best], values[best], "o", color=COLOURS[run["model"]], mfc="none", ms=6)
+    top = max(max(h["val_elbo"] for h in r["history"]) for r in runs)
+    span = max(abs(top) * 0.04, 1.0)
+    ax.set_ylim(top - span, top + span * 0.15)
+    ax.set(xlabel="epoch", title=DATASETS.get(dataset, dataset))
+    ax.legend(loc="lower right", frameon=False)
+
+
+def _tails(ax: Any, payload: Mapping[str, Any], dataset: str) -> None:
+    """The curves figure's bottom panel of a dataset: the last :data:`_TAIL` patiences of
+    epochs of every run, relative to its best validation ELBO."""
+    cfg = payload["settings"]["datasets"][dataset]
+    window = _TAIL * cfg["patience"]
+    for run in payload["datasets"][dataset]["runs"]:
+        values = np.array([h["val_elbo"] for h in run["history"]])
+        shown = values[-window:] - values.max()
+        ax.plot(np.arange(1 - len(shown), 1), shown, color=COLOURS[run["model"]], lw=1)
+    ax.axvline(-cfg["patience"], color="k", lw=0.8, ls=":")
+    ax.axhline(-cfg["tolerance"], color="k", lw=0.8, ls=":")
+    ax.set(xlabel="epochs before the run's last", title=f"last {window} epochs of each run")
 
 
 def _latents(payload: Mapping[str, Any]) -> Figure:
@@ -109,16 +136,19 @@ def _latents(payload: Mapping[str, Any]) -> Figure:
 
 
 def _factor_bars(payload: Mapping[str, Any], dataset: str, threshold: bool) -> Figure:
-    """Consistent-dimension mean |ρ| per factor: models and floors (mean ± seed std); with
-    ``threshold`` a dotted line at :data:`~.summary.CAPTURE_RHO` (a rule of that dataset)."""
+    """Consistent-dimension mean |ρ| per factor: models and floors (mean ± seed std, a dot per
+    seed), a dashed line at the chance level of one unrelated dimension
+    (:func:`~.summary.chance_level`); with ``threshold`` a dotted line at
+    :data:`~.summary.CAPTURE_RHO` (a rule of that dataset)."""
     entry = payload["datasets"][dataset]
     factors = entry["factor_names"]
     models = [m for m in payload["models"] if summary.runs(payload, dataset, m)]
     floors = list(entry["floors"])
     bars = models + floors
-    fig = style.figure(height=2.9)
+    fig = style.figure(height=3.4)
     ax = fig.add_subplot()
     width = 0.8 / len(bars)
+    top = 1.0
     for i, name in enumerate(bars):
         if name in models:
             values = [
@@ -134,33 +164,65 @@ def _factor_bars(payload: Mapping[str, Any], dataset: str, threshold: bool) -> F
         means, stds = [v[0] for v in stats], [np.nan_to_num(v[1]) for v in stats]
         x = np.arange(len(factors)) + (i - (len(bars) - 1) / 2) * width
         ax.bar(x, means, width, yerr=stds, color=COLOURS[name], label=label, capsize=2)
+        for xi, seeds in zip(x, values, strict=True):
+            if len(seeds) > 1:
+                ax.plot([xi] * len(seeds), seeds, "o", color="k", ms=2.5, zorder=3)
+        top = max(top, *(m + s for m, s in zip(means, stds, strict=True) if np.isfinite(m)))
+    chance = summary.chance_level(entry)
+    if chance is not None:
+        ax.axhline(chance, color="k", lw=0.8, ls="--", label="chance (one unrelated dimension)")
     if threshold:
-        ax.axhline(summary.CAPTURE_RHO, color="k", lw=0.8, ls=":")
+        ax.axhline(summary.CAPTURE_RHO, color="k", lw=0.8, ls=":", label="threshold of the rule")
     ax.set_xticks(range(len(factors)), factors)
-    ax.set(ylim=(0, 1), ylabel="mean |ρ| over classes")
-    ax.legend(ncol=2, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.set(ylim=(0, top + 0.05), ylabel="mean |ρ| over classes")
+    fig.legend(loc="outside lower center", ncol=3, frameon=False)
     return fig
 
 
 def _shared_traversals(payload: Mapping[str, Any], dataset: str) -> Figure:
-    """N-VAE: every shared dimension swept for the shown classes (a panel per dimension)."""
+    """N-VAE: every shared dimension swept for the shown classes (a panel per dimension, two
+    rows of panels when few classes are shown), titled with what the first seed's record
+    measured of it: the factor it was picked for with its test |ρ|, and its KL."""
     examples = payload["datasets"][dataset]["examples"]
     if examples is None or "shared_traversals" not in examples:
         return _placeholder("The N-VAE of the first seed is not trained yet.")
     grids = _unit(examples["shared_traversals"])  # (M, classes, V, H, W)
     values = payload["recipe"]["traversal_values"]
     shown = examples["shown_classes"]
-    fig = style.figure(height=3.3 if len(shown) > 8 else 2.8)
-    axes = fig.subplots(1, len(grids), squeeze=False)[0]
+    columns = len(grids) if len(shown) > 3 else math.ceil(len(grids) / 2)
+    rows = math.ceil(len(grids) / columns)
+    fig = style.figure(height=2.6 * rows if rows > 1 else (3.7 if len(shown) > 8 else 3.2))
+    axes = fig.subplots(rows, columns, squeeze=False)
+    seed, titles = _carried(payload, dataset)
+    fig.suptitle(f"N-VAE, seed {seed}: its record's |ρ| (test) and KL of each dimension")
     height, width = grids.shape[-2:]
-    for j, ax in enumerate(axes):
+    for j, ax in enumerate(axes.flat):
+        if j >= len(grids):
+            ax.axis("off")
+            continue
         ax.imshow(_tile(grids[j]), cmap="gray", vmin=0, vmax=1)
-        ax.set_title(f"$z_s[{j}]$")
+        ax.set_title(titles[j])
         _end_ticks(ax, values, width)
-        ax.set_yticks([])
-    axes[0].set_yticks((np.arange(len(shown)) + 0.5) * height, [str(c) for c in shown])
-    axes[0].set_ylabel("subject" if dataset == "yaleb" else "class")
+        ax.set_yticks((np.arange(len(shown)) + 0.5) * height, [str(c) for c in shown])
+    for ax in axes[:, 0]:
+        ax.set_ylabel("subject" if dataset == "yaleb" else "class")
     return fig
+
+
+def _carried(payload: Mapping[str, Any], dataset: str) -> tuple[int, list[str]]:
+    """The first seed and a title per shared dimension of its N-VAE: the factors picked for it
+    (validation) with their mean |ρ| over classes (test), and its KL (test mean over classes),
+    as its record measured them."""
+    seed = payload["settings"]["seeds"][0]
+    run = next(r for r in summary.runs(payload, dataset, "N-VAE") if r["seed"] == seed)
+    picked = summary.factor_summary(run["factor_scores"])
+    kl = np.asarray(run["kl_per_class"], dtype=float).mean(axis=0)
+    cd = payload["recipe"]["class_dim"]
+    titles = []
+    for j in range(payload["recipe"]["shared_dim"]):
+        carried = [f"{f} {s['abs_rho']:.2f}" for f, s in picked.items() if s["dim"] == cd + j]
+        titles.append(f"$z_s[{j}]$, KL {kl[cd + j]:.2f}\n" + ("\n".join(carried) or "no factor"))
+    return seed, titles
 
 
 def _kl(payload: Mapping[str, Any]) -> Figure:

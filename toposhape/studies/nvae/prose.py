@@ -14,11 +14,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 from toposhape.studies.nvae import summary
 from toposhape.studies.nvae.grid import DATASETS
 from toposhape.studies.nvae.summary import check_payload
 
-__all__ = ["prose"]
+__all__ = ["prose", "span"]
 
 #: Small counts written as words ("three classifier seeds").
 _WORDS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
@@ -68,11 +70,57 @@ def _training(payload: Mapping[str, Any]) -> str:
         "the last *patience* epochs improves on the best before them by less than a "
         "*tolerance* in nats (absolute, per image: a relative one would loosen with the "
         "irreducible entropy of the grey-level targets, most of the ELBO), or at a cap "
-        f"({rules}). The rule stops a run only once the validation "
-        "ELBO has stopped improving, so mostly some epochs past its best, and a different "
-        "number of them in every run: every model is therefore measured with the weights of "
-        "its best validation epoch (kept in its checkpoint), not with its last; the table "
-        f"below gives both epochs of every run. {_time(payload)}"
+        f"({rules}). A gain below the tolerance over the last *patience* epochs does not "
+        "mean the curve is flat: a run can stop while it is still slowly rising. Every model "
+        "is measured with the weights of its best validation epoch (kept in its checkpoint), "
+        "not with its last; the stopping table below gives, for every run, both epochs and "
+        "what its best validation ELBO still gained over its last *patience* epochs and over "
+        f"{_plural(summary.LONGER_WINDOW, 'time', words=True)} as many."
+        + "".join(f" {_stopped(payload, d)}" for d in payload["datasets"] if _runs(payload, d))
+        + f" {_time(payload)}"
+    )
+
+
+def _runs(payload: Mapping[str, Any], dataset: str) -> list[dict[str, Any]]:
+    return payload["datasets"][dataset]["runs"]
+
+
+def span(values: list[float], signed: bool = False) -> str | None:
+    """``"137–168"`` or, ``signed``, ``"+0.31 to +0.52"``: the smallest and the largest of the
+    finite values (one value once when they are equal); None when none is finite."""
+    finite = sorted(v for v in values if np.isfinite(v))
+    if not finite:
+        return None
+    low, high = (f"{v:+.2f}" if signed else f"{v:g}" for v in (finite[0], finite[-1]))
+    return low if low == high else (f"{low} to {high}" if signed else f"{low}–{high}")
+
+
+def _gained(runs: list[dict[str, Any]], epochs: int) -> str:
+    """How far the best validation ELBO of ``runs`` moved over their last ``epochs`` epochs:
+    ``"by +0.33 to +0.50 nats over their last 20 epochs"``."""
+    moved = span([summary.tail_gain(r["history"], epochs) for r in runs], signed=True)
+    last = f"over their last {_plural(epochs, 'epoch')}"
+    return f"by {moved} nats {last}" if moved else f"by an undefined amount {last} (shorter runs)"
+
+
+def _stopped(payload: Mapping[str, Any], dataset: str) -> str:
+    """How a dataset's runs ended, from their histories: their length, where their best epoch
+    was, and what their best validation ELBO still gained at the end."""
+    runs, cfg = _runs(payload, dataset), payload["settings"]["datasets"][dataset]
+    patience = cfg["patience"]
+    rising = sum(summary.tail_gain(r["history"], patience) > 0 for r in runs)
+    capped = sum(r["epochs"] >= cfg["max_epochs"] for r in runs)
+    last = sum(r["best_epoch"] == r["epochs"] for r in runs)
+    behind = max(r["epochs"] - r["best_epoch"] for r in runs)
+    n = len(runs)
+    return (
+        f"{DATASETS.get(dataset, dataset)}: the {_plural(n, 'run')} stopped after "
+        f"{span([r['epochs'] for r in runs])} epochs ({capped} of them at the cap); the best "
+        f"epoch was the last one in {last} of {n} and at most {_plural(behind, 'epoch')} "
+        f"before the end in every run. Their best validation ELBO moved "
+        f"{_gained(runs, patience)} (tolerance {cfg['tolerance']:g}) and "
+        f"{_gained(runs, summary.LONGER_WINDOW * patience)}: {rising} of {n} runs were still "
+        "improving when they stopped."
     )
 
 
@@ -90,24 +138,24 @@ def _time(payload: Mapping[str, Any]) -> str:
 
 def _likelihood(payload: Mapping[str, Any]) -> str:
     settings = payload["settings"]
-    most = settings["iwae_images"]
     measured = [
-        f"{min(most, record['splits']['test']['images'])} on {DATASETS.get(d, d)}"
+        f"{summary.bound_label(payload, d)} on {DATASETS.get(d, d)}"
         for d in settings["datasets"]
-        if (record := _record(payload, d)) is not None
+        if d in payload["datasets"]
     ]
-    images = ", ".join(measured) if measured else f"at most {most} per dataset"
+    images = ", ".join(measured) if measured else f"at most {settings['iwae_images']} per dataset"
     return (
         "**The likelihood.** Images are grey levels in [0, 1], and every model uses a "
         "Bernoulli likelihood on them (binary cross-entropy against the grey levels, not "
         "binarised data). That is the usual choice for MNIST-like data, but it is not a "
         "normalised density for non-binary targets: the log-likelihoods below compare our "
         "models with each other, not with papers that binarise MNIST. The importance-weighted "
-        f"bound (IWAE, {settings['iwae_k']} posterior samples per image, on the first test "
-        f"images: {images}) bounds $\\log p(x\\mid y)$ for the conditional models (N-VAE, "
-        "CVAE) and $\\log p(x)$ for the VAE, so only the N-VAE and the CVAE are compared on it. "
-        "The table gives the ELBO on all test images and on those first ones, where the IWAE "
-        "bound can be set beside it."
+        f"bound (IWAE, {settings['iwae_k']} posterior samples per image, on the first "
+        f"{settings['iwae_images']} test images or all of them where there are fewer: "
+        f"{images}) bounds $\\log p(x\\mid y)$ for the conditional models (N-VAE, CVAE) and "
+        "$\\log p(x)$ for the VAE, so only the N-VAE and the CVAE are compared on it. The "
+        "table gives the ELBO on all test images and on the bound's images, where the IWAE "
+        "bound can be set beside it, and how far the bound is above that ELBO."
     )
 
 
@@ -125,7 +173,27 @@ def _factors(payload: Mapping[str, Any]) -> str:
         "correlations are kept for all its dimensions (the N-VAE's z_c too), so the table also "
         "gives the next dimension's |ρ| for each factor: a factor has a dimension of its own "
         "when that is well below the chosen one's. The MNIST threshold: "
-        f"{summary.capture_rule()}."
+        f"{summary.capture_rule()}. {_chance(payload)}"
+    )
+
+
+def _chance(payload: Mapping[str, Any]) -> str:
+    """The chance level of a factor score on each dataset read (the dashed line of the
+    factor figures)."""
+    levels = [
+        f"{level:.2f} on {DATASETS.get(d, d)} (about "
+        f"{round(entry['record']['splits']['test']['images'] / entry['classes'])} test images "
+        "per class)"
+        for d, entry in payload["datasets"].items()
+        if (level := summary.chance_level(entry)) is not None
+    ]
+    if not levels:
+        return ""
+    return (
+        "By chance alone, one dimension unrelated to a factor has a mean |ρ| over classes of "
+        f"{' and '.join(levels)}: the expected |ρ| of that many unrelated values, the dashed "
+        "line of the factor figures. The per-class best and the next dimension, picked among "
+        "several on the test images themselves, lie higher by chance."
     )
 
 
@@ -228,7 +296,9 @@ def _noise(settings: Mapping[str, Any]) -> str:
     return (
         f"Every model is trained from {_plural(len(seeds), 'seed', words=True)} "
         f'({", ".join(map(str, seeds))}). {summary.noise_rule()} "One seed" below means '
-        "that the rule could not be applied."
+        "that the rule could not be applied. Every seed trains on the same split of the data "
+        "(the split does not depend on the training seed), so the seed spread leaves out how "
+        "much the numbers would move with another split."
     )
 
 

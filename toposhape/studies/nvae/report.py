@@ -20,7 +20,7 @@ from toposhape.checks import check_callable, check_mapping
 from toposhape.studies.nvae import summary
 from toposhape.studies.nvae.figures import figures
 from toposhape.studies.nvae.grid import DATASETS, grid
-from toposhape.studies.nvae.prose import prose
+from toposhape.studies.nvae.prose import prose, span
 from toposhape.studies.nvae.run import CHAPTER, PAYLOAD_FORMAT
 from toposhape.studies.nvae.summary import check_payload
 from toposhape.studies.scorecard import Claim, Loader
@@ -56,6 +56,16 @@ def _pm(values: list[float], scale: float = 1.0, digits: int = 2) -> str:
     return f"{scale * mean:.{digits}f} ± {scale * std:.{digits}f}"
 
 
+def _seeds(values: list[float], digits: int = 2) -> str:
+    """The seed values themselves, in seed order: ``"0.77, 0.83, 0.85"``."""
+    return ", ".join(f"{v:.{digits}f}" for v in values) or "–"
+
+
+def _pm_seeds(values: list[float]) -> str:
+    """:func:`_pm` with the seed values beside it (when there are more than one)."""
+    return _pm(values) + (f" (seeds: {_seeds(values)})" if len(values) > 1 else "")
+
+
 def _pm_floor(floor: str, values: list[float]) -> str:
     """:func:`_pm` of a floor's values; the PCA of the pixels has no seed: its one value."""
     return f"{values[0]:.2f}" if floor == _PCA else _pm(values)
@@ -72,7 +82,6 @@ def _models(payload: Mapping[str, Any], dataset: str) -> list[str]:
 
 
 def _model_rows(payload: Mapping[str, Any]) -> pd.DataFrame:
-    first = f"first {payload['settings']['iwae_images']} test images"
     rows = []
     for dataset in payload["datasets"]:
         for model in _models(payload, dataset):
@@ -86,18 +95,62 @@ def _model_rows(payload: Mapping[str, Any]) -> pd.DataFrame:
                 {
                     "data": _name(dataset),
                     "model": model,
-                    "epochs per seed": ", ".join(str(r["epochs"]) for r in found),
-                    "best epoch per seed (measured)": ", ".join(
-                        str(r["best_epoch"]) for r in found
-                    ),
-                    "stopped by the rule": f"{sum(r['converged'] for r in found)} of {len(found)}",
                     "ELBO (nats, all test images)": _pm(seeds(lambda r: r["elbo"])),
-                    f"ELBO (nats, {first})": _pm(seeds(lambda r: r["elbo_iwae_images"])),
-                    f"IWAE (nats, {first})": _pm(seeds(lambda r: r["iwae"])),
-                    "q(y|x) accuracy (%)": _pm(accuracy, 100, 1),
+                    "images of the IWAE bound": summary.bound_label(payload, dataset),
+                    "ELBO (nats, those images)": _pm(seeds(lambda r: r["elbo_iwae_images"])),
+                    "IWAE (nats, those images)": _pm(seeds(lambda r: r["iwae"])),
+                    "IWAE − ELBO (nats, those images)": _pm(seeds(_gap)),
+                    "q(y|x) accuracy (%, test images)": _pm(accuracy, 100, 1),
                 }
             )
     return pd.DataFrame(rows)
+
+
+def _gap(run: Mapping[str, Any]) -> float:
+    """How far a run's importance-weighted bound is above its ELBO on the same test images."""
+    return float(run["iwae"] - run["elbo_iwae_images"])
+
+
+def _stopped_by(run: Mapping[str, Any], cap: int) -> str:
+    """What ended a run: the stopping rule, the cap, or the rule at the cap."""
+    if not run["converged"]:
+        return "the cap"
+    return "the rule, at the cap" if run["epochs"] >= cap else "the rule"
+
+
+def _stopping_rows(payload: Mapping[str, Any]) -> pd.DataFrame:
+    """Every run's length, best epoch and what its validation ELBO still gained at its end:
+    over the stopping rule's window (the patience) and over a longer one."""
+    longer = summary.LONGER_WINDOW
+    rows = []
+    for dataset in payload["datasets"]:
+        cfg = payload["settings"]["datasets"][dataset]
+        patience = cfg["patience"]
+        for model in _models(payload, dataset):
+            for run in summary.runs(payload, dataset, model):
+                history = run["history"]
+                rows.append(
+                    {
+                        "data": _name(dataset),
+                        "model": model,
+                        "seed": run["seed"],
+                        "epochs": run["epochs"],
+                        "cap": cfg["max_epochs"],
+                        "ended by": _stopped_by(run, cfg["max_epochs"]),
+                        "best epoch (measured)": run["best_epoch"],
+                        "patience (epochs)": patience,
+                        "gain, last patience epochs (nats)": summary.tail_gain(history, patience),
+                        f"gain, last {longer} × patience epochs (nats)": summary.tail_gain(
+                            history, longer * patience
+                        ),
+                        "tolerance (nats)": cfg["tolerance"],
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+#: The factor table's header of the per-class maximum, which is picked on the test images.
+_EACH_BEST = "|ρ| of each class's best (picked on test: optimistic)"
 
 
 def _factor_rows(payload: Mapping[str, Any]) -> pd.DataFrame:
@@ -107,15 +160,18 @@ def _factor_rows(payload: Mapping[str, Any]) -> pd.DataFrame:
             found = summary.runs(payload, dataset, model)
             for factor in entry["factor_names"]:
                 scores = [summary.factor_summary(r["factor_scores"])[factor] for r in found]
+                in_zc = [s["class_rho"] for s in scores if s["class_dim"] is not None]
                 rows.append(
                     {
                         "data": _name(dataset),
                         "latents": f"{model}, {'z_s' if model.startswith('N-VAE') else 'z'}",
                         "factor": factor,
                         "|ρ| of one dimension": _pm([s["abs_rho"] for s in scores]),
+                        "per seed": _seeds([s["abs_rho"] for s in scores]),
                         "sign agreement": _pm([s["sign_agreement"] for s in scores]),
-                        "|ρ| of each class's best": _pm([s["any_dim"] for s in scores]),
+                        _EACH_BEST: _pm([s["any_dim"] for s in scores]),
                         "|ρ| of the next dimension (any)": _pm([s["runner_up"] for s in scores]),
+                        "|ρ| of the best z_c dimension (test)": _pm(in_zc),
                         "latent index per seed": ", ".join(str(s["dim"]) for s in scores),
                     }
                 )
@@ -125,6 +181,7 @@ def _factor_rows(payload: Mapping[str, Any]) -> pd.DataFrame:
                 def of(key: str, entry=entry, floor=floor, factor=factor) -> str:
                     return _pm_floor(floor, summary.floor_values(entry, floor, factor, key))
 
+                values = summary.floor_values(entry, floor, factor)
                 dims = summary.floor_values(entry, floor, factor, "dim")
                 judged = "floor" if floor == summary.UNTRAINED else "reference"
                 rows.append(
@@ -133,9 +190,11 @@ def _factor_rows(payload: Mapping[str, Any]) -> pd.DataFrame:
                         "latents": f"{floor} ({judged})",
                         "factor": factor,
                         "|ρ| of one dimension": of("abs_rho"),
+                        "per seed": "–" if floor == _PCA else _seeds(values),
                         "sign agreement": of("sign_agreement"),
-                        "|ρ| of each class's best": of("any_dim"),
+                        _EACH_BEST: of("any_dim"),
                         "|ρ| of the next dimension (any)": of("runner_up"),
+                        "|ρ| of the best z_c dimension (test)": "–",
                         "latent index per seed": ", ".join(map(str, dims)),
                     }
                 )
@@ -322,9 +381,10 @@ def _selective_rows(payload: Mapping[str, Any]) -> pd.DataFrame:
 
 
 def tables(payload: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
-    """The chapter's tables, by name: ``models``, ``factors``, ``prior``, ``intervals``,
-    ``quality``, ``synthetic``, ``selective``. Cells are formatted strings ("mean ± seed
-    std"); a table with nothing measured yet is empty.
+    """The chapter's tables, by name: ``models``, ``stopping`` (a row per run), ``factors``,
+    ``prior``, ``intervals``, ``quality``, ``synthetic``, ``selective``. Cells are formatted
+    strings ("mean ± seed std"; numbers in ``stopping``); a table with nothing measured yet
+    is empty.
 
     Raises
     ------
@@ -336,6 +396,7 @@ def tables(payload: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
     check_payload(payload)
     return {
         "models": _model_rows(payload),
+        "stopping": _stopping_rows(payload),
         "factors": _factor_rows(payload),
         "prior": _prior_rows(payload),
         "intervals": _interval_rows(payload),
@@ -406,43 +467,113 @@ def findings(payload: Mapping[str, Any]) -> list[str]:
     check_payload(payload)
     lines = []
     for dataset in payload["datasets"]:
-        nv = summary.per_model(payload, dataset, "N-VAE", lambda r: r["iwae"])
-        cv = summary.per_model(payload, dataset, "CVAE", lambda r: r["iwae"])
-        word, delta = summary.compare(nv, cv)
-        if word != "missing":
-            lines.append(
-                f"{_name(dataset)}: N-VAE vs CVAE, test IWAE bound on log p(x|y): {_say(word)} "
-                f"(Δ = {delta:+.2f} nats; {_pm(nv)} vs {_pm(cv)})."
-            )
-        entry = payload["datasets"][dataset]
-        for factor in entry["factor_names"]:
-            nv = _rho(payload, dataset, "N-VAE", factor)
-            if not nv:
-                continue
-            others = []
-            floor = summary.floor_values(entry, summary.UNTRAINED, factor)
-            for model, values in (
-                (f"the {summary.UNTRAINED} floor", floor),
-                *((m, _rho(payload, dataset, m, factor)) for m in ("CVAE", "VAE", "N-VAE β_c=4")),
-            ):
-                if values:
-                    word, delta = summary.compare(nv, values)
-                    others.append(f"vs {model} {_say(word)} (Δ = {delta:+.2f})")
-            pca = summary.floor_values(entry, _PCA, factor)
-            lines.append(
-                f"{_name(dataset)}, {factor}: one shared N-VAE dimension, mean |ρ| over classes "
-                f"{_pm(nv)}; {'; '.join(others)}; PCA of the pixels (reference) "
-                f"{_pm_floor(_PCA, pca)}."
-            )
+        lines += _likelihood_lines(payload, dataset)
+        for factor in payload["datasets"][dataset]["factor_names"]:
+            lines += _factor_lines(payload, dataset, factor)
     if "mnist" in payload["datasets"]:
         lines += _detector_lines(payload) + _sampling_lines(payload)
     return lines
 
 
-def _rho(payload: Mapping[str, Any], dataset: str, model: str, factor: str) -> list[float]:
-    """Mean |ρ| of the dimension that carries ``factor`` (:func:`summary.factor_summary`),
-    one value per seed of ``model``."""
-    return summary.per_model(payload, dataset, model, lambda r: summary.factor_value(r, factor))
+def _likelihood_lines(payload: Mapping[str, Any], dataset: str) -> list[str]:
+    """N-VAE vs CVAE on a dataset: the IWAE bound (beside what the runs still gained at their
+    end, for scale), the ELBO, and how far each model's bound is above its ELBO."""
+
+    def both(get: Callable[[dict], float]) -> tuple[list[float], list[float]]:
+        return tuple(summary.per_model(payload, dataset, m, get) for m in ("N-VAE", "CVAE"))
+
+    nv, cv = both(lambda r: r["iwae"])
+    word, delta = summary.compare(nv, cv)
+    if word == "missing":
+        return []
+    name, images = _name(dataset), summary.bound_label(payload, dataset)
+    patience = payload["settings"]["datasets"][dataset]["patience"]
+    gains = [
+        summary.tail_gain(r["history"], patience)
+        for m in ("N-VAE", "CVAE")
+        for r in summary.runs(payload, dataset, m)
+    ]
+    lines = [
+        f"{name}: N-VAE vs CVAE, test IWAE bound on log p(x|y) ({images}): "
+        f"{_say(word)} (Δ = {delta:+.2f} nats; {_pm(nv)} vs {_pm(cv)})."
+    ]
+    moved = span(gains, signed=True)
+    if moved is not None:
+        lines[0] += (
+            f" For scale, the best validation ELBO of these runs moved by {moved} nats over "
+            f"their last {patience} epochs (the stopping rule's window)."
+        )
+    nv, cv = both(lambda r: r["elbo"])
+    word, delta = summary.compare(nv, cv)
+    gap_nv, gap_cv = both(_gap)
+    gap_word, gap_delta = summary.compare(gap_nv, gap_cv)
+    lines.append(
+        f"{name}: N-VAE vs CVAE, test ELBO (all test images): {_say(word)} (Δ = {delta:+.2f} "
+        f"nats; {_pm(nv)} vs {_pm(cv)}). The IWAE bound is above the ELBO on the same images "
+        f"by {_pm(gap_nv)} nats for the N-VAE and {_pm(gap_cv)} for the CVAE: the N-VAE's "
+        f"gap {_say(gap_word)} (Δ = {gap_delta:+.2f})."
+    )
+    return lines
+
+
+def _against_pca(entry: Mapping[str, Any], factor: str, values: list[float]) -> str:
+    """The N-VAE's seed values of a factor against the PCA of the pixels (one value, no seed
+    spread: the noise rule with its std 0): above it, below it, or no better than it."""
+    pca = summary.floor_values(entry, _PCA, factor)[0]
+    word, delta = summary.compare(values, [pca] * len(values))
+    relation = {"higher": "above", "lower": "below"}.get(word, "no better than")
+    return f"{relation} the {_PCA} (reference) {pca:.2f} ({word}, Δ = {delta:+.2f})"
+
+
+def _factor_lines(payload: Mapping[str, Any], dataset: str, factor: str) -> list[str]:
+    """The N-VAE's shared dimension for ``factor`` against the floor, the other models and
+    the PCA of the pixels; then its best z_c dimension against that shared one and against
+    the CVAE's next dimension."""
+    entry = payload["datasets"][dataset]
+    nv = _rho(payload, dataset, "N-VAE", factor)
+    if not nv:
+        return []
+    others = []
+    floor = summary.floor_values(entry, summary.UNTRAINED, factor)
+    for model, values in (
+        (f"the {summary.UNTRAINED} floor", floor),
+        *((m, _rho(payload, dataset, m, factor)) for m in ("CVAE", "VAE", "N-VAE β_c=4")),
+    ):
+        if values:
+            word, delta = summary.compare(nv, values)
+            others.append(f"vs {model} {_say(word)} (Δ = {delta:+.2f})")
+    name = _name(dataset)
+    lines = [
+        f"{name}, {factor}: one shared N-VAE dimension, mean |ρ| over classes {_pm_seeds(nv)}; "
+        f"{'; '.join(others)}; {_against_pca(entry, factor, nv)}."
+    ]
+    in_zc = _rho(payload, dataset, "N-VAE", factor, "class_rho")
+    if not all(np.isfinite(in_zc)):
+        return lines
+    word, delta = summary.compare(in_zc, nv)
+    text = (
+        f"{name}, {factor}: the N-VAE's z_c dimension with the largest mean |ρ| (picked on "
+        f"the test images) {_pm_seeds(in_zc)}; vs its shared dimension {_say(word)} "
+        f"(Δ = {delta:+.2f})"
+    )
+    rival = _rho(payload, dataset, "CVAE", factor, "runner_up")
+    if rival:
+        word, delta = summary.compare(in_zc, rival)
+        text += (
+            f"; vs the CVAE's next dimension (any but its pick, also largest on the test "
+            f"images) {_pm_seeds(rival)} {_say(word)} (Δ = {delta:+.2f})"
+        )
+    return [*lines, text + "."]
+
+
+def _rho(
+    payload: Mapping[str, Any], dataset: str, model: str, factor: str, key: str = "abs_rho"
+) -> list[float]:
+    """``key`` of :func:`summary.factor_summary` for ``factor`` (by default the mean |ρ| of
+    the dimension that carries it), one value per seed of ``model``."""
+    return summary.per_model(
+        payload, dataset, model, lambda r: summary.factor_value(r, factor, key)
+    )
 
 
 def _detector_lines(payload: Mapping[str, Any]) -> list[str]:
@@ -702,7 +833,9 @@ def _judge_shared(payload: Mapping[str, Any]) -> Judged:
         word, delta = summary.compare(nv, other)
         outcomes += [floor, _outcome(word, delta, "higher")]
         captured[f] = _captured(payload, dataset, "N-VAE", f) and floor != "fails"
-        measured.append(f"{f} {_pm(nv)} vs {rival} {_pm(other)} ({word}), vs {floor_text}")
+        measured.append(
+            f"{f} {_pm_seeds(nv)} vs {rival} {_pm_seeds(other)} ({word}), vs {floor_text}"
+        )
     if all(captured.values()):  # then the comparisons decide
         verdict = {"holds": "reproduced", "noise": "within noise"}.get(_every(outcomes), "partly")
     elif any(captured.values()):
@@ -733,10 +866,11 @@ def _judge_yale(payload: Mapping[str, Any]) -> Judged:
         floor, floor_text = _above_floor(payload, dataset, f)
         word, _delta = summary.compare(nv, other)
         outcomes.append("fails" if word == "lower" else floor)
-        pca = summary.floor_values(entry, _PCA, f)
+        relation = "below" if word == "lower" else "not below"
+        in_zc = _rho(payload, dataset, "N-VAE", f, "class_rho")
         measured.append(
-            f"{f} {_pm(nv)} vs {floor_text}, vs {rival} {_pm(other)} ({word}); "
-            f"{_PCA} (reference) {_pm_floor(_PCA, pca)}"
+            f"{f} {_pm_seeds(nv)} vs {floor_text}, vs {rival} {_pm_seeds(other)}: {relation} "
+            f"({word}); {_against_pca(entry, f, nv)}; its best z_c dimension (test) {_pm(in_zc)}"
         )
     found = summary.runs(payload, dataset, "N-VAE")
     distinct = summary.distinct_seeds(found, factors)

@@ -1,4 +1,6 @@
-"""Seed statistics and the noise rule of the N-VAE chapter, from a payload only.
+"""Seed statistics and the noise rule of the N-VAE chapter, from a payload only; also what
+the records support beside them: the chance level of a factor score and what a run's
+validation ELBO still gained at its end.
 
 Every headline number is a mean over training seeds with its sample standard deviation.
 The noise rule, fixed before the full runs: A differs from B when their seed means differ
@@ -10,12 +12,13 @@ of every model it compares; with fewer it is at best "partly".
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import math
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from toposhape.checks import check_mapping
+from toposhape.checks import check_int, check_mapping
 from toposhape.factors import consistent_dimension
 from toposhape.studies.nvae.run import PAYLOAD_FORMAT
 
@@ -24,11 +27,17 @@ __all__ = [
     "CAPTURE_SIGN",
     "DISTINCT_SHARE",
     "KL_USED",
+    "LONGER_WINDOW",
     "MIN_SEEDS",
     "NOISE",
     "SHARE_USED",
     "UNTRAINED",
+    "bound_images",
+    "bound_label",
     "capture_rule",
+    "chance_abs_rho",
+    "chance_level",
+    "chance_mean_abs_rho",
     "check_payload",
     "compare",
     "distinct_needed",
@@ -46,6 +55,7 @@ __all__ = [
     "selective_classes",
     "selective_rule",
     "synthetic_by_seed",
+    "tail_gain",
 ]
 
 #: Differences beyond this many pooled seed standard deviations count.
@@ -119,6 +129,22 @@ def check_payload(payload: object, where: str = "payload") -> Mapping[str, Any]:
             "python -m toposhape.chapters reproduce nvae <profile>"
         )
     return payload
+
+
+def bound_images(payload: Mapping[str, Any], dataset: str) -> int:
+    """The test images the importance-weighted bound (and the ELBO beside it) is measured on:
+    the first ``iwae_images`` of the settings, or all of a dataset's test images when it
+    has fewer."""
+    test = payload["datasets"][dataset]["record"]["splits"]["test"]["images"]
+    return min(payload["settings"]["iwae_images"], test)
+
+
+def bound_label(payload: Mapping[str, Any], dataset: str) -> str:
+    """:func:`bound_images` in words: ``"all 604 test images"``, ``"the first 2000 of 10000
+    test images"``."""
+    n = bound_images(payload, dataset)
+    test = payload["datasets"][dataset]["record"]["splits"]["test"]["images"]
+    return f"all {test} test images" if n == test else f"the first {n} of {test} test images"
 
 
 def runs(payload: Mapping[str, Any], dataset: str, model: str) -> list[dict[str, Any]]:
@@ -240,10 +266,13 @@ def factor_summary(scores: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     -------
     dict
         Factor name -> ``dim`` (the latent index, None if no ρ is defined), ``abs_rho``,
-        ``sign_agreement``, ``any_dim`` (as :func:`~toposhape.factors.consistent_dimension`)
-        and ``runner_up``: the largest mean |ρ| over classes (test) of any *other* latent
+        ``sign_agreement``, ``any_dim`` (as :func:`~toposhape.factors.consistent_dimension`),
+        ``runner_up``: the largest mean |ρ| over classes (test) of any *other* latent
         dimension, z_c included (NaN with none): a factor has a dimension of its own when
-        this is well below ``abs_rho``.
+        this is well below ``abs_rho``; and ``class_dim``, ``class_rho``: the dimension
+        outside ``shared_dims`` (the N-VAE's z_c) with the largest mean |ρ| over classes
+        (test, so picked on the images it is scored on) and that |ρ| (None and NaN for a
+        model whose dimensions are all scored).
     """
     shared = list(scores["shared_dims"])
     select = np.asarray(scores["rho_validation"], dtype=float)
@@ -252,16 +281,26 @@ def factor_summary(scores: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     out = {}
     for f, (name, found) in enumerate(zip(scores["factors"], picked, strict=True)):
         dim = None if found["dim"] is None else shared[found["dim"]]
-        others = np.delete(_mean_abs(evaluate[:, :, f]), [] if dim is None else [dim])
+        every = _mean_abs(evaluate[:, :, f])
+        others = np.delete(every, [] if dim is None else [dim])
         others = others[np.isfinite(others)]
+        class_dim = _largest(every, [d for d in range(len(every)) if d not in shared])
         out[name] = {
             "dim": dim,
             "abs_rho": found["abs_rho"],
             "sign_agreement": found["sign_agreement"],
             "any_dim": found["any_dim"],
             "runner_up": float(others.max()) if len(others) else float("nan"),
+            "class_dim": class_dim,
+            "class_rho": float("nan") if class_dim is None else float(every[class_dim]),
         }
     return out
+
+
+def _largest(values: np.ndarray, among: list[int]) -> int | None:
+    """The index in ``among`` of the largest finite value of ``values`` (D,); None if none."""
+    finite = [d for d in among if np.isfinite(values[d])]
+    return max(finite, key=lambda d: values[d]) if finite else None
 
 
 def factor_value(run: Mapping[str, Any], factor: str, key: str = "abs_rho") -> float:
@@ -293,3 +332,74 @@ def distinct_needed(seeds: int) -> int:
     """Of ``seeds`` runs, how many must carry every factor in a dimension of its own
     (:data:`DISTINCT_SHARE`, rounded up; at least one)."""
     return max(1, int(np.ceil(DISTINCT_SHARE * seeds - 1e-9)))
+
+
+#: Besides the stopping rule's own window (the patience), each run's gain is also given over
+#: this many times the patience: how much a run was still gaining on a longer view.
+LONGER_WINDOW = 2
+
+
+def tail_gain(history: Sequence[Mapping[str, Any]], epochs: int) -> float:
+    """How far the best validation ELBO of the last ``epochs`` epochs of a run is above the
+    best of all its earlier epochs (nats; negative when it fell): with ``epochs`` the
+    patience, what the stopping rule (:func:`toposhape.nvae.converged`) compared with its
+    tolerance. NaN when the run is not longer than ``epochs``.
+
+    Parameters
+    ----------
+    history : sequence of dict
+        A run's per-epoch entries, each with a ``val_elbo``.
+    epochs : int
+        The length of the window at the end, ≥ 1.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``epochs`` is not an int ≥ 1.
+    """
+    epochs = check_int("epochs", epochs, 1)
+    values = [float(entry["val_elbo"]) for entry in history]
+    if len(values) <= epochs:
+        return float("nan")
+    return max(values[-epochs:]) - max(values[:-epochs])
+
+
+def chance_abs_rho(n: int) -> float:
+    """The expected |ρ| of a correlation over ``n`` pairs of unrelated values.
+
+    E|r| = Γ((n − 1)/2) / (√π Γ(n/2)), exact for Pearson's r of independent normal
+    samples; Spearman's ρ of ``n`` untied ranks has the same null variance 1/(n − 1), and
+    its expected |ρ| agrees with this to within 0.003 for n ≥ 8 (checked by permutation in
+    the tests).
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``n`` is not an int of at least 2.
+    """
+    n = check_int("n", n, 2)
+    return math.exp(math.lgamma((n - 1) / 2) - math.lgamma(n / 2)) / math.sqrt(math.pi)
+
+
+def chance_mean_abs_rho(images: int, classes: int) -> float:
+    """The expected mean |ρ| over classes of one latent dimension unrelated to a factor,
+    with ``images`` test images spread as evenly as possible over ``classes`` classes (the
+    records keep the split's size, not each class's share): the chance level of a factor
+    score whose dimension was picked on other images.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``classes`` is not an int ≥ 1, or ``images`` not one that gives every class at
+        least 2.
+    """
+    classes = check_int("classes", classes, 1)
+    small, extra = divmod(check_int("images", images, 2 * classes), classes)
+    return ((classes - extra) * chance_abs_rho(small) + extra * chance_abs_rho(small + 1)) / classes
+
+
+def chance_level(entry: Mapping[str, Any]) -> float | None:
+    """:func:`chance_mean_abs_rho` with a dataset's test images and classes (its payload
+    entry); None when there are fewer than 2 test images per class."""
+    test, classes = entry["record"]["splits"]["test"]["images"], entry["classes"]
+    return chance_mean_abs_rho(test, classes) if test >= 2 * classes else None
