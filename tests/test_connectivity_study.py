@@ -808,15 +808,24 @@ def test_figures_and_tables_from_a_saved_payload(tiny_payload, tmp_path):
         "densification", "densification_by_class", "backbones", "timings",
     }  # fmt: skip
     assert all(isinstance(t, pd.DataFrame) and len(t) for t in tables.values())
-    assert list(tables["sweep"]["B"]) == [25, 100]
-    assert list(tables["effects"]["B"]) == [25]
+    assert list(tables["sweep"].columns) == ["measure", "B = 25", "B = 100"]
+    assert list(tables["effects"].columns) == ["measure", "B = 25"]
+    assert list(tables["covering"].columns) == ["measure", "B = 25", "B = 100"]
+    assert list(tables["sweep"].iloc[0]) == ["seeds", 2, 2]
     assert list(tables["models"]["λ"]) == ["0", "20"]
     assert list(tables["models"]["seeds"]) == [2, 2]
     sweep = summary.sweep(loaded)
     values = [loaded["models"][n]["deaths"]["std"] for n in summary.runs(loaded, 20.0, 25)]
     assert sweep[0]["death_std"]["values"] == values
-    assert tables["sweep"]["death std"].iloc[0] == conn_tables.pm(*summary.mean_std(values)[:2])
+    row = tables["sweep"].set_index("measure").loc["death std"]
+    assert row["B = 25"] == conn_tables.pm(*summary.mean_std(values)[:2])
     assert tables["toy"]["CV"].iloc[1] == pytest.approx(payload["toy"]["after"]["stats"]["cv"])
+    only = copy.deepcopy(loaded)  # the reference batch size alone: nothing to compare it with
+    for name in summary.runs(only, 20.0, 25):
+        del only["backbones"][name], only["models"][name]
+    alone = report.tables(only)
+    assert list(alone["sweep"].columns) == ["measure", "B = 100"]
+    assert list(alone["effects"].columns) == ["measure"] and alone["effects"].empty
 
 
 def test_every_figure_fits_the_page(tiny_payload):

@@ -93,9 +93,19 @@ def _models_table(payload: Mapping[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _by_batch_size(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """One dict per batch size (its ``"B"`` and one entry per measure) as one row per measure
+    and one column per B: the table grows down with the measures, not across the page."""
+    if not rows:
+        return pd.DataFrame({"measure": []})
+    frame = pd.DataFrame(rows).set_index("B").T
+    frame.columns = [f"B = {b}" for b in frame.columns]
+    return frame.rename_axis("measure").reset_index()
+
+
 def _sweep_table(payload: Mapping[str, Any]) -> pd.DataFrame:
     labels = {key: label for key, (label, _) in summary.measures(payload).items()}
-    return pd.DataFrame(
+    return _by_batch_size(
         [
             {"B": r["B"], "seeds": len(r["seeds"])}
             | {labels[k]: pm(r[k]["mean"], r[k]["std"]) for k in labels}
@@ -108,7 +118,7 @@ def _effects_table(payload: Mapping[str, Any]) -> pd.DataFrame:
     labels = {key: label for key, (label, _) in summary.measures(payload).items()}
     effects = summary.effects(payload)
     sizes = [e["B"] for e in next(iter(effects.values()), [])]
-    return pd.DataFrame(
+    return _by_batch_size(
         [
             {"B": b}
             | {
@@ -145,7 +155,7 @@ def _covering_table(payload: Mapping[str, Any]) -> pd.DataFrame:
                     [summary.cover_k(m, share) for m in models]
                 )
         rows.append(row)
-    return pd.DataFrame(rows)
+    return _by_batch_size(rows)
 
 
 def _densification_tables(payload: Mapping[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -202,7 +212,8 @@ def tables(payload: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
     and λ = 20 at B = 100, mean ± std over seeds); ``sweep`` (every measure per B),
     ``effects`` (each B against B = 100 by the noise rule), ``covering`` (k₀.₉ per sample
     size, its ratio to B and growth exponent over the last two, and the other partial
-    covering numbers and N_η of the largest sample); ``densification`` (the levels per
+    covering numbers and N_η of the largest sample), these three with one row per measure
+    and one column ``"B = …"`` per batch size; ``densification`` (the levels per
     variant and the rule's comparison) and ``densification_by_class`` (the judged levels per
     class); ``backbones`` (where each was
     trained, how long, which are pending) and ``timings``.

@@ -112,15 +112,17 @@ def _gap(run: Mapping[str, Any]) -> float:
 
 
 def _stopped_by(run: Mapping[str, Any], cap: int) -> str:
-    """What ended a run: the stopping rule, the cap, or the rule at the cap."""
+    """What ended a run: the stopping rule, the cap (with its epochs), or the rule at the
+    cap."""
     if not run["converged"]:
-        return "the cap"
-    return "the rule, at the cap" if run["epochs"] >= cap else "the rule"
+        return f"the cap ({cap})"
+    return f"the rule, at the cap ({cap})" if run["epochs"] >= cap else "the rule"
 
 
 def _stopping_rows(payload: Mapping[str, Any]) -> pd.DataFrame:
     """Every run's length, best epoch and what its validation ELBO still gained at its end:
-    over the stopping rule's window (the patience) and over a longer one."""
+    over the stopping rule's window (the patience) and over a longer one. The rule's
+    patience, tolerance and cap are per dataset: :func:`setup` states them."""
     longer = summary.LONGER_WINDOW
     rows = []
     for dataset in payload["datasets"]:
@@ -135,15 +137,12 @@ def _stopping_rows(payload: Mapping[str, Any]) -> pd.DataFrame:
                         "model": model,
                         "seed": run["seed"],
                         "epochs": run["epochs"],
-                        "cap": cfg["max_epochs"],
                         "ended by": _stopped_by(run, cfg["max_epochs"]),
                         "best epoch (measured)": run["best_epoch"],
-                        "patience (epochs)": patience,
-                        "gain, last patience epochs (nats)": summary.tail_gain(history, patience),
-                        f"gain, last {longer} × patience epochs (nats)": summary.tail_gain(
+                        "gain over the last patience (nats)": summary.tail_gain(history, patience),
+                        f"gain over the last {longer} × patience (nats)": summary.tail_gain(
                             history, longer * patience
                         ),
-                        "tolerance (nats)": cfg["tolerance"],
                     }
                 )
     return pd.DataFrame(rows)
@@ -151,6 +150,22 @@ def _stopping_rows(payload: Mapping[str, Any]) -> pd.DataFrame:
 
 #: The factor table's header of the per-class maximum, which is picked on the test images.
 _EACH_BEST = "|ρ| of each class's best (picked on test: optimistic)"
+
+
+#: The columns of the factor table proper; the rest (where else a factor shows) are
+#: ``factor_rivals``. Both start with the row's data, latents and factor.
+_FACTOR_KEYS = ("data", "latents", "factor")
+_FACTOR_MAIN = ("|ρ| of one dimension", "per seed", "sign agreement", "latent index per seed")
+
+
+def _factor_tables(payload: Mapping[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The factor rows, split in two so each fits the page: the scored dimension, and
+    where else the factor shows."""
+    frame = _factor_rows(payload)
+    if frame.empty:
+        return frame, frame
+    rest = [c for c in frame.columns if c not in _FACTOR_KEYS + _FACTOR_MAIN]
+    return frame[list(_FACTOR_KEYS + _FACTOR_MAIN)], frame[list(_FACTOR_KEYS) + rest]
 
 
 def _factor_rows(payload: Mapping[str, Any]) -> pd.DataFrame:
@@ -381,10 +396,10 @@ def _selective_rows(payload: Mapping[str, Any]) -> pd.DataFrame:
 
 
 def tables(payload: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
-    """The chapter's tables, by name: ``models``, ``stopping`` (a row per run), ``factors``,
-    ``prior``, ``intervals``, ``quality``, ``synthetic``, ``selective``. Cells are formatted
-    strings ("mean ± seed std"; numbers in ``stopping``); a table with nothing measured yet
-    is empty.
+    """The chapter's tables, by name: ``models``, ``stopping`` (a row per run), ``factors``
+    (the scored dimension) and ``factor_rivals`` (where else each factor shows), ``prior``,
+    ``intervals``, ``quality``, ``synthetic``, ``selective``. Cells are formatted strings
+    ("mean ± seed std"; numbers in ``stopping``); a table with nothing measured yet is empty.
 
     Raises
     ------
@@ -394,10 +409,12 @@ def tables(payload: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
         If it lacks ``datasets``, ``models``, ``recipe`` or ``settings``.
     """
     check_payload(payload)
+    factors, rivals = _factor_tables(payload)
     return {
         "models": _model_rows(payload),
         "stopping": _stopping_rows(payload),
-        "factors": _factor_rows(payload),
+        "factors": factors,
+        "factor_rivals": rivals,
         "prior": _prior_rows(payload),
         "intervals": _interval_rows(payload),
         "quality": _quality_rows(payload),
