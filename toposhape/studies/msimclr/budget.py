@@ -51,14 +51,14 @@ __all__ = [
 
 #: The reference's training per dataset (neurve's code, REFERENCE.md §3): its backbone (a
 #: torchvision ResNet with the CIFAR stem, for images of ``channels`` channels), epochs over
-#: the whole training split, that split's size, the batch size and τ.
+#: the whole training split, that split's size, the batch size, τ and Adam's learning rate.
 REFERENCE: Mapping[str, Mapping[str, Any]] = {
     "mnist": {"resnet": "resnet18", "channels": 1, "epochs": 100, "train_images": 60_000,
-              "batch": 128, "temperature": 1.0},
+              "batch": 128, "temperature": 1.0, "lr": 1e-4},
     "fashion-mnist": {"resnet": "resnet18", "channels": 1, "epochs": 100,
-                      "train_images": 60_000, "batch": 128, "temperature": 1.0},
+                      "train_images": 60_000, "batch": 128, "temperature": 1.0, "lr": 1e-4},
     "cifar10": {"resnet": "resnet50", "channels": 3, "epochs": 1000, "train_images": 50_000,
-                "batch": 128, "temperature": 0.5},
+                "batch": 128, "temperature": 0.5, "lr": 1e-4},
 }  # fmt: skip
 
 #: A curve's NT-Xent drop is read over this many final training steps.

@@ -617,8 +617,8 @@ def _reference(dataset: str) -> str:
     return (
         f"{_name(dataset)}: {resnet_name(dataset)} from scratch, {ref['epochs']} epochs of the "
         f"{ref['train_images']:,} training images at batch {ref['batch']} "
-        f"({reference_steps(dataset):,} steps), τ = {ref['temperature']:g}, Adam 1e-4 "
-        "(neurve's code)"
+        f"({reference_steps(dataset):,} steps), τ = {ref['temperature']:g}, Adam at learning "
+        f"rate {ref['lr']:g} (neurve's code)"
     )
 
 

@@ -100,7 +100,7 @@ _SCHEDULE = {
 #: Every profile trains SimCLR (reference head ``simclr-d{d}``, wide head
 #: ``simclr-h{wide_head}-d{d}``) and MSimCLR (``msimclr-k{k}-d{d}``, k = 1: the MMD term
 #: alone) with the schedule of :mod:`~toposhape.studies.msimclr.schedule`. Adam with
-#: learning rate 1e-3 (the reference's is 1e-4, for its epochs and batch in
+#: learning rate 1e-3 (the reference's, with its epochs and batch, is in
 #: :data:`~toposhape.studies.msimclr.budget.REFERENCE`; what share of its steps these runs
 #: have is computed from the records, :func:`~toposhape.studies.msimclr.budget.budgets`) and
 #: the reference's τ. ``smoke`` exercises the code in seconds (its numbers mean nothing);
