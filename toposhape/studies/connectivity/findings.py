@@ -13,6 +13,11 @@ from toposhape.studies.connectivity.run import PAYLOAD_KEYS
 from toposhape.studies.connectivity.tables import over_seeds, pm
 
 
+def _seeds(n: int) -> str:
+    """``"3 seeds"``, ``"1 seed"``."""
+    return f"{n} seed{'' if n == 1 else 's'}"
+
+
 def _finding_deaths(payload: Mapping[str, Any]) -> str:
     d = summary.death_times(payload)
     if not d["rows"]:
@@ -23,7 +28,7 @@ def _finding_deaths(payload: Mapping[str, Any]) -> str:
     held = sum(r["holds"] for r in d["rows"])
     return (
         f"Mean held-out death time at B = {RECIPE['batch_size']} (η = {RECIPE['eta']:g}; mean ± "
-        f"std over {len(d['rows'])} seeds): λ = 20: **{means['20']}**; λ = 0: "
+        f"std over {_seeds(len(d['rows']))}): λ = 20: **{means['20']}**; λ = 0: "
         f"**{means['0']}**. The death-time rule holds in {held} of {len(d['rows'])} seeds."
     )
 
@@ -93,7 +98,7 @@ def _finding_guideline(payload: Mapping[str, Any]) -> str:
     return (
         f"Judged on the {100 * summary.COVER_SHARE:g} % covering number k₀.₉ of the training "
         f"codes. Slope of log k₀.₉ on log B: **{pm(mean, std)}** (mean ± std over "
-        f"{len(g['slopes'])} seeds, fitted on B = {', '.join(map(str, g['slope_bs']))}, the "
+        f"{_seeds(len(g['slopes']))}, fitted on B = {', '.join(map(str, g['slope_bs']))}, the "
         f"batch sizes every seed has; rule: within 1 ± {summary.SLOPE_TOLERANCE:g}, and 2 std "
         f"no wider than that). k₀.₉ / B: {ratios} (rule: within [{low:.2g}, {high:g}]). "
         f"Growth exponent of k₀.₉ between the last two sample sizes: {growth} (levelled off "
