@@ -15,11 +15,12 @@ equal capacity; their z_c/z_s split means nothing): a VAE and a conditional VAE
 (decoder input z ⊕ one-hot(y)). Their losses leave out log q(y|x): their classifier
 head stays untrained and its accuracy is reported as absent.
 
-:func:`train_vae` trains to convergence: after every epoch it measures the ELBO of
-held-out images, and it stops once :func:`converged` holds (or at a cap). The model it
-returns has the weights of its best held-out epoch (:func:`best_epoch`), not its last: the
-stopping rule ends a run only once the held-out ELBO has stopped improving, so mostly some
-epochs past its best, and a different number of them in every run.
+:func:`train_vae` trains to a stopping rule: after every epoch it measures the ELBO of
+held-out images, and it stops once :func:`converged` holds (or at a cap): once the run has
+at least two patiences of epochs and the best held-out ELBO of its last ``patience`` epochs
+is less than ``tolerance`` nats above the best of all its earlier epochs. A run can stop
+while its held-out ELBO is still slowly rising, or after it fell. The model it returns has
+the weights of its best held-out epoch (:func:`best_epoch`), not necessarily its last.
 
 Posteriors are diagonal Gaussians, sampled once per image by reparameterisation. The
 likelihood is a Bernoulli on grey levels, −log p(x|y,z) = binary cross-entropy with
