@@ -445,9 +445,33 @@ def converged(history: Sequence[dict], patience: int, tolerance: float) -> bool:
     tolerance = check_float("tolerance", tolerance, 0.0)
     if len(history) < 2 * patience:
         return False
+    return held_out_gain(history, patience) < tolerance
+
+
+def held_out_gain(history: Sequence[dict], epochs: int) -> float:
+    """How far the best ``val_elbo`` of the last ``epochs`` epochs is above the best of all
+    earlier epochs (nats; negative when it fell): with ``epochs`` the patience, what
+    :func:`converged` compares with its tolerance. NaN when ``history`` is not longer than
+    ``epochs``.
+
+    Parameters
+    ----------
+    history : sequence of dict
+        Per-epoch entries with a ``val_elbo`` (nats per image).
+    epochs : int
+        The length of the window at the end, ≥ 1.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``history`` is not a sequence or ``epochs`` is not an int ≥ 1.
+    """
+    check_sequence("history", history, nonempty=False)
+    epochs = check_int("epochs", epochs, 1)
     values = [float(entry["val_elbo"]) for entry in history]
-    before, recent = max(values[:-patience]), max(values[-patience:])
-    return recent - before < tolerance
+    if len(values) <= epochs:
+        return float("nan")
+    return max(values[-epochs:]) - max(values[:-epochs])
 
 
 def best_epoch(history: Sequence[dict]) -> int:

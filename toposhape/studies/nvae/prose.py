@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from toposhape.nvae import held_out_gain
 from toposhape.studies.nvae import summary
 from toposhape.studies.nvae.grid import DATASETS
 from toposhape.studies.nvae.summary import check_payload
@@ -98,7 +99,7 @@ def _span(values: list[float], signed: bool = False) -> str | None:
 def _gained(runs: list[dict[str, Any]], epochs: int) -> str:
     """How far the best validation ELBO of ``runs`` moved over their last ``epochs`` epochs:
     ``"by +0.33 to +0.50 nats over their last 20 epochs"``."""
-    moved = _span([summary.tail_gain(r["history"], epochs) for r in runs], signed=True)
+    moved = _span([held_out_gain(r["history"], epochs) for r in runs], signed=True)
     last = f"over their last {_plural(epochs, 'epoch')}"
     return f"by {moved} nats {last}" if moved else f"by an undefined amount {last} (shorter runs)"
 
@@ -108,7 +109,7 @@ def _stopped(payload: Mapping[str, Any], dataset: str) -> str:
     was, and what their best validation ELBO still gained at the end."""
     runs, cfg = _runs(payload, dataset), payload["settings"]["datasets"][dataset]
     patience = cfg["patience"]
-    rising = sum(summary.tail_gain(r["history"], patience) > 0 for r in runs)
+    rising = sum(held_out_gain(r["history"], patience) > 0 for r in runs)
     capped = sum(r["epochs"] >= cfg["max_epochs"] for r in runs)
     last = sum(r["best_epoch"] == r["epochs"] for r in runs)
     behind = max(r["epochs"] - r["best_epoch"] for r in runs)

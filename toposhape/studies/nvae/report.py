@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from toposhape.checks import check_callable, check_mapping
+from toposhape.nvae import held_out_gain
 from toposhape.studies.nvae import summary
 from toposhape.studies.nvae.figures import figures
 from toposhape.studies.nvae.grid import DATASETS, grid
@@ -139,8 +140,8 @@ def _stopping_rows(payload: Mapping[str, Any]) -> pd.DataFrame:
                         "epochs": run["epochs"],
                         "ended by": _stopped_by(run, cfg["max_epochs"]),
                         "best epoch (measured)": run["best_epoch"],
-                        "gain over the last patience (nats)": summary.tail_gain(history, patience),
-                        f"gain over the last {longer} × patience (nats)": summary.tail_gain(
+                        "gain over the last patience (nats)": held_out_gain(history, patience),
+                        f"gain over the last {longer} × patience (nats)": held_out_gain(
                             history, longer * patience
                         ),
                     }
@@ -569,7 +570,7 @@ def _likelihood(payload: Mapping[str, Any], dataset: str) -> dict[str, Any] | No
     ``iwae``, ``elbo``, ``gap`` (the IWAE bound above the ELBO on the same images): each
     ``(N-VAE values, CVAE values, word, Δ, threshold)`` by the noise rule; ``gains``: each
     model's mean over seeds of what its best validation ELBO still gained over its last
-    patience of epochs (:func:`summary.tail_gain`; NaN when no run is that long);
+    patience of epochs (:func:`toposhape.nvae.held_out_gain`; NaN when no run is that long);
     ``stopped``: whether that remaining gain of either model is at least half the IWAE
     difference, so that the verdict depends on where the runs stopped."""
 
@@ -584,7 +585,7 @@ def _likelihood(payload: Mapping[str, Any], dataset: str) -> dict[str, Any] | No
     gains = {}
     for model in ("N-VAE", "CVAE"):
         found = summary.runs(payload, dataset, model)
-        finite = [g for r in found if np.isfinite(g := summary.tail_gain(r["history"], patience))]
+        finite = [g for r in found if np.isfinite(g := held_out_gain(r["history"], patience))]
         gains[model] = float(np.mean(finite)) if finite else float("nan")
     top = max((g for g in gains.values() if np.isfinite(g)), default=float("nan"))
     return {
@@ -615,16 +616,19 @@ def _gap_decides(found: Mapping[str, Any]) -> bool:
     return elbo == "within noise" and iwae in ("higher", "lower") and gap == iwae
 
 
+def _gains(found: Mapping[str, Any]) -> str:
+    """Each model's remaining gain of :func:`_likelihood` that is defined: ``"N-VAE +0.47,
+    CVAE +0.35"``."""
+    return ", ".join(f"{m} {g:+.2f}" for m, g in found["gains"].items() if np.isfinite(g))
+
+
 def _remaining(found: Mapping[str, Any]) -> str:
     """What each model still gained at its end, and whether the verdict depends on it."""
-    gains = found["gains"]
-    if not any(np.isfinite(g) for g in gains.values()):
+    if not any(np.isfinite(g) for g in found["gains"].values()):
         return ""
     text = (
         f"At their end the runs' best validation ELBO still gained, over their last "
-        f"{found['patience']} epochs (mean over seeds): "
-        + ", ".join(f"{m} {g:+.2f}" for m, g in gains.items() if np.isfinite(g))
-        + " nats"
+        f"{found['patience']} epochs (mean over seeds): " + _gains(found) + " nats"
     )
     if found["stopped"]:
         text += (
@@ -1056,10 +1060,9 @@ def _judge_likelihood(payload: Mapping[str, Any]) -> Judged:
                 "the IWAE − ELBO gap"
             )
         if found["stopped"]:
-            gains = ", ".join(f"{m} {g:+.2f}" for m, g in found["gains"].items())
             text += (
-                f"; still gaining at the end ({gains} nats over the last {found['patience']} "
-                "epochs): the verdict depends on where the runs stopped"
+                f"; still gaining at the end ({_gains(found)} nats over the last "
+                f"{found['patience']} epochs): the verdict depends on where the runs stopped"
             )
         caveat = _zc_caveat(payload, d)
         measured.append(text + (f"; {caveat}" if caveat else ""))

@@ -58,7 +58,6 @@ __all__ = [
     "selective_classes",
     "selective_rule",
     "synthetic_by_seed",
-    "tail_gain",
     "used_counts",
     "used_dims",
     "used_rule",
@@ -441,31 +440,6 @@ def distinct_needed(seeds: int) -> int:
 #: Besides the stopping rule's own window (the patience), each run's gain is also given over
 #: this many times the patience: how much a run was still gaining on a longer view.
 LONGER_WINDOW = 2
-
-
-def tail_gain(history: Sequence[Mapping[str, Any]], epochs: int) -> float:
-    """How far the best validation ELBO of the last ``epochs`` epochs of a run is above the
-    best of all its earlier epochs (nats; negative when it fell): with ``epochs`` the
-    patience, what the stopping rule (:func:`toposhape.nvae.converged`) compared with its
-    tolerance. NaN when the run is not longer than ``epochs``.
-
-    Parameters
-    ----------
-    history : sequence of dict
-        A run's per-epoch entries, each with a ``val_elbo``.
-    epochs : int
-        The length of the window at the end, ≥ 1.
-
-    Raises
-    ------
-    TypeError, ValueError
-        If ``epochs`` is not an int ≥ 1.
-    """
-    epochs = check_int("epochs", epochs, 1)
-    values = [float(entry["val_elbo"]) for entry in history]
-    if len(values) <= epochs:
-        return float("nan")
-    return max(values[-epochs:]) - max(values[:-epochs])
 
 
 def chance_abs_rho(n: int) -> float:
