@@ -22,6 +22,7 @@ from toposhape.nvae import (
     converged,
     elbo,
     gaussian_kl,
+    held_out_gain,
     iwae_log_likelihood,
     kl_per_class,
     posterior,
@@ -470,6 +471,28 @@ def test_converged_against_hand_computed_cases(values, patience, tolerance, expe
     assert converged(history, patience, tolerance) is expected
 
 
+def test_the_held_out_gain_is_what_the_stopping_rule_compares() -> None:
+    history = [{"val_elbo": v} for v in (0.0, 1.0, 3.0, 2.0, 2.5, 2.4)]
+    assert held_out_gain(history, 2) == pytest.approx(2.5 - 3.0)  # fell: negative
+    assert held_out_gain(history, 4) == pytest.approx(3.0 - 1.0)
+    assert math.isnan(held_out_gain(history, 6))  # nothing before the window
+    # the rule stops exactly when the gain over its patience is below its tolerance, here
+    # against a gain computed apart (the largest of the window minus the largest before it)
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        values = np.cumsum(rng.normal(0.2, 1.0, rng.integers(4, 30)))
+        history = [{"val_elbo": float(v)} for v in values]
+        patience, tolerance = int(rng.integers(1, 6)), float(rng.uniform(0, 1))
+        if len(values) <= patience:
+            assert math.isnan(held_out_gain(history, patience))
+            assert not converged(history, patience, tolerance)
+            continue
+        gain = values[len(values) - patience :].max() - values[: len(values) - patience].max()
+        assert held_out_gain(history, patience) == pytest.approx(gain)
+        expected = len(values) >= 2 * patience and gain < tolerance
+        assert converged(history, patience, tolerance) == expected
+
+
 def test_the_stopping_tolerance_is_absolute_in_nats() -> None:
     """A gain of 0.3 nats per window stops under tolerance 0.5 whatever the ELBO's size, and
     continues under 0.2: the rule does not scale with |ELBO| (a relative 0.2 % would stop
@@ -782,6 +805,8 @@ _BAD_CALLS = [
     (converged, ({"val_elbo": 1.0}, 1, 0.1), TypeError, "^history must be a sequence"),
     (converged, ([], 0, 0.1), ValueError, "^patience must be an int >= 1"),
     (converged, ([], 1, -0.1), ValueError, "^tolerance must be in"),
+    (held_out_gain, ({"val_elbo": 1.0}, 1), TypeError, "^history must be a sequence"),
+    (held_out_gain, ([], 0), ValueError, "^epochs must be an int >= 1"),
     (build_vae, (-1,), ValueError, "^init_seed must be an int in"),
     (build_vae, (1.0,), TypeError, "^init_seed must be an int"),
     (_method("encode"), (_X.tolist(),), TypeError, "^x must be a torch.Tensor"),

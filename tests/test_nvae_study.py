@@ -18,7 +18,7 @@ import pytest
 import torch
 from scipy import stats as scipy_stats
 
-from toposhape.nvae import best_epoch, converged
+from toposhape.nvae import best_epoch
 from toposhape.results import repo_root
 from toposhape.studies import present, style
 from toposhape.studies.nvae import grid as nvgrid
@@ -291,6 +291,18 @@ def test_the_factor_summary_is_read_from_the_whole_table() -> None:
     assert out["b"]["runner_up"] == pytest.approx(0.05)
     every = summary.factor_summary(scores | {"shared_dims": list(range(d))})
     assert every["a"]["dim"] == 1  # with z_c scored it wins on validation
+    # an unused dimension is no rival: latent 1 unused, the next is a 0.05 one
+    used = np.ones(d, dtype=bool)
+    used[1] = False
+    masked = summary.factor_summary(scores, used)
+    assert masked["a"]["runner_up"] == pytest.approx(0.05)
+    assert masked["a"]["dim"] == 8 and masked["a"]["abs_rho"] == pytest.approx(0.7)  # picks stay
+    used[:] = False  # nothing used: no rival at all, the picks still made
+    assert np.isnan(summary.factor_summary(scores, used)["b"]["runner_up"])
+    assert summary.factor_summary(scores, used)["b"]["dim"] == 7
+    for wrong in (np.ones(d - 1, dtype=bool), np.ones(d), np.ones((1, d), dtype=bool)):
+        with pytest.raises(ValueError, match="used must be 10 booleans"):
+            summary.factor_summary(scores, wrong)
     shared = val.copy()
     shared[:, 8, 1] = 0.9  # factor 1 picked in latent 8 too
     found = [
@@ -324,27 +336,37 @@ def test_the_best_z_c_dimension_is_read_from_a_hand_made_table() -> None:
     assert out["b"]["class_dim"] == 1 and out["b"]["class_rho"] == pytest.approx(0.4)
     every = summary.factor_summary(scores | {"shared_dims": list(range(d))})
     assert every["a"]["class_dim"] is None and np.isnan(every["a"]["class_rho"])
+    # only used z_c dimensions count: z_c[2] unused, z_c[4] next; none used, none read
+    used = np.ones(d, dtype=bool)
+    used[2] = False
+    assert summary.factor_summary(scores, used)["a"]["class_dim"] == 4
+    assert summary.factor_summary(scores, used)["a"]["class_rho"] == pytest.approx(0.5)
+    used[:6] = False
+    out = summary.factor_summary(scores, used)
+    assert out["a"]["class_dim"] is None and np.isnan(out["a"]["class_rho"])
+    assert out["a"]["runner_up"] == pytest.approx(0.05)  # the shared ones only (z_s: 0.05)
+
+
+def test_used_dimensions_follow_the_largest_per_class_kl() -> None:
+    """A dimension is used when some class's mean KL there exceeds KL_USED: its largest."""
+    kl = np.zeros((5, 4))
+    kl[:, 0] = 2.0  # every class
+    kl[3, 1] = summary.KL_USED + 0.01  # one class, just above
+    kl[:, 2] = summary.KL_USED  # every class, but not above
+    kl[[0, 1], 3] = [0.3, 0.1]
+    assert summary.used_dims(kl.tolist()).tolist() == [True, True, False, False]
+    assert summary.using_classes(kl.tolist(), slice(1, 4)) == 1  # class 3, by dimension 1
+    assert summary.using_classes(kl.tolist(), slice(0, 4)) == 5
+    assert summary.using_classes(kl.tolist(), slice(2, 4)) == 0
+    runs = [{"kl_per_class": kl.tolist()}, {"kl_per_class": np.zeros((5, 4)).tolist()}]
+    assert summary.used_counts(runs, slice(0, 2)) == [2, 0]
+    assert summary.used_counts(runs, slice(2, 4)) == [0, 0]
+    with pytest.raises(ValueError, match="kl_per_class must be a non-empty"):
+        summary.used_dims([1.0, 2.0])
 
 
 def _history(values: list[float]) -> list[dict]:
     return [{"epoch": e, "val_elbo": v} for e, v in enumerate(values, 1)]
-
-
-def test_the_tail_gain_is_what_the_stopping_rule_reads() -> None:
-    history = _history([0.0, 1.0, 3.0, 2.0, 2.5, 2.4])
-    assert summary.tail_gain(history, 2) == pytest.approx(2.5 - 3.0)  # fell: negative
-    assert summary.tail_gain(history, 4) == pytest.approx(3.0 - 1.0)
-    assert np.isnan(summary.tail_gain(history, 6))  # nothing before the window
-    with pytest.raises(ValueError, match="epochs"):
-        summary.tail_gain(history, 0)
-    # the rule stops exactly when the gain over its patience is below its tolerance
-    rng = np.random.default_rng(3)
-    for _ in range(200):
-        h = _history(np.cumsum(rng.normal(0.2, 1.0, rng.integers(4, 30))).tolist())
-        patience, tolerance = int(rng.integers(1, 6)), float(rng.uniform(0, 1))
-        if len(h) >= 2 * patience:
-            gain = summary.tail_gain(h, patience)
-            assert converged(h, patience, tolerance) == (gain < tolerance)
 
 
 @pytest.mark.parametrize("n", [8, 16])
@@ -1115,10 +1137,11 @@ def test_tables_hold_seed_means_and_mark_what_each_sampler_meets(payload) -> Non
     assert row["latent index per seed"] == "8, 8, 8"  # z_s[2]: latent 8 of the N-VAE's 10
     assert row["per seed"] == "0.60, 0.61, 0.62"
     other = rivals.loc[("MNIST", "N-VAE, z_s", "width")]
-    assert other["|ρ| of the next dimension (any)"] == "0.02 ± 0.00"
-    assert other["|ρ| of the best z_c dimension (test)"] == "0.02 ± 0.00"
+    assert other["|ρ| of the next used dimension (any)"] == "0.02 ± 0.00"
+    assert other["|ρ| of the best used z_c dimension (test)"] == "0.02 ± 0.00"
     assert "picked on test" in other.index[[c.startswith("|ρ| of each") for c in other.index]][0]
-    assert rivals.loc[("MNIST", "VAE, z", "width"), "|ρ| of the best z_c dimension (test)"] == "–"
+    zc = "|ρ| of the best used z_c dimension (test)"
+    assert rivals.loc[("MNIST", "VAE, z", "width"), zc] == "–"
     floor = factors.loc[("Extended Yale B", f"{summary.UNTRAINED} (floor)", "elevation")]
     assert floor["|ρ| of one dimension"] == "0.41 ± 0.01"  # one per training seed
     assert ("MNIST", "PCA of pixels (reference)", "slant") in factors.index
@@ -1581,19 +1604,22 @@ def test_the_mnist_factor_claim_needs_the_untrained_floor_beaten_too() -> None:
 
 
 def test_the_curves_show_the_end_of_every_run_below_its_best(payload) -> None:
-    """Bottom row: each run's last five patiences of epochs (all 20 here, MNIST's patience
-    being 5), in nats below its best (-105 at epoch 15; -110 at its last), with the rule's
-    window and tolerance."""
+    """Bottom row: each run's last LONGER_WINDOW patiences of epochs (10 of 20 here, MNIST's
+    patience being 5), in nats below its best (-105 at epoch 15; -110 at its last), with the rule's
+    window and tolerance, from six tolerances below the best to one above it."""
     payload = copy.deepcopy(payload)
     payload["settings"]["datasets"]["mnist"]["patience"] = 5
     fig = report.figures(payload)["curves"]
-    tail = next(ax for ax in fig.axes if ax.get_title() == "last 25 epochs of each run")
-    curves = [line for line in tail.get_lines() if len(line.get_xdata()) == 20]
+    window = summary.LONGER_WINDOW * 5
+    tail = next(ax for ax in fig.axes if ax.get_title() == f"last {window} epochs of each run")
+    curves = [line for line in tail.get_lines() if len(line.get_xdata()) == window]
     assert len(curves) == len(payload["datasets"]["mnist"]["runs"])
     for line in curves:
-        assert list(line.get_xdata()) == list(range(-19, 1))
+        assert list(line.get_xdata()) == list(range(1 - window, 1))
         assert line.get_ydata()[-1] == pytest.approx(-5.0)
         assert max(line.get_ydata()) == pytest.approx(0.0)
+    tolerance = payload["settings"]["datasets"]["mnist"]["tolerance"]
+    assert tail.get_ylim() == pytest.approx((-6 * tolerance, tolerance))
     rules = {  # axvline: (x, x) by (0, 1) of the axes; axhline: (0, 1) by (y, y)
         (tuple(line.get_xdata()), tuple(line.get_ydata()))
         for line in tail.get_lines()
@@ -1627,16 +1653,20 @@ def test_the_traversal_titles_name_what_the_record_measured(payload) -> None:
     figures = report.figures(payload)
     yale = [ax.get_title() for ax in figures["shared_yaleb"].axes]
     assert yale == [
-        "$z_s[0]$, KL 1.00\nazimuth 0.60",
-        "$z_s[1]$, KL 1.00\nelevation 0.60",
-        "$z_s[2]$, KL 1.00\nno factor",
-        "$z_s[3]$, KL 1.00\nno factor",
+        "$z_s[0]$, KL 1.00\nazimuth 0.60 (picked)\nelevation 0.02",
+        "$z_s[1]$, KL 1.00\nazimuth 0.02\nelevation 0.60 (picked)",
+        "$z_s[2]$, KL 1.00\nazimuth 0.02\nelevation 0.02",
+        "$z_s[3]$, KL 1.00\nazimuth 0.02\nelevation 0.02",
     ]
     assert len(figures["shared_mnist"].axes) == 4  # five classes: one row of panels
     p = copy.deepcopy(payload)
     first = summary.runs(p, "yaleb", "N-VAE")[0]
     first["kl_per_class"] = [[0.0] * 9 + [2.5]] * 38  # z_s[3] = latent 9
-    assert report.figures(p)["shared_yaleb"].axes[3].get_title().startswith("$z_s[3]$, KL 2.50")
+    first["kl_per_class"][5] = [0.0] * 7 + [summary.KL_USED + 0.1] + [0.0, 2.5]  # one subject
+    titles = [ax.get_title() for ax in report.figures(p)["shared_yaleb"].axes]
+    assert titles[3].startswith("$z_s[3]$, KL 2.50\n")
+    assert titles[1].startswith("$z_s[1]$, KL 0.02\n")  # used by one subject: not "unused"
+    assert titles[0].startswith("$z_s[0]$, unused, KL 0.00\nazimuth 0.60 (picked)")
 
 
 def test_findings_set_the_elbo_the_gap_and_the_z_c_beside_the_iwae(payload) -> None:
@@ -1650,24 +1680,28 @@ def test_findings_set_the_elbo_the_gap_and_the_z_c_beside_the_iwae(payload) -> N
     _set_rho(p, "yaleb", "N-VAE", "azimuth", [0.79, 0.8, 0.81])  # as the PCA's 0.8
     lines = report.findings(p)
     elbo = next(x for x in lines if x.startswith("Extended Yale B: N-VAE vs CVAE, test ELBO"))
-    assert "**lower** (Δ = -0.99 nats;" in elbo
+    assert "**lower** (Δ = -0.99 nats, threshold 0.14;" in elbo
     assert "by 1.50 ± 0.00 nats for the N-VAE and 1.01 ± 0.01 for the CVAE" in elbo
     assert "the N-VAE's gap **higher**" in elbo
     iwae = next(x for x in lines if x.startswith("Extended Yale B: N-VAE vs CVAE, test IWAE"))
     assert "(all 603 test images)" in iwae and "over their last" not in iwae  # runs < patience
     iwae = next(x for x in lines if x.startswith("MNIST: N-VAE vs CVAE, test IWAE"))
     assert "(the first 2000 of 10000 test images)" in iwae
-    assert "moved by -1.00 nats over their last 5 epochs" in iwae
-    zc = next(x for x in lines if x.startswith("Extended Yale B, elevation: the N-VAE's z_c"))
+    assert (
+        "At their end the runs' best validation ELBO still gained, over their last 5 epochs "
+        "(mean over seeds): N-VAE -1.00, CVAE -1.00 nats." in iwae
+    )
+    assert "depends on where the runs stopped" not in iwae  # they fell
+    zc = next(x for x in lines if x.startswith("Extended Yale B, elevation: the N-VAE's used z_c"))
     assert "0.70 ± 0.00 (seeds: 0.70, 0.70, 0.70); vs its shared dimension **higher**" in zc
-    assert "vs the CVAE's next dimension" in zc and "0.02 ± 0.00" in zc
+    assert "vs the CVAE's next used dimension" in zc and "0.02 ± 0.00" in zc
     azimuth = next(x for x in lines if x.startswith("Extended Yale B, azimuth: one shared"))
     assert "no better than the PCA of pixels (reference) 0.80 (within noise" in azimuth
     assert "(seeds: 0.79, 0.80, 0.81)" in azimuth
     claim = {c.section: c for c in report.claims(lambda _profile: p)}["nvae-yale"]
     assert "azimuth 0.80 ± 0.01 (seeds: 0.79, 0.80, 0.81)" in claim.measured
     assert "no better than the PCA of pixels (reference) 0.80" in claim.measured
-    assert "its best z_c dimension (test) 0.70 ± 0.00" in claim.measured
+    assert "its best used z_c dimension (test) 0.70 ± 0.00" in claim.measured
 
 
 def test_the_kl_of_z_c_is_drawn_per_epoch_for_both_beta_c(payload) -> None:
@@ -1706,3 +1740,154 @@ def test_the_evaluator_weights_outlive_a_new_record_format(tiny, tmp_path, monke
     monkeypatch.setitem(nv.PROFILES["smoke"], "evaluator_epochs", 2)
     with pytest.raises(ValueError, match=r"mnist-evaluator\.pt was saved for other settings"):
         nv.run("smoke", results_root=tmp_path, log=None)
+
+
+def _yale_latents(p: dict, using: tuple[int, ...]) -> None:
+    """Yale B KL tables as in the records: the N-VAE uses z_s[0..2] (every subject) and, in
+    seed s, z_c[3] for the first ``using[s]`` subjects only (KL 1.1; 0.01 elsewhere in z_c);
+    the CVAE uses latents 3, 5 and 8."""
+    for run, n in zip(summary.runs(p, "yaleb", "N-VAE"), using, strict=True):
+        kl = np.full((38, 10), 0.01)
+        kl[:, 6:9], kl[:, 9] = 2.5, 0.0
+        kl[:n, 3] = 1.1
+        run["kl_per_class"] = kl.tolist()
+    for run in summary.runs(p, "yaleb", "CVAE"):
+        kl = np.zeros((38, 10))
+        kl[:, [3, 5, 8]] = 2.0
+        run["kl_per_class"] = kl.tolist()
+
+
+def test_the_latent_use_table_and_finding_count_the_used_dimensions(payload) -> None:
+    p = copy.deepcopy(payload)
+    _yale_latents(p, (3, 2, 0))
+    del p["datasets"]["yaleb"]["examples"]["codes"]  # as in the records: no Yale B codes
+    table = report.tables(p)["latent_use"].set_index(["data", "model", "latents"])
+    zc = table.loc[("Extended Yale B", "N-VAE", "z_c (6 dimensions)")]
+    assert zc["used, per seed"] == "1, 1, 0" and zc["used (mean)"] == "0.7"
+    assert zc["classes using one, per seed"] == "3, 2, 0 of 38"
+    mean_kl = (3 * 1.1 + 35 * 0.01) / 38  # the largest mean KL over subjects: z_c[3]
+    assert zc["largest mean KL over classes (nats), per seed"] == (
+        f"{mean_kl:.2f}, {(2 * 1.1 + 36 * 0.01) / 38:.2f}, 0.01"
+    )
+    zs = table.loc[("Extended Yale B", "N-VAE", "z_s (4 dimensions)")]
+    assert zs["used, per seed"] == "3, 3, 3"
+    cvae = table.loc[("Extended Yale B", "CVAE", "z (10 dimensions)")]
+    assert cvae["used, per seed"] == "3, 3, 3"
+    assert cvae["classes using one, per seed"] == "38, 38, 38 of 38"
+    mnist = table.loc[("MNIST", "VAE", "z (10 dimensions)")]  # every KL 1.0: all used
+    assert mnist["used, per seed"] == "10, 10, 10"
+    assert mnist["classes using one, per seed"] == "10, 10, 10 of 10"
+    line = next(x for x in report.findings(p) if x.startswith("Extended Yale B, latent use"))
+    assert (
+        "N-VAE z_c 1, 1, 0 of 6 dimensions used per seed, by 3, 2, 0 of 38 subjects (largest "
+        "mean KL over subjects of a z_c dimension" in line
+    )
+    assert "; z_s 3, 3, 3 of 4; CVAE z 3, 3, 3 of 10;" in line
+    assert "dimensions used in all, N-VAE vs CVAE **within noise**" in line  # 4, 4, 3 vs 3
+    assert "In every seed most subjects (35, 36, 38 of 38) use no z_c dimension" in line
+    assert "test mostly the objective" in line and "the CVAE's decoder" in line
+    assert "Whether z_s is free of the subject's identity is not measured" in line
+    claims = {c.section: c for c in report.claims(lambda _profile: p)}
+    caveat = "the N-VAE's z_c is used by only 3, 2, 0 of 38 subjects (per seed): for the others"
+    assert caveat in claims["nvae-yale"].measured
+    assert caveat in claims["nvae-likelihood"].measured
+    # no subject uses z_c in any seed: said plainly
+    _yale_latents(p, (0, 0, 0))
+    line = next(x for x in report.findings(p) if x.startswith("Extended Yale B, latent use"))
+    assert "N-VAE z_c 0, 0, 0 of 6 dimensions used per seed, by 0, 0, 0 of 38" in line
+    assert "In every seed all 38 subjects use no z_c dimension" in line
+    assert "test the objective" in line
+    claims = {c.section: c for c in report.claims(lambda _profile: p)}
+    plain = "the N-VAE uses no z_c dimension in any seed (0 of 6): its decoder is the CVAE's"
+    assert plain in claims["nvae-yale"].measured and plain in claims["nvae-likelihood"].measured
+    rivals = report.tables(p)["factor_rivals"].set_index(["data", "latents", "factor"])
+    cell = rivals.loc[("Extended Yale B", "N-VAE, z_s", "azimuth")]
+    assert cell["|ρ| of the best used z_c dimension (test)"] == "no z_c dimension is used"
+    azimuth = next(x for x in report.findings(p) if x.startswith("Extended Yale B, azimuth"))
+    assert azimuth.endswith("; no z_c dimension is used in any seed, so none is read.")
+    assert "no z_c dimension is used" in claims["nvae-yale"].measured
+    # most subjects using z_c: no caveat, no decoder sentence (the made-up KL: all 1.0)
+    lines = report.findings(payload)
+    line = next(x for x in lines if x.startswith("Extended Yale B, latent use"))
+    assert "6, 6, 6 of 6" in line and "the CVAE's decoder" not in line
+    assert "free of the subject's identity" not in line  # the made-up payload keeps codes
+    claims = {c.section: c for c in report.claims(lambda _profile: payload)}
+    assert "decoder" not in claims["nvae-yale"].measured + claims["nvae-likelihood"].measured
+
+
+def test_the_likelihood_finding_gives_seeds_threshold_and_what_the_runs_still_gained(
+    payload,
+) -> None:
+    p = copy.deepcopy(payload)
+    p["settings"]["datasets"]["yaleb"]["patience"] = 5
+    _set(p, "yaleb", "N-VAE", ("iwae",), [-97.0, -97.1, -96.9])  # CVAE: -98, -97.99, -97.98
+    for run in summary.runs(p, "yaleb", "N-VAE"):  # still rising by 0.2 nats an epoch
+        for h in run["history"]:
+            h["val_elbo"] = -120.0 + 0.2 * h["epoch"]
+    nv_iwae, cv_iwae = [-97.0, -97.1, -96.9], [-98.0, -97.99, -97.98]
+    pooled = np.sqrt((np.var(nv_iwae, ddof=1) + np.var(cv_iwae, ddof=1)) / 2)
+    lines = report.findings(p)
+    iwae = next(x for x in lines if x.startswith("Extended Yale B: N-VAE vs CVAE, test IWAE"))
+    assert f"**higher** (Δ = +0.99 nats, threshold {2 * pooled:.2f};" in iwae
+    assert "N-VAE -97.00 ± 0.10 (seeds: -97.00, -97.10, -96.90) vs CVAE" in iwae
+    assert "the N-VAE above in 9 of 9 seed pairs" in iwae
+    assert "over their last 5 epochs (mean over seeds): N-VAE +1.00, CVAE -1.00 nats" in iwae
+    assert "the verdict depends on where the runs stopped" in iwae  # 1.00 ≥ 0.99 / 2
+    elbo = next(x for x in lines if x.startswith("Extended Yale B: N-VAE vs CVAE, test ELBO"))
+    assert "**within noise** (Δ = +0.00 nats" in elbo
+    assert "The test ELBO does not differ by the rule: the IWAE advantage comes from" in elbo
+    claim = {c.section: c for c in report.claims(lambda _profile: p)}["nvae-likelihood"]
+    assert "Extended Yale B: -97.00 ± 0.10 (seeds: -97.00, -97.10, -96.90) vs CVAE" in (
+        claim.measured
+    )
+    assert f"(higher; Δ = +0.99, threshold {2 * pooled:.2f})" in claim.measured
+    assert "test ELBO within noise (Δ = +0.00): the advantage is the IWAE − ELBO gap" in (
+        claim.measured
+    )
+    assert "the verdict depends on where the runs stopped" in claim.measured
+    # a smaller remaining gain than half the difference: not said
+    for run in summary.runs(p, "yaleb", "N-VAE"):
+        for h in run["history"]:
+            h["val_elbo"] = -120.0 + 0.05 * h["epoch"]  # +0.25 over 5 epochs
+    iwae = next(x for x in report.findings(p) if "Yale B: N-VAE vs CVAE, test IWAE" in x)
+    assert "N-VAE +0.25, CVAE -1.00 nats." in iwae and "depends on" not in iwae
+    claim = {c.section: c for c in report.claims(lambda _profile: p)}["nvae-likelihood"]
+    assert "depends on" not in claim.measured
+    # CVAE runs no longer than the patience have no gain: left out, never written as "nan"
+    for run in summary.runs(p, "yaleb", "N-VAE"):
+        for h in run["history"]:
+            h["val_elbo"] = -120.0 + 0.2 * h["epoch"]
+    for run in summary.runs(p, "yaleb", "CVAE"):
+        run["history"] = run["history"][:5]
+    iwae = next(x for x in report.findings(p) if "Yale B: N-VAE vs CVAE, test IWAE" in x)
+    claim = {c.section: c for c in report.claims(lambda _profile: p)}["nvae-likelihood"]
+    assert "(mean over seeds): N-VAE +1.00 nats (at least half" in iwae
+    assert "still gaining at the end (N-VAE +1.00 nats over the last 5 epochs)" in claim.measured
+    assert "nan" not in iwae + claim.measured
+
+
+def test_a_model_within_noise_of_the_cvae_on_every_factor_is_said_indistinguishable(
+    payload,
+) -> None:
+    lines = report.findings(payload)  # the made-up N-VAE and CVAE carry both lights alike
+    assert (
+        "Extended Yale B: the N-VAE is not distinguishable from the CVAE on either factor "
+        "(azimuth and elevation **within noise**)." in lines
+    )
+    p = copy.deepcopy(payload)
+    _set_rho(p, "yaleb", "CVAE", "azimuth", [0.2, 0.21, 0.22])
+    yale = [x for x in report.findings(p) if x.startswith("Extended Yale B")]
+    assert not any("not distinguishable" in x for x in yale)
+
+
+def test_one_seed_against_the_pca_says_above_or_below() -> None:
+    p = _payload((0,))
+    _set_rho(p, "yaleb", "N-VAE", "azimuth", [0.95])  # the PCA: 0.80
+    _set_rho(p, "yaleb", "N-VAE", "elevation", [0.5])
+    lines = report.findings(p)
+    azimuth = next(x for x in lines if x.startswith("Extended Yale B, azimuth: one shared"))
+    assert "above the PCA of pixels (reference) 0.80 (one seed, Δ = +0.15)" in azimuth
+    elevation = next(x for x in lines if x.startswith("Extended Yale B, elevation: one shared"))
+    assert "below the PCA of pixels (reference) 0.80 (one seed, Δ = -0.30)" in elevation
+    assert "no better than" not in azimuth + elevation
+    assert "with a spread of zero on its side" in report.prose(p)["factors"]

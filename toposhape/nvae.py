@@ -15,11 +15,12 @@ equal capacity; their z_c/z_s split means nothing): a VAE and a conditional VAE
 (decoder input z ⊕ one-hot(y)). Their losses leave out log q(y|x): their classifier
 head stays untrained and its accuracy is reported as absent.
 
-:func:`train_vae` trains to convergence: after every epoch it measures the ELBO of
-held-out images, and it stops once :func:`converged` holds (or at a cap). The model it
-returns has the weights of its best held-out epoch (:func:`best_epoch`), not its last: the
-stopping rule ends a run only once the held-out ELBO has stopped improving, so mostly some
-epochs past its best, and a different number of them in every run.
+:func:`train_vae` trains to a stopping rule: after every epoch it measures the ELBO of
+held-out images, and it stops once :func:`converged` holds (or at a cap): once the run has
+at least two patiences of epochs and the best held-out ELBO of its last ``patience`` epochs
+is less than ``tolerance`` nats above the best of all its earlier epochs. A run can stop
+while its held-out ELBO is still slowly rising, or after it fell. The model it returns has
+the weights of its best held-out epoch (:func:`best_epoch`), not necessarily its last.
 
 Posteriors are diagonal Gaussians, sampled once per image by reparameterisation. The
 likelihood is a Bernoulli on grey levels, −log p(x|y,z) = binary cross-entropy with
@@ -444,9 +445,33 @@ def converged(history: Sequence[dict], patience: int, tolerance: float) -> bool:
     tolerance = check_float("tolerance", tolerance, 0.0)
     if len(history) < 2 * patience:
         return False
+    return held_out_gain(history, patience) < tolerance
+
+
+def held_out_gain(history: Sequence[dict], epochs: int) -> float:
+    """How far the best ``val_elbo`` of the last ``epochs`` epochs is above the best of all
+    earlier epochs (nats; negative when it fell): with ``epochs`` the patience, what
+    :func:`converged` compares with its tolerance. NaN when ``history`` is not longer than
+    ``epochs``.
+
+    Parameters
+    ----------
+    history : sequence of dict
+        Per-epoch entries with a ``val_elbo`` (nats per image).
+    epochs : int
+        The length of the window at the end, ≥ 1.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``history`` is not a sequence or ``epochs`` is not an int ≥ 1.
+    """
+    check_sequence("history", history, nonempty=False)
+    epochs = check_int("epochs", epochs, 1)
     values = [float(entry["val_elbo"]) for entry in history]
-    before, recent = max(values[:-patience]), max(values[-patience:])
-    return recent - before < tolerance
+    if len(values) <= epochs:
+        return float("nan")
+    return max(values[-epochs:]) - max(values[:-epochs])
 
 
 def best_epoch(history: Sequence[dict]) -> int:

@@ -54,16 +54,18 @@ def _end_ticks(ax: Any, values: list[float], width: int) -> None:
     ax.set_xticks([width / 2, (len(values) - 0.5) * width], [f"{values[0]:g}", f"{values[-1]:g}"])
 
 
-#: The tail panels of the curves figure show each run's last this-many patiences of epochs.
-_TAIL = 5
+#: The tail panels of the curves figure reach this many stopping tolerances below each run's
+#: best (and one above it), so that the tolerance line and the last patience can be read.
+_TAIL_DEPTH = 6
 
 
 def _curves(payload: Mapping[str, Any]) -> Figure:
     """Validation ELBO per epoch of every run, a column per dataset; seeds share a colour. Top:
     the whole runs, a dot at the last epoch and a ring at the best (the weights measured).
-    Bottom: the tail of every run (its last :data:`_TAIL` patiences), in nats below the run's
-    best, against epochs before its end, with the stopping rule's window (dotted, vertical)
-    and its tolerance (dotted, horizontal)."""
+    Bottom: the tail of every run (its last :data:`~.summary.LONGER_WINDOW` patiences), in
+    nats below the run's best, against epochs before its end, with the stopping rule's window
+    (dotted, vertical) and its tolerance (dotted, horizontal), from :data:`_TAIL_DEPTH`
+    tolerances below the best to one above it."""
     names = [d for d in payload["datasets"] if payload["datasets"][d]["runs"]]
     if not names:
         return _placeholder("No model is trained yet.")
@@ -98,16 +100,18 @@ def _whole_runs(ax: Any, payload: Mapping[str, Any], dataset: str) -> None:
 
 
 def _tails(ax: Any, payload: Mapping[str, Any], dataset: str) -> None:
-    """The curves figure's bottom panel of a dataset: the last :data:`_TAIL` patiences of
-    epochs of every run, relative to its best validation ELBO."""
+    """The curves figure's bottom panel of a dataset: the last
+    :data:`~.summary.LONGER_WINDOW` patiences of epochs of every run, relative to its best
+    validation ELBO, down to :data:`_TAIL_DEPTH` tolerances below it."""
     cfg = payload["settings"]["datasets"][dataset]
-    window = _TAIL * cfg["patience"]
+    window = summary.LONGER_WINDOW * cfg["patience"]
     for run in payload["datasets"][dataset]["runs"]:
         values = np.array([h["val_elbo"] for h in run["history"]])
         shown = values[-window:] - values.max()
         ax.plot(np.arange(1 - len(shown), 1), shown, color=COLOURS[run["model"]], lw=1)
     ax.axvline(-cfg["patience"], color="k", lw=0.8, ls=":")
     ax.axhline(-cfg["tolerance"], color="k", lw=0.8, ls=":")
+    ax.set_ylim(-_TAIL_DEPTH * cfg["tolerance"], cfg["tolerance"])
     ax.set(xlabel="epochs before the run's last", title=f"last {window} epochs of each run")
 
 
@@ -182,7 +186,7 @@ def _factor_bars(payload: Mapping[str, Any], dataset: str, threshold: bool) -> F
 def _shared_traversals(payload: Mapping[str, Any], dataset: str) -> Figure:
     """N-VAE: every shared dimension swept for the shown classes (a panel per dimension, two
     rows of panels when few classes are shown), titled with what the first seed's record
-    measured of it: the factor it was picked for with its test |ρ|, and its KL."""
+    measured of it (:func:`_carried`)."""
     examples = payload["datasets"][dataset]["examples"]
     if examples is None or "shared_traversals" not in examples:
         return _placeholder("The N-VAE of the first seed is not trained yet.")
@@ -194,7 +198,7 @@ def _shared_traversals(payload: Mapping[str, Any], dataset: str) -> Figure:
     fig = style.figure(height=2.6 * rows if rows > 1 else (3.7 if len(shown) > 8 else 3.2))
     axes = fig.subplots(rows, columns, squeeze=False)
     seed, titles = _carried(payload, dataset)
-    fig.suptitle(f"N-VAE, seed {seed}: its record's |ρ| (test) and KL of each dimension")
+    fig.suptitle(f"N-VAE, seed {seed}: each dimension's KL and mean |ρ| with every factor (test)")
     height, width = grids.shape[-2:]
     for j, ax in enumerate(axes.flat):
         if j >= len(grids):
@@ -210,18 +214,27 @@ def _shared_traversals(payload: Mapping[str, Any], dataset: str) -> Figure:
 
 
 def _carried(payload: Mapping[str, Any], dataset: str) -> tuple[int, list[str]]:
-    """The first seed and a title per shared dimension of its N-VAE: the factors picked for it
-    (validation) with their mean |ρ| over classes (test), and its KL (test mean over classes),
-    as its record measured them."""
+    """The first seed and a title per shared dimension of its N-VAE, as its record measured
+    them: its KL (test mean over classes; "unused" when :func:`~.summary.used_dims` says so)
+    and every factor's mean |ρ| over classes with it (test), "(picked)" beside a factor
+    picked for it (validation)."""
     seed = payload["settings"]["seeds"][0]
     run = next(r for r in summary.runs(payload, dataset, "N-VAE") if r["seed"] == seed)
-    picked = summary.factor_summary(run["factor_scores"])
+    scores = run["factor_scores"]
+    picked = summary.factor_summary(scores)
     kl = np.asarray(run["kl_per_class"], dtype=float).mean(axis=0)
+    used = summary.used_dims(run["kl_per_class"])
+    rho = {f: summary.dimension_rho(scores, f) for f in scores["factors"]}
     cd = payload["recipe"]["class_dim"]
     titles = []
     for j in range(payload["recipe"]["shared_dim"]):
-        carried = [f"{f} {s['abs_rho']:.2f}" for f, s in picked.items() if s["dim"] == cd + j]
-        titles.append(f"$z_s[{j}]$, KL {kl[cd + j]:.2f}\n" + ("\n".join(carried) or "no factor"))
+        d = cd + j
+        head = f"$z_s[{j}]$, " + ("" if used[d] else "unused, ") + f"KL {kl[d]:.2f}"
+        lines = [
+            f"{f} {rho[f][d]:.2f}" + (" (picked)" if picked[f]["dim"] == d else "")
+            for f in scores["factors"]
+        ]
+        titles.append("\n".join([head, *lines]))
     return seed, titles
 
 

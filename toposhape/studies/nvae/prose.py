@@ -16,11 +16,12 @@ from typing import Any
 
 import numpy as np
 
+from toposhape.nvae import held_out_gain
 from toposhape.studies.nvae import summary
 from toposhape.studies.nvae.grid import DATASETS
 from toposhape.studies.nvae.summary import check_payload
 
-__all__ = ["prose", "span"]
+__all__ = ["prose"]
 
 #: Small counts written as words ("three classifier seeds").
 _WORDS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
@@ -64,9 +65,9 @@ def _rule(payload: Mapping[str, Any], dataset: str) -> str:
 def _training(payload: Mapping[str, Any]) -> str:
     rules = "; ".join(_rule(payload, d) for d in payload["settings"]["datasets"])
     return (
-        "Every model is trained with Adam until its ELBO on held-out *validation* images "
-        "(never the test images) stops improving. After each epoch the validation ELBO is "
-        "measured with the same posterior draws, and training stops once the best value of "
+        "Every model is trained with Adam until a stopping rule on its ELBO on held-out "
+        "*validation* images (never the test images) holds. After each epoch the validation "
+        "ELBO is measured with the same posterior draws, and training stops once the best value of "
         "the last *patience* epochs improves on the best before them by less than a "
         "*tolerance* in nats (absolute, per image: a relative one would loosen with the "
         "irreducible entropy of the grey-level targets, most of the ELBO), or at a cap "
@@ -85,7 +86,7 @@ def _runs(payload: Mapping[str, Any], dataset: str) -> list[dict[str, Any]]:
     return payload["datasets"][dataset]["runs"]
 
 
-def span(values: list[float], signed: bool = False) -> str | None:
+def _span(values: list[float], signed: bool = False) -> str | None:
     """``"137–168"`` or, ``signed``, ``"+0.31 to +0.52"``: the smallest and the largest of the
     finite values (one value once when they are equal); None when none is finite."""
     finite = sorted(v for v in values if np.isfinite(v))
@@ -98,7 +99,7 @@ def span(values: list[float], signed: bool = False) -> str | None:
 def _gained(runs: list[dict[str, Any]], epochs: int) -> str:
     """How far the best validation ELBO of ``runs`` moved over their last ``epochs`` epochs:
     ``"by +0.33 to +0.50 nats over their last 20 epochs"``."""
-    moved = span([summary.tail_gain(r["history"], epochs) for r in runs], signed=True)
+    moved = _span([held_out_gain(r["history"], epochs) for r in runs], signed=True)
     last = f"over their last {_plural(epochs, 'epoch')}"
     return f"by {moved} nats {last}" if moved else f"by an undefined amount {last} (shorter runs)"
 
@@ -108,14 +109,14 @@ def _stopped(payload: Mapping[str, Any], dataset: str) -> str:
     was, and what their best validation ELBO still gained at the end."""
     runs, cfg = _runs(payload, dataset), payload["settings"]["datasets"][dataset]
     patience = cfg["patience"]
-    rising = sum(summary.tail_gain(r["history"], patience) > 0 for r in runs)
+    rising = sum(held_out_gain(r["history"], patience) > 0 for r in runs)
     capped = sum(r["epochs"] >= cfg["max_epochs"] for r in runs)
     last = sum(r["best_epoch"] == r["epochs"] for r in runs)
     behind = max(r["epochs"] - r["best_epoch"] for r in runs)
     n = len(runs)
     return (
         f"{DATASETS.get(dataset, dataset)}: the {_plural(n, 'run')} stopped after "
-        f"{span([r['epochs'] for r in runs])} epochs ({capped} of them at the cap); the best "
+        f"{_span([r['epochs'] for r in runs])} epochs ({capped} of them at the cap); the best "
         f"epoch was the last one in {last} of {n} and at most {_plural(behind, 'epoch')} "
         f"before the end in every run. Their best validation ELBO moved "
         f"{_gained(runs, patience)} (tolerance {cfg['tolerance']:g}) and "
@@ -165,15 +166,52 @@ def _factors(payload: Mapping[str, Any]) -> str:
     seeds = _plural(len(payload["settings"]["seeds"]), "training seed", words=True)
     return (
         f"The N-VAE is scored on its {_plural(recipe['shared_dim'], 'shared dimension')} only; "
-        f"the CVAE and the VAE on all {latent} of theirs (a head start for the baselines). The "
+        f"the CVAE and the VAE on all {latent} of theirs. {_used(payload)}The "
         f"floor: the encoder of an untrained VAE, all {latent} dimensions, at the initial "
         f"weights of each training seed ({seeds}); every claim asks the N-VAE to beat it "
         "beyond noise. A reference, not "
-        f"judged: the first {latent} principal components of the pixels. Every model's "
-        "correlations are kept for all its dimensions (the N-VAE's z_c too), so the table also "
-        "gives the next dimension's |ρ| for each factor: a factor has a dimension of its own "
-        "when that is well below the chosen one's. The MNIST threshold: "
+        f"judged: the first {latent} principal components of the pixels. The PCA has one "
+        "value, not one per seed: it is compared by the same noise rule, with a spread of zero "
+        "on its side. Every model's correlations are kept for all its dimensions (the N-VAE's "
+        "z_c too), so the table also gives the next used dimension's |ρ| for each factor (a "
+        "factor has a dimension of its own when that is well below the chosen one's) and the "
+        "best used z_c dimension's; an unused dimension is left out there, since a rank "
+        "correlation is blind to scale and picks up encoder residue the decoder cannot read "
+        f"(the floors have no KL: all their dimensions count). The MNIST threshold: "
         f"{summary.capture_rule()}. {_chance(payload)}"
+    )
+
+
+def _used(payload: Mapping[str, Any]) -> str:
+    """How many of the scored dimensions the runs use, per dataset and seed (empty before
+    any run)."""
+    recipe = payload["recipe"]
+    cd, latent = recipe["class_dim"], recipe["class_dim"] + recipe["shared_dim"]
+    parts = []
+    for dataset in payload["datasets"]:
+        nv, cv = (summary.runs(payload, dataset, m) for m in ("N-VAE", "CVAE"))
+        if not nv or not cv:
+            continue
+        nv, cv = summary.used_counts(nv, slice(cd, latent)), summary.used_counts(cv, slice(latent))
+        parts.append(
+            f"{DATASETS.get(dataset, dataset)}: the N-VAE uses {', '.join(map(str, nv))} of its "
+            f"{latent - cd} (per seed), the CVAE {', '.join(map(str, cv))} of its {latent}"
+        )
+    if not parts:
+        return ""
+    return (
+        f"Of the scored dimensions the runs use ({summary.used_rule()}; the latent-use "
+        f"table): {'; '.join(parts)}. "
+    )
+
+
+def _latent_use() -> str:
+    """How the latent-use table counts the dimensions a run uses."""
+    return (
+        f"Which latent dimensions each run uses: {summary.used_rule()}, and a class uses it "
+        "when its own mean KL there does. A dimension no class uses stays at the prior for "
+        "every class, so the decoder can read nothing from it. The N-VAE's z_c and z_s are "
+        "counted apart, the baselines' z as a whole (their split means nothing)."
     )
 
 
@@ -305,7 +343,8 @@ def _noise(settings: Mapping[str, Any]) -> str:
 def prose(payload: Mapping[str, Any]) -> dict[str, str]:
     """Markdown paragraphs of the page, by name: ``training`` (the stopping rule and the
     weights measured), ``likelihood`` (the IWAE bound), ``factors`` (the latents scored and the
-    rule of a captured factor), ``detector`` (the rule of a class leaving a dimension at the
+    rule of a captured factor), ``latent_use`` (how the used dimensions are counted),
+    ``detector`` (the rule of a class leaving a dimension at the
     prior, and its comparisons), ``samples`` (the σ shown),
     ``scoring`` (the real-data evaluator), ``synthetic`` (classifiers on generated images),
     ``yale`` (the Extended Yale B data) and ``noise`` (the training seeds and the noise rule
@@ -323,6 +362,7 @@ def prose(payload: Mapping[str, Any]) -> dict[str, str]:
         "training": _training(payload),
         "likelihood": _likelihood(payload),
         "factors": _factors(payload),
+        "latent_use": _latent_use(),
         "detector": _detector(payload["recipe"]),
         "samples": _samples(payload["recipe"]),
         "scoring": _scoring(payload["settings"]),

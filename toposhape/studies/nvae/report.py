@@ -17,10 +17,11 @@ import numpy as np
 import pandas as pd
 
 from toposhape.checks import check_callable, check_mapping
+from toposhape.nvae import held_out_gain
 from toposhape.studies.nvae import summary
 from toposhape.studies.nvae.figures import figures
 from toposhape.studies.nvae.grid import DATASETS, grid
-from toposhape.studies.nvae.prose import prose, span
+from toposhape.studies.nvae.prose import prose
 from toposhape.studies.nvae.run import CHAPTER, PAYLOAD_FORMAT
 from toposhape.studies.nvae.summary import check_payload
 from toposhape.studies.scorecard import Claim, Loader
@@ -139,8 +140,8 @@ def _stopping_rows(payload: Mapping[str, Any]) -> pd.DataFrame:
                         "epochs": run["epochs"],
                         "ended by": _stopped_by(run, cfg["max_epochs"]),
                         "best epoch (measured)": run["best_epoch"],
-                        "gain over the last patience (nats)": summary.tail_gain(history, patience),
-                        f"gain over the last {longer} × patience (nats)": summary.tail_gain(
+                        "gain over the last patience (nats)": held_out_gain(history, patience),
+                        f"gain over the last {longer} × patience (nats)": held_out_gain(
                             history, longer * patience
                         ),
                     }
@@ -150,6 +151,14 @@ def _stopping_rows(payload: Mapping[str, Any]) -> pd.DataFrame:
 
 #: The factor table's header of the per-class maximum, which is picked on the test images.
 _EACH_BEST = "|ρ| of each class's best (picked on test: optimistic)"
+
+
+#: The factor table's headers of where else a factor shows, among the dimensions a model
+#: uses (:func:`summary.used_dims`; every dimension of a floor, which has no KL).
+_NEXT = "|ρ| of the next used dimension (any)"
+_BEST_ZC = "|ρ| of the best used z_c dimension (test)"
+#: What the z_c column says of an N-VAE that uses no z_c dimension in any seed.
+_NO_ZC = "no z_c dimension is used"
 
 
 #: The columns of the factor table proper; the rest (where else a factor shows) are
@@ -174,8 +183,9 @@ def _factor_rows(payload: Mapping[str, Any]) -> pd.DataFrame:
         for model in _models(payload, dataset):
             found = summary.runs(payload, dataset, model)
             for factor in entry["factor_names"]:
-                scores = [summary.factor_summary(r["factor_scores"])[factor] for r in found]
+                scores = [summary.run_factors(r)[factor] for r in found]
                 in_zc = [s["class_rho"] for s in scores if s["class_dim"] is not None]
+                no_zc = model.startswith("N-VAE") and not in_zc
                 rows.append(
                     {
                         "data": _name(dataset),
@@ -185,8 +195,8 @@ def _factor_rows(payload: Mapping[str, Any]) -> pd.DataFrame:
                         "per seed": _seeds([s["abs_rho"] for s in scores]),
                         "sign agreement": _pm([s["sign_agreement"] for s in scores]),
                         _EACH_BEST: _pm([s["any_dim"] for s in scores]),
-                        "|ρ| of the next dimension (any)": _pm([s["runner_up"] for s in scores]),
-                        "|ρ| of the best z_c dimension (test)": _pm(in_zc),
+                        _NEXT: _pm([s["runner_up"] for s in scores]),
+                        _BEST_ZC: _NO_ZC if no_zc else _pm(in_zc),
                         "latent index per seed": ", ".join(str(s["dim"]) for s in scores),
                     }
                 )
@@ -208,12 +218,70 @@ def _factor_rows(payload: Mapping[str, Any]) -> pd.DataFrame:
                         "per seed": "–" if floor == _PCA else _seeds(values),
                         "sign agreement": of("sign_agreement"),
                         _EACH_BEST: of("any_dim"),
-                        "|ρ| of the next dimension (any)": of("runner_up"),
-                        "|ρ| of the best z_c dimension (test)": "–",
+                        _NEXT: of("runner_up"),
+                        _BEST_ZC: "–",
                         "latent index per seed": ", ".join(map(str, dims)),
                     }
                 )
     return pd.DataFrame(rows)
+
+
+def _parts(payload: Mapping[str, Any], model: str) -> list[tuple[str, slice]]:
+    """A model's latent parts and their dimensions: the N-VAE's z_c and z_s, the baselines'
+    z as a whole (their split means nothing)."""
+    cd, latent = payload["recipe"]["class_dim"], _latent(payload)
+    if model.startswith("N-VAE"):
+        return [("z_c", slice(0, cd)), ("z_s", slice(cd, latent))]
+    return [("z", slice(0, latent))]
+
+
+def _latent(payload: Mapping[str, Any]) -> int:
+    """Every model's latent size L + M."""
+    return payload["recipe"]["class_dim"] + payload["recipe"]["shared_dim"]
+
+
+def _classes_using(runs: list[dict[str, Any]], dims: slice) -> list[int]:
+    """How many classes use one of the dimensions ``dims``, in each run."""
+    return [summary.using_classes(r["kl_per_class"], dims) for r in runs]
+
+
+def _top_kl(runs: list[dict[str, Any]], dims: slice) -> list[float]:
+    """The largest mean KL over classes of one of the dimensions ``dims``, in each run."""
+    return [float(np.asarray(r["kl_per_class"])[:, dims].mean(axis=0).max()) for r in runs]
+
+
+def _counts(values: list[int]) -> str:
+    return ", ".join(map(str, values)) or "–"
+
+
+def _latent_use_rows(payload: Mapping[str, Any]) -> pd.DataFrame:
+    """How many latent dimensions every model uses, per seed (and by how many classes)."""
+    rows = []
+    for dataset, entry in payload["datasets"].items():
+        for model in _models(payload, dataset):
+            found = summary.runs(payload, dataset, model)
+            for part, dims in _parts(payload, model):
+                used = summary.used_counts(found, dims)
+                rows.append(
+                    {
+                        "data": _name(dataset),
+                        "model": model,
+                        "latents": f"{part} ({dims.stop - dims.start} dimensions)",
+                        "used, per seed": _counts(used),
+                        "used (mean)": f"{np.mean(used):.1f}",
+                        "classes using one, per seed": f"{_counts(_classes_using(found, dims))} "
+                        f"of {entry['classes']}",
+                        "largest mean KL over classes (nats), per seed": _seeds(
+                            _top_kl(found, dims)
+                        ),
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def _unit(dataset: str) -> str:
+    """What a dataset's classes are: ``"subjects"`` on Extended Yale B, else ``"classes"``."""
+    return "subjects" if dataset == "yaleb" else "classes"
 
 
 def _prior_rows(payload: Mapping[str, Any]) -> pd.DataFrame:
@@ -397,7 +465,8 @@ def _selective_rows(payload: Mapping[str, Any]) -> pd.DataFrame:
 
 def tables(payload: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
     """The chapter's tables, by name: ``models``, ``stopping`` (a row per run), ``factors``
-    (the scored dimension) and ``factor_rivals`` (where else each factor shows), ``prior``,
+    (the scored dimension) and ``factor_rivals`` (where else each factor shows),
+    ``latent_use`` (the dimensions each model uses, by :func:`summary.used_dims`), ``prior``,
     ``intervals``, ``quality``, ``synthetic``, ``selective``. Cells are formatted strings
     ("mean ± seed std"; numbers in ``stopping``); a table with nothing measured yet is empty.
 
@@ -415,6 +484,7 @@ def tables(payload: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
         "stopping": _stopping_rows(payload),
         "factors": factors,
         "factor_rivals": rivals,
+        "latent_use": _latent_use_rows(payload),
         "prior": _prior_rows(payload),
         "intervals": _interval_rows(payload),
         "quality": _quality_rows(payload),
@@ -484,68 +554,224 @@ def findings(payload: Mapping[str, Any]) -> list[str]:
     check_payload(payload)
     lines = []
     for dataset in payload["datasets"]:
-        lines += _likelihood_lines(payload, dataset)
+        lines += _likelihood_lines(payload, dataset) + _latent_lines(payload, dataset)
         for factor in payload["datasets"][dataset]["factor_names"]:
             lines += _factor_lines(payload, dataset, factor)
+        lines += _rival_lines(payload, dataset)
     if "mnist" in payload["datasets"]:
         lines += _detector_lines(payload) + _sampling_lines(payload)
     return lines
 
 
+def _likelihood(payload: Mapping[str, Any], dataset: str) -> dict[str, Any] | None:
+    """N-VAE vs CVAE on a dataset, every number the likelihood finding and claim state; None
+    while a model has no runs.
+
+    ``iwae``, ``elbo``, ``gap`` (the IWAE bound above the ELBO on the same images): each
+    ``(N-VAE values, CVAE values, word, Δ, threshold)`` by the noise rule; ``gains``: each
+    model's mean over seeds of what its best validation ELBO still gained over its last
+    patience of epochs (:func:`toposhape.nvae.held_out_gain`; NaN when no run is that long);
+    ``stopped``: whether that remaining gain of either model is at least half the IWAE
+    difference, so that the verdict depends on where the runs stopped."""
+
+    def both(get: Callable[[dict], float]) -> tuple[Any, ...]:
+        nv, cv = (summary.per_model(payload, dataset, m, get) for m in ("N-VAE", "CVAE"))
+        return (nv, cv, *summary.compare(nv, cv), summary.noise_threshold(nv, cv))
+
+    iwae = both(lambda r: r["iwae"])
+    if iwae[2] == "missing":
+        return None
+    patience = payload["settings"]["datasets"][dataset]["patience"]
+    gains = {}
+    for model in ("N-VAE", "CVAE"):
+        found = summary.runs(payload, dataset, model)
+        finite = [g for r in found if np.isfinite(g := held_out_gain(r["history"], patience))]
+        gains[model] = float(np.mean(finite)) if finite else float("nan")
+    top = max((g for g in gains.values() if np.isfinite(g)), default=float("nan"))
+    return {
+        "iwae": iwae,
+        "elbo": both(lambda r: r["elbo"]),
+        "gap": both(_gap),
+        "patience": patience,
+        "gains": gains,
+        "stopped": bool(top >= abs(iwae[3]) / 2),
+    }
+
+
+def _threshold(value: float) -> str:
+    """The noise rule's threshold of a comparison, in words."""
+    return f"threshold {value:.2f}" if np.isfinite(value) else "no threshold with one seed"
+
+
+def _pairs(a: list[float], b: list[float]) -> str:
+    """How many (seed of A, seed of B) pairs have A above B: ``"9 of 9 seed pairs"``."""
+    above = sum(x > y for x in a for y in b)
+    return f"{above} of {len(a) * len(b)} seed pairs"
+
+
+def _gap_decides(found: Mapping[str, Any]) -> bool:
+    """Whether the test ELBOs do not differ by the rule while the IWAE bounds do, the
+    IWAE − ELBO gap differing the same way: the advantage is the gap's."""
+    iwae, elbo, gap = (found[k][2] for k in ("iwae", "elbo", "gap"))
+    return elbo == "within noise" and iwae in ("higher", "lower") and gap == iwae
+
+
+def _gains(found: Mapping[str, Any]) -> str:
+    """Each model's remaining gain of :func:`_likelihood` that is defined: ``"N-VAE +0.47,
+    CVAE +0.35"``."""
+    return ", ".join(f"{m} {g:+.2f}" for m, g in found["gains"].items() if np.isfinite(g))
+
+
+def _remaining(found: Mapping[str, Any]) -> str:
+    """What each model still gained at its end, and whether the verdict depends on it."""
+    if not any(np.isfinite(g) for g in found["gains"].values()):
+        return ""
+    text = (
+        f"At their end the runs' best validation ELBO still gained, over their last "
+        f"{found['patience']} epochs (mean over seeds): " + _gains(found) + " nats"
+    )
+    if found["stopped"]:
+        text += (
+            " (at least half the IWAE difference): the verdict depends on where the runs stopped"
+        )
+    return text + "."
+
+
 def _likelihood_lines(payload: Mapping[str, Any], dataset: str) -> list[str]:
-    """N-VAE vs CVAE on a dataset: the IWAE bound (beside what the runs still gained at their
-    end, for scale), the ELBO, and how far each model's bound is above its ELBO."""
-
-    def both(get: Callable[[dict], float]) -> tuple[list[float], list[float]]:
-        return tuple(summary.per_model(payload, dataset, m, get) for m in ("N-VAE", "CVAE"))
-
-    nv, cv = both(lambda r: r["iwae"])
-    word, delta = summary.compare(nv, cv)
-    if word == "missing":
+    """N-VAE vs CVAE on a dataset: the IWAE bound per seed with the rule's threshold, what the
+    runs still gained at their end, the ELBO, and how far each model's bound is above its
+    ELBO."""
+    found = _likelihood(payload, dataset)
+    if found is None:
         return []
     name, images = _name(dataset), summary.bound_label(payload, dataset)
-    patience = payload["settings"]["datasets"][dataset]["patience"]
-    gains = [
-        summary.tail_gain(r["history"], patience)
-        for m in ("N-VAE", "CVAE")
-        for r in summary.runs(payload, dataset, m)
-    ]
-    lines = [
-        f"{name}: N-VAE vs CVAE, test IWAE bound on log p(x|y) ({images}): "
-        f"{_say(word)} (Δ = {delta:+.2f} nats; {_pm(nv)} vs {_pm(cv)})."
-    ]
-    moved = span(gains, signed=True)
-    if moved is not None:
-        lines[0] += (
-            f" For scale, the best validation ELBO of these runs moved by {moved} nats over "
-            f"their last {patience} epochs (the stopping rule's window)."
-        )
-    nv, cv = both(lambda r: r["elbo"])
-    word, delta = summary.compare(nv, cv)
-    gap_nv, gap_cv = both(_gap)
-    gap_word, gap_delta = summary.compare(gap_nv, gap_cv)
-    lines.append(
-        f"{name}: N-VAE vs CVAE, test ELBO (all test images): {_say(word)} (Δ = {delta:+.2f} "
-        f"nats; {_pm(nv)} vs {_pm(cv)}). The IWAE bound is above the ELBO on the same images "
-        f"by {_pm(gap_nv)} nats for the N-VAE and {_pm(gap_cv)} for the CVAE: the N-VAE's "
-        f"gap {_say(gap_word)} (Δ = {gap_delta:+.2f})."
+    nv, cv, word, delta, threshold = found["iwae"]
+    first = (
+        f"{name}: N-VAE vs CVAE, test IWAE bound on log p(x|y) ({images}): {_say(word)} "
+        f"(Δ = {delta:+.2f} nats, {_threshold(threshold)}; N-VAE {_pm_seeds(nv)} vs CVAE "
+        f"{_pm_seeds(cv)}; the N-VAE above in {_pairs(nv, cv)})."
     )
-    return lines
+    remaining = _remaining(found)
+    nv, cv, word, delta, threshold = found["elbo"]
+    gap_nv, gap_cv, gap_word, gap_delta, _ = found["gap"]
+    second = (
+        f"{name}: N-VAE vs CVAE, test ELBO (all test images): {_say(word)} (Δ = {delta:+.2f} "
+        f"nats, {_threshold(threshold)}; {_pm(nv)} vs {_pm(cv)}). The IWAE bound is above "
+        f"the ELBO on the same images by {_pm(gap_nv)} nats for the N-VAE and {_pm(gap_cv)} "
+        f"for the CVAE: the N-VAE's gap {_say(gap_word)} (Δ = {gap_delta:+.2f})."
+    )
+    if _gap_decides(found):
+        second += (
+            " The test ELBO does not differ by the rule: the IWAE advantage comes from the "
+            "IWAE − ELBO gap."
+        )
+    return [first + (f" {remaining}" if remaining else ""), second]
+
+
+def _zc_use(payload: Mapping[str, Any], dataset: str) -> dict[str, Any] | None:
+    """The N-VAE's use of z_c on a dataset, per seed: ``used`` (dimensions), ``classes``
+    (using one), ``top`` (the largest mean KL over classes of a z_c dimension), with
+    ``dims`` and ``of`` (the dataset's classes); ``few``: whether fewer than half the
+    classes use a z_c dimension in every seed (so that, for most classes, the N-VAE's
+    decoder is a per-class bias plus one shared map of z_s: the CVAE's). None without runs."""
+    found = summary.runs(payload, dataset, "N-VAE")
+    if not found:
+        return None
+    dims = _parts(payload, "N-VAE")[0][1]
+    classes, of = _classes_using(found, dims), payload["datasets"][dataset]["classes"]
+    return {
+        "used": summary.used_counts(found, dims),
+        "classes": classes,
+        "top": _top_kl(found, dims),
+        "dims": dims.stop - dims.start,
+        "of": of,
+        "few": max(classes) < of / 2,
+    }
+
+
+def _zc_caveat(payload: Mapping[str, Any], dataset: str) -> str | None:
+    """A claim's caveat when most classes use no z_c dimension in every seed (None
+    otherwise): for them the N-VAE's decoder is the CVAE's."""
+    use = _zc_use(payload, dataset)
+    if use is None or not use["few"]:
+        return None
+    if not any(use["classes"]):
+        return (
+            f"the N-VAE uses no z_c dimension in any seed (0 of {use['dims']}): its decoder "
+            "is the CVAE's"
+        )
+    return (
+        f"the N-VAE's z_c is used by only {_counts(use['classes'])} of {use['of']} "
+        f"{_unit(dataset)} (per seed): for the others its decoder is the CVAE's"
+    )
+
+
+def _latent_lines(payload: Mapping[str, Any], dataset: str) -> list[str]:
+    """How many latent dimensions the N-VAE and the baselines use, and what an unused z_c
+    means for the comparisons with the CVAE."""
+    use = _zc_use(payload, dataset)
+    if use is None:
+        return []
+    name, unit = _name(dataset), _unit(dataset)
+    parts = [
+        f"N-VAE z_c {_counts(use['used'])} of {use['dims']} dimensions used per seed, by "
+        f"{_counts(use['classes'])} of {use['of']} {unit} (largest mean KL over {unit} of a "
+        f"z_c dimension {_seeds(use['top'])} nats)"
+    ]
+    for model in ("N-VAE", "CVAE", "VAE"):
+        found = summary.runs(payload, dataset, model)
+        for part, dims in _parts(payload, model)[1 if model == "N-VAE" else 0 :]:
+            if found:
+                label = part if model == "N-VAE" else f"{model} {part}"
+                used = _counts(summary.used_counts(found, dims))
+                parts.append(f"{label} {used} of {dims.stop - dims.start}")
+    every = slice(0, _latent(payload))
+    nv, cv = (
+        summary.used_counts(summary.runs(payload, dataset, m), every) for m in ("N-VAE", "CVAE")
+    )
+    word, delta = summary.compare(nv, cv)
+    text = f"{name}, latent use ({summary.used_rule()}; the latent-use table): " + "; ".join(parts)
+    if word != "missing":
+        text += f"; dimensions used in all, N-VAE vs CVAE {_say(word)} (Δ = {delta:+.1f})"
+    text += "."
+    if use["few"]:
+        if any(use["classes"]):
+            others = _counts([use["of"] - c for c in use["classes"]])
+            who, mostly = f"In every seed most {unit} ({others} of {use['of']}) use", "mostly "
+        else:
+            who, mostly = f"In every seed all {use['of']} {unit} use", ""
+        text += (
+            f" {who} no z_c dimension: for them the N-VAE's decoder reduces to a per-class "
+            "bias plus one shared map of z_s, which is the CVAE's decoder, so the "
+            f"N-VAE-vs-CVAE comparisons on {name} test {mostly}the objective (the log q(y|x) "
+            "term, the latent split), not the class-specific map of z_c."
+        )
+    examples = payload["datasets"][dataset]["examples"]
+    if examples is not None and "codes" not in examples:
+        text += (
+            f" Whether z_s is free of the {unit[:-1]}'s identity is not measured: the records "
+            "keep no latent codes of these test images."
+        )
+    return [text]
 
 
 def _against_pca(entry: Mapping[str, Any], factor: str, values: list[float]) -> str:
     """The N-VAE's seed values of a factor against the PCA of the pixels (one value, no seed
-    spread: the noise rule with its std 0): above it, below it, or no better than it."""
+    spread: the noise rule with its std 0): above or below it (beyond noise, or on one
+    seed), or within noise of it."""
     pca = summary.floor_values(entry, _PCA, factor)[0]
     word, delta = summary.compare(values, [pca] * len(values))
-    relation = {"higher": "above", "lower": "below"}.get(word, "no better than")
+    if word == "within noise":
+        relation = "no better than"
+    else:
+        relation = "above" if delta > 0 else "below"
     return f"{relation} the {_PCA} (reference) {pca:.2f} ({word}, Δ = {delta:+.2f})"
 
 
 def _factor_lines(payload: Mapping[str, Any], dataset: str, factor: str) -> list[str]:
     """The N-VAE's shared dimension for ``factor`` against the floor, the other models and
-    the PCA of the pixels; then its best z_c dimension against that shared one and against
-    the CVAE's next dimension."""
+    the PCA of the pixels; then its best used z_c dimension against that shared one and
+    against the CVAE's next used dimension (or that it uses no z_c dimension)."""
     entry = payload["datasets"][dataset]
     nv = _rho(payload, dataset, "N-VAE", factor)
     if not nv:
@@ -565,22 +791,42 @@ def _factor_lines(payload: Mapping[str, Any], dataset: str, factor: str) -> list
         f"{'; '.join(others)}; {_against_pca(entry, factor, nv)}."
     ]
     in_zc = _rho(payload, dataset, "N-VAE", factor, "class_rho")
-    if not all(np.isfinite(in_zc)):
+    unused = sum(not np.isfinite(v) for v in in_zc)
+    if unused:
+        seeds = "any seed" if unused == len(in_zc) else f"{unused} of {len(in_zc)} seeds"
+        lines[0] = lines[0][:-1] + f"; no z_c dimension is used in {seeds}, so none is read."
         return lines
     word, delta = summary.compare(in_zc, nv)
     text = (
-        f"{name}, {factor}: the N-VAE's z_c dimension with the largest mean |ρ| (picked on "
-        f"the test images) {_pm_seeds(in_zc)}; vs its shared dimension {_say(word)} "
+        f"{name}, {factor}: the N-VAE's used z_c dimension with the largest mean |ρ| (picked "
+        f"on the test images) {_pm_seeds(in_zc)}; vs its shared dimension {_say(word)} "
         f"(Δ = {delta:+.2f})"
     )
     rival = _rho(payload, dataset, "CVAE", factor, "runner_up")
     if rival:
         word, delta = summary.compare(in_zc, rival)
         text += (
-            f"; vs the CVAE's next dimension (any but its pick, also largest on the test "
+            f"; vs the CVAE's next used dimension (any but its pick, also largest on the test "
             f"images) {_pm_seeds(rival)} {_say(word)} (Δ = {delta:+.2f})"
         )
     return [*lines, text + "."]
+
+
+def _rival_lines(payload: Mapping[str, Any], dataset: str) -> list[str]:
+    """Whether the N-VAE can be told from the CVAE on a dataset's factors at all: said when
+    the seed spread covers the difference on every factor."""
+    factors = payload["datasets"][dataset]["factor_names"]
+    words = [
+        summary.compare(_rho(payload, dataset, "N-VAE", f), _rho(payload, dataset, "CVAE", f))[0]
+        for f in factors
+    ]
+    if not factors or any(w != "within noise" for w in words):
+        return []
+    each = "either factor" if len(factors) == 2 else "any factor"
+    return [
+        f"{_name(dataset)}: the N-VAE is not distinguishable from the CVAE on {each} "
+        f"({' and '.join(factors)} {_say('within noise')})."
+    ]
 
 
 def _rho(
@@ -801,11 +1047,25 @@ def _judge_likelihood(payload: Mapping[str, Any]) -> Judged:
         return dict(_NOT_RUN)
     outcomes, measured = [], []
     for d in datasets:
-        nv = summary.per_model(payload, d, "N-VAE", lambda r: r["iwae"])
-        cv = summary.per_model(payload, d, "CVAE", lambda r: r["iwae"])
-        word, delta = summary.compare(nv, cv)
+        found = _likelihood(payload, d)
+        nv, cv, word, delta, threshold = found["iwae"]
         outcomes.append(_outcome(word, delta, "higher"))
-        measured.append(f"{_name(d)}: {_pm(nv)} vs CVAE {_pm(cv)} nats ({word})")
+        text = (
+            f"{_name(d)}: {_pm_seeds(nv)} vs CVAE {_pm_seeds(cv)} nats ({word}; Δ = "
+            f"{delta:+.2f}, {_threshold(threshold)})"
+        )
+        if _gap_decides(found):
+            text += (
+                f"; test ELBO within noise (Δ = {found['elbo'][3]:+.2f}): the advantage is "
+                "the IWAE − ELBO gap"
+            )
+        if found["stopped"]:
+            text += (
+                f"; still gaining at the end ({_gains(found)} nats over the last "
+                f"{found['patience']} epochs): the verdict depends on where the runs stopped"
+            )
+        caveat = _zc_caveat(payload, d)
+        measured.append(text + (f"; {caveat}" if caveat else ""))
     verdict = _VERDICT_OF[_every(outcomes)]
     waiting = [_name(d) for d in payload["settings"]["datasets"] if d not in datasets]
     if waiting:
@@ -884,10 +1144,11 @@ def _judge_yale(payload: Mapping[str, Any]) -> Judged:
         word, _delta = summary.compare(nv, other)
         outcomes.append("fails" if word == "lower" else floor)
         relation = "below" if word == "lower" else "not below"
-        in_zc = _rho(payload, dataset, "N-VAE", f, "class_rho")
+        in_zc = [v for v in _rho(payload, dataset, "N-VAE", f, "class_rho") if np.isfinite(v)]
+        zc = f"its best used z_c dimension (test) {_pm(in_zc)}" if in_zc else _NO_ZC
         measured.append(
             f"{f} {_pm_seeds(nv)} vs {floor_text}, vs {rival} {_pm_seeds(other)}: {relation} "
-            f"({word}); {_against_pca(entry, f, nv)}; its best z_c dimension (test) {_pm(in_zc)}"
+            f"({word}); {_against_pca(entry, f, nv)}; {zc}"
         )
     found = summary.runs(payload, dataset, "N-VAE")
     distinct = summary.distinct_seeds(found, factors)
@@ -899,12 +1160,13 @@ def _judge_yale(payload: Mapping[str, Any]) -> Judged:
         verdict = "partly"
     else:
         verdict = _VERDICT_OF[_every(outcomes)]
+    caveat = _zc_caveat(payload, dataset)
     return {
         "verdict": verdict,
         "measured": "mean |ρ| of one shared dimension: "
         + "; ".join(measured)
         + f"; {' and '.join(factors)} in different dimensions in {distinct} of {len(found)} "
-        "seeds",
+        "seeds" + (f"; {caveat}" if caveat else ""),
         **_trained(payload, [dataset], models),
     }
 

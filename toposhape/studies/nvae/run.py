@@ -2,7 +2,7 @@
 
 :func:`run` gathers the measures of a profile's models (:mod:`.grid`: the N-VAE with
 β_c = 1 and 4, a conditional VAE and a VAE on MNIST; the N-VAE and the CVAE on Extended
-Yale B; every one to convergence, for each training seed): test likelihoods, whether
+Yale B; every one to its stopping rule, for each training seed): test likelihoods, whether
 the shared latents carry the known shared factors in every class, MMD² between
 aggregate posterior and prior, ancestral samples at σ = 1 and 1.4 scored by a
 real-data classifier, and classifiers trained on generated images (:mod:`.measure`).

@@ -40,6 +40,7 @@ __all__ = [
     "chance_mean_abs_rho",
     "check_payload",
     "compare",
+    "dimension_rho",
     "distinct_needed",
     "distinct_seeds",
     "factor_summary",
@@ -47,15 +48,20 @@ __all__ = [
     "floor_values",
     "mean_std",
     "noise_rule",
+    "noise_threshold",
     "per_model",
     "real_by_seed",
     "real_part",
+    "run_factors",
     "runs",
     "sampler_mmd",
     "selective_classes",
     "selective_rule",
     "synthetic_by_seed",
-    "tail_gain",
+    "used_counts",
+    "used_dims",
+    "used_rule",
+    "using_classes",
 ]
 
 #: Differences beyond this many pooled seed standard deviations count.
@@ -86,7 +92,7 @@ UNTRAINED = "untrained encoder"
 #: seeds (rounded up: 2 of 3).
 DISTINCT_SHARE = 2 / 3
 
-#: A z_c dimension is used when its largest per-class mean KL exceeds this (nats) ...
+#: A latent dimension is used when its largest per-class mean KL exceeds this (nats) ...
 KL_USED = 0.5
 #: ... and a class leaves it at the prior when its KL there is below this share of that largest.
 SHARE_USED = 0.1
@@ -99,6 +105,11 @@ def capture_rule() -> str:
         f"{CAPTURE_RHO:g} (Spearman, test images, dimension picked on validation images) with "
         f"the same sign in ≥ {100 * CAPTURE_SIGN:g} % of the classes (seed means)"
     )
+
+
+def used_rule() -> str:
+    """The rule, in words, by which a run uses a latent dimension (:func:`used_dims`)."""
+    return f"a dimension is used when its largest per-class mean KL (test) exceeds {KL_USED:g} nats"
 
 
 def selective_rule() -> str:
@@ -168,18 +179,26 @@ def mean_std(values: list[float]) -> tuple[float, float, int]:
     return float(a.mean()), float(a.std(ddof=1)) if len(a) > 1 else float("nan"), len(a)
 
 
+def noise_threshold(a: list[float], b: list[float]) -> float:
+    """The difference of seed means beyond which A and B differ: :data:`NOISE` × the pooled
+    seed std √((s_A² + s_B²)/2); NaN when a side has fewer than two seeds."""
+    if len(a) < 2 or len(b) < 2:
+        return float("nan")
+    return NOISE * float(np.sqrt((np.var(a, ddof=1) + np.var(b, ddof=1)) / 2))
+
+
 def compare(a: list[float], b: list[float]) -> tuple[str, float]:
     """Is A above B? ``("higher" | "lower" | "within noise" | "one seed" | "missing", Δ)``.
 
-    Δ is the difference of the seed means; see the module docstring for the rule.
+    Δ is the difference of the seed means; see the module docstring for the rule and
+    :func:`noise_threshold` for the bound.
     """
     if not a or not b:
         return "missing", float("nan")
     delta = float(np.mean(a) - np.mean(b))
     if len(a) < 2 or len(b) < 2:
         return "one seed", delta
-    pooled = float(np.sqrt((np.var(a, ddof=1) + np.var(b, ddof=1)) / 2))
-    if abs(delta) <= NOISE * pooled:
+    if abs(delta) <= noise_threshold(a, b):
         return "within noise", delta
     return ("higher" if delta > 0 else "lower"), delta
 
@@ -195,15 +214,65 @@ def sampler_mmd(run: Mapping[str, Any], band: int) -> float:
     return float(part[band])
 
 
+def _kl_table(kl_per_class: Sequence[Sequence[float]]) -> np.ndarray:
+    """A record's ``kl_per_class`` as a (K, D) array, checked."""
+    kl = np.asarray(kl_per_class, dtype=float)
+    if kl.ndim != 2 or 0 in kl.shape:
+        raise ValueError(
+            f"kl_per_class must be a non-empty (classes, latent dims) table, got shape {kl.shape}"
+        )
+    return kl
+
+
+def used_dims(kl_per_class: Sequence[Sequence[float]]) -> np.ndarray:
+    """Which latent dimensions a run uses: those whose largest per-class mean KL (test)
+    exceeds :data:`KL_USED` (:func:`used_rule`).
+
+    Parameters
+    ----------
+    kl_per_class : (K, D) nested sequence
+        A record's ``kl_per_class``: the mean KL of every latent dimension over the test
+        images of every class (nats).
+
+    Returns
+    -------
+    numpy.ndarray
+        (D,) booleans.
+
+    Raises
+    ------
+    ValueError
+        If ``kl_per_class`` is not a non-empty (K, D) table.
+    """
+    return (_kl_table(kl_per_class) > KL_USED).any(axis=0)
+
+
+def used_counts(found: Sequence[Mapping[str, Any]], dims: slice) -> list[int]:
+    """How many of the latent dimensions ``dims`` each run of ``found`` uses
+    (:func:`used_dims` of its ``kl_per_class``)."""
+    return [int(used_dims(r["kl_per_class"])[dims].sum()) for r in found]
+
+
+def using_classes(kl_per_class: Sequence[Sequence[float]], dims: slice) -> int:
+    """The classes that use at least one of the latent dimensions ``dims``: whose mean KL
+    there exceeds :data:`KL_USED` (so the dimension is used, by :func:`used_dims`).
+
+    Raises
+    ------
+    ValueError
+        If ``kl_per_class`` is not a non-empty (K, D) table.
+    """
+    return int((_kl_table(kl_per_class)[:, dims] > KL_USED).any(axis=1).sum())
+
+
 def selective_classes(kl_per_class: list[list[float]], class_dim: int) -> int:
     """Classes that leave a used z_c dimension at the prior (the KL as feature detector).
 
-    A z_c dimension is used when its largest per-class KL exceeds :data:`KL_USED`; a class
-    leaves it at the prior when its KL there is below :data:`SHARE_USED` of that largest.
+    A z_c dimension is used as :func:`used_dims` says; a class leaves it at the prior when
+    its KL there is below :data:`SHARE_USED` of its largest per-class KL.
     """
     kl = np.asarray(kl_per_class, dtype=float)[:, :class_dim]
-    top = kl.max(axis=0)
-    selective = (top > KL_USED) & (kl < SHARE_USED * top)
+    selective = used_dims(kl) & (kl < SHARE_USED * kl.max(axis=0))
     return int(selective.any(axis=1).sum())
 
 
@@ -253,48 +322,82 @@ def _mean_abs(rho: np.ndarray) -> np.ndarray:
     return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
-def factor_summary(scores: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+def dimension_rho(scores: Mapping[str, Any], factor: str) -> np.ndarray:
+    """The mean |ρ| over classes (test) of every latent dimension with ``factor``, from a
+    factor table (see :func:`factor_summary`): (D,), NaN where no ρ is defined."""
+    f = list(scores["factors"]).index(factor)
+    return _mean_abs(np.asarray(scores["rho_test"], dtype=float)[:, :, f])
+
+
+def factor_summary(
+    scores: Mapping[str, Any], used: Sequence[bool] | np.ndarray | None = None
+) -> dict[str, dict[str, Any]]:
     """Which dimension carries each factor in every class, from a record's factor table.
 
     ``scores`` is a factor table (:func:`toposhape.studies.nvae.measure.factor_scores`):
     ``factors``, ``shared_dims`` and ``rho_validation``, ``rho_test`` (K, D, F; None for an
     undefined ρ). Among the ``shared_dims`` (the N-VAE's z_s; every dimension of the
     others), :func:`toposhape.factors.consistent_dimension` picks a dimension per factor
-    on the validation table and scores it on the test table.
+    on the validation table and scores it on the test table, used or not.
+
+    ``used`` (D booleans, :func:`used_dims` of the run's ``kl_per_class``) restricts where
+    else a factor is looked for (``runner_up``, ``class_dim``) to the dimensions the model
+    uses: a rank correlation is blind to scale, so an unused dimension can correlate with a
+    factor through encoder residue the decoder cannot read. None counts every dimension:
+    the floors (an untrained encoder, the PCA of the pixels) have no KL.
 
     Returns
     -------
     dict
         Factor name -> ``dim`` (the latent index, None if no ρ is defined), ``abs_rho``,
         ``sign_agreement``, ``any_dim`` (as :func:`~toposhape.factors.consistent_dimension`),
-        ``runner_up``: the largest mean |ρ| over classes (test) of any *other* latent
+        ``runner_up``: the largest mean |ρ| over classes (test) of any *other* used latent
         dimension, z_c included (NaN with none): a factor has a dimension of its own when
-        this is well below ``abs_rho``; and ``class_dim``, ``class_rho``: the dimension
+        this is well below ``abs_rho``; and ``class_dim``, ``class_rho``: the used dimension
         outside ``shared_dims`` (the N-VAE's z_c) with the largest mean |ρ| over classes
         (test, so picked on the images it is scored on) and that |ρ| (None and NaN for a
-        model whose dimensions are all scored).
+        model whose dimensions are all scored, or when no such dimension is used).
+
+    Raises
+    ------
+    ValueError
+        If ``used`` does not hold one boolean per latent dimension of the table.
     """
     shared = list(scores["shared_dims"])
     select = np.asarray(scores["rho_validation"], dtype=float)
     evaluate = np.asarray(scores["rho_test"], dtype=float)
+    dims = evaluate.shape[1]
+    if used is None:
+        used = np.ones(dims, dtype=bool)
+    used = np.asarray(used)
+    if used.dtype != bool or used.shape != (dims,):
+        raise ValueError(
+            f"used must be {dims} booleans (one per latent dimension of the factor table), "
+            f"got {used.dtype} of shape {used.shape}"
+        )
     picked = consistent_dimension(select[:, shared], evaluate[:, shared])
     out = {}
     for f, (name, found) in enumerate(zip(scores["factors"], picked, strict=True)):
         dim = None if found["dim"] is None else shared[found["dim"]]
         every = _mean_abs(evaluate[:, :, f])
-        others = np.delete(every, [] if dim is None else [dim])
-        others = others[np.isfinite(others)]
-        class_dim = _largest(every, [d for d in range(len(every)) if d not in shared])
+        rival = _largest(every, [d for d in range(dims) if used[d] and d != dim])
+        class_dim = _largest(every, [d for d in range(dims) if used[d] and d not in shared])
         out[name] = {
             "dim": dim,
             "abs_rho": found["abs_rho"],
             "sign_agreement": found["sign_agreement"],
             "any_dim": found["any_dim"],
-            "runner_up": float(others.max()) if len(others) else float("nan"),
+            "runner_up": float("nan") if rival is None else float(every[rival]),
             "class_dim": class_dim,
             "class_rho": float("nan") if class_dim is None else float(every[class_dim]),
         }
     return out
+
+
+def run_factors(run: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """:func:`factor_summary` of a run's factor table, with the dimensions it uses
+    (:func:`used_dims` of its ``kl_per_class``)."""
+    return factor_summary(run["factor_scores"], used_dims(run["kl_per_class"]))
 
 
 def _largest(values: np.ndarray, among: list[int]) -> int | None:
@@ -304,8 +407,8 @@ def _largest(values: np.ndarray, among: list[int]) -> int | None:
 
 
 def factor_value(run: Mapping[str, Any], factor: str, key: str = "abs_rho") -> float:
-    """``key`` of :func:`factor_summary` of a run's factor table, for ``factor``."""
-    return factor_summary(run["factor_scores"])[factor][key]
+    """``key`` of :func:`run_factors` of a run, for ``factor``."""
+    return run_factors(run)[factor][key]
 
 
 def floor_values(
@@ -313,7 +416,7 @@ def floor_values(
 ) -> list[Any]:
     """``key`` of :func:`factor_summary` for ``factor`` of every seed of a dataset's floor
     (one value for the PCA of the pixels, one per training seed for the untrained
-    encoder)."""
+    encoder). The floors have no KL: every dimension counts as used."""
     return [factor_summary(table)[factor][key] for table in entry["floors"][floor]]
 
 
@@ -322,7 +425,7 @@ def distinct_seeds(found: list[Mapping[str, Any]], factors: list[str]) -> int:
     dimensions :func:`factor_summary` picks all differ, and are all defined)."""
     count = 0
     for run in found:
-        summary = factor_summary(run["factor_scores"])
+        summary = factor_summary(run["factor_scores"])  # the picks do not read the KL
         dims = [summary[f]["dim"] for f in factors]
         count += None not in dims and len(set(dims)) == len(dims)
     return count
@@ -337,31 +440,6 @@ def distinct_needed(seeds: int) -> int:
 #: Besides the stopping rule's own window (the patience), each run's gain is also given over
 #: this many times the patience: how much a run was still gaining on a longer view.
 LONGER_WINDOW = 2
-
-
-def tail_gain(history: Sequence[Mapping[str, Any]], epochs: int) -> float:
-    """How far the best validation ELBO of the last ``epochs`` epochs of a run is above the
-    best of all its earlier epochs (nats; negative when it fell): with ``epochs`` the
-    patience, what the stopping rule (:func:`toposhape.nvae.converged`) compared with its
-    tolerance. NaN when the run is not longer than ``epochs``.
-
-    Parameters
-    ----------
-    history : sequence of dict
-        A run's per-epoch entries, each with a ``val_elbo``.
-    epochs : int
-        The length of the window at the end, ≥ 1.
-
-    Raises
-    ------
-    TypeError, ValueError
-        If ``epochs`` is not an int ≥ 1.
-    """
-    epochs = check_int("epochs", epochs, 1)
-    values = [float(entry["val_elbo"]) for entry in history]
-    if len(values) <= epochs:
-        return float("nan")
-    return max(values[-epochs:]) - max(values[:-epochs])
 
 
 def chance_abs_rho(n: int) -> float:
