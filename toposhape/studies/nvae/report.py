@@ -331,7 +331,7 @@ def _interval_rows(payload: Mapping[str, Any]) -> pd.DataFrame:
                         "seed": run["seed"],
                         "posterior": part,
                         "bandwidth / median": f,
-                        "MMD² × 10³": 1e3 * e,
+                        "MMD² (×10⁻³)": 1e3 * e,
                         "95 % interval": f"[{1e3 * lo:.3f}, {1e3 * hi:.3f}]",
                         "classes with their interval above 0": "–" if count is None else count[b],
                     }
@@ -438,6 +438,15 @@ def _selective(payload: Mapping[str, Any], model: str) -> list[float]:
     )
 
 
+def _which(found: list[dict[str, Any]], class_dim: int) -> str:
+    """The classes each run leaves a used z_c dimension at the prior: ``"1 | 1 | 1, 7"``
+    (a "–" for a run with none)."""
+    return " | ".join(
+        ", ".join(map(str, summary.selective_ids(r["kl_per_class"], class_dim))) or "–"
+        for r in found
+    )
+
+
 def _selective_rows(payload: Mapping[str, Any]) -> pd.DataFrame:
     if "mnist" not in payload["datasets"]:
         return pd.DataFrame()
@@ -454,6 +463,7 @@ def _selective_rows(payload: Mapping[str, Any]) -> pd.DataFrame:
                 "classes with a z_c dimension left at the prior, per seed": ", ".join(
                     str(round(c)) for c in _selective(payload, model)
                 ),
+                "which, per seed": _which(found, cd),
                 "KL of z_c (nats, test mean)": _pm(
                     [float(np.asarray(r["kl_per_class"])[:, :cd].sum(1).mean()) for r in found]
                 ),
@@ -568,11 +578,14 @@ def _likelihood(payload: Mapping[str, Any], dataset: str) -> dict[str, Any] | No
     while a model has no runs.
 
     ``iwae``, ``elbo``, ``gap`` (the IWAE bound above the ELBO on the same images): each
-    ``(N-VAE values, CVAE values, word, Δ, threshold)`` by the noise rule; ``gains``: each
-    model's mean over seeds of what its best validation ELBO still gained over its last
-    patience of epochs (:func:`toposhape.nvae.held_out_gain`; NaN when no run is that long);
-    ``stopped``: whether that remaining gain of either model is at least half the IWAE
-    difference, so that the verdict depends on where the runs stopped."""
+    ``(N-VAE values, CVAE values, word, Δ, threshold)`` by the noise rule; ``gains``: for the
+    stopping rule's window (the patience) and the longer one
+    (:data:`summary.LONGER_WINDOW` patiences), its length in epochs -> each model's mean over
+    seeds of what its best validation ELBO still gained over its last that-many epochs
+    (:func:`toposhape.nvae.held_out_gain`; NaN when no run is that long); ``stopped``:
+    whether a model was still gaining over the rule's window and its gain over either window
+    is at least half the IWAE difference, so that the verdict depends on where the runs
+    stopped (a model whose ELBO fell over the rule's window had passed its best)."""
 
     def both(get: Callable[[dict], float]) -> tuple[Any, ...]:
         nv, cv = (summary.per_model(payload, dataset, m, get) for m in ("N-VAE", "CVAE"))
@@ -582,19 +595,25 @@ def _likelihood(payload: Mapping[str, Any], dataset: str) -> dict[str, Any] | No
     if iwae[2] == "missing":
         return None
     patience = payload["settings"]["datasets"][dataset]["patience"]
-    gains = {}
-    for model in ("N-VAE", "CVAE"):
-        found = summary.runs(payload, dataset, model)
-        finite = [g for r in found if np.isfinite(g := held_out_gain(r["history"], patience))]
-        gains[model] = float(np.mean(finite)) if finite else float("nan")
-    top = max((g for g in gains.values() if np.isfinite(g)), default=float("nan"))
+    gains: dict[int, dict[str, float]] = {}
+    for window in (patience, summary.LONGER_WINDOW * patience):
+        gains[window] = {}
+        for model in ("N-VAE", "CVAE"):
+            found = summary.runs(payload, dataset, model)
+            finite = [g for r in found if np.isfinite(g := held_out_gain(r["history"], window))]
+            gains[window][model] = float(np.mean(finite)) if finite else float("nan")
+    short, long = gains.values()
+    half = abs(iwae[3]) / 2
+    stopped = any(
+        short[m] > 0 and max(short[m], long[m] if np.isfinite(long[m]) else -np.inf) >= half
+        for m in short
+    )
     return {
         "iwae": iwae,
         "elbo": both(lambda r: r["elbo"]),
         "gap": both(_gap),
-        "patience": patience,
         "gains": gains,
-        "stopped": bool(top >= abs(iwae[3]) / 2),
+        "stopped": stopped,
     }
 
 
@@ -617,19 +636,23 @@ def _gap_decides(found: Mapping[str, Any]) -> bool:
 
 
 def _gains(found: Mapping[str, Any]) -> str:
-    """Each model's remaining gain of :func:`_likelihood` that is defined: ``"N-VAE +0.47,
-    CVAE +0.35"``."""
-    return ", ".join(f"{m} {g:+.2f}" for m, g in found["gains"].items() if np.isfinite(g))
+    """The remaining gains of :func:`_likelihood` that are defined, per window: ``"over the
+    last 5 epochs N-VAE +0.12, CVAE +0.07 nats; over the last 10 epochs N-VAE +0.41, CVAE
+    +0.58 nats"``; empty when none is."""
+    parts = []
+    for window, by_model in found["gains"].items():
+        defined = [f"{m} {g:+.2f}" for m, g in by_model.items() if np.isfinite(g)]
+        if defined:
+            parts.append(f"over the last {window} epochs {', '.join(defined)} nats")
+    return "; ".join(parts)
 
 
 def _remaining(found: Mapping[str, Any]) -> str:
     """What each model still gained at its end, and whether the verdict depends on it."""
-    if not any(np.isfinite(g) for g in found["gains"].values()):
+    gains = _gains(found)
+    if not gains:
         return ""
-    text = (
-        f"At their end the runs' best validation ELBO still gained, over their last "
-        f"{found['patience']} epochs (mean over seeds): " + _gains(found) + " nats"
-    )
+    text = f"At their end the runs' best validation ELBO still gained (mean over seeds) {gains}"
     if found["stopped"]:
         text += (
             " (at least half the IWAE difference): the verdict depends on where the runs stopped"
@@ -762,7 +785,7 @@ def _against_pca(entry: Mapping[str, Any], factor: str, values: list[float]) -> 
     pca = summary.floor_values(entry, _PCA, factor)[0]
     word, delta = summary.compare(values, [pca] * len(values))
     if word == "within noise":
-        relation = "no better than"
+        relation = "not distinguishable from"
     else:
         relation = "above" if delta > 0 else "below"
     return f"{relation} the {_PCA} (reference) {pca:.2f} ({word}, Δ = {delta:+.2f})"
@@ -808,6 +831,15 @@ def _factor_lines(payload: Mapping[str, Any], dataset: str, factor: str) -> list
         text += (
             f"; vs the CVAE's next used dimension (any but its pick, also largest on the test "
             f"images) {_pm_seeds(rival)} {_say(word)} (Δ = {delta:+.2f})"
+        )
+    seeds = [r["seed"] for r in summary.runs(payload, dataset, "N-VAE")]
+    ahead = [
+        f"seed {s}: {z:.2f} vs {v:.2f}" for s, z, v in zip(seeds, in_zc, nv, strict=True) if z > v
+    ]
+    if ahead:
+        text += (
+            f"; it carries the factor more than the shared dimension in {len(ahead)} of "
+            f"{len(seeds)} seeds ({'; '.join(ahead)})"
         )
     return [*lines, text + "."]
 
@@ -855,10 +887,78 @@ def _detector_lines(payload: Mapping[str, Any]) -> list[str]:
             )
     if not parts:
         return []
-    return [
+    text = (
         f"MNIST, classes leaving a used z_c dimension at the prior, by the rule that "
         f"{summary.selective_rule()}: {'; '.join(parts)}."
+    )
+    return [text + _counted_text(payload) + _collapse_text(payload)]
+
+
+def _counted(payload: Mapping[str, Any]) -> dict[int, dict[str, list[float]]]:
+    """Every class an N-VAE run counts (:func:`summary.selective_ids`), with its
+    :func:`summary.class_shares` in every run of each detector model (the CVAE floor too)."""
+    cd = payload["recipe"]["class_dim"]
+    found = {m: summary.runs(payload, "mnist", m) for m in _DETECTOR_MODELS}
+    counted = sorted(
+        {
+            k
+            for m in _DETECTOR_MODELS[:-1]
+            for r in found[m]
+            for k in summary.selective_ids(r["kl_per_class"], cd)
+        }
+    )
+    return {
+        k: {
+            m: [float(summary.class_shares(r["kl_per_class"], cd)[k]) for r in runs]
+            for m, runs in found.items()
+            if runs
+        }
+        for k in counted
+    }
+
+
+def _counted_text(payload: Mapping[str, Any]) -> str:
+    """Which classes the N-VAE counts, their shares in every model (the CVAE floor's
+    included), and what it means when the floor counts the same class."""
+    counted = _counted(payload)
+    if not counted:
+        return ""
+    parts = [
+        f"class {k}: " + "; ".join(f"{m} {_seeds(v)}" for m, v in shares.items())
+        for k, shares in counted.items()
     ]
+    text = (
+        f" The classes the N-VAE counts, with their smallest share of a used z_c dimension's "
+        f"largest KL in every run (counted below {summary.SHARE_USED:g}): {'; '.join(parts)}."
+    )
+    floor = [
+        k for k, shares in counted.items() if min(shares.get("CVAE", [1.0])) < summary.SHARE_USED
+    ]
+    if floor:
+        text += (
+            f" The CVAE floor, without class-specific decoder weights, counts "
+            f"{'class' if len(floor) == 1 else 'classes'} {', '.join(map(str, floor))} too in "
+            "some seed: there the count reflects the class's images, not the N-VAE's "
+            "class-specific map."
+        )
+    return text
+
+
+def _collapse_text(payload: Mapping[str, Any]) -> str:
+    """How many z_c dimensions the N-VAE uses at β_c = 1 and 4 (a dimension no class uses
+    is switched off for every class, which the count above leaves out)."""
+    dims = _parts(payload, "N-VAE")[0][1]
+    used = {
+        m: summary.used_counts(summary.runs(payload, "mnist", m), dims)
+        for m in ("N-VAE", "N-VAE β_c=4")
+    }
+    if not all(used.values()):
+        return ""
+    return (
+        f" z_c dimensions used by any class, per seed: N-VAE {_counts(used['N-VAE'])}; "
+        f"N-VAE β_c=4 {_counts(used['N-VAE β_c=4'])} (of {dims.stop}): a dimension no class "
+        "uses is at the prior for every class, which the count leaves out."
+    )
 
 
 def _sampling_lines(payload: Mapping[str, Any]) -> list[str]:
@@ -902,6 +1002,7 @@ def _sampling_lines(payload: Mapping[str, Any]) -> list[str]:
                 f"MNIST, samples at σ = {sigma}: Fréchet distance of the N-VAE's samples to "
                 f"the test images ('lower' is better): {'; '.join(parts)}."
             )
+        lines += _disagreement_lines(payload)
     rows = payload["datasets"]["mnist"].get("synthetic") or []
     settings = payload["settings"]
     real = summary.real_by_seed(rows, summary.real_part(settings, 0.0))
@@ -913,19 +1014,71 @@ def _sampling_lines(payload: Mapping[str, Any]) -> list[str]:
             continue
         line = (
             f"MNIST, {100 * fraction:.0f} % generated training images: N-VAE vs CVAE samples "
-            f"{_say(word)} (Δ = {100 * delta:+.2f} points; {_pm(a, 100)} vs {_pm(b, 100)} %; "
-            f"real images only {_pm(real, 100)} %)"
+            f"{_say(word)} (Δ = {_points(delta)}, {_points_threshold(a, b)}; {_pm(a, 100)} vs "
+            f"{_pm(b, 100)} %; real images only {_pm(real, 100)} %)"
         )
         part = summary.real_part(settings, fraction)
         control = summary.real_by_seed(rows, part)
         if control:
-            word, delta = summary.compare(a, control)
+            added = []
+            for model, values in (("N-VAE", a), ("CVAE", b)):
+                word, delta = summary.compare(values, control)
+                added.append(
+                    f"{model} samples {_say(word)} (Δ = {_points(delta)}, "
+                    f"{_points_threshold(values, control)})"
+                )
             line += (
-                f"; N-VAE samples added to {part} real images vs those {part} alone "
-                f"{_say(word)} (Δ = {100 * delta:+.2f} points; {_pm(control, 100)} %)"
+                f"; added to {part} real images, against those {part} alone "
+                f"({_pm(control, 100)} %): {', '.join(added)}"
             )
         lines.append(line + ".")
     return lines
+
+
+def _disagreement_lines(payload: Mapping[str, Any]) -> list[str]:
+    """Said when the N-VAE's sampler is farther from the prior than the VAE's (MMD² at the
+    median bandwidth, seed means) while its samples are nearer the test images (Fréchet
+    distance at every σ): the two measures read different things."""
+    factors = list(payload["bandwidth_factors"])
+    if 1.0 not in factors:
+        return []
+    band = factors.index(1.0)
+
+    def mean(model: str, get: Callable[[dict], float]) -> float:
+        values = summary.per_model(payload, "mnist", model, get)
+        return float(np.mean(values)) if values else float("nan")
+
+    mmd = {m: mean(m, lambda r: summary.sampler_mmd(r, band)) for m in ("N-VAE", "VAE")}
+    sigmas = [f"{s:g}" for s in payload["recipe"]["sigmas"]]
+    fd = {
+        m: [mean(m, lambda r, s=s: r["quality"][s]["fd"]) for s in sigmas] for m in ("N-VAE", "VAE")
+    }
+    if not mmd["N-VAE"] > mmd["VAE"] or not all(
+        a < b for a, b in zip(fd["N-VAE"], fd["VAE"], strict=True)
+    ):
+        return []
+    fds = ", ".join(
+        f"σ = {s}: {a:.1f} vs {b:.1f}"
+        for s, a, b in zip(sigmas, fd["N-VAE"], fd["VAE"], strict=True)
+    )
+    return [
+        "MNIST, the two sampling measures point different ways (seed means, N-VAE vs VAE): "
+        f"MMD² (×10⁻³) at the median bandwidth {1e3 * mmd['N-VAE']:.3f} vs "
+        f"{1e3 * mmd['VAE']:.3f}, the N-VAE's sampler farther from the prior; Fréchet distance "
+        f"{fds}, its samples nearer the test images. The MMD² reads the latent codes a sampler "
+        "meets against the prior, the Fréchet distance the decoded images against real ones: "
+        "a posterior that matches the prior does not make its decoder's samples good."
+    ]
+
+
+def _points(delta: float) -> str:
+    """An accuracy difference (a fraction) in percentage points: ``"+0.40 points"``."""
+    return f"{100 * delta:+.2f} points"
+
+
+def _points_threshold(a: list[float], b: list[float]) -> str:
+    """The noise rule's threshold of two accuracies (fractions), in percentage points."""
+    return _threshold(100 * summary.noise_threshold(a, b))
 
 
 # ---------------------------------------------------------------------------
@@ -1061,8 +1214,8 @@ def _judge_likelihood(payload: Mapping[str, Any]) -> Judged:
             )
         if found["stopped"]:
             text += (
-                f"; still gaining at the end ({_gains(found)} nats over the last "
-                f"{found['patience']} epochs): the verdict depends on where the runs stopped"
+                f"; still gaining at the end ({_gains(found)}): the verdict depends on where "
+                "the runs stopped"
             )
         caveat = _zc_caveat(payload, d)
         measured.append(text + (f"; {caveat}" if caveat else ""))
@@ -1092,7 +1245,13 @@ def _above_floor(payload: Mapping[str, Any], dataset: str, factor: str) -> tuple
     nv = _rho(payload, dataset, "N-VAE", factor)
     floor = summary.floor_values(payload["datasets"][dataset], summary.UNTRAINED, factor)
     word, delta = summary.compare(nv, floor)
-    return _outcome(word, delta, "higher"), f"{summary.UNTRAINED} {_pm(floor)} ({word})"
+    return _outcome(word, delta, "higher"), f"{summary.UNTRAINED} {_pm(floor)}{_word(word)}"
+
+
+def _word(word: str) -> str:
+    """A comparison's word in brackets after a value, `` (higher)``; nothing for one seed,
+    which the value already says."""
+    return "" if word == "one seed" else f" ({word})"
 
 
 def _judge_shared(payload: Mapping[str, Any]) -> Judged:
@@ -1102,7 +1261,8 @@ def _judge_shared(payload: Mapping[str, Any]) -> Judged:
     models = ["N-VAE", rival]
     if not _has_runs(payload, dataset, models):
         return dict(_NOT_RUN)
-    factors = payload["datasets"][dataset]["factor_names"]
+    entry = payload["datasets"][dataset]
+    factors = entry["factor_names"]
     outcomes, measured, captured = [], [], {}
     for f in factors:
         nv, other = _rho(payload, dataset, "N-VAE", f), _rho(payload, dataset, rival, f)
@@ -1110,9 +1270,11 @@ def _judge_shared(payload: Mapping[str, Any]) -> Judged:
         word, delta = summary.compare(nv, other)
         outcomes += [floor, _outcome(word, delta, "higher")]
         captured[f] = _captured(payload, dataset, "N-VAE", f) and floor != "fails"
-        measured.append(
-            f"{f} {_pm_seeds(nv)} vs {rival} {_pm_seeds(other)} ({word}), vs {floor_text}"
-        )
+        text = f"{f} {_pm_seeds(nv)} vs {rival} {_pm_seeds(other)}{_word(word)}, vs {floor_text}"
+        cvae = _rho(payload, dataset, "CVAE", f)
+        if cvae:  # not judged: said beside the judged comparisons
+            text += f", vs CVAE {_pm_seeds(cvae)}{_word(summary.compare(nv, cvae)[0])}"
+        measured.append(f"{text}; {_against_pca(entry, f, nv)}")
     if all(captured.values()):  # then the comparisons decide
         verdict = {"holds": "reproduced", "noise": "within noise"}.get(_every(outcomes), "partly")
     elif any(captured.values()):
@@ -1184,11 +1346,25 @@ def _judge_detector(payload: Mapping[str, Any]) -> Judged:
         verdict = "partly"
     else:
         verdict = "not reproduced"
+    cd = payload["recipe"]["class_dim"]
+    which = {m: _which(summary.runs(payload, "mnist", m), cd) for m in _DETECTOR_MODELS}
+    shares = "; ".join(
+        f"class {k} {_seeds(v['CVAE'])}" for k, v in _counted(payload).items() if "CVAE" in v
+    )
     return {
         "verdict": verdict,
         "measured": "classes leaving a used z_c dimension at the prior, per seed: "
-        + "; ".join(f"{m} {', '.join(map(str, c)) or '–'} of {classes}" for m, c in counts.items())
-        + f"; CVAE floor {', '.join(map(str, floor)) or '–'} of {classes}",
+        + "; ".join(
+            f"{m} {', '.join(map(str, c)) or '–'} of {classes} ({which[m]})"
+            for m, c in counts.items()
+        )
+        + f"; CVAE floor {', '.join(map(str, floor)) or '–'} of {classes} ({which['CVAE']})"
+        + (
+            f"; the CVAE floor's smallest share (counted below {summary.SHARE_USED:g}) of the "
+            f"classes the N-VAE counts: {shares}"
+            if shares
+            else ""
+        ),
         **_trained(payload, ["mnist"], [m for m, c in counts.items() if c]),
     }
 
@@ -1248,8 +1424,8 @@ def _judge_synthetic(payload: Mapping[str, Any], fraction: float) -> Judged:
     trained = _trained(payload, ["mnist"], ["N-VAE", "CVAE"])
     return {
         "verdict": _better(word, delta),
-        "measured": f"{_pm(a, 100)} vs CVAE {_pm(b, 100)} % ({word}); real only "
-        f"{_pm(real, 100)} %"
+        "measured": f"{_pm(a, 100)} vs CVAE {_pm(b, 100)} % ({word}; Δ = {_points(delta)}, "
+        f"{_points_threshold(a, b)}); real only {_pm(real, 100)} %"
         + (f"; its {part} real images alone {_pm(control, 100)} %" if control else ""),
         **trained,
         "budget": f"classifiers: {settings['classifier_images']} images, "

@@ -39,6 +39,7 @@ __all__ = [
     "chance_level",
     "chance_mean_abs_rho",
     "check_payload",
+    "class_shares",
     "compare",
     "dimension_rho",
     "distinct_needed",
@@ -56,6 +57,7 @@ __all__ = [
     "runs",
     "sampler_mmd",
     "selective_classes",
+    "selective_ids",
     "selective_rule",
     "synthetic_by_seed",
     "used_counts",
@@ -265,15 +267,45 @@ def using_classes(kl_per_class: Sequence[Sequence[float]], dims: slice) -> int:
     return int((_kl_table(kl_per_class)[:, dims] > KL_USED).any(axis=1).sum())
 
 
-def selective_classes(kl_per_class: list[list[float]], class_dim: int) -> int:
-    """Classes that leave a used z_c dimension at the prior (the KL as feature detector).
+def class_shares(kl_per_class: Sequence[Sequence[float]], class_dim: int) -> np.ndarray:
+    """How far each class leaves the used z_c dimensions at the prior: the smallest, over the
+    used ones (:func:`used_dims`), of its mean KL there as a share of that dimension's
+    largest per-class mean KL.
 
-    A z_c dimension is used as :func:`used_dims` says; a class leaves it at the prior when
-    its KL there is below :data:`SHARE_USED` of its largest per-class KL.
+    Parameters
+    ----------
+    kl_per_class : (K, D) nested sequence
+        A record's ``kl_per_class`` (nats).
+    class_dim : int
+        The z_c dimensions: the first ``class_dim`` of the D.
+
+    Returns
+    -------
+    numpy.ndarray
+        (K,) shares in [0, 1]; NaN for every class when no z_c dimension is used.
+
+    Raises
+    ------
+    ValueError
+        If ``kl_per_class`` is not a non-empty (K, D) table.
     """
-    kl = np.asarray(kl_per_class, dtype=float)[:, :class_dim]
-    selective = used_dims(kl) & (kl < SHARE_USED * kl.max(axis=0))
-    return int(selective.any(axis=1).sum())
+    kl = _kl_table(kl_per_class)[:, :class_dim]
+    used = used_dims(kl)
+    if not used.any():
+        return np.full(len(kl), np.nan)
+    return (kl[:, used] / kl[:, used].max(axis=0)).min(axis=1)
+
+
+def selective_ids(kl_per_class: Sequence[Sequence[float]], class_dim: int) -> list[int]:
+    """The classes that leave a used z_c dimension at the prior (the KL as feature
+    detector): whose :func:`class_shares` is below :data:`SHARE_USED`."""
+    shares = class_shares(kl_per_class, class_dim)
+    return [int(k) for k in np.flatnonzero(shares < SHARE_USED)]
+
+
+def selective_classes(kl_per_class: Sequence[Sequence[float]], class_dim: int) -> int:
+    """How many classes leave a used z_c dimension at the prior (:func:`selective_ids`)."""
+    return len(selective_ids(kl_per_class, class_dim))
 
 
 def synthetic_by_seed(
