@@ -1192,11 +1192,11 @@ def test_the_stopping_table_and_text_read_every_runs_history(payload) -> None:
     assert yale["gain over the last patience (nats)"].isna().all()
     text = report.prose(payload)["training"]
     assert (
-        "MNIST: the 12 runs stopped after 20 epochs (0 of them at the cap); the best epoch was "
-        "the last one in 0 of 12 and at most 5 epochs before the end in every run. Their best "
-        "validation ELBO moved by -1.00 nats over their last 5 epochs (tolerance 0.15) and by "
-        "+5.00 nats over their last 10 epochs: 0 of 12 runs were still improving when they "
-        "stopped."
+        "MNIST: the 12 runs stopped after 20 epochs (none at the cap); the best epoch was "
+        "the last one in none of the 12 and at most 5 epochs before the end in every run. Their "
+        "best validation ELBO moved by -1.00 nats over their last 5 epochs (tolerance 0.15) and "
+        "by +5.00 nats over their last 10 epochs: none of the 12 runs were still improving when "
+        "they stopped."
     ) in text
     assert "Extended Yale B: the 6 runs" in text
     assert "by an undefined amount over their last 30 epochs (shorter runs)" in text
@@ -1994,3 +1994,104 @@ def test_one_seed_against_the_pca_says_above_or_below() -> None:
     assert "below the PCA of pixels (reference) 0.80 (one seed, Δ = -0.30)" in elevation
     assert "distinguishable" not in azimuth + elevation
     assert "with a spread of zero on its side" in report.prose(p)["factors"]
+
+
+def test_the_curves_show_every_model_near_its_best_however_far_apart(payload) -> None:
+    """Bests 10 nats apart (the VAE's runs shifted down): every model's best point lies inside
+    the top panel's y-range, and the one legend names each model once."""
+    payload = copy.deepcopy(payload)
+    for run in summary.runs(payload, "mnist", "VAE"):
+        for entry in run["history"]:
+            entry["val_elbo"] -= 10.0
+    fig = report.figures(payload)["curves"]
+    top = next(ax for ax in fig.axes if ax.get_title() == "MNIST")
+    low, high = top.get_ylim()
+    for run in payload["datasets"]["mnist"]["runs"]:
+        best = max(h["val_elbo"] for h in run["history"])  # -105 or, for the VAE, -115
+        assert low < best < high, (run["name"], best, (low, high))
+    assert low > -120.0  # the first epochs (-119 and -129) are not what sets the range
+    (legend,) = fig.legends
+    assert [t.get_text() for t in legend.get_texts()] == list(_MNIST_MODELS)
+
+
+def test_the_prior_match_paragraph_states_its_images_kernels_and_bootstrap_from_the_payload(
+    payload,
+) -> None:
+    p = copy.deepcopy(payload)
+    p["datasets"]["mnist"]["record"]["splits"]["test"]["images"] = 9000
+    for run in p["datasets"]["mnist"]["runs"]:
+        run["prior_match"]["pooled"]["images"] = 1234
+    p["settings"]["bootstrap"] = 77
+    p["bandwidth_factors"] = [0.5, 3.0]
+    text = report.prose(p)["prior_match"]
+    assert "the pooled MMD² uses 1234 of the 9000 test images, drawn at random" in text
+    assert "the per-class MMD² all the test images of each class (about 900)" in text
+    assert "bandwidths of 0.5 and 3 times the median heuristic" in text
+    assert "95 % percentile intervals of 77 bootstrap replicates" in text
+    assert "MMD² (×10⁻³)" in text
+    empty = report.prose(nv.empty_payload("full"))["prior_match"]
+    settings = nv.get_profile("full")
+    assert f"at most {settings['mmd_images']} test images drawn at random" in empty
+
+
+def test_the_pooled_mmd_uses_a_random_subset_and_each_class_all_its_images(monkeypatch) -> None:
+    """What the prior-match paragraph says of the images, against measure.prior_match."""
+    data = _tiny_data(200)
+    model = nvgrid.untrained(nvgrid.ModelSpec("mnist", "VAE", 0), data)
+    sizes = []
+
+    def spy(x, y, bandwidths, replicates, rng):
+        sizes.append((len(x), len(y)))
+        return np.zeros(len(bandwidths)), np.zeros((replicates, len(bandwidths)))
+
+    monkeypatch.setattr(measure, "mmd2_bootstrap", spy)
+    match = measure.prior_match(model, data, {"mmd_images": 50, "bootstrap": 2}, seed=0)
+    per_class = np.bincount(data.splits["test"][1].numpy(), minlength=data.classes)
+    assert len(data.splits["test"][1]) > 50 and match["pooled"]["images"] == 50
+    assert sizes == [(50, 50)] + [(n, n) for n in per_class]  # as many prior draws each
+
+
+def test_the_synthetic_real_images_are_the_start_of_one_permutation_per_classifier_seed(
+    payload,
+) -> None:
+    text = report.prose(payload)["synthetic"]
+    assert (
+        "A classifier's real images are the first ones of a random permutation of the 55000 "
+        "training images that its classifier seed draws" in text
+    )
+    draw = measure.random_subset  # the draw of measure.synthetic_accuracy
+    x, y = torch.arange(100).float(), torch.arange(100)
+    small, large = draw(x, y, 6, 3)[0], draw(x, y, 60, 3)[0]
+    assert torch.equal(small, large[:6])  # a smaller real part is the start of a larger one
+    assert not torch.equal(large, draw(x, y, 60, 4)[0])  # another seed, other images
+
+
+def test_the_stopping_rule_states_its_shortest_run_and_the_chance_level_three_decimals(
+    payload,
+) -> None:
+    p = copy.deepcopy(payload)
+    p["settings"]["datasets"]["yaleb"]["patience"] = 17
+    text = report.prose(p)
+    assert "at least 2 × *patience* epochs have run" in text["training"]
+    assert "cap 600 epochs of 15 steps, no stop before the end of epoch 34" in text["training"]
+    falling = [{"val_elbo": -e} for e in range(34)]  # the tolerance plays no part
+    assert records.converged(falling, 17, 0.5) and not records.converged(falling[:-1], 17, 0.5)
+    level = summary.chance_level(p["datasets"]["mnist"])
+    assert f"{level:.3f} on MNIST (about 1000 test images per class)" in text["factors"]
+
+
+def test_the_real_data_row_of_the_quality_table_is_described_from_the_evaluator(payload) -> None:
+    p = copy.deepcopy(payload)
+    p["datasets"]["mnist"]["evaluator"]["fd_images"] = 4321
+    text = report.prose(p)["scoring"]
+    assert "the Fréchet distance between 4321 training images drawn at random and the test" in text
+
+
+def test_the_page_keeps_no_history_and_one_mmd_scale_and_shows_the_factor_table() -> None:
+    cells = json.loads((repo_root() / "book" / f"{nv.CHAPTER}.ipynb").read_text())["cells"]
+    text = "\n".join("".join(c["source"]) for c in cells)
+    markdown = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    assert "earlier version" not in markdown and "× 10³" not in text
+    assert text.count("MMD² (×10⁻³)") >= 3  # the figure's and both tables' captions
+    (factors,) = [c for c in cells if 'tables["factors"]' in "".join(c["source"])]
+    assert factors["metadata"]["tags"] == ["remove-input"]

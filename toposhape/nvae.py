@@ -664,8 +664,8 @@ def elbo(
 ) -> float:
     """Mean ELBO per image (nats): −(reconstruction + KL of all L+M dims), one z per image.
 
-    The bound on log p(x|y) (true labels) for "nvae" and "cvae", on log p(x) for "vae" and
-    "vae"; the N-VAE's log q(y|x) is not part of it. Arguments as in
+    The bound on log p(x|y) (true labels) for "nvae" and "cvae", on log p(x) for "vae"
+    (which ignores the labels); the N-VAE's log q(y|x) is not part of it. Arguments as in
     :func:`iwae_log_likelihood`.
     """
     labels = _check_data(model, images, labels)

@@ -60,12 +60,13 @@ _TAIL_DEPTH = 6
 
 
 def _curves(payload: Mapping[str, Any]) -> Figure:
-    """Validation ELBO per epoch of every run, a column per dataset; seeds share a colour. Top:
-    the whole runs, a dot at the last epoch and a ring at the best (the weights measured).
-    Bottom: the tail of every run (its last :data:`~.summary.LONGER_WINDOW` patiences), in
-    nats below the run's best, against epochs before its end, with the stopping rule's window
-    (dotted, vertical) and its tolerance (dotted, horizontal), from :data:`_TAIL_DEPTH`
-    tolerances below the best to one above it."""
+    """Validation ELBO per epoch of every run, a column per dataset; seeds share a colour (one
+    legend above, an entry per model). Top: the whole runs near their bests
+    (:func:`_whole_runs`), a dot at the last epoch and a ring at the best (the weights
+    measured). Bottom: the tail of every run (its last :data:`~.summary.LONGER_WINDOW`
+    patiences), in nats below the run's best, against epochs before its end, with the
+    stopping rule's window (dotted, vertical) and its tolerance (dotted, horizontal), from
+    :data:`_TAIL_DEPTH` tolerances below the best to one above it."""
     names = [d for d in payload["datasets"] if payload["datasets"][d]["runs"]]
     if not names:
         return _placeholder("No model is trained yet.")
@@ -76,11 +77,21 @@ def _curves(payload: Mapping[str, Any]) -> Figure:
         _tails(tail, payload, dataset)
     axes[0, 0].set_ylabel("validation ELBO (nats)")
     axes[1, 0].set_ylabel("below the run's best (nats)")
+    shown = {}  # label -> line: one legend entry per model, over the datasets' panels
+    for ax in axes[0]:
+        handles, labels = ax.get_legend_handles_labels()
+        shown |= dict(zip(labels, handles, strict=True))
+    fig.legend(
+        shown.values(), shown.keys(), loc="outside upper center", ncol=len(shown), frameon=False
+    )
     return fig
 
 
 def _whole_runs(ax: Any, payload: Mapping[str, Any], dataset: str) -> None:
-    """The curves figure's top panel of a dataset: every run from its first epoch."""
+    """The curves figure's top panel of a dataset: every run from its first epoch, on a
+    y-range from a margin (4 % of the highest best, at least one nat) below the lowest run's
+    best to 15 % of that margin above the highest, so that every run shows near its best and
+    the low first epochs do not squeeze them together."""
     runs = payload["datasets"][dataset]["runs"]
     labelled = set()
     for run in runs:
@@ -92,11 +103,11 @@ def _whole_runs(ax: Any, payload: Mapping[str, Any], dataset: str) -> None:
         ax.plot(epochs[-1], values[-1], "o", color=COLOURS[run["model"]], ms=3)
         best = run["best_epoch"] - 1
         ax.plot(epochs[best], values[best], "o", color=COLOURS[run["model"]], mfc="none", ms=6)
-    top = max(max(h["val_elbo"] for h in r["history"]) for r in runs)
-    span = max(abs(top) * 0.04, 1.0)
-    ax.set_ylim(top - span, top + span * 0.15)
+    bests = [max(h["val_elbo"] for h in r["history"]) for r in runs]
+    low, high = min(bests), max(bests)
+    margin = max(abs(high) * 0.04, 1.0)
+    ax.set_ylim(low - margin, high + margin * 0.15)
     ax.set(xlabel="epoch", title=DATASETS.get(dataset, dataset))
-    ax.legend(loc="lower right", frameon=False)
 
 
 def _tails(ax: Any, payload: Mapping[str, Any], dataset: str) -> None:

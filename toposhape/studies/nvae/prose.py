@@ -2,10 +2,10 @@
 
 The page's text names no setting, count or rule threshold by hand: every number in these
 paragraphs (the stopping rules, the likelihood bound's samples, the latent layout, the
-evaluator's epochs, the generated training sets, the Extended Yale B images) is read from the
-payload's ``settings``, ``recipe`` and data records, and every threshold of a verdict rule
-from :mod:`toposhape.studies.nvae.summary`, so the text says what the numbers beside it were
-made with and judged by.
+images of the prior match, the evaluator's epochs, the generated training sets, the Extended
+Yale B images) is read from the payload's ``settings``, ``recipe`` and data records, and
+every threshold of a verdict rule from :mod:`toposhape.studies.nvae.summary`, so the text
+says what the numbers beside it were made with and judged by.
 A dataset the payload does not hold yet is described by its settings alone.
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from toposhape.nvae import held_out_gain
+from toposhape.nvae import converged, held_out_gain
 from toposhape.studies.nvae import summary
 from toposhape.studies.nvae.grid import DATASETS
 from toposhape.studies.nvae.summary import check_payload
@@ -34,13 +34,20 @@ def _plural(n: int, noun: str, words: bool = False) -> str:
     return f"{number} {noun}{'' if n == 1 else 's'}"
 
 
+def _of(k: int, n: int) -> str:
+    """``"3 of 12"``, or ``"none of the 12"`` when ``k`` is 0."""
+    return f"none of the {n}" if k == 0 else f"{k} of {n}"
+
+
 def _percent(share: float) -> str:
     return f"{100 * share:g} %"
 
 
-def _either(items: list[str]) -> str:
-    """``"a"``, ``"a or b"``, ``"a, b or c"``."""
-    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} or {items[-1]}"
+def _either(items: list[str], conjunction: str = "or") -> str:
+    """``"a"``, ``"a or b"``, ``"a, b or c"`` (with ``conjunction`` "and": ``"a, b and c"``)."""
+    if len(items) == 1:
+        return items[0]
+    return f"{', '.join(items[:-1])} {conjunction} {items[-1]}"
 
 
 def _record(payload: Mapping[str, Any], dataset: str) -> dict[str, Any] | None:
@@ -59,7 +66,16 @@ def _rule(payload: Mapping[str, Any], dataset: str) -> str:
     if record is not None:
         steps = record["splits"]["train"]["images"] // payload["recipe"]["batch_size"]
         text += f" of {_plural(steps, 'step')}"
-    return text
+    return text + f", no stop before the end of epoch {_earliest(cfg['patience'])}"
+
+
+def _earliest(patience: int) -> int:
+    """The first epoch at which :func:`~toposhape.nvae.converged` can stop a run of this
+    ``patience`` (a history that falls every epoch, so the tolerance plays no part)."""
+    epochs = 1
+    while not converged([{"val_elbo": -e} for e in range(epochs)], patience, 0.0):
+        epochs += 1
+    return epochs
 
 
 def _training(payload: Mapping[str, Any]) -> str:
@@ -67,10 +83,11 @@ def _training(payload: Mapping[str, Any]) -> str:
     return (
         "Every model is trained with Adam until a stopping rule on its ELBO on held-out "
         "*validation* images (never the test images) holds. After each epoch the validation "
-        "ELBO is measured with the same posterior draws, and training stops once the best value of "
-        "the last *patience* epochs improves on the best before them by less than a "
-        "*tolerance* in nats (absolute, per image: a relative one would loosen with the "
-        "irreducible entropy of the grey-level targets, most of the ELBO), or at a cap "
+        "ELBO is measured with the same posterior draws, and training stops once at least "
+        "2 × *patience* epochs have run and the best value of the last *patience* epochs "
+        "improves on the best before them by less than a *tolerance* in nats (absolute, per "
+        "image: a relative one would loosen with the irreducible entropy of the grey-level "
+        "targets, most of the ELBO), or at a cap "
         f"({rules}). A gain below the tolerance over the last *patience* epochs does not "
         "mean the curve is flat: a run can stop while it is still slowly rising. Every model "
         "is measured with the weights of its best validation epoch (kept in its checkpoint), "
@@ -114,14 +131,15 @@ def _stopped(payload: Mapping[str, Any], dataset: str) -> str:
     last = sum(r["best_epoch"] == r["epochs"] for r in runs)
     behind = max(r["epochs"] - r["best_epoch"] for r in runs)
     n = len(runs)
+    at_cap = "none" if capped == 0 else f"{capped} of them"
     return (
         f"{DATASETS.get(dataset, dataset)}: the {_plural(n, 'run')} stopped after "
-        f"{_span([r['epochs'] for r in runs])} epochs ({capped} of them at the cap); the best "
-        f"epoch was the last one in {last} of {n} and at most {_plural(behind, 'epoch')} "
+        f"{_span([r['epochs'] for r in runs])} epochs ({at_cap} at the cap); the best "
+        f"epoch was the last one in {_of(last, n)} and at most {_plural(behind, 'epoch')} "
         f"before the end in every run. Their best validation ELBO moved "
         f"{_gained(runs, patience)} (tolerance {cfg['tolerance']:g}) and "
-        f"{_gained(runs, summary.LONGER_WINDOW * patience)}: {rising} of {n} runs were still "
-        "improving when they stopped."
+        f"{_gained(runs, summary.LONGER_WINDOW * patience)}: {_of(rising, n)} runs were "
+        "still improving when they stopped."
     )
 
 
@@ -219,7 +237,7 @@ def _chance(payload: Mapping[str, Any]) -> str:
     """The chance level of a factor score on each dataset read (the dashed line of the
     factor figures)."""
     levels = [
-        f"{level:.2f} on {DATASETS.get(d, d)} (about "
+        f"{level:.3f} on {DATASETS.get(d, d)} (about "
         f"{round(entry['record']['splits']['test']['images'] / entry['classes'])} test images "
         "per class)"
         for d, entry in payload["datasets"].items()
@@ -245,6 +263,39 @@ def _detector(recipe: Mapping[str, Any]) -> str:
     )
 
 
+def _prior_match(payload: Mapping[str, Any]) -> str:
+    """What the MMD² to the prior is computed on: the test images of the pooled and of the
+    per-class estimates, the bandwidths and the bootstrap (MNIST, the only data scored)."""
+    settings = payload["settings"]
+    factors = _either([f"{f:g}" for f in payload["bandwidth_factors"]], "and")
+    runs = _runs(payload, "mnist") if "mnist" in payload["datasets"] else []
+    pooled = sorted({r["prior_match"]["pooled"]["images"] for r in runs if "prior_match" in r})
+    if pooled:
+        test = _record(payload, "mnist")["splits"]["test"]["images"]
+        classes = payload["datasets"]["mnist"]["classes"]
+        images = (
+            f"the pooled MMD² uses {' or '.join(map(str, pooled))} of the {test} test images, "
+            "drawn at random with the run's training seed (all classes together), the "
+            "per-class MMD² all the test images of each class (about "
+            f"{round(test / classes)})"
+        )
+    else:
+        images = (
+            f"the pooled MMD² uses at most {settings['mmd_images']} test images drawn at "
+            "random (all classes together), the per-class MMD² all the test images of each class"
+        )
+    return (
+        "Every MMD² compares one posterior draw per test image with as many prior draws: "
+        f"{images}. The estimator is unbiased, so the two have the same expectation at any "
+        "number of images; its spread grows as the images get fewer. The kernels: bandwidths "
+        f"of {factors} times the median heuristic of prior draws (one set of kernels for "
+        "every model of one latent size), since which bandwidth shows a difference depends on "
+        "the scale at which the two distributions differ. The intervals: 95 % "
+        f"percentile intervals of {settings['bootstrap']} bootstrap replicates that resample "
+        "the images. Tables and figure give MMD² (×10⁻³)."
+    )
+
+
 def _samples(recipe: Mapping[str, Any]) -> str:
     sigmas = " and at ".join(f"σ = {s:g}" for s in recipe["sigmas"])
     return (
@@ -253,8 +304,16 @@ def _samples(recipe: Mapping[str, Any]) -> str:
     )
 
 
-def _scoring(settings: Mapping[str, Any]) -> str:
+def _scoring(payload: Mapping[str, Any]) -> str:
+    settings = payload["settings"]
     epochs = _plural(settings["evaluator_epochs"], "epoch", words=True)
+    entry = payload["datasets"].get("mnist")
+    evaluator = None if entry is None else entry.get("evaluator")
+    real = (
+        f"{evaluator['fd_images']} training images drawn at random"
+        if evaluator is not None
+        else f"at most {settings['quality_samples']} training images drawn at random"
+    )
     return (
         "And scored, by a classifier trained on the real training images (a small CNN, "
         f"{epochs}, one seed: a fixed measuring instrument, trained once and its weights "
@@ -264,11 +323,16 @@ def _scoring(settings: Mapping[str, Any]) -> str:
         "to the label they were drawn for, the probability it gives that label, its mean top "
         "probability (confidence), and the Fréchet distance between its penultimate-layer "
         "features of the samples and of the real test images (as FID does with Inception "
-        "features). The first row is the real-data reference."
+        "features). The first row is the real-data reference: the classifier on the real test "
+        f"images, and the Fréchet distance between {real} and the test images (how far apart "
+        "two sets of real images are at this size)."
     )
 
 
-def _synthetic(settings: Mapping[str, Any]) -> str:
+def _synthetic(payload: Mapping[str, Any]) -> str:
+    settings = payload["settings"]
+    record = _record(payload, "mnist")
+    train = "the" if record is None else f"the {record['splits']['train']['images']}"
     shares = _either([_percent(f) for f in [0.0, *settings["fractions"]]])
     generators = _either([f"the {g}" for g in settings["generators"]])
     seeds = len(settings["classifier_seeds"])
@@ -287,7 +351,11 @@ def _synthetic(settings: Mapping[str, Any]) -> str:
         "tested on the real test images. Every generator seed trains "
         f"{_plural(seeds, 'classifier', words=True)} "
         f"({_plural(seeds, 'classifier seed', words=True)}); the table gives the mean and std "
-        f"over generator seeds of the classifier-seed means.{control}"
+        f"over generator seeds of the classifier-seed means. A classifier's real images are "
+        f"the first ones of a random permutation of {train} training images that its "
+        "classifier seed draws: the same for every generator and generator seed, and the same "
+        "with and without samples (a smaller real part is the start of a larger one)."
+        f"{control}"
     )
 
 
@@ -345,7 +413,8 @@ def prose(payload: Mapping[str, Any]) -> dict[str, str]:
     weights measured), ``likelihood`` (the IWAE bound), ``factors`` (the latents scored and the
     rule of a captured factor), ``latent_use`` (how the used dimensions are counted),
     ``detector`` (the rule of a class leaving a dimension at the
-    prior, and its comparisons), ``samples`` (the σ shown),
+    prior, and its comparisons), ``prior_match`` (the images, kernels and bootstrap of the
+    MMD² to the prior), ``samples`` (the σ shown),
     ``scoring`` (the real-data evaluator), ``synthetic`` (classifiers on generated images),
     ``yale`` (the Extended Yale B data) and ``noise`` (the training seeds and the noise rule
     the comparisons follow).
@@ -364,9 +433,10 @@ def prose(payload: Mapping[str, Any]) -> dict[str, str]:
         "factors": _factors(payload),
         "latent_use": _latent_use(),
         "detector": _detector(payload["recipe"]),
+        "prior_match": _prior_match(payload),
         "samples": _samples(payload["recipe"]),
-        "scoring": _scoring(payload["settings"]),
-        "synthetic": _synthetic(payload["settings"]),
+        "scoring": _scoring(payload),
+        "synthetic": _synthetic(payload),
         "yale": _yale(payload),
         "noise": _noise(payload["settings"]),
     }
