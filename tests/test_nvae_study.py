@@ -1589,12 +1589,12 @@ def test_the_generated_data_lines_give_thresholds_and_both_models_against_the_re
 ) -> None:
     lines = report.findings(_reproducing())
     forty = next(x for x in lines if x.startswith("MNIST, 40 % generated"))
-    assert "N-VAE vs CVAE samples **higher** (Δ = +5.00 points, threshold 0.20;" in forty
+    assert "N-VAE vs CVAE samples **higher** (Δ = +5.000 points, threshold 0.200;" in forty
     assert "against those 6000 alone (89.10 ± 0.10 %): N-VAE samples **higher**" in forty
-    assert "CVAE samples **within noise** (Δ = +0.10 points, threshold 0.20)" in forty
+    assert "CVAE samples **within noise** (Δ = +0.100 points, threshold 0.200)" in forty
     claims = [c for c in report.claims(lambda _profile: _reproducing())]
     synthetic = [c.measured for c in claims if c.section == "nvae-synthetic"]
-    assert all("points, threshold 0.20)" in m for m in synthetic)
+    assert all("points, threshold 0.200)" in m for m in synthetic)
 
 
 def test_the_shared_claim_gives_the_cvae_and_the_pca_beside_the_judged_comparisons() -> None:

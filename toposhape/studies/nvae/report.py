@@ -1072,13 +1072,16 @@ def _disagreement_lines(payload: Mapping[str, Any]) -> list[str]:
 
 
 def _points(delta: float) -> str:
-    """An accuracy difference (a fraction) in percentage points: ``"+0.40 points"``."""
-    return f"{100 * delta:+.2f} points"
+    """An accuracy difference (a fraction) in percentage points, to 3 decimals so that a
+    difference near its threshold reads on which side it is: ``"+0.404 points"``."""
+    return f"{100 * delta:+.3f} points"
 
 
 def _points_threshold(a: list[float], b: list[float]) -> str:
-    """The noise rule's threshold of two accuracies (fractions), in percentage points."""
-    return _threshold(100 * summary.noise_threshold(a, b))
+    """The noise rule's threshold of two accuracies (fractions), in percentage points, to 3
+    decimals as :func:`_points`."""
+    value = 100 * summary.noise_threshold(a, b)
+    return f"threshold {value:.3f}" if np.isfinite(value) else _threshold(value)
 
 
 # ---------------------------------------------------------------------------
