@@ -17,6 +17,8 @@ import pandas as pd
 import pytest
 import torch
 from scipy import stats as scipy_stats
+from sklearn.model_selection import StratifiedKFold
+from sklearn.neighbors import KNeighborsClassifier
 
 from toposhape.nvae import best_epoch
 from toposhape.results import repo_root
@@ -798,6 +800,41 @@ def test_packed_images_come_back_as_their_bytes() -> None:
 )
 def test_compare_applies_the_noise_rule(a, b, expected) -> None:
     assert summary.compare(a, b)[0] == expected
+
+
+def test_the_class_probe_reads_separated_classes_and_not_shuffled_ones() -> None:
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(4), 25)
+    centres = 10.0 * np.eye(4, 3)
+    separated = centres[labels] + rng.normal(0, 0.1, (100, 3))
+    assert summary.class_probe(separated, labels) == 1.0
+    unrelated = rng.normal(0, 1, (100, 3))
+    assert summary.class_probe(unrelated, labels) < 0.5  # chance: 0.25
+    # against scikit-learn's k-NN on the same folds, written out
+    x = centres[labels] + rng.normal(0, 4.0, (100, 3))
+    folds = StratifiedKFold(summary.PROBE_FOLDS, shuffle=True, random_state=0).split(x, labels)
+    scores = [
+        (KNeighborsClassifier(summary.PROBE_NEIGHBOURS).fit(x[a], labels[a]).predict(x[b])
+         == labels[b]).mean()
+        for a, b in folds
+    ]  # fmt: skip
+    assert summary.class_probe(x, labels) == pytest.approx(np.mean(scores))
+    with pytest.raises(ValueError, match="codes must be a finite"):
+        summary.class_probe(x[:, 0], labels)
+    with pytest.raises(ValueError, match="at least 5 images"):
+        few = np.r_[0:4, 25:29, 50:54, 75:79]  # four images of each class
+        summary.class_probe(x[few], labels[few])
+
+
+def test_the_clustering_paragraph_reads_the_stored_codes(payload) -> None:
+    text = report.prose(payload)["clustering"]
+    assert "5-nearest-neighbour accuracy over 5 stratified folds" in text
+    assert "the VAE's whole z (10 dimensions)" in text and "the N-VAE's z_s (4)" in text
+    empty = report.prose(nv.empty_payload("smoke"))["clustering"]
+    assert empty.startswith("The class probe of the codes needs the VAE")
+    p = copy.deepcopy(payload)
+    p["datasets"]["mnist"]["examples"]["labels"][0] = 99  # a class of one image
+    assert "needs 5 test images of every class" in report.prose(p)["clustering"]
 
 
 def test_selective_classes_against_a_hand_made_table() -> None:

@@ -17,6 +17,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from sklearn.model_selection import StratifiedKFold, cross_val_score
+from sklearn.neighbors import KNeighborsClassifier
 
 from toposhape.checks import check_int, check_mapping
 from toposhape.factors import consistent_dimension
@@ -30,6 +32,8 @@ __all__ = [
     "LONGER_WINDOW",
     "MIN_SEEDS",
     "NOISE",
+    "PROBE_FOLDS",
+    "PROBE_NEIGHBOURS",
     "SHARE_USED",
     "UNTRAINED",
     "bound_images",
@@ -39,6 +43,7 @@ __all__ = [
     "chance_level",
     "chance_mean_abs_rho",
     "check_payload",
+    "class_probe",
     "class_shares",
     "compare",
     "dimension_rho",
@@ -472,6 +477,42 @@ def distinct_needed(seeds: int) -> int:
 #: Besides the stopping rule's own window (the patience), each run's gain is also given over
 #: this many times the patience: how much a run was still gaining on a longer view.
 LONGER_WINDOW = 2
+
+
+#: The class probe of stored codes (:func:`class_probe`): k of the k-nearest-neighbour
+#: classifier and the number of cross-validation folds.
+PROBE_NEIGHBOURS = 5
+PROBE_FOLDS = 5
+
+
+def class_probe(codes: np.ndarray, labels: np.ndarray) -> float:
+    """How well the class can be read from latent codes: the mean accuracy of a
+    k-nearest-neighbour classifier (k = :data:`PROBE_NEIGHBOURS`, Euclidean) over
+    :data:`PROBE_FOLDS` stratified folds (shuffled with a fixed seed).
+
+    Parameters
+    ----------
+    codes : (N, D) array
+        Posterior means of N images.
+    labels : (N,) array
+        Their classes.
+
+    Raises
+    ------
+    ValueError
+        If ``codes`` is not a finite (N, D) array with N equal to the number of ``labels``,
+        or a class has fewer than :data:`PROBE_FOLDS` images.
+    """
+    x, y = np.asarray(codes, dtype=float), np.asarray(labels)
+    if x.ndim != 2 or y.shape != (len(x),) or not np.isfinite(x).all():
+        raise ValueError(
+            f"codes must be a finite (N, D) array and labels (N,), got {x.shape} and {y.shape}"
+        )
+    if np.unique(y, return_counts=True)[1].min() < PROBE_FOLDS:
+        raise ValueError(f"labels must give every class at least {PROBE_FOLDS} images")
+    folds = StratifiedKFold(PROBE_FOLDS, shuffle=True, random_state=0)
+    knn = KNeighborsClassifier(PROBE_NEIGHBOURS)
+    return float(cross_val_score(knn, x, y, cv=folds).mean())
 
 
 def chance_abs_rho(n: int) -> float:
