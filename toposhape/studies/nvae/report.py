@@ -305,6 +305,30 @@ def _prior_rows(payload: Mapping[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _prior_class_rows(payload: Mapping[str, Any]) -> pd.DataFrame:
+    """Every class's MMD² to the prior at the median bandwidth of each conditional model
+    (×10⁻³, mean ± std over seeds), with ``(k/n)``: in how many of its n seeds the 95 %
+    bootstrap interval lies above 0. A row per class, a column per model."""
+    if "mnist" not in payload["datasets"] or 1.0 not in payload["bandwidth_factors"]:
+        return pd.DataFrame()
+    band = list(payload["bandwidth_factors"]).index(1.0)
+    columns: dict[str, list[str]] = {}
+    for model in _models(payload, "mnist"):
+        found = summary.runs(payload, "mnist", model)
+        if model == "VAE" or not found:  # the VAE's posterior is not per class: pooled only
+            continue
+        per_class = [r["prior_match"]["per_class"] for r in found]
+        columns[model] = [
+            f"{_pm([c['values'][k][band] for c in per_class], 1e3, 3)} "
+            f"({sum(c['intervals'][k][band][0] > 0 for c in per_class)}/{len(per_class)})"
+            for k in range(len(per_class[0]["values"]))
+        ]
+    if not columns:
+        return pd.DataFrame()
+    classes = range(len(next(iter(columns.values()))))
+    return pd.DataFrame({"class": list(classes), **columns})
+
+
 def _interval_rows(payload: Mapping[str, Any]) -> pd.DataFrame:
     """Every run's MMD² with its 95 % bootstrap interval (×10⁻³), one row per bandwidth."""
     if "mnist" not in payload["datasets"]:
@@ -477,6 +501,7 @@ def tables(payload: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
     """The chapter's tables, by name: ``models``, ``stopping`` (a row per run), ``factors``
     (the scored dimension) and ``factor_rivals`` (where else each factor shows),
     ``latent_use`` (the dimensions each model uses, by :func:`summary.used_dims`), ``prior``,
+    ``prior_per_class`` (a row per class, the median bandwidth),
     ``intervals``, ``quality``, ``synthetic``, ``selective``. Cells are formatted strings
     ("mean ± seed std"; numbers in ``stopping``); a table with nothing measured yet is empty.
 
@@ -496,6 +521,7 @@ def tables(payload: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
         "factor_rivals": rivals,
         "latent_use": _latent_use_rows(payload),
         "prior": _prior_rows(payload),
+        "prior_per_class": _prior_class_rows(payload),
         "intervals": _interval_rows(payload),
         "quality": _quality_rows(payload),
         "synthetic": _synthetic_rows(payload),
@@ -647,8 +673,27 @@ def _gains(found: Mapping[str, Any]) -> str:
     return "; ".join(parts)
 
 
+def _direction(found: Mapping[str, Any]) -> str:
+    """Which way longer training would more likely move the IWAE difference: the model
+    behind gaining faster over the longest window both models have (mean over seeds)
+    narrows it, else it widens; empty when no window has both gains."""
+    delta = found["iwae"][3]
+    behind, ahead = ("CVAE", "N-VAE") if delta > 0 else ("N-VAE", "CVAE")
+    for window, by_model in reversed(list(found["gains"].items())):
+        b, a = by_model[behind], by_model[ahead]
+        if np.isfinite(a) and np.isfinite(b):
+            way = "narrow" if b > a else "widen"
+            return (
+                f"the {behind}, behind, was gaining {'faster' if b > a else 'no faster'} "
+                f"({b:+.2f} vs {a:+.2f} nats over the last {window} epochs): longer training "
+                f"would more likely {way} the difference"
+            )
+    return ""
+
+
 def _remaining(found: Mapping[str, Any]) -> str:
-    """What each model still gained at its end, and whether the verdict depends on it."""
+    """What each model still gained at its end, whether the verdict depends on it, and which
+    way longer training would more likely move it."""
     gains = _gains(found)
     if not gains:
         return ""
@@ -657,6 +702,8 @@ def _remaining(found: Mapping[str, Any]) -> str:
         text += (
             " (at least half the IWAE difference): the verdict depends on where the runs stopped"
         )
+        direction = _direction(found)
+        text += f"; {direction}" if direction else ""
     return text + "."
 
 
@@ -931,15 +978,19 @@ def _counted_text(payload: Mapping[str, Any]) -> str:
         f" The classes the N-VAE counts, with their smallest share of a used z_c dimension's "
         f"largest KL in every run (counted below {summary.SHARE_USED:g}): {'; '.join(parts)}."
     )
-    floor = [
-        k for k, shares in counted.items() if min(shares.get("CVAE", [1.0])) < summary.SHARE_USED
-    ]
+    seeds = [r["seed"] for r in summary.runs(payload, "mnist", "CVAE")]
+    floor = []
+    for k, shares in counted.items():
+        below = [
+            s for s, v in zip(seeds, shares.get("CVAE", []), strict=False) if v < summary.SHARE_USED
+        ]
+        if below:
+            floor.append(f"class {k} in seed {', '.join(map(str, below))}")
     if floor:
         text += (
-            f" The CVAE floor, without class-specific decoder weights, counts "
-            f"{'class' if len(floor) == 1 else 'classes'} {', '.join(map(str, floor))} too in "
-            "some seed: there the count reflects the class's images, not the N-VAE's "
-            "class-specific map."
+            f" The CVAE floor, without class-specific decoder weights, counts the same: "
+            f"{'; '.join(floor)}: there the count reflects the class's images, not the "
+            "N-VAE's class-specific map."
         )
     return text
 
@@ -997,7 +1048,11 @@ def _sampling_lines(payload: Mapping[str, Any]) -> list[str]:
                 )
                 word, delta = summary.compare(a, o)
                 if word != "missing":
-                    parts.append(f"vs {other} {_say(word)} (Δ = {delta:+.1f})")
+                    threshold = summary.noise_threshold(a, o)
+                    parts.append(
+                        f"vs {other} {_say(word)} (Δ = {delta:+.1f}, "
+                        f"{_threshold(threshold)}{_near(delta, threshold)})"
+                    )
             lines.append(
                 f"MNIST, samples at σ = {sigma}: Fréchet distance of the N-VAE's samples to "
                 f"the test images ('lower' is better): {'; '.join(parts)}."
@@ -1014,7 +1069,8 @@ def _sampling_lines(payload: Mapping[str, Any]) -> list[str]:
             continue
         line = (
             f"MNIST, {100 * fraction:.0f} % generated training images: N-VAE vs CVAE samples "
-            f"{_say(word)} (Δ = {_points(delta)}, {_points_threshold(a, b)}; {_pm(a, 100)} vs "
+            f"{_say(word)} (Δ = {_points(delta)}, {_points_threshold(a, b)}"
+            f"{_near(delta, summary.noise_threshold(a, b))}; {_pm(a, 100)} vs "
             f"{_pm(b, 100)} %; real images only {_pm(real, 100)} %)"
         )
         part = summary.real_part(settings, fraction)
@@ -1069,6 +1125,19 @@ def _disagreement_lines(payload: Mapping[str, Any]) -> list[str]:
         "meets against the prior, the Fréchet distance the decoded images against real ones: "
         "a posterior that matches the prior does not make its decoder's samples good."
     ]
+
+
+#: A difference beyond the noise threshold but within this factor of it is marked "just
+#: beyond the threshold" (a label for the reader; the verdicts do not read it).
+_NEAR = 1.2
+
+
+def _near(delta: float, threshold: float) -> str:
+    """``"; just beyond the threshold"`` when |Δ| is beyond ``threshold`` by less than the
+    factor :data:`_NEAR`; else empty."""
+    if np.isfinite(threshold) and threshold < abs(delta) < _NEAR * threshold:
+        return "; just beyond the threshold"
+    return ""
 
 
 def _points(delta: float) -> str:
@@ -1220,6 +1289,8 @@ def _judge_likelihood(payload: Mapping[str, Any]) -> Judged:
                 f"; still gaining at the end ({_gains(found)}): the verdict depends on where "
                 "the runs stopped"
             )
+            direction = _direction(found)
+            text += f"; {direction}" if direction else ""
         caveat = _zc_caveat(payload, d)
         measured.append(text + (f"; {caveat}" if caveat else ""))
     verdict = _VERDICT_OF[_every(outcomes)]
@@ -1351,6 +1422,11 @@ def _judge_detector(payload: Mapping[str, Any]) -> Judged:
         verdict = "not reproduced"
     cd = payload["recipe"]["class_dim"]
     which = {m: _which(summary.runs(payload, "mnist", m), cd) for m in _DETECTOR_MODELS}
+    against = ""
+    if counts["N-VAE"] and floor:
+        word, delta = summary.compare(counts["N-VAE"], floor)
+        threshold = summary.noise_threshold(counts["N-VAE"], floor)
+        against = f"; N-VAE vs the CVAE floor {word} (Δ = {delta:+.1f}, {_threshold(threshold)})"
     shares = "; ".join(
         f"class {k} {_seeds(v['CVAE'])}" for k, v in _counted(payload).items() if "CVAE" in v
     )
@@ -1362,6 +1438,7 @@ def _judge_detector(payload: Mapping[str, Any]) -> Judged:
             for m, c in counts.items()
         )
         + f"; CVAE floor {', '.join(map(str, floor)) or '–'} of {classes} ({which['CVAE']})"
+        + against
         + (
             f"; the CVAE floor's smallest share (counted below {summary.SHARE_USED:g}) of the "
             f"classes the N-VAE counts: {shares}"
@@ -1370,6 +1447,15 @@ def _judge_detector(payload: Mapping[str, Any]) -> Judged:
         ),
         **_trained(payload, ["mnist"], [m for m, c in counts.items() if c]),
     }
+
+
+#: A claim's test outcome (:func:`_outcome`) in words.
+_TEST_WORD = {
+    "holds": "holds",
+    "fails": "fails",
+    "noise": "within noise",
+    "direction": "the wanted direction on one seed",
+}
 
 
 def _judge_sampling(payload: Mapping[str, Any]) -> Judged:
@@ -1393,7 +1479,9 @@ def _judge_sampling(payload: Mapping[str, Any]) -> Judged:
     def fd(model: str) -> list[float]:
         return summary.per_model(payload, "mnist", model, lambda r: r["quality"]["1.4"]["fd"])
 
-    tests = [closer, _outcome(*summary.compare(fd("N-VAE"), fd("VAE")), "lower")]
+    fd_word, fd_delta = summary.compare(fd("N-VAE"), fd("VAE"))
+    fd_threshold = summary.noise_threshold(fd("N-VAE"), fd("VAE"))
+    tests = [closer, _outcome(fd_word, fd_delta, "lower")]
     if tests == ["holds", "holds"]:
         verdict = "reproduced"
     elif "holds" in tests:
@@ -1407,7 +1495,10 @@ def _judge_sampling(payload: Mapping[str, Any]) -> Judged:
             f"{f:g}: {_pm(a, 1e3, 3)} vs {_pm(b, 1e3, 3)}"
             for f, a, b in zip(payload["bandwidth_factors"], nv, va, strict=True)
         )
-        + f"; Fréchet distance at σ = 1.4: {_pm(fd('N-VAE'), 1, 1)} vs {_pm(fd('VAE'), 1, 1)}",
+        + f" (test a: {_TEST_WORD[tests[0]]}); Fréchet distance at σ = 1.4: "
+        f"{_pm(fd('N-VAE'), 1, 1)} vs {_pm(fd('VAE'), 1, 1)} ({fd_word}; Δ = {fd_delta:+.1f}, "
+        f"{_threshold(fd_threshold)}{_near(fd_delta, fd_threshold)}; test b: "
+        f"{_TEST_WORD[tests[1]]})",
         **_trained(payload, ["mnist"], ["N-VAE", "VAE"]),
     }
 
@@ -1428,7 +1519,8 @@ def _judge_synthetic(payload: Mapping[str, Any], fraction: float) -> Judged:
     return {
         "verdict": _better(word, delta),
         "measured": f"{_pm(a, 100)} vs CVAE {_pm(b, 100)} % ({word}; Δ = {_points(delta)}, "
-        f"{_points_threshold(a, b)}); real only {_pm(real, 100)} %"
+        f"{_points_threshold(a, b)}{_near(delta, summary.noise_threshold(a, b))}); real only "
+        f"{_pm(real, 100)} %"
         + (f"; its {part} real images alone {_pm(control, 100)} %" if control else ""),
         **trained,
         "budget": f"classifiers: {settings['classifier_images']} images, "
