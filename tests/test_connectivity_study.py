@@ -1104,3 +1104,40 @@ def test_bad_arguments_are_refused_naming_them(monkeypatch, function, args, kwar
     monkeypatch.setattr(study, "toy_study", no_work)  # the first step of run()
     with pytest.raises(error, match=rf"^{re.escape(name)}(?!\w)"):
         function(*args, **kwargs)
+
+
+def test_collect_records_finished_backbones_before_training_the_rest(monkeypatch, tmp_path):
+    """An interrupted run left backbone "b" trained but not measured: resuming records it
+    before training "a", not after every other backbone has trained."""
+    specs = [type("Spec", (), {"name": n})() for n in ("a", "b")]
+    events: list[tuple[str, str]] = []
+    trained: set[str] = set()
+    monkeypatch.setattr(conn_records, "record_key", lambda *_args: "key")
+    monkeypatch.setattr(conn_records, "load_record", lambda *_args: None)
+    monkeypatch.setattr(
+        conn_records, "is_finished", lambda spec, *_args: spec.name == "b" or spec.name in trained
+    )
+
+    def measure(spec, *_args):
+        events.append(("measure", spec.name))
+        return {"name": spec.name}
+
+    def train_missing(missing, *args):
+        record = args[-1]
+        for spec in missing:
+            events.append(("train", spec.name))
+            trained.add(spec.name)
+            record(spec)
+
+    monkeypatch.setattr(conn_records, "measure", measure)
+    monkeypatch.setattr(conn_records, "train_missing", train_missing)
+    folders = {"work": tmp_path / "work", "records": tmp_path / "records"}
+    splits = {"train": type("Split", (), {"images": torch.zeros(1, dtype=torch.uint8)})()}
+    done = conn_records.collect(specs, {}, 0, splits, folders, None, True, log=None)
+    assert events == [("measure", "b"), ("train", "a"), ("measure", "a")]
+    assert set(done) == {"a", "b"}
+    # without training, only the finished one is recorded
+    events.clear()
+    trained.clear()
+    done = conn_records.collect(specs, {}, 0, splits, folders, None, False, log=None)
+    assert events == [("measure", "b")] and set(done) == {"b"}

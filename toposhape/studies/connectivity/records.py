@@ -174,10 +174,11 @@ def collect(
     """The record of every backbone of ``specs`` that has one now (those missing: pending).
 
     A backbone whose record (of this key, :func:`record_key`) is in ``folders["records"]``
-    is neither trained nor loaded. With ``train``, the others without a finished checkpoint
-    are trained (:func:`~.backbones.train_missing`, in ``specs``' order) and each is measured
-    and recorded as soon as it has finished; with or without, every other one with a
-    finished checkpoint (here or shared with the one-class study) is measured and recorded.
+    is neither trained nor loaded. Every other one with a finished checkpoint (here or shared
+    with the one-class study) is measured and recorded first, before any training, so that a
+    run interrupted after a backbone finished training records it at once on resuming. With
+    ``train``, the rest are then trained (:func:`~.backbones.train_missing`, in ``specs``'
+    order) and each is measured and recorded as soon as it has finished.
 
     Parameters
     ----------
@@ -219,12 +220,12 @@ def collect(
         )
         say(f"measured {spec.name}; its record is written")
 
+    for spec in specs:  # finished before this run (an interrupted one): recorded first
+        if spec.name not in done and is_finished(spec, settings, folders["work"], results_root):
+            record(spec)
     missing = [s for s in specs if s.name not in done]
     if train and missing:
         train_missing(
             missing, settings, seed, folders["work"], results_root, images, progress, log, record
         )
-    for spec in missing:
-        if spec.name not in done and is_finished(spec, settings, folders["work"], results_root):
-            record(spec)
     return done
