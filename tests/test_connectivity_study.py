@@ -31,6 +31,7 @@ from toposhape.results import load_record, load_results, save_results
 from toposhape.studies import scorecard, style
 from toposhape.studies.connectivity import (
     backbones,
+    control,
     covering,
     densify,
     plots,
@@ -462,6 +463,65 @@ def test_guideline_slope_within_noise_when_the_seeds_spread_wider_than_the_toler
     assert summary.guideline(_synthetic(lambda b, s: b ** off[s]))["verdict"] == "fails"
 
 
+def test_guideline_gives_no_verdict_on_one_seed():
+    payload = _synthetic(lambda b, s: b)
+    for name in [n for n in payload["backbones"] if not n.endswith("-s0")]:
+        del payload["backbones"][name], payload["models"][name]
+    g = summary.guideline(payload)
+    assert len(g["slopes"]) == 1 and g["slope"][0] == pytest.approx(1.0)
+    assert g["slope_test"] == g["verdict"] == "too few seeds"  # no noise estimate
+
+
+def test_guideline_slope_per_sample_size_is_shown():
+    g = summary.guideline(_synthetic(lambda b, s: b, growth=0.5))
+    # k₀.₉ of 500 codes is B / 2**0.5 at every B: the same slope on either sample
+    assert g["slope_by_size"] == pytest.approx({500: 1.0, 1000: 1.0})
+
+
+def _mst_mean(points: np.ndarray) -> float:
+    """Mean edge length (ℓ1) of a minimum spanning tree, by scipy: the mean death time."""
+    from scipy.sparse.csgraph import minimum_spanning_tree
+
+    tree = minimum_spanning_tree(cdist(points, points, "cityblock")).toarray()
+    return float(tree[tree > 0].mean())
+
+
+def test_ideal_clouds_are_calibrated_so_that_their_batches_die_at_eta():
+    cloud = control.ideal_cloud("uniform", 2000, 10, 0)
+    scale, after = control.calibrate(cloud, 50, 2.0, 1.0, 64, 1)
+    assert after == pytest.approx(2.0, rel=0.05)
+    rng = np.random.default_rng(0)  # fresh batches, scipy's spanning trees
+    scaled = (cloud * scale).numpy().astype(np.float64)
+    means = [_mst_mean(scaled[rng.choice(2000, 50, replace=False)]) for _ in range(40)]
+    assert np.mean(means) == pytest.approx(2.0, rel=0.05)
+    flat = control.ideal_cloud("gaussian-3d", 500, 10, 3).numpy()
+    assert flat.shape == (500, 10) and np.linalg.matrix_rank(flat, tol=1e-4) == 3
+    with pytest.raises(ValueError, match="kind"):
+        control.ideal_cloud("cube", 10, 10, 0)
+    with pytest.raises(ValueError, match="batch_size"):
+        control.calibrate(cloud[:20], 50, 2.0, 1.0, 4, 0)
+
+
+def test_ideal_covering_is_read_by_the_guideline_rule():
+    found = control.ideal_covering([10, 40], [100, 400], 2.0, 1.0, 4, seeds=[0, 1], batches=8)
+    assert len(found["runs"]) == len(control.CLOUDS) * 2 * 2
+    assert all(r["covering"]["sizes"] == [100, 400] for r in found["runs"])
+    rules = summary.control({"control": found})
+    assert set(rules) == set(control.CLOUDS)
+    for kind, g in rules.items():
+        assert g["slope_bs"] == [10, 40] and set(g["slopes"]) == {0, 1}, kind
+        assert g["label"].endswith(", 4-D") and len(g["death_means"]) == 4
+        # the calibration makes the covering numbers grow with B on every cloud
+        assert g["slope"][0] > 0.3, kind
+
+
+def test_pm_never_prints_an_exponent_below_the_means_last_digit():
+    assert conn_tables.pm(0.99999, 8.1e-06) == "1 ± <0.001"  # the mean is 1.00 to 3 digits
+    assert conn_tables.pm(0.823, 0.015) == "0.823 ± 0.015"
+    assert conn_tables.pm(2.5e-05, 1.2e-06) == "2.5e-05 ± 1.2e-06"  # not below the last digit
+    assert conn_tables.pm(0.5, math.nan) == "0.5"
+
+
 def _codes(seed: int, spread: float) -> dict:
     """Densification of a synthetic encoder: 3 classes around fixed centres in 2 branches of
     2-D, 150 training and 30 test codes per class, scattered with ``spread``."""
@@ -805,8 +865,9 @@ def test_figures_and_tables_from_a_saved_payload(tiny_payload, tmp_path):
     tables = report.tables(loaded)
     assert set(tables) == {
         "toy", "gradcheck", "gradient_sample", "models", "sweep", "effects", "covering",
-        "densification", "densification_by_class", "backbones", "timings",
+        "control", "densification", "densification_by_class", "backbones", "timings",
     }  # fmt: skip
+    assert list(tables["control"].columns)[:2] == ["measure", "trained codes (MNIST train)"]
     assert all(isinstance(t, pd.DataFrame) and len(t) for t in tables.values())
     assert list(tables["sweep"].columns) == ["measure", "B = 25", "B = 100"]
     assert list(tables["effects"].columns) == ["measure", "B = 25"]
@@ -845,6 +906,24 @@ def test_findings_quote_the_payload(tiny_payload):
     assert f"**{slope:.3g}" in found["guideline"]
     assert found["convergence"].endswith("too few epochs to judge.")
     assert found["pending"] == "All 6 backbones of the profile are trained and measured."
+    assert not any("Provisional" in text for text in found.values())  # every seed is in
+    assert "against 0.1 by chance" in found["densification"]
+    ideal = summary.control(payload)
+    assert all(f"slope {conn_tables.pm(*g['slope'])}" in found["control"] for g in ideal.values())
+
+
+def test_findings_say_provisional_while_seeds_are_missing(tiny_payload):
+    payload = copy.deepcopy(tiny_payload[0])
+    del payload["backbones"]["mnist-lam0-16x10-seed2"], payload["models"]["mnist-lam0-16x10-seed2"]
+    found = report.findings(payload)
+    assert found["densification"].startswith("**Provisional** (1 to 2 of 2 seeds per setting")
+    assert found["death_means"].startswith("**Provisional** (1 of 2 seeds per setting")
+    assert not found["guideline"].startswith("**Provisional**")  # λ = 20: every seed is in
+    del payload["backbones"]["mnist-lam20-16x10-b25-seed2"]
+    del payload["models"]["mnist-lam20-16x10-b25-seed2"]
+    found = report.findings(payload)  # no B = 25 in seed 2: no batch size every seed has but 100
+    assert found["guideline"].endswith("so far B = 25: 1 seed; B = 100: 2 seeds.")
+    assert found["effects"].startswith("**Provisional**")
 
 
 def test_training_command_line(fake_mnist, tmp_path, monkeypatch, capsys):

@@ -19,6 +19,9 @@ Compute (no plotting):
     entropy); codes of a class within η of its test codes.
 ``toy``, ``theory``
     The two toy pictures; the differentiability check.
+``control``
+    The batch-size guideline's control: ideal clouds rescaled so that their batches of B
+    die at η, and their covering numbers.
 
 Report (a payload in, the page out; no training):
 

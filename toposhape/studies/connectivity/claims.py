@@ -123,6 +123,7 @@ _GUIDELINE_VERDICTS = {
     "proportional only": "partly",
     "within noise": "within noise",
     "fails": "not reproduced",
+    "too few seeds": "not run yet",
 }
 _DENSITY_VERDICTS = {
     "denser": "reproduced",
@@ -136,9 +137,10 @@ def _batch_size(p: Mapping[str, Any]) -> _Measured:
     g = summary.guideline(p)
     rows = summary.sweep(p)
     seeds = min((len(r["seeds"]) for r in rows), default=0)
-    if g["verdict"] == "not measured":
+    if g["verdict"] in ("not measured", "too few seeds"):
         return _Measured("not run yet", "–", *_mnist(p), seeds)
     mean, std = g["slope"]
+    ideal = [c["slope"][0] for c in summary.control(p).values()]
     ratios = ", ".join(f"{r:.2g}" for _, r in sorted(g["ratios"].items()))
     growth = ", ".join(f"{r:.2g}" for _, r in sorted(g["growth"].items()))
     return _Measured(
@@ -146,7 +148,8 @@ def _batch_size(p: Mapping[str, Any]) -> _Measured:
         f"slope of log k₀.₉ on log B {pm(mean, std)}; k₀.₉ / B = {ratios} and growth "
         f"exponent of k₀.₉ over the last two samples {growth} at B = "
         f"{', '.join(str(r['B']) for r in rows)}; slope fitted on B = "
-        f"{', '.join(map(str, g['slope_bs']))} (those every seed has)",
+        f"{', '.join(map(str, g['slope_bs']))} (those every seed has); ideal clouds "
+        f"calibrated to η, never trained, give slopes {min(ideal):.2g} to {max(ideal):.2g}",
         *_mnist(p),
         seeds,
     )
@@ -218,11 +221,14 @@ _SPECS = (
         "median over branches), levelled off if its growth exponent between the last two "
         f"sample sizes (up to {_FULL['covering_sizes'][-1]} codes) is below "
         f"{summary.LEVEL_EXPONENT:g}. Slope of log k₀.₉ on log B per seed, fitted on the B "
-        "every seed has (fewer than two: not run yet), m ± s over seeds. Reproduced if 2 s ≤ "
+        "every seed has (fewer than two, or one seed: not run yet), m ± s over seeds. "
+        "Reproduced if 2 s ≤ "
         f"{summary.SLOPE_TOLERANCE:g} and |m − 1| ≤ {summary.SLOPE_TOLERANCE:g}, k₀.₉ / B lies "
         f"in [{summary.RATIO_RANGE[0]:.2g}, {summary.RATIO_RANGE[1]:g}] and k₀.₉ has levelled "
         "off at every B; partly if only the slope holds; within noise if 2 s > "
-        f"{summary.SLOPE_TOLERANCE:g} and |m − 1| ≤ 2 s; not reproduced otherwise.",
+        f"{summary.SLOPE_TOLERANCE:g} and |m − 1| ≤ 2 s; not reproduced otherwise. The same "
+        "numbers on ideal clouds rescaled so that their batches of B die at η are shown, not "
+        "judged (what the calibration alone gives).",
         section="connectivity-batch-size",
         reference="a guideline of the paper (slides: 'metric-entropy based guidelines')",
         measure=_batch_size,

@@ -6,6 +6,8 @@ Every number and every verdict comes from :mod:`.summary`; nothing here is typed
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 from toposhape.checks import check_mapping
 from toposhape.studies.connectivity import summary
 from toposhape.studies.connectivity.backbones import RECIPE
@@ -18,6 +20,20 @@ def _seeds(n: int) -> str:
     return f"{n} seed{'' if n == 1 else 's'}"
 
 
+def _provisional(payload: Mapping[str, Any], counts: list[int]) -> str:
+    """``"**Provisional** (...)"`` when a cell a verdict reads has fewer seeds than the
+    profile trains (``counts``: seeds per cell), else ``""``."""
+    wanted = payload["settings"]["train_seeds"]
+    if not counts or min(counts) >= wanted:
+        return ""
+    low, high = min(counts), max(counts)
+    have = f"{low}" if low == high else f"{low} to {high}"
+    return (
+        f"**Provisional** ({have} of {wanted} seeds per setting so far; the verdict may "
+        "change when the rest are in). "
+    )
+
+
 def _finding_deaths(payload: Mapping[str, Any]) -> str:
     d = summary.death_times(payload)
     if not d["rows"]:
@@ -26,7 +42,7 @@ def _finding_deaths(payload: Mapping[str, Any]) -> str:
         key: over_seeds([r[key]["mean"] for r in d["rows"]]) for key in (f"{RECIPE['lam']:g}", "0")
     }
     held = sum(r["holds"] for r in d["rows"])
-    return (
+    return _provisional(payload, [len(d["rows"])]) + (
         f"Mean held-out death time at B = {RECIPE['batch_size']} (η = {RECIPE['eta']:g}; mean ± "
         f"std over {_seeds(len(d['rows']))}): λ = 20: **{means['20']}**; λ = 0: "
         f"**{means['0']}**. The death-time rule holds in {held} of {len(d['rows'])} seeds."
@@ -67,17 +83,25 @@ def _finding_convergence(payload: Mapping[str, Any]) -> str:
     )
 
 
+def _ranges(values: Mapping[int, float]) -> str:
+    """``"6.4 (B = 25) to 4.3 (B = 400)"``: the values at the smallest and largest B."""
+    low, high = min(values), max(values)
+    return f"{values[low]:.2g} (B = {low}) to {values[high]:.2g} (B = {high})"
+
+
 def _finding_guideline(payload: Mapping[str, Any]) -> str:
     g = summary.guideline(payload)
     if g["verdict"] == "not measured":
+        have = "; ".join(f"B = {b}: {_seeds(len(seeds))}" for b, seeds in g["seeds"].items())
         return (
-            "The guideline needs λ = 20 backbones at two batch sizes at least, in every seed; "
-            "none yet."
+            "The guideline's slope needs λ = 20 backbones at two batch sizes at least that "
+            f"every seed has; so far {have or 'none'}."
         )
     mean, std = g["slope"]
     ratios = ", ".join(f"{r:.2g} at B = {b}" for b, r in sorted(g["ratios"].items()))
     growth = ", ".join(f"{r:.2g} at B = {b}" for b, r in sorted(g["growth"].items()))
     low, high = summary.RATIO_RANGE
+    by_size = ", ".join(f"{m:.2g} ({size})" for size, m in sorted(g["slope_by_size"].items()))
     if g["verdict"] == "proportional only":
         missing = [
             text
@@ -88,21 +112,73 @@ def _finding_guideline(payload: Mapping[str, Any]) -> str:
             )
             if not held
         ]  # fmt: skip
-        verdict = f"k₀.₉ grows in proportion to B, but {' and '.join(missing)}"
+        verdict = (
+            f"k₀.₉ grows roughly in proportion to B (the slope is inside 1 ± "
+            f"{summary.SLOPE_TOLERANCE:g}), but {' and '.join(missing)}"
+        )
     else:
         verdict = {
             "holds": "k₀.₉ tracks B, matches it and has levelled off: the guideline holds",
             "within noise": "the seeds' spread of the slope exceeds the tolerance: within noise",
             "fails": "k₀.₉ does not grow in proportion to B: the guideline fails",
+            "too few seeds": "one seed has the batch sizes the slope needs: no verdict yet",
         }[g["verdict"]]
-    return (
+    half = {
+        b: summary.mean_std(
+            [summary.cover_k(payload["models"][n], 0.5) / b
+             for n in summary.runs(payload, RECIPE["lam"], b)]
+        )[0]
+        for b in g["ratios"]
+    }  # fmt: skip
+    return _provisional(payload, [len(s) for s in g["seeds"].values()]) + (
         f"Judged on the {100 * summary.COVER_SHARE:g} % covering number k₀.₉ of the training "
         f"codes. Slope of log k₀.₉ on log B: **{pm(mean, std)}** (mean ± std over "
         f"{_seeds(len(g['slopes']))}, fitted on B = {', '.join(map(str, g['slope_bs']))}, the "
         f"batch sizes every seed has; rule: within 1 ± {summary.SLOPE_TOLERANCE:g}, and 2 std "
         f"no wider than that). k₀.₉ / B: {ratios} (rule: within [{low:.2g}, {high:g}]). "
         f"Growth exponent of k₀.₉ between the last two sample sizes: {growth} (levelled off "
-        f"below {summary.LEVEL_EXPONENT:g}). Verdict: **{verdict}**."
+        f"below {summary.LEVEL_EXPONENT:g}). Verdict: **{verdict}**. Shown, not judged: the "
+        f"slope fitted on smaller samples of codes (seed mean, sample size in brackets) is "
+        f"{by_size}, so while k₀.₉ still grows with the sample the slope depends on it too; "
+        f"and the ratio's level depends on the share q: k₀.₅ / B runs from "
+        f"{_ranges(half)}."
+    )
+
+
+def _finding_control(payload: Mapping[str, Any]) -> str:
+    clouds = summary.control(payload)
+    g = summary.guideline(payload)
+    deaths = [d for c in clouds.values() for d in c["death_means"]]
+    parts = [
+        f"*{c['label']}*: slope {pm(*c['slope'])}, k₀.₉ / B {_ranges(c['ratios'])}, growth "
+        f"exponent {_ranges(c['growth'])} (the rule would say: {c['verdict']})"
+        for c in clouds.values()
+    ]
+    text = (
+        f"The same rule on ideal clouds that nobody trained (per cloud, "
+        f"{_seeds(len(next(iter(clouds.values()))['slopes']))}; each rescaled at every B so "
+        f"that random batches of B of its points die at η = {RECIPE['eta']:g} on average: "
+        f"fresh batches' mean death times {min(deaths):.3g} to {max(deaths):.3g}): "
+        + "; ".join(parts)
+        + "."
+    )
+    if g["verdict"] == "not measured":
+        return text
+    slopes = [c["slope"][0] for c in clouds.values()]
+    mean = g["slope"][0]
+    inside = min(slopes) <= mean <= max(slopes)
+    reading = (
+        "A slope in this range is what the calibration to η alone gives (the ideal clouds "
+        "were never trained), so on these numbers the slope tests whether the loss reached η "
+        "at every B more than it tests the guideline."
+        if inside
+        else "So the codes' covering numbers depend on B otherwise than the calibration to η "
+        "alone makes them."
+    )
+    return (
+        text + f" The trained codes' slope, {pm(*g['slope'])}, lies "
+        f"{'within' if inside else 'outside'} the ideal clouds' range ({min(slopes):.2g} to "
+        f"{max(slopes):.2g}), and their k₀.₉ / B runs from {_ranges(g['ratios'])}. " + reading
     )
 
 
@@ -138,7 +214,13 @@ def _finding_effects(payload: Mapping[str, Any]) -> str:
         parts.append(text)
     if not parts:
         return "No batch size besides B = 100 has finished yet."
-    return "Against B = 100 (noise rule: 2 pooled seed stds): " + ". ".join(parts) + "."
+    counts = [len(r["seeds"]) for r in summary.sweep(payload)]
+    return (
+        _provisional(payload, counts)
+        + "Against B = 100 (noise rule: 2 pooled seed stds): "
+        + ". ".join(parts)
+        + "."
+    )
 
 
 def _finding_densification(payload: Mapping[str, Any]) -> str:
@@ -155,23 +237,45 @@ def _finding_densification(payload: Mapping[str, Any]) -> str:
             f"*{label}*: {over_seeds(v[ours][key])} ({ours}) against "
             f"{over_seeds(v[theirs][key])} ({theirs}): {t['verdict']}{judged}"
         )
-    words = {
-        "denser": "at their calibrated radii, λ = 20 is denser than λ = 0 on both levels, "
-        "and its balls are no less pure",
-        "partly denser": "at their calibrated radii, λ = 20 is denser than λ = 0 on one "
-        "level, and its balls are no less pure",
-        "within noise": "no level differs beyond the seeds' noise",
-        "not denser": "at their calibrated radii, λ = 20 is not denser than λ = 0, or its "
-        "balls are less pure",
-        "too few seeds": "too few seeds for a verdict",
-    }
-    return (
+    tests = {key: dens["tests"][key]["verdict"] for key in summary.JUDGED}
+    said = "; ".join(f"{summary.LEVELS[key]} {tests[key]}" for key in summary.JUDGED)
+    if dens["verdict"] in ("denser", "partly denser", "not denser"):
+        outcome = f"at their calibrated radii, λ = 20 against λ = 0: {said}"
+        if dens["verdict"] != "not denser":
+            outcome += ", and its balls are no less pure"
+        elif dens["tests"][summary.GUARD]["verdict"] == "lower":
+            outcome += ", and its balls are less pure"
+    else:
+        outcome = {
+            "within noise": "no level differs beyond the seeds' noise",
+            "too few seeds": "too few seeds for a verdict",
+        }[dens["verdict"]]
+    rule = {
+        "denser": "reproduced",
+        "partly denser": "partly (higher on one judged level)",
+        "within noise": "within noise",
+        "not denser": "not reproduced",
+        "too few seeds": "no verdict",
+    }[dens["verdict"]]
+    chance = 1 / len(dens["classes"])
+    purity = [summary.mean_std(v[label]["purity"])[0] for label in summary.DENSITY_PAIR]
+    medians = ", ".join(
+        f"{np.median(np.mean([s['by_class']['mass'] for s in v[label]['per_seed']], axis=0)):.3g}"
+        f" ({label})"
+        for label in summary.DENSITY_PAIR
+    )
+    pair = [len(v[label]["per_seed"]) for label in summary.DENSITY_PAIR]
+    return _provisional(payload, pair) + (
         f"At n = B = {dens['n_at_b']} (coverage) and the largest n = {dens['ns'][-1]} (ball "
         f"mass; class purity at {dens['purity_n']} codes per class), mean ± std over seeds "
         f"(noise rule: {summary.NOISE_STDS:g} pooled seed stds and at least "
         f"{summary.SHARE_FLOOR:g} apart): "
         + "; ".join(parts)
-        + f". Verdict: **{words[dens['verdict']]}**. What the judged levels measure: at its "
+        + f". Rule: **{rule}**: {outcome}. Of their class? A ball's class purity is "
+        f"{purity[0]:.2g} (λ = 20) and {purity[1]:.2g} (λ = 0) against {chance:.2g} by chance: "
+        f"in both models about {1 - max(purity):.0%} or more of the training codes within r "
+        f"of a test code belong to other classes. The ball mass's median over the classes "
+        f"(the mean can rest on one class): {medians}. What the judged levels measure: at its "
         "calibrated radius (where its batches of B codes connect) any encoder's ball mass is "
         "about c / B, so they compare how tightly and how evenly each model's class codes "
         "fill their region at that scale (class clustering and uniformity), not whether "
@@ -195,6 +299,7 @@ def findings(payload: Mapping[str, Any]) -> dict[str, str]:
 
     ``death_means``, ``gradients``, ``convergence`` (of the λ = 20 runs), ``loss_weight``
     (the connectivity term's weight at each B), ``guideline`` (the batch-size rule),
+    ``control`` (the same rule on ideal clouds calibrated to η),
     ``effects`` (each B against B = 100), ``densification`` (the densification rule) and
     ``pending``.
     """
@@ -205,6 +310,7 @@ def findings(payload: Mapping[str, Any]) -> dict[str, str]:
         "convergence": _finding_convergence(payload),
         "loss_weight": _finding_loss_weight(payload),
         "guideline": _finding_guideline(payload),
+        "control": _finding_control(payload),
         "effects": _finding_effects(payload),
         "densification": _finding_densification(payload),
         "pending": _finding_pending(payload),

@@ -2,7 +2,8 @@
 
 :func:`run` computes the chapter's JSON-serialisable *payload*: a toy KDE example and a
 small 0-dim persistence demo (:mod:`.toy`), the differentiability check (:mod:`.theory`),
-and the MNIST backbones of :mod:`.backbones` (λ = 20 at every batch size B of the profile,
+the batch-size guideline's control on ideal clouds calibrated to η (:mod:`.control`), and
+the MNIST backbones of :mod:`.backbones` (λ = 20 at every batch size B of the profile,
 λ = 0 at B = 100, several training seeds), each measured by :mod:`.evaluate`: held-out death
 times, the metric entropy of its codes, one-class AUROCs (on MNIST and, with the MNIST
 backbone, on Fashion-MNIST) and densification.
@@ -36,6 +37,7 @@ from toposhape.checks import check_bool, check_callable, check_int, check_path
 from toposhape.image_sets import ImageSplit, describe
 from toposhape.results import writable_folder
 from toposhape.studies.connectivity.backbones import RECIPE, backbone_settings, backbone_specs
+from toposhape.studies.connectivity.control import ideal_covering
 from toposhape.studies.connectivity.records import collect, state
 from toposhape.studies.connectivity.theory import gradient_study
 from toposhape.studies.connectivity.toy import toy_study, vr_demo
@@ -110,6 +112,7 @@ PAYLOAD_KEYS = (
     "toy",
     "vr_demo",
     "gradients",
+    "control",
     "data",
     "backbones",
     "models",
@@ -200,6 +203,15 @@ def run(
     payload["vr_demo"] = vr_demo(seed)
     payload["gradients"] = gradient_study(seed)
     lap("toy and gradients")
+    payload["control"] = ideal_covering(
+        settings["batch_sizes"],
+        settings["covering_sizes"],
+        RECIPE["eta"],
+        RECIPE["p"],
+        RECIPE["branch_dim"],
+        seeds=range(seed, seed + settings["train_seeds"]),
+    )
+    lap("ideal clouds (the guideline's control)")
 
     splits = _splits(settings, seed, progress)
     payload["data"] = {split: data_record(x) for split, x in splits.items()}

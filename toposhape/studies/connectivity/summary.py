@@ -21,12 +21,15 @@ verdict rules are fixed here, before the full profile's numbers exist:
   adds less than 7 %); otherwise it still depends on how many codes were sampled. The
   log–log slope of k₀.₉ on B is fitted per seed
   on the batch sizes *every* seed has (so that no seed's slope rests on other B than
-  another's; fewer than two shared B: not measured), mean m ± std s over seeds: it
-  *holds* if 2 s ≤ 0.25 and |m − 1| ≤ 0.25, is *within noise* if 2 s > 0.25 and
-  |m − 1| ≤ 2 s (the seeds cannot place it inside the tolerance), and fails otherwise.
-  The guideline holds if the slope holds, k₀.₉ / B lies within [1/3, 3] at every B and
-  k₀.₉ has levelled off at every B; it holds proportionally only if the slope holds but not
-  both of the others; it is within noise if the slope is; it fails otherwise.
+  another's; fewer than two shared B: not measured), mean m ± std s over seeds (one seed:
+  too few seeds, no verdict): it *holds* if 2 s ≤ 0.25 and |m − 1| ≤ 0.25, is *within
+  noise* if 2 s > 0.25 and |m − 1| ≤ 2 s (the seeds cannot place it inside the
+  tolerance), and fails otherwise. The guideline holds if the slope holds, k₀.₉ / B lies
+  within [1/3, 3] at every B and k₀.₉ has levelled off at every B; it holds proportionally
+  only if the slope holds but not both of the others; it is within noise if the slope is;
+  it fails otherwise. The same rule is applied, shown and not judged, to ideal clouds
+  calibrated so that their batches of B die at η (:func:`control`, :mod:`.control`): what
+  it finds there follows from the calibration alone.
 * **Convergence** (:func:`convergence`). A λ = 20 run has converged if its training loss
   per death time, averaged over the last 5 epochs, differs by less than 2 % from its
   average over the 5 epochs before.
@@ -55,7 +58,7 @@ verdict rules are fixed here, before the full profile's numbers exist:
   connect), so these levels measure how tightly and how evenly a class's codes fill their
   region relative to that scale (class clustering and uniformity), not whether λ = 20
   packs more codes within a fixed η. The other two variants (λ = 20 at r = η, λ = 0 at
-  r = η) are shown with their comparisons, not judged; every λ = 20 batch size's curves
+  r = η) are shown, neither compared nor judged; every λ = 20 batch size's curves
   at r = η are shown against n (:func:`densification_by_b`), not judged.
 """
 
@@ -198,6 +201,10 @@ def measures(payload: Mapping[str, Any]) -> dict[str, tuple[str, Measure]]:
     """The sweep's measures, in table order (one AUROC per n of the profile)."""
     check_mapping("payload", payload, "settings", "models")
     out: dict[str, tuple[str, Measure]] = {
+        "test_l1": (
+            "test L1 (per image)",
+            lambda p, name: p["models"][name]["test_reconstruction_l1"],
+        ),
         "train_loss": ("L_η per death, last epoch (train)", _loss_per_death),
         "heldout_loss": (
             "mean |η − t|, held-out",
@@ -285,54 +292,90 @@ def _slope(x: Sequence[float], y: Sequence[float]) -> float:
 
 
 def _slope_test(mean: float, std: float, count: int) -> str:
-    """The guideline's slope rule: ``"holds"``, ``"within noise"`` or ``"fails"``."""
-    noise = NOISE_STDS * std if count > 1 else 0.0
+    """The guideline's slope rule: ``"holds"``, ``"within noise"``, ``"fails"`` or
+    ``"too few seeds"`` (fewer than two slopes: no noise estimate)."""
+    if count < 2:
+        return "too few seeds"
+    noise = NOISE_STDS * std
     if noise > SLOPE_TOLERANCE:
         return "within noise" if abs(mean - 1.0) <= noise else "fails"
     return "holds" if abs(mean - 1.0) <= SLOPE_TOLERANCE else "fails"
 
 
-def guideline(payload: Mapping[str, Any]) -> dict[str, Any]:
-    """The batch-size guideline's rule: slope of log k₀.₉ on log B, k₀.₉ / B and levelling
-    (k₀.₉: :func:`cover_k` at :data:`COVER_SHARE`).
+def covering_rule(cells: Mapping[int, Mapping[int, Mapping[str, Any]]]) -> dict[str, Any]:
+    """The batch-size guideline's rule on covering records ``cells[seed][B]`` (anything with
+    a ``covering`` entry: a trained backbone's record, or an ideal cloud's,
+    :mod:`.control`); k₀.₉ is :func:`cover_k` at :data:`COVER_SHARE`.
 
     Returns ``slope_bs`` (the batch sizes every seed has, on which each seed's slope is
     fitted), ``slopes`` (per seed, when there are two such B at least), ``slope`` (mean, std),
-    ``slope_test`` (``"holds"``, ``"within noise"`` or ``"fails"``), ``ratios`` (B -> seed
-    mean of k₀.₉ / B), ``growth`` (B -> seed mean of :func:`cover_growth`), ``ratio_holds``,
+    ``slope_by_size`` (sample size -> seed mean of the slope fitted on k₀.₉ of that sample;
+    shown, not judged), ``slope_test`` (:func:`_slope_test`; ``"not measured"`` without
+    slopes), ``seeds`` (B -> the seeds that have it), ``ratios`` (B -> seed mean of
+    k₀.₉ / B), ``growth`` (B -> seed mean of :func:`cover_growth`), ``ratio_holds``,
     ``levelled`` (k₀.₉ levelled off at every B) and ``verdict``: ``"holds"``,
-    ``"proportional only"``, ``"within noise"``, ``"fails"`` or ``"not measured"`` (fewer
-    than two batch sizes that every seed has).
+    ``"proportional only"``, ``"within noise"``, ``"fails"``, ``"too few seeds"`` (one
+    slope) or ``"not measured"`` (fewer than two batch sizes that every seed has).
     """
-    by_seed: dict[int, dict[int, float]] = {}
-    for b in batch_sizes(payload):
-        for name in runs(payload, RECIPE["lam"], b):
-            seed = payload["backbones"][name]["spec"]["seed"]
-            by_seed.setdefault(seed, {})[b] = cover_k(payload["models"][name])
-    shared = sorted(set.intersection(*(set(v) for v in by_seed.values()))) if by_seed else []
-    slopes = {
-        seed: _slope(shared, [n[b] for b in shared])
-        for seed, n in by_seed.items()
-        if len(shared) > 1
-    }
+    shared = sorted(set.intersection(*(set(v) for v in cells.values()))) if cells else []
+    slopes: dict[int, float] = {}
+    by_size: dict[int, list[float]] = {}
+    for seed, by_b in cells.items():
+        if len(shared) < 2:
+            break
+        slopes[seed] = _slope(shared, [cover_k(by_b[b]) for b in shared])
+        for size in by_b[shared[0]]["covering"]["sizes"]:
+            k = [cover_k(by_b[b], size=size) for b in shared]
+            by_size.setdefault(size, []).append(_slope(shared, k))
     mean, std, count = mean_std(list(slopes.values()))
-    rows = sweep(payload)
-    ratios = {r["B"]: r["cover_over_b"]["mean"] for r in rows}
-    growth = {r["B"]: r["cover_growth"]["mean"] for r in rows}
+    sizes = sorted({b for by_b in cells.values() for b in by_b})
+    seeds = {b: sorted(s for s, by_b in cells.items() if b in by_b) for b in sizes}
+    ratios = {b: mean_std([cover_k(cells[s][b]) / b for s in seeds[b]])[0] for b in sizes}
+    growth = {b: mean_std([cover_growth(cells[s][b]) for s in seeds[b]])[0] for b in sizes}
     ratio_holds = all(RATIO_RANGE[0] <= r <= RATIO_RANGE[1] for r in ratios.values())
     levelled = bool(growth) and all(g < LEVEL_EXPONENT for g in growth.values())  # nan: no
     out: dict[str, Any] = {
-        "slope_bs": shared, "slopes": slopes, "slope": (mean, std), "ratios": ratios,
-        "growth": growth,
+        "slope_bs": shared, "slopes": slopes, "slope": (mean, std),
+        "slope_by_size": {size: mean_std(v)[0] for size, v in by_size.items()},
+        "seeds": seeds, "ratios": ratios, "growth": growth,
         "ratio_holds": ratio_holds, "levelled": levelled,
     }  # fmt: skip
     if not count:
-        return out | {"slope_test": "fails", "verdict": "not measured"}
+        return out | {"slope_test": "not measured", "verdict": "not measured"}
     test = _slope_test(mean, std, count)
-    verdict = {"within noise": "within noise", "fails": "fails"}.get(test)
-    if verdict is None:
+    verdict = {"within noise": "within noise", "fails": "fails"}.get(test, test)
+    if test == "holds":
         verdict = "holds" if ratio_holds and levelled else "proportional only"
     return out | {"slope_test": test, "verdict": verdict}
+
+
+def guideline(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """The batch-size guideline's rule (:func:`covering_rule`) on the λ = 20 backbones."""
+    cells: dict[int, dict[int, Mapping[str, Any]]] = {}
+    for b in batch_sizes(payload):
+        for name in runs(payload, RECIPE["lam"], b):
+            seed = payload["backbones"][name]["spec"]["seed"]
+            cells.setdefault(seed, {})[b] = payload["models"][name]
+    return covering_rule(cells)
+
+
+def control(payload: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The guideline's rule on each ideal cloud of the control (:mod:`.control`), shown next
+    to :func:`guideline`, not judged: cloud -> :func:`covering_rule`'s result, with the
+    cloud's ``label`` and ``death_means`` (the calibrated batches' mean death times)."""
+    check_mapping("payload", payload, "control")
+    c = payload["control"]
+    out = {}
+    for kind, label in c["clouds"].items():
+        mine = [r for r in c["runs"] if r["cloud"] == kind]
+        cells: dict[int, dict[int, Mapping[str, Any]]] = {}
+        for r in mine:
+            cells.setdefault(r["seed"], {})[r["B"]] = r
+        out[kind] = covering_rule(cells) | {
+            "label": f"{label}, {c['dim']}-D",
+            "death_means": [r["death_mean"] for r in mine],
+        }
+    return out
 
 
 #: Densification variants: label -> (λ, index of the radius: 0 = η, 1 = calibrated).

@@ -18,10 +18,19 @@ from toposhape.studies.connectivity.run import PAYLOAD_KEYS
 
 
 def pm(mean: float, std: float, digits: int = 3) -> str:
-    """``mean ± std`` to ``digits`` significant digits (the mean alone without a std)."""
+    """``mean ± std`` to ``digits`` significant digits (the mean alone without a std; a
+    std that would need an exponent and lies below the mean's last digit as, e.g.,
+    ``1 ± <0.01``)."""
     if math.isnan(mean):
         return "–"
-    return f"{mean:.{digits}g}" if math.isnan(std) else f"{mean:.{digits}g} ± {std:.2g}"
+    if math.isnan(std):
+        return f"{mean:.{digits}g}"
+    # the place of the mean's last digit shown: a smaller std is shown as below it
+    unit = 10.0 ** (math.floor(math.log10(abs(mean))) - digits + 1) if mean else 0.0
+    spread = f"{std:.2g}"
+    if "e" in spread and std < unit:
+        spread = f"<{unit:g}"
+    return f"{mean:.{digits}g} ± {spread}"
 
 
 def over_seeds(values: list[float], digits: int = 3) -> str:
@@ -87,7 +96,10 @@ def _models_table(payload: Mapping[str, Any]) -> pd.DataFrame:
                     [100 * summary.frac_within(m["deaths"]) for m in models]
                 ),
                 "final train L_η": over_seeds([h["connectivity"] for h in last]),
-                f"AUROC n = {n}": over_seeds([summary.auroc(m, n) for m in models]),
+                f"AUROC n = {n}, r = η": over_seeds([summary.auroc(m, n) for m in models]),
+                f"AUROC n = {n}, calibrated r": over_seeds(
+                    [summary.auroc(m, n, calibrated=True) for m in models]
+                ),
             }
         )
     return pd.DataFrame(rows)
@@ -158,6 +170,22 @@ def _covering_table(payload: Mapping[str, Any]) -> pd.DataFrame:
     return _by_batch_size(rows)
 
 
+def _control_table(payload: Mapping[str, Any]) -> pd.DataFrame:
+    """The guideline's numbers on the trained codes and on each ideal cloud: one row per
+    measure, one column per cloud."""
+    q = f"{summary.COVER_SHARE:g}"
+    found = {"trained codes (MNIST train)": summary.guideline(payload)}
+    found |= {c["label"]: c for c in summary.control(payload).values()}
+    columns = {}
+    for label, g in found.items():
+        column = {f"slope of log k_{q} on log B": pm(*g["slope"])}
+        column |= {f"k_{q} / B at B = {b}": f"{r:.3g}" for b, r in sorted(g["ratios"].items())}
+        growth = sorted(g["growth"].items())
+        column |= {f"growth exponent at B = {b}": f"{r:.2g}" for b, r in growth}
+        columns[label] = column | {"the rule would say": g["verdict"]}
+    return pd.DataFrame(columns).rename_axis("measure").reset_index()
+
+
 def _densification_tables(payload: Mapping[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
     dens = summary.densification(payload)
     if "ns" not in dens:
@@ -213,9 +241,10 @@ def tables(payload: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
     ``effects`` (each B against B = 100 by the noise rule), ``covering`` (k₀.₉ per sample
     size, its ratio to B and growth exponent over the last two, and the other partial
     covering numbers and N_η of the largest sample), these three with one row per measure
-    and one column ``"B = …"`` per batch size; ``densification`` (the levels per
-    variant and the rule's comparison) and ``densification_by_class`` (the judged levels per
-    class); ``backbones`` (where each was
+    and one column ``"B = …"`` per batch size; ``control`` (the guideline's slope, k₀.₉ / B
+    and growth on the trained codes and on each ideal cloud, one column each);
+    ``densification`` (the levels per variant and the rule's comparison) and
+    ``densification_by_class`` (the judged levels per class); ``backbones`` (where each was
     trained, how long, which are pending) and ``timings``.
     """
     check_mapping("payload", payload, *PAYLOAD_KEYS)
@@ -229,6 +258,7 @@ def tables(payload: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
         "sweep": _sweep_table(payload),
         "effects": _effects_table(payload),
         "covering": _covering_table(payload),
+        "control": _control_table(payload),
         "densification": densification,
         "densification_by_class": by_class,
         "backbones": _backbones_table(payload),
