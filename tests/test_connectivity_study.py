@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from matplotlib.collections import PathCollection
 from matplotlib.figure import Figure
 from scipy.spatial.distance import cdist
 
@@ -37,6 +38,7 @@ from toposhape.studies.connectivity import (
     plots,
     report,
     summary,
+    sweep_plots,
     theory,
 )
 from toposhape.studies.connectivity import deaths as death_times
@@ -894,6 +896,74 @@ def test_every_figure_fits_the_page(tiny_payload):
     for key, fig in report.figures(payload).items():
         assert isinstance(fig, Figure), key
         style.check_figure(fig, key)
+
+
+def _dots(ax) -> dict[float, tuple[float, bool]]:
+    """The single-point marker lines of ``ax``: x -> (y, filled)."""
+    return {
+        float(line.get_xdata()[0]): (
+            float(line.get_ydata()[0]),
+            line.get_markerfacecolor() != "none",
+        )
+        for line in ax.lines
+        if len(line.get_xdata()) == 1 and line.get_marker() == "o"
+    }
+
+
+def test_densification_by_b_marks_n_equals_b_only_where_measured_or_between_two_n(monkeypatch):
+    ns = [50, 100, 200, 500]
+    mass = {b: [0.3 / b] * 4 for b in (25, 100, 400, 1000)}
+    cover = [0.2, 0.4, 0.6, 0.9]
+    by_b = {
+        "ns": ns,
+        "curves": {b: {"mass_curve": mass[b], "coverage_curve": cover, "seeds": 1 + (b == 100)}
+                   for b in mass},
+    }  # fmt: skip
+    monkeypatch.setattr(summary, "densification_by_b", lambda payload: by_b)
+    fig = sweep_plots.plot_densification_by_b({"backbones": {}, "models": {}})
+    mass_ax, cover_ax = fig.axes
+    # B = 100 measured: a filled dot on the measured value; B = 400, between n = 200 and
+    # 500: an open dot, linear in log n; B = 25 and 1000, outside [50, 500]: none
+    assert _dots(mass_ax) == {100.0: (0.003, True), 400.0: (pytest.approx(0.3 / 400), False)}
+    at_400 = 0.6 + 0.3 * math.log(400 / 200) / math.log(500 / 200)
+    assert _dots(cover_ax) == {100.0: (0.4, True), 400.0: (pytest.approx(at_400), False)}
+    labels = [t.get_text() for t in cover_ax.get_legend().get_texts()]
+    assert labels == ["B = 25 (1 seed)", "B = 100 (2 seeds)", "B = 400 (1 seed)",
+                      "B = 1000 (1 seed)", "n = B, measured", "n = B, interpolated"]  # fmt: skip
+    style.check_figure(fig)
+
+
+def test_densification_by_b_draws_no_mark_outside_the_measured_n(tiny_payload):
+    payload, _ = tiny_payload  # n in {5, 10, 20}, B in {25, 100}: both beyond the largest n
+    fig = sweep_plots.plot_densification_by_b(payload)
+    for ax in fig.axes:
+        assert _dots(ax) == {}
+    labels = [t.get_text() for t in fig.axes[1].get_legend().get_texts()]
+    assert labels == ["B = 25 (2 seeds)", "B = 100 (2 seeds)"]
+
+
+def test_batch_sweep_draws_a_single_seed_open_without_error_bar(tiny_payload):
+    payload, _ = tiny_payload
+
+    def legend(fig) -> list[str]:
+        return [t.get_text() for t in fig.legends[0].get_texts()]
+
+    assert "open: one seed" not in legend(sweep_plots.plot_batch_sweep(payload))
+    one = copy.deepcopy(payload)  # B = 25 with its first seed only
+    dropped = summary.runs(one, 20.0, 25)[1]
+    del one["backbones"][dropped], one["models"][dropped]
+    fig = sweep_plots.plot_batch_sweep(one)
+    assert legend(fig)[-1] == "open: one seed"
+    for ax, series in zip(fig.axes, (2, 1, 1), strict=True):  # the loss panel has two
+        bars = [list(c.lines[0].get_xdata()) for c in ax.containers]
+        assert bars == [[100]] * series  # error bars only where there are two seeds
+        open_dots = [c.get_offsets()[:, 0].tolist() for c in ax.collections
+                     if isinstance(c, PathCollection) and not c.get_facecolor().size]  # fmt: skip
+        assert open_dots == [[25.0]] * series
+    style.check_figure(fig)
+    for data, said in ((payload, False), (one, True)):  # the covering figure says it too
+        texts = sweep_plots.plot_covering(data).axes[0].get_legend().get_texts()
+        assert ("open: one seed" in [t.get_text() for t in texts]) == said
 
 
 def test_findings_quote_the_payload(tiny_payload):

@@ -107,6 +107,17 @@ def table(
     return Table(styler if caption is None else styler.set_caption(caption))
 
 
+#: Small counts written as words by :func:`plural` ("three training seeds").
+NUMBER_WORDS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+
+
+def plural(n: int, noun: str, words: bool = False) -> str:
+    """``"12 epochs"``, ``"1 epoch"``; with ``words`` small counts spelled out: ``"three
+    epochs"``, ``"one epoch"``."""
+    number = NUMBER_WORDS[n] if words and 0 <= n < len(NUMBER_WORDS) else str(n)
+    return f"{number} {noun}{'' if n == 1 else 's'}"
+
+
 def source_line(profile: str, saved: Mapping[str, Any] | None, started: float) -> str:
     """One Markdown sentence saying where a chapter's numbers came from.
 

@@ -20,18 +20,9 @@ from toposhape.nvae import converged, held_out_gain
 from toposhape.studies.nvae import summary
 from toposhape.studies.nvae.grid import DATASETS
 from toposhape.studies.nvae.summary import check_payload
+from toposhape.studies.present import plural as _plural
 
 __all__ = ["prose"]
-
-#: Small counts written as words ("three classifier seeds").
-_WORDS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
-
-
-def _plural(n: int, noun: str, words: bool = False) -> str:
-    """``"12 epochs"``, ``"1 epoch"``; with ``words`` small counts spelled out: ``"three
-    epochs"``, ``"one epoch"``."""
-    number = _WORDS[n] if words and 0 <= n < len(_WORDS) else str(n)
-    return f"{number} {noun}{'' if n == 1 else 's'}"
 
 
 def _of(k: int, n: int) -> str:
