@@ -13,11 +13,7 @@ from toposhape.studies.connectivity import summary
 from toposhape.studies.connectivity.backbones import RECIPE
 from toposhape.studies.connectivity.run import PAYLOAD_KEYS
 from toposhape.studies.connectivity.tables import over_seeds, pm
-
-
-def _seeds(n: int) -> str:
-    """``"3 seeds"``, ``"1 seed"``."""
-    return f"{n} seed{'' if n == 1 else 's'}"
+from toposhape.studies.present import plural
 
 
 def _provisional(payload: Mapping[str, Any], counts: list[int]) -> str:
@@ -44,7 +40,7 @@ def _finding_deaths(payload: Mapping[str, Any]) -> str:
     held = sum(r["holds"] for r in d["rows"])
     return _provisional(payload, [len(d["rows"])]) + (
         f"Mean held-out death time at B = {RECIPE['batch_size']} (η = {RECIPE['eta']:g}; mean ± "
-        f"std over {_seeds(len(d['rows']))}): λ = 20: **{means['20']}**; λ = 0: "
+        f"std over {plural(len(d['rows']), 'seed')}): λ = 20: **{means['20']}**; λ = 0: "
         f"**{means['0']}**. The death-time rule holds in {held} of {len(d['rows'])} seeds."
     )
 
@@ -92,7 +88,7 @@ def _ranges(values: Mapping[int, float]) -> str:
 def _finding_guideline(payload: Mapping[str, Any]) -> str:
     g = summary.guideline(payload)
     if g["verdict"] == "not measured":
-        have = "; ".join(f"B = {b}: {_seeds(len(seeds))}" for b, seeds in g["seeds"].items())
+        have = "; ".join(f"B = {b}: {plural(len(s), 'seed')}" for b, s in g["seeds"].items())
         return (
             "The guideline's slope needs λ = 20 backbones at two batch sizes at least that "
             f"every seed has; so far {have or 'none'}."
@@ -133,14 +129,15 @@ def _finding_guideline(payload: Mapping[str, Any]) -> str:
     return _provisional(payload, [len(s) for s in g["seeds"].values()]) + (
         f"Judged on the {100 * summary.COVER_SHARE:g} % covering number k₀.₉ of the training "
         f"codes. Slope of log k₀.₉ on log B: **{pm(mean, std)}** (mean ± std over "
-        f"{_seeds(len(g['slopes']))}, fitted on B = {', '.join(map(str, g['slope_bs']))}, the "
-        f"batch sizes every seed has; rule: within 1 ± {summary.SLOPE_TOLERANCE:g}, and 2 std "
-        f"no wider than that). k₀.₉ / B: {ratios} (rule: within [{low:.2g}, {high:g}]). "
-        f"Growth exponent of k₀.₉ between the last two sample sizes: {growth} (levelled off "
-        f"below {summary.LEVEL_EXPONENT:g}). Verdict: **{verdict}**. Shown, not judged: the "
-        f"slope fitted on smaller samples of codes (seed mean, sample size in brackets) is "
-        f"{by_size}, so while k₀.₉ still grows with the sample the slope depends on it too; "
-        f"and the ratio's level depends on the share q: k₀.₅ / B runs from "
+        f"{plural(len(g['slopes']), 'seed')}, fitted on B = "
+        f"{', '.join(map(str, g['slope_bs']))}, the batch sizes every seed has; rule: within "
+        f"1 ± {summary.SLOPE_TOLERANCE:g}, and 2 std no wider than that). k₀.₉ / B: {ratios} "
+        f"(rule: within [{low:.2g}, {high:g}]). Growth exponent of k₀.₉ between the last two "
+        f"sample sizes: {growth} (levelled off below {summary.LEVEL_EXPONENT:g}). Verdict: "
+        f"**{verdict}**. Shown, not judged: the slope fitted on smaller samples of codes (seed "
+        f"mean, sample size in brackets) is {by_size}, so while k₀.₉ still grows with the "
+        f"sample the slope depends on it too; and the ratio's level depends on the share q: "
+        f"k₀.₅ / B runs from "
         f"{_ranges(half)}."
     )
 
@@ -154,9 +151,10 @@ def _finding_control(payload: Mapping[str, Any]) -> str:
         f"exponent {_ranges(c['growth'])} (the rule would say: {c['verdict']})"
         for c in clouds.values()
     ]
+    seeds = plural(len(next(iter(clouds.values()))["slopes"]), "seed")
     text = (
-        f"The same rule on ideal clouds that nobody trained (per cloud, "
-        f"{_seeds(len(next(iter(clouds.values()))['slopes']))}; each rescaled at every B so "
+        f"The same rule on ideal clouds that nobody trained (per cloud, {seeds}; each "
+        f"rescaled at every B so "
         f"that random batches of B of its points die at η = {RECIPE['eta']:g} on average: "
         f"fresh batches' mean death times {min(deaths):.3g} to {max(deaths):.3g}): "
         + "; ".join(parts)
