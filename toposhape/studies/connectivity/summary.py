@@ -320,9 +320,7 @@ def covering_rule(cells: Mapping[int, Mapping[int, Mapping[str, Any]]]) -> dict[
     shared = sorted(set.intersection(*(set(v) for v in cells.values()))) if cells else []
     slopes: dict[int, float] = {}
     by_size: dict[int, list[float]] = {}
-    for seed, by_b in cells.items():
-        if len(shared) < 2:
-            break
+    for seed, by_b in cells.items() if len(shared) > 1 else ():
         slopes[seed] = _slope(shared, [cover_k(by_b[b]) for b in shared])
         for size in by_b[shared[0]]["covering"]["sizes"]:
             k = [cover_k(by_b[b], size=size) for b in shared]
